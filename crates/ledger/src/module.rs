@@ -1,0 +1,46 @@
+//! Transaction types. A transaction's `type` names the module that checks
+//! and applies it; the ledger refuses types no module claims.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use serde_json::Value;
+
+/// A module that owns one transaction type.
+pub trait TxModule: Send + Sync + 'static {
+    /// The `type` field this module owns, e.g. `attest`.
+    fn tx_type(&self) -> &'static str;
+
+    /// Stateless checks of the type-specific `body`. The error text is shown
+    /// to the client as is, so it must say what to fix.
+    fn check_body(&self, body: &Value) -> Result<(), String>;
+}
+
+/// The transaction types a node accepts.
+#[derive(Clone, Default)]
+pub struct ModuleRegistry {
+    modules: HashMap<&'static str, Arc<dyn TxModule>>,
+}
+
+impl ModuleRegistry {
+    /// A registry with the built-in types of the ledger (`attest`).
+    pub fn with_builtins() -> Self {
+        let mut registry = ModuleRegistry::default();
+        registry.register(Arc::new(crate::attest::Attest));
+        registry
+    }
+
+    pub fn register(&mut self, module: Arc<dyn TxModule>) {
+        self.modules.insert(module.tx_type(), module);
+    }
+
+    pub fn get(&self, tx_type: &str) -> Option<&dyn TxModule> {
+        self.modules.get(tx_type).map(|m| m.as_ref())
+    }
+
+    pub fn types(&self) -> Vec<&'static str> {
+        let mut types: Vec<_> = self.modules.keys().copied().collect();
+        types.sort_unstable();
+        types
+    }
+}

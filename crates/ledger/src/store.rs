@@ -1,0 +1,605 @@
+//! The log on disk, in `redb`.
+//!
+//! The storage format is the public format: hash tiles and entry bundles are
+//! stored exactly as C2SP `tlog-tiles` serves them, keyed by their
+//! coordinates, and the latest signed checkpoint is stored in the same write
+//! transaction as the tiles it commits to. A reader therefore always sees a
+//! checkpoint together with every tile it covers, and a crash can only leave
+//! the state of the last committed batch.
+
+use std::path::Path;
+
+use redb::{Database, ReadTransaction, ReadableDatabase, ReadableTable, TableDefinition, WriteTransaction};
+use tlog_tiles::{HashReader, Tile};
+
+use crate::checkpoint::{CheckpointSigner, SignedCheckpoint};
+use crate::error::{ErrorCode, TxError};
+use crate::merkle::{empty_root, Hash, HASH_SIZE};
+use crate::tiles::{push_entry, split_entries, TilePath, TILE_HEIGHT, TILE_WIDTH};
+use crate::tx::SignedTx;
+
+/// `(level, index)` → hash tile bytes (full, or the right-edge partial).
+const HASH_TILES: TableDefinition<(u8, u64), &[u8]> = TableDefinition::new("tlog_hash_tiles");
+/// bundle index → entry bundle bytes (full, or the right-edge partial).
+const ENTRY_BUNDLES: TableDefinition<u64, &[u8]> = TableDefinition::new("tlog_entry_bundles");
+/// leaf hash → leaf index, to prove inclusion by transaction hash.
+const LEAF_INDEX: TableDefinition<&[u8; 32], u64> = TableDefinition::new("leaf_index");
+/// `SHA-256(signer || 0 || nonce)` → leaf index: the replay guard.
+const REPLAY_GUARD: TableDefinition<&[u8; 32], u64> = TableDefinition::new("replay_guard");
+/// Singletons, e.g. the latest signed checkpoint.
+const META: TableDefinition<&str, &[u8]> = TableDefinition::new("meta");
+
+const CHECKPOINT_KEY: &str = "checkpoint";
+const ORIGIN_KEY: &str = "origin";
+
+const TILE_BYTES: usize = TILE_WIDTH as usize * HASH_SIZE;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("storage error: {0}")]
+    Storage(String),
+    #[error("the data directory belongs to log {found:?}, not {expected:?}")]
+    WrongOrigin { expected: String, found: String },
+    #[error("the stored log is damaged: {0}")]
+    Corrupt(String),
+    #[error("{0}")]
+    OutOfRange(String),
+}
+
+macro_rules! storage_from {
+    ($($t:ty),*) => {$(
+        impl From<$t> for StoreError {
+            fn from(e: $t) -> Self {
+                StoreError::Storage(e.to_string())
+            }
+        }
+    )*};
+}
+storage_from!(
+    redb::Error,
+    redb::DatabaseError,
+    redb::TransactionError,
+    redb::TableError,
+    redb::StorageError,
+    redb::CommitError
+);
+
+/// The log's database.
+pub struct LogStore {
+    db: Database,
+}
+
+impl LogStore {
+    /// Opens (or creates) the log at `path` for the log named `origin`.
+    pub fn open(path: &Path, origin: &str) -> Result<LogStore, StoreError> {
+        let db = Database::create(path)?;
+        let txn = db.begin_write()?;
+        {
+            txn.open_table(HASH_TILES)?;
+            txn.open_table(ENTRY_BUNDLES)?;
+            txn.open_table(LEAF_INDEX)?;
+            txn.open_table(REPLAY_GUARD)?;
+            let mut meta = txn.open_table(META)?;
+            let stored = meta.get(ORIGIN_KEY)?.map(|v| v.value().to_vec());
+            match stored {
+                Some(found) if found != origin.as_bytes() => {
+                    return Err(StoreError::WrongOrigin {
+                        expected: origin.to_string(),
+                        found: String::from_utf8_lossy(&found).into_owned(),
+                    })
+                }
+                Some(_) => {}
+                None => {
+                    meta.insert(ORIGIN_KEY, origin.as_bytes())?;
+                }
+            }
+        }
+        txn.commit()?;
+        Ok(LogStore { db })
+    }
+
+    /// Opens an existing log without knowing its origin (for offline checks).
+    pub fn open_existing(path: &Path) -> Result<(LogStore, String), StoreError> {
+        if !path.exists() {
+            return Err(StoreError::Storage(format!("{} does not exist", path.display())));
+        }
+        let db = Database::create(path)?;
+        let txn = db.begin_read()?;
+        let origin = {
+            let meta = txn.open_table(META)?;
+            let origin = meta
+                .get(ORIGIN_KEY)?
+                .ok_or_else(|| StoreError::Corrupt("no origin recorded".into()))?;
+            String::from_utf8_lossy(origin.value()).into_owned()
+        };
+        drop(txn);
+        Ok((LogStore { db }, origin))
+    }
+
+    /// A consistent read-only view of the log as of its latest checkpoint.
+    pub fn snapshot(&self) -> Result<Snapshot, StoreError> {
+        let txn = self.db.begin_read()?;
+        let checkpoint = {
+            let meta = txn.open_table(META)?;
+            let note = meta.get(CHECKPOINT_KEY)?.map(|v| v.value().to_vec());
+            match note {
+                None => None,
+                Some(note) => {
+                    let (_, size, root) = crate::checkpoint::parse_unverified(&note)
+                        .map_err(|e| StoreError::Corrupt(e.to_string()))?;
+                    Some(SignedCheckpoint { size, root, note })
+                }
+            }
+        };
+        Ok(Snapshot { txn, checkpoint })
+    }
+
+    /// Rewrites one stored entry in place, bypassing every check. Exists only
+    /// so tests can show that tampering is detected.
+    #[doc(hidden)]
+    pub fn tamper_with_entry(&self, index: u64, replacement: &[u8]) -> Result<(), StoreError> {
+        let txn = self.db.begin_write()?;
+        {
+            let mut bundles = txn.open_table(ENTRY_BUNDLES)?;
+            let bundle_index = index / TILE_WIDTH;
+            let bundle = bundles
+                .get(bundle_index)?
+                .ok_or_else(|| StoreError::OutOfRange(format!("no entry {index}")))?
+                .value()
+                .to_vec();
+            let entries = split_entries(&bundle).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+            let position = (index % TILE_WIDTH) as usize;
+            if position >= entries.len() {
+                return Err(StoreError::OutOfRange(format!("no entry {index}")));
+            }
+            let mut rebuilt = Vec::new();
+            for (i, entry) in entries.iter().enumerate() {
+                push_entry(&mut rebuilt, if i == position { replacement } else { entry });
+            }
+            bundles.insert(bundle_index, rebuilt.as_slice())?;
+        }
+        txn.commit()?;
+        Ok(())
+    }
+}
+
+/// A read-only view of the log at one checkpoint.
+pub struct Snapshot {
+    txn: ReadTransaction,
+    checkpoint: Option<SignedCheckpoint>,
+}
+
+impl Snapshot {
+    pub fn checkpoint(&self) -> Option<&SignedCheckpoint> {
+        self.checkpoint.as_ref()
+    }
+
+    pub fn size(&self) -> u64 {
+        self.checkpoint.as_ref().map_or(0, |c| c.size)
+    }
+
+    pub fn root(&self) -> Hash {
+        self.checkpoint.as_ref().map_or_else(empty_root, |c| c.root)
+    }
+
+    /// The bytes of a tile or entry bundle, if the tree at this checkpoint
+    /// has it (a partial tile only at its exact width, or as a prefix of the
+    /// full one).
+    pub fn tile(&self, path: &TilePath) -> Result<Option<Vec<u8>>, StoreError> {
+        let width = u64::from(path.width);
+        let count = match path.level {
+            Some(level) => self.size() >> (u32::from(level) * u32::from(TILE_HEIGHT)),
+            None => self.size(),
+        };
+        let Some(end) = path.index.checked_mul(TILE_WIDTH).and_then(|s| s.checked_add(width)) else {
+            return Ok(None);
+        };
+        if end > count {
+            return Ok(None);
+        }
+        match path.level {
+            Some(level) => {
+                let Some(data) = read_hash_tile(&self.txn, level, path.index)? else {
+                    return Err(StoreError::Corrupt(format!("missing hash tile {path}")));
+                };
+                let len = width as usize * HASH_SIZE;
+                if data.len() < len {
+                    return Err(StoreError::Corrupt(format!("short hash tile {path}")));
+                }
+                Ok(Some(data[..len].to_vec()))
+            }
+            None => {
+                let bundles = self.txn.open_table(ENTRY_BUNDLES)?;
+                let Some(bundle) = bundles.get(path.index)? else {
+                    return Err(StoreError::Corrupt(format!("missing entry bundle {path}")));
+                };
+                let bundle = bundle.value();
+                Ok(Some(prefix_of_bundle(bundle, width as usize).map_err(StoreError::Corrupt)?.to_vec()))
+            }
+        }
+    }
+
+    /// One log entry by index.
+    pub fn entry(&self, index: u64) -> Result<Option<Vec<u8>>, StoreError> {
+        if index >= self.size() {
+            return Ok(None);
+        }
+        let bundles = self.txn.open_table(ENTRY_BUNDLES)?;
+        let Some(bundle) = bundles.get(index / TILE_WIDTH)? else {
+            return Err(StoreError::Corrupt(format!("missing entry bundle for entry {index}")));
+        };
+        let entries = split_entries(bundle.value()).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        let entry = entries
+            .get((index % TILE_WIDTH) as usize)
+            .ok_or_else(|| StoreError::Corrupt(format!("entry {index} missing from its bundle")))?;
+        Ok(Some(entry.to_vec()))
+    }
+
+    /// The leaf index of a transaction, by its leaf hash.
+    pub fn index_of(&self, leaf_hash: &Hash) -> Result<Option<u64>, StoreError> {
+        let table = self.txn.open_table(LEAF_INDEX)?;
+        let index = table.get(&leaf_hash.0)?.map(|v| v.value());
+        Ok(index.filter(|&i| i < self.size()))
+    }
+
+    /// The root of the tree of the first `size` entries.
+    pub fn root_at(&self, size: u64) -> Result<Hash, StoreError> {
+        self.check_size(size)?;
+        tlog_tiles::tree_hash(size, &self.hash_reader()).map_err(proof_error)
+    }
+
+    /// RFC 9162 inclusion proof of leaf `index` in the tree of `size` leaves.
+    pub fn inclusion_proof(&self, index: u64, size: u64) -> Result<Vec<Hash>, StoreError> {
+        self.check_size(size)?;
+        if index >= size {
+            return Err(StoreError::OutOfRange(format!(
+                "leaf index {index} is not in a tree of size {size}"
+            )));
+        }
+        tlog_tiles::prove_record(size, index, &self.hash_reader()).map_err(proof_error)
+    }
+
+    /// RFC 9162 consistency proof from the tree of `old_size` leaves to the
+    /// tree of `new_size` leaves.
+    pub fn consistency_proof(&self, old_size: u64, new_size: u64) -> Result<Vec<Hash>, StoreError> {
+        self.check_size(new_size)?;
+        if old_size == 0 || old_size > new_size {
+            return Err(StoreError::OutOfRange(format!(
+                "a consistency proof needs 0 < old size <= new size; got {old_size} and {new_size}"
+            )));
+        }
+        tlog_tiles::prove_tree(new_size, old_size, &self.hash_reader()).map_err(proof_error)
+    }
+
+    fn check_size(&self, size: u64) -> Result<(), StoreError> {
+        if size > self.size() {
+            return Err(StoreError::OutOfRange(format!(
+                "tree size {size} is beyond the current size {}",
+                self.size()
+            )));
+        }
+        Ok(())
+    }
+
+    fn hash_reader(&self) -> TiledHashReader<'_, ReadTransaction> {
+        TiledHashReader { txn: &self.txn, edge: None }
+    }
+}
+
+fn proof_error(e: tlog_tiles::Error) -> StoreError {
+    StoreError::Corrupt(format!("cannot build proof: {e}"))
+}
+
+/// The first `width` entries of a bundle.
+fn prefix_of_bundle(bundle: &[u8], width: usize) -> Result<&[u8], String> {
+    let mut offset = 0;
+    for i in 0..width {
+        let len = bundle
+            .get(offset..offset + 2)
+            .ok_or_else(|| format!("entry bundle truncated before entry {i}"))?;
+        offset += 2 + usize::from(u16::from_be_bytes([len[0], len[1]]));
+        if offset > bundle.len() {
+            return Err(format!("entry bundle truncated inside entry {i}"));
+        }
+    }
+    Ok(&bundle[..offset])
+}
+
+/// Read access to hash tiles from either kind of redb transaction.
+trait TileTable {
+    fn hash_tile(&self, level: u8, index: u64) -> Result<Option<Vec<u8>>, StoreError>;
+}
+
+impl TileTable for ReadTransaction {
+    fn hash_tile(&self, level: u8, index: u64) -> Result<Option<Vec<u8>>, StoreError> {
+        read_hash_tile(self, level, index)
+    }
+}
+
+impl TileTable for WriteTransaction {
+    fn hash_tile(&self, level: u8, index: u64) -> Result<Option<Vec<u8>>, StoreError> {
+        let table = self.open_table(HASH_TILES)?;
+        let data = table.get((level, index))?.map(|v| v.value().to_vec());
+        Ok(data)
+    }
+}
+
+fn read_hash_tile(txn: &ReadTransaction, level: u8, index: u64) -> Result<Option<Vec<u8>>, StoreError> {
+    let table = txn.open_table(HASH_TILES)?;
+    let data = table.get((level, index))?.map(|v| v.value().to_vec());
+    Ok(data)
+}
+
+/// Serves `tlog_tiles` stored-hash reads from hash tiles: from the in-memory
+/// right edge when given, else from the database.
+struct TiledHashReader<'a, T: TileTable> {
+    txn: &'a T,
+    edge: Option<&'a Edge>,
+}
+
+impl<T: TileTable> HashReader for TiledHashReader<'_, T> {
+    fn read_hashes(&self, indexes: &[u64]) -> Result<Vec<Hash>, tlog_tiles::Error> {
+        let mut cache: Option<((u8, u64), Vec<u8>)> = None;
+        let mut hashes = Vec::with_capacity(indexes.len());
+        for &stored_index in indexes {
+            let tile = Tile::from_index(TILE_HEIGHT, stored_index);
+            let key = (tile.level(), tile.level_index());
+            if cache.as_ref().map(|(k, _)| *k) != Some(key) {
+                let data = self
+                    .edge
+                    .and_then(|edge| edge.hash_tile(key.0, key.1))
+                    .map(|d| Ok(Some(d.to_vec())))
+                    .unwrap_or_else(|| self.txn.hash_tile(key.0, key.1))
+                    .map_err(|e| tlog_tiles::Error::InvalidInput(e.to_string()))?
+                    .ok_or(tlog_tiles::Error::IndexesNotInTree)?;
+                cache = Some((key, data));
+            }
+            let data = &cache.as_ref().expect("filled above").1;
+            hashes.push(tile.hash_at_index(data, stored_index)?);
+        }
+        Ok(hashes)
+    }
+}
+
+/// The right edge of the tree: the partial hash tile of every level and the
+/// partial entry bundle. Everything left of it is immutable on disk.
+#[derive(Clone, Debug, Default)]
+struct Edge {
+    size: u64,
+    /// `tiles[level]`: hashes of the partial tile at that level.
+    tiles: Vec<Vec<u8>>,
+    dirty: Vec<bool>,
+    bundle: Vec<u8>,
+    bundle_len: u64,
+}
+
+impl Edge {
+    fn level_count(&self, level: u8) -> u64 {
+        self.size >> (u32::from(level) * u32::from(TILE_HEIGHT))
+    }
+
+    /// The edge tile at `level` if it is the tile `index`.
+    fn hash_tile(&self, level: u8, index: u64) -> Option<&[u8]> {
+        let data = self.tiles.get(usize::from(level))?;
+        (!data.is_empty() && self.level_count(level) / TILE_WIDTH == index).then_some(data.as_slice())
+    }
+
+    fn push_hash(&mut self, level: u8, hash: Hash, full_tiles: &mut Vec<((u8, u64), Vec<u8>)>) {
+        let l = usize::from(level);
+        if self.tiles.len() <= l {
+            self.tiles.resize(l + 1, Vec::new());
+            self.dirty.resize(l + 1, false);
+        }
+        self.tiles[l].extend_from_slice(&hash.0);
+        self.dirty[l] = true;
+        if self.tiles[l].len() == TILE_BYTES {
+            let data = std::mem::take(&mut self.tiles[l]);
+            self.dirty[l] = false;
+            let parent = Tile::subtree_hash(&data);
+            let index = self.level_count(level) / TILE_WIDTH - 1;
+            full_tiles.push(((level, index), data));
+            self.push_hash(level + 1, parent, full_tiles);
+        }
+    }
+}
+
+/// The single writer of the log. Owned by the sequencer.
+pub struct LogWriter {
+    store: std::sync::Arc<LogStore>,
+    signer: CheckpointSigner,
+    edge: Edge,
+    checkpoint: SignedCheckpoint,
+}
+
+/// What happened to each submission of a batch.
+pub struct BatchOutcome {
+    /// Per submission: the index of its first entry, or why it was refused.
+    pub results: Vec<Result<u64, TxError>>,
+    /// The checkpoint that includes every accepted entry.
+    pub checkpoint: SignedCheckpoint,
+}
+
+impl LogWriter {
+    /// Loads the right edge of the log from its latest checkpoint; an empty
+    /// log gets a signed checkpoint of size 0.
+    pub fn open(store: std::sync::Arc<LogStore>, signer: CheckpointSigner) -> Result<LogWriter, StoreError> {
+        let snapshot = store.snapshot()?;
+        let mut edge = Edge::default();
+        let checkpoint = match snapshot.checkpoint() {
+            Some(checkpoint) => {
+                edge.size = checkpoint.size;
+                for level in 0u8.. {
+                    let count = edge.level_count(level);
+                    if count == 0 {
+                        break;
+                    }
+                    let width = (count % TILE_WIDTH) as usize;
+                    let mut data = Vec::new();
+                    if width > 0 {
+                        let stored = read_hash_tile(&snapshot.txn, level, count / TILE_WIDTH)?
+                            .ok_or_else(|| StoreError::Corrupt(format!("missing edge tile at level {level}")))?;
+                        data = stored
+                            .get(..width * HASH_SIZE)
+                            .ok_or_else(|| StoreError::Corrupt(format!("short edge tile at level {level}")))?
+                            .to_vec();
+                    }
+                    edge.tiles.push(data);
+                    edge.dirty.push(false);
+                }
+                let width = (edge.size % TILE_WIDTH) as usize;
+                if width > 0 {
+                    let bundles = snapshot.txn.open_table(ENTRY_BUNDLES)?;
+                    let stored = bundles
+                        .get(edge.size / TILE_WIDTH)?
+                        .ok_or_else(|| StoreError::Corrupt("missing edge entry bundle".into()))?;
+                    edge.bundle = prefix_of_bundle(stored.value(), width).map_err(StoreError::Corrupt)?.to_vec();
+                    edge.bundle_len = width as u64;
+                }
+                let root = tlog_tiles::tree_hash(edge.size, &TiledHashReader { txn: &snapshot.txn, edge: Some(&edge) })
+                    .map_err(|e| StoreError::Corrupt(e.to_string()))?;
+                if root != checkpoint.root {
+                    return Err(StoreError::Corrupt(
+                        "the stored tiles do not hash to the stored checkpoint".into(),
+                    ));
+                }
+                checkpoint.clone()
+            }
+            None => {
+                drop(snapshot);
+                let checkpoint = signer.sign(0, empty_root());
+                let txn = store.db.begin_write()?;
+                txn.open_table(META)?.insert(CHECKPOINT_KEY, checkpoint.note.as_slice())?;
+                txn.commit()?;
+                checkpoint
+            }
+        };
+        Ok(LogWriter {
+            store,
+            signer,
+            edge,
+            checkpoint,
+        })
+    }
+
+    pub fn checkpoint(&self) -> &SignedCheckpoint {
+        &self.checkpoint
+    }
+
+    pub fn signer(&self) -> &CheckpointSigner {
+        &self.signer
+    }
+
+    /// Appends a batch of submissions in one durable write transaction.
+    ///
+    /// A submission is all or nothing: if any of its transactions is a
+    /// replay, none of it is appended. Returns only after the batch is on
+    /// disk; on a storage error nothing of the batch is visible and the
+    /// in-memory state is rolled back.
+    pub fn append_batch(&mut self, submissions: &[&[SignedTx]]) -> Result<BatchOutcome, StoreError> {
+        let saved_edge = self.edge.clone();
+        match self.append_batch_inner(submissions) {
+            Ok(outcome) => {
+                self.checkpoint = outcome.checkpoint.clone();
+                Ok(outcome)
+            }
+            Err(e) => {
+                self.edge = saved_edge;
+                Err(e)
+            }
+        }
+    }
+
+    fn append_batch_inner(&mut self, submissions: &[&[SignedTx]]) -> Result<BatchOutcome, StoreError> {
+        let txn = self.store.db.begin_write()?;
+        let mut results = Vec::with_capacity(submissions.len());
+        let mut full_tiles = Vec::new();
+        let mut full_bundles = Vec::new();
+        {
+            let mut replay = txn.open_table(REPLAY_GUARD)?;
+            let mut leaves = txn.open_table(LEAF_INDEX)?;
+            let mut seen_in_batch = std::collections::HashSet::new();
+            for submission in submissions {
+                if let Some(e) = find_replay(submission, &replay, &seen_in_batch)? {
+                    results.push(Err(e));
+                    continue;
+                }
+                results.push(Ok(self.edge.size));
+                for tx in submission.iter() {
+                    let key = tx.replay_key();
+                    seen_in_batch.insert(key);
+                    let index = self.edge.size;
+                    replay.insert(&key, index)?;
+                    leaves.insert(&tx.leaf_hash().0, index)?;
+                    push_entry(&mut self.edge.bundle, tx.canonical_bytes());
+                    self.edge.bundle_len += 1;
+                    self.edge.size += 1;
+                    if self.edge.bundle_len == TILE_WIDTH {
+                        full_bundles.push((self.edge.size / TILE_WIDTH - 1, std::mem::take(&mut self.edge.bundle)));
+                        self.edge.bundle_len = 0;
+                    }
+                    self.edge.push_hash(0, tx.leaf_hash(), &mut full_tiles);
+                }
+            }
+        }
+        if results.iter().all(|r| r.is_err()) {
+            txn.abort()?;
+            return Ok(BatchOutcome {
+                results,
+                checkpoint: self.checkpoint.clone(),
+            });
+        }
+        {
+            let mut tiles = txn.open_table(HASH_TILES)?;
+            for ((level, index), data) in &full_tiles {
+                tiles.insert((*level, *index), data.as_slice())?;
+            }
+            for level in 0..self.edge.tiles.len() {
+                if self.edge.dirty[level] && !self.edge.tiles[level].is_empty() {
+                    let level_u8 = level as u8;
+                    let index = self.edge.level_count(level_u8) / TILE_WIDTH;
+                    tiles.insert((level_u8, index), self.edge.tiles[level].as_slice())?;
+                }
+                self.edge.dirty[level] = false;
+            }
+            let mut bundles = txn.open_table(ENTRY_BUNDLES)?;
+            for (index, data) in &full_bundles {
+                bundles.insert(*index, data.as_slice())?;
+            }
+            if self.edge.bundle_len > 0 {
+                bundles.insert(self.edge.size / TILE_WIDTH, self.edge.bundle.as_slice())?;
+            }
+        }
+        let root = tlog_tiles::tree_hash(self.edge.size, &TiledHashReader { txn: &txn, edge: Some(&self.edge) })
+            .map_err(|e| StoreError::Corrupt(format!("cannot compute the new root: {e}")))?;
+        let checkpoint = self.signer.sign(self.edge.size, root);
+        txn.open_table(META)?.insert(CHECKPOINT_KEY, checkpoint.note.as_slice())?;
+        txn.commit()?;
+        Ok(BatchOutcome { results, checkpoint })
+    }
+}
+
+/// The first transaction of a submission that repeats a (signer, nonce)
+/// already in the log, in this batch, or earlier in the same submission.
+fn find_replay(
+    submission: &[SignedTx],
+    replay: &redb::Table<&[u8; 32], u64>,
+    seen_in_batch: &std::collections::HashSet<[u8; 32]>,
+) -> Result<Option<TxError>, StoreError> {
+    let mut seen_here = std::collections::HashSet::new();
+    for (position, tx) in submission.iter().enumerate() {
+        let key = tx.replay_key();
+        let earlier = replay.get(&key)?.map(|v| v.value());
+        if earlier.is_some() || seen_in_batch.contains(&key) || !seen_here.insert(key) {
+            let at = earlier.map_or_else(String::new, |i| format!(" (first used at index {i})"));
+            return Ok(Some(TxError::new(
+                ErrorCode::Replay,
+                format!(
+                    "transaction {position}: signer {} already used nonce {:?}{at}; sign a new transaction with a fresh nonce",
+                    tx.signer(),
+                    tx.nonce()
+                ),
+            )));
+        }
+    }
+    Ok(None)
+}

@@ -1,0 +1,442 @@
+//! The transaction envelope.
+//!
+//! A transaction is one JSON object, in its RFC 8785 (JCS) canonical form:
+//!
+//! ```json
+//! {"body":{…},"network":"…","nonce":"…","sig":"…","signer":"did:key:z6Mk…","type":"attest","v":1}
+//! ```
+//!
+//! `sig` is the unpadded base64url Ed25519 signature, by the key that
+//! `signer` names, over [`SIGNING_DOMAIN`] followed by the JCS bytes of the
+//! same object without its `sig` member. The log entry is the exact canonical
+//! bytes, so anyone can re-check it with a JCS library and Ed25519.
+
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine;
+use hygeia_identity::{verify_batch, Did, Keypair, PublicKey, Signature};
+use serde::Deserialize;
+use serde_json::{Map, Value};
+use sha2::{Digest, Sha256};
+
+use crate::error::{ErrorCode, TxError};
+use crate::merkle::{leaf_hash, Hash};
+use crate::module::ModuleRegistry;
+
+/// The envelope version this node writes and accepts.
+pub const TX_VERSION: u64 = 1;
+/// The largest transaction, in canonical bytes: a tlog-tiles entry carries a
+/// 16-bit length, so 64 KiB − 1.
+pub const MAX_TX_BYTES: usize = 65_535;
+/// Prefix of every signed message, so a transaction signature can never be
+/// mistaken for a signature in another protocol (or another version).
+pub const SIGNING_DOMAIN: &[u8] = b"hygeia.tx.v1\x00";
+/// The longest nonce.
+pub const MAX_NONCE_LEN: usize = 64;
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Envelope {
+    v: Value,
+    #[serde(rename = "type")]
+    tx_type: String,
+    network: String,
+    signer: String,
+    nonce: String,
+    body: Value,
+    sig: String,
+}
+
+/// A transaction whose canonical form, schema, signature and network have
+/// been checked. Replay is checked by the sequencer against the log.
+#[derive(Clone, Debug)]
+pub struct SignedTx {
+    canonical: Vec<u8>,
+    leaf_hash: Hash,
+    signer: Did,
+    nonce: String,
+    tx_type: String,
+    body: Value,
+}
+
+impl SignedTx {
+    /// The log entry: the exact canonical JSON bytes.
+    pub fn canonical_bytes(&self) -> &[u8] {
+        &self.canonical
+    }
+
+    /// RFC 9162 leaf hash, `SHA-256(0x00 || entry)`. This is also the
+    /// transaction's identifier.
+    pub fn leaf_hash(&self) -> Hash {
+        self.leaf_hash
+    }
+
+    pub fn signer(&self) -> &Did {
+        &self.signer
+    }
+
+    pub fn nonce(&self) -> &str {
+        &self.nonce
+    }
+
+    pub fn tx_type(&self) -> &str {
+        &self.tx_type
+    }
+
+    pub fn body(&self) -> &Value {
+        &self.body
+    }
+
+    /// The key under which the replay guard remembers (signer, nonce).
+    pub fn replay_key(&self) -> [u8; 32] {
+        replay_key(self.signer.as_str(), &self.nonce)
+    }
+
+    /// Checks one transaction completely, signature included.
+    pub fn parse(raw: &[u8], ctx: &TxContext<'_>) -> Result<SignedTx, TxError> {
+        let unverified = UnverifiedTx::parse(raw, ctx)?;
+        unverified
+            .public_key()
+            .verify(&unverified.signing_bytes, &unverified.signature)
+            .map_err(|_| bad_signature())?;
+        Ok(unverified.tx)
+    }
+
+    /// Checks many transactions, verifying their signatures as one batch.
+    /// On failure, returns the position of the first bad transaction.
+    pub fn parse_many(raws: &[&[u8]], ctx: &TxContext<'_>) -> Result<Vec<SignedTx>, (usize, TxError)> {
+        let parsed = raws
+            .iter()
+            .enumerate()
+            .map(|(i, raw)| UnverifiedTx::parse(raw, ctx).map_err(|e| (i, e)))
+            .collect::<Result<Vec<_>, _>>()?;
+        verify_all(parsed)
+    }
+}
+
+/// What a transaction is checked against: the network it must name and the
+/// types the node accepts.
+pub struct TxContext<'a> {
+    pub network: &'a str,
+    pub modules: &'a ModuleRegistry,
+}
+
+/// A transaction that passed every check but the signature.
+pub struct UnverifiedTx {
+    tx: SignedTx,
+    signing_bytes: Vec<u8>,
+    signature: Signature,
+}
+
+impl UnverifiedTx {
+    pub fn parse(raw: &[u8], ctx: &TxContext<'_>) -> Result<UnverifiedTx, TxError> {
+        if raw.len() > MAX_TX_BYTES {
+            return Err(TxError::new(
+                ErrorCode::TxTooLarge,
+                format!(
+                    "transaction is {} bytes; the limit is {MAX_TX_BYTES} bytes of canonical JSON",
+                    raw.len()
+                ),
+            ));
+        }
+        let value: Value = serde_json::from_slice(raw).map_err(|e| {
+            TxError::new(ErrorCode::MalformedJson, format!("transaction is not valid JSON: {e}"))
+        })?;
+        let canonical = canonicalize(&value)?;
+        if canonical != raw {
+            return Err(TxError::new(
+                ErrorCode::NonCanonical,
+                "transaction is not in RFC 8785 (JCS) canonical form: sort members by key, \
+                 drop insignificant whitespace, use the shortest escapes and number forms, \
+                 and do not repeat keys",
+            ));
+        }
+        let Value::Object(mut object) = value else {
+            return Err(schema("a transaction must be a JSON object"));
+        };
+        let envelope = Envelope::deserialize(Value::Object(object.clone())).map_err(|e| {
+            schema(format!(
+                "transaction envelope: {e}; expected exactly body, network, nonce, sig, signer, type, v"
+            ))
+        })?;
+        if envelope.v.as_u64() != Some(TX_VERSION) {
+            return Err(TxError::new(
+                ErrorCode::UnsupportedVersion,
+                format!("transaction version {} is not supported; this node accepts v = {TX_VERSION}", envelope.v),
+            ));
+        }
+        let module = ctx.modules.get(&envelope.tx_type).ok_or_else(|| {
+            TxError::new(
+                ErrorCode::UnknownType,
+                format!(
+                    "unknown transaction type {:?}; this node accepts {}",
+                    truncate(&envelope.tx_type, 64),
+                    ctx.modules.types().join(", ")
+                ),
+            )
+        })?;
+        if envelope.network != ctx.network {
+            return Err(TxError::new(
+                ErrorCode::WrongNetwork,
+                format!(
+                    "transaction is for network {:?}, this node is {:?}",
+                    truncate(&envelope.network, 128),
+                    ctx.network
+                ),
+            ));
+        }
+        check_nonce(&envelope.nonce)?;
+        let signer: Did = envelope.signer.parse().map_err(|e| {
+            TxError::new(ErrorCode::BadSigner, format!("signer is not a usable did:key: {e}"))
+        })?;
+        module.check_body(&envelope.body).map_err(schema)?;
+        let signature = decode_signature(&envelope.sig)?;
+
+        object.remove("sig");
+        let mut signing_bytes = SIGNING_DOMAIN.to_vec();
+        signing_bytes.extend_from_slice(&canonicalize(&Value::Object(object))?);
+
+        Ok(UnverifiedTx {
+            tx: SignedTx {
+                leaf_hash: leaf_hash(&canonical),
+                canonical,
+                signer,
+                nonce: envelope.nonce,
+                tx_type: envelope.tx_type,
+                body: envelope.body,
+            },
+            signing_bytes,
+            signature,
+        })
+    }
+
+    fn public_key(&self) -> &PublicKey {
+        self.tx.signer.public_key()
+    }
+}
+
+/// Verifies the signatures of parsed transactions, as a batch when there are
+/// several, and falls back to one-by-one checks to name the first bad one.
+pub fn verify_all(parsed: Vec<UnverifiedTx>) -> Result<Vec<SignedTx>, (usize, TxError)> {
+    let batch_ok = match parsed.len() {
+        0 => true,
+        1 => false,
+        _ => {
+            let messages: Vec<&[u8]> = parsed.iter().map(|p| p.signing_bytes.as_slice()).collect();
+            let signatures: Vec<Signature> = parsed.iter().map(|p| p.signature).collect();
+            let keys: Vec<PublicKey> = parsed.iter().map(|p| *p.public_key()).collect();
+            verify_batch(&messages, &signatures, &keys).is_ok()
+        }
+    };
+    if !batch_ok {
+        for (i, p) in parsed.iter().enumerate() {
+            p.public_key()
+                .verify(&p.signing_bytes, &p.signature)
+                .map_err(|_| (i, bad_signature()))?;
+        }
+    }
+    Ok(parsed.into_iter().map(|p| p.tx).collect())
+}
+
+/// Builds and signs transactions.
+pub struct TxBuilder<'a> {
+    pub network: &'a str,
+    pub tx_type: &'a str,
+    pub nonce: String,
+    pub body: Value,
+}
+
+impl TxBuilder<'_> {
+    /// Signs and returns the canonical bytes of the transaction.
+    pub fn sign(self, key: &Keypair) -> Vec<u8> {
+        let mut object = Map::new();
+        object.insert("v".into(), Value::from(TX_VERSION));
+        object.insert("type".into(), Value::from(self.tx_type));
+        object.insert("network".into(), Value::from(self.network));
+        object.insert("signer".into(), Value::from(key.did().as_str()));
+        object.insert("nonce".into(), Value::from(self.nonce));
+        object.insert("body".into(), self.body);
+        let mut message = SIGNING_DOMAIN.to_vec();
+        message.extend_from_slice(
+            &serde_json_canonicalizer::to_vec(&object).expect("a JSON value always serializes"),
+        );
+        let sig = key.sign(&message);
+        object.insert("sig".into(), Value::from(URL_SAFE_NO_PAD.encode(sig.to_bytes())));
+        serde_json_canonicalizer::to_vec(&object).expect("a JSON value always serializes")
+    }
+}
+
+/// `SHA-256(signer || 0x00 || nonce)`: the replay guard's key.
+pub fn replay_key(signer: &str, nonce: &str) -> [u8; 32] {
+    let mut hasher = Sha256::new();
+    hasher.update(signer.as_bytes());
+    hasher.update([0u8]);
+    hasher.update(nonce.as_bytes());
+    hasher.finalize().into()
+}
+
+fn canonicalize(value: &Value) -> Result<Vec<u8>, TxError> {
+    serde_json_canonicalizer::to_vec(value).map_err(|e| {
+        TxError::new(ErrorCode::NonCanonical, format!("transaction cannot be canonicalized: {e}"))
+    })
+}
+
+fn check_nonce(nonce: &str) -> Result<(), TxError> {
+    let ok = !nonce.is_empty()
+        && nonce.len() <= MAX_NONCE_LEN
+        && nonce
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"._:-".contains(&b));
+    if ok {
+        Ok(())
+    } else {
+        Err(schema(format!(
+            "nonce must be 1 to {MAX_NONCE_LEN} characters from [A-Za-z0-9._:-]"
+        )))
+    }
+}
+
+fn decode_signature(sig: &str) -> Result<Signature, TxError> {
+    let bytes = URL_SAFE_NO_PAD.decode(sig).map_err(|_| {
+        TxError::new(
+            ErrorCode::BadSignature,
+            "sig must be an unpadded base64url Ed25519 signature (86 characters)",
+        )
+    })?;
+    // Re-encoding must give back the same text: no alternative encodings.
+    if URL_SAFE_NO_PAD.encode(&bytes) != sig {
+        return Err(TxError::new(ErrorCode::NonCanonical, "sig is not canonical base64url"));
+    }
+    Signature::from_slice(&bytes).map_err(|_| {
+        TxError::new(ErrorCode::BadSignature, "sig must decode to exactly 64 bytes")
+    })
+}
+
+fn bad_signature() -> TxError {
+    TxError::new(
+        ErrorCode::BadSignature,
+        "signature does not verify with the signer's key (was it signed by another key, or changed after signing?)",
+    )
+}
+
+fn schema(message: impl Into<String>) -> TxError {
+    TxError::new(ErrorCode::SchemaViolation, message)
+}
+
+fn truncate(s: &str, max: usize) -> &str {
+    match s.char_indices().nth(max) {
+        Some((i, _)) => &s[..i],
+        None => s,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    const NET: &str = "test.example/log";
+
+    fn ctx(modules: &ModuleRegistry) -> TxContext<'_> {
+        TxContext { network: NET, modules }
+    }
+
+    fn attest(key: &Keypair, nonce: &str) -> Vec<u8> {
+        TxBuilder {
+            network: NET,
+            tx_type: "attest",
+            nonce: nonce.into(),
+            body: json!({"label": "lab.result", "subject": format!("sha256:{}", "0f".repeat(32))}),
+        }
+        .sign(key)
+    }
+
+    fn code(raw: &[u8]) -> ErrorCode {
+        let modules = ModuleRegistry::with_builtins();
+        SignedTx::parse(raw, &ctx(&modules)).unwrap_err().code
+    }
+
+    fn mutate(raw: &[u8], f: impl FnOnce(&mut Map<String, Value>)) -> Vec<u8> {
+        let mut value: Map<String, Value> = serde_json::from_slice(raw).unwrap();
+        f(&mut value);
+        serde_json_canonicalizer::to_vec(&value).unwrap()
+    }
+
+    #[test]
+    fn a_signed_transaction_parses() {
+        let modules = ModuleRegistry::with_builtins();
+        let key = Keypair::generate();
+        let raw = attest(&key, "n-1");
+        let tx = SignedTx::parse(&raw, &ctx(&modules)).unwrap();
+        assert_eq!(tx.signer(), &key.did());
+        assert_eq!(tx.canonical_bytes(), raw.as_slice());
+        assert_eq!(tx.leaf_hash(), leaf_hash(&raw));
+    }
+
+    #[test]
+    fn refuses_each_kind_of_bad_transaction() {
+        let key = Keypair::generate();
+        let raw = attest(&key, "n-1");
+        assert_eq!(code(b"{not json"), ErrorCode::MalformedJson);
+        assert_eq!(code(b"[]"), ErrorCode::SchemaViolation);
+        let spaced = String::from_utf8(raw.clone()).unwrap().replacen(':', ": ", 1);
+        assert_eq!(code(spaced.as_bytes()), ErrorCode::NonCanonical);
+        let duplicated = String::from_utf8(raw.clone()).unwrap().replacen("{\"body\"", "{\"body\":1,\"body\"", 1);
+        assert_eq!(code(duplicated.as_bytes()), ErrorCode::NonCanonical);
+        assert_eq!(code(&mutate(&raw, |m| { m.insert("v".into(), json!(2)); })), ErrorCode::UnsupportedVersion);
+        assert_eq!(code(&mutate(&raw, |m| { m.insert("type".into(), json!("mint")); })), ErrorCode::UnknownType);
+        assert_eq!(code(&mutate(&raw, |m| { m.insert("network".into(), json!("other")); })), ErrorCode::WrongNetwork);
+        assert_eq!(code(&mutate(&raw, |m| { m.insert("signer".into(), json!("did:web:x")); })), ErrorCode::BadSigner);
+        assert_eq!(code(&mutate(&raw, |m| { m.insert("extra".into(), json!(1)); })), ErrorCode::SchemaViolation);
+        assert_eq!(code(&mutate(&raw, |m| { m.insert("nonce".into(), json!("")); })), ErrorCode::SchemaViolation);
+        assert_eq!(code(&mutate(&raw, |m| { m.insert("body".into(), json!({"label": "x"})); })), ErrorCode::SchemaViolation);
+        // Signed by another key than the one named.
+        let other = Keypair::generate();
+        let by_other = mutate(&attest(&other, "n-1"), |m| {
+            m.insert("signer".into(), json!(key.did().as_str()));
+        });
+        assert_eq!(code(&by_other), ErrorCode::BadSignature);
+        // Changed after signing.
+        assert_eq!(code(&mutate(&raw, |m| { m.insert("nonce".into(), json!("n-2")); })), ErrorCode::BadSignature);
+        assert_eq!(code(&mutate(&raw, |m| { m.insert("sig".into(), json!("AAAA")); })), ErrorCode::BadSignature);
+        let big = TxBuilder {
+            network: NET,
+            tx_type: "attest",
+            nonce: "n".into(),
+            body: json!({"label": "x", "subject": "y", "pad": "z".repeat(MAX_TX_BYTES)}),
+        }
+        .sign(&key);
+        assert_eq!(code(&big), ErrorCode::TxTooLarge);
+    }
+
+    #[test]
+    fn batch_names_the_first_bad_transaction() {
+        let modules = ModuleRegistry::with_builtins();
+        let key = Keypair::generate();
+        let good: Vec<Vec<u8>> = (0..5).map(|i| attest(&key, &format!("n{i}"))).collect();
+        let mut raws: Vec<&[u8]> = good.iter().map(|r| r.as_slice()).collect();
+        assert_eq!(SignedTx::parse_many(&raws, &ctx(&modules)).unwrap().len(), 5);
+        let forged = mutate(&good[3], |m| { m.insert("nonce".into(), json!("zz")); });
+        raws[3] = &forged;
+        let (i, e) = SignedTx::parse_many(&raws, &ctx(&modules)).unwrap_err();
+        assert_eq!((i, e.code), (3, ErrorCode::BadSignature));
+    }
+
+    proptest::proptest! {
+        /// Any change to any byte of a signed transaction is refused.
+        #[test]
+        fn any_byte_flip_is_refused(pos in 0usize..400, bit in 0u8..8) {
+            let modules = ModuleRegistry::with_builtins();
+            let key = Keypair::from_seed(&[7u8; 32]);
+            let mut raw = attest(&key, "nonce-1");
+            let pos = pos % raw.len();
+            raw[pos] ^= 1 << bit;
+            proptest::prop_assert!(SignedTx::parse(&raw, &ctx(&modules)).is_err());
+        }
+
+        #[test]
+        fn arbitrary_bytes_never_panic(raw in proptest::collection::vec(proptest::num::u8::ANY, 0..512)) {
+            let modules = ModuleRegistry::with_builtins();
+            let _ = SignedTx::parse(&raw, &ctx(&modules));
+        }
+    }
+}
