@@ -39,6 +39,8 @@ impl ErrorCode {
 pub struct TxError {
     pub code: ErrorCode,
     pub message: String,
+    /// Which transaction of a multi-transaction submission is to blame.
+    pub position: Option<usize>,
 }
 
 impl TxError {
@@ -46,6 +48,12 @@ impl TxError {
         TxError {
             code,
             message: message.into(),
+            position: None,
         }
+    }
+
+    pub fn at(mut self, position: usize) -> Self {
+        self.position = Some(position);
+        self
     }
 }

@@ -591,14 +591,17 @@ fn find_replay(
         let earlier = replay.get(&key)?.map(|v| v.value());
         if earlier.is_some() || seen_in_batch.contains(&key) || !seen_here.insert(key) {
             let at = earlier.map_or_else(String::new, |i| format!(" (first used at index {i})"));
-            return Ok(Some(TxError::new(
-                ErrorCode::Replay,
-                format!(
-                    "transaction {position}: signer {} already used nonce {:?}{at}; sign a new transaction with a fresh nonce",
-                    tx.signer(),
-                    tx.nonce()
-                ),
-            )));
+            return Ok(Some(
+                TxError::new(
+                    ErrorCode::Replay,
+                    format!(
+                        "signer {} already used nonce {:?}{at}; sign a new transaction with a fresh nonce",
+                        tx.signer(),
+                        tx.nonce()
+                    ),
+                )
+                .at(position),
+            ));
         }
     }
     Ok(None)

@@ -1,0 +1,451 @@
+//! `hygeia bench`: load generators. Transactions are signed before the clock
+//! starts, so what is measured is the node (or PostgreSQL), not the signer.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use clap::{Args, Subcommand};
+use hygeia_identity::Keypair;
+use hygeia_ledger::store::LogWriter;
+use hygeia_ledger::tx::TxContext;
+use hygeia_ledger::{CheckpointSigner, LogStore, ModuleRegistry, SignedTx, TxBuilder};
+use hygeia_node::config::{LEDGER_FILE, NODE_KEY_FILE};
+use indicatif::ProgressBar;
+use rayon::prelude::*;
+use serde_json::json;
+
+use super::{node_info, node_network};
+
+#[derive(Subcommand)]
+pub enum BenchCommand {
+    /// Submit pre-signed transactions to a node over HTTP from concurrent clients.
+    Ingest(IngestArgs),
+    /// Insert the same signed events into PostgreSQL, one INSERT per event.
+    Postgres(PostgresArgs),
+    /// Fill a data directory in process (no HTTP) to a given size, e.g. 10 million.
+    Fill(FillArgs),
+    /// Measure inclusion and consistency proof latency over HTTP.
+    Proofs(ProofArgs),
+}
+
+#[derive(Args)]
+pub struct IngestArgs {
+    #[arg(long)]
+    node: String,
+    /// Concurrent clients, each with its own connection and key.
+    #[arg(long, default_value_t = 16)]
+    clients: usize,
+    /// Transactions in all.
+    #[arg(long, default_value_t = 100_000)]
+    count: usize,
+    /// Transactions per request: 1 uses POST /v1/transactions, more uses /batch.
+    #[arg(long, default_value_t = 1)]
+    batch_size: usize,
+    /// Print one JSON line instead of text.
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Args)]
+pub struct PostgresArgs {
+    /// libpq-style connection string.
+    #[arg(long, default_value = "host=/var/run/postgresql user=postgres dbname=postgres")]
+    dsn: String,
+    #[arg(long, default_value_t = 16)]
+    clients: usize,
+    #[arg(long, default_value_t = 20_000)]
+    count: usize,
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Args)]
+pub struct FillArgs {
+    #[arg(long)]
+    data_dir: PathBuf,
+    #[arg(long, default_value = super::DEFAULT_NETWORK)]
+    network: String,
+    #[arg(long, default_value_t = 10_000_000)]
+    count: u64,
+}
+
+#[derive(Args)]
+pub struct ProofArgs {
+    #[arg(long)]
+    node: String,
+    /// Requests per proof kind.
+    #[arg(long, default_value_t = 20_000)]
+    samples: usize,
+    #[arg(long, default_value_t = 8)]
+    clients: usize,
+    #[arg(long)]
+    json: bool,
+}
+
+pub fn run(command: BenchCommand) -> anyhow::Result<ExitCode> {
+    match command {
+        BenchCommand::Ingest(args) => ingest(args),
+        BenchCommand::Postgres(args) => postgres(args),
+        BenchCommand::Fill(args) => fill(args),
+        BenchCommand::Proofs(args) => proofs(args),
+    }
+}
+
+/// `count` attest transactions from `signers` keys, signed in parallel.
+/// Returns them grouped per signer.
+fn presign(network: &str, signers: usize, count: usize) -> Vec<Vec<Vec<u8>>> {
+    let run_id = format!("{:08x}", rand::random::<u32>());
+    (0..signers)
+        .into_par_iter()
+        .map(|s| {
+            let key = Keypair::generate();
+            let per = count / signers + usize::from(s < count % signers);
+            (0..per)
+                .map(|i| {
+                    TxBuilder {
+                        network,
+                        tx_type: "attest",
+                        nonce: format!("bench-{run_id}-{i}"),
+                        body: json!({"label": "bench.event", "subject": format!("sha256:{:032x}{:032x}", s, i)}),
+                    }
+                    .sign(&key)
+                })
+                .collect()
+        })
+        .collect()
+}
+
+struct Summary {
+    what: String,
+    clients: usize,
+    transactions: usize,
+    requests: usize,
+    errors: usize,
+    wall: Duration,
+    latencies: Vec<Duration>,
+}
+
+impl Summary {
+    fn print(mut self, json_output: bool) {
+        self.latencies.sort_unstable();
+        let pct = |p: f64| -> f64 {
+            if self.latencies.is_empty() {
+                return 0.0;
+            }
+            let i = ((self.latencies.len() as f64 * p).ceil() as usize).clamp(1, self.latencies.len()) - 1;
+            self.latencies[i].as_secs_f64() * 1000.0
+        };
+        let rate = self.transactions as f64 / self.wall.as_secs_f64();
+        if json_output {
+            println!(
+                "{}",
+                json!({
+                    "what": self.what, "clients": self.clients, "transactions": self.transactions,
+                    "requests": self.requests, "errors": self.errors, "seconds": self.wall.as_secs_f64(),
+                    "tx_per_sec": rate, "p50_ms": pct(0.50), "p99_ms": pct(0.99),
+                })
+            );
+        } else {
+            println!(
+                "{}: C={} {} tx in {} requests, {:.2}s: {:.0} tx/s durable; ack latency p50 {:.2} ms, p99 {:.2} ms; errors {}",
+                self.what, self.clients, self.transactions, self.requests, self.wall.as_secs_f64(), rate,
+                pct(0.50), pct(0.99), self.errors
+            );
+        }
+    }
+}
+
+fn ingest(args: IngestArgs) -> anyhow::Result<ExitCode> {
+    anyhow::ensure!(args.clients > 0 && args.batch_size > 0 && args.count > 0, "clients, count and batch size must be positive");
+    let network = node_network(&node_info(&args.node)?)?;
+    eprintln!("signing {} transactions ahead of time…", args.count);
+    let signed = presign(&network, args.clients, args.count);
+    let batch = args.batch_size;
+    // Each client's requests: bodies ready to send.
+    let requests: Vec<Vec<Vec<u8>>> = signed
+        .into_iter()
+        .map(|txs| {
+            if batch == 1 {
+                txs
+            } else {
+                txs.chunks(batch)
+                    .map(|chunk| {
+                        let mut body = b"[".to_vec();
+                        for (i, tx) in chunk.iter().enumerate() {
+                            if i > 0 {
+                                body.push(b',');
+                            }
+                            body.extend_from_slice(tx);
+                        }
+                        body.push(b']');
+                        body
+                    })
+                    .collect()
+            }
+        })
+        .collect();
+    let url = if batch == 1 {
+        format!("{}/v1/transactions", args.node.trim_end_matches('/'))
+    } else {
+        format!("{}/v1/transactions/batch", args.node.trim_end_matches('/'))
+    };
+    let total_requests: usize = requests.iter().map(Vec::len).sum();
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    let (wall, latencies, errors) = runtime.block_on(async move {
+        let client = reqwest::Client::builder()
+            .pool_max_idle_per_host(args.clients)
+            .timeout(Duration::from_secs(120))
+            .build()?;
+        let started = Instant::now();
+        let mut tasks = Vec::new();
+        for bodies in requests {
+            let client = client.clone();
+            let url = url.clone();
+            tasks.push(tokio::spawn(async move {
+                let mut latencies = Vec::with_capacity(bodies.len());
+                let mut errors = 0usize;
+                for body in bodies {
+                    let sent = Instant::now();
+                    let response = client
+                        .post(&url)
+                        .header("content-type", "application/json")
+                        .body(body)
+                        .send()
+                        .await;
+                    match response {
+                        Ok(r) if r.status().is_success() => {
+                            let _ = r.bytes().await;
+                            latencies.push(sent.elapsed());
+                        }
+                        Ok(r) => {
+                            errors += 1;
+                            if errors == 1 {
+                                eprintln!("error answer: {} {}", r.status(), r.text().await.unwrap_or_default());
+                            }
+                        }
+                        Err(e) => {
+                            errors += 1;
+                            if errors == 1 {
+                                eprintln!("request failed: {e}");
+                            }
+                        }
+                    }
+                }
+                (latencies, errors)
+            }));
+        }
+        let mut all = Vec::new();
+        let mut errors = 0;
+        for task in tasks {
+            let (latencies, e) = task.await?;
+            all.extend(latencies);
+            errors += e;
+        }
+        Ok::<_, anyhow::Error>((started.elapsed(), all, errors))
+    })?;
+    Summary {
+        what: if batch == 1 { "hygeia single".into() } else { format!("hygeia batch of {batch}") },
+        clients: args.clients,
+        transactions: args.count,
+        requests: total_requests,
+        errors,
+        wall,
+        latencies,
+    }
+    .print(args.json);
+    Ok(if errors == 0 { ExitCode::SUCCESS } else { ExitCode::from(1) })
+}
+
+fn postgres(args: PostgresArgs) -> anyhow::Result<ExitCode> {
+    anyhow::ensure!(args.clients > 0 && args.count > 0, "clients and count must be positive");
+    eprintln!("signing {} events ahead of time…", args.count);
+    let signed = presign(super::DEFAULT_NETWORK, args.clients, args.count);
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    let (wall, latencies, errors) = runtime.block_on(async move {
+        let (setup, connection) = tokio_postgres::connect(&args.dsn, tokio_postgres::NoTls)
+            .await
+            .with_context(|| format!("cannot connect to PostgreSQL with {:?}", args.dsn))?;
+        tokio::spawn(connection);
+        setup
+            .batch_execute(
+                "DROP TABLE IF EXISTS hygeia_bench_events;
+                 CREATE TABLE hygeia_bench_events (
+                     id bigserial PRIMARY KEY,
+                     leaf_hash bytea NOT NULL UNIQUE,
+                     signer text NOT NULL,
+                     nonce text NOT NULL,
+                     tx bytea NOT NULL,
+                     UNIQUE (signer, nonce));",
+            )
+            .await?;
+        let mut clients = Vec::new();
+        for _ in 0..args.clients {
+            let (client, connection) = tokio_postgres::connect(&args.dsn, tokio_postgres::NoTls).await?;
+            tokio::spawn(connection);
+            client.batch_execute("SET synchronous_commit = on").await?;
+            let mode: String = client.query_one("SHOW synchronous_commit", &[]).await?.get(0);
+            anyhow::ensure!(mode == "on", "synchronous_commit is {mode}, not on");
+            clients.push(client);
+        }
+        let started = Instant::now();
+        let mut tasks = Vec::new();
+        for (client, events) in clients.into_iter().zip(signed) {
+            tasks.push(tokio::spawn(async move {
+                let insert = client
+                    .prepare("INSERT INTO hygeia_bench_events (leaf_hash, signer, nonce, tx) VALUES ($1, $2, $3, $4)")
+                    .await?;
+                let mut latencies = Vec::with_capacity(events.len());
+                let mut errors = 0usize;
+                for tx in events {
+                    let value: serde_json::Value = serde_json::from_slice(&tx)?;
+                    let leaf = hygeia_ledger::merkle::leaf_hash(&tx).0.to_vec();
+                    let signer = value["signer"].as_str().unwrap_or_default().to_string();
+                    let nonce = value["nonce"].as_str().unwrap_or_default().to_string();
+                    let sent = Instant::now();
+                    match client.execute(&insert, &[&leaf, &signer, &nonce, &tx]).await {
+                        Ok(_) => latencies.push(sent.elapsed()),
+                        Err(e) => {
+                            errors += 1;
+                            if errors == 1 {
+                                eprintln!("insert failed: {e}");
+                            }
+                        }
+                    }
+                }
+                Ok::<_, anyhow::Error>((latencies, errors))
+            }));
+        }
+        let mut all = Vec::new();
+        let mut errors = 0;
+        for task in tasks {
+            let (latencies, e) = task.await??;
+            all.extend(latencies);
+            errors += e;
+        }
+        Ok::<_, anyhow::Error>((started.elapsed(), all, errors))
+    })?;
+    Summary {
+        what: "postgres insert".into(),
+        clients: args.clients,
+        transactions: args.count,
+        requests: args.count,
+        errors,
+        wall,
+        latencies,
+    }
+    .print(args.json);
+    Ok(if errors == 0 { ExitCode::SUCCESS } else { ExitCode::from(1) })
+}
+
+fn fill(args: FillArgs) -> anyhow::Result<ExitCode> {
+    std::fs::create_dir_all(&args.data_dir)?;
+    let key_path = args.data_dir.join(NODE_KEY_FILE);
+    let node_key = if key_path.exists() {
+        Keypair::read_key_file(&key_path)?
+    } else {
+        let key = Keypair::generate();
+        key.write_key_file(&key_path)?;
+        key
+    };
+    let store = Arc::new(LogStore::open(&args.data_dir.join(LEDGER_FILE), &args.network)?);
+    let mut writer = LogWriter::open(store, CheckpointSigner::new(&args.network, node_key)?)?;
+    let modules = ModuleRegistry::with_builtins();
+    let start = writer.checkpoint().size;
+    anyhow::ensure!(start <= args.count, "the log already holds {start} entries");
+    let bar = ProgressBar::new(args.count);
+    bar.set_position(start);
+    let signers: Vec<Keypair> = (0..64).map(|_| Keypair::generate()).collect();
+    let run_id = format!("{:08x}", rand::random::<u32>());
+    const CHUNK: u64 = 50_000;
+    let mut done = start;
+    while done < args.count {
+        let n = CHUNK.min(args.count - done);
+        let txs: Vec<SignedTx> = (done..done + n)
+            .into_par_iter()
+            .map(|i| {
+                let raw = TxBuilder {
+                    network: &args.network,
+                    tx_type: "attest",
+                    nonce: format!("fill-{run_id}-{i}"),
+                    body: json!({"label": "bench.event", "subject": format!("sha256:{:064x}", i)}),
+                }
+                .sign(&signers[(i % 64) as usize]);
+                SignedTx::parse(&raw, &TxContext { network: &args.network, modules: &modules })
+            })
+            .collect::<Result<_, _>>()?;
+        for batch in txs.chunks(10_000) {
+            writer.append_batch(&[batch])?;
+        }
+        done += n;
+        bar.set_position(done);
+    }
+    bar.finish_and_clear();
+    println!("filled {} to {} entries", args.data_dir.display(), writer.checkpoint().size);
+    Ok(ExitCode::SUCCESS)
+}
+
+fn proofs(args: ProofArgs) -> anyhow::Result<ExitCode> {
+    let info = node_info(&args.node)?;
+    let size = info["tree_size"].as_u64().context("tree_size")?;
+    anyhow::ensure!(size >= 2, "the log needs at least 2 entries");
+    let base = args.node.trim_end_matches('/').to_string();
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    for kind in ["inclusion", "consistency"] {
+        let urls: Vec<String> = (0..args.samples)
+            .map(|_| {
+                if kind == "inclusion" {
+                    format!("{base}/v1/proofs/inclusion?index={}&size={size}", rand::random::<u64>() % size)
+                } else {
+                    format!("{base}/v1/proofs/consistency?from={}&to={size}", 1 + rand::random::<u64>() % (size - 1))
+                }
+            })
+            .collect();
+        let clients = args.clients.max(1);
+        let (wall, latencies, errors) = runtime.block_on(async {
+            let client = reqwest::Client::new();
+            let started = Instant::now();
+            let mut tasks = Vec::new();
+            for part in urls.chunks(urls.len().div_ceil(clients)) {
+                let part = part.to_vec();
+                let client = client.clone();
+                tasks.push(tokio::spawn(async move {
+                    let mut latencies = Vec::new();
+                    let mut errors = 0usize;
+                    for url in part {
+                        let sent = Instant::now();
+                        match client.get(&url).send().await {
+                            Ok(r) if r.status().is_success() => {
+                                let _ = r.bytes().await;
+                                latencies.push(sent.elapsed());
+                            }
+                            _ => errors += 1,
+                        }
+                    }
+                    (latencies, errors)
+                }));
+            }
+            let mut all = Vec::new();
+            let mut errors = 0;
+            for task in tasks {
+                let (l, e) = task.await?;
+                all.extend(l);
+                errors += e;
+            }
+            Ok::<_, anyhow::Error>((started.elapsed(), all, errors))
+        })?;
+        Summary {
+            what: format!("{kind} proof at size {size}"),
+            clients,
+            transactions: args.samples,
+            requests: args.samples,
+            errors,
+            wall,
+            latencies,
+        }
+        .print(args.json);
+    }
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,26 @@
+pub mod bench;
+pub mod key;
+pub mod proof;
+pub mod serve;
+pub mod tx;
+pub mod verify;
+
+/// The network name used when none is given.
+pub const DEFAULT_NETWORK: &str = "hygeia.example/demo";
+
+/// Fetches `GET {node}/v1/node`.
+pub fn node_info(node: &str) -> anyhow::Result<serde_json::Value> {
+    use anyhow::Context;
+    let url = format!("{}/v1/node", node.trim_end_matches('/'));
+    let response = reqwest::blocking::get(&url).with_context(|| format!("cannot reach {url}"))?;
+    anyhow::ensure!(response.status().is_success(), "{url} answered {}", response.status());
+    response.json().with_context(|| format!("{url} did not answer JSON"))
+}
+
+/// The `network` a node expects.
+pub fn node_network(info: &serde_json::Value) -> anyhow::Result<String> {
+    info["network"]
+        .as_str()
+        .map(str::to_string)
+        .ok_or_else(|| anyhow::anyhow!("the node did not say its network name"))
+}

@@ -1,0 +1,191 @@
+//! `hygeia serve` and `hygeia demo`.
+
+use std::io::Write;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use clap::Args;
+use hygeia_identity::Keypair;
+use hygeia_ledger::tx::TxContext;
+use hygeia_ledger::{SignedTx, TxBuilder};
+use hygeia_node::{Node, NodeConfig};
+use serde_json::json;
+use sha2::{Digest, Sha256};
+
+use super::DEFAULT_NETWORK;
+
+#[derive(Args)]
+pub struct ServeArgs {
+    /// Data directory: holds node.key (the checkpoint signer) and ledger.redb.
+    #[arg(long, default_value = "./hygeia-data")]
+    pub data_dir: PathBuf,
+    /// Address to listen on; port 0 picks a free port.
+    #[arg(long, default_value = "127.0.0.1:7000")]
+    pub listen: SocketAddr,
+    /// Network name: the log's origin, and the `network` every transaction names.
+    #[arg(long, default_value = DEFAULT_NETWORK)]
+    pub network: String,
+    /// Most transactions per durable batch.
+    #[arg(long, default_value_t = 8192)]
+    pub max_batch: usize,
+    /// Microseconds the sequencer waits for more work before writing a batch
+    /// (0: write whatever is queued; batches grow while the disk is busy).
+    #[arg(long, default_value_t = 0)]
+    pub batch_wait_us: u64,
+}
+
+#[derive(Args)]
+pub struct DemoArgs {
+    /// Data directory for the demo node (created; reused if it exists).
+    #[arg(long, default_value = "./hygeia-demo")]
+    pub data_dir: PathBuf,
+    #[arg(long, default_value = "127.0.0.1:7000")]
+    pub listen: SocketAddr,
+}
+
+pub fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
+    run_node(args, false)
+}
+
+pub fn demo(args: DemoArgs) -> anyhow::Result<ExitCode> {
+    run_node(
+        ServeArgs {
+            data_dir: args.data_dir,
+            listen: args.listen,
+            network: DEFAULT_NETWORK.to_string(),
+            max_batch: 8192,
+            batch_wait_us: 0,
+        },
+        true,
+    )
+}
+
+fn run_node(args: ServeArgs, demo: bool) -> anyhow::Result<ExitCode> {
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    runtime.block_on(async move {
+        let mut config = NodeConfig::new(args.data_dir.clone(), args.listen, args.network.clone());
+        config.batch.max_batch_txs = args.max_batch.max(1);
+        config.batch.max_wait = Duration::from_micros(args.batch_wait_us);
+        let node = Arc::new(
+            Node::open(config).with_context(|| format!("cannot open the node in {}", args.data_dir.display()))?,
+        );
+        let listener = tokio::net::TcpListener::bind(args.listen)
+            .await
+            .with_context(|| format!("cannot listen on {} (is another node running there? try --listen 127.0.0.1:0)", args.listen))?;
+        let address = listener.local_addr()?;
+        let url = format!("http://{address}");
+        let data_dir = std::fs::canonicalize(&args.data_dir).unwrap_or(args.data_dir.clone());
+        if demo {
+            let seeded = seed_demo(&node, &data_dir).await?;
+            print_demo_banner(&node, &url, &data_dir, seeded);
+        }
+        // Tests and scripts read this line to learn the port.
+        println!("listening on {url}");
+        println!("data directory: {}", data_dir.display());
+        std::io::stdout().flush().ok();
+        tracing::info!(%url, data_dir = %data_dir.display(), network = %node.config.network, "node started");
+        hygeia_node::serve(node, listener, shutdown_signal()).await?;
+        tracing::info!("node stopped");
+        Ok(ExitCode::SUCCESS)
+    })
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = terminate => {},
+    }
+}
+
+/// The demo's participants, each with a key file under `<data>/demo-keys`.
+const DEMO_PARTICIPANTS: [(&str, &[&str]); 4] = [
+    ("lab", &["lab.result", "lab.panel"]),
+    ("clinic", &["encounter.note", "imaging.report"]),
+    ("device", &["device.reading", "cold-chain.reading"]),
+    ("researcher", &["study.protocol", "study.milestone"]),
+];
+
+/// Seeds an empty log with attestations over synthetic documents generated
+/// here. Only hashes reach the log. Returns how many were added.
+async fn seed_demo(node: &Node, data_dir: &Path) -> anyhow::Result<u64> {
+    if node.sequencer.latest_checkpoint().size > 0 {
+        return Ok(0);
+    }
+    let keys_dir = data_dir.join("demo-keys");
+    std::fs::create_dir_all(&keys_dir)?;
+    let ctx = TxContext {
+        network: &node.config.network,
+        modules: &node.modules,
+    };
+    let mut added = 0;
+    for (name, labels) in DEMO_PARTICIPANTS {
+        let path = keys_dir.join(format!("{name}.key"));
+        let key = if path.exists() {
+            Keypair::read_key_file(&path)?
+        } else {
+            let key = Keypair::generate();
+            key.write_key_file(&path)?;
+            key
+        };
+        let mut txs = Vec::new();
+        for i in 0..250u32 {
+            let label = labels[i as usize % labels.len()];
+            let document = format!("synthetic {label} #{i} generated for the Hygeia demo by {name}");
+            let raw = TxBuilder {
+                network: &node.config.network,
+                tx_type: "attest",
+                nonce: format!("demo-{i}"),
+                body: json!({"label": label, "subject": format!("sha256:{}", hex::encode(Sha256::digest(document)))}),
+            }
+            .sign(&key);
+            txs.push(SignedTx::parse(&raw, &ctx)?);
+        }
+        added += txs.len() as u64;
+        node.sequencer.submit(txs).await?;
+    }
+    Ok(added)
+}
+
+fn print_demo_banner(node: &Node, url: &str, data_dir: &Path, seeded: u64) {
+    let size = node.sequencer.latest_checkpoint().size;
+    println!("Hygeia demo node");
+    println!("  URL:            {url}");
+    println!("  data directory: {}", data_dir.display());
+    println!("  network:        {}", node.config.network);
+    println!("  node DID:       {}", node.node_did);
+    println!("  verifier key:   {}", node.verifier_key);
+    if seeded > 0 {
+        println!("  log:            {size} entries (seeded {seeded} demo attestations over synthetic documents)");
+    } else {
+        println!("  log:            {size} entries (existing data directory reused)");
+    }
+    println!();
+    println!("Try, in another terminal (hygeia = cargo run --release --bin hygeia --):");
+    println!("  curl {url}/checkpoint");
+    println!("  curl {url}/v1/proofs/inclusion?index=0");
+    println!("  hygeia verify {url} --save-checkpoint /tmp/hygeia.checkpoint");
+    println!("  hygeia key new --out /tmp/me.key");
+    println!("  hygeia tx attest --key /tmp/me.key --label lab.result --file README.md --node {url}");
+    println!("  hygeia verify {url} --since /tmp/hygeia.checkpoint");
+    println!("  hygeia proof inclusion --node {url} --index 0");
+    println!("  open {url}/openapi.json for the whole API");
+    println!();
+}

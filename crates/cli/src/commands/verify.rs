@@ -1,0 +1,138 @@
+//! `hygeia verify`.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Instant;
+
+use anyhow::Context;
+use clap::Args;
+use hygeia_identity::Keypair;
+use hygeia_ledger::checkpoint::CheckpointVerifier;
+use hygeia_ledger::verify::{verify_log, LogSource, StoreSource, VerifyOptions};
+use hygeia_ledger::{CheckpointSigner, LogStore, ModuleRegistry};
+use hygeia_node::config::{LEDGER_FILE, NODE_KEY_FILE};
+use indicatif::{ProgressBar, ProgressStyle};
+
+use crate::http_source::HttpSource;
+
+#[derive(Args)]
+pub struct VerifyArgs {
+    /// A node's URL (http://…) or a node's data directory.
+    target: String,
+    /// A checkpoint saved earlier (e.g. with --save-checkpoint): the log must
+    /// still contain exactly that tree as its prefix.
+    #[arg(long)]
+    since: Option<PathBuf>,
+    /// The log's checkpoint verifier key (<origin>+<id>+<base64>). Without
+    /// it, a URL's own /v1/node answer is trusted, and a data directory's
+    /// node.key is used.
+    #[arg(long)]
+    key: Option<String>,
+    /// After a successful check, save the verified checkpoint here.
+    #[arg(long)]
+    save_checkpoint: Option<PathBuf>,
+    /// Bundles of 256 entries fetched and checked in parallel.
+    #[arg(long, default_value_t = 32)]
+    parallel: usize,
+}
+
+pub fn run(args: VerifyArgs) -> anyhow::Result<ExitCode> {
+    let is_url = args.target.starts_with("http://") || args.target.starts_with("https://");
+    let since = args
+        .since
+        .as_ref()
+        .map(|p| std::fs::read(p).with_context(|| format!("cannot read {}", p.display())))
+        .transpose()?;
+    let modules = ModuleRegistry::with_builtins();
+    if is_url {
+        let key = match args.key.clone() {
+            Some(key) => key,
+            None => {
+                let info = super::node_info(&args.target)?;
+                let key = info["checkpoint_verifier_key"]
+                    .as_str()
+                    .context("the node did not give its checkpoint verifier key")?
+                    .to_string();
+                eprintln!("note: trusting the key the node reports ({key}); pin it with --key");
+                key
+            }
+        };
+        let verifier = CheckpointVerifier::new(&key)?;
+        let source = HttpSource::new(&args.target)?;
+        check(&source, &verifier, &modules, since.as_deref(), &args)
+    } else {
+        let dir = PathBuf::from(&args.target);
+        let ledger = dir.join(LEDGER_FILE);
+        anyhow::ensure!(ledger.exists(), "{} holds no {LEDGER_FILE}; is it a node's data directory?", dir.display());
+        let (store, origin) = LogStore::open_existing(&ledger)?;
+        let key = match args.key.clone() {
+            Some(key) => key,
+            None => {
+                let node_key = Keypair::read_key_file(&dir.join(NODE_KEY_FILE))?;
+                CheckpointSigner::new(&origin, node_key)?.verifier_key()
+            }
+        };
+        let verifier = CheckpointVerifier::new(&key)?;
+        let snapshot = store.snapshot()?;
+        check(&StoreSource { snapshot: &snapshot }, &verifier, &modules, since.as_deref(), &args)
+    }
+}
+
+fn check(
+    source: &dyn LogSource,
+    verifier: &CheckpointVerifier,
+    modules: &ModuleRegistry,
+    since: Option<&[u8]>,
+    args: &VerifyArgs,
+) -> anyhow::Result<ExitCode> {
+    let started = Instant::now();
+    let bar = ProgressBar::new(0);
+    bar.set_style(
+        ProgressStyle::with_template("{spinner} verifying [{bar:40}] {pos}/{len} entries ({per_sec}, eta {eta})")
+            .expect("static template")
+            .progress_chars("=> "),
+    );
+    // The total is known once the checkpoint is read; fetch it for the bar.
+    if let Ok(note) = source.checkpoint() {
+        if let Ok((_, size, _)) = hygeia_ledger::checkpoint::parse_unverified(&note) {
+            bar.set_length(size);
+        }
+    }
+    let options = VerifyOptions {
+        verifier,
+        modules,
+        since,
+        parallel_bundles: args.parallel,
+    };
+    let result = verify_log(source, &options, &|done| bar.set_position(done));
+    bar.finish_and_clear();
+    let elapsed = started.elapsed();
+    match result {
+        Ok(report) => {
+            let rate = report.entries as f64 / elapsed.as_secs_f64().max(1e-9);
+            println!(
+                "OK: {} entries verified in {:.2}s ({:.0} entries/s); root {}",
+                report.entries,
+                elapsed.as_secs_f64(),
+                rate,
+                hex::encode(report.checkpoint.root.0)
+            );
+            if let Some(old) = report.grew_from {
+                println!("OK: the log only grew since the saved checkpoint ({old} -> {} entries)", report.entries);
+            }
+            if let Some(path) = &args.save_checkpoint {
+                std::fs::write(path, &report.checkpoint.note)
+                    .with_context(|| format!("cannot write {}", path.display()))?;
+                println!("saved the checkpoint to {}", path.display());
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Err(e) => {
+            println!("FAILED: {e}");
+            if let Some(index) = e.bad_index() {
+                println!("first bad entry: {index}");
+            }
+            Ok(ExitCode::from(1))
+        }
+    }
+}

@@ -1,0 +1,67 @@
+//! `hygeia`: a thin command line over the Hygeia crates.
+
+mod commands;
+mod http_source;
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+/// Hygeia: a health-data trust network node. Every access, consent and
+/// attestation is a signed transaction in a tamper-evident log that anyone
+/// entitled can verify offline.
+#[derive(Parser)]
+#[command(name = "hygeia", version, about, long_about = None)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Start a node with demo data on the embedded store, and print what to try.
+    Demo(commands::serve::DemoArgs),
+    /// Run a node.
+    Serve(commands::serve::ServeArgs),
+    /// Create and inspect key files.
+    #[command(subcommand)]
+    Key(commands::key::KeyCommand),
+    /// Sign and submit transactions.
+    #[command(subcommand)]
+    Tx(commands::tx::TxCommand),
+    /// Fetch and check an inclusion or consistency proof.
+    #[command(subcommand)]
+    Proof(commands::proof::ProofCommand),
+    /// Verify a whole log offline: signatures, tiles, root, and that it only grew.
+    Verify(commands::verify::VerifyArgs),
+    /// Load generators and measurements (see BENCHMARKS.md).
+    #[command(subcommand)]
+    Bench(commands::bench::BenchCommand),
+}
+
+fn main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("HYGEIA_LOG")
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Demo(args) => commands::serve::demo(args),
+        Command::Serve(args) => commands::serve::serve(args),
+        Command::Key(command) => commands::key::run(command),
+        Command::Tx(command) => commands::tx::run(command),
+        Command::Proof(command) => commands::proof::run(command),
+        Command::Verify(args) => commands::verify::run(args),
+        Command::Bench(command) => commands::bench::run(command),
+    };
+    match result {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::from(2)
+        }
+    }
+}

@@ -1,0 +1,40 @@
+//! Node information, health and the OpenAPI document.
+
+use std::sync::Arc;
+
+use axum::extract::State;
+use axum::http::header;
+use axum::response::IntoResponse;
+use axum::Json;
+use serde_json::{json, Value};
+
+use super::OPENAPI;
+use crate::node::Node;
+
+/// `GET /v1/node`: what a client needs to talk to and verify this node.
+pub async fn node_info(State(node): State<Arc<Node>>) -> Json<Value> {
+    let checkpoint = node.sequencer.latest_checkpoint();
+    Json(json!({
+        "network": node.config.network,
+        "node_did": node.node_did,
+        "checkpoint_verifier_key": node.verifier_key,
+        "tree_size": checkpoint.size,
+        "transaction_types": node.modules.types(),
+        "transaction_version": hygeia_ledger::TX_VERSION,
+        "limits": {
+            "max_transaction_bytes": hygeia_ledger::MAX_TX_BYTES,
+            "max_batch_transactions": node.config.max_batch_txs,
+            "max_batch_body_bytes": node.config.max_batch_body_bytes,
+        },
+    }))
+}
+
+/// `GET /v1/health`.
+pub async fn health(State(node): State<Arc<Node>>) -> Json<Value> {
+    Json(json!({"status": "ok", "tree_size": node.sequencer.latest_checkpoint().size}))
+}
+
+/// `GET /openapi.json`.
+pub async fn openapi() -> impl IntoResponse {
+    ([(header::CONTENT_TYPE, "application/json")], OPENAPI)
+}

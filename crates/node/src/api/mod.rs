@@ -1,0 +1,49 @@
+//! The HTTP API: the C2SP tlog-tiles endpoints, transaction submission,
+//! proofs, node information and the OpenAPI document.
+
+mod error;
+mod info;
+mod log;
+mod proofs;
+mod submit;
+
+use std::sync::Arc;
+
+use axum::extract::DefaultBodyLimit;
+use axum::routing::{get, post};
+use axum::Router;
+
+pub use error::ApiError;
+
+use crate::node::Node;
+
+/// The OpenAPI 3.1 document served at `/openapi.json`.
+pub const OPENAPI: &str = include_str!("openapi.json");
+
+/// Largest single-transaction request body: one transaction at the size
+/// limit. Anything larger is refused before it is read whole.
+const MAX_SINGLE_BODY: usize = hygeia_ledger::MAX_TX_BYTES;
+
+pub fn router(node: Arc<Node>) -> Router {
+    let batch_limit = node.config.max_batch_body_bytes;
+    Router::new()
+        .route("/checkpoint", get(log::checkpoint))
+        .route("/tile/{*path}", get(log::tile))
+        .route(
+            "/v1/transactions",
+            post(submit::one).layer(DefaultBodyLimit::max(MAX_SINGLE_BODY)),
+        )
+        .route(
+            "/v1/transactions/batch",
+            post(submit::batch).layer(DefaultBodyLimit::max(batch_limit)),
+        )
+        .route("/v1/transactions/{hash}", get(log::transaction))
+        .route("/v1/proofs/inclusion", get(proofs::inclusion))
+        .route("/v1/proofs/consistency", get(proofs::consistency))
+        .route("/v1/node", get(info::node_info))
+        .route("/v1/health", get(info::health))
+        .route("/openapi.json", get(info::openapi))
+        .fallback(error::not_found)
+        .method_not_allowed_fallback(error::method_not_allowed)
+        .with_state(node)
+}
