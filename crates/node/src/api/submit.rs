@@ -31,7 +31,11 @@ pub async fn one(
         modules: &node.modules,
     };
     let tx = SignedTx::parse(&body, &ctx)?;
-    let receipt = node.sequencer.submit(vec![tx]).await?;
+    // A position only means something within a batch.
+    let receipt = node.sequencer.submit(vec![tx]).await.map_err(|e| ApiError {
+        position: None,
+        ..ApiError::from(e)
+    })?;
     Ok((
         StatusCode::CREATED,
         Json(json!({
