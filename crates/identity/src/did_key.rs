@@ -2,8 +2,10 @@
 //! `did:key:` + multibase base58btc (`z`) of the multicodec `ed25519-pub`
 //! prefix (varint 0xed, i.e. bytes `0xed 0x01`) followed by the 32-byte key.
 
+use std::collections::HashMap;
 use std::fmt;
 use std::str::FromStr;
+use std::sync::{OnceLock, RwLock};
 
 use crate::keys::PublicKey;
 
@@ -62,6 +64,29 @@ impl Did {
     pub fn verification_method(&self) -> String {
         let fragment = &self.text[PREFIX.len()..];
         format!("{}#{}", self.text, fragment)
+    }
+}
+
+impl Did {
+    /// Parses like [`FromStr`], remembering recent results: decoding a key
+    /// means decompressing a curve point, which costs about as much as
+    /// hashing a kilobyte, and the same signers come back again and again.
+    pub fn parse_cached(s: &str) -> Result<Did, DidError> {
+        static CACHE: OnceLock<RwLock<HashMap<String, Did>>> = OnceLock::new();
+        const CAPACITY: usize = 65_536;
+        let cache = CACHE.get_or_init(Default::default);
+        if let Some(did) = cache.read().ok().and_then(|c| c.get(s).cloned()) {
+            return Ok(did);
+        }
+        let did: Did = s.parse()?;
+        if let Ok(mut c) = cache.write() {
+            // Bounded: when full, start over rather than track recency.
+            if c.len() >= CAPACITY {
+                c.clear();
+            }
+            c.insert(s.to_string(), did.clone());
+        }
+        Ok(did)
     }
 }
 
@@ -168,6 +193,15 @@ mod tests {
         assert_eq!("did:key:z".parse::<Did>(), Err(DidError::UnsupportedKeyType));
         let long = format!("did:key:z{}", "1".repeat(200));
         assert_eq!(long.parse::<Did>(), Err(DidError::TooLong));
+    }
+
+    #[test]
+    fn cached_parsing_agrees_with_parsing() {
+        let did = Keypair::generate().did();
+        assert_eq!(Did::parse_cached(did.as_str()).unwrap(), did);
+        assert_eq!(Did::parse_cached(did.as_str()).unwrap(), did);
+        assert!(Did::parse_cached("did:key:zBad").is_err());
+        assert!(Did::parse_cached("did:key:zBad").is_err());
     }
 
     #[test]

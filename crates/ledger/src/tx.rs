@@ -150,14 +150,14 @@ impl UnverifiedTx {
                  and do not repeat keys",
             ));
         }
+        let envelope = Envelope::deserialize(&value).map_err(|e| {
+            schema(format!(
+                "transaction envelope: {e}; expected an object with exactly body, network, nonce, sig, signer, type, v"
+            ))
+        })?;
         let Value::Object(mut object) = value else {
             return Err(schema("a transaction must be a JSON object"));
         };
-        let envelope = Envelope::deserialize(Value::Object(object.clone())).map_err(|e| {
-            schema(format!(
-                "transaction envelope: {e}; expected exactly body, network, nonce, sig, signer, type, v"
-            ))
-        })?;
         if envelope.v.as_u64() != Some(TX_VERSION) {
             return Err(TxError::new(
                 ErrorCode::UnsupportedVersion,
@@ -185,7 +185,7 @@ impl UnverifiedTx {
             ));
         }
         check_nonce(&envelope.nonce)?;
-        let signer: Did = envelope.signer.parse().map_err(|e| {
+        let signer = Did::parse_cached(&envelope.signer).map_err(|e| {
             TxError::new(ErrorCode::BadSigner, format!("signer is not a usable did:key: {e}"))
         })?;
         module.check_body(&envelope.body).map_err(schema)?;
@@ -214,20 +214,34 @@ impl UnverifiedTx {
     }
 }
 
+impl UnverifiedTx {
+    /// Only for the crate's verification paths, after the signature checked.
+    pub(crate) fn into_verified(self) -> SignedTx {
+        self.tx
+    }
+}
+
+/// Whether every signature verifies, checked as one batch (about five times
+/// cheaper per signature than one by one). `false` says only that some
+/// signature is bad, not which.
+pub fn verify_as_batch(items: &[&UnverifiedTx]) -> bool {
+    match items {
+        [] => true,
+        [one] => one.public_key().verify(&one.signing_bytes, &one.signature).is_ok(),
+        _ => {
+            let messages: Vec<&[u8]> = items.iter().map(|p| p.signing_bytes.as_slice()).collect();
+            let signatures: Vec<Signature> = items.iter().map(|p| p.signature).collect();
+            let keys: Vec<PublicKey> = items.iter().map(|p| *p.public_key()).collect();
+            verify_batch(&messages, &signatures, &keys).is_ok()
+        }
+    }
+}
+
 /// Verifies the signatures of parsed transactions, as a batch when there are
 /// several, and falls back to one-by-one checks to name the first bad one.
 pub fn verify_all(parsed: Vec<UnverifiedTx>) -> Result<Vec<SignedTx>, (usize, TxError)> {
-    let batch_ok = match parsed.len() {
-        0 => true,
-        1 => false,
-        _ => {
-            let messages: Vec<&[u8]> = parsed.iter().map(|p| p.signing_bytes.as_slice()).collect();
-            let signatures: Vec<Signature> = parsed.iter().map(|p| p.signature).collect();
-            let keys: Vec<PublicKey> = parsed.iter().map(|p| *p.public_key()).collect();
-            verify_batch(&messages, &signatures, &keys).is_ok()
-        }
-    };
-    if !batch_ok {
+    let refs: Vec<&UnverifiedTx> = parsed.iter().collect();
+    if parsed.len() == 1 || !verify_as_batch(&refs) {
         for (i, p) in parsed.iter().enumerate() {
             p.public_key()
                 .verify(&p.signing_bytes, &p.signature)

@@ -31,7 +31,14 @@ impl NodeProcess {
 
     pub fn start_with(data_dir: &Path, extra: &[&str]) -> NodeProcess {
         let mut child = Command::new(hygeia_bin())
-            .args(["serve", "--listen", "127.0.0.1:0", "--network", NETWORK, "--data-dir"])
+            .args([
+                "serve",
+                "--listen",
+                "127.0.0.1:0",
+                "--network",
+                NETWORK,
+                "--data-dir",
+            ])
             .arg(data_dir)
             .args(extra)
             .env("HYGEIA_LOG", "warn")
@@ -69,7 +76,10 @@ impl NodeProcess {
     }
 
     pub fn get(&self, path: &str) -> reqwest::blocking::Response {
-        client().get(format!("{}{path}", self.url)).send().expect("GET")
+        client()
+            .get(format!("{}{path}", self.url))
+            .send()
+            .expect("GET")
     }
 
     pub fn post_json(&self, path: &str, body: Vec<u8>) -> reqwest::blocking::Response {

@@ -7,16 +7,16 @@ use axum::extract::rejection::BytesRejection;
 use axum::extract::State;
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::Json;
-use hygeia_ledger::tx::TxContext;
-use hygeia_ledger::{Receipt, SignedTx, MAX_TX_BYTES};
+use hygeia_ledger::tx::{TxContext, UnverifiedTx};
+use hygeia_ledger::{Receipt, MAX_TX_BYTES};
 use serde_json::value::RawValue;
 use serde_json::{json, Value};
 
 use super::error::ApiError;
 use crate::node::Node;
 
-/// Batches at least this large are verified off the async workers.
-const BLOCKING_VERIFY_THRESHOLD: usize = 16;
+/// Batches at least this large are parsed off the async workers.
+const BLOCKING_PARSE_THRESHOLD: usize = 64;
 
 /// `POST /v1/transactions`: the body is one canonical transaction.
 pub async fn one(
@@ -30,9 +30,9 @@ pub async fn one(
         network: &node.config.network,
         modules: &node.modules,
     };
-    let tx = SignedTx::parse(&body, &ctx)?;
+    let tx = UnverifiedTx::parse(&body, &ctx)?;
     // A position only means something within a batch.
-    let receipt = node.sequencer.submit(vec![tx]).await.map_err(|e| ApiError {
+    let receipt = node.sequencer.submit_unverified(vec![tx]).await.map_err(|e| ApiError {
         position: None,
         ..ApiError::from(e)
     })?;
@@ -78,17 +78,17 @@ pub async fn batch(
             ),
         ));
     }
-    let txs = if raws.len() >= BLOCKING_VERIFY_THRESHOLD {
+    let txs = if raws.len() >= BLOCKING_PARSE_THRESHOLD {
         let node = node.clone();
         let body = body.clone();
         tokio::task::spawn_blocking(move || parse_batch(&node, &body))
             .await
-            .map_err(|e| ApiError::internal(format!("verification task failed: {e}")))??
+            .map_err(|e| ApiError::internal(format!("parsing task failed: {e}")))??
     } else {
         parse_batch(&node, &body)?
     };
     let count = txs.len();
-    let receipt = node.sequencer.submit(txs).await?;
+    let receipt = node.sequencer.submit_unverified(txs).await?;
     Ok((
         StatusCode::CREATED,
         Json(json!({
@@ -101,7 +101,7 @@ pub async fn batch(
     ))
 }
 
-fn parse_batch(node: &Node, body: &[u8]) -> Result<Vec<SignedTx>, ApiError> {
+fn parse_batch(node: &Node, body: &[u8]) -> Result<Vec<UnverifiedTx>, ApiError> {
     let raws: Vec<&RawValue> =
         serde_json::from_slice(body).map_err(|e| ApiError::bad_request(e.to_string()))?;
     let raws: Vec<&[u8]> = raws.iter().map(|r| r.get().as_bytes()).collect();
@@ -109,7 +109,10 @@ fn parse_batch(node: &Node, body: &[u8]) -> Result<Vec<SignedTx>, ApiError> {
         network: &node.config.network,
         modules: &node.modules,
     };
-    SignedTx::parse_many(&raws, &ctx).map_err(|(position, e)| ApiError::from(e.at(position)))
+    raws.iter()
+        .enumerate()
+        .map(|(position, raw)| UnverifiedTx::parse(raw, &ctx).map_err(|e| ApiError::from(e.at(position))))
+        .collect()
 }
 
 fn checkpoint_text(receipt: &Receipt) -> String {

@@ -1,0 +1,18 @@
+//! `did:key` identifiers (transaction signers, API parameters): only the
+//! canonical text of an Ed25519 did:key parses, and it prints back as is.
+#![no_main]
+
+use hygeia_identity::Did;
+use libfuzzer_sys::fuzz_target;
+
+fuzz_target!(|data: &[u8]| {
+    let Ok(text) = std::str::from_utf8(data) else {
+        return;
+    };
+    if let Ok(did) = text.parse::<Did>() {
+        assert_eq!(did.to_string(), text);
+        assert_eq!(did.as_str(), text);
+        assert_eq!(did.to_string().parse::<Did>().as_ref(), Ok(&did));
+        assert_eq!(did.public_key().did(), did);
+    }
+});
