@@ -21,11 +21,18 @@ impl HttpSource {
 
     fn get(&self, path: &str) -> Result<Vec<u8>, String> {
         let url = format!("{}/{path}", self.base);
-        let response = self.client.get(&url).send().map_err(|e| format!("{url}: {e}"))?;
+        let response = self
+            .client
+            .get(&url)
+            .send()
+            .map_err(|e| format!("{url}: {e}"))?;
         if !response.status().is_success() {
             return Err(format!("{url}: HTTP {}", response.status()));
         }
-        response.bytes().map(|b| b.to_vec()).map_err(|e| format!("{url}: {e}"))
+        response
+            .bytes()
+            .map(|b| b.to_vec())
+            .map_err(|e| format!("{url}: {e}"))
     }
 }
 

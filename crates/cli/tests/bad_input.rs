@@ -1065,7 +1065,7 @@ fn unknown_endpoints_and_wrong_methods_answer_json() {
 
 /// Percent-encoded bytes that are not UTF-8 in a path parameter.
 #[test]
-#[ignore = "bug: a path parameter that is not UTF-8 gets a text/plain 400 from the extractor, not a JSON error"]
+
 fn paths_that_are_not_utf8_get_json_errors() {
     let mut p = Probe::start();
     let txs = p.fresh_many(3);

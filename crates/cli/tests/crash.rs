@@ -26,7 +26,11 @@ fn load(url: String, stop: Arc<AtomicBool>, sent: Arc<Mutex<Vec<Sent>>>, seed: u
     let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
     let mut nonce = 0u64;
     while !stop.load(Ordering::Relaxed) {
-        let n = if rng.gen_bool(0.5) { 1 } else { rng.gen_range(2..40) };
+        let n = if rng.gen_bool(0.5) {
+            1
+        } else {
+            rng.gen_range(2..40)
+        };
         let txs: Vec<Vec<u8>> = (0..n)
             .map(|_| {
                 nonce += 1;
@@ -47,12 +51,24 @@ fn load(url: String, stop: Arc<AtomicBool>, sent: Arc<Mutex<Vec<Sent>>>, seed: u
         let acked_index = match answer {
             Ok(r) if r.status().as_u16() == 201 => {
                 let v: serde_json::Value = r.json().expect("receipt JSON");
-                Some(v["index"].as_u64().or(v["first_index"].as_u64()).expect("index in receipt"))
+                Some(
+                    v["index"]
+                        .as_u64()
+                        .or(v["first_index"].as_u64())
+                        .expect("index in receipt"),
+                )
             }
-            Ok(r) => panic!("unexpected answer under load: {} {:?}", r.status(), r.text()),
+            Ok(r) => panic!(
+                "unexpected answer under load: {} {:?}",
+                r.status(),
+                r.text()
+            ),
             Err(_) => None, // the node died mid-request: not acknowledged
         };
-        sent.lock().unwrap().push(Sent { leaves, acked_index });
+        sent.lock().unwrap().push(Sent {
+            leaves,
+            acked_index,
+        });
         if acked_index.is_none() {
             return;
         }
@@ -87,7 +103,10 @@ fn sigkill_under_load_loses_no_acknowledged_transaction() {
     let size = node.tree_size();
     let sent = sent.lock().unwrap();
     let acked = sent.iter().filter(|s| s.acked_index.is_some()).count();
-    assert!(acked > 20, "the load generator got only {acked} acknowledgements");
+    assert!(
+        acked > 20,
+        "the load generator got only {acked} acknowledgements"
+    );
     let mut present_unacked = 0;
     for submission in sent.iter() {
         let indexes: Vec<Option<u64>> = submission
@@ -96,29 +115,48 @@ fn sigkill_under_load_loses_no_acknowledged_transaction() {
             .map(|leaf| {
                 let r = node.get(&format!("/v1/transactions/{leaf}"));
                 match r.status().as_u16() {
-                    200 => Some(r.json::<serde_json::Value>().unwrap()["index"].as_u64().unwrap()),
+                    200 => Some(
+                        r.json::<serde_json::Value>().unwrap()["index"]
+                            .as_u64()
+                            .unwrap(),
+                    ),
                     404 => None,
                     other => panic!("lookup answered {other}"),
                 }
             })
             .collect();
         if let Some(first) = submission.acked_index {
-            let expected: Vec<Option<u64>> = (0..indexes.len() as u64).map(|i| Some(first + i)).collect();
-            assert_eq!(indexes, expected, "an acknowledged submission is missing or moved");
+            let expected: Vec<Option<u64>> =
+                (0..indexes.len() as u64).map(|i| Some(first + i)).collect();
+            assert_eq!(
+                indexes, expected,
+                "an acknowledged submission is missing or moved"
+            );
         } else {
             // Not acknowledged: all of it or none of it, never part.
             let present = indexes.iter().filter(|i| i.is_some()).count();
-            assert!(present == 0 || present == indexes.len(), "a submission is half in the log");
+            assert!(
+                present == 0 || present == indexes.len(),
+                "a submission is half in the log"
+            );
             present_unacked += usize::from(present > 0);
         }
     }
     eprintln!("{size} entries, {acked} acknowledged submissions, {present_unacked} durable but unacknowledged");
 
     let out = hygeia(&["verify", &node.url]);
-    assert!(out.status.success(), "verify failed: {}", String::from_utf8_lossy(&out.stdout));
+    assert!(
+        out.status.success(),
+        "verify failed: {}",
+        String::from_utf8_lossy(&out.stdout)
+    );
     drop(node);
     let out = hygeia(&["verify", dir.path().to_str().unwrap()]);
-    assert!(out.status.success(), "verify of the data directory failed: {}", String::from_utf8_lossy(&out.stdout));
+    assert!(
+        out.status.success(),
+        "verify of the data directory failed: {}",
+        String::from_utf8_lossy(&out.stdout)
+    );
 }
 
 #[test]
@@ -128,7 +166,12 @@ fn verify_names_an_entry_rewritten_behind_the_nodes_back() {
     {
         let node = NodeProcess::start(dir.path());
         let txs: Vec<Vec<u8>> = (0..300).map(|i| attest(&key, &format!("t{i}"))).collect();
-        assert_eq!(node.post_json("/v1/transactions/batch", batch_body(&txs)).status().as_u16(), 201);
+        assert_eq!(
+            node.post_json("/v1/transactions/batch", batch_body(&txs))
+                .status()
+                .as_u16(),
+            201
+        );
         let out = hygeia(&["verify", &node.url]);
         assert!(out.status.success());
     }
@@ -136,7 +179,9 @@ fn verify_names_an_entry_rewritten_behind_the_nodes_back() {
     let ledger = dir.path().join("ledger.redb");
     {
         let (store, _) = hygeia_ledger::LogStore::open_existing(&ledger).unwrap();
-        store.tamper_with_entry(123, &attest(&key, "forged")).unwrap();
+        store
+            .tamper_with_entry(123, &attest(&key, "forged"))
+            .unwrap();
     }
     let out = hygeia(&["verify", dir.path().to_str().unwrap()]);
     let stdout = String::from_utf8_lossy(&out.stdout);

@@ -151,7 +151,9 @@ mod tests {
 
     fn base64url(s: &str) -> Vec<u8> {
         use base64::Engine;
-        base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(s).unwrap()
+        base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(s)
+            .unwrap()
     }
 
     /// The W3C CCG did:key vectors: seed -> key -> DID, and DID -> key.
@@ -185,12 +187,18 @@ mod tests {
 
     #[test]
     fn refuses_other_methods_and_key_types() {
-        assert_eq!("did:web:example.com".parse::<Did>(), Err(DidError::NotDidKey));
+        assert_eq!(
+            "did:web:example.com".parse::<Did>(),
+            Err(DidError::NotDidKey)
+        );
         // An X25519 did:key from the same vector set.
         let x25519 = "did:key:z6LShs9GGnqk85isEBzzshkuVWrVKsRp24GnDuHk8QWkARMW";
         assert_eq!(x25519.parse::<Did>(), Err(DidError::UnsupportedKeyType));
         assert_eq!("did:key:z0OIl".parse::<Did>(), Err(DidError::BadBase58));
-        assert_eq!("did:key:z".parse::<Did>(), Err(DidError::UnsupportedKeyType));
+        assert_eq!(
+            "did:key:z".parse::<Did>(),
+            Err(DidError::UnsupportedKeyType)
+        );
         let long = format!("did:key:z{}", "1".repeat(200));
         assert_eq!(long.parse::<Did>(), Err(DidError::TooLong));
     }

@@ -149,7 +149,11 @@ mod tests {
             use std::os::unix::fs::OpenOptionsExt;
             options.mode(0o600);
         }
-        options.open(&path).unwrap().write_all(b"not a key").unwrap();
+        options
+            .open(&path)
+            .unwrap()
+            .write_all(b"not a key")
+            .unwrap();
         let err = Keypair::read_key_file(&path).unwrap_err();
         assert!(matches!(err, KeyFileError::Malformed { .. }));
     }

@@ -51,11 +51,17 @@ pub fn check_label(label: &str) -> Result<(), String> {
 }
 
 pub fn check_subject(subject: &str) -> Result<(), String> {
-    let hex = subject
-        .strip_prefix("sha256:")
-        .ok_or_else(|| "attest subject must be \"sha256:\" followed by 64 lowercase hex digits".to_string())?;
-    if hex.len() != 64 || !hex.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)) {
-        return Err("attest subject must be \"sha256:\" followed by 64 lowercase hex digits".into());
+    let hex = subject.strip_prefix("sha256:").ok_or_else(|| {
+        "attest subject must be \"sha256:\" followed by 64 lowercase hex digits".to_string()
+    })?;
+    if hex.len() != 64
+        || !hex
+            .bytes()
+            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+    {
+        return Err(
+            "attest subject must be \"sha256:\" followed by 64 lowercase hex digits".into(),
+        );
     }
     Ok(())
 }

@@ -56,7 +56,8 @@ impl CheckpointSigner {
             .expect("origin was checked at construction")
             .to_bytes();
         let mut note = Note::new(&body, &[]).expect("a checkpoint body is a valid note text");
-        note.add_sigs(&[self]).expect("signing with an in-memory key cannot fail");
+        note.add_sigs(&[self])
+            .expect("signing with an in-memory key cannot fail");
         SignedCheckpoint {
             size,
             root,
@@ -112,7 +113,8 @@ impl CheckpointVerifier {
 
     /// Verifies the note's signature and parses the checkpoint inside it.
     pub fn verify(&self, note: &[u8]) -> Result<SignedCheckpoint, CheckpointError> {
-        let parsed = Note::from_bytes(note).map_err(|e| CheckpointError::Malformed(e.to_string()))?;
+        let parsed =
+            Note::from_bytes(note).map_err(|e| CheckpointError::Malformed(e.to_string()))?;
         parsed
             .verify(&self.verifiers)
             .map_err(|e| CheckpointError::BadSignature(e.to_string()))?;
@@ -138,7 +140,11 @@ pub fn parse_unverified(note: &[u8]) -> Result<(String, u64, Hash), CheckpointEr
     let parsed = Note::from_bytes(note).map_err(|e| CheckpointError::Malformed(e.to_string()))?;
     let checkpoint = Checkpoint::from_bytes(parsed.text())
         .map_err(|e| CheckpointError::Malformed(e.to_string()))?;
-    Ok((checkpoint.origin().to_string(), checkpoint.size(), *checkpoint.hash()))
+    Ok((
+        checkpoint.origin().to_string(),
+        checkpoint.size(),
+        *checkpoint.hash(),
+    ))
 }
 
 /// The public key as signed-note encodes it: algorithm byte 0x01, then the key.
@@ -198,9 +204,11 @@ mod tests {
         let vkey = String::from_utf8(read("c2sp/signed-note-example.vkey.txt")).unwrap();
         let verifier = StandardVerifier::new(vkey.trim()).unwrap();
         let note = Note::from_bytes(&read("c2sp/signed-note-example.txt")).unwrap();
-        note.verify(&VerifierList::new(vec![Box::new(verifier)])).unwrap();
+        note.verify(&VerifierList::new(vec![Box::new(verifier)]))
+            .unwrap();
 
-        let (origin, size, _) = parse_unverified(&read("c2sp/tlog-checkpoint-example.txt")).unwrap();
+        let (origin, size, _) =
+            parse_unverified(&read("c2sp/tlog-checkpoint-example.txt")).unwrap();
         assert_eq!(size, 20852163);
         assert!(!origin.is_empty());
     }
@@ -219,10 +227,16 @@ mod tests {
         assert_eq!(seed[0], 0x01, "algorithm byte: Ed25519");
         let key = Keypair::from_seed(seed[1..].try_into().unwrap());
         let signer = CheckpointSigner::new(v["key_name"].as_str().unwrap(), key).unwrap();
-        assert_eq!(format!("{:08x}", signed_note::Signer::key_id(&signer)), v["key_id_hex"].as_str().unwrap());
+        assert_eq!(
+            format!("{:08x}", signed_note::Signer::key_id(&signer)),
+            v["key_id_hex"].as_str().unwrap()
+        );
         assert_eq!(signer.verifier_key(), v["verifier_key"].as_str().unwrap());
         let mut note = Note::new(v["text"].as_str().unwrap().as_bytes(), &[]).unwrap();
         note.add_sigs(&[&signer]).unwrap();
-        assert_eq!(String::from_utf8(note.to_bytes()).unwrap(), v["signed_note"].as_str().unwrap());
+        assert_eq!(
+            String::from_utf8(note.to_bytes()).unwrap(),
+            v["signed_note"].as_str().unwrap()
+        );
     }
 }

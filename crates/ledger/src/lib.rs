@@ -9,6 +9,7 @@
 pub mod attest;
 pub mod checkpoint;
 pub mod error;
+pub mod index;
 pub mod merkle;
 pub mod module;
 pub mod proof;

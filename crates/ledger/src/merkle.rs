@@ -33,7 +33,10 @@ impl RootBuilder {
         // leaf completes.
         let mut merges = self.size.trailing_ones();
         while merges > 0 {
-            let left = self.edge.pop().expect("edge holds one hash per set bit of size");
+            let left = self
+                .edge
+                .pop()
+                .expect("edge holds one hash per set bit of size");
             hash = node_hash(left, hash);
             merges -= 1;
         }
@@ -66,7 +69,12 @@ mod tests {
     }
 
     fn hex_hash(v: &Value) -> Hash {
-        Hash(hex::decode(v.as_str().unwrap()).unwrap().try_into().unwrap())
+        Hash(
+            hex::decode(v.as_str().unwrap())
+                .unwrap()
+                .try_into()
+                .unwrap(),
+        )
     }
 
     #[test]
@@ -106,7 +114,9 @@ mod tests {
             .iter()
             .map(|l| hex::decode(l.as_str().unwrap()).unwrap())
             .collect();
-        let roots = tree["root_hashes_by_tree_size"]["roots"].as_array().unwrap();
+        let roots = tree["root_hashes_by_tree_size"]["roots"]
+            .as_array()
+            .unwrap();
         let mut builder = RootBuilder::new();
         assert_eq!(builder.root(), hex_hash(&roots[0]));
         for (i, leaf) in leaves.iter().enumerate() {

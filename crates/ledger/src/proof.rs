@@ -12,7 +12,13 @@ pub enum ProofError {
 
 /// Checks that `leaf` is leaf `index` of the tree of `size` leaves whose
 /// root is `root`.
-pub fn verify_inclusion(leaf: Hash, index: u64, size: u64, proof: &[Hash], root: Hash) -> Result<(), ProofError> {
+pub fn verify_inclusion(
+    leaf: Hash,
+    index: u64,
+    size: u64,
+    proof: &[Hash],
+    root: Hash,
+) -> Result<(), ProofError> {
     let fail = ProofError::Inclusion { index, size };
     if index >= size {
         return Err(fail);
@@ -36,9 +42,14 @@ pub fn verify_consistency(
         return Err(fail);
     }
     if old_size == new_size {
-        return if proof.is_empty() && old_root == new_root { Ok(()) } else { Err(fail) };
+        return if proof.is_empty() && old_root == new_root {
+            Ok(())
+        } else {
+            Err(fail)
+        };
     }
-    tlog_tiles::check_tree(&proof.to_vec(), new_size, new_root, old_size, old_root).map_err(|_| fail)
+    tlog_tiles::check_tree(&proof.to_vec(), new_size, new_root, old_size, old_root)
+        .map_err(|_| fail)
 }
 
 #[cfg(test)]
@@ -49,7 +60,10 @@ mod tests {
     use serde_json::Value;
     use std::path::{Path, PathBuf};
 
-    const PROBES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../../shared/vectors/merkle");
+    const PROBES: &str = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../../shared/vectors/merkle"
+    );
 
     fn json_files(dir: &Path, out: &mut Vec<PathBuf>) {
         for entry in std::fs::read_dir(dir).unwrap() {
@@ -82,7 +96,8 @@ mod tests {
     }
 
     fn hashes(v: &Value) -> Option<Vec<Hash>> {
-        v.as_array().map_or(Some(vec![]), |a| a.iter().map(hash).collect())
+        v.as_array()
+            .map_or(Some(vec![]), |a| a.iter().map(hash).collect())
     }
 
     #[test]

@@ -14,7 +14,7 @@
 //! one-transaction requests get that discount too.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::mpsc::{self, RecvTimeoutError, TryRecvError};
+use std::sync::mpsc::{self, TryRecvError};
 use std::sync::{Arc, RwLock};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -134,7 +134,10 @@ impl Sequencer {
 
     /// The latest durable signed checkpoint.
     pub fn latest_checkpoint(&self) -> Arc<SignedCheckpoint> {
-        self.latest.read().map(|c| c.clone()).unwrap_or_else(|p| p.into_inner().clone())
+        self.latest
+            .read()
+            .map(|c| c.clone())
+            .unwrap_or_else(|p| p.into_inner().clone())
     }
 
     /// Queues verified transactions and waits until they are durable (or
@@ -143,7 +146,10 @@ impl Sequencer {
         let n = txs.len();
         self.reserve(n)?;
         let (reply, answer) = oneshot::channel();
-        let sent = self.queue.as_ref().is_some_and(|q| q.send(Job { txs, reply }).is_ok());
+        let sent = self
+            .queue
+            .as_ref()
+            .is_some_and(|q| q.send(Job { txs, reply }).is_ok());
         self.wait(n, sent, answer).await
     }
 
@@ -196,7 +202,11 @@ impl Drop for Sequencer {
     }
 }
 
-fn run_verifier(unverified: mpsc::Receiver<UnverifiedJob>, verified: mpsc::Sender<Job>, queued: Arc<AtomicUsize>) {
+fn run_verifier(
+    unverified: mpsc::Receiver<UnverifiedJob>,
+    verified: mpsc::Sender<Job>,
+    queued: Arc<AtomicUsize>,
+) {
     while let Ok(first) = unverified.recv() {
         let mut count = first.txs.len();
         let mut jobs = vec![first];
@@ -214,13 +224,20 @@ fn run_verifier(unverified: mpsc::Receiver<UnverifiedJob>, verified: mpsc::Sende
         for job in jobs {
             let n = job.txs.len();
             let txs = if all_good {
-                Ok(job.txs.into_iter().map(UnverifiedTx::into_verified).collect())
+                Ok(job
+                    .txs
+                    .into_iter()
+                    .map(UnverifiedTx::into_verified)
+                    .collect())
             } else {
                 verify_all(job.txs)
             };
             match txs {
                 Ok(txs) => {
-                    if let Err(mpsc::SendError(job)) = verified.send(Job { txs, reply: job.reply }) {
+                    if let Err(mpsc::SendError(job)) = verified.send(Job {
+                        txs,
+                        reply: job.reply,
+                    }) {
                         queued.fetch_sub(n, Ordering::AcqRel);
                         let _ = job.reply.send(Err(SubmitError::ShuttingDown));
                     }
@@ -254,10 +271,7 @@ fn run(
                     if left.is_zero() {
                         None
                     } else {
-                        match jobs.recv_timeout(left) {
-                            Ok(job) => Some(job),
-                            Err(RecvTimeoutError::Timeout | RecvTimeoutError::Disconnected) => None,
-                        }
+                        jobs.recv_timeout(left).ok()
                     }
                 }
             };

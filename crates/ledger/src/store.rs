@@ -9,7 +9,9 @@
 
 use std::path::Path;
 
-use redb::{Database, ReadTransaction, ReadableDatabase, ReadableTable, TableDefinition, WriteTransaction};
+use redb::{
+    Database, ReadTransaction, ReadableDatabase, ReadableTable, TableDefinition, WriteTransaction,
+};
 use tlog_tiles::{HashReader, Tile};
 
 use crate::checkpoint::{CheckpointSigner, SignedCheckpoint};
@@ -22,10 +24,10 @@ use crate::tx::SignedTx;
 const HASH_TILES: TableDefinition<(u8, u64), &[u8]> = TableDefinition::new("tlog_hash_tiles");
 /// bundle index → entry bundle bytes (full, or the right-edge partial).
 const ENTRY_BUNDLES: TableDefinition<u64, &[u8]> = TableDefinition::new("tlog_entry_bundles");
-/// leaf hash → leaf index, to prove inclusion by transaction hash.
-const LEAF_INDEX: TableDefinition<&[u8; 32], u64> = TableDefinition::new("leaf_index");
-/// `SHA-256(signer || 0 || nonce)` → leaf index: the replay guard.
-const REPLAY_GUARD: TableDefinition<&[u8; 32], u64> = TableDefinition::new("replay_guard");
+/// `SHA-256(signer)[..8] || nonce` → leaf index: the replay guard. Keys
+/// start with the signer so that one signer's nonces sit together: a batch
+/// dirties one page per busy signer rather than one per transaction.
+const REPLAY_GUARD: TableDefinition<&[u8], u64> = TableDefinition::new("replay_guard");
 /// Singletons, e.g. the latest signed checkpoint.
 const META: TableDefinition<&str, &[u8]> = TableDefinition::new("meta");
 
@@ -44,6 +46,8 @@ pub enum StoreError {
     Corrupt(String),
     #[error("{0}")]
     OutOfRange(String),
+    #[error("{0}")]
+    Busy(String),
 }
 
 macro_rules! storage_from {
@@ -64,9 +68,10 @@ storage_from!(
     redb::CommitError
 );
 
-/// The log's database.
+/// The log's database, and beside it the leaf-hash index.
 pub struct LogStore {
     db: Database,
+    index: crate::index::LeafIndex,
 }
 
 impl LogStore {
@@ -77,7 +82,6 @@ impl LogStore {
         {
             txn.open_table(HASH_TILES)?;
             txn.open_table(ENTRY_BUNDLES)?;
-            txn.open_table(LEAF_INDEX)?;
             txn.open_table(REPLAY_GUARD)?;
             let mut meta = txn.open_table(META)?;
             let stored = meta.get(ORIGIN_KEY)?.map(|v| v.value().to_vec());
@@ -95,13 +99,17 @@ impl LogStore {
             }
         }
         txn.commit()?;
-        Ok(LogStore { db })
+        let index = crate::index::LeafIndex::open(&crate::index::index_path(path))?;
+        Ok(LogStore { db, index })
     }
 
     /// Opens an existing log without knowing its origin (for offline checks).
     pub fn open_existing(path: &Path) -> Result<(LogStore, String), StoreError> {
         if !path.exists() {
-            return Err(StoreError::Storage(format!("{} does not exist", path.display())));
+            return Err(StoreError::Storage(format!(
+                "{} does not exist",
+                path.display()
+            )));
         }
         let db = Database::create(path)?;
         let txn = db.begin_read()?;
@@ -113,7 +121,8 @@ impl LogStore {
             String::from_utf8_lossy(origin.value()).into_owned()
         };
         drop(txn);
-        Ok((LogStore { db }, origin))
+        let index = crate::index::LeafIndex::open(&crate::index::index_path(path))?;
+        Ok((LogStore { db, index }, origin))
     }
 
     /// A consistent read-only view of the log as of its latest checkpoint.
@@ -131,7 +140,20 @@ impl LogStore {
                 }
             }
         };
-        Ok(Snapshot { txn, checkpoint })
+        let index = self.index.snapshot()?;
+        Ok(Snapshot {
+            txn,
+            checkpoint,
+            index,
+        })
+    }
+
+    /// Adds up to `max` not yet indexed leaves to the leaf-hash index;
+    /// returns how many. The index is derived from the hash tiles alone, so
+    /// it can always be rebuilt and never holds anything the log does not.
+    pub fn index_pending(&self, max: u64) -> Result<u64, StoreError> {
+        let snapshot = self.snapshot()?;
+        self.index.catch_up(&snapshot, max)
     }
 
     /// Rewrites one stored entry in place, bypassing every check. Exists only
@@ -154,7 +176,10 @@ impl LogStore {
             }
             let mut rebuilt = Vec::new();
             for (i, entry) in entries.iter().enumerate() {
-                push_entry(&mut rebuilt, if i == position { replacement } else { entry });
+                push_entry(
+                    &mut rebuilt,
+                    if i == position { replacement } else { entry },
+                );
             }
             bundles.insert(bundle_index, rebuilt.as_slice())?;
         }
@@ -167,6 +192,7 @@ impl LogStore {
 pub struct Snapshot {
     txn: ReadTransaction,
     checkpoint: Option<SignedCheckpoint>,
+    index: crate::index::IndexSnapshot,
 }
 
 impl Snapshot {
@@ -191,7 +217,11 @@ impl Snapshot {
             Some(level) => self.size() >> (u32::from(level) * u32::from(TILE_HEIGHT)),
             None => self.size(),
         };
-        let Some(end) = path.index.checked_mul(TILE_WIDTH).and_then(|s| s.checked_add(width)) else {
+        let Some(end) = path
+            .index
+            .checked_mul(TILE_WIDTH)
+            .and_then(|s| s.checked_add(width))
+        else {
             return Ok(None);
         };
         if end > count {
@@ -214,7 +244,11 @@ impl Snapshot {
                     return Err(StoreError::Corrupt(format!("missing entry bundle {path}")));
                 };
                 let bundle = bundle.value();
-                Ok(Some(prefix_of_bundle(bundle, width as usize).map_err(StoreError::Corrupt)?.to_vec()))
+                Ok(Some(
+                    prefix_of_bundle(bundle, width as usize)
+                        .map_err(StoreError::Corrupt)?
+                        .to_vec(),
+                ))
             }
         }
     }
@@ -226,20 +260,70 @@ impl Snapshot {
         }
         let bundles = self.txn.open_table(ENTRY_BUNDLES)?;
         let Some(bundle) = bundles.get(index / TILE_WIDTH)? else {
-            return Err(StoreError::Corrupt(format!("missing entry bundle for entry {index}")));
+            return Err(StoreError::Corrupt(format!(
+                "missing entry bundle for entry {index}"
+            )));
         };
-        let entries = split_entries(bundle.value()).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        let entries =
+            split_entries(bundle.value()).map_err(|e| StoreError::Corrupt(e.to_string()))?;
         let entry = entries
             .get((index % TILE_WIDTH) as usize)
             .ok_or_else(|| StoreError::Corrupt(format!("entry {index} missing from its bundle")))?;
         Ok(Some(entry.to_vec()))
     }
 
-    /// The leaf index of a transaction, by its leaf hash.
+    /// The leaf index of a transaction, by its leaf hash: from the index,
+    /// or, for the newest leaves the index has not reached yet, by scanning
+    /// their hash tiles.
     pub fn index_of(&self, leaf_hash: &Hash) -> Result<Option<u64>, StoreError> {
-        let table = self.txn.open_table(LEAF_INDEX)?;
-        let index = table.get(&leaf_hash.0)?.map(|v| v.value());
-        Ok(index.filter(|&i| i < self.size()))
+        let size = self.size();
+        if let Some(index) = self.index.lookup(leaf_hash)? {
+            if index < size && self.leaf_hash_at(index)? == *leaf_hash {
+                return Ok(Some(index));
+            }
+        }
+        let from = self.index.indexed_size().min(size);
+        if size - from > crate::index::MAX_TAIL_SCAN {
+            return Err(StoreError::Busy(format!(
+                "the leaf-hash index is catching up ({} of {size} leaves indexed); retry shortly",
+                from
+            )));
+        }
+        let mut index = from;
+        while index < size {
+            let tile_index = index / TILE_WIDTH;
+            let data = read_hash_tile(&self.txn, 0, tile_index)?
+                .ok_or_else(|| StoreError::Corrupt(format!("missing hash tile 0/{tile_index}")))?;
+            let end = size.min((tile_index + 1) * TILE_WIDTH);
+            for i in index..end {
+                let at = (i % TILE_WIDTH) as usize * HASH_SIZE;
+                if data.get(at..at + HASH_SIZE) == Some(&leaf_hash.0[..]) {
+                    return Ok(Some(i));
+                }
+            }
+            index = end;
+        }
+        Ok(None)
+    }
+
+    /// The leaf hash at `index`, from its level-0 hash tile.
+    pub fn leaf_hash_at(&self, index: u64) -> Result<Hash, StoreError> {
+        let data = read_hash_tile(&self.txn, 0, index / TILE_WIDTH)?
+            .ok_or_else(|| StoreError::Corrupt(format!("missing hash tile for leaf {index}")))?;
+        let at = (index % TILE_WIDTH) as usize * HASH_SIZE;
+        let bytes = data
+            .get(at..at + HASH_SIZE)
+            .ok_or_else(|| StoreError::Corrupt(format!("short hash tile for leaf {index}")))?;
+        Ok(Hash(bytes.try_into().expect("slice of HASH_SIZE")))
+    }
+
+    /// The hash tile `(level, index)` as stored (full or partial).
+    pub(crate) fn stored_hash_tile(
+        &self,
+        level: u8,
+        index: u64,
+    ) -> Result<Option<Vec<u8>>, StoreError> {
+        read_hash_tile(&self.txn, level, index)
     }
 
     /// The root of the tree of the first `size` entries.
@@ -282,7 +366,10 @@ impl Snapshot {
     }
 
     fn hash_reader(&self) -> TiledHashReader<'_, ReadTransaction> {
-        TiledHashReader { txn: &self.txn, edge: None }
+        TiledHashReader {
+            txn: &self.txn,
+            edge: None,
+        }
     }
 }
 
@@ -324,7 +411,11 @@ impl TileTable for WriteTransaction {
     }
 }
 
-fn read_hash_tile(txn: &ReadTransaction, level: u8, index: u64) -> Result<Option<Vec<u8>>, StoreError> {
+fn read_hash_tile(
+    txn: &ReadTransaction,
+    level: u8,
+    index: u64,
+) -> Result<Option<Vec<u8>>, StoreError> {
     let table = txn.open_table(HASH_TILES)?;
     let data = table.get((level, index))?.map(|v| v.value().to_vec());
     Ok(data)
@@ -381,7 +472,8 @@ impl Edge {
     /// The edge tile at `level` if it is the tile `index`.
     fn hash_tile(&self, level: u8, index: u64) -> Option<&[u8]> {
         let data = self.tiles.get(usize::from(level))?;
-        (!data.is_empty() && self.level_count(level) / TILE_WIDTH == index).then_some(data.as_slice())
+        (!data.is_empty() && self.level_count(level) / TILE_WIDTH == index)
+            .then_some(data.as_slice())
     }
 
     fn push_hash(&mut self, level: u8, hash: Hash, full_tiles: &mut Vec<((u8, u64), Vec<u8>)>) {
@@ -422,7 +514,10 @@ pub struct BatchOutcome {
 impl LogWriter {
     /// Loads the right edge of the log from its latest checkpoint; an empty
     /// log gets a signed checkpoint of size 0.
-    pub fn open(store: std::sync::Arc<LogStore>, signer: CheckpointSigner) -> Result<LogWriter, StoreError> {
+    pub fn open(
+        store: std::sync::Arc<LogStore>,
+        signer: CheckpointSigner,
+    ) -> Result<LogWriter, StoreError> {
         let snapshot = store.snapshot()?;
         let mut edge = Edge::default();
         let checkpoint = match snapshot.checkpoint() {
@@ -437,10 +532,14 @@ impl LogWriter {
                     let mut data = Vec::new();
                     if width > 0 {
                         let stored = read_hash_tile(&snapshot.txn, level, count / TILE_WIDTH)?
-                            .ok_or_else(|| StoreError::Corrupt(format!("missing edge tile at level {level}")))?;
+                            .ok_or_else(|| {
+                                StoreError::Corrupt(format!("missing edge tile at level {level}"))
+                            })?;
                         data = stored
                             .get(..width * HASH_SIZE)
-                            .ok_or_else(|| StoreError::Corrupt(format!("short edge tile at level {level}")))?
+                            .ok_or_else(|| {
+                                StoreError::Corrupt(format!("short edge tile at level {level}"))
+                            })?
                             .to_vec();
                     }
                     edge.tiles.push(data);
@@ -452,11 +551,19 @@ impl LogWriter {
                     let stored = bundles
                         .get(edge.size / TILE_WIDTH)?
                         .ok_or_else(|| StoreError::Corrupt("missing edge entry bundle".into()))?;
-                    edge.bundle = prefix_of_bundle(stored.value(), width).map_err(StoreError::Corrupt)?.to_vec();
+                    edge.bundle = prefix_of_bundle(stored.value(), width)
+                        .map_err(StoreError::Corrupt)?
+                        .to_vec();
                     edge.bundle_len = width as u64;
                 }
-                let root = tlog_tiles::tree_hash(edge.size, &TiledHashReader { txn: &snapshot.txn, edge: Some(&edge) })
-                    .map_err(|e| StoreError::Corrupt(e.to_string()))?;
+                let root = tlog_tiles::tree_hash(
+                    edge.size,
+                    &TiledHashReader {
+                        txn: &snapshot.txn,
+                        edge: Some(&edge),
+                    },
+                )
+                .map_err(|e| StoreError::Corrupt(e.to_string()))?;
                 if root != checkpoint.root {
                     return Err(StoreError::Corrupt(
                         "the stored tiles do not hash to the stored checkpoint".into(),
@@ -468,7 +575,8 @@ impl LogWriter {
                 drop(snapshot);
                 let checkpoint = signer.sign(0, empty_root());
                 let txn = store.db.begin_write()?;
-                txn.open_table(META)?.insert(CHECKPOINT_KEY, checkpoint.note.as_slice())?;
+                txn.open_table(META)?
+                    .insert(CHECKPOINT_KEY, checkpoint.note.as_slice())?;
                 txn.commit()?;
                 checkpoint
             }
@@ -495,7 +603,10 @@ impl LogWriter {
     /// replay, none of it is appended. Returns only after the batch is on
     /// disk; on a storage error nothing of the batch is visible and the
     /// in-memory state is rolled back.
-    pub fn append_batch(&mut self, submissions: &[&[SignedTx]]) -> Result<BatchOutcome, StoreError> {
+    pub fn append_batch(
+        &mut self,
+        submissions: &[&[SignedTx]],
+    ) -> Result<BatchOutcome, StoreError> {
         let saved_edge = self.edge.clone();
         match self.append_batch_inner(submissions) {
             Ok(outcome) => {
@@ -509,14 +620,16 @@ impl LogWriter {
         }
     }
 
-    fn append_batch_inner(&mut self, submissions: &[&[SignedTx]]) -> Result<BatchOutcome, StoreError> {
+    fn append_batch_inner(
+        &mut self,
+        submissions: &[&[SignedTx]],
+    ) -> Result<BatchOutcome, StoreError> {
         let txn = self.store.db.begin_write()?;
         let mut results = Vec::with_capacity(submissions.len());
         let mut full_tiles = Vec::new();
         let mut full_bundles = Vec::new();
         {
             let mut replay = txn.open_table(REPLAY_GUARD)?;
-            let mut leaves = txn.open_table(LEAF_INDEX)?;
             let mut seen_in_batch = std::collections::HashSet::new();
             for submission in submissions {
                 if let Some(e) = find_replay(submission, &replay, &seen_in_batch)? {
@@ -525,16 +638,18 @@ impl LogWriter {
                 }
                 results.push(Ok(self.edge.size));
                 for tx in submission.iter() {
-                    let key = tx.replay_key();
-                    seen_in_batch.insert(key);
+                    let key = replay_guard_key(tx);
                     let index = self.edge.size;
-                    replay.insert(&key, index)?;
-                    leaves.insert(&tx.leaf_hash().0, index)?;
+                    replay.insert(key.as_slice(), index)?;
+                    seen_in_batch.insert(key);
                     push_entry(&mut self.edge.bundle, tx.canonical_bytes());
                     self.edge.bundle_len += 1;
                     self.edge.size += 1;
                     if self.edge.bundle_len == TILE_WIDTH {
-                        full_bundles.push((self.edge.size / TILE_WIDTH - 1, std::mem::take(&mut self.edge.bundle)));
+                        full_bundles.push((
+                            self.edge.size / TILE_WIDTH - 1,
+                            std::mem::take(&mut self.edge.bundle),
+                        ));
                         self.edge.bundle_len = 0;
                     }
                     self.edge.push_hash(0, tx.leaf_hash(), &mut full_tiles);
@@ -569,12 +684,22 @@ impl LogWriter {
                 bundles.insert(self.edge.size / TILE_WIDTH, self.edge.bundle.as_slice())?;
             }
         }
-        let root = tlog_tiles::tree_hash(self.edge.size, &TiledHashReader { txn: &txn, edge: Some(&self.edge) })
-            .map_err(|e| StoreError::Corrupt(format!("cannot compute the new root: {e}")))?;
+        let root = tlog_tiles::tree_hash(
+            self.edge.size,
+            &TiledHashReader {
+                txn: &txn,
+                edge: Some(&self.edge),
+            },
+        )
+        .map_err(|e| StoreError::Corrupt(format!("cannot compute the new root: {e}")))?;
         let checkpoint = self.signer.sign(self.edge.size, root);
-        txn.open_table(META)?.insert(CHECKPOINT_KEY, checkpoint.note.as_slice())?;
+        txn.open_table(META)?
+            .insert(CHECKPOINT_KEY, checkpoint.note.as_slice())?;
         txn.commit()?;
-        Ok(BatchOutcome { results, checkpoint })
+        Ok(BatchOutcome {
+            results,
+            checkpoint,
+        })
     }
 }
 
@@ -582,14 +707,14 @@ impl LogWriter {
 /// already in the log, in this batch, or earlier in the same submission.
 fn find_replay(
     submission: &[SignedTx],
-    replay: &redb::Table<&[u8; 32], u64>,
-    seen_in_batch: &std::collections::HashSet<[u8; 32]>,
+    replay: &redb::Table<&[u8], u64>,
+    seen_in_batch: &std::collections::HashSet<Vec<u8>>,
 ) -> Result<Option<TxError>, StoreError> {
     let mut seen_here = std::collections::HashSet::new();
     for (position, tx) in submission.iter().enumerate() {
-        let key = tx.replay_key();
-        let earlier = replay.get(&key)?.map(|v| v.value());
-        if earlier.is_some() || seen_in_batch.contains(&key) || !seen_here.insert(key) {
+        let key = replay_guard_key(tx);
+        let earlier = replay.get(key.as_slice())?.map(|v| v.value());
+        if earlier.is_some() || seen_in_batch.contains(&key) || !seen_here.insert(key.clone()) {
             let at = earlier.map_or_else(String::new, |i| format!(" (first used at index {i})"));
             return Ok(Some(
                 TxError::new(
@@ -605,4 +730,13 @@ fn find_replay(
         }
     }
     Ok(None)
+}
+
+/// The replay guard's key for a transaction: `SHA-256(signer)[..8] || nonce`.
+fn replay_guard_key(tx: &SignedTx) -> Vec<u8> {
+    use sha2::{Digest, Sha256};
+    let mut key = Vec::with_capacity(8 + tx.nonce().len());
+    key.extend_from_slice(&Sha256::digest(tx.signer().as_str().as_bytes())[..8]);
+    key.extend_from_slice(tx.nonce().as_bytes());
+    key
 }

@@ -64,7 +64,11 @@ impl TilePath {
             None => (rest, TILE_WIDTH as u16),
         };
         let index = parse_index(index_text).ok_or_else(bad)?;
-        let tile = TilePath { level, index, width };
+        let tile = TilePath {
+            level,
+            index,
+            width,
+        };
         if tile.to_string() != path {
             return Err(bad());
         }
@@ -148,7 +152,9 @@ pub fn split_entries(bundle: &[u8]) -> Result<Vec<&[u8]>, BundleError> {
     let mut rest = bundle;
     while !rest.is_empty() {
         let n = entries.len();
-        let (len, tail) = rest.split_first_chunk::<2>().ok_or(BundleError::Truncated(n))?;
+        let (len, tail) = rest
+            .split_first_chunk::<2>()
+            .ok_or(BundleError::Truncated(n))?;
         let len = usize::from(u16::from_be_bytes(*len));
         if tail.len() < len {
             return Err(BundleError::Truncated(n));
@@ -225,7 +231,10 @@ mod tests {
         push_entry(&mut bundle, &[7u8; 300]);
         let entries = split_entries(&bundle).unwrap();
         assert_eq!(entries, vec![&b"first"[..], &b""[..], &[7u8; 300][..]]);
-        assert_eq!(split_entries(&bundle[..bundle.len() - 1]), Err(BundleError::Truncated(2)));
+        assert_eq!(
+            split_entries(&bundle[..bundle.len() - 1]),
+            Err(BundleError::Truncated(2))
+        );
         assert_eq!(split_entries(&[0u8]), Err(BundleError::Truncated(0)));
     }
 

@@ -103,7 +103,10 @@ impl SignedTx {
 
     /// Checks many transactions, verifying their signatures as one batch.
     /// On failure, returns the position of the first bad transaction.
-    pub fn parse_many(raws: &[&[u8]], ctx: &TxContext<'_>) -> Result<Vec<SignedTx>, (usize, TxError)> {
+    pub fn parse_many(
+        raws: &[&[u8]],
+        ctx: &TxContext<'_>,
+    ) -> Result<Vec<SignedTx>, (usize, TxError)> {
         let parsed = raws
             .iter()
             .enumerate()
@@ -139,7 +142,10 @@ impl UnverifiedTx {
             ));
         }
         let value: Value = serde_json::from_slice(raw).map_err(|e| {
-            TxError::new(ErrorCode::MalformedJson, format!("transaction is not valid JSON: {e}"))
+            TxError::new(
+                ErrorCode::MalformedJson,
+                format!("transaction is not valid JSON: {e}"),
+            )
         })?;
         let canonical = canonicalize(&value)?;
         if canonical != raw {
@@ -161,7 +167,10 @@ impl UnverifiedTx {
         if envelope.v.as_u64() != Some(TX_VERSION) {
             return Err(TxError::new(
                 ErrorCode::UnsupportedVersion,
-                format!("transaction version {} is not supported; this node accepts v = {TX_VERSION}", envelope.v),
+                format!(
+                    "transaction version {} is not supported; this node accepts v = {TX_VERSION}",
+                    envelope.v
+                ),
             ));
         }
         let module = ctx.modules.get(&envelope.tx_type).ok_or_else(|| {
@@ -186,7 +195,10 @@ impl UnverifiedTx {
         }
         check_nonce(&envelope.nonce)?;
         let signer = Did::parse_cached(&envelope.signer).map_err(|e| {
-            TxError::new(ErrorCode::BadSigner, format!("signer is not a usable did:key: {e}"))
+            TxError::new(
+                ErrorCode::BadSigner,
+                format!("signer is not a usable did:key: {e}"),
+            )
         })?;
         module.check_body(&envelope.body).map_err(schema)?;
         let signature = decode_signature(&envelope.sig)?;
@@ -227,7 +239,10 @@ impl UnverifiedTx {
 pub fn verify_as_batch(items: &[&UnverifiedTx]) -> bool {
     match items {
         [] => true,
-        [one] => one.public_key().verify(&one.signing_bytes, &one.signature).is_ok(),
+        [one] => one
+            .public_key()
+            .verify(&one.signing_bytes, &one.signature)
+            .is_ok(),
         _ => {
             let messages: Vec<&[u8]> = items.iter().map(|p| p.signing_bytes.as_slice()).collect();
             let signatures: Vec<Signature> = items.iter().map(|p| p.signature).collect();
@@ -274,7 +289,10 @@ impl TxBuilder<'_> {
             &serde_json_canonicalizer::to_vec(&object).expect("a JSON value always serializes"),
         );
         let sig = key.sign(&message);
-        object.insert("sig".into(), Value::from(URL_SAFE_NO_PAD.encode(sig.to_bytes())));
+        object.insert(
+            "sig".into(),
+            Value::from(URL_SAFE_NO_PAD.encode(sig.to_bytes())),
+        );
         serde_json_canonicalizer::to_vec(&object).expect("a JSON value always serializes")
     }
 }
@@ -290,7 +308,10 @@ pub fn replay_key(signer: &str, nonce: &str) -> [u8; 32] {
 
 fn canonicalize(value: &Value) -> Result<Vec<u8>, TxError> {
     serde_json_canonicalizer::to_vec(value).map_err(|e| {
-        TxError::new(ErrorCode::NonCanonical, format!("transaction cannot be canonicalized: {e}"))
+        TxError::new(
+            ErrorCode::NonCanonical,
+            format!("transaction cannot be canonicalized: {e}"),
+        )
     })
 }
 
@@ -318,10 +339,16 @@ fn decode_signature(sig: &str) -> Result<Signature, TxError> {
     })?;
     // Re-encoding must give back the same text: no alternative encodings.
     if URL_SAFE_NO_PAD.encode(&bytes) != sig {
-        return Err(TxError::new(ErrorCode::NonCanonical, "sig is not canonical base64url"));
+        return Err(TxError::new(
+            ErrorCode::NonCanonical,
+            "sig is not canonical base64url",
+        ));
     }
     Signature::from_slice(&bytes).map_err(|_| {
-        TxError::new(ErrorCode::BadSignature, "sig must decode to exactly 64 bytes")
+        TxError::new(
+            ErrorCode::BadSignature,
+            "sig must decode to exactly 64 bytes",
+        )
     })
 }
 
@@ -351,7 +378,10 @@ mod tests {
     const NET: &str = "test.example/log";
 
     fn ctx(modules: &ModuleRegistry) -> TxContext<'_> {
-        TxContext { network: NET, modules }
+        TxContext {
+            network: NET,
+            modules,
+        }
     }
 
     fn attest(key: &Keypair, nonce: &str) -> Vec<u8> {
@@ -392,17 +422,58 @@ mod tests {
         let raw = attest(&key, "n-1");
         assert_eq!(code(b"{not json"), ErrorCode::MalformedJson);
         assert_eq!(code(b"[]"), ErrorCode::SchemaViolation);
-        let spaced = String::from_utf8(raw.clone()).unwrap().replacen(':', ": ", 1);
+        let spaced = String::from_utf8(raw.clone())
+            .unwrap()
+            .replacen(':', ": ", 1);
         assert_eq!(code(spaced.as_bytes()), ErrorCode::NonCanonical);
-        let duplicated = String::from_utf8(raw.clone()).unwrap().replacen("{\"body\"", "{\"body\":1,\"body\"", 1);
+        let duplicated = String::from_utf8(raw.clone()).unwrap().replacen(
+            "{\"body\"",
+            "{\"body\":1,\"body\"",
+            1,
+        );
         assert_eq!(code(duplicated.as_bytes()), ErrorCode::NonCanonical);
-        assert_eq!(code(&mutate(&raw, |m| { m.insert("v".into(), json!(2)); })), ErrorCode::UnsupportedVersion);
-        assert_eq!(code(&mutate(&raw, |m| { m.insert("type".into(), json!("mint")); })), ErrorCode::UnknownType);
-        assert_eq!(code(&mutate(&raw, |m| { m.insert("network".into(), json!("other")); })), ErrorCode::WrongNetwork);
-        assert_eq!(code(&mutate(&raw, |m| { m.insert("signer".into(), json!("did:web:x")); })), ErrorCode::BadSigner);
-        assert_eq!(code(&mutate(&raw, |m| { m.insert("extra".into(), json!(1)); })), ErrorCode::SchemaViolation);
-        assert_eq!(code(&mutate(&raw, |m| { m.insert("nonce".into(), json!("")); })), ErrorCode::SchemaViolation);
-        assert_eq!(code(&mutate(&raw, |m| { m.insert("body".into(), json!({"label": "x"})); })), ErrorCode::SchemaViolation);
+        assert_eq!(
+            code(&mutate(&raw, |m| {
+                m.insert("v".into(), json!(2));
+            })),
+            ErrorCode::UnsupportedVersion
+        );
+        assert_eq!(
+            code(&mutate(&raw, |m| {
+                m.insert("type".into(), json!("mint"));
+            })),
+            ErrorCode::UnknownType
+        );
+        assert_eq!(
+            code(&mutate(&raw, |m| {
+                m.insert("network".into(), json!("other"));
+            })),
+            ErrorCode::WrongNetwork
+        );
+        assert_eq!(
+            code(&mutate(&raw, |m| {
+                m.insert("signer".into(), json!("did:web:x"));
+            })),
+            ErrorCode::BadSigner
+        );
+        assert_eq!(
+            code(&mutate(&raw, |m| {
+                m.insert("extra".into(), json!(1));
+            })),
+            ErrorCode::SchemaViolation
+        );
+        assert_eq!(
+            code(&mutate(&raw, |m| {
+                m.insert("nonce".into(), json!(""));
+            })),
+            ErrorCode::SchemaViolation
+        );
+        assert_eq!(
+            code(&mutate(&raw, |m| {
+                m.insert("body".into(), json!({"label": "x"}));
+            })),
+            ErrorCode::SchemaViolation
+        );
         // Signed by another key than the one named.
         let other = Keypair::generate();
         let by_other = mutate(&attest(&other, "n-1"), |m| {
@@ -410,8 +481,18 @@ mod tests {
         });
         assert_eq!(code(&by_other), ErrorCode::BadSignature);
         // Changed after signing.
-        assert_eq!(code(&mutate(&raw, |m| { m.insert("nonce".into(), json!("n-2")); })), ErrorCode::BadSignature);
-        assert_eq!(code(&mutate(&raw, |m| { m.insert("sig".into(), json!("AAAA")); })), ErrorCode::BadSignature);
+        assert_eq!(
+            code(&mutate(&raw, |m| {
+                m.insert("nonce".into(), json!("n-2"));
+            })),
+            ErrorCode::BadSignature
+        );
+        assert_eq!(
+            code(&mutate(&raw, |m| {
+                m.insert("sig".into(), json!("AAAA"));
+            })),
+            ErrorCode::BadSignature
+        );
         let big = TxBuilder {
             network: NET,
             tx_type: "attest",
@@ -428,8 +509,13 @@ mod tests {
         let key = Keypair::generate();
         let good: Vec<Vec<u8>> = (0..5).map(|i| attest(&key, &format!("n{i}"))).collect();
         let mut raws: Vec<&[u8]> = good.iter().map(|r| r.as_slice()).collect();
-        assert_eq!(SignedTx::parse_many(&raws, &ctx(&modules)).unwrap().len(), 5);
-        let forged = mutate(&good[3], |m| { m.insert("nonce".into(), json!("zz")); });
+        assert_eq!(
+            SignedTx::parse_many(&raws, &ctx(&modules)).unwrap().len(),
+            5
+        );
+        let forged = mutate(&good[3], |m| {
+            m.insert("nonce".into(), json!("zz"));
+        });
         raws[3] = &forged;
         let (i, e) = SignedTx::parse_many(&raws, &ctx(&modules)).unwrap_err();
         assert_eq!((i, e.code), (3, ErrorCode::BadSignature));

@@ -46,7 +46,9 @@ impl VerifyError {
     /// The index of the first bad entry, when one is to blame.
     pub fn bad_index(&self) -> Option<u64> {
         match self {
-            VerifyError::BadEntry { index, .. } | VerifyError::BadTile { index, .. } => Some(*index),
+            VerifyError::BadEntry { index, .. } | VerifyError::BadTile { index, .. } => {
+                Some(*index)
+            }
             _ => None,
         }
     }
@@ -106,7 +108,7 @@ pub fn verify_log(
     let mut first = 0;
     while first < bundles {
         let last = (first + chunk).min(bundles);
-        let checked: Vec<Result<Vec<([u8; 16], Hash)>, VerifyError>> = (first..last)
+        let checked: Vec<Result<Vec<CheckedEntry>, VerifyError>> = (first..last)
             .into_par_iter()
             .map(|b| check_bundle(source, &ctx, b, size))
             .collect();
@@ -117,7 +119,8 @@ pub fn verify_log(
                 if !replay_keys.insert(replay_key) {
                     return Err(VerifyError::BadEntry {
                         index,
-                        reason: "replay: its signer already used this nonce earlier in the log".into(),
+                        reason: "replay: its signer already used this nonce earlier in the log"
+                            .into(),
                     });
                 }
                 root.push(leaf);
@@ -146,6 +149,9 @@ pub fn verify_log(
     })
 }
 
+/// An entry that passed its checks: its replay key (truncated) and leaf hash.
+type CheckedEntry = ([u8; 16], Hash);
+
 /// Fetches bundle `b`, checks every transaction in it, and returns each
 /// entry's replay key (truncated) and leaf hash.
 fn check_bundle(
@@ -153,7 +159,7 @@ fn check_bundle(
     ctx: &TxContext<'_>,
     b: u64,
     size: u64,
-) -> Result<Vec<([u8; 16], Hash)>, VerifyError> {
+) -> Result<Vec<CheckedEntry>, VerifyError> {
     let width = (size - b * TILE_WIDTH).min(TILE_WIDTH);
     let path = TilePath {
         level: None,
@@ -246,7 +252,13 @@ impl TileChecker {
         Ok(())
     }
 
-    fn compare(&self, source: &dyn LogSource, level: u8, index: u64, expected: &[u8]) -> Result<(), VerifyError> {
+    fn compare(
+        &self,
+        source: &dyn LogSource,
+        level: u8,
+        index: u64,
+        expected: &[u8],
+    ) -> Result<(), VerifyError> {
         let path = TilePath {
             level: Some(level),
             index,
@@ -258,7 +270,8 @@ impl TileChecker {
                 .chunks(HASH_SIZE)
                 .zip(expected.chunks(HASH_SIZE))
                 .position(|(a, b)| a != b)
-                .unwrap_or(served.len().min(expected.len()) / HASH_SIZE) as u64;
+                .unwrap_or(served.len().min(expected.len()) / HASH_SIZE)
+                as u64;
             let leaf_index = ((index * TILE_WIDTH) + position) << (8 * u32::from(level));
             return Err(VerifyError::BadTile {
                 path: path.to_string(),

@@ -29,7 +29,14 @@ fn signed(key: &Keypair, nonce: u64) -> SignedTx {
     }
     .sign(key);
     let modules = ModuleRegistry::with_builtins();
-    SignedTx::parse(&raw, &TxContext { network: ORIGIN, modules: &modules }).unwrap()
+    SignedTx::parse(
+        &raw,
+        &TxContext {
+            network: ORIGIN,
+            modules: &modules,
+        },
+    )
+    .unwrap()
 }
 
 fn open(dir: &std::path::Path) -> (Arc<LogStore>, LogWriter) {
@@ -40,7 +47,12 @@ fn open(dir: &std::path::Path) -> (Arc<LogStore>, LogWriter) {
 }
 
 fn verifier() -> CheckpointVerifier {
-    CheckpointVerifier::new(&CheckpointSigner::new(ORIGIN, node_key()).unwrap().verifier_key()).unwrap()
+    CheckpointVerifier::new(
+        &CheckpointSigner::new(ORIGIN, node_key())
+            .unwrap()
+            .verifier_key(),
+    )
+    .unwrap()
 }
 
 #[test]
@@ -69,7 +81,11 @@ fn appends_proves_reopens_and_verifies() {
         let outcome = writer.append_batch(&[slice]).unwrap();
         assert_eq!(outcome.results[0].as_ref().unwrap(), &(pair[0] as u64));
         assert_eq!(outcome.checkpoint.size, pair[1] as u64);
-        assert_eq!(outcome.checkpoint.root, roots[pair[1]], "root after {}", pair[1]);
+        assert_eq!(
+            outcome.checkpoint.root, roots[pair[1]],
+            "root after {}",
+            pair[1]
+        );
     }
 
     let snapshot = store.snapshot().unwrap();
@@ -78,11 +94,19 @@ fn appends_proves_reopens_and_verifies() {
         assert_eq!(snapshot.root_at(size).unwrap(), roots[size as usize]);
         for index in [0, size / 3, size - 1] {
             let proof = snapshot.inclusion_proof(index, size).unwrap();
-            verify_inclusion(txs[index as usize].leaf_hash(), index, size, &proof, roots[size as usize]).unwrap();
+            verify_inclusion(
+                txs[index as usize].leaf_hash(),
+                index,
+                size,
+                &proof,
+                roots[size as usize],
+            )
+            .unwrap();
         }
         for old in [1u64, size / 2 + 1, size] {
             let proof = snapshot.consistency_proof(old, size).unwrap();
-            verify_consistency(old, roots[old as usize], size, roots[size as usize], &proof).unwrap();
+            verify_consistency(old, roots[old as usize], size, roots[size as usize], &proof)
+                .unwrap();
         }
     }
     assert!(snapshot.inclusion_proof(1300, 1300).is_err());
@@ -90,7 +114,10 @@ fn appends_proves_reopens_and_verifies() {
     assert!(snapshot.consistency_proof(0, 10).is_err());
     assert!(snapshot.consistency_proof(11, 10).is_err());
     assert_eq!(snapshot.index_of(&txs[777].leaf_hash()).unwrap(), Some(777));
-    assert_eq!(snapshot.entry(5).unwrap().unwrap(), txs[5].canonical_bytes());
+    assert_eq!(
+        snapshot.entry(5).unwrap().unwrap(),
+        txs[5].canonical_bytes()
+    );
 
     // Tiles: full and partial, and nothing beyond the tree.
     let tile = |s: &str| snapshot.tile(&TilePath::parse(s).unwrap()).unwrap();
@@ -99,7 +126,10 @@ fn appends_proves_reopens_and_verifies() {
     assert_eq!(tile("tile/0/005.p/20").unwrap().len(), 20 * 32);
     assert!(tile("tile/0/005").is_none());
     assert!(tile("tile/0/005.p/21").is_none());
-    assert_eq!(tile("tile/0/004.p/3").unwrap(), tile("tile/0/004").unwrap()[..96].to_vec());
+    assert_eq!(
+        tile("tile/0/004.p/3").unwrap(),
+        tile("tile/0/004").unwrap()[..96].to_vec()
+    );
     assert_eq!(tile("tile/1/000.p/5").unwrap().len(), 5 * 32);
     assert!(tile("tile/2/000.p/1").is_none());
     assert!(tile("tile/entries/005.p/20").is_some());
@@ -109,8 +139,15 @@ fn appends_proves_reopens_and_verifies() {
     let verifier = verifier();
     let old_note = snapshot.checkpoint().unwrap().note.clone();
     let report = verify_log(
-        &StoreSource { snapshot: &snapshot },
-        &VerifyOptions { verifier: &verifier, modules: &modules, since: Some(&old_note), parallel_bundles: 4 },
+        &StoreSource {
+            snapshot: &snapshot,
+        },
+        &VerifyOptions {
+            verifier: &verifier,
+            modules: &modules,
+            since: Some(&old_note),
+            parallel_bundles: 4,
+        },
         &|_| {},
     )
     .unwrap();
@@ -124,14 +161,31 @@ fn refuses_replays_per_submission() {
     let key = Keypair::generate();
     let a = signed(&key, 1);
     let b = signed(&key, 2);
-    writer.append_batch(&[&[a.clone()]]).unwrap();
+    writer.append_batch(&[std::slice::from_ref(&a)]).unwrap();
     // A replay, a duplicate inside one submission, a duplicate across two
     // submissions of one batch: each refused whole, the rest accepted.
     let outcome = writer
-        .append_batch(&[&[b.clone(), a.clone()], &[b.clone(), b.clone()], &[b.clone()], &[b.clone()]])
+        .append_batch(&[
+            &[b.clone(), a.clone()],
+            &[b.clone(), b.clone()],
+            std::slice::from_ref(&b),
+            std::slice::from_ref(&b),
+        ])
         .unwrap();
-    let codes: Vec<Option<ErrorCode>> = outcome.results.iter().map(|r| r.as_ref().err().map(|e| e.code)).collect();
-    assert_eq!(codes, vec![Some(ErrorCode::Replay), Some(ErrorCode::Replay), None, Some(ErrorCode::Replay)]);
+    let codes: Vec<Option<ErrorCode>> = outcome
+        .results
+        .iter()
+        .map(|r| r.as_ref().err().map(|e| e.code))
+        .collect();
+    assert_eq!(
+        codes,
+        vec![
+            Some(ErrorCode::Replay),
+            Some(ErrorCode::Replay),
+            None,
+            Some(ErrorCode::Replay)
+        ]
+    );
     assert_eq!(outcome.checkpoint.size, 2);
     // A batch with nothing accepted changes nothing.
     let outcome = writer.append_batch(&[&[a]]).unwrap();
@@ -150,14 +204,28 @@ fn verify_names_a_tampered_entry() {
     let (store, _) = LogStore::open_existing(&dir.path().join("log.redb")).unwrap();
     let modules = ModuleRegistry::with_builtins();
     let verifier = verifier();
-    let options = VerifyOptions { verifier: &verifier, modules: &modules, since: None, parallel_bundles: 2 };
+    let options = VerifyOptions {
+        verifier: &verifier,
+        modules: &modules,
+        since: None,
+        parallel_bundles: 2,
+    };
 
     // Another well-signed transaction in place of entry 300: signatures pass,
     // the hash tiles do not.
     let forged = signed(&key, 100_000);
-    store.tamper_with_entry(300, forged.canonical_bytes()).unwrap();
+    store
+        .tamper_with_entry(300, forged.canonical_bytes())
+        .unwrap();
     let snapshot = store.snapshot().unwrap();
-    let err = verify_log(&StoreSource { snapshot: &snapshot }, &options, &|_| {}).unwrap_err();
+    let err = verify_log(
+        &StoreSource {
+            snapshot: &snapshot,
+        },
+        &options,
+        &|_| {},
+    )
+    .unwrap_err();
     assert_eq!(err.bad_index(), Some(300), "{err}");
     drop(snapshot);
 
@@ -165,11 +233,23 @@ fn verify_names_a_tampered_entry() {
     let mut changed = txs[301].canonical_bytes().to_vec();
     let pos = changed.iter().position(|&b| b == b'n').unwrap();
     changed[pos] = b'm';
-    store.tamper_with_entry(300, txs[300].canonical_bytes()).unwrap();
+    store
+        .tamper_with_entry(300, txs[300].canonical_bytes())
+        .unwrap();
     store.tamper_with_entry(301, &changed).unwrap();
     let snapshot = store.snapshot().unwrap();
-    let err = verify_log(&StoreSource { snapshot: &snapshot }, &options, &|_| {}).unwrap_err();
-    assert!(matches!(err, VerifyError::BadEntry { index: 301, .. }), "{err}");
+    let err = verify_log(
+        &StoreSource {
+            snapshot: &snapshot,
+        },
+        &options,
+        &|_| {},
+    )
+    .unwrap_err();
+    assert!(
+        matches!(err, VerifyError::BadEntry { index: 301, .. }),
+        "{err}"
+    );
 }
 
 #[test]

@@ -2,7 +2,8 @@
 
 use std::sync::Arc;
 
-use hygeia_identity::{Keypair, KeyFileError};
+use hygeia_identity::{KeyFileError, Keypair};
+use hygeia_ledger::index::LeafIndexer;
 use hygeia_ledger::store::LogWriter;
 use hygeia_ledger::{CheckpointSigner, LogStore, ModuleRegistry, Sequencer, StoreError};
 
@@ -32,6 +33,8 @@ pub struct Node {
     pub modules: ModuleRegistry,
     pub node_did: String,
     pub verifier_key: String,
+    /// Keeps the leaf-hash index caught up; stops with the node.
+    _indexer: LeafIndexer,
 }
 
 impl Node {
@@ -53,12 +56,15 @@ impl Node {
             key
         };
         let node_did = key.did().to_string();
-        let signer = CheckpointSigner::new(&config.network, key).map_err(|e| NodeError::Network(e.to_string()))?;
+        let signer = CheckpointSigner::new(&config.network, key)
+            .map_err(|e| NodeError::Network(e.to_string()))?;
         let verifier_key = signer.verifier_key();
         let store = Arc::new(LogStore::open(&dir.join(LEDGER_FILE), &config.network)?);
         let writer = LogWriter::open(store.clone(), signer)?;
         let sequencer = Sequencer::start(writer, config.batch);
+        let indexer = LeafIndexer::start(store.clone());
         Ok(Node {
+            _indexer: indexer,
             config,
             store,
             sequencer,

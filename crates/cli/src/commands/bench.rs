@@ -52,7 +52,10 @@ pub struct IngestArgs {
 #[derive(Args)]
 pub struct PostgresArgs {
     /// libpq-style connection string.
-    #[arg(long, default_value = "host=/var/run/postgresql user=postgres dbname=postgres")]
+    #[arg(
+        long,
+        default_value = "host=/var/run/postgresql user=postgres dbname=postgres"
+    )]
     dsn: String,
     #[arg(long, default_value_t = 16)]
     clients: usize,
@@ -135,7 +138,9 @@ impl Summary {
             if self.latencies.is_empty() {
                 return 0.0;
             }
-            let i = ((self.latencies.len() as f64 * p).ceil() as usize).clamp(1, self.latencies.len()) - 1;
+            let i = ((self.latencies.len() as f64 * p).ceil() as usize)
+                .clamp(1, self.latencies.len())
+                - 1;
             self.latencies[i].as_secs_f64() * 1000.0
         };
         let rate = self.transactions as f64 / self.wall.as_secs_f64();
@@ -159,7 +164,10 @@ impl Summary {
 }
 
 fn ingest(args: IngestArgs) -> anyhow::Result<ExitCode> {
-    anyhow::ensure!(args.clients > 0 && args.batch_size > 0 && args.count > 0, "clients, count and batch size must be positive");
+    anyhow::ensure!(
+        args.clients > 0 && args.batch_size > 0 && args.count > 0,
+        "clients, count and batch size must be positive"
+    );
     let network = node_network(&node_info(&args.node)?)?;
     eprintln!("signing {} transactions ahead of time…", args.count);
     let signed = presign(&network, args.clients, args.count);
@@ -193,7 +201,9 @@ fn ingest(args: IngestArgs) -> anyhow::Result<ExitCode> {
         format!("{}/v1/transactions/batch", args.node.trim_end_matches('/'))
     };
     let total_requests: usize = requests.iter().map(Vec::len).sum();
-    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
     let (wall, latencies, errors) = runtime.block_on(async move {
         let client = reqwest::Client::builder()
             .pool_max_idle_per_host(args.clients)
@@ -223,7 +233,11 @@ fn ingest(args: IngestArgs) -> anyhow::Result<ExitCode> {
                         Ok(r) => {
                             errors += 1;
                             if errors == 1 {
-                                eprintln!("error answer: {} {}", r.status(), r.text().await.unwrap_or_default());
+                                eprintln!(
+                                    "error answer: {} {}",
+                                    r.status(),
+                                    r.text().await.unwrap_or_default()
+                                );
                             }
                         }
                         Err(e) => {
@@ -247,7 +261,11 @@ fn ingest(args: IngestArgs) -> anyhow::Result<ExitCode> {
         Ok::<_, anyhow::Error>((started.elapsed(), all, errors))
     })?;
     Summary {
-        what: if batch == 1 { "hygeia single".into() } else { format!("hygeia batch of {batch}") },
+        what: if batch == 1 {
+            "hygeia single".into()
+        } else {
+            format!("hygeia batch of {batch}")
+        },
         clients: args.clients,
         transactions: args.count,
         requests: total_requests,
@@ -256,14 +274,23 @@ fn ingest(args: IngestArgs) -> anyhow::Result<ExitCode> {
         latencies,
     }
     .print(args.json);
-    Ok(if errors == 0 { ExitCode::SUCCESS } else { ExitCode::from(1) })
+    Ok(if errors == 0 {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
 }
 
 fn postgres(args: PostgresArgs) -> anyhow::Result<ExitCode> {
-    anyhow::ensure!(args.clients > 0 && args.count > 0, "clients and count must be positive");
+    anyhow::ensure!(
+        args.clients > 0 && args.count > 0,
+        "clients and count must be positive"
+    );
     eprintln!("signing {} events ahead of time…", args.count);
     let signed = presign(super::DEFAULT_NETWORK, args.clients, args.count);
-    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
     let (wall, latencies, errors) = runtime.block_on(async move {
         let (setup, connection) = tokio_postgres::connect(&args.dsn, tokio_postgres::NoTls)
             .await
@@ -337,7 +364,11 @@ fn postgres(args: PostgresArgs) -> anyhow::Result<ExitCode> {
         latencies,
     }
     .print(args.json);
-    Ok(if errors == 0 { ExitCode::SUCCESS } else { ExitCode::from(1) })
+    Ok(if errors == 0 {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
 }
 
 fn fill(args: FillArgs) -> anyhow::Result<ExitCode> {
@@ -350,7 +381,10 @@ fn fill(args: FillArgs) -> anyhow::Result<ExitCode> {
         key.write_key_file(&key_path)?;
         key
     };
-    let store = Arc::new(LogStore::open(&args.data_dir.join(LEDGER_FILE), &args.network)?);
+    let store = Arc::new(LogStore::open(
+        &args.data_dir.join(LEDGER_FILE),
+        &args.network,
+    )?);
     let mut writer = LogWriter::open(store, CheckpointSigner::new(&args.network, node_key)?)?;
     let modules = ModuleRegistry::with_builtins();
     let start = writer.checkpoint().size;
@@ -373,7 +407,13 @@ fn fill(args: FillArgs) -> anyhow::Result<ExitCode> {
                     body: json!({"label": "bench.event", "subject": format!("sha256:{:064x}", i)}),
                 }
                 .sign(&signers[(i % 64) as usize]);
-                SignedTx::parse(&raw, &TxContext { network: &args.network, modules: &modules })
+                SignedTx::parse(
+                    &raw,
+                    &TxContext {
+                        network: &args.network,
+                        modules: &modules,
+                    },
+                )
             })
             .collect::<Result<_, _>>()?;
         for batch in txs.chunks(10_000) {
@@ -383,7 +423,11 @@ fn fill(args: FillArgs) -> anyhow::Result<ExitCode> {
         bar.set_position(done);
     }
     bar.finish_and_clear();
-    println!("filled {} to {} entries", args.data_dir.display(), writer.checkpoint().size);
+    println!(
+        "filled {} to {} entries",
+        args.data_dir.display(),
+        writer.checkpoint().size
+    );
     Ok(ExitCode::SUCCESS)
 }
 
@@ -392,14 +436,22 @@ fn proofs(args: ProofArgs) -> anyhow::Result<ExitCode> {
     let size = info["tree_size"].as_u64().context("tree_size")?;
     anyhow::ensure!(size >= 2, "the log needs at least 2 entries");
     let base = args.node.trim_end_matches('/').to_string();
-    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
     for kind in ["inclusion", "consistency"] {
         let urls: Vec<String> = (0..args.samples)
             .map(|_| {
                 if kind == "inclusion" {
-                    format!("{base}/v1/proofs/inclusion?index={}&size={size}", rand::random::<u64>() % size)
+                    format!(
+                        "{base}/v1/proofs/inclusion?index={}&size={size}",
+                        rand::random::<u64>() % size
+                    )
                 } else {
-                    format!("{base}/v1/proofs/consistency?from={}&to={size}", 1 + rand::random::<u64>() % (size - 1))
+                    format!(
+                        "{base}/v1/proofs/consistency?from={}&to={size}",
+                        1 + rand::random::<u64>() % (size - 1)
+                    )
                 }
             })
             .collect();

@@ -27,7 +27,10 @@ pub fn run(command: KeyCommand) -> anyhow::Result<ExitCode> {
             let key = Keypair::generate();
             key.write_key_file(&out)?;
             println!("{}", key.did());
-            eprintln!("wrote {} (readable only by you; keep it safe)", out.display());
+            eprintln!(
+                "wrote {} (readable only by you; keep it safe)",
+                out.display()
+            );
         }
         KeyCommand::Show { key } => {
             println!("{}", Keypair::read_key_file(&key)?.did());

@@ -13,8 +13,14 @@ pub fn node_info(node: &str) -> anyhow::Result<serde_json::Value> {
     use anyhow::Context;
     let url = format!("{}/v1/node", node.trim_end_matches('/'));
     let response = reqwest::blocking::get(&url).with_context(|| format!("cannot reach {url}"))?;
-    anyhow::ensure!(response.status().is_success(), "{url} answered {}", response.status());
-    response.json().with_context(|| format!("{url} did not answer JSON"))
+    anyhow::ensure!(
+        response.status().is_success(),
+        "{url} answered {}",
+        response.status()
+    );
+    response
+        .json()
+        .with_context(|| format!("{url} did not answer JSON"))
 }
 
 /// The `network` a node expects.

@@ -36,7 +36,12 @@ pub enum ProofCommand {
 
 pub fn run(command: ProofCommand) -> anyhow::Result<ExitCode> {
     match command {
-        ProofCommand::Inclusion { node, index, hash, key } => {
+        ProofCommand::Inclusion {
+            node,
+            index,
+            hash,
+            key,
+        } => {
             let query = match (index, hash) {
                 (Some(i), _) => format!("index={i}"),
                 (None, Some(h)) => format!("hash={h}"),
@@ -45,7 +50,13 @@ pub fn run(command: ProofCommand) -> anyhow::Result<ExitCode> {
             let (proof, checkpoint) = fetch(&node, &format!("v1/proofs/inclusion?{query}"), key)?;
             let leaf = hash_field(&proof, "leaf_hash")?;
             let index = proof["index"].as_u64().context("index")?;
-            verify_inclusion(leaf, index, checkpoint.size, &hashes(&proof)?, checkpoint.root)?;
+            verify_inclusion(
+                leaf,
+                index,
+                checkpoint.size,
+                &hashes(&proof)?,
+                checkpoint.root,
+            )?;
             println!(
                 "OK: leaf {index} ({}) is in the signed tree of size {}",
                 hex::encode(leaf.0),
@@ -53,9 +64,16 @@ pub fn run(command: ProofCommand) -> anyhow::Result<ExitCode> {
             );
         }
         ProofCommand::Consistency { node, from, key } => {
-            let (proof, checkpoint) = fetch(&node, &format!("v1/proofs/consistency?from={from}"), key)?;
+            let (proof, checkpoint) =
+                fetch(&node, &format!("v1/proofs/consistency?from={from}"), key)?;
             let old_root = hash_field(&proof, "from_root")?;
-            verify_consistency(from, old_root, checkpoint.size, checkpoint.root, &hashes(&proof)?)?;
+            verify_consistency(
+                from,
+                old_root,
+                checkpoint.size,
+                checkpoint.root,
+                &hashes(&proof)?,
+            )?;
             println!(
                 "OK: the tree of size {from} (root {}) is a prefix of the signed tree of size {}",
                 hex::encode(old_root.0),
@@ -84,7 +102,9 @@ fn fetch(
     let status = response.status();
     let body: serde_json::Value = response.json().context("not JSON")?;
     anyhow::ensure!(status.is_success(), "{url}: {status}: {body}");
-    let note = body["checkpoint"].as_str().context("no checkpoint in the answer")?;
+    let note = body["checkpoint"]
+        .as_str()
+        .context("no checkpoint in the answer")?;
     let checkpoint = CheckpointVerifier::new(&key)?.verify(note.as_bytes())?;
     Ok((body, checkpoint))
 }

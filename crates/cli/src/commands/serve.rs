@@ -65,7 +65,9 @@ pub fn demo(args: DemoArgs) -> anyhow::Result<ExitCode> {
 }
 
 fn run_node(args: ServeArgs, demo: bool) -> anyhow::Result<ExitCode> {
-    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
     runtime.block_on(async move {
         let mut config = NodeConfig::new(args.data_dir.clone(), args.listen, args.network.clone());
         config.batch.max_batch_txs = args.max_batch.max(1);
@@ -148,7 +150,8 @@ async fn seed_demo(node: &Node, data_dir: &Path) -> anyhow::Result<u64> {
         let mut txs = Vec::new();
         for i in 0..250u32 {
             let label = labels[i as usize % labels.len()];
-            let document = format!("synthetic {label} #{i} generated for the Hygeia demo by {name}");
+            let document =
+                format!("synthetic {label} #{i} generated for the Hygeia demo by {name}");
             let raw = TxBuilder {
                 network: &node.config.network,
                 tx_type: "attest",
@@ -183,7 +186,9 @@ fn print_demo_banner(node: &Node, url: &str, data_dir: &Path, seeded: u64) {
     println!("  curl {url}/v1/proofs/inclusion?index=0");
     println!("  hygeia verify {url} --save-checkpoint /tmp/hygeia.checkpoint");
     println!("  hygeia key new --out /tmp/me.key");
-    println!("  hygeia tx attest --key /tmp/me.key --label lab.result --file README.md --node {url}");
+    println!(
+        "  hygeia tx attest --key /tmp/me.key --label lab.result --file README.md --node {url}"
+    );
     println!("  hygeia verify {url} --since /tmp/hygeia.checkpoint");
     println!("  hygeia proof inclusion --node {url} --index 0");
     println!("  open {url}/openapi.json for the whole API");

@@ -49,7 +49,15 @@ pub enum TxCommand {
 
 pub fn run(command: TxCommand) -> anyhow::Result<ExitCode> {
     match command {
-        TxCommand::Attest { key, label, file, subject, node, network, nonce } => {
+        TxCommand::Attest {
+            key,
+            label,
+            file,
+            subject,
+            node,
+            network,
+            nonce,
+        } => {
             let key = Keypair::read_key_file(&key)?;
             let subject = match (file, subject) {
                 (Some(path), _) => format!("sha256:{}", hash_file(&path)?),
@@ -80,7 +88,8 @@ pub fn run(command: TxCommand) -> anyhow::Result<ExitCode> {
             if file.as_os_str() == "-" {
                 std::io::stdin().read_to_end(&mut raw)?;
             } else {
-                raw = std::fs::read(&file).with_context(|| format!("cannot read {}", file.display()))?;
+                raw = std::fs::read(&file)
+                    .with_context(|| format!("cannot read {}", file.display()))?;
             }
             while raw.last().is_some_and(|b| *b == b'\n' || *b == b'\r') {
                 raw.pop();
@@ -101,7 +110,11 @@ fn submit(node: &str, raw: Vec<u8>) -> anyhow::Result<ExitCode> {
     let status = response.status();
     let body: serde_json::Value = response.json().context("the node did not answer JSON")?;
     println!("{}", serde_json::to_string_pretty(&body)?);
-    Ok(if status.is_success() { ExitCode::SUCCESS } else { ExitCode::from(1) })
+    Ok(if status.is_success() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
 }
 
 /// Milliseconds since the epoch and 64 random bits: unique without state.
@@ -114,8 +127,10 @@ pub fn fresh_nonce() -> String {
 }
 
 fn hash_file(path: &PathBuf) -> anyhow::Result<String> {
-    let mut file = std::fs::File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
+    let mut file =
+        std::fs::File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
     let mut hasher = Sha256::new();
-    std::io::copy(&mut file, &mut hasher).with_context(|| format!("cannot read {}", path.display()))?;
+    std::io::copy(&mut file, &mut hasher)
+        .with_context(|| format!("cannot read {}", path.display()))?;
     Ok(hex::encode(hasher.finalize()))
 }

@@ -63,7 +63,11 @@ pub fn run(args: VerifyArgs) -> anyhow::Result<ExitCode> {
     } else {
         let dir = PathBuf::from(&args.target);
         let ledger = dir.join(LEDGER_FILE);
-        anyhow::ensure!(ledger.exists(), "{} holds no {LEDGER_FILE}; is it a node's data directory?", dir.display());
+        anyhow::ensure!(
+            ledger.exists(),
+            "{} holds no {LEDGER_FILE}; is it a node's data directory?",
+            dir.display()
+        );
         let (store, origin) = LogStore::open_existing(&ledger)?;
         let key = match args.key.clone() {
             Some(key) => key,
@@ -74,7 +78,15 @@ pub fn run(args: VerifyArgs) -> anyhow::Result<ExitCode> {
         };
         let verifier = CheckpointVerifier::new(&key)?;
         let snapshot = store.snapshot()?;
-        check(&StoreSource { snapshot: &snapshot }, &verifier, &modules, since.as_deref(), &args)
+        check(
+            &StoreSource {
+                snapshot: &snapshot,
+            },
+            &verifier,
+            &modules,
+            since.as_deref(),
+            &args,
+        )
     }
 }
 
@@ -88,9 +100,11 @@ fn check(
     let started = Instant::now();
     let bar = ProgressBar::new(0);
     bar.set_style(
-        ProgressStyle::with_template("{spinner} verifying [{bar:40}] {pos}/{len} entries ({per_sec}, eta {eta})")
-            .expect("static template")
-            .progress_chars("=> "),
+        ProgressStyle::with_template(
+            "{spinner} verifying [{bar:40}] {pos}/{len} entries ({per_sec}, eta {eta})",
+        )
+        .expect("static template")
+        .progress_chars("=> "),
     );
     // The total is known once the checkpoint is read; fetch it for the bar.
     if let Ok(note) = source.checkpoint() {
@@ -118,7 +132,10 @@ fn check(
                 hex::encode(report.checkpoint.root.0)
             );
             if let Some(old) = report.grew_from {
-                println!("OK: the log only grew since the saved checkpoint ({old} -> {} entries)", report.entries);
+                println!(
+                    "OK: the log only grew since the saved checkpoint ({old} -> {} entries)",
+                    report.entries
+                );
             }
             if let Some(path) = &args.save_checkpoint {
                 std::fs::write(path, &report.checkpoint.note)

@@ -65,9 +65,11 @@ impl From<SubmitError> for ApiError {
             SubmitError::Overloaded { .. } => {
                 ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "overloaded", e.to_string())
             }
-            SubmitError::Storage(_) | SubmitError::ShuttingDown => {
-                ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "storage_unavailable", e.to_string())
-            }
+            SubmitError::Storage(_) | SubmitError::ShuttingDown => ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "storage_unavailable",
+                e.to_string(),
+            ),
         }
     }
 }
@@ -76,13 +78,20 @@ impl From<StoreError> for ApiError {
     fn from(e: StoreError) -> Self {
         match e {
             StoreError::OutOfRange(message) => ApiError::out_of_range(message),
+            StoreError::Busy(message) => {
+                ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "overloaded", message)
+            }
             StoreError::Corrupt(_) => {
                 tracing::error!(error = %e, "stored log is damaged");
                 ApiError::internal(e.to_string())
             }
             other => {
                 tracing::error!(error = %other, "storage error");
-                ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "storage_unavailable", other.to_string())
+                ApiError::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "storage_unavailable",
+                    other.to_string(),
+                )
             }
         }
     }

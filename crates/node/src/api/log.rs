@@ -2,6 +2,7 @@
 
 use std::sync::Arc;
 
+use axum::extract::rejection::PathRejection;
 use axum::extract::{Path, State};
 use axum::http::{header, HeaderValue};
 use axum::response::{IntoResponse, Response};
@@ -18,7 +19,10 @@ pub async fn checkpoint(axum::extract::State(node): axum::extract::State<Arc<Nod
     let checkpoint = node.sequencer.latest_checkpoint();
     (
         [
-            (header::CONTENT_TYPE, HeaderValue::from_static("text/plain; charset=utf-8")),
+            (
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("text/plain; charset=utf-8"),
+            ),
             (header::CACHE_CONTROL, HeaderValue::from_static("no-store")),
         ],
         checkpoint.note.clone(),
@@ -27,7 +31,12 @@ pub async fn checkpoint(axum::extract::State(node): axum::extract::State<Arc<Nod
 }
 
 /// `GET /tile/<L>/<N>[.p/<W>]` and `GET /tile/entries/<N>[.p/<W>]`.
-pub async fn tile(State(node): State<Arc<Node>>, Path(path): Path<String>) -> Result<Response, ApiError> {
+pub async fn tile(
+    State(node): State<Arc<Node>>,
+    path: Result<Path<String>, PathRejection>,
+) -> Result<Response, ApiError> {
+    // A path that is not UTF-8 cannot be a tile path either.
+    let path = path.map(|Path(p)| p).unwrap_or_default();
     let full_path = format!("tile/{path}");
     let tile = TilePath::parse(&full_path).map_err(|_| {
         ApiError::not_found(format!(
@@ -36,9 +45,12 @@ pub async fn tile(State(node): State<Arc<Node>>, Path(path): Path<String>) -> Re
         ))
     })?;
     let snapshot = node.store.snapshot()?;
-    let data = snapshot
-        .tile(&tile)?
-        .ok_or_else(|| ApiError::not_found(format!("{tile} is not in the log (tree size {})", snapshot.size())))?;
+    let data = snapshot.tile(&tile)?.ok_or_else(|| {
+        ApiError::not_found(format!(
+            "{tile} is not in the log (tree size {})",
+            snapshot.size()
+        ))
+    })?;
     // Full tiles never change; partial ones are replaced by wider ones.
     let cache = if tile.is_full() {
         "public, max-age=31536000, immutable"
@@ -47,7 +59,10 @@ pub async fn tile(State(node): State<Arc<Node>>, Path(path): Path<String>) -> Re
     };
     Ok((
         [
-            (header::CONTENT_TYPE, HeaderValue::from_static("application/octet-stream")),
+            (
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("application/octet-stream"),
+            ),
             (header::CACHE_CONTROL, HeaderValue::from_static(cache)),
         ],
         data,
@@ -58,8 +73,10 @@ pub async fn tile(State(node): State<Arc<Node>>, Path(path): Path<String>) -> Re
 /// `GET /v1/transactions/{leaf_hash}`: a transaction and its place in the log.
 pub async fn transaction(
     State(node): State<Arc<Node>>,
-    Path(hash): Path<String>,
+    hash: Result<Path<String>, PathRejection>,
 ) -> Result<Response, ApiError> {
+    let Path(hash) =
+        hash.map_err(|_| ApiError::bad_request("a leaf hash is 64 lowercase hex digits"))?;
     let leaf = parse_hash(&hash)?;
     let snapshot = node.store.snapshot()?;
     let index = snapshot
@@ -68,8 +85,8 @@ pub async fn transaction(
     let entry = snapshot
         .entry(index)?
         .ok_or_else(|| ApiError::internal("indexed entry is missing"))?;
-    let tx: serde_json::Value =
-        serde_json::from_slice(&entry).map_err(|e| ApiError::internal(format!("stored entry is not JSON: {e}")))?;
+    let tx: serde_json::Value = serde_json::from_slice(&entry)
+        .map_err(|e| ApiError::internal(format!("stored entry is not JSON: {e}")))?;
     Ok(Json(json!({
         "index": index,
         "leaf_hash": hex::encode(leaf.0),

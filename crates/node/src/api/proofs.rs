@@ -17,13 +17,20 @@ pub async fn inclusion(
     State(node): State<Arc<Node>>,
     query: Result<Query<HashMap<String, String>>, QueryRejection>,
 ) -> Result<Json<Value>, ApiError> {
-    let Query(query) = query.map_err(|e| ApiError::bad_request(format!("malformed query string: {e}")))?;
+    let Query(query) =
+        query.map_err(|e| ApiError::bad_request(format!("malformed query string: {e}")))?;
     only_known(&query, &["index", "hash", "size"])?;
     let snapshot = node.store.snapshot()?;
     let size = optional_u64(&query, "size")?.unwrap_or(snapshot.size());
     let (index, leaf) = match (query.get("index"), query.get("hash")) {
-        (Some(_), Some(_)) => return Err(ApiError::bad_request("give either index or hash, not both")),
-        (None, None) => return Err(ApiError::bad_request("give index=<leaf index> or hash=<leaf hash hex>")),
+        (Some(_), Some(_)) => {
+            return Err(ApiError::bad_request("give either index or hash, not both"))
+        }
+        (None, None) => {
+            return Err(ApiError::bad_request(
+                "give index=<leaf index> or hash=<leaf hash hex>",
+            ))
+        }
         (Some(_), None) => {
             let index = optional_u64(&query, "index")?.unwrap_or_default();
             if index >= size {
@@ -35,9 +42,9 @@ pub async fn inclusion(
         }
         (None, Some(hash)) => {
             let leaf = parse_hash(hash)?;
-            let index = snapshot
-                .index_of(&leaf)?
-                .ok_or_else(|| ApiError::not_found("no transaction with that leaf hash is in the log"))?;
+            let index = snapshot.index_of(&leaf)?.ok_or_else(|| {
+                ApiError::not_found("no transaction with that leaf hash is in the log")
+            })?;
             if index >= size {
                 return Err(ApiError::out_of_range(format!(
                     "that transaction is leaf {index}, not in a tree of size {size}"
@@ -72,7 +79,8 @@ pub async fn consistency(
     State(node): State<Arc<Node>>,
     query: Result<Query<HashMap<String, String>>, QueryRejection>,
 ) -> Result<Json<Value>, ApiError> {
-    let Query(query) = query.map_err(|e| ApiError::bad_request(format!("malformed query string: {e}")))?;
+    let Query(query) =
+        query.map_err(|e| ApiError::bad_request(format!("malformed query string: {e}")))?;
     only_known(&query, &["from", "to"])?;
     let snapshot = node.store.snapshot()?;
     let from = optional_u64(&query, "from")?
@@ -93,8 +101,12 @@ fn optional_u64(query: &HashMap<String, String>, name: &str) -> Result<Option<u6
     query
         .get(name)
         .map(|v| {
-            v.parse::<u64>()
-                .map_err(|_| ApiError::bad_request(format!("{name} must be a non-negative integer, not {:?}", v.chars().take(40).collect::<String>())))
+            v.parse::<u64>().map_err(|_| {
+                ApiError::bad_request(format!(
+                    "{name} must be a non-negative integer, not {:?}",
+                    v.chars().take(40).collect::<String>()
+                ))
+            })
         })
         .transpose()
 }

@@ -32,10 +32,14 @@ pub async fn one(
     };
     let tx = UnverifiedTx::parse(&body, &ctx)?;
     // A position only means something within a batch.
-    let receipt = node.sequencer.submit_unverified(vec![tx]).await.map_err(|e| ApiError {
-        position: None,
-        ..ApiError::from(e)
-    })?;
+    let receipt = node
+        .sequencer
+        .submit_unverified(vec![tx])
+        .await
+        .map_err(|e| ApiError {
+            position: None,
+            ..ApiError::from(e)
+        })?;
     Ok((
         StatusCode::CREATED,
         Json(json!({
@@ -65,7 +69,9 @@ pub async fn batch(
         )
     })?;
     if raws.is_empty() {
-        return Err(ApiError::bad_request("a batch must hold at least one transaction"));
+        return Err(ApiError::bad_request(
+            "a batch must hold at least one transaction",
+        ));
     }
     if raws.len() > node.config.max_batch_txs {
         return Err(ApiError::new(
@@ -111,7 +117,9 @@ fn parse_batch(node: &Node, body: &[u8]) -> Result<Vec<UnverifiedTx>, ApiError> 
     };
     raws.iter()
         .enumerate()
-        .map(|(position, raw)| UnverifiedTx::parse(raw, &ctx).map_err(|e| ApiError::from(e.at(position))))
+        .map(|(position, raw)| {
+            UnverifiedTx::parse(raw, &ctx).map_err(|e| ApiError::from(e.at(position)))
+        })
         .collect()
 }
 
@@ -149,7 +157,11 @@ fn check_json_content_type(headers: &HeaderMap) -> Result<(), ApiError> {
 
 fn body_error(e: BytesRejection, limit: usize, what: &str) -> ApiError {
     if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
-        let code = if what == "a transaction" { "tx_too_large" } else { "body_too_large" };
+        let code = if what == "a transaction" {
+            "tx_too_large"
+        } else {
+            "body_too_large"
+        };
         ApiError::new(
             StatusCode::PAYLOAD_TOO_LARGE,
             code,
