@@ -1,12 +1,13 @@
 //! A batch of transactions, as `POST` takes them: the input is split on
 //! `\n` (canonical JSON never holds a raw newline) and checked with
-//! `SignedTx::parse_many`, whose batched signature check must agree with
-//! checking each transaction on its own.
+//! `SignedTx::parse_many`, and with `signature_checks` as the sequencer does
+//! for transactions from several submissions. Checking signatures together
+//! must agree with checking each transaction on its own.
 #![no_main]
 
 use std::sync::LazyLock;
 
-use hygeia_ledger::tx::{TxContext, UnverifiedTx};
+use hygeia_ledger::tx::{signature_checks, TxContext, UnverifiedTx};
 use hygeia_ledger::{ModuleRegistry, SignedTx};
 use libfuzzer_sys::fuzz_target;
 
@@ -21,6 +22,21 @@ fuzz_target!(|data: &[u8]| {
         modules: &MODULES,
     };
     let raws: Vec<&[u8]> = data.split(|&b| b == b'\n').take(MAX_BATCH).collect();
+
+    // The sequencer's path: parsed one by one, signatures checked together.
+    let parsed: Result<Vec<UnverifiedTx>, _> =
+        raws.iter().map(|raw| UnverifiedTx::parse(raw, &ctx)).collect();
+    if let Ok(parsed) = parsed {
+        let refs: Vec<&UnverifiedTx> = parsed.iter().collect();
+        let batch = signature_checks(&refs).iter().all(|&ok| ok);
+        let alone: Vec<bool> = raws.iter().map(|raw| SignedTx::parse(raw, &ctx).is_ok()).collect();
+        assert_eq!(
+            batch,
+            alone.iter().all(|&ok| ok),
+            "signature_checks says {batch}, one by one: {alone:?}"
+        );
+    }
+
     match SignedTx::parse_many(&raws, &ctx) {
         Ok(txs) => {
             assert_eq!(txs.len(), raws.len());

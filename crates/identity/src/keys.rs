@@ -71,26 +71,6 @@ impl PublicKey {
     }
 }
 
-/// Verifies many signatures at once, about twice as fast as one by one.
-///
-/// Batch verification accepts exactly the signatures that strict
-/// verification accepts only when every item is valid; on failure the caller
-/// must fall back to [`PublicKey::verify`] to find the bad item. Weak keys are
-/// refused up front so that the batch result never disagrees with the strict
-/// one for small-order points.
-pub fn verify_batch(
-    messages: &[&[u8]],
-    signatures: &[Signature],
-    keys: &[PublicKey],
-) -> Result<(), SignatureError> {
-    if keys.iter().any(|key| key.0.is_weak()) {
-        return Err(SignatureError);
-    }
-    let sigs: Vec<ed25519_dalek::Signature> = signatures.iter().map(|s| s.0).collect();
-    let vks: Vec<VerifyingKey> = keys.iter().map(|k| k.0).collect();
-    ed25519_dalek::verify_batch(messages, &sigs, &vks).map_err(|_| SignatureError)
-}
-
 /// An Ed25519 signing key with its public half.
 ///
 /// The secret is zeroized on drop (ed25519-dalek's `zeroize` feature) and is
@@ -155,19 +135,6 @@ mod tests {
         let b = Keypair::generate();
         let sig = b.sign(b"m");
         assert!(a.public_key().verify(b"m", &sig).is_err());
-    }
-
-    #[test]
-    fn batch_verification_matches_single_verification() {
-        let keys: Vec<Keypair> = (0..8).map(|_| Keypair::generate()).collect();
-        let msgs: Vec<Vec<u8>> = (0..8u8).map(|i| vec![i; 40]).collect();
-        let sigs: Vec<Signature> = keys.iter().zip(&msgs).map(|(k, m)| k.sign(m)).collect();
-        let pks: Vec<PublicKey> = keys.iter().map(|k| k.public_key()).collect();
-        let refs: Vec<&[u8]> = msgs.iter().map(|m| m.as_slice()).collect();
-        assert!(verify_batch(&refs, &sigs, &pks).is_ok());
-        let mut bad = sigs.clone();
-        bad[3] = sigs[4];
-        assert!(verify_batch(&refs, &bad, &pks).is_err());
     }
 
     #[test]

@@ -9,4 +9,4 @@ pub mod keys;
 
 pub use did_key::{Did, DidError};
 pub use key_file::KeyFileError;
-pub use keys::{verify_batch, Keypair, PublicKey, Signature, SignatureError};
+pub use keys::{Keypair, PublicKey, Signature, SignatureError};

@@ -9,9 +9,9 @@
 //! fills up: group commit.
 //!
 //! Signatures of transactions submitted unverified are checked by a second
-//! thread ahead of the writer, in batches that span submissions: batch
-//! verification costs a fraction of one-by-one verification, and this way
-//! one-transaction requests get that discount too.
+//! stage ahead of the writer, on every core, for everything queued at once:
+//! the writer never waits for signature checks, and one-transaction requests
+//! are verified as efficiently as large submissions.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc::{self, TryRecvError};
@@ -25,9 +25,9 @@ use crate::checkpoint::SignedCheckpoint;
 use crate::error::TxError;
 use crate::merkle::Hash;
 use crate::store::LogWriter;
-use crate::tx::{verify_all, verify_as_batch, SignedTx, UnverifiedTx};
+use crate::tx::{signature_checks, SignedTx, UnverifiedTx};
 
-/// Most signatures checked in one batch by the verifier thread.
+/// Most signatures the verifier stage takes on at once.
 const MAX_VERIFY_BATCH: usize = 1024;
 
 /// How batches are formed.
@@ -154,8 +154,9 @@ impl Sequencer {
     }
 
     /// Like [`Sequencer::submit`] for transactions whose signatures are not
-    /// checked yet: they are checked in batches that span submissions, and
-    /// a submission with a bad signature is refused whole, naming it.
+    /// checked yet: they are checked together with everything else queued,
+    /// on every core, and a submission with a bad signature is refused
+    /// whole, naming it.
     pub async fn submit_unverified(&self, txs: Vec<UnverifiedTx>) -> Result<Receipt, SubmitError> {
         let n = txs.len();
         self.reserve(n)?;
@@ -220,17 +221,20 @@ fn run_verifier(
             }
         }
         let all: Vec<&UnverifiedTx> = jobs.iter().flat_map(|job| job.txs.iter()).collect();
-        let all_good = verify_as_batch(&all);
+        let checks = signature_checks(&all);
+        drop(all);
+        let mut offset = 0;
         for job in jobs {
             let n = job.txs.len();
-            let txs = if all_good {
-                Ok(job
+            let bad = checks[offset..offset + n].iter().position(|ok| !ok);
+            offset += n;
+            let txs = match bad {
+                None => Ok(job
                     .txs
                     .into_iter()
                     .map(UnverifiedTx::into_verified)
-                    .collect())
-            } else {
-                verify_all(job.txs)
+                    .collect()),
+                Some(position) => Err((position, crate::tx::bad_signature())),
             };
             match txs {
                 Ok(txs) => {

@@ -397,25 +397,35 @@ fn fill(args: FillArgs) -> anyhow::Result<ExitCode> {
     let mut done = start;
     while done < args.count {
         let n = CHUNK.min(args.count - done);
-        let txs: Vec<SignedTx> = (done..done + n)
+        let raws: Vec<Vec<u8>> = (done..done + n)
             .into_par_iter()
             .map(|i| {
-                let raw = TxBuilder {
+                TxBuilder {
                     network: &args.network,
                     tx_type: "attest",
                     nonce: format!("fill-{run_id}-{i}"),
                     body: json!({"label": "bench.event", "subject": format!("sha256:{:064x}", i)}),
                 }
-                .sign(&signers[(i % 64) as usize]);
-                SignedTx::parse(
-                    &raw,
-                    &TxContext {
-                        network: &args.network,
-                        modules: &modules,
-                    },
-                )
+                .sign(&signers[(i % 64) as usize])
             })
-            .collect::<Result<_, _>>()?;
+            .collect();
+        // Every transaction is checked as the node would, signatures in
+        // batches, before it is appended.
+        let ctx = TxContext {
+            network: &args.network,
+            modules: &modules,
+        };
+        let txs: Vec<SignedTx> = raws
+            .par_chunks(1024)
+            .map(|chunk| {
+                let refs: Vec<&[u8]> = chunk.iter().map(Vec::as_slice).collect();
+                SignedTx::parse_many(&refs, &ctx)
+                    .map_err(|(i, e)| anyhow::anyhow!("transaction {i}: {e}"))
+            })
+            .collect::<Result<Vec<_>, _>>()?
+            .into_iter()
+            .flatten()
+            .collect();
         for batch in txs.chunks(10_000) {
             writer.append_batch(&[batch])?;
         }
