@@ -123,6 +123,8 @@ fn presign(network: &str, signers: usize, count: usize) -> Vec<Vec<Vec<u8>>> {
 
 struct Summary {
     what: String,
+    /// What one item is: "tx" for ingest, "proof" for proofs.
+    unit: &'static str,
     clients: usize,
     transactions: usize,
     requests: usize,
@@ -150,14 +152,14 @@ impl Summary {
                 json!({
                     "what": self.what, "clients": self.clients, "transactions": self.transactions,
                     "requests": self.requests, "errors": self.errors, "seconds": self.wall.as_secs_f64(),
-                    "tx_per_sec": rate, "p50_ms": pct(0.50), "p99_ms": pct(0.99),
+                    "unit": self.unit, "per_sec": rate, "tx_per_sec": rate, "p50_ms": pct(0.50), "p99_ms": pct(0.99),
                 })
             );
         } else {
             println!(
-                "{}: C={} {} tx in {} requests, {:.2}s: {:.0} tx/s durable; ack latency p50 {:.2} ms, p99 {:.2} ms; errors {}",
+                "{}: C={} {} {unit} in {} requests, {:.2}s: {:.0} {unit}/s; latency per request p50 {:.2} ms, p99 {:.2} ms; errors {}",
                 self.what, self.clients, self.transactions, self.requests, self.wall.as_secs_f64(), rate,
-                pct(0.50), pct(0.99), self.errors
+                pct(0.50), pct(0.99), self.errors, unit = self.unit
             );
         }
     }
@@ -266,6 +268,7 @@ fn ingest(args: IngestArgs) -> anyhow::Result<ExitCode> {
         } else {
             format!("hygeia batch of {batch}")
         },
+        unit: "tx",
         clients: args.clients,
         transactions: args.count,
         requests: total_requests,
@@ -356,6 +359,7 @@ fn postgres(args: PostgresArgs) -> anyhow::Result<ExitCode> {
     })?;
     Summary {
         what: "postgres insert".into(),
+        unit: "tx",
         clients: args.clients,
         transactions: args.count,
         requests: args.count,
@@ -500,6 +504,7 @@ fn proofs(args: ProofArgs) -> anyhow::Result<ExitCode> {
         })?;
         Summary {
             what: format!("{kind} proof at size {size}"),
+            unit: "proof",
             clients,
             transactions: args.samples,
             requests: args.samples,
