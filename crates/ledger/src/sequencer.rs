@@ -228,16 +228,13 @@ fn run_verifier(
             let n = job.txs.len();
             let bad = checks[offset..offset + n].iter().position(|ok| !ok);
             offset += n;
-            let txs = match bad {
-                None => Ok(job
-                    .txs
-                    .into_iter()
-                    .map(UnverifiedTx::into_verified)
-                    .collect()),
-                Some(position) => Err((position, crate::tx::bad_signature())),
-            };
-            match txs {
-                Ok(txs) => {
+            match bad {
+                None => {
+                    let txs = job
+                        .txs
+                        .into_iter()
+                        .map(UnverifiedTx::into_verified)
+                        .collect();
                     if let Err(mpsc::SendError(job)) = verified.send(Job {
                         txs,
                         reply: job.reply,
@@ -246,9 +243,10 @@ fn run_verifier(
                         let _ = job.reply.send(Err(SubmitError::ShuttingDown));
                     }
                 }
-                Err((position, e)) => {
+                Some(position) => {
                     queued.fetch_sub(n, Ordering::AcqRel);
-                    let _ = job.reply.send(Err(SubmitError::Rejected(e.at(position))));
+                    let error = crate::tx::bad_signature().at(position);
+                    let _ = job.reply.send(Err(SubmitError::Rejected(error)));
                 }
             }
         }

@@ -121,6 +121,20 @@ fn presign(network: &str, signers: usize, count: usize) -> Vec<Vec<Vec<u8>>> {
         .collect()
 }
 
+/// Waits for every client task and pools their latencies and error counts.
+async fn gather(
+    tasks: Vec<tokio::task::JoinHandle<(Vec<Duration>, usize)>>,
+) -> anyhow::Result<(Vec<Duration>, usize)> {
+    let mut all = Vec::new();
+    let mut errors = 0;
+    for task in tasks {
+        let (latencies, e) = task.await?;
+        all.extend(latencies);
+        errors += e;
+    }
+    Ok((all, errors))
+}
+
 struct Summary {
     what: String,
     /// What one item is: "tx" for ingest, "proof" for proofs.
@@ -253,13 +267,7 @@ fn ingest(args: IngestArgs) -> anyhow::Result<ExitCode> {
                 (latencies, errors)
             }));
         }
-        let mut all = Vec::new();
-        let mut errors = 0;
-        for task in tasks {
-            let (latencies, e) = task.await?;
-            all.extend(latencies);
-            errors += e;
-        }
+        let (all, errors) = gather(tasks).await?;
         Ok::<_, anyhow::Error>((started.elapsed(), all, errors))
     })?;
     Summary {
@@ -493,13 +501,7 @@ fn proofs(args: ProofArgs) -> anyhow::Result<ExitCode> {
                     (latencies, errors)
                 }));
             }
-            let mut all = Vec::new();
-            let mut errors = 0;
-            for task in tasks {
-                let (l, e) = task.await?;
-                all.extend(l);
-                errors += e;
-            }
+            let (all, errors) = gather(tasks).await?;
             Ok::<_, anyhow::Error>((started.elapsed(), all, errors))
         })?;
         Summary {

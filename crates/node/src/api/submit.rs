@@ -15,8 +15,8 @@ use serde_json::{json, Value};
 use super::error::ApiError;
 use crate::node::Node;
 
-/// Batches at least this large are parsed off the async workers.
-const BLOCKING_PARSE_THRESHOLD: usize = 64;
+/// Batch bodies at least this large are parsed off the async workers.
+const BLOCKING_PARSE_BYTES: usize = 64 << 10;
 
 /// `POST /v1/transactions`: the body is one canonical transaction.
 pub async fn one(
@@ -61,30 +61,7 @@ pub async fn batch(
     check_json_content_type(&headers)?;
     let limit = node.config.max_batch_body_bytes;
     let body = body.map_err(|e| body_error(e, limit, "a batch"))?;
-    let raws: Vec<&RawValue> = serde_json::from_slice(&body).map_err(|e| {
-        ApiError::new(
-            StatusCode::BAD_REQUEST,
-            "malformed_json",
-            format!("a batch must be a JSON array of transactions: {e}"),
-        )
-    })?;
-    if raws.is_empty() {
-        return Err(ApiError::bad_request(
-            "a batch must hold at least one transaction",
-        ));
-    }
-    if raws.len() > node.config.max_batch_txs {
-        return Err(ApiError::new(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            "body_too_large",
-            format!(
-                "a batch holds at most {} transactions; this one holds {}",
-                node.config.max_batch_txs,
-                raws.len()
-            ),
-        ));
-    }
-    let txs = if raws.len() >= BLOCKING_PARSE_THRESHOLD {
+    let txs = if body.len() >= BLOCKING_PARSE_BYTES {
         let node = node.clone();
         let body = body.clone();
         tokio::task::spawn_blocking(move || parse_batch(&node, &body))
@@ -107,10 +84,32 @@ pub async fn batch(
     ))
 }
 
+/// Splits a batch body into transactions and checks each one's form; the
+/// signatures are checked by the sequencer's verifier stage.
 fn parse_batch(node: &Node, body: &[u8]) -> Result<Vec<UnverifiedTx>, ApiError> {
-    let raws: Vec<&RawValue> =
-        serde_json::from_slice(body).map_err(|e| ApiError::bad_request(e.to_string()))?;
-    let raws: Vec<&[u8]> = raws.iter().map(|r| r.get().as_bytes()).collect();
+    let raws: Vec<&RawValue> = serde_json::from_slice(body).map_err(|e| {
+        ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "malformed_json",
+            format!("a batch must be a JSON array of transactions: {e}"),
+        )
+    })?;
+    if raws.is_empty() {
+        return Err(ApiError::bad_request(
+            "a batch must hold at least one transaction",
+        ));
+    }
+    if raws.len() > node.config.max_batch_txs {
+        return Err(ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "body_too_large",
+            format!(
+                "a batch holds at most {} transactions; this one holds {}",
+                node.config.max_batch_txs,
+                raws.len()
+            ),
+        ));
+    }
     let ctx = TxContext {
         network: &node.config.network,
         modules: &node.modules,
@@ -118,7 +117,8 @@ fn parse_batch(node: &Node, body: &[u8]) -> Result<Vec<UnverifiedTx>, ApiError> 
     raws.iter()
         .enumerate()
         .map(|(position, raw)| {
-            UnverifiedTx::parse(raw, &ctx).map_err(|e| ApiError::from(e.at(position)))
+            UnverifiedTx::parse(raw.get().as_bytes(), &ctx)
+                .map_err(|e| ApiError::from(e.at(position)))
         })
         .collect()
 }
