@@ -17,7 +17,7 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 /// attestation is a signed transaction in a tamper-evident log that anyone
 /// entitled can verify offline.
 #[derive(Parser)]
-#[command(name = "hygeia", version, about, long_about = None)]
+#[command(name = "hygeia", version)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
