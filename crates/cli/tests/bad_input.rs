@@ -228,19 +228,18 @@ fn error_of(what: &str, r: Response, status: u16, code: &str) -> Map<String, Val
     error
 }
 
-/// Re-serializes a transaction after changing members. For the values used
-/// here (ASCII keys and strings, small integers) serde_json's sorted map
-/// writes exactly RFC 8785; this is checked on the unchanged object first.
+/// Re-serializes a transaction after changing members, in RFC 8785 form;
+/// this is checked on the unchanged object first.
 fn mutate(raw: &[u8], change: impl FnOnce(&mut Map<String, Value>)) -> Vec<u8> {
     let mut object: Map<String, Value> =
         serde_json::from_slice(raw).expect("a transaction is a JSON object");
-    let again = serde_json::to_vec(&object).expect("serialize");
+    let again = serde_json_canonicalizer::to_vec(&object).expect("serialize");
     assert_eq!(
         again, raw,
-        "serde_json reproduces the canonical form of a valid transaction"
+        "the canonical form of a valid transaction is reproduced"
     );
     change(&mut object);
-    serde_json::to_vec(&object).expect("serialize")
+    serde_json_canonicalizer::to_vec(&object).expect("serialize")
 }
 
 fn text(raw: &[u8]) -> String {
