@@ -8,11 +8,9 @@
 //! The vault stores only ciphertext here; a record's [`BlobId`] is also its
 //! identifier everywhere else (key wrapping, the key ring, commitments).
 
-use std::fmt;
 use std::fs::{self, File};
 use std::io::{self, BufReader, Read, Write};
 use std::path::{Path, PathBuf};
-use std::str::FromStr;
 
 use sha2::{Digest, Sha256};
 use tempfile::NamedTempFile;
@@ -33,43 +31,9 @@ impl BlobId {
     pub fn from_bytes(bytes: [u8; 32]) -> Self {
         BlobId(bytes)
     }
-
-    pub fn as_bytes(&self) -> &[u8; 32] {
-        &self.0
-    }
-
-    /// Lower-case hex, 64 characters.
-    pub fn to_hex(&self) -> String {
-        hex::encode(self.0)
-    }
-
-    /// Parses 64 hex digits (either case).
-    pub fn from_hex(text: &str) -> Result<Self> {
-        let mut bytes = [0u8; 32];
-        hex::decode_to_slice(text, &mut bytes).map_err(|_| Error::Format("blob id"))?;
-        Ok(BlobId(bytes))
-    }
 }
 
-impl fmt::Display for BlobId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.to_hex())
-    }
-}
-
-impl fmt::Debug for BlobId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "BlobId({})", self.to_hex())
-    }
-}
-
-impl FromStr for BlobId {
-    type Err = Error;
-
-    fn from_str(text: &str) -> Result<Self> {
-        BlobId::from_hex(text)
-    }
-}
+crate::digest::hex_digest!(BlobId, "blob id");
 
 /// A blob being written. Nothing is visible under any address until
 /// [`commit`](BlobWriter::commit) returns; dropping the writer instead

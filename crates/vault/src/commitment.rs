@@ -20,7 +20,6 @@
 //! data, never on the ledger.
 
 use std::fmt;
-use std::str::FromStr;
 
 use sha2::{Digest, Sha256};
 use zeroize::{Zeroize, ZeroizeOnDrop};
@@ -94,41 +93,9 @@ impl Commitment {
     pub fn verifies(&self, salt: &Salt, record: &BlobId) -> bool {
         Commitment::with_salt(salt, record) == *self
     }
-
-    pub fn as_bytes(&self) -> &[u8; 32] {
-        &self.0
-    }
-
-    pub fn to_hex(&self) -> String {
-        hex::encode(self.0)
-    }
-
-    pub fn from_hex(text: &str) -> Result<Self> {
-        let mut bytes = [0u8; 32];
-        hex::decode_to_slice(text, &mut bytes).map_err(|_| Error::Format("commitment"))?;
-        Ok(Commitment(bytes))
-    }
 }
 
-impl fmt::Display for Commitment {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.to_hex())
-    }
-}
-
-impl fmt::Debug for Commitment {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "Commitment({})", self.to_hex())
-    }
-}
-
-impl FromStr for Commitment {
-    type Err = Error;
-
-    fn from_str(text: &str) -> Result<Self> {
-        Commitment::from_hex(text)
-    }
-}
+crate::digest::hex_digest!(Commitment, "commitment");
 
 #[cfg(test)]
 mod tests {

@@ -18,6 +18,7 @@
 
 pub mod blob;
 pub mod commitment;
+mod digest;
 mod durable;
 pub mod error;
 pub mod keyring;
