@@ -409,15 +409,16 @@ proptest! {
 }
 
 /// The generated cases reach every outcome the model knows, so the
-/// agreement above is not vacuous.
+/// agreement above is not vacuous. A fixed seed: with a random one a rare
+/// outcome is occasionally missed, which says nothing about the engine.
 #[test]
 fn generated_cases_cover_every_outcome() {
     use proptest::strategy::ValueTree;
-    use proptest::test_runner::{Config, TestRunner};
-    let mut runner = TestRunner::new(Config::default());
+    use proptest::test_runner::TestRunner;
+    let mut runner = TestRunner::deterministic();
     let strategy = (events(), vec(request(true), 30));
     let mut seen: BTreeSet<String> = BTreeSet::new();
-    for _ in 0..200 {
+    for _ in 0..1000 {
         let (events, requests) = strategy
             .new_tree(&mut runner)
             .map(|tree| tree.current())
