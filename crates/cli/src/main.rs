@@ -1,5 +1,6 @@
 //! `hygeia`: a thin command line over the Hygeia crates.
 
+mod client;
 mod commands;
 mod http_source;
 
@@ -40,6 +41,20 @@ enum Command {
     Proof(commands::proof::ProofCommand),
     /// Verify a whole log offline: signatures, tiles, root, and that it only grew.
     Verify(commands::verify::VerifyArgs),
+    /// Patient records: upload, read (decided and logged), list, erase.
+    #[command(subcommand)]
+    Record(commands::records::RecordCommand),
+    /// Consent: grant, revoke, list.
+    #[command(subcommand)]
+    Consent(commands::records::ConsentCommand),
+    /// Organizations and their members.
+    #[command(subcommand)]
+    Org(commands::records::OrgCommand),
+    /// Governance policy sets.
+    #[command(subcommand)]
+    Governance(commands::records::GovernanceCommand),
+    /// Who accessed or tried to access a patient's data, verified offline.
+    Audit(commands::records::AuditArgs),
     /// Load generators and measurements (see BENCHMARKS.md).
     #[command(subcommand)]
     Bench(commands::bench::BenchCommand),
@@ -61,6 +76,11 @@ fn main() -> ExitCode {
         Command::Tx(command) => commands::tx::run(command),
         Command::Proof(command) => commands::proof::run(command),
         Command::Verify(args) => commands::verify::run(args),
+        Command::Record(command) => commands::records::run_record(command),
+        Command::Consent(command) => commands::records::run_consent(command),
+        Command::Org(command) => commands::records::run_org(command),
+        Command::Governance(command) => commands::records::run_governance(command),
+        Command::Audit(args) => commands::records::run_audit(args),
         Command::Bench(command) => commands::bench::run(command),
     };
     match result {

@@ -69,6 +69,13 @@ impl PublicKey {
     pub fn did(&self) -> Did {
         Did::from_public_key(*self)
     }
+
+    /// The X25519 public key of this Ed25519 key (the birational map of RFC
+    /// 7748 §4.1, as the did:key method derives its key-agreement key), so a
+    /// DID can receive data keys sealed with HPKE without a second key.
+    pub fn to_x25519(&self) -> [u8; 32] {
+        self.0.to_montgomery().to_bytes()
+    }
 }
 
 /// An Ed25519 signing key with its public half.
@@ -104,6 +111,12 @@ impl Keypair {
         &self.0
     }
 
+    /// The X25519 private key matching [`PublicKey::to_x25519`]: the
+    /// clamping-ready scalar of the Ed25519 key (RFC 8032 §5.1.5).
+    pub fn x25519_secret(&self) -> zeroize::Zeroizing<[u8; 32]> {
+        zeroize::Zeroizing::new(self.0.to_scalar_bytes())
+    }
+
     pub(crate) fn from_dalek(key: SigningKey) -> Self {
         Keypair(key)
     }
@@ -114,6 +127,19 @@ impl std::fmt::Debug for Keypair {
         f.debug_struct("Keypair")
             .field("did", &self.did().to_string())
             .finish_non_exhaustive()
+    }
+}
+
+#[cfg(test)]
+mod x25519_tests {
+    use super::*;
+
+    #[test]
+    fn x25519_secret_matches_the_public_key() {
+        let key = Keypair::from_seed(&[7; 32]);
+        let secret = x25519_dalek::StaticSecret::from(*key.x25519_secret());
+        let public = x25519_dalek::PublicKey::from(&secret);
+        assert_eq!(public.to_bytes(), key.public_key().to_x25519());
     }
 }
 

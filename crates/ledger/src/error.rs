@@ -14,6 +14,19 @@ pub enum ErrorCode {
     BadSignature,
     Replay,
     TxTooLarge,
+    /// The application state refuses the signer (a grant by someone who is
+    /// not the patient). The code names the rule, e.g.
+    /// `consent.not_patient_or_delegate`.
+    Forbidden(&'static str),
+    /// The application state has no such thing (a revocation of an unknown
+    /// grant).
+    NotFound(&'static str),
+    /// The application state conflicts with the transaction (a stale
+    /// governance version, an organization registered twice).
+    Conflict(&'static str),
+    /// Well-formed, but its content is invalid (a period that ends before
+    /// it starts, an unknown purpose code).
+    Invalid(&'static str),
 }
 
 impl ErrorCode {
@@ -29,6 +42,10 @@ impl ErrorCode {
             ErrorCode::BadSignature => "bad_signature",
             ErrorCode::Replay => "replay",
             ErrorCode::TxTooLarge => "tx_too_large",
+            ErrorCode::Forbidden(code)
+            | ErrorCode::NotFound(code)
+            | ErrorCode::Conflict(code)
+            | ErrorCode::Invalid(code) => code,
         }
     }
 }

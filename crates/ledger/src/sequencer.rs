@@ -24,6 +24,7 @@ use tokio::sync::oneshot;
 use crate::checkpoint::SignedCheckpoint;
 use crate::error::TxError;
 use crate::merkle::Hash;
+use crate::state::{NoState, StateMachine};
 use crate::store::LogWriter;
 use crate::tx::{signature_checks, SignedTx, UnverifiedTx};
 
@@ -102,6 +103,16 @@ pub struct Sequencer {
 
 impl Sequencer {
     pub fn start(writer: LogWriter, config: BatchConfig) -> Sequencer {
+        Self::start_with_state(writer, config, Box::new(NoState))
+    }
+
+    /// Starts a sequencer whose batches are admitted by `state` (see
+    /// [`StateMachine`]) before they are written.
+    pub fn start_with_state(
+        writer: LogWriter,
+        config: BatchConfig,
+        state: Box<dyn StateMachine>,
+    ) -> Sequencer {
         let (queue, jobs) = mpsc::channel::<Job>();
         let (verify_queue, unverified) = mpsc::channel::<UnverifiedJob>();
         let queued = Arc::new(AtomicUsize::new(0));
@@ -111,7 +122,7 @@ impl Sequencer {
             let latest = latest.clone();
             std::thread::Builder::new()
                 .name("hygeia-sequencer".into())
-                .spawn(move || run(writer, jobs, queued, latest, config))
+                .spawn(move || run(writer, state, jobs, queued, latest, config))
                 .expect("spawning the sequencer thread")
         };
         let verifier_thread = {
@@ -255,6 +266,7 @@ fn run_verifier(
 
 fn run(
     mut writer: LogWriter,
+    mut state: Box<dyn StateMachine>,
     jobs: mpsc::Receiver<Job>,
     queued: Arc<AtomicUsize>,
     latest: Arc<RwLock<Arc<SignedCheckpoint>>>,
@@ -281,15 +293,20 @@ fn run(
             batch_txs += job.txs.len();
             batch.push(job);
         }
-        commit(&mut writer, batch, &latest);
+        commit(&mut writer, state.as_mut(), batch, &latest);
         queued.fetch_sub(batch_txs, Ordering::AcqRel);
     }
 }
 
-fn commit(writer: &mut LogWriter, batch: Vec<Job>, latest: &RwLock<Arc<SignedCheckpoint>>) {
+fn commit(
+    writer: &mut LogWriter,
+    state: &mut dyn StateMachine,
+    batch: Vec<Job>,
+    latest: &RwLock<Arc<SignedCheckpoint>>,
+) {
     let submissions: Vec<&[SignedTx]> = batch.iter().map(|job| job.txs.as_slice()).collect();
     let started = Instant::now();
-    match writer.append_batch(&submissions) {
+    match writer.append_batch_with(&submissions, state) {
         Ok(outcome) => {
             let checkpoint = Arc::new(outcome.checkpoint);
             if let Ok(mut slot) = latest.write() {

@@ -17,6 +17,7 @@ use tlog_tiles::{HashReader, Tile};
 use crate::checkpoint::{CheckpointSigner, SignedCheckpoint};
 use crate::error::{ErrorCode, TxError};
 use crate::merkle::{empty_root, Hash, HASH_SIZE};
+use crate::state::{NoState, StateMachine};
 use crate::tiles::{push_entry, split_entries, TilePath, TILE_HEIGHT, TILE_WIDTH};
 use crate::tx::SignedTx;
 
@@ -251,6 +252,38 @@ impl Snapshot {
                 ))
             }
         }
+    }
+
+    /// Calls `visit` with every entry of the log, in order, one bundle read
+    /// at a time.
+    pub fn for_each_entry(
+        &self,
+        mut visit: impl FnMut(u64, &[u8]) -> Result<(), StoreError>,
+    ) -> Result<(), StoreError> {
+        let size = self.size();
+        let bundles = self.txn.open_table(ENTRY_BUNDLES)?;
+        let mut index = 0u64;
+        while index < size {
+            let bundle = bundles.get(index / TILE_WIDTH)?.ok_or_else(|| {
+                StoreError::Corrupt(format!("missing entry bundle for entry {index}"))
+            })?;
+            let entries =
+                split_entries(bundle.value()).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+            for entry in entries {
+                if index >= size {
+                    break;
+                }
+                visit(index, entry)?;
+                index += 1;
+            }
+            if index < size && index % TILE_WIDTH != 0 {
+                return Err(StoreError::Corrupt(format!(
+                    "entry bundle {} is short",
+                    index / TILE_WIDTH
+                )));
+            }
+        }
+        Ok(())
     }
 
     /// One log entry by index.
@@ -607,13 +640,26 @@ impl LogWriter {
         &mut self,
         submissions: &[&[SignedTx]],
     ) -> Result<BatchOutcome, StoreError> {
+        self.append_batch_with(submissions, &mut NoState)
+    }
+
+    /// Like [`LogWriter::append_batch`], with each submission that is not a
+    /// replay also admitted by `state` (in log order) before it is
+    /// appended. `state` is told whether the batch became durable.
+    pub fn append_batch_with(
+        &mut self,
+        submissions: &[&[SignedTx]],
+        state: &mut dyn StateMachine,
+    ) -> Result<BatchOutcome, StoreError> {
         let saved_edge = self.edge.clone();
-        match self.append_batch_inner(submissions) {
+        match self.append_batch_inner(submissions, state) {
             Ok(outcome) => {
+                state.commit();
                 self.checkpoint = outcome.checkpoint.clone();
                 Ok(outcome)
             }
             Err(e) => {
+                state.abort();
                 self.edge = saved_edge;
                 Err(e)
             }
@@ -623,6 +669,7 @@ impl LogWriter {
     fn append_batch_inner(
         &mut self,
         submissions: &[&[SignedTx]],
+        state: &mut dyn StateMachine,
     ) -> Result<BatchOutcome, StoreError> {
         let txn = self.store.db.begin_write()?;
         let mut results = Vec::with_capacity(submissions.len());
@@ -633,6 +680,10 @@ impl LogWriter {
             let mut seen_in_batch = std::collections::HashSet::new();
             for submission in submissions {
                 if let Some(e) = find_replay(submission, &replay, &seen_in_batch)? {
+                    results.push(Err(e));
+                    continue;
+                }
+                if let Err(e) = state.admit(self.edge.size, submission) {
                     results.push(Err(e));
                     continue;
                 }

@@ -19,6 +19,14 @@ pub struct NodeConfig {
     pub max_batch_body_bytes: usize,
     /// Most transactions in one batch submission.
     pub max_batch_txs: usize,
+    /// The governance key's DID, fixed when the network is created (the
+    /// first start of this data directory) and recorded in `network.json`.
+    pub governance: Option<String>,
+    /// Largest record accepted by `POST /v1/records`, in bytes.
+    pub max_record_bytes: u64,
+    /// How old a signed request may be (RFC 9421 `created`), and how long
+    /// its nonce is remembered.
+    pub auth_window: std::time::Duration,
 }
 
 impl NodeConfig {
@@ -30,9 +38,16 @@ impl NodeConfig {
             batch: BatchConfig::default(),
             max_batch_body_bytes: 32 << 20,
             max_batch_txs: 10_000,
+            governance: None,
+            max_record_bytes: DEFAULT_MAX_RECORD_BYTES,
+            auth_window: std::time::Duration::from_secs(300),
         }
     }
 }
 
 pub const NODE_KEY_FILE: &str = "node.key";
 pub const LEDGER_FILE: &str = "ledger.redb";
+pub const NETWORK_FILE: &str = "network.json";
+pub const VAULT_DIR: &str = "vault";
+/// 1 GiB: imaging studies fit; records stream, so memory does not grow.
+pub const DEFAULT_MAX_RECORD_BYTES: u64 = 1 << 30;

@@ -1,9 +1,12 @@
 //! The Hygeia node: opens the data directory, runs the sequencer and serves
 //! the HTTP API.
 
+pub mod access;
 pub mod api;
 pub mod config;
+pub mod custody;
 pub mod node;
+pub mod state;
 
 pub use config::NodeConfig;
 pub use node::{serve, Node, NodeError};

@@ -232,6 +232,7 @@ mod tests {
                 "consent-grant",
                 "forbid-outside-grant-jurisdiction",
                 "forbid-suspended-requester",
+                "patient-own-records",
             ]
         );
         assert!(p.is_break_glass("break-glass-emergency-read"));

@@ -47,6 +47,7 @@ impl fmt::Display for Action {
 /// Observations. A scope with every set empty is refused: a grant must say
 /// what it covers.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct Scope {
     /// Record categories, e.g. `"lab"`, `"mental-health"`. A record without
     /// a category is not covered when this set is non-empty.

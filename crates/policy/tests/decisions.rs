@@ -377,18 +377,20 @@ fn decisions_serialize_for_the_log() {
 }
 
 #[test]
-fn governance_can_let_patients_read_their_own_records() {
+fn patients_read_their_own_records_and_governance_can_change_that() {
     let mut engine = PolicyEngine::new();
     let own = with(|r| {
         r.requester = clinician(PATIENT);
         r.requester.roles.clear();
     });
-    assert_deny(&engine.decide(&own), &[]);
-    let text = format!(
-        "{}\n@id(\"patient-self-access\")\npermit (principal, action, resource) when {{ resource.patient == principal }};\n",
-        hygeia_policy::governance::DEFAULT_POLICIES
+    assert_permit(&engine.decide(&own), &["patient-own-records"], &[]);
+    // A governance set without the rule takes it away.
+    let text = hygeia_policy::governance::DEFAULT_POLICIES.replace(
+        "@id(\"patient-own-records\")\npermit (principal, action, resource)\nwhen { principal == resource.patient };",
+        "",
     );
+    assert_ne!(text, hygeia_policy::governance::DEFAULT_POLICIES);
     engine.install_governance(1, &text).unwrap();
-    assert_permit(&engine.decide(&own), &["patient-self-access"], &[]);
+    assert_deny(&engine.decide(&own), &[]);
     assert_deny(&engine.decide(&lab_read()), &[]);
 }

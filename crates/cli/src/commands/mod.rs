@@ -1,6 +1,7 @@
 pub mod bench;
 pub mod key;
 pub mod proof;
+pub mod records;
 pub mod serve;
 pub mod tx;
 pub mod verify;

@@ -36,6 +36,13 @@ pub struct ServeArgs {
     /// (0: write whatever is queued; batches grow while the disk is busy).
     #[arg(long, default_value_t = 0)]
     pub batch_wait_us: u64,
+    /// The governance key's did:key: registers organizations and installs
+    /// governance policies. Fixed at the first start of a data directory.
+    #[arg(long)]
+    pub governance: Option<String>,
+    /// Largest record accepted, in bytes.
+    #[arg(long, default_value_t = hygeia_node::config::DEFAULT_MAX_RECORD_BYTES)]
+    pub max_record_bytes: u64,
 }
 
 #[derive(Args)]
@@ -59,6 +66,8 @@ pub fn demo(args: DemoArgs) -> anyhow::Result<ExitCode> {
             network: DEFAULT_NETWORK.to_string(),
             max_batch: 8192,
             batch_wait_us: 0,
+            governance: None,
+            max_record_bytes: hygeia_node::config::DEFAULT_MAX_RECORD_BYTES,
         },
         true,
     )
@@ -72,6 +81,8 @@ fn run_node(args: ServeArgs, demo: bool) -> anyhow::Result<ExitCode> {
         let mut config = NodeConfig::new(args.data_dir.clone(), args.listen, args.network.clone());
         config.batch.max_batch_txs = args.max_batch.max(1);
         config.batch.max_wait = Duration::from_micros(args.batch_wait_us);
+        config.governance = args.governance.clone();
+        config.max_record_bytes = args.max_record_bytes;
         let node = Arc::new(
             Node::open(config).with_context(|| format!("cannot open the node in {}", args.data_dir.display()))?,
         );

@@ -43,7 +43,7 @@ pub fn run(args: VerifyArgs) -> anyhow::Result<ExitCode> {
         .as_ref()
         .map(|p| std::fs::read(p).with_context(|| format!("cannot read {}", p.display())))
         .transpose()?;
-    let modules = ModuleRegistry::with_builtins();
+    let modules = hygeia_node::state::txs::registry();
     if is_url {
         let key = match args.key.clone() {
             Some(key) => key,

@@ -13,6 +13,10 @@ pub struct ApiError {
     pub message: String,
     /// Which transaction of a batch submission was refused.
     pub position: Option<usize>,
+    /// Extra members of the error object (an access refusal's audit index).
+    pub details: Option<serde_json::Map<String, serde_json::Value>>,
+    /// Answer with `WWW-Authenticate` (a 401).
+    pub www_authenticate: bool,
 }
 
 impl ApiError {
@@ -22,7 +26,16 @@ impl ApiError {
             code,
             message: message.into(),
             position: None,
+            details: None,
+            www_authenticate: false,
         }
+    }
+
+    pub fn with_detail(mut self, key: &str, value: serde_json::Value) -> Self {
+        self.details
+            .get_or_insert_with(Default::default)
+            .insert(key.to_owned(), value);
+        self
     }
 
     pub fn bad_request(message: impl Into<String>) -> Self {
@@ -47,6 +60,10 @@ impl From<TxError> for ApiError {
         let status = match e.code {
             ErrorCode::Replay => StatusCode::CONFLICT,
             ErrorCode::TxTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            ErrorCode::Forbidden(_) => StatusCode::FORBIDDEN,
+            ErrorCode::NotFound(_) => StatusCode::NOT_FOUND,
+            ErrorCode::Conflict(_) => StatusCode::CONFLICT,
+            ErrorCode::Invalid(_) => StatusCode::UNPROCESSABLE_ENTITY,
             _ => StatusCode::BAD_REQUEST,
         };
         ApiError {
@@ -54,6 +71,8 @@ impl From<TxError> for ApiError {
             code: e.code.as_str(),
             message: e.message,
             position: e.position,
+            details: None,
+            www_authenticate: false,
         }
     }
 }
@@ -103,7 +122,16 @@ impl IntoResponse for ApiError {
         if let Some(position) = self.position {
             error["position"] = json!(position);
         }
+        for (key, value) in self.details.unwrap_or_default() {
+            error[key] = value;
+        }
         let mut response = (self.status, axum::Json(json!({ "error": error }))).into_response();
+        if self.www_authenticate {
+            response.headers_mut().insert(
+                header::WWW_AUTHENTICATE,
+                HeaderValue::from_static("Signature"),
+            );
+        }
         if self.status == StatusCode::SERVICE_UNAVAILABLE {
             response
                 .headers_mut()

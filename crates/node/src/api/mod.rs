@@ -1,10 +1,13 @@
 //! The HTTP API: the C2SP tlog-tiles endpoints, transaction submission,
 //! proofs, node information and the OpenAPI document.
 
+mod audit;
+mod auth;
 mod error;
 mod info;
 mod log;
 mod proofs;
+pub mod records;
 mod submit;
 
 use std::sync::Arc;
@@ -40,6 +43,15 @@ pub fn router(node: Arc<Node>) -> Router {
         .route("/v1/transactions/{hash}", get(log::transaction))
         .route("/v1/proofs/inclusion", get(proofs::inclusion))
         .route("/v1/proofs/consistency", get(proofs::consistency))
+        .route(
+            "/v1/records",
+            post(records::upload)
+                .get(records::list)
+                .layer(DefaultBodyLimit::disable()),
+        )
+        .route("/v1/records/{id}", get(records::read))
+        .route("/v1/consents", get(records::consents))
+        .route("/v1/audit", get(audit::feed))
         .route("/v1/node", get(info::node_info))
         .route("/v1/health", get(info::health))
         .route("/openapi.json", get(info::openapi))

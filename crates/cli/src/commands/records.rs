@@ -1,0 +1,579 @@
+//! Patient-controlled records from the command line: `hygeia record`,
+//! `consent`, `org`, `governance` and `audit`. Every command signs with the
+//! user's key file: requests with RFC 9421 signatures, ledger changes as
+//! transactions.
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::{bail, Context};
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine;
+use clap::Subcommand;
+use hygeia_ledger::checkpoint::CheckpointVerifier;
+use hygeia_ledger::proof::verify_inclusion;
+use hygeia_ledger::tx::TxContext;
+use hygeia_ledger::{Hash, SignedTx};
+use hygeia_node::api::records::{
+    provenance_message, CATEGORY_HEADER, PATIENT_HEADER, PROVENANCE_HEADER, RESOURCE_TYPE_HEADER,
+};
+use serde_json::{json, Value};
+
+use crate::client::{json_or_refusal, sha256_file, Client};
+
+const DEFAULT_NODE: &str = "http://127.0.0.1:7000";
+
+#[derive(Subcommand)]
+pub enum RecordCommand {
+    /// Upload a record for a patient (you are its author; the file streams).
+    Put {
+        #[arg(long, short)]
+        key: PathBuf,
+        #[arg(long, default_value = DEFAULT_NODE)]
+        node: String,
+        /// The patient's did:key (default: you).
+        #[arg(long)]
+        patient: Option<String>,
+        /// Category code, e.g. lab, mental-health, imaging.
+        #[arg(long)]
+        category: String,
+        /// FHIR resource type, e.g. Observation.
+        #[arg(long = "type", default_value = "Observation")]
+        resource_type: String,
+        /// Media type of the file.
+        #[arg(long, default_value = "application/fhir+json")]
+        media_type: String,
+        /// HL7 purpose of use.
+        #[arg(long, default_value = "TREAT")]
+        purpose: String,
+        file: PathBuf,
+    },
+    /// Read a record. The decision is logged before you get an answer.
+    Get {
+        #[arg(long, short)]
+        key: PathBuf,
+        #[arg(long, default_value = DEFAULT_NODE)]
+        node: String,
+        /// HL7 purpose of use: TREAT, ETREAT, HPAYMT, HRESCH, ...
+        #[arg(long, default_value = "TREAT")]
+        purpose: String,
+        /// Break-glass: read without consent in an emergency (purpose ETREAT,
+        /// registered clinicians only), with this written justification.
+        #[arg(long)]
+        break_glass: Option<String>,
+        /// Write the record here instead of standard output.
+        #[arg(long, short)]
+        out: Option<PathBuf>,
+        /// The record id (its commitment).
+        record: String,
+    },
+    /// List a patient's records (you must be the patient or a delegate).
+    List {
+        #[arg(long, short)]
+        key: PathBuf,
+        #[arg(long, default_value = DEFAULT_NODE)]
+        node: String,
+        #[arg(long)]
+        patient: Option<String>,
+    },
+    /// Erase a record: every copy of its key is destroyed; reads get 410.
+    Erase {
+        #[arg(long, short)]
+        key: PathBuf,
+        #[arg(long, default_value = DEFAULT_NODE)]
+        node: String,
+        record: String,
+    },
+}
+
+#[derive(Subcommand)]
+pub enum ConsentCommand {
+    /// Grant access to your records (or, as a delegate, a patient's).
+    Grant {
+        #[arg(long, short)]
+        key: PathBuf,
+        #[arg(long, default_value = DEFAULT_NODE)]
+        node: String,
+        /// The patient (default: you).
+        #[arg(long)]
+        patient: Option<String>,
+        /// Who may access: a person's did:key or an organization's DID.
+        #[arg(long)]
+        to: String,
+        /// Record categories covered (repeat or comma-separate).
+        #[arg(long, value_delimiter = ',')]
+        categories: Vec<String>,
+        /// FHIR resource types covered.
+        #[arg(long = "types", value_delimiter = ',')]
+        resource_types: Vec<String>,
+        /// Specific records covered, by id.
+        #[arg(long, value_delimiter = ',')]
+        records: Vec<String>,
+        /// read, write
+        #[arg(long, value_delimiter = ',', default_value = "read")]
+        actions: Vec<String>,
+        /// HL7 purpose of use the grantee must state.
+        #[arg(long, default_value = "TREAT")]
+        purpose: String,
+        /// Valid for this many days from now.
+        #[arg(long, default_value_t = 30, conflicts_with = "until")]
+        days: i64,
+        /// Start of validity (Unix seconds; default now).
+        #[arg(long)]
+        from: Option<i64>,
+        /// End of validity (Unix seconds).
+        #[arg(long)]
+        until: Option<i64>,
+        /// Countries (ISO 3166-1 alpha-2) the grantee must act from.
+        #[arg(long, value_delimiter = ',')]
+        jurisdictions: Vec<String>,
+    },
+    /// Revoke a grant by id; it stops working in the batch that commits this.
+    Revoke {
+        #[arg(long, short)]
+        key: PathBuf,
+        #[arg(long, default_value = DEFAULT_NODE)]
+        node: String,
+        grant: String,
+    },
+    /// List a patient's grants.
+    List {
+        #[arg(long, short)]
+        key: PathBuf,
+        #[arg(long, default_value = DEFAULT_NODE)]
+        node: String,
+        #[arg(long)]
+        patient: Option<String>,
+    },
+}
+
+#[derive(Subcommand)]
+pub enum OrgCommand {
+    /// Register an organization (governance key only).
+    Register {
+        #[arg(long, short)]
+        key: PathBuf,
+        #[arg(long, default_value = DEFAULT_NODE)]
+        node: String,
+        /// The organization's DID, e.g. did:web:clinic.example.
+        #[arg(long)]
+        org: String,
+        /// The did:key that administers it.
+        #[arg(long)]
+        admin: String,
+        /// clinic, hospital, lab, payer, research, pharmacy, manufacturer, regulator
+        #[arg(long)]
+        kind: String,
+    },
+    /// Add, update, suspend or remove a member (the organization's admin key).
+    Member {
+        #[arg(long, short)]
+        key: PathBuf,
+        #[arg(long, default_value = DEFAULT_NODE)]
+        node: String,
+        #[arg(long)]
+        org: String,
+        #[arg(long)]
+        member: String,
+        /// clinician, nurse, lab-technician, pharmacist, researcher, payer-agent, device, admin
+        #[arg(long = "role", value_delimiter = ',')]
+        roles: Vec<String>,
+        /// ISO 3166-1 alpha-2 country the member acts from.
+        #[arg(long)]
+        jurisdiction: Option<String>,
+        /// active, suspended, removed
+        #[arg(long, default_value = "active")]
+        status: String,
+    },
+}
+
+#[derive(Subcommand)]
+pub enum GovernanceCommand {
+    /// Install a Cedar governance policy set (governance key only).
+    Install {
+        #[arg(long, short)]
+        key: PathBuf,
+        #[arg(long, default_value = DEFAULT_NODE)]
+        node: String,
+        /// Must be above the installed version.
+        #[arg(long)]
+        version: u64,
+        /// The Cedar policies.
+        file: PathBuf,
+    },
+}
+
+#[derive(clap::Args)]
+pub struct AuditArgs {
+    #[arg(long, short)]
+    key: PathBuf,
+    #[arg(long, default_value = DEFAULT_NODE)]
+    node: String,
+    /// The patient (default: you).
+    #[arg(long)]
+    patient: Option<String>,
+    /// The log's checkpoint verifier key (C2SP vkey). Without it, the key the
+    /// node reports is used (trust on first use).
+    #[arg(long)]
+    verifier_key: Option<String>,
+    #[arg(long, default_value_t = 100)]
+    limit: usize,
+    /// Print the verified answer as JSON.
+    #[arg(long)]
+    json: bool,
+}
+
+fn print(value: &Value) -> anyhow::Result<ExitCode> {
+    println!("{}", serde_json::to_string_pretty(value)?);
+    Ok(ExitCode::SUCCESS)
+}
+
+fn now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0)
+}
+
+/// `?a=x&b=y`, URL-encoded.
+fn query(pairs: &[(&str, &str)]) -> String {
+    let encoded: Vec<String> = pairs
+        .iter()
+        .map(|(k, v)| format!("{k}={}", urlencode(v)))
+        .collect();
+    format!("?{}", encoded.join("&"))
+}
+
+fn urlencode(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for byte in text.bytes() {
+        if byte.is_ascii_alphanumeric() || b"-_.~".contains(&byte) {
+            out.push(byte as char);
+        } else {
+            out.push_str(&format!("%{byte:02X}"));
+        }
+    }
+    out
+}
+
+pub fn run_record(command: RecordCommand) -> anyhow::Result<ExitCode> {
+    match command {
+        RecordCommand::Put {
+            key,
+            node,
+            patient,
+            category,
+            resource_type,
+            media_type,
+            purpose,
+            file,
+        } => {
+            let client = Client::new(&node, &key)?;
+            let patient = patient.unwrap_or_else(|| client.did());
+            let digest = sha256_file(&file)?;
+            let message =
+                provenance_message(&patient, &category, &resource_type, &media_type, &digest);
+            let provenance = URL_SAFE_NO_PAD.encode(client.key.sign(&message).to_bytes());
+            let response = client.post_file(
+                &format!("/v1/records{}", query(&[("purpose", &purpose)])),
+                &file,
+                &[
+                    (PATIENT_HEADER, patient),
+                    (CATEGORY_HEADER, category),
+                    (RESOURCE_TYPE_HEADER, resource_type),
+                    (PROVENANCE_HEADER, provenance),
+                    ("content-type", media_type),
+                ],
+            )?;
+            print(&json_or_refusal(response)?)
+        }
+        RecordCommand::Get {
+            key,
+            node,
+            purpose,
+            break_glass,
+            out,
+            record,
+        } => {
+            let client = Client::new(&node, &key)?;
+            let mut params = vec![("purpose", purpose.as_str())];
+            if let Some(j) = &break_glass {
+                params.push(("break_glass", j.as_str()));
+            }
+            let mut response =
+                client.get(&format!("/v1/records/{record}{}", query(&params)), &[])?;
+            if !response.status().is_success() {
+                json_or_refusal(response)?;
+                bail!("the node refused");
+            }
+            let decision = response
+                .headers()
+                .get("hygeia-decision")
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or("permit")
+                .to_owned();
+            let audit = response
+                .headers()
+                .get("hygeia-audit-index")
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or("?")
+                .to_owned();
+            match out {
+                Some(path) => {
+                    let mut file = std::fs::File::create(&path)
+                        .with_context(|| format!("cannot create {}", path.display()))?;
+                    response.copy_to(&mut file)?;
+                    file.sync_all()?;
+                }
+                None => {
+                    let mut stdout = std::io::stdout().lock();
+                    response.copy_to(&mut stdout)?;
+                    stdout.flush()?;
+                }
+            }
+            eprintln!("decision: {decision}; logged at index {audit}");
+            Ok(ExitCode::SUCCESS)
+        }
+        RecordCommand::List { key, node, patient } => {
+            let client = Client::new(&node, &key)?;
+            let patient = patient.unwrap_or_else(|| client.did());
+            print(&client.get_json(&format!("/v1/records{}", query(&[("patient", &patient)])))?)
+        }
+        RecordCommand::Erase { key, node, record } => {
+            let mut client = Client::new(&node, &key)?;
+            print(&client.submit("record.erase", json!({ "record": record }))?)
+        }
+    }
+}
+
+pub fn run_consent(command: ConsentCommand) -> anyhow::Result<ExitCode> {
+    match command {
+        ConsentCommand::Grant {
+            key,
+            node,
+            patient,
+            to,
+            categories,
+            resource_types,
+            records,
+            actions,
+            purpose,
+            days,
+            from,
+            until,
+            jurisdictions,
+        } => {
+            let mut client = Client::new(&node, &key)?;
+            let patient = patient.unwrap_or_else(|| client.did());
+            let not_before = from.unwrap_or_else(now);
+            let not_after = until.unwrap_or(not_before.saturating_add(days.saturating_mul(86_400)));
+            let mut body = json!({
+                "patient": patient,
+                "grantee": to,
+                "scope": {
+                    "categories": categories,
+                    "resource_types": resource_types,
+                    "record_ids": records,
+                },
+                "actions": actions,
+                "purpose": purpose,
+                "not_before": not_before,
+                "not_after": not_after,
+            });
+            if !jurisdictions.is_empty() {
+                body["jurisdictions"] = json!(jurisdictions);
+            }
+            let mut answer = client.submit("consent.grant", body)?;
+            answer["grant"] = answer["leaf_hash"].clone();
+            print(&answer)
+        }
+        ConsentCommand::Revoke { key, node, grant } => {
+            let mut client = Client::new(&node, &key)?;
+            print(&client.submit("consent.revoke", json!({ "grant": grant }))?)
+        }
+        ConsentCommand::List { key, node, patient } => {
+            let client = Client::new(&node, &key)?;
+            let patient = patient.unwrap_or_else(|| client.did());
+            print(&client.get_json(&format!("/v1/consents{}", query(&[("patient", &patient)])))?)
+        }
+    }
+}
+
+pub fn run_org(command: OrgCommand) -> anyhow::Result<ExitCode> {
+    match command {
+        OrgCommand::Register {
+            key,
+            node,
+            org,
+            admin,
+            kind,
+        } => {
+            let mut client = Client::new(&node, &key)?;
+            print(&client.submit(
+                "org.register",
+                json!({"org": org, "admin": admin, "kind": kind}),
+            )?)
+        }
+        OrgCommand::Member {
+            key,
+            node,
+            org,
+            member,
+            roles,
+            jurisdiction,
+            status,
+        } => {
+            let mut client = Client::new(&node, &key)?;
+            let mut body = json!({"org": org, "member": member, "roles": roles, "status": status});
+            if let Some(j) = jurisdiction {
+                body["jurisdiction"] = json!(j);
+            }
+            print(&client.submit("org.member", body)?)
+        }
+    }
+}
+
+pub fn run_governance(command: GovernanceCommand) -> anyhow::Result<ExitCode> {
+    match command {
+        GovernanceCommand::Install {
+            key,
+            node,
+            version,
+            file,
+        } => {
+            let policies = std::fs::read_to_string(&file)
+                .with_context(|| format!("cannot read {}", file.display()))?;
+            let mut client = Client::new(&node, &key)?;
+            print(&client.submit(
+                "governance.policy",
+                json!({"version": version, "policies": policies}),
+            )?)
+        }
+    }
+}
+
+/// `hygeia audit`: fetches a patient's access log and checks every event
+/// offline: the checkpoint's signature, each event's inclusion proof, the
+/// node's signature on each event, and that each names this patient.
+pub fn run_audit(args: AuditArgs) -> anyhow::Result<ExitCode> {
+    let client = Client::new(&args.node, &args.key)?;
+    let patient = args.patient.clone().unwrap_or_else(|| client.did());
+    let info = super::node_info(&args.node)?;
+    let vkey = match &args.verifier_key {
+        Some(vkey) => vkey.clone(),
+        None => {
+            eprintln!("note: using the verifier key the node reports; pass --verifier-key to check against one you trust");
+            info["checkpoint_verifier_key"]
+                .as_str()
+                .context("the node did not report its verifier key")?
+                .to_owned()
+        }
+    };
+    let node_did = info["node_did"]
+        .as_str()
+        .context("the node did not report its DID")?
+        .to_owned();
+    let feed = client.get_json(&format!(
+        "/v1/audit{}",
+        query(&[("patient", &patient), ("limit", &args.limit.to_string())])
+    ))?;
+    let verified = verify_feed(&feed, &vkey, &node_did, &patient)?;
+    if args.json {
+        return print(&feed);
+    }
+    println!(
+        "{} access events about {patient} ({} shown), all verified against checkpoint {}:",
+        feed["total"], verified, feed["tree_size"]
+    );
+    for event in feed["events"].as_array().into_iter().flatten() {
+        let e = &event["event"];
+        let flag = if event["break_glass"] == json!(true) {
+            "BREAK-GLASS "
+        } else {
+            ""
+        };
+        println!(
+            "  #{:<8} {flag}{} {} by {} for {} at {} — {} ({})",
+            event["index"],
+            e["decision"].as_str().unwrap_or("?"),
+            e["action"].as_str().unwrap_or("?"),
+            e["requester"].as_str().unwrap_or("?"),
+            e["purpose"].as_str().unwrap_or("?"),
+            e["time"],
+            e["reasons"]
+                .as_array()
+                .map(|r| r
+                    .iter()
+                    .filter_map(Value::as_str)
+                    .collect::<Vec<_>>()
+                    .join(", "))
+                .unwrap_or_default(),
+            e["records"]
+                .as_array()
+                .map(|r| format!("{} record(s)", r.len()))
+                .unwrap_or_default(),
+        );
+        if let Some(j) = event["justification"].as_str() {
+            println!("             justification: {j}");
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Checks a feed offline; returns how many events it verified.
+pub fn verify_feed(
+    feed: &Value,
+    vkey: &str,
+    node_did: &str,
+    patient: &str,
+) -> anyhow::Result<usize> {
+    let verifier =
+        CheckpointVerifier::new(vkey).map_err(|e| anyhow::anyhow!("bad verifier key: {e}"))?;
+    let note = feed["checkpoint"]
+        .as_str()
+        .context("no checkpoint in the answer")?;
+    let checkpoint = verifier
+        .verify(note.as_bytes())
+        .map_err(|e| anyhow::anyhow!("the checkpoint does not verify: {e}"))?;
+    let modules = hygeia_node::state::txs::registry();
+    let ctx = TxContext {
+        network: verifier.origin(),
+        modules: &modules,
+    };
+    let mut count = 0;
+    for event in feed["events"].as_array().into_iter().flatten() {
+        let index = event["index"].as_u64().context("event without index")?;
+        let entry = event["entry"].as_str().context("event without entry")?;
+        let tx = SignedTx::parse(entry.as_bytes(), &ctx)
+            .map_err(|e| anyhow::anyhow!("event {index} is not a valid transaction: {e}"))?;
+        if tx.signer().as_str() != node_did || tx.tx_type() != "access" {
+            bail!("event {index} is not an access event signed by the node");
+        }
+        if tx.body()["patient"].as_str() != Some(patient) {
+            bail!("event {index} is about another patient");
+        }
+        let proof: Vec<Hash> = event["inclusion_proof"]
+            .as_array()
+            .context("event without proof")?
+            .iter()
+            .map(|h| {
+                let bytes = hex::decode(h.as_str().unwrap_or(""))?;
+                let array: [u8; 32] = bytes
+                    .try_into()
+                    .map_err(|_| anyhow::anyhow!("proof hash is not 32 bytes"))?;
+                Ok(Hash(array))
+            })
+            .collect::<anyhow::Result<_>>()?;
+        verify_inclusion(
+            tx.leaf_hash(),
+            index,
+            checkpoint.size,
+            &proof,
+            checkpoint.root,
+        )
+        .map_err(|e| anyhow::anyhow!("event {index}: {e}"))?;
+        count += 1;
+    }
+    Ok(count)
+}

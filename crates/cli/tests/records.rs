@@ -1,0 +1,347 @@
+//! The patient-controlled records scenario, end to end: a real node, the
+//! `hygeia` CLI for every step, HTTP underneath.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::Output;
+
+use common::{hygeia, NodeProcess};
+use hygeia_identity::Keypair;
+use serde_json::Value;
+
+struct Person {
+    key: PathBuf,
+    did: String,
+}
+
+fn person(dir: &Path, name: &str) -> Person {
+    let key = Keypair::generate();
+    let path = dir.join(format!("{name}.key"));
+    key.write_key_file(&path).unwrap();
+    Person {
+        key: path,
+        did: key.did().to_string(),
+    }
+}
+
+fn run(args: &[&str]) -> Output {
+    hygeia(args)
+}
+
+fn ok_json(output: Output) -> Value {
+    assert!(
+        output.status.success(),
+        "hygeia failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    serde_json::from_slice(&output.stdout).unwrap_or_else(|e| {
+        panic!(
+            "not JSON ({e}): {}",
+            String::from_utf8_lossy(&output.stdout)
+        )
+    })
+}
+
+fn refused(output: Output, code: &str) {
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(!output.status.success(), "expected a refusal with {code}");
+    assert!(stderr.contains(code), "expected {code} in: {stderr}");
+}
+
+fn key(p: &Person) -> &str {
+    p.key.to_str().unwrap()
+}
+
+#[test]
+fn patient_controlled_records_scenario() {
+    let dir = tempfile::tempdir().unwrap();
+    let governance = person(dir.path(), "governance");
+    let clinic_admin = person(dir.path(), "clinic-admin");
+    let clinician = person(dir.path(), "clinician");
+    let patient = person(dir.path(), "patient");
+    let data = dir.path().join("node");
+    let node = NodeProcess::start_with(&data, &["--governance", &governance.did]);
+    let url = node.url.as_str();
+
+    // The network registers a clinic; the clinic registers its clinician.
+    ok_json(run(&[
+        "org",
+        "register",
+        "--key",
+        key(&governance),
+        "--node",
+        url,
+        "--org",
+        "did:web:clinic.example",
+        "--admin",
+        &clinic_admin.did,
+        "--kind",
+        "clinic",
+    ]));
+    ok_json(run(&[
+        "org",
+        "member",
+        "--key",
+        key(&clinic_admin),
+        "--node",
+        url,
+        "--org",
+        "did:web:clinic.example",
+        "--member",
+        &clinician.did,
+        "--role",
+        "clinician",
+        "--jurisdiction",
+        "FR",
+    ]));
+
+    // The patient uploads two records.
+    let lab_file = dir.path().join("hba1c.json");
+    let lab_content = br#"{"resourceType":"Observation","code":{"text":"HbA1c"},"valueQuantity":{"value":6.4,"unit":"%"}}"#;
+    std::fs::write(&lab_file, lab_content).unwrap();
+    let notes_file = dir.path().join("notes.json");
+    std::fs::write(
+        &notes_file,
+        br#"{"resourceType":"Observation","note":[{"text":"synthetic session note"}]}"#,
+    )
+    .unwrap();
+    let lab = ok_json(run(&[
+        "record",
+        "put",
+        "--key",
+        key(&patient),
+        "--node",
+        url,
+        "--category",
+        "lab",
+        "--type",
+        "Observation",
+        lab_file.to_str().unwrap(),
+    ]));
+    let lab_id = lab["record"].as_str().unwrap().to_owned();
+    let notes = ok_json(run(&[
+        "record",
+        "put",
+        "--key",
+        key(&patient),
+        "--node",
+        url,
+        "--category",
+        "mental-health",
+        "--type",
+        "Observation",
+        notes_file.to_str().unwrap(),
+    ]));
+    let notes_id = notes["record"].as_str().unwrap().to_owned();
+
+    // No consent: the clinician is denied.
+    let read = |who: &Person, record: &str, extra: &[&str]| {
+        let out = dir.path().join("out.bin");
+        let _ = std::fs::remove_file(&out);
+        let mut args = vec![
+            "record",
+            "get",
+            "--key",
+            key(who),
+            "--node",
+            url,
+            "--out",
+            out.to_str().unwrap(),
+        ];
+        args.extend_from_slice(extra);
+        args.push(record);
+        let output = run(&args);
+        let content = std::fs::read(&out).ok();
+        (output, content)
+    };
+    let (output, _) = read(&clinician, &lab_id, &[]);
+    refused(output, "access_denied");
+
+    // The patient grants a 30-day TREAT read on lab results.
+    let grant = ok_json(run(&[
+        "consent",
+        "grant",
+        "--key",
+        key(&patient),
+        "--node",
+        url,
+        "--to",
+        &clinician.did,
+        "--categories",
+        "lab",
+        "--purpose",
+        "TREAT",
+        "--days",
+        "30",
+    ]));
+    let grant_id = grant["grant"].as_str().unwrap().to_owned();
+
+    // Lab results: permitted. Mental-health notes: denied.
+    let (output, content) = read(&clinician, &lab_id, &[]);
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert_eq!(content.as_deref(), Some(&lab_content[..]));
+    let (output, _) = read(&clinician, &notes_id, &[]);
+    refused(output, "access_denied");
+
+    // The patient revokes; the next read is denied.
+    ok_json(run(&[
+        "consent",
+        "revoke",
+        "--key",
+        key(&patient),
+        "--node",
+        url,
+        &grant_id,
+    ]));
+    let (output, _) = read(&clinician, &lab_id, &[]);
+    refused(output, "access_denied");
+
+    // Break-glass: permitted and flagged.
+    let (output, content) = read(
+        &clinician,
+        &lab_id,
+        &[
+            "--purpose",
+            "ETREAT",
+            "--break-glass",
+            "patient unconscious in the ER, HbA1c needed",
+        ],
+    );
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(String::from_utf8_lossy(&output.stderr).contains("break-glass"));
+    assert_eq!(content.as_deref(), Some(&lab_content[..]));
+
+    // The patient lists every decision; each is verified offline (checkpoint
+    // signature, inclusion proof, node signature) by the CLI.
+    let info: Value = node.get("/v1/node").json().unwrap();
+    let vkey = info["checkpoint_verifier_key"].as_str().unwrap();
+    let feed = ok_json(run(&[
+        "audit",
+        "--key",
+        key(&patient),
+        "--node",
+        url,
+        "--verifier-key",
+        vkey,
+        "--json",
+    ]));
+    let events = feed["events"].as_array().unwrap();
+    // 2 uploads, deny, permit, deny, deny, break-glass permit.
+    assert_eq!(events.len(), 7, "{feed:#}");
+    assert_eq!(events[0]["break_glass"], true, "break-glass comes first");
+    assert_eq!(events[0]["event"]["requester"], clinician.did.as_str());
+    assert_eq!(
+        events[0]["justification"],
+        "patient unconscious in the ER, HbA1c needed"
+    );
+    let decisions: Vec<&str> = events[1..]
+        .iter()
+        .map(|e| e["event"]["decision"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        decisions,
+        ["deny", "deny", "permit", "deny", "permit", "permit"]
+    );
+    // No PHI: the justification is not in any ledger entry.
+    for event in events {
+        assert!(!event["entry"].as_str().unwrap().contains("unconscious"));
+    }
+    // The human-readable listing also verifies.
+    let listing = run(&[
+        "audit",
+        "--key",
+        key(&patient),
+        "--node",
+        url,
+        "--verifier-key",
+        vkey,
+    ]);
+    assert!(listing.status.success());
+    assert!(String::from_utf8_lossy(&listing.stdout).contains("BREAK-GLASS"));
+
+    // The patient erases the notes: 410, and the whole ledger still verifies.
+    ok_json(run(&[
+        "record",
+        "erase",
+        "--key",
+        key(&patient),
+        "--node",
+        url,
+        &notes_id,
+    ]));
+    let (output, _) = read(&patient, &notes_id, &[]);
+    refused(output, "record_erased");
+    let (output, content) = read(&patient, &lab_id, &[]);
+    assert!(output.status.success());
+    assert_eq!(content.as_deref(), Some(&lab_content[..]));
+    let verify = run(&["verify", url, "--key", vkey]);
+    assert!(
+        verify.status.success(),
+        "{} {}",
+        String::from_utf8_lossy(&verify.stdout),
+        String::from_utf8_lossy(&verify.stderr)
+    );
+
+    // The state is a replay of the log: after a restart, the same answers.
+    drop(node);
+    let node = NodeProcess::start(&data);
+    let url = node.url.as_str();
+    let out = dir.path().join("after.bin");
+    refused(
+        run(&[
+            "record",
+            "get",
+            "--key",
+            key(&patient),
+            "--node",
+            url,
+            "--out",
+            out.to_str().unwrap(),
+            &notes_id,
+        ]),
+        "record_erased",
+    );
+    refused(
+        run(&[
+            "record",
+            "get",
+            "--key",
+            key(&clinician),
+            "--node",
+            url,
+            "--out",
+            out.to_str().unwrap(),
+            &lab_id,
+        ]),
+        "access_denied",
+    );
+    // The break-glass window survives the restart (it is ledger state).
+    let output = run(&[
+        "record",
+        "get",
+        "--key",
+        key(&clinician),
+        "--node",
+        url,
+        "--out",
+        out.to_str().unwrap(),
+        "--purpose",
+        "ETREAT",
+        &lab_id,
+    ]);
+    assert!(
+        output.status.success(),
+        "{:?} {}",
+        output.status,
+        String::from_utf8_lossy(&output.stderr)
+    );
+}

@@ -1,0 +1,270 @@
+//! The node's state: a deterministic replay of the log (invariant 2).
+//!
+//! [`LedgerState::apply`] is the one place where a transaction changes the
+//! state; it refuses, with a stable code and no change, anything the state
+//! does not allow. The sequencer admits each submission through it before
+//! the batch is written ([`writer::StateWriter`]), and the node replays the
+//! whole log through it at start-up, so both paths give the same state.
+
+pub mod participants;
+pub mod records;
+pub mod txs;
+pub mod writer;
+
+use std::collections::HashMap;
+
+use hygeia_ledger::{ErrorCode, SignedTx, TxError};
+use hygeia_policy::{ConsentError, ConsentEvent, GovernanceError, PolicyEngine};
+
+use participants::Participants;
+use records::{RecordEntry, Records};
+use txs::*;
+
+/// How long a break-glass access stays open: within it, the clinician's
+/// further emergency reads of the same patient need no new justification
+/// (each is still audited and flagged).
+pub const BREAK_GLASS_WINDOW_SECS: i64 = 3600;
+
+/// What applying a transaction did that the node must act on.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Effect {
+    None,
+    /// A record was erased: destroy its keys.
+    Erased {
+        commitment: String,
+    },
+    /// An access decision about this patient was logged.
+    Accessed {
+        patient: String,
+        break_glass: bool,
+    },
+}
+
+#[derive(Clone, Debug)]
+pub struct LedgerState {
+    /// The node's DID: the custodian that signs `record` and `access`.
+    node: String,
+    pub participants: Participants,
+    pub records: Records,
+    pub policy: PolicyEngine,
+    /// (requester, patient) → end of the open break-glass window.
+    break_glass: HashMap<(String, String), i64>,
+}
+
+impl LedgerState {
+    pub fn new(node: String, governance: Option<String>) -> Self {
+        let registrars: Vec<String> = governance.iter().cloned().collect();
+        LedgerState {
+            node,
+            participants: Participants::new(governance),
+            records: Records::default(),
+            policy: PolicyEngine::with_state(
+                hygeia_policy::GovernancePolicies::default_policies(),
+                hygeia_policy::ConsentState::with_registrars(registrars),
+            ),
+            break_glass: HashMap::new(),
+        }
+    }
+
+    pub fn node(&self) -> &str {
+        &self.node
+    }
+
+    /// End of the break-glass window `requester` holds on `patient`, if one
+    /// is open at `time`.
+    pub fn break_glass_until(&self, requester: &str, patient: &str, time: i64) -> Option<i64> {
+        self.break_glass
+            .get(&(requester.to_owned(), patient.to_owned()))
+            .copied()
+            .filter(|until| time < *until)
+    }
+
+    /// Applies one transaction at leaf `index`, or refuses it and changes
+    /// nothing. Body schemas were checked when the transaction was parsed.
+    pub fn apply(&mut self, index: u64, tx: &SignedTx) -> Result<Effect, TxError> {
+        let signer = tx.signer().as_str();
+        let body = tx.body();
+        let schema = |e: String| TxError::new(ErrorCode::SchemaViolation, e);
+        match tx.tx_type() {
+            hygeia_ledger::attest::TX_TYPE => Ok(Effect::None),
+            ORG_REGISTER => {
+                let b: OrgRegister = parse_body(ORG_REGISTER, body).map_err(schema)?;
+                self.participants.register_org(signer, index, &b)?;
+                Ok(Effect::None)
+            }
+            ORG_MEMBER => {
+                let b: OrgMember = parse_body(ORG_MEMBER, body).map_err(schema)?;
+                self.participants.set_member(signer, &b)?;
+                Ok(Effect::None)
+            }
+            GOVERNANCE_POLICY => {
+                let b: GovernancePolicy = parse_body(GOVERNANCE_POLICY, body).map_err(schema)?;
+                if !self.participants.is_governance(signer) {
+                    return Err(TxError::new(
+                        ErrorCode::Forbidden("governance.not_governance"),
+                        "only the network's governance key installs governance policies",
+                    ));
+                }
+                self.policy
+                    .install_governance(b.version, &b.policies)
+                    .map_err(governance_error)?;
+                Ok(Effect::None)
+            }
+            RECORD => {
+                let b: RecordBody = parse_body(RECORD, body).map_err(schema)?;
+                self.require_custodian(signer, RECORD)?;
+                if self.records.contains(&b.commitment) {
+                    return Err(TxError::new(
+                        ErrorCode::Conflict("record.exists"),
+                        format!("record {} is already on the ledger", b.commitment),
+                    ));
+                }
+                self.records.insert(RecordEntry {
+                    commitment: b.commitment,
+                    patient: b.patient,
+                    author: b.author,
+                    category: b.category,
+                    resource_type: b.resource_type,
+                    index,
+                    erased_at: None,
+                });
+                Ok(Effect::None)
+            }
+            RECORD_ERASE => {
+                let b: RecordErase = parse_body(RECORD_ERASE, body).map_err(schema)?;
+                let record = self.records.get(&b.record).ok_or_else(|| {
+                    TxError::new(
+                        ErrorCode::NotFound("record.unknown"),
+                        format!("no record {} on the ledger", b.record),
+                    )
+                })?;
+                if record.erased_at.is_some() {
+                    return Err(TxError::new(
+                        ErrorCode::Conflict("record.already_erased"),
+                        format!("record {} is already erased", b.record),
+                    ));
+                }
+                let consents = self.policy.consents();
+                let allowed = signer == record.patient
+                    || consents.is_delegate(&record.patient, signer)
+                    || self.participants.is_governance(signer);
+                if !allowed {
+                    return Err(TxError::new(
+                        ErrorCode::Forbidden("record.erase_not_allowed"),
+                        "only the patient, a registered delegate or the governance key erases a record",
+                    ));
+                }
+                self.records.mark_erased(&b.record, index);
+                Ok(Effect::Erased {
+                    commitment: b.record,
+                })
+            }
+            CONSENT_GRANT => {
+                let b: ConsentGrant = parse_body(CONSENT_GRANT, body).map_err(schema)?;
+                let grant = b
+                    .to_grant(hex::encode(tx.leaf_hash().0))
+                    .map_err(|e| TxError::new(ErrorCode::Invalid("consent.unknown_purpose"), e))?;
+                self.consent(ConsentEvent::Grant {
+                    author: signer.to_owned(),
+                    grant,
+                })
+            }
+            CONSENT_REVOKE => {
+                let b: ConsentRevoke = parse_body(CONSENT_REVOKE, body).map_err(schema)?;
+                self.consent(ConsentEvent::Revoke {
+                    author: signer.to_owned(),
+                    grant_id: b.grant,
+                })
+            }
+            CONSENT_DELEGATE => {
+                let b: ConsentDelegate = parse_body(CONSENT_DELEGATE, body).map_err(schema)?;
+                let (author, patient, delegate) = (signer.to_owned(), b.patient, b.delegate);
+                self.consent(match b.op {
+                    DelegateOp::Add => ConsentEvent::RegisterDelegate {
+                        author,
+                        patient,
+                        delegate,
+                    },
+                    DelegateOp::Remove => ConsentEvent::RemoveDelegate {
+                        author,
+                        patient,
+                        delegate,
+                    },
+                })
+            }
+            ACCESS => {
+                let b: Access = parse_body(ACCESS, body).map_err(schema)?;
+                self.require_custodian(signer, ACCESS)?;
+                if b.break_glass && b.justified && b.decision == Verdict::Permit {
+                    self.break_glass.insert(
+                        (b.requester.clone(), b.patient.clone()),
+                        b.time.saturating_add(BREAK_GLASS_WINDOW_SECS),
+                    );
+                }
+                Ok(Effect::Accessed {
+                    patient: b.patient,
+                    break_glass: b.break_glass,
+                })
+            }
+            other => Err(TxError::new(
+                ErrorCode::UnknownType,
+                format!("no state rule for transaction type {other:?}"),
+            )),
+        }
+    }
+
+    fn require_custodian(&self, signer: &str, tx_type: &str) -> Result<(), TxError> {
+        if signer == self.node {
+            Ok(())
+        } else {
+            Err(TxError::new(
+                ErrorCode::Forbidden("custodian_only"),
+                format!("{tx_type} transactions are signed by the node that holds the records"),
+            ))
+        }
+    }
+
+    fn consent(&mut self, event: ConsentEvent) -> Result<Effect, TxError> {
+        self.policy.apply(&event).map_err(consent_error)?;
+        Ok(Effect::None)
+    }
+}
+
+fn consent_error(e: ConsentError) -> TxError {
+    let code = e.code();
+    let kind = match e {
+        ConsentError::NotPatientOrDelegate { .. }
+        | ConsentError::GranteeWidening { .. }
+        | ConsentError::ForeignGrant { .. }
+        | ConsentError::DelegateChangeUnauthorized { .. } => ErrorCode::Forbidden(code),
+        ConsentError::UnknownGrant { .. } | ConsentError::UnknownDelegate { .. } => {
+            ErrorCode::NotFound(code)
+        }
+        ConsentError::DuplicateGrant { .. }
+        | ConsentError::AlreadyRevoked { .. }
+        | ConsentError::DuplicateDelegate { .. } => ErrorCode::Conflict(code),
+        _ => ErrorCode::Invalid(code),
+    };
+    TxError::new(kind, e.to_string())
+}
+
+fn governance_error(e: GovernanceError) -> TxError {
+    let code = e.code();
+    let kind = match e {
+        GovernanceError::StaleVersion { .. } => ErrorCode::Conflict(code),
+        _ => ErrorCode::Invalid(code),
+    };
+    TxError::new(kind, e.to_string())
+}
+
+/// Whether a stored entry can change the state. `attest` entries cannot,
+/// and at start-up they are skipped without parsing: the envelope's keys
+/// are sorted (RFC 8785), so a top-level `"type":"attest"` is followed by
+/// `"v"` and the end of the object, and quotes inside strings are escaped.
+pub fn may_change_state(entry: &[u8]) -> bool {
+    const ATTEST_TAIL: &[u8] = b",\"type\":\"attest\",\"v\":";
+    let tail_start = entry.len().saturating_sub(ATTEST_TAIL.len() + 8);
+    !entry[tail_start..]
+        .windows(ATTEST_TAIL.len())
+        .any(|w| w == ATTEST_TAIL)
+}

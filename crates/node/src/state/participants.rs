@@ -1,0 +1,139 @@
+//! Who is who: organizations registered by the governance key, and their
+//! members' roles, registered by each organization's admin key.
+
+use std::collections::{BTreeSet, HashMap};
+
+use hygeia_ledger::{ErrorCode, TxError};
+use hygeia_policy::Requester;
+use serde::Serialize;
+
+use super::txs::{MemberStatus, OrgKind, OrgMember, OrgRegister, Role};
+
+#[derive(Clone, Debug, Serialize)]
+pub struct Org {
+    pub admin: String,
+    pub kind: OrgKind,
+    /// Leaf index of the registration.
+    pub registered_at: u64,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct Membership {
+    pub org: String,
+    pub roles: BTreeSet<Role>,
+    pub jurisdiction: Option<String>,
+    pub status: MemberStatus,
+}
+
+#[derive(Clone, Debug, Default)]
+pub struct Participants {
+    governance: Option<String>,
+    orgs: HashMap<String, Org>,
+    /// member → their memberships, one per organization.
+    members: HashMap<String, Vec<Membership>>,
+}
+
+impl Participants {
+    pub fn new(governance: Option<String>) -> Self {
+        Participants {
+            governance,
+            ..Self::default()
+        }
+    }
+
+    pub fn governance(&self) -> Option<&str> {
+        self.governance.as_deref()
+    }
+
+    pub fn is_governance(&self, did: &str) -> bool {
+        self.governance.as_deref() == Some(did)
+    }
+
+    pub fn org(&self, did: &str) -> Option<&Org> {
+        self.orgs.get(did)
+    }
+
+    pub fn memberships(&self, did: &str) -> &[Membership] {
+        self.members.get(did).map_or(&[], Vec::as_slice)
+    }
+
+    pub fn register_org(
+        &mut self,
+        signer: &str,
+        index: u64,
+        body: &OrgRegister,
+    ) -> Result<(), TxError> {
+        if !self.is_governance(signer) {
+            return Err(TxError::new(
+                ErrorCode::Forbidden("org.not_governance"),
+                "only the network's governance key registers organizations",
+            ));
+        }
+        if self.orgs.contains_key(&body.org) {
+            return Err(TxError::new(
+                ErrorCode::Conflict("org.exists"),
+                format!("organization {} is already registered", body.org),
+            ));
+        }
+        self.orgs.insert(
+            body.org.clone(),
+            Org {
+                admin: body.admin.clone(),
+                kind: body.kind,
+                registered_at: index,
+            },
+        );
+        Ok(())
+    }
+
+    pub fn set_member(&mut self, signer: &str, body: &OrgMember) -> Result<(), TxError> {
+        let org = self.orgs.get(&body.org).ok_or_else(|| {
+            TxError::new(
+                ErrorCode::NotFound("org.unknown"),
+                format!("organization {} is not registered", body.org),
+            )
+        })?;
+        if org.admin != signer {
+            return Err(TxError::new(
+                ErrorCode::Forbidden("org.not_admin"),
+                format!("only the admin key of {} manages its members", body.org),
+            ));
+        }
+        let memberships = self.members.entry(body.member.clone()).or_default();
+        memberships.retain(|m| m.org != body.org);
+        if body.status != MemberStatus::Removed {
+            memberships.push(Membership {
+                org: body.org.clone(),
+                roles: body.roles.clone(),
+                jurisdiction: body.jurisdiction.clone(),
+                status: body.status,
+            });
+        }
+        if memberships.is_empty() {
+            self.members.remove(&body.member);
+        }
+        Ok(())
+    }
+
+    /// The requester as the policy engine sees it: the roles of every
+    /// membership, its organizations, suspended if any membership is.
+    pub fn requester(&self, did: &str) -> Requester {
+        let mut requester = Requester {
+            did: did.to_owned(),
+            ..Requester::default()
+        };
+        for membership in self.memberships(did) {
+            requester.organizations.insert(membership.org.clone());
+            requester
+                .roles
+                .extend(membership.roles.iter().map(|r| r.as_str().to_owned()));
+            if membership.status == MemberStatus::Suspended {
+                requester.suspended = true;
+            }
+            if requester.jurisdiction.is_none() {
+                requester.jurisdiction = membership.jurisdiction.clone();
+            }
+        }
+        requester
+    }
+}

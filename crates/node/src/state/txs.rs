@@ -1,0 +1,442 @@
+//! The transaction types of patient-controlled records, and the schema of
+//! each one's `body`. What each type means for the state is in the sibling
+//! modules; docs/records.md lists them with examples.
+//!
+//! Bodies carry DIDs, codes, counts, times and commitments only: never a
+//! name, a value or free text (invariant 1). Where a person writes free text
+//! (a break-glass justification), the ledger records only that there was one.
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+
+use hygeia_ledger::{ModuleRegistry, TxModule};
+use hygeia_policy::{is_country_code, is_did, Action, PurposeOfUse, Scope};
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+pub const ORG_REGISTER: &str = "org.register";
+pub const ORG_MEMBER: &str = "org.member";
+pub const GOVERNANCE_POLICY: &str = "governance.policy";
+pub const RECORD: &str = "record";
+pub const RECORD_ERASE: &str = "record.erase";
+pub const CONSENT_GRANT: &str = "consent.grant";
+pub const CONSENT_REVOKE: &str = "consent.revoke";
+pub const CONSENT_DELEGATE: &str = "consent.delegate";
+pub const ACCESS: &str = "access";
+
+/// Longest code (category, role, refusal, policy id).
+pub const MAX_CODE_LEN: usize = 64;
+/// Most record commitments one access event names.
+pub const MAX_RECORDS_PER_ACCESS: usize = 256;
+
+/// `org.register`, signed by the governance key: an organization joins the
+/// network, administered by `admin`'s key.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OrgRegister {
+    /// The organization's DID (usually `did:web`).
+    pub org: String,
+    /// The `did:key` whose signature speaks for the organization.
+    pub admin: String,
+    pub kind: OrgKind,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum OrgKind {
+    Clinic,
+    Hospital,
+    Lab,
+    Payer,
+    Research,
+    Pharmacy,
+    Manufacturer,
+    Regulator,
+}
+
+/// `org.member`, signed by the organization's admin: adds or updates a
+/// member's roles, or suspends or removes the member.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OrgMember {
+    pub org: String,
+    pub member: String,
+    pub roles: BTreeSet<Role>,
+    /// ISO 3166-1 alpha-2 country the member acts from.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub jurisdiction: Option<String>,
+    pub status: MemberStatus,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Role {
+    Clinician,
+    Nurse,
+    LabTechnician,
+    Pharmacist,
+    Researcher,
+    PayerAgent,
+    Device,
+    Admin,
+}
+
+impl Role {
+    /// The role as governance policies see it (`principal.roles`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Clinician => "clinician",
+            Role::Nurse => "nurse",
+            Role::LabTechnician => "lab-technician",
+            Role::Pharmacist => "pharmacist",
+            Role::Researcher => "researcher",
+            Role::PayerAgent => "payer-agent",
+            Role::Device => "device",
+            Role::Admin => "admin",
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum MemberStatus {
+    Active,
+    Suspended,
+    Removed,
+}
+
+/// `governance.policy`, signed by the governance key: installs a Cedar
+/// policy set. Versions only go up.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GovernancePolicy {
+    pub version: u64,
+    /// Cedar policies, validated against the schema before they apply.
+    pub policies: String,
+}
+
+/// `record`, signed by the node that holds the record: a record exists.
+/// Only a salted commitment to the ciphertext's address reaches the ledger.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RecordBody {
+    pub patient: String,
+    /// Who wrote the record; their signature over it is kept with it.
+    pub author: String,
+    /// A category code, e.g. `lab`, `mental-health`.
+    pub category: String,
+    /// A FHIR resource type, e.g. `Observation`.
+    pub resource_type: String,
+    /// 64 lowercase hex digits; also the record's id.
+    pub commitment: String,
+}
+
+/// `record.erase`, signed by the patient, a delegate or the governance key:
+/// every copy of the record's data key is destroyed.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RecordErase {
+    pub record: String,
+}
+
+/// `consent.grant`, signed by the patient or a registered delegate. The
+/// grant's id is the hex leaf hash of the transaction that carries it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ConsentGrant {
+    pub patient: String,
+    pub grantee: String,
+    pub scope: Scope,
+    pub actions: BTreeSet<Action>,
+    /// An HL7 v3 PurposeOfUse code, e.g. `TREAT`.
+    pub purpose: String,
+    /// Validity `[not_before, not_after)`, Unix seconds.
+    pub not_before: i64,
+    pub not_after: i64,
+    #[serde(default, skip_serializing_if = "BTreeSet::is_empty")]
+    pub jurisdictions: BTreeSet<String>,
+}
+
+impl ConsentGrant {
+    /// The grant as the policy engine knows it.
+    pub fn to_grant(&self, id: String) -> Result<hygeia_policy::Grant, String> {
+        let purpose: PurposeOfUse = self
+            .purpose
+            .parse()
+            .map_err(|e: hygeia_policy::UnknownPurpose| e.to_string())?;
+        Ok(hygeia_policy::Grant {
+            id,
+            patient: self.patient.clone(),
+            grantee: self.grantee.clone(),
+            scope: self.scope.clone(),
+            actions: self.actions.clone(),
+            purpose,
+            not_before: self.not_before,
+            not_after: self.not_after,
+            jurisdictions: self.jurisdictions.clone(),
+        })
+    }
+}
+
+/// `consent.revoke`, signed by the grant's patient or a delegate.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ConsentRevoke {
+    /// The grant's id (the hex leaf hash of its `consent.grant`).
+    pub grant: String,
+}
+
+/// `consent.delegate`, signed by the patient or the governance key: adds or
+/// removes someone (a guardian) who may grant and revoke for the patient.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ConsentDelegate {
+    pub patient: String,
+    pub delegate: String,
+    pub op: DelegateOp,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum DelegateOp {
+    Add,
+    Remove,
+}
+
+/// `access`, signed by the node that decided: one access decision.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Access {
+    pub requester: String,
+    pub patient: String,
+    pub action: Action,
+    /// The purpose the requester stated.
+    pub purpose: String,
+    /// Commitments of the records concerned (none for a refused upload).
+    pub records: Vec<String>,
+    pub decision: Verdict,
+    /// Decided by a break-glass policy: shown first to the patient.
+    pub break_glass: bool,
+    /// Whether the requester wrote a justification (kept off the ledger).
+    pub justified: bool,
+    /// The policies that decided (Cedar `@id`s).
+    pub reasons: Vec<String>,
+    /// The grants that permitted, by id.
+    pub grants: Vec<String>,
+    pub governance_version: u64,
+    /// Decision time, Unix seconds.
+    pub time: i64,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Verdict {
+    Permit,
+    Deny,
+}
+
+/// Parses a body of type `T`, naming the type in the error.
+pub fn parse_body<T: DeserializeOwned>(tx_type: &str, body: &Value) -> Result<T, String> {
+    T::deserialize(body).map_err(|e| format!("{tx_type} body: {e}"))
+}
+
+pub fn check_did(field: &str, did: &str) -> Result<(), String> {
+    if is_did(did) {
+        Ok(())
+    } else {
+        Err(format!("{field} must be a DID, not {did:?}"))
+    }
+}
+
+/// `did:key` only: keys that sign must be resolvable without a registry.
+pub fn check_did_key(field: &str, did: &str) -> Result<(), String> {
+    hygeia_identity::Did::parse_cached(did)
+        .map(|_| ())
+        .map_err(|e| format!("{field} must be an Ed25519 did:key: {e}"))
+}
+
+/// A code: 1 to 64 characters from `[a-z0-9._-]`, starting with a letter or
+/// digit — never free text.
+pub fn check_code(field: &str, code: &str) -> Result<(), String> {
+    hygeia_ledger::attest::check_label(code)
+        .map_err(|_| format!("{field} must be a code of 1 to {MAX_CODE_LEN} characters from [a-z0-9._-], not {code:?}"))
+}
+
+/// A FHIR resource type name: an upper-case letter then letters.
+pub fn check_resource_type(resource_type: &str) -> Result<(), String> {
+    let mut bytes = resource_type.bytes();
+    let valid = bytes.next().is_some_and(|b| b.is_ascii_uppercase())
+        && bytes.all(|b| b.is_ascii_alphabetic())
+        && resource_type.len() <= MAX_CODE_LEN;
+    if valid {
+        Ok(())
+    } else {
+        Err(format!(
+            "resource_type must be a FHIR resource type name such as \"Observation\", not {resource_type:?}"
+        ))
+    }
+}
+
+/// 64 lowercase hex digits.
+pub fn check_hex32(field: &str, value: &str) -> Result<(), String> {
+    if value.len() == 64
+        && value
+            .bytes()
+            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+    {
+        Ok(())
+    } else {
+        Err(format!("{field} must be 64 lowercase hex digits"))
+    }
+}
+
+fn check_country(field: &str, code: &str) -> Result<(), String> {
+    if is_country_code(code) {
+        Ok(())
+    } else {
+        Err(format!(
+            "{field} must be an ISO 3166-1 alpha-2 country code such as \"FR\", not {code:?}"
+        ))
+    }
+}
+
+fn check_purpose(code: &str) -> Result<(), String> {
+    code.parse::<PurposeOfUse>()
+        .map(|_| ())
+        .map_err(|e| e.to_string())
+}
+
+/// One registered type: its name and its stateless check.
+struct Schema {
+    tx_type: &'static str,
+    check: fn(&Value) -> Result<(), String>,
+}
+
+impl TxModule for Schema {
+    fn tx_type(&self) -> &'static str {
+        self.tx_type
+    }
+
+    fn check_body(&self, body: &Value) -> Result<(), String> {
+        (self.check)(body)
+    }
+}
+
+/// Registers every type of this module next to the ledger's own.
+pub fn register(registry: &mut ModuleRegistry) {
+    let schemas: [Schema; 9] = [
+        Schema {
+            tx_type: ORG_REGISTER,
+            check: |body| {
+                let b: OrgRegister = parse_body(ORG_REGISTER, body)?;
+                check_did("org", &b.org)?;
+                check_did_key("admin", &b.admin)
+            },
+        },
+        Schema {
+            tx_type: ORG_MEMBER,
+            check: |body| {
+                let b: OrgMember = parse_body(ORG_MEMBER, body)?;
+                check_did("org", &b.org)?;
+                check_did_key("member", &b.member)?;
+                if let Some(country) = &b.jurisdiction {
+                    check_country("jurisdiction", country)?;
+                }
+                Ok(())
+            },
+        },
+        Schema {
+            tx_type: GOVERNANCE_POLICY,
+            check: |body| {
+                let b: GovernancePolicy = parse_body(GOVERNANCE_POLICY, body)?;
+                if b.policies.trim().is_empty() {
+                    return Err("governance.policy body: policies must not be empty".into());
+                }
+                Ok(())
+            },
+        },
+        Schema {
+            tx_type: RECORD,
+            check: |body| {
+                let b: RecordBody = parse_body(RECORD, body)?;
+                check_did_key("patient", &b.patient)?;
+                check_did_key("author", &b.author)?;
+                check_code("category", &b.category)?;
+                check_resource_type(&b.resource_type)?;
+                check_hex32("commitment", &b.commitment)
+            },
+        },
+        Schema {
+            tx_type: RECORD_ERASE,
+            check: |body| {
+                let b: RecordErase = parse_body(RECORD_ERASE, body)?;
+                check_hex32("record", &b.record)
+            },
+        },
+        Schema {
+            tx_type: CONSENT_GRANT,
+            check: |body| {
+                let b: ConsentGrant = parse_body(CONSENT_GRANT, body)?;
+                check_did_key("patient", &b.patient)?;
+                check_did("grantee", &b.grantee)?;
+                check_purpose(&b.purpose)?;
+                for country in &b.jurisdictions {
+                    check_country("jurisdictions", country)?;
+                }
+                Ok(())
+            },
+        },
+        Schema {
+            tx_type: CONSENT_REVOKE,
+            check: |body| {
+                let b: ConsentRevoke = parse_body(CONSENT_REVOKE, body)?;
+                check_hex32("grant", &b.grant)
+            },
+        },
+        Schema {
+            tx_type: CONSENT_DELEGATE,
+            check: |body| {
+                let b: ConsentDelegate = parse_body(CONSENT_DELEGATE, body)?;
+                check_did_key("patient", &b.patient)?;
+                check_did_key("delegate", &b.delegate)
+            },
+        },
+        Schema {
+            tx_type: ACCESS,
+            check: |body| {
+                let b: Access = parse_body(ACCESS, body)?;
+                check_did("requester", &b.requester)?;
+                check_did_key("patient", &b.patient)?;
+                check_purpose(&b.purpose)?;
+                if b.records.len() > MAX_RECORDS_PER_ACCESS {
+                    return Err(format!(
+                        "access body: at most {MAX_RECORDS_PER_ACCESS} records"
+                    ));
+                }
+                for record in &b.records {
+                    check_hex32("records[]", record)?;
+                }
+                for code in b.reasons.iter().chain(&b.grants) {
+                    if code.is_empty()
+                        || code.len() > MAX_CODE_LEN * 2
+                        || code.chars().any(char::is_whitespace)
+                    {
+                        return Err("access body: reasons and grants are ids, not text".into());
+                    }
+                }
+                Ok(())
+            },
+        },
+    ];
+    for schema in schemas {
+        registry.register(Arc::new(schema));
+    }
+}
+
+/// Every transaction type a node accepts: the ledger's and these.
+pub fn registry() -> ModuleRegistry {
+    let mut registry = ModuleRegistry::with_builtins();
+    register(&mut registry);
+    registry
+}
