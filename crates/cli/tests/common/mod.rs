@@ -1,6 +1,8 @@
 //! Starts real `hygeia` processes for end-to-end tests.
 #![allow(dead_code)]
 
+pub mod signed;
+
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
