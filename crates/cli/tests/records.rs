@@ -345,3 +345,98 @@ fn patient_controlled_records_scenario() {
         String::from_utf8_lossy(&output.stderr)
     );
 }
+
+#[test]
+fn the_demo_seeds_a_network_whose_banner_commands_work() {
+    use std::io::{BufRead, BufReader};
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("demo");
+    let mut child = std::process::Command::new(common::hygeia_bin())
+        .args(["demo", "--listen", "127.0.0.1:0", "--data-dir"])
+        .arg(&data)
+        .env("HYGEIA_LOG", "warn")
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let mut banner = Vec::new();
+    let mut url = None;
+    for line in lines.by_ref().map_while(Result::ok) {
+        if let Some(u) = line.strip_prefix("listening on ") {
+            url = Some(u.to_owned());
+            break;
+        }
+        banner.push(line);
+    }
+    // Keep draining, so the node never writes to a closed pipe.
+    std::thread::spawn(move || for _ in lines {});
+    let url = url.expect("the demo printed its URL");
+    let record_of = |category: &str| {
+        banner
+            .iter()
+            .find(|l| l.split_whitespace().nth(1) == Some(category))
+            .and_then(|l| l.split_whitespace().next())
+            .unwrap_or_else(|| panic!("no {category} record in the banner: {banner:#?}"))
+            .to_owned()
+    };
+    let lab = record_of("lab");
+    let keys = data.join("demo-keys");
+    let key = |name: &str| {
+        keys.join(format!("{name}.key"))
+            .to_str()
+            .unwrap()
+            .to_owned()
+    };
+    let out = dir.path().join("out.json");
+    let get = |who: &str, extra: &[&str], record: &str| {
+        let mut args = vec![
+            "record".to_owned(),
+            "get".into(),
+            "--node".into(),
+            url.clone(),
+            "--key".into(),
+            key(who),
+            "--out".into(),
+            out.to_str().unwrap().into(),
+        ];
+        args.extend(extra.iter().map(|s| s.to_string()));
+        args.push(record.to_owned());
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        run(&args)
+    };
+    refused(get("clinician", &[], &lab), "access_denied");
+    let output = get("patient", &[], &lab);
+    assert!(output.status.success());
+    let resource: Value = serde_json::from_slice(&std::fs::read(&out).unwrap()).unwrap();
+    assert_eq!(resource["resourceType"], "Observation");
+    assert_eq!(resource["code"]["coding"][0]["code"], "4548-4");
+    let clinician = Keypair::read_key_file(&keys.join("clinician.key"))
+        .unwrap()
+        .did()
+        .to_string();
+    ok_json(run(&[
+        "consent",
+        "grant",
+        "--node",
+        &url,
+        "--key",
+        &key("patient"),
+        "--to",
+        &clinician,
+        "--categories",
+        "lab",
+        "--purpose",
+        "TREAT",
+        "--days",
+        "30",
+    ]));
+    assert!(get("clinician", &[], &lab).status.success());
+    refused(
+        get("clinician", &[], &record_of("mental-health")),
+        "access_denied",
+    );
+    let verify = run(&["verify", &url]);
+    assert!(verify.status.success());
+    let _ = child.kill();
+    let _ = child.wait();
+}

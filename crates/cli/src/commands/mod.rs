@@ -1,4 +1,5 @@
 pub mod bench;
+pub mod demo_records;
 pub mod key;
 pub mod proof;
 pub mod records;

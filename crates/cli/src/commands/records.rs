@@ -482,8 +482,11 @@ pub fn run_audit(args: AuditArgs) -> anyhow::Result<ExitCode> {
     if args.json {
         return print(&feed);
     }
-    println!(
-        "{} access events about {patient} ({} shown), all verified against checkpoint {}:",
+    use std::fmt::Write as _;
+    let mut text = String::new();
+    let _ = writeln!(
+        text,
+        "{} access events about {patient} ({} shown, break-glass first), all verified against checkpoint {}:",
         feed["total"], verified, feed["tree_size"]
     );
     for event in feed["events"].as_array().into_iter().flatten() {
@@ -493,31 +496,33 @@ pub fn run_audit(args: AuditArgs) -> anyhow::Result<ExitCode> {
         } else {
             ""
         };
-        println!(
-            "  #{:<8} {flag}{} {} by {} for {} at {} — {} ({})",
+        let reasons = e["reasons"]
+            .as_array()
+            .map(|r| {
+                r.iter()
+                    .filter_map(Value::as_str)
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            })
+            .filter(|r| !r.is_empty())
+            .unwrap_or_else(|| "no policy permits (deny by default)".into());
+        let _ = writeln!(
+            text,
+            "  #{:<8} {flag}{} {} by {} for {} at unix time {}: {reasons}; {} record(s)",
             event["index"],
             e["decision"].as_str().unwrap_or("?"),
             e["action"].as_str().unwrap_or("?"),
             e["requester"].as_str().unwrap_or("?"),
             e["purpose"].as_str().unwrap_or("?"),
             e["time"],
-            e["reasons"]
-                .as_array()
-                .map(|r| r
-                    .iter()
-                    .filter_map(Value::as_str)
-                    .collect::<Vec<_>>()
-                    .join(", "))
-                .unwrap_or_default(),
-            e["records"]
-                .as_array()
-                .map(|r| format!("{} record(s)", r.len()))
-                .unwrap_or_default(),
+            e["records"].as_array().map_or(0, Vec::len),
         );
         if let Some(j) = event["justification"].as_str() {
-            println!("             justification: {j}");
+            let _ = writeln!(text, "             justification: {j}");
         }
     }
+    // A closed pipe (`| head`) is not an error worth a panic.
+    let _ = std::io::stdout().lock().write_all(text.as_bytes());
     Ok(ExitCode::SUCCESS)
 }
 

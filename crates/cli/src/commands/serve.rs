@@ -16,6 +16,7 @@ use hygeia_node::{Node, NodeConfig};
 use serde_json::json;
 use sha2::{Digest, Sha256};
 
+use super::demo_records::{self, DemoKeys};
 use super::DEFAULT_NETWORK;
 
 #[derive(Args)]
@@ -83,6 +84,13 @@ fn run_node(args: ServeArgs, demo: bool) -> anyhow::Result<ExitCode> {
         config.batch.max_wait = Duration::from_micros(args.batch_wait_us);
         config.governance = args.governance.clone();
         config.max_record_bytes = args.max_record_bytes;
+        let demo_keys = DemoKeys {
+            dir: args.data_dir.join("demo-keys"),
+        };
+        if demo {
+            // The demo network's governance key is one of the demo's keys.
+            config.governance = Some(demo_keys.did("governance")?);
+        }
         let node = Arc::new(
             Node::open(config).with_context(|| format!("cannot open the node in {}", args.data_dir.display()))?,
         );
@@ -92,16 +100,35 @@ fn run_node(args: ServeArgs, demo: bool) -> anyhow::Result<ExitCode> {
         let address = listener.local_addr()?;
         let url = format!("http://{address}");
         let data_dir = std::fs::canonicalize(&args.data_dir).unwrap_or(args.data_dir.clone());
+        let server = tokio::spawn(hygeia_node::serve(node.clone(), listener, shutdown_signal()));
         if demo {
+            let fresh = node.sequencer.latest_checkpoint().size == 0;
             let seeded = seed_demo(&node, &data_dir).await?;
-            print_demo_banner(&node, &url, &data_dir, seeded);
+            let records_file = data_dir.join("demo-records.json");
+            if fresh {
+                let seed_url = url.clone();
+                let work = data_dir.join("demo-work");
+                let keys = DemoKeys { dir: demo_keys.dir.clone() };
+                let records = tokio::task::spawn_blocking(move || demo_records::seed(&seed_url, &keys, &work))
+                    .await??;
+                let listed: Vec<serde_json::Value> = records
+                    .iter()
+                    .map(|r| json!({"id": r.id, "category": r.category, "what": r.what}))
+                    .collect();
+                std::fs::write(&records_file, serde_json::to_vec_pretty(&listed)?)?;
+            }
+            let records: Vec<serde_json::Value> = std::fs::read(&records_file)
+                .ok()
+                .and_then(|bytes| serde_json::from_slice(&bytes).ok())
+                .unwrap_or_default();
+            print_demo_banner(&node, &url, &data_dir, seeded, &records);
         }
         // Tests and scripts read this line to learn the port.
         println!("listening on {url}");
         println!("data directory: {}", data_dir.display());
         std::io::stdout().flush().ok();
         tracing::info!(%url, data_dir = %data_dir.display(), network = %node.config.network, "node started");
-        hygeia_node::serve(node, listener, shutdown_signal()).await?;
+        server.await??;
         tracing::info!("node stopped");
         Ok(ExitCode::SUCCESS)
     })
@@ -178,8 +205,21 @@ async fn seed_demo(node: &Node, data_dir: &Path) -> anyhow::Result<u64> {
     Ok(added)
 }
 
-fn print_demo_banner(node: &Node, url: &str, data_dir: &Path, seeded: u64) {
+fn print_demo_banner(
+    node: &Node,
+    url: &str,
+    data_dir: &Path,
+    seeded: u64,
+    records: &[serde_json::Value],
+) {
     let size = node.sequencer.latest_checkpoint().size;
+    let keys = data_dir.join("demo-keys");
+    let key = |name: &str| keys.join(format!("{name}.key")).display().to_string();
+    let did = |name: &str| {
+        Keypair::read_key_file(&keys.join(format!("{name}.key")))
+            .map(|k| k.did().to_string())
+            .unwrap_or_else(|_| "?".into())
+    };
     println!("Hygeia demo node");
     println!("  URL:            {url}");
     println!("  data directory: {}", data_dir.display());
@@ -187,21 +227,67 @@ fn print_demo_banner(node: &Node, url: &str, data_dir: &Path, seeded: u64) {
     println!("  node DID:       {}", node.node_did);
     println!("  verifier key:   {}", node.verifier_key);
     if seeded > 0 {
-        println!("  log:            {size} entries (seeded {seeded} demo attestations over synthetic documents)");
+        println!("  log:            {size} entries (seeded {seeded} demo attestations, a clinic, a lab, a research institute and a patient)");
     } else {
         println!("  log:            {size} entries (existing data directory reused)");
     }
+    println!(
+        "  keys:           {} (governance, clinic-admin, clinician, lab, researcher, patient, ...)",
+        keys.display()
+    );
+    println!("  patient:        {}", did("patient"));
+    println!(
+        "  clinician:      {} (did:web:clinic.example, FR)",
+        did("clinician")
+    );
+    println!("  patient's records (synthetic):");
+    for record in records {
+        println!(
+            "    {}  {:<14} {}",
+            record["id"].as_str().unwrap_or("?"),
+            record["category"].as_str().unwrap_or("?"),
+            record["what"].as_str().unwrap_or("?")
+        );
+    }
+    let lab = records
+        .iter()
+        .find(|r| r["category"] == "lab")
+        .and_then(|r| r["id"].as_str())
+        .unwrap_or("<lab-record-id>");
+    let mental = records
+        .iter()
+        .find(|r| r["category"] == "mental-health")
+        .and_then(|r| r["id"].as_str())
+        .unwrap_or("<mental-health-record-id>");
     println!();
     println!("Try, in another terminal (hygeia = cargo run --release --bin hygeia --):");
-    println!("  curl {url}/checkpoint");
-    println!("  curl {url}/v1/proofs/inclusion?index=0");
-    println!("  hygeia verify {url} --save-checkpoint /tmp/hygeia.checkpoint");
-    println!("  hygeia key new --out /tmp/me.key");
     println!(
-        "  hygeia tx attest --key /tmp/me.key --label lab.result --file README.md --node {url}"
+        "  hygeia record get --node {url} --key {} {lab}            # denied: no consent yet",
+        key("clinician")
     );
-    println!("  hygeia verify {url} --since /tmp/hygeia.checkpoint");
-    println!("  hygeia proof inclusion --node {url} --index 0");
-    println!("  open {url}/openapi.json for the whole API");
+    println!(
+        "  hygeia consent grant --node {url} --key {} --to {} --categories lab --purpose TREAT --days 30",
+        key("patient"),
+        did("clinician")
+    );
+    println!(
+        "  hygeia record get --node {url} --key {} {lab}            # permitted",
+        key("clinician")
+    );
+    println!(
+        "  hygeia record get --node {url} --key {} {mental}         # denied: out of scope",
+        key("clinician")
+    );
+    println!(
+        "  hygeia record get --node {url} --key {} --purpose ETREAT --break-glass 'unconscious in the ER' {mental}",
+        key("clinician")
+    );
+    println!("  hygeia audit --node {url} --key {}                        # who looked, verified offline", key("patient"));
+    println!(
+        "  hygeia record erase --node {url} --key {} {mental}",
+        key("patient")
+    );
+    println!("  hygeia verify {url}");
+    println!("  open {url}/openapi.json for the whole API; docs/records.md explains the rules");
     println!();
 }

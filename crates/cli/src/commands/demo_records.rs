@@ -1,0 +1,207 @@
+//! The demo network: a clinic with a clinician, a lab with a technician, a
+//! research institute with a researcher, and a patient whose synthetic
+//! records (generated here, FHIR R5 JSON) are in the vault. Seeded through
+//! the node's own HTTP API, signed with key files under `demo-keys/`.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::Context;
+use hygeia_identity::Keypair;
+use serde_json::{json, Value};
+
+use crate::client::{json_or_refusal, Client};
+
+pub const CLINIC: &str = "did:web:clinic.example";
+pub const LAB: &str = "did:web:lab.example";
+pub const RESEARCH: &str = "did:web:research.example";
+
+/// The demo's people, by key-file name.
+pub struct DemoKeys {
+    pub dir: PathBuf,
+}
+
+impl DemoKeys {
+    pub fn path(&self, name: &str) -> PathBuf {
+        self.dir.join(format!("{name}.key"))
+    }
+
+    /// Loads `name`'s key, creating it on first use.
+    pub fn key(&self, name: &str) -> anyhow::Result<Keypair> {
+        let path = self.path(name);
+        if path.exists() {
+            Ok(Keypair::read_key_file(&path)?)
+        } else {
+            std::fs::create_dir_all(&self.dir)?;
+            let key = Keypair::generate();
+            key.write_key_file(&path)?;
+            Ok(key)
+        }
+    }
+
+    pub fn did(&self, name: &str) -> anyhow::Result<String> {
+        Ok(self.key(name)?.did().to_string())
+    }
+}
+
+/// A seeded record, for the banner.
+pub struct SeededRecord {
+    pub id: String,
+    pub category: &'static str,
+    pub what: &'static str,
+}
+
+/// Synthetic FHIR R5 resources for the demo patient: values are made up.
+fn synthetic_records(
+    patient: &str,
+) -> Vec<(
+    &'static str,
+    &'static str,
+    &'static str,
+    &'static str,
+    Value,
+)> {
+    let subject = json!({"identifier": {"system": "urn:ietf:rfc:3986", "value": patient}});
+    vec![
+        (
+            "lab",
+            "Observation",
+            "lab",
+            "HbA1c 6.4 %",
+            json!({
+                "resourceType": "Observation", "status": "final",
+                "category": [{"coding": [{"system": "http://terminology.hl7.org/CodeSystem/observation-category", "code": "laboratory"}]}],
+                "code": {"coding": [{"system": "http://loinc.org", "code": "4548-4", "display": "Hemoglobin A1c/Hemoglobin.total in Blood"}]},
+                "subject": subject, "effectiveDateTime": "2026-11-02T08:30:00Z",
+                "valueQuantity": {"value": 6.4, "unit": "%", "system": "http://unitsofmeasure.org", "code": "%"}
+            }),
+        ),
+        (
+            "lab",
+            "Observation",
+            "lab",
+            "LDL cholesterol 2.9 mmol/L",
+            json!({
+                "resourceType": "Observation", "status": "final",
+                "category": [{"coding": [{"system": "http://terminology.hl7.org/CodeSystem/observation-category", "code": "laboratory"}]}],
+                "code": {"coding": [{"system": "http://loinc.org", "code": "18262-6", "display": "Cholesterol in LDL [Moles/volume] in Serum or Plasma by Direct assay"}]},
+                "subject": subject, "effectiveDateTime": "2026-11-02T08:30:00Z",
+                "valueQuantity": {"value": 2.9, "unit": "mmol/L", "system": "http://unitsofmeasure.org", "code": "mmol/L"}
+            }),
+        ),
+        (
+            "patient",
+            "Observation",
+            "mental-health",
+            "PHQ-9 score 6",
+            json!({
+                "resourceType": "Observation", "status": "final",
+                "category": [{"coding": [{"system": "http://terminology.hl7.org/CodeSystem/observation-category", "code": "survey"}]}],
+                "code": {"coding": [{"system": "http://loinc.org", "code": "44261-6", "display": "Patient Health Questionnaire 9 item (PHQ-9) total score"}]},
+                "subject": subject, "effectiveDateTime": "2026-10-20T14:00:00Z", "valueInteger": 6
+            }),
+        ),
+        (
+            "patient",
+            "DiagnosticReport",
+            "imaging",
+            "chest X-ray report",
+            json!({
+                "resourceType": "DiagnosticReport", "status": "final",
+                "category": [{"coding": [{"system": "http://terminology.hl7.org/CodeSystem/v2-0074", "code": "RAD"}]}],
+                "code": {"coding": [{"system": "http://loinc.org", "code": "36643-5", "display": "XR Chest 2 Views"}]},
+                "subject": subject, "effectiveDateTime": "2026-09-14T10:15:00Z",
+                "conclusion": "Synthetic report: no acute findings."
+            }),
+        ),
+    ]
+}
+
+fn submit(client: &mut Client, tx_type: &str, body: Value) -> anyhow::Result<Value> {
+    client
+        .submit(tx_type, body)
+        .with_context(|| format!("seeding the demo: {tx_type}"))
+}
+
+/// Seeds the demo network through the node at `url`. Only run on a fresh
+/// node; returns the records seeded.
+pub fn seed(url: &str, keys: &DemoKeys, work_dir: &Path) -> anyhow::Result<Vec<SeededRecord>> {
+    let mut governance = Client::with_key(url, keys.key("governance")?);
+    let orgs = [
+        (CLINIC, "clinic", "clinic"),
+        (LAB, "lab", "lab"),
+        (RESEARCH, "research", "research"),
+    ];
+    for (org, kind, admin) in orgs {
+        let admin = keys.did(&format!("{admin}-admin"))?;
+        submit(
+            &mut governance,
+            "org.register",
+            json!({"org": org, "admin": admin, "kind": kind}),
+        )?;
+    }
+    let members = [
+        (CLINIC, "clinic-admin", "clinician", "clinician"),
+        (LAB, "lab-admin", "lab", "lab-technician"),
+        (RESEARCH, "research-admin", "researcher", "researcher"),
+    ];
+    for (org, admin, member, role) in members {
+        let mut admin = Client::with_key(url, keys.key(admin)?);
+        submit(
+            &mut admin,
+            "org.member",
+            json!({"org": org, "member": keys.did(member)?, "roles": [role], "jurisdiction": "FR", "status": "active"}),
+        )?;
+    }
+    // The patient lets the lab write lab results for a year.
+    let patient_did = keys.did("patient")?;
+    let mut patient = Client::with_key(url, keys.key("patient")?);
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)?
+        .as_secs() as i64;
+    submit(
+        &mut patient,
+        "consent.grant",
+        json!({"patient": patient_did, "grantee": LAB, "scope": {"categories": ["lab"]}, "actions": ["write"], "purpose": "TREAT", "not_before": now - 60, "not_after": now + 365 * 86_400}),
+    )?;
+    std::fs::create_dir_all(work_dir)?;
+    let mut seeded = Vec::new();
+    for (i, (author, resource_type, category, what, resource)) in
+        synthetic_records(&patient_did).into_iter().enumerate()
+    {
+        let author = Client::with_key(url, keys.key(author)?);
+        let file = work_dir.join(format!("record-{i}.json"));
+        std::fs::write(&file, serde_json::to_vec_pretty(&resource)?)?;
+        let digest = crate::client::sha256_file(&file)?;
+        let media_type = "application/fhir+json";
+        let message = hygeia_node::api::records::provenance_message(
+            &patient_did,
+            category,
+            resource_type,
+            media_type,
+            &digest,
+        );
+        use base64::Engine;
+        let provenance = base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .encode(author.key.sign(&message).to_bytes());
+        let response = author.post_file(
+            "/v1/records?purpose=TREAT",
+            &file,
+            &[
+                ("hygeia-patient", patient_did.clone()),
+                ("hygeia-category", category.to_owned()),
+                ("hygeia-resource-type", resource_type.to_owned()),
+                ("hygeia-provenance", provenance),
+                ("content-type", media_type.to_owned()),
+            ],
+        )?;
+        let answer =
+            json_or_refusal(response).with_context(|| format!("seeding the demo record {what}"))?;
+        std::fs::remove_file(&file).ok();
+        seeded.push(SeededRecord {
+            id: answer["record"].as_str().unwrap_or_default().to_owned(),
+            category,
+            what,
+        });
+    }
+    Ok(seeded)
+}
