@@ -440,3 +440,56 @@ fn the_demo_seeds_a_network_whose_banner_commands_work() {
     let _ = child.kill();
     let _ = child.wait();
 }
+
+/// A node that broke the rules — here, a log written behind the state
+/// machine's back with a grant signed by someone who is not the patient —
+/// is caught by `hygeia verify`, which replays the state.
+#[test]
+fn verify_replays_the_state_and_names_an_entry_the_rules_refuse() {
+    use hygeia_ledger::store::LogWriter;
+    use hygeia_ledger::tx::TxContext;
+    use hygeia_ledger::{CheckpointSigner, LogStore, SignedTx, TxBuilder};
+
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("node");
+    drop(NodeProcess::start(&data));
+    let (store, origin) = LogStore::open_existing(&data.join("ledger.redb")).unwrap();
+    let node_key = Keypair::read_key_file(&data.join("node.key")).unwrap();
+    let mut writer = LogWriter::open(
+        std::sync::Arc::new(store),
+        CheckpointSigner::new(&origin, node_key).unwrap(),
+    )
+    .unwrap();
+    let patient = Keypair::generate();
+    let stranger = Keypair::generate();
+    let modules = hygeia_node::state::txs::registry();
+    let ctx = TxContext {
+        network: &origin,
+        modules: &modules,
+    };
+    let grant = |signer: &Keypair, nonce: &str| {
+        let raw = TxBuilder {
+            network: &origin,
+            tx_type: "consent.grant",
+            nonce: nonce.into(),
+            body: serde_json::json!({"patient": patient.did().to_string(), "grantee": stranger.did().to_string(),
+                "scope": {"categories": ["lab"]}, "actions": ["read"], "purpose": "TREAT", "not_before": 0, "not_after": 10}),
+        }
+        .sign(signer);
+        SignedTx::parse(&raw, &ctx).unwrap()
+    };
+    let good = grant(&patient, "a");
+    let bad = grant(&stranger, "b");
+    writer.append_batch(&[&[good, bad]]).unwrap();
+    drop(writer);
+
+    let output = run(&["verify", data.to_str().unwrap()]);
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(!output.status.success(), "{stdout}");
+    assert!(stdout.contains("entry 1"), "{stdout}");
+    assert!(
+        stdout.contains("consent.grantee_widening")
+            || stdout.contains("consent.not_patient_or_delegate"),
+        "{stdout}"
+    );
+}

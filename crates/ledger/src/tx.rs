@@ -296,6 +296,15 @@ impl TxBuilder<'_> {
         );
         serde_json_canonicalizer::to_vec(&object).expect("a JSON value always serializes")
     }
+
+    /// Signs, then checks the transaction as any submission is checked —
+    /// canonical form, network, type, body — except the signature, which
+    /// was just made with `key`. For a node's own transactions, where a
+    /// second Ed25519 verification would only cost time.
+    pub fn sign_checked(self, key: &Keypair, ctx: &TxContext<'_>) -> Result<SignedTx, TxError> {
+        let raw = self.sign(key);
+        UnverifiedTx::parse(&raw, ctx).map(UnverifiedTx::into_verified)
+    }
 }
 
 /// `SHA-256(signer || 0x00 || nonce)`: the replay guard's key.

@@ -16,7 +16,7 @@ use crate::checkpoint::{CheckpointError, CheckpointVerifier, SignedCheckpoint};
 use crate::merkle::{Hash, RootBuilder, HASH_SIZE};
 use crate::module::ModuleRegistry;
 use crate::tiles::{split_entries, TilePath, TILE_WIDTH};
-use crate::tx::{verify_all, TxContext, UnverifiedTx};
+use crate::tx::{verify_all, SignedTx, TxContext, UnverifiedTx};
 
 /// Where tiles come from.
 pub trait LogSource: Sync {
@@ -70,6 +70,10 @@ pub struct VerifyOptions<'a> {
     pub since: Option<&'a [u8]>,
     /// Bundles fetched and checked in parallel.
     pub parallel_bundles: usize,
+    /// Called with every transaction in log order, to replay the state the
+    /// log defines (invariant 2): an entry the state refuses is reported as
+    /// bad, like a bad signature.
+    pub replay: Option<&'a (dyn Fn(u64, &SignedTx) -> Result<(), String> + Sync)>,
 }
 
 /// Verifies the whole log; `progress` is called with the number of entries
@@ -100,6 +104,7 @@ pub fn verify_log(
     };
 
     let size = checkpoint.size;
+    let keep_txs = options.replay.is_some();
     let bundles = size.div_ceil(TILE_WIDTH);
     let mut root = RootBuilder::new();
     let mut tiles = TileChecker::new(size);
@@ -110,12 +115,18 @@ pub fn verify_log(
         let last = (first + chunk).min(bundles);
         let checked: Vec<Result<Vec<CheckedEntry>, VerifyError>> = (first..last)
             .into_par_iter()
-            .map(|b| check_bundle(source, &ctx, b, size))
+            .map(|b| check_bundle(source, &ctx, b, size, keep_txs))
             .collect();
         for (b, result) in (first..last).zip(checked) {
             let leaves = result?;
-            for (i, (replay_key, leaf)) in leaves.into_iter().enumerate() {
+            for (i, (replay_key, leaf, tx)) in leaves.into_iter().enumerate() {
                 let index = b * TILE_WIDTH + i as u64;
+                if let (Some(replay), Some(tx)) = (options.replay, tx) {
+                    replay(index, &tx).map_err(|reason| VerifyError::BadEntry {
+                        index,
+                        reason: format!("the state refuses it: {reason}"),
+                    })?;
+                }
                 if !replay_keys.insert(replay_key) {
                     return Err(VerifyError::BadEntry {
                         index,
@@ -149,8 +160,9 @@ pub fn verify_log(
     })
 }
 
-/// An entry that passed its checks: its replay key (truncated) and leaf hash.
-type CheckedEntry = ([u8; 16], Hash);
+/// An entry that passed its checks: its replay key (truncated), its leaf
+/// hash, and the transaction when the state is replayed.
+type CheckedEntry = ([u8; 16], Hash, Option<SignedTx>);
 
 /// Fetches bundle `b`, checks every transaction in it, and returns each
 /// entry's replay key (truncated) and leaf hash.
@@ -159,6 +171,7 @@ fn check_bundle(
     ctx: &TxContext<'_>,
     b: u64,
     size: u64,
+    keep_txs: bool,
 ) -> Result<Vec<CheckedEntry>, VerifyError> {
     let width = (size - b * TILE_WIDTH).min(TILE_WIDTH);
     let path = TilePath {
@@ -193,11 +206,12 @@ fn check_bundle(
         reason: format!("{}: {}", e.code.as_str(), e.message),
     })?;
     Ok(txs
-        .iter()
+        .into_iter()
         .map(|tx| {
             let mut short = [0u8; 16];
             short.copy_from_slice(&tx.replay_key()[..16]);
-            (short, tx.leaf_hash())
+            let leaf = tx.leaf_hash();
+            (short, leaf, keep_txs.then_some(tx))
         })
         .collect())
 }

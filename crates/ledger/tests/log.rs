@@ -147,6 +147,7 @@ fn appends_proves_reopens_and_verifies() {
             modules: &modules,
             since: Some(&old_note),
             parallel_bundles: 4,
+            replay: None,
         },
         &|_| {},
     )
@@ -209,6 +210,7 @@ fn verify_names_a_tampered_entry() {
         modules: &modules,
         since: None,
         parallel_bundles: 2,
+        replay: None,
     };
 
     // Another well-signed transaction in place of entry 300: signatures pass,

@@ -262,6 +262,7 @@ fn the_worked_log_is_what_the_code_writes() {
         modules: &modules,
         since: None,
         parallel_bundles: 4,
+        replay: None,
     };
     let report = verify_log(
         &StoreSource {

@@ -93,20 +93,19 @@ pub fn decide(state: &LedgerState, attempt: &Attempt<'_>) -> Decided {
 
 /// Signs an `access` event (and any other node transaction) as the node.
 pub fn sign(node: &Node, tx_type: &str, body: serde_json::Value) -> Result<SignedTx, TxError> {
-    let bytes = TxBuilder {
+    let ctx = hygeia_ledger::tx::TxContext {
+        network: &node.config.network,
+        modules: &node.modules,
+    };
+    // Checked like anyone's transaction (bar the signature just made), so a
+    // node bug cannot put a malformed event on the ledger.
+    TxBuilder {
         network: &node.config.network,
         tx_type,
         nonce: hygeia_auth::random_nonce(),
         body,
     }
-    .sign(&node.key);
-    let ctx = hygeia_ledger::tx::TxContext {
-        network: &node.config.network,
-        modules: &node.modules,
-    };
-    // Checks the node's own transaction like anyone's, so a node bug
-    // cannot put a malformed event on the ledger.
-    SignedTx::parse(&bytes, &ctx)
+    .sign_checked(&node.key, &ctx)
 }
 
 /// Logs an access event (plus `with`, in the same atomic submission) and

@@ -8,11 +8,13 @@
 //! `custody.redb` (record metadata and break-glass justifications) and
 //! `custodial.key` (the node's X25519 private key, mode 0600).
 
+use std::collections::HashMap;
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
+use std::sync::Mutex;
 
 use hygeia_vault::{
-    BlobId, BlobStore, Commitment, Erasure, FsBlobStore, FsKeyRing, KeyRing, RecipientKey,
+    BlobId, BlobStore, Commitment, DataKey, Erasure, FsBlobStore, FsKeyRing, KeyRing, RecipientKey,
     RecipientPublicKey, RecordInfo, Salt, Vault,
 };
 use redb::{ReadableDatabase, TableDefinition};
@@ -66,7 +68,15 @@ pub struct Custody {
     vault: Vault<FsBlobStore, FsKeyRing>,
     custodial: RecipientKey,
     meta: redb::Database,
+    /// Data keys of recently read records, so a busy record is not
+    /// unwrapped (an X25519 operation and a file read) on every read.
+    /// Erasure removes a record's key from here before destroying the
+    /// wrapped copies; the cache lives in memory only and is bounded.
+    recent_keys: Mutex<HashMap<BlobId, DataKey>>,
 }
+
+/// Most data keys kept in memory.
+const RECENT_KEYS: usize = 4096;
 
 impl Custody {
     pub fn open(dir: &Path) -> Result<Custody, CustodyError> {
@@ -82,6 +92,7 @@ impl Custody {
             vault: Vault::new(blobs, keys),
             custodial,
             meta,
+            recent_keys: Mutex::new(HashMap::new()),
         })
     }
 
@@ -141,7 +152,34 @@ impl Custody {
         output: impl Write,
     ) -> Result<RecordInfo, CustodyError> {
         let blob = BlobId::from_hex(&meta.blob)?;
-        Ok(self.vault.open(&blob, &self.custodial, output)?)
+        let key = self.data_key(&blob)?;
+        Ok(hygeia_vault::decrypt(
+            &key,
+            self.vault.blobs().get(&blob)?,
+            output,
+        )?)
+    }
+
+    fn data_key(&self, blob: &BlobId) -> Result<DataKey, CustodyError> {
+        if let Some(key) = self.recent().get(blob) {
+            return Ok(key.clone());
+        }
+        let wrapped = self
+            .vault
+            .keys()
+            .get(blob, self.custodial.public_key())?
+            .ok_or(hygeia_vault::Error::NoKey)?;
+        let key = hygeia_vault::unwrap(&wrapped, blob, &self.custodial)?;
+        let mut recent = self.recent();
+        if recent.len() >= RECENT_KEYS {
+            recent.clear();
+        }
+        recent.insert(*blob, key.clone());
+        Ok(key)
+    }
+
+    fn recent(&self) -> std::sync::MutexGuard<'_, HashMap<BlobId, DataKey>> {
+        self.recent_keys.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     /// Crypto-shreds a record: every wrapped copy of its data key, then the
@@ -151,7 +189,13 @@ impl Custody {
             return Ok(None);
         };
         let blob = BlobId::from_hex(&meta.blob)?;
-        Ok(Some(self.vault.erase(&blob)?))
+        self.recent().remove(&blob);
+        let erasure = self.vault.erase(&blob)?;
+        // Again: a read that unwrapped the key just before it was destroyed
+        // may have put it back. (Reads of an erased record are refused by
+        // the state before they reach the vault.)
+        self.recent().remove(&blob);
+        Ok(Some(erasure))
     }
 
     /// Whether any wrapped key for the record is left.

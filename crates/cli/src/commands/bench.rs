@@ -29,6 +29,29 @@ pub enum BenchCommand {
     Fill(FillArgs),
     /// Measure inclusion and consistency proof latency over HTTP.
     Proofs(ProofArgs),
+    /// Permitted record reads over HTTP: signed request, decision, durable
+    /// audit event, decryption.
+    Reads(ReadArgs),
+}
+
+#[derive(Args)]
+pub struct ReadArgs {
+    #[arg(long)]
+    node: String,
+    /// Concurrent clients, each with its own connection.
+    #[arg(long, default_value_t = 64)]
+    clients: usize,
+    /// Reads in all.
+    #[arg(long, default_value_t = 50_000)]
+    count: usize,
+    /// Size of each record in bytes.
+    #[arg(long, default_value_t = 4096)]
+    record_bytes: usize,
+    /// Distinct records read (round robin).
+    #[arg(long, default_value_t = 64)]
+    records: usize,
+    #[arg(long)]
+    json: bool,
 }
 
 #[derive(Args)]
@@ -94,6 +117,7 @@ pub fn run(command: BenchCommand) -> anyhow::Result<ExitCode> {
         BenchCommand::Postgres(args) => postgres(args),
         BenchCommand::Fill(args) => fill(args),
         BenchCommand::Proofs(args) => proofs(args),
+        BenchCommand::Reads(args) => reads(args),
     }
 }
 
@@ -517,4 +541,171 @@ fn proofs(args: ProofArgs) -> anyhow::Result<ExitCode> {
         .print(args.json);
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// A patient uploads `records` records and grants a reader TREAT reads of
+/// them; then `clients` clients read them. Requests are signed before the
+/// clock starts (their `created` stays inside the node's window for five
+/// minutes, longer than a run).
+fn reads(args: ReadArgs) -> anyhow::Result<ExitCode> {
+    use crate::client::{json_or_refusal, Client};
+    use sha2::{Digest, Sha256};
+    anyhow::ensure!(
+        args.clients > 0 && args.count > 0 && args.records > 0,
+        "clients, count and records must be positive"
+    );
+    let patient = Keypair::generate();
+    let patient_did = patient.did().to_string();
+    let mut patient = Client::with_key(&args.node, patient);
+    let reader = Keypair::generate();
+    eprintln!(
+        "uploading {} records of {} bytes…",
+        args.records, args.record_bytes
+    );
+    let work = tempfile::tempdir()?;
+    let mut ids = Vec::new();
+    for i in 0..args.records {
+        let mut content = format!(
+            "{{\"resourceType\":\"Observation\",\"id\":\"bench-{i}\",\"note\":[{{\"text\":\""
+        )
+        .into_bytes();
+        while content.len() < args.record_bytes.saturating_sub(5) {
+            content.push(b'a' + (content.len() % 26) as u8);
+        }
+        content.extend_from_slice(b"\"}]}");
+        content.resize(args.record_bytes.max(content.len()), b' ');
+        let file = work.path().join("record.json");
+        std::fs::write(&file, &content)?;
+        let digest: [u8; 32] = Sha256::digest(&content).into();
+        let message = hygeia_node::api::records::provenance_message(
+            &patient_did,
+            "lab",
+            "Observation",
+            "application/fhir+json",
+            &digest,
+        );
+        use base64::Engine;
+        let provenance = base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .encode(patient.key.sign(&message).to_bytes());
+        let answer = json_or_refusal(patient.post_file(
+            "/v1/records",
+            &file,
+            &[
+                ("hygeia-patient", patient_did.clone()),
+                ("hygeia-category", "lab".into()),
+                ("hygeia-resource-type", "Observation".into()),
+                ("hygeia-provenance", provenance),
+                ("content-type", "application/fhir+json".into()),
+            ],
+        )?)?;
+        ids.push(
+            answer["record"]
+                .as_str()
+                .context("no record id")?
+                .to_owned(),
+        );
+    }
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)?
+        .as_secs();
+    patient.submit(
+        "consent.grant",
+        json!({"patient": patient_did, "grantee": reader.did().to_string(), "scope": {"categories": ["lab"]},
+               "actions": ["read"], "purpose": "TREAT", "not_before": now as i64 - 60, "not_after": now as i64 + 86_400}),
+    )?;
+    eprintln!("signing {} requests ahead of time…", args.count);
+    let base = args.node.trim_end_matches('/').to_owned();
+    let signed: Vec<(String, String, String)> = (0..args.count)
+        .into_par_iter()
+        .map(|i| {
+            let path = format!("/v1/records/{}?purpose=TREAT", ids[i % ids.len()]);
+            let headers = hygeia_auth::sign_request(
+                &reader,
+                &reqwest::Method::GET,
+                &path,
+                None,
+                now,
+                &hygeia_auth::random_nonce(),
+            )
+            .expect("a well-formed path and nonce");
+            (
+                format!("{base}{path}"),
+                headers.signature_input,
+                headers.signature,
+            )
+        })
+        .collect();
+    let mut per_client: Vec<Vec<(String, String, String)>> = vec![Vec::new(); args.clients];
+    for (i, request) in signed.into_iter().enumerate() {
+        per_client[i % args.clients].push(request);
+    }
+    let expected = args.record_bytes;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    let (wall, latencies, errors) = runtime.block_on(async move {
+        let client = reqwest::Client::builder()
+            .pool_max_idle_per_host(args.clients)
+            .timeout(Duration::from_secs(120))
+            .build()?;
+        let started = Instant::now();
+        let mut tasks = Vec::new();
+        for requests in per_client {
+            let client = client.clone();
+            tasks.push(tokio::spawn(async move {
+                let mut latencies = Vec::with_capacity(requests.len());
+                let mut errors = 0usize;
+                for (url, input, signature) in requests {
+                    let sent = Instant::now();
+                    let response = client
+                        .get(&url)
+                        .header("signature-input", input)
+                        .header("signature", signature)
+                        .send()
+                        .await;
+                    match response {
+                        Ok(r) if r.status().is_success() => match r.bytes().await {
+                            Ok(body) if body.len() == expected => latencies.push(sent.elapsed()),
+                            _ => errors += 1,
+                        },
+                        Ok(r) => {
+                            errors += 1;
+                            if errors == 1 {
+                                eprintln!(
+                                    "error answer: {} {}",
+                                    r.status(),
+                                    r.text().await.unwrap_or_default()
+                                );
+                            }
+                        }
+                        Err(e) => {
+                            errors += 1;
+                            if errors == 1 {
+                                eprintln!("request failed: {e}");
+                            }
+                        }
+                    }
+                }
+                (latencies, errors)
+            }));
+        }
+        let (all, errors) = gather(tasks).await?;
+        Ok::<_, anyhow::Error>((started.elapsed(), all, errors))
+    })?;
+    Summary {
+        what: format!("hygeia reads of {} B", args.record_bytes),
+        unit: "read",
+        clients: args.clients,
+        transactions: args.count,
+        requests: args.count,
+        errors,
+        wall,
+        latencies,
+    }
+    .print(args.json);
+    Ok(if errors == 0 {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
 }

@@ -34,6 +34,20 @@ pub struct VerifyArgs {
     /// Bundles of 256 entries fetched and checked in parallel.
     #[arg(long, default_value_t = 32)]
     parallel: usize,
+    /// The network's governance did:key, for replaying the state. Without
+    /// it, a URL's /v1/node answer, or a data directory's network.json.
+    #[arg(long)]
+    governance: Option<String>,
+    /// The custodian node's did:key (signer of record and access events).
+    /// Without it, a URL's /v1/node answer, or a data directory's node.key.
+    #[arg(long)]
+    node_did: Option<String>,
+}
+
+/// Who the state rules trust: the custodian node and the governance key.
+struct Authorities {
+    node_did: String,
+    governance: Option<String>,
 }
 
 pub fn run(args: VerifyArgs) -> anyhow::Result<ExitCode> {
@@ -45,10 +59,23 @@ pub fn run(args: VerifyArgs) -> anyhow::Result<ExitCode> {
         .transpose()?;
     let modules = hygeia_node::state::txs::registry();
     if is_url {
+        let info = super::node_info(&args.target)?;
+        let authorities = Authorities {
+            node_did: match &args.node_did {
+                Some(did) => did.clone(),
+                None => info["node_did"]
+                    .as_str()
+                    .context("the node did not give its DID")?
+                    .to_owned(),
+            },
+            governance: args
+                .governance
+                .clone()
+                .or_else(|| info["governance"].as_str().map(str::to_owned)),
+        };
         let key = match args.key.clone() {
             Some(key) => key,
             None => {
-                let info = super::node_info(&args.target)?;
                 let key = info["checkpoint_verifier_key"]
                     .as_str()
                     .context("the node did not give its checkpoint verifier key")?
@@ -59,7 +86,14 @@ pub fn run(args: VerifyArgs) -> anyhow::Result<ExitCode> {
         };
         let verifier = CheckpointVerifier::new(&key)?;
         let source = HttpSource::new(&args.target)?;
-        check(&source, &verifier, &modules, since.as_deref(), &args)
+        check(
+            &source,
+            &verifier,
+            &modules,
+            since.as_deref(),
+            &args,
+            &authorities,
+        )
     } else {
         let dir = PathBuf::from(&args.target);
         let ledger = dir.join(LEDGER_FILE);
@@ -69,6 +103,23 @@ pub fn run(args: VerifyArgs) -> anyhow::Result<ExitCode> {
             dir.display()
         );
         let (store, origin) = LogStore::open_existing(&ledger)?;
+        let network_file: serde_json::Value =
+            std::fs::read(dir.join(hygeia_node::config::NETWORK_FILE))
+                .ok()
+                .and_then(|b| serde_json::from_slice(&b).ok())
+                .unwrap_or_default();
+        let authorities = Authorities {
+            node_did: match &args.node_did {
+                Some(did) => did.clone(),
+                None => Keypair::read_key_file(&dir.join(NODE_KEY_FILE))?
+                    .did()
+                    .to_string(),
+            },
+            governance: args
+                .governance
+                .clone()
+                .or_else(|| network_file["governance"].as_str().map(str::to_owned)),
+        };
         let key = match args.key.clone() {
             Some(key) => key,
             None => {
@@ -86,6 +137,7 @@ pub fn run(args: VerifyArgs) -> anyhow::Result<ExitCode> {
             &modules,
             since.as_deref(),
             &args,
+            &authorities,
         )
     }
 }
@@ -96,7 +148,22 @@ fn check(
     modules: &ModuleRegistry,
     since: Option<&[u8]>,
     args: &VerifyArgs,
+    authorities: &Authorities,
 ) -> anyhow::Result<ExitCode> {
+    // The state the log defines, replayed entry by entry: a transaction the
+    // rules would not have admitted is as bad as a bad signature.
+    let state = std::sync::Mutex::new(hygeia_node::state::LedgerState::new(
+        authorities.node_did.clone(),
+        authorities.governance.clone(),
+    ));
+    let replay = |index: u64, tx: &hygeia_ledger::SignedTx| -> Result<(), String> {
+        state
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .apply(index, tx)
+            .map(|_| ())
+            .map_err(|e| format!("{} ({})", e.message, e.code.as_str()))
+    };
     let started = Instant::now();
     let bar = ProgressBar::new(0);
     bar.set_style(
@@ -117,6 +184,7 @@ fn check(
         modules,
         since,
         parallel_bundles: args.parallel,
+        replay: Some(&replay),
     };
     let result = verify_log(source, &options, &|done| bar.set_position(done));
     bar.finish_and_clear();
@@ -131,6 +199,16 @@ fn check(
                 rate,
                 hex::encode(report.checkpoint.root.0)
             );
+            {
+                let state = state.lock().unwrap_or_else(|p| p.into_inner());
+                let erased = state.records.erased().count();
+                println!(
+                    "OK: every entry is admitted by the state rules on replay: {} records ({erased} erased), {} consent grants ({} in force)",
+                    state.records.len(),
+                    state.policy.consents().len(),
+                    state.policy.consents().unrevoked_len(),
+                );
+            }
             if let Some(old) = report.grew_from {
                 println!(
                     "OK: the log only grew since the saved checkpoint ({old} -> {} entries)",

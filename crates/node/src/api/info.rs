@@ -18,6 +18,7 @@ pub async fn node_info(State(node): State<Arc<Node>>) -> Json<Value> {
         "network": node.config.network,
         "node_did": node.node_did,
         "checkpoint_verifier_key": node.verifier_key,
+        "governance": node.config.governance,
         "tree_size": checkpoint.size,
         "transaction_types": node.modules.types(),
         "transaction_version": hygeia_ledger::TX_VERSION,
@@ -25,6 +26,11 @@ pub async fn node_info(State(node): State<Arc<Node>>) -> Json<Value> {
             "max_transaction_bytes": hygeia_ledger::MAX_TX_BYTES,
             "max_batch_transactions": node.config.max_batch_txs,
             "max_batch_body_bytes": node.config.max_batch_body_bytes,
+            "max_record_bytes": node.config.max_record_bytes,
+        },
+        "auth": {
+            "scheme": "RFC 9421 HTTP Message Signatures, Ed25519, keyid = did:key (docs/auth.md)",
+            "window_seconds": node.config.auth_window.as_secs(),
         },
     }))
 }
