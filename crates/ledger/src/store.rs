@@ -276,7 +276,7 @@ impl Snapshot {
                 visit(index, entry)?;
                 index += 1;
             }
-            if index < size && index % TILE_WIDTH != 0 {
+            if index < size && !index.is_multiple_of(TILE_WIDTH) {
                 return Err(StoreError::Corrupt(format!(
                     "entry bundle {} is short",
                     index / TILE_WIDTH

@@ -63,6 +63,10 @@ pub struct VerifyReport {
     pub grew_from: Option<u64>,
 }
 
+/// Applies one transaction (leaf index, transaction) to a replayed state,
+/// or says why the state refuses it.
+pub type ReplayFn<'a> = dyn Fn(u64, &SignedTx) -> Result<(), String> + Sync + 'a;
+
 pub struct VerifyOptions<'a> {
     pub verifier: &'a CheckpointVerifier,
     pub modules: &'a ModuleRegistry,
@@ -73,7 +77,7 @@ pub struct VerifyOptions<'a> {
     /// Called with every transaction in log order, to replay the state the
     /// log defines (invariant 2): an entry the state refuses is reported as
     /// bad, like a bad signature.
-    pub replay: Option<&'a (dyn Fn(u64, &SignedTx) -> Result<(), String> + Sync)>,
+    pub replay: Option<&'a ReplayFn<'a>>,
 }
 
 /// Verifies the whole log; `progress` is called with the number of entries

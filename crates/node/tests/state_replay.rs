@@ -166,11 +166,12 @@ fn build(keys: &Keys, ops: &[Op]) -> Vec<SignedTx> {
     txs
 }
 
+/// Records (and whether erased), grant ids per patient, open break-glass
+/// windows, registered organizations.
+type Observed = (Vec<(String, bool)>, Vec<Vec<String>>, Vec<bool>, usize);
+
 /// What readers can observe of a state.
-fn observe(
-    state: &LedgerState,
-    keys: &Keys,
-) -> (Vec<(String, bool)>, Vec<Vec<String>>, Vec<bool>, usize) {
+fn observe(state: &LedgerState, keys: &Keys) -> Observed {
     let mut records: Vec<(String, bool)> = (0..6u8)
         .filter_map(|n| {
             state

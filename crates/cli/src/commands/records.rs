@@ -90,45 +90,7 @@ pub enum RecordCommand {
 #[derive(Subcommand)]
 pub enum ConsentCommand {
     /// Grant access to your records (or, as a delegate, a patient's).
-    Grant {
-        #[arg(long, short)]
-        key: PathBuf,
-        #[arg(long, default_value = DEFAULT_NODE)]
-        node: String,
-        /// The patient (default: you).
-        #[arg(long)]
-        patient: Option<String>,
-        /// Who may access: a person's did:key or an organization's DID.
-        #[arg(long)]
-        to: String,
-        /// Record categories covered (repeat or comma-separate).
-        #[arg(long, value_delimiter = ',')]
-        categories: Vec<String>,
-        /// FHIR resource types covered.
-        #[arg(long = "types", value_delimiter = ',')]
-        resource_types: Vec<String>,
-        /// Specific records covered, by id.
-        #[arg(long, value_delimiter = ',')]
-        records: Vec<String>,
-        /// read, write
-        #[arg(long, value_delimiter = ',', default_value = "read")]
-        actions: Vec<String>,
-        /// HL7 purpose of use the grantee must state.
-        #[arg(long, default_value = "TREAT")]
-        purpose: String,
-        /// Valid for this many days from now.
-        #[arg(long, default_value_t = 30, conflicts_with = "until")]
-        days: i64,
-        /// Start of validity (Unix seconds; default now).
-        #[arg(long)]
-        from: Option<i64>,
-        /// End of validity (Unix seconds).
-        #[arg(long)]
-        until: Option<i64>,
-        /// Countries (ISO 3166-1 alpha-2) the grantee must act from.
-        #[arg(long, value_delimiter = ',')]
-        jurisdictions: Vec<String>,
-    },
+    Grant(Box<GrantArgs>),
     /// Revoke a grant by id; it stops working in the batch that commits this.
     Revoke {
         #[arg(long, short)]
@@ -146,6 +108,47 @@ pub enum ConsentCommand {
         #[arg(long)]
         patient: Option<String>,
     },
+}
+
+#[derive(clap::Args)]
+pub struct GrantArgs {
+    #[arg(long, short)]
+    key: PathBuf,
+    #[arg(long, default_value = DEFAULT_NODE)]
+    node: String,
+    /// The patient (default: you).
+    #[arg(long)]
+    patient: Option<String>,
+    /// Who may access: a person's did:key or an organization's DID.
+    #[arg(long)]
+    to: String,
+    /// Record categories covered (repeat or comma-separate).
+    #[arg(long, value_delimiter = ',')]
+    categories: Vec<String>,
+    /// FHIR resource types covered.
+    #[arg(long = "types", value_delimiter = ',')]
+    resource_types: Vec<String>,
+    /// Specific records covered, by id.
+    #[arg(long, value_delimiter = ',')]
+    records: Vec<String>,
+    /// read, write
+    #[arg(long, value_delimiter = ',', default_value = "read")]
+    actions: Vec<String>,
+    /// HL7 purpose of use the grantee must state.
+    #[arg(long, default_value = "TREAT")]
+    purpose: String,
+    /// Valid for this many days from now.
+    #[arg(long, default_value_t = 30, conflicts_with = "until")]
+    days: i64,
+    /// Start of validity (Unix seconds; default now).
+    #[arg(long)]
+    from: Option<i64>,
+    /// End of validity (Unix seconds).
+    #[arg(long)]
+    until: Option<i64>,
+    /// Countries (ISO 3166-1 alpha-2) the grantee must act from.
+    #[arg(long, value_delimiter = ',')]
+    jurisdictions: Vec<String>,
 }
 
 #[derive(Subcommand)]
@@ -349,21 +352,22 @@ pub fn run_record(command: RecordCommand) -> anyhow::Result<ExitCode> {
 
 pub fn run_consent(command: ConsentCommand) -> anyhow::Result<ExitCode> {
     match command {
-        ConsentCommand::Grant {
-            key,
-            node,
-            patient,
-            to,
-            categories,
-            resource_types,
-            records,
-            actions,
-            purpose,
-            days,
-            from,
-            until,
-            jurisdictions,
-        } => {
+        ConsentCommand::Grant(args) => {
+            let GrantArgs {
+                key,
+                node,
+                patient,
+                to,
+                categories,
+                resource_types,
+                records,
+                actions,
+                purpose,
+                days,
+                from,
+                until,
+                jurisdictions,
+            } = *args;
             let mut client = Client::new(&node, &key)?;
             let patient = patient.unwrap_or_else(|| client.did());
             let not_before = from.unwrap_or_else(now);

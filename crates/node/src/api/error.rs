@@ -14,7 +14,7 @@ pub struct ApiError {
     /// Which transaction of a batch submission was refused.
     pub position: Option<usize>,
     /// Extra members of the error object (an access refusal's audit index).
-    pub details: Option<serde_json::Map<String, serde_json::Value>>,
+    pub details: Option<Box<serde_json::Map<String, serde_json::Value>>>,
     /// Answer with `WWW-Authenticate` (a 401).
     pub www_authenticate: bool,
 }
@@ -122,7 +122,7 @@ impl IntoResponse for ApiError {
         if let Some(position) = self.position {
             error["position"] = json!(position);
         }
-        for (key, value) in self.details.unwrap_or_default() {
+        for (key, value) in self.details.map(|d| *d).unwrap_or_default() {
             error[key] = value;
         }
         let mut response = (self.status, axum::Json(json!({ "error": error }))).into_response();
