@@ -1124,13 +1124,21 @@ fn openapi_lists_every_route() {
         let start = call.find('"').expect("route path") + 1;
         let end = start + call[start..].find('"').expect("end of route path");
         let path = call[start..end].replace("{*", "{");
-        let method = ["get(", "post(", "put(", "delete(", "patch("]
-            .iter()
-            .filter_map(|m| call.find(m).map(|at| (at, m.trim_end_matches('('))))
-            .min()
-            .expect("route method")
-            .1;
-        routed.insert((path, method.to_string()));
+        // Every method routed here: `get(..)`, or `post(..).get(..)`.
+        let mut methods = 0;
+        for m in ["get(", "post(", "put(", "delete(", "patch("] {
+            for (at, _) in call.match_indices(m) {
+                let standalone = call[..at]
+                    .chars()
+                    .last()
+                    .is_none_or(|c| !(c.is_alphanumeric() || c == '_'));
+                if standalone {
+                    routed.insert((path.clone(), m.trim_end_matches('(').to_string()));
+                    methods += 1;
+                }
+            }
+        }
+        assert!(methods > 0, "no method for route {path}");
     }
     for expected in [
         ("/checkpoint", "get"),
@@ -1143,6 +1151,11 @@ fn openapi_lists_every_route() {
         ("/v1/node", "get"),
         ("/v1/health", "get"),
         ("/openapi.json", "get"),
+        ("/v1/records", "post"),
+        ("/v1/records", "get"),
+        ("/v1/records/{id}", "get"),
+        ("/v1/consents", "get"),
+        ("/v1/audit", "get"),
     ] {
         assert!(
             routed.contains(&(expected.0.to_string(), expected.1.to_string())),

@@ -491,3 +491,26 @@ fn an_upload_with_a_bad_provenance_signature_is_refused_and_not_kept() {
     .unwrap();
     assert_eq!(list["records"].as_array().unwrap().len(), 1);
 }
+
+#[test]
+fn free_text_in_a_grant_never_reaches_the_ledger() {
+    let net = Network::start(&[]);
+    for scope in [
+        json!({"categories": ["Free text, with spaces"]}),
+        json!({"resource_types": ["not a type"]}),
+        json!({"record_ids": ["not a record id"]}),
+    ] {
+        let mut body = net.grant_body(&net.clinician);
+        body["scope"] = scope;
+        refused_tx(&net, &net.patient, "consent.grant", body, 400, "schema_violation");
+    }
+}
+
+#[test]
+fn bad_query_strings_get_json_errors() {
+    let net = Network::start(&[]);
+    for path in ["/v1/records", "/v1/consents", "/v1/audit?patient=x&limit=many"] {
+        let response = signed_get(&net.node, &net.patient, path);
+        assert_eq!(error_code(response), (400, "invalid_parameter".to_owned()), "{path}");
+    }
+}

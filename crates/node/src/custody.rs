@@ -72,7 +72,15 @@ pub struct Custody {
     /// unwrapped (an X25519 operation and a file read) on every read.
     /// Erasure removes a record's key from here before destroying the
     /// wrapped copies; the cache lives in memory only and is bounded.
-    recent_keys: Mutex<HashMap<BlobId, DataKey>>,
+    recent_keys: Mutex<RecentKeys>,
+}
+
+#[derive(Default)]
+struct RecentKeys {
+    keys: HashMap<BlobId, DataKey>,
+    /// Records erased since start: their keys are never cached again, even
+    /// by a read that unwrapped one just before it was destroyed.
+    erased: std::collections::HashSet<BlobId>,
 }
 
 /// Most data keys kept in memory.
@@ -92,7 +100,7 @@ impl Custody {
             vault: Vault::new(blobs, keys),
             custodial,
             meta,
-            recent_keys: Mutex::new(HashMap::new()),
+            recent_keys: Mutex::new(RecentKeys::default()),
         })
     }
 
@@ -161,7 +169,7 @@ impl Custody {
     }
 
     fn data_key(&self, blob: &BlobId) -> Result<DataKey, CustodyError> {
-        if let Some(key) = self.recent().get(blob) {
+        if let Some(key) = self.recent().keys.get(blob) {
             return Ok(key.clone());
         }
         let wrapped = self
@@ -171,30 +179,40 @@ impl Custody {
             .ok_or(hygeia_vault::Error::NoKey)?;
         let key = hygeia_vault::unwrap(&wrapped, blob, &self.custodial)?;
         let mut recent = self.recent();
-        if recent.len() >= RECENT_KEYS {
-            recent.clear();
+        if !recent.erased.contains(blob) {
+            if recent.keys.len() >= RECENT_KEYS {
+                recent.keys.clear();
+            }
+            recent.keys.insert(*blob, key.clone());
         }
-        recent.insert(*blob, key.clone());
         Ok(key)
     }
 
-    fn recent(&self) -> std::sync::MutexGuard<'_, HashMap<BlobId, DataKey>> {
+    fn recent(&self) -> std::sync::MutexGuard<'_, RecentKeys> {
         self.recent_keys.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     /// Crypto-shreds a record: every wrapped copy of its data key, then the
-    /// local ciphertext. Safe to repeat.
+    /// local ciphertext, then what the node kept about it (the salt that
+    /// links the commitment to the ciphertext, its address, media type and
+    /// provenance). Safe to repeat.
     pub fn erase(&self, commitment: &str) -> Result<Option<Erasure>, CustodyError> {
         let Some(meta) = self.meta(commitment)? else {
             return Ok(None);
         };
         let blob = BlobId::from_hex(&meta.blob)?;
-        self.recent().remove(&blob);
+        {
+            let mut recent = self.recent();
+            recent.erased.insert(blob);
+            recent.keys.remove(&blob);
+        }
         let erasure = self.vault.erase(&blob)?;
-        // Again: a read that unwrapped the key just before it was destroyed
-        // may have put it back. (Reads of an erased record are refused by
-        // the state before they reach the vault.)
-        self.recent().remove(&blob);
+        let txn = self.meta.begin_write().map_err(meta_err)?;
+        txn.open_table(RECORDS)
+            .map_err(meta_err)?
+            .remove(commitment)
+            .map_err(meta_err)?;
+        txn.commit().map_err(meta_err)?;
         Ok(Some(erasure))
     }
 

@@ -103,7 +103,9 @@ fn erased_records_cannot_be_decrypted_with_anything_left() {
             );
         }
     }
+    // What linked the commitment to the ciphertext is gone too.
+    assert!(custody.meta(&commitment).unwrap().is_none());
     // Erasing again is harmless (a restart re-runs unfinished erasures).
-    custody.erase(&commitment).unwrap();
+    assert!(custody.erase(&commitment).unwrap().is_none());
     let _ = BlobId::from_hex(&meta.blob).unwrap();
 }

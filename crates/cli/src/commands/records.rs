@@ -99,6 +99,23 @@ pub enum ConsentCommand {
         node: String,
         grant: String,
     },
+    /// Register (or remove) a delegate, e.g. a guardian, who may grant and
+    /// revoke for the patient. Signed by the patient (or the governance key).
+    Delegate {
+        #[arg(long, short)]
+        key: PathBuf,
+        #[arg(long, default_value = DEFAULT_NODE)]
+        node: String,
+        /// The patient (default: you).
+        #[arg(long)]
+        patient: Option<String>,
+        /// The delegate's did:key.
+        #[arg(long)]
+        delegate: String,
+        /// Remove the delegate instead.
+        #[arg(long)]
+        remove: bool,
+    },
     /// List a patient's grants.
     List {
         #[arg(long, short)]
@@ -392,6 +409,21 @@ pub fn run_consent(command: ConsentCommand) -> anyhow::Result<ExitCode> {
             answer["grant"] = answer["leaf_hash"].clone();
             print(&answer)
         }
+        ConsentCommand::Delegate {
+            key,
+            node,
+            patient,
+            delegate,
+            remove,
+        } => {
+            let mut client = Client::new(&node, &key)?;
+            let patient = patient.unwrap_or_else(|| client.did());
+            let op = if remove { "remove" } else { "add" };
+            print(&client.submit(
+                "consent.delegate",
+                json!({"patient": patient, "delegate": delegate, "op": op}),
+            )?)
+        }
         ConsentCommand::Revoke { key, node, grant } => {
             let mut client = Client::new(&node, &key)?;
             print(&client.submit("consent.revoke", json!({ "grant": grant }))?)
@@ -474,10 +506,9 @@ pub fn run_audit(args: AuditArgs) -> anyhow::Result<ExitCode> {
                 .to_owned()
         }
     };
-    let node_did = info["node_did"]
-        .as_str()
-        .context("the node did not report its DID")?
-        .to_owned();
+    // The node signs its events with its checkpoint key: a trusted verifier
+    // key names the node too.
+    let node_did = did_of_verifier_key(&vkey)?;
     let feed = client.get_json(&format!(
         "/v1/audit{}",
         query(&[("patient", &patient), ("limit", &args.limit.to_string())])
@@ -494,8 +525,10 @@ pub fn run_audit(args: AuditArgs) -> anyhow::Result<ExitCode> {
         feed["total"], verified, feed["tree_size"]
     );
     for event in feed["events"].as_array().into_iter().flatten() {
-        let e = &event["event"];
-        let flag = if event["break_glass"] == json!(true) {
+        // Shown from the verified entry, not from the node's summary of it.
+        let entry: Value = serde_json::from_str(event["entry"].as_str().unwrap_or("null"))?;
+        let e = &entry["body"];
+        let flag = if e["break_glass"] == json!(true) {
             "BREAK-GLASS "
         } else {
             ""
@@ -528,6 +561,24 @@ pub fn run_audit(args: AuditArgs) -> anyhow::Result<ExitCode> {
     // A closed pipe (`| head`) is not an error worth a panic.
     let _ = std::io::stdout().lock().write_all(text.as_bytes());
     Ok(ExitCode::SUCCESS)
+}
+
+/// The did:key of a C2SP Ed25519 verifier key (`<name>+<id>+<base64 of
+/// 0x01 || public key>`).
+pub fn did_of_verifier_key(vkey: &str) -> anyhow::Result<String> {
+    let encoded = vkey.rsplit('+').next().unwrap_or_default();
+    let bytes = base64::engine::general_purpose::STANDARD
+        .decode(encoded)
+        .context("the verifier key's key part is not base64")?;
+    anyhow::ensure!(
+        bytes.len() == 33 && bytes[0] == 0x01,
+        "not an Ed25519 verifier key"
+    );
+    let mut public = [0u8; 32];
+    public.copy_from_slice(&bytes[1..]);
+    let key = hygeia_identity::PublicKey::from_bytes(&public)
+        .map_err(|_| anyhow::anyhow!("the verifier key holds no valid Ed25519 key"))?;
+    Ok(key.did().to_string())
 }
 
 /// Checks a feed offline; returns how many events it verified.

@@ -26,16 +26,17 @@ pub struct AuditQuery {
 
 pub async fn feed(
     State(node): State<Arc<Node>>,
-    Query(query): Query<AuditQuery>,
+    query: Result<Query<AuditQuery>, axum::extract::rejection::QueryRejection>,
     method: Method,
     uri: Uri,
     headers: HeaderMap,
 ) -> Result<Json<Value>, ApiError> {
     let who = authenticate(&node, &method, &uri, &headers)?;
+    let Query(query) = query.map_err(super::records::query_error)?;
     require_patient_or_delegate(&node, &who.did, &query.patient)?;
     let limit = query.limit.unwrap_or(DEFAULT_LIMIT).clamp(1, MAX_LIMIT);
     // Break-glass first, then the newest.
-    let chosen: Vec<(u64, bool)> = {
+    let (chosen, total): (Vec<(u64, bool)>, usize) = {
         let committed = node.state.read();
         let all = committed
             .accesses
@@ -44,15 +45,12 @@ pub async fn feed(
             .unwrap_or(&[]);
         let flagged = all.iter().rev().filter(|a| a.break_glass);
         let others = all.iter().rev().filter(|a| !a.break_glass);
-        flagged
+        let chosen = flagged
             .chain(others)
             .take(limit)
             .map(|a| (a.index, a.break_glass))
-            .collect()
-    };
-    let total = {
-        let committed = node.state.read();
-        committed.accesses.get(&query.patient).map_or(0, Vec::len)
+            .collect();
+        (chosen, all.len())
     };
     let node_for_read = node.clone();
     let answer = tokio::task::spawn_blocking(move || -> Result<Value, ApiError> {

@@ -6,6 +6,7 @@ use std::io::Read;
 use std::sync::Arc;
 
 use axum::body::Body;
+use axum::extract::rejection::QueryRejection;
 use axum::extract::{Path, Query, Request, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -135,6 +136,11 @@ fn justification(query: &ReadQuery) -> Result<Option<String>, ApiError> {
     Ok(Some(text.clone()))
 }
 
+/// A query string that does not parse, as a JSON error.
+pub fn query_error(e: QueryRejection) -> ApiError {
+    ApiError::new(StatusCode::BAD_REQUEST, "invalid_parameter", e.body_text())
+}
+
 fn log_error(e: LogError) -> ApiError {
     match e {
         LogError::Refused(tx) => ApiError::from(tx),
@@ -160,12 +166,13 @@ fn denied(receipt: &hygeia_ledger::Receipt, decided: &access::Decided, hint: &st
 pub async fn read(
     State(node): State<Arc<Node>>,
     Path(id): Path<String>,
-    Query(query): Query<ReadQuery>,
+    query: Result<Query<ReadQuery>, QueryRejection>,
     method: axum::http::Method,
     uri: axum::http::Uri,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
     let who = authenticate(&node, &method, &uri, &headers)?;
+    let Query(query) = query.map_err(query_error)?;
     let purpose = parse_purpose(query.purpose.as_deref())?;
     let justification = justification(&query)?;
     if txs::check_hex32("record id", &id).is_err() {
@@ -348,8 +355,7 @@ pub async fn upload(State(node): State<Arc<Node>>, request: Request) -> Result<R
         "the author's signature over the record (docs/records.md)",
     )?
     .to_owned();
-    let upload_query: Query<ReadQuery> = Query::try_from_uri(&parts.uri)
-        .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, "invalid_parameter", e.body_text()))?;
+    let upload_query: Query<ReadQuery> = Query::try_from_uri(&parts.uri).map_err(query_error)?;
     let purpose = parse_purpose(upload_query.purpose.as_deref())?;
     let patient_did = Did::parse_cached(&patient).map_err(|e| {
         invalid(format!(
@@ -524,12 +530,13 @@ pub fn require_patient_or_delegate(node: &Node, who: &Did, patient: &str) -> Res
 /// `GET /v1/records?patient=`: the patient's records (metadata only).
 pub async fn list(
     State(node): State<Arc<Node>>,
-    Query(query): Query<PatientQuery>,
+    query: Result<Query<PatientQuery>, QueryRejection>,
     method: axum::http::Method,
     uri: axum::http::Uri,
     headers: HeaderMap,
 ) -> Result<Json<Value>, ApiError> {
     let who = authenticate(&node, &method, &uri, &headers)?;
+    let Query(query) = query.map_err(query_error)?;
     require_patient_or_delegate(&node, &who.did, &query.patient)?;
     let committed = node.state.read();
     let records: Vec<Value> = committed
@@ -546,18 +553,21 @@ pub async fn list(
 /// `GET /v1/consents?patient=`: the patient's unrevoked grants.
 pub async fn consents(
     State(node): State<Arc<Node>>,
-    Query(query): Query<PatientQuery>,
+    query: Result<Query<PatientQuery>, QueryRejection>,
     method: axum::http::Method,
     uri: axum::http::Uri,
     headers: HeaderMap,
 ) -> Result<Json<Value>, ApiError> {
     let who = authenticate(&node, &method, &uri, &headers)?;
+    let Query(query) = query.map_err(query_error)?;
     require_patient_or_delegate(&node, &who.did, &query.patient)?;
     let committed = node.state.read();
     let consents = committed.state.policy.consents();
     let now = unix_now() as i64;
-    let grants: Vec<Value> = consents
-        .grants_of(&query.patient)
+    let mut grants: Vec<&hygeia_policy::Grant> = consents.grants_of(&query.patient).collect();
+    grants.sort_by(|a, b| (a.not_before, &a.id).cmp(&(b.not_before, &b.id)));
+    let grants: Vec<Value> = grants
+        .into_iter()
         .map(|g| {
             let mut value = serde_json::to_value(g).unwrap_or(Value::Null);
             value["active"] = json!(g.is_active_at(now));

@@ -108,6 +108,9 @@ impl Participants {
                 jurisdiction: body.jurisdiction.clone(),
                 status: body.status,
             });
+            // In organization order, so which membership's jurisdiction
+            // counts does not depend on the order of updates.
+            memberships.sort_by(|a, b| a.org.cmp(&b.org));
         }
         if memberships.is_empty() {
             self.members.remove(&body.member);

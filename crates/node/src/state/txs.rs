@@ -381,6 +381,16 @@ pub fn register(registry: &mut ModuleRegistry) {
                 check_did_key("patient", &b.patient)?;
                 check_did("grantee", &b.grantee)?;
                 check_purpose(&b.purpose)?;
+                // Scope values are codes and ids, never free text.
+                for category in &b.scope.categories {
+                    check_code("scope.categories[]", category)?;
+                }
+                for resource_type in &b.scope.resource_types {
+                    check_resource_type(resource_type)?;
+                }
+                for record in &b.scope.record_ids {
+                    check_hex32("scope.record_ids[]", record)?;
+                }
                 for country in &b.jurisdictions {
                     check_country("jurisdictions", country)?;
                 }
