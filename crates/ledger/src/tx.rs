@@ -278,32 +278,87 @@ pub struct TxBuilder<'a> {
 impl TxBuilder<'_> {
     /// Signs and returns the canonical bytes of the transaction.
     pub fn sign(self, key: &Keypair) -> Vec<u8> {
+        self.sign_parts(key).0
+    }
+
+    /// The canonical bytes, and the body. The canonical form without `sig`
+    /// is computed once: it is what is signed, and `sig` is then spliced in
+    /// where RFC 8785's key order puts it — between `nonce` and `signer`,
+    /// the last `,"signer":` of the text, since every key after `body` is a
+    /// top-level one and a quote inside a string is always escaped.
+    fn sign_parts(self, key: &Keypair) -> (Vec<u8>, Value) {
+        let signer = key.did();
         let mut object = Map::new();
         object.insert("v".into(), Value::from(TX_VERSION));
         object.insert("type".into(), Value::from(self.tx_type));
         object.insert("network".into(), Value::from(self.network));
-        object.insert("signer".into(), Value::from(key.did().as_str()));
+        object.insert("signer".into(), Value::from(signer.as_str()));
         object.insert("nonce".into(), Value::from(self.nonce));
         object.insert("body".into(), self.body);
-        let mut message = SIGNING_DOMAIN.to_vec();
-        message.extend_from_slice(
-            &serde_json_canonicalizer::to_vec(&object).expect("a JSON value always serializes"),
-        );
-        let sig = key.sign(&message);
-        object.insert(
-            "sig".into(),
-            Value::from(URL_SAFE_NO_PAD.encode(sig.to_bytes())),
-        );
-        serde_json_canonicalizer::to_vec(&object).expect("a JSON value always serializes")
+        let unsigned =
+            serde_json_canonicalizer::to_vec(&object).expect("a JSON value always serializes");
+        let mut message = Vec::with_capacity(SIGNING_DOMAIN.len() + unsigned.len());
+        message.extend_from_slice(SIGNING_DOMAIN);
+        message.extend_from_slice(&unsigned);
+        let sig = URL_SAFE_NO_PAD.encode(key.sign(&message).to_bytes());
+        const SIGNER_KEY: &[u8] = b",\"signer\":";
+        let at = unsigned
+            .windows(SIGNER_KEY.len())
+            .rposition(|w| w == SIGNER_KEY)
+            .expect("the envelope has a signer");
+        let mut canonical = Vec::with_capacity(unsigned.len() + sig.len() + 9);
+        canonical.extend_from_slice(&unsigned[..at]);
+        canonical.extend_from_slice(b",\"sig\":\"");
+        canonical.extend_from_slice(sig.as_bytes());
+        canonical.push(b'"');
+        canonical.extend_from_slice(&unsigned[at..]);
+        let body = object.remove("body").unwrap_or(Value::Null);
+        (canonical, body)
     }
 
-    /// Signs, then checks the transaction as any submission is checked —
-    /// canonical form, network, type, body — except the signature, which
-    /// was just made with `key`. For a node's own transactions, where a
-    /// second Ed25519 verification would only cost time.
+    /// Signs, then checks the transaction as a submission is checked —
+    /// size, network, type, nonce, body — except the signature, which was
+    /// just made with `key`, and the canonical form, which this builder
+    /// produces. For a node's own transactions: no parse, no second
+    /// canonicalization, no verification.
     pub fn sign_checked(self, key: &Keypair, ctx: &TxContext<'_>) -> Result<SignedTx, TxError> {
-        let raw = self.sign(key);
-        UnverifiedTx::parse(&raw, ctx).map(UnverifiedTx::into_verified)
+        let module = ctx.modules.get(self.tx_type).ok_or_else(|| {
+            TxError::new(
+                ErrorCode::UnknownType,
+                format!("unknown transaction type {:?}", self.tx_type),
+            )
+        })?;
+        if self.network != ctx.network {
+            return Err(TxError::new(
+                ErrorCode::WrongNetwork,
+                format!(
+                    "transaction is for network {:?}, not {:?}",
+                    self.network, ctx.network
+                ),
+            ));
+        }
+        check_nonce(&self.nonce)?;
+        module.check_body(&self.body).map_err(schema)?;
+        let tx_type = self.tx_type.to_owned();
+        let nonce = self.nonce.clone();
+        let (canonical, body) = self.sign_parts(key);
+        if canonical.len() > MAX_TX_BYTES {
+            return Err(TxError::new(
+                ErrorCode::TxTooLarge,
+                format!(
+                    "transaction is {} bytes; the limit is {MAX_TX_BYTES}",
+                    canonical.len()
+                ),
+            ));
+        }
+        Ok(SignedTx {
+            leaf_hash: leaf_hash(&canonical),
+            canonical,
+            signer: key.did(),
+            nonce,
+            tx_type,
+            body,
+        })
     }
 }
 
@@ -541,6 +596,36 @@ mod tests {
             let pos = pos % raw.len();
             raw[pos] ^= 1 << bit;
             proptest::prop_assert!(SignedTx::parse(&raw, &ctx(&modules)).is_err());
+        }
+
+        /// The spliced signature gives exactly RFC 8785's form, whatever the
+        /// body holds (nested `signer` keys, quotes, escapes), and the node's
+        /// unparsed path agrees with parsing.
+        #[test]
+        fn signing_yields_the_canonical_form(
+            label in "[a-z0-9]{1,8}",
+            text in proptest::string::string_regex(r#"[ -~\\"]{0,40}|,\"signer\":\"x"#).unwrap(),
+            nonce in "[a-z0-9]{1,12}",
+        ) {
+            struct AnyBody;
+            impl crate::module::TxModule for AnyBody {
+                fn tx_type(&self) -> &'static str { "any" }
+                fn check_body(&self, _: &Value) -> Result<(), String> { Ok(()) }
+            }
+            let mut modules = ModuleRegistry::with_builtins();
+            modules.register(std::sync::Arc::new(AnyBody));
+            let key = Keypair::from_seed(&[9u8; 32]);
+            let body = json!({"signer": text, "nested": {"signer": label, "sig": text}, "z": [text]});
+            let builder = || TxBuilder { network: NET, tx_type: "any", nonce: nonce.clone(), body: body.clone() };
+            let raw = builder().sign(&key);
+            let value: Value = serde_json::from_slice(&raw).unwrap();
+            proptest::prop_assert_eq!(&serde_json_canonicalizer::to_vec(&value).unwrap(), &raw);
+            let parsed = SignedTx::parse(&raw, &ctx(&modules)).unwrap();
+            let direct = builder().sign_checked(&key, &ctx(&modules)).unwrap();
+            proptest::prop_assert_eq!(parsed.canonical_bytes(), direct.canonical_bytes());
+            proptest::prop_assert_eq!(parsed.leaf_hash(), direct.leaf_hash());
+            proptest::prop_assert_eq!(parsed.body(), direct.body());
+            proptest::prop_assert_eq!(parsed.signer(), direct.signer());
         }
 
         #[test]
