@@ -223,9 +223,25 @@ pub async fn read(
         .meta(&id)
         .map_err(|e| ApiError::internal(e.to_string()))?
         .ok_or_else(|| {
-            ApiError::internal(format!(
-                "record {id} is on the ledger but not in this node's vault"
-            ))
+            // Erased between the decision and now: what is erased is gone.
+            let erased = node
+                .state
+                .read()
+                .state
+                .records
+                .get(&id)
+                .is_some_and(|r| r.erased_at.is_some());
+            if erased {
+                ApiError::new(
+                    StatusCode::GONE,
+                    "record_erased",
+                    format!("record {id} was erased; its keys are destroyed"),
+                )
+            } else {
+                ApiError::internal(format!(
+                    "record {id} is on the ledger but not in this node's vault"
+                ))
+            }
         })?;
     let mut response = if meta.size <= INLINE_READ_BYTES {
         // A small record is one page-cached file read and a few AEAD
