@@ -502,15 +502,30 @@ fn free_text_in_a_grant_never_reaches_the_ledger() {
     ] {
         let mut body = net.grant_body(&net.clinician);
         body["scope"] = scope;
-        refused_tx(&net, &net.patient, "consent.grant", body, 400, "schema_violation");
+        refused_tx(
+            &net,
+            &net.patient,
+            "consent.grant",
+            body,
+            400,
+            "schema_violation",
+        );
     }
 }
 
 #[test]
 fn bad_query_strings_get_json_errors() {
     let net = Network::start(&[]);
-    for path in ["/v1/records", "/v1/consents", "/v1/audit?patient=x&limit=many"] {
+    for path in [
+        "/v1/records",
+        "/v1/consents",
+        "/v1/audit?patient=x&limit=many",
+    ] {
         let response = signed_get(&net.node, &net.patient, path);
-        assert_eq!(error_code(response), (400, "invalid_parameter".to_owned()), "{path}");
+        assert_eq!(
+            error_code(response),
+            (400, "invalid_parameter".to_owned()),
+            "{path}"
+        );
     }
 }
