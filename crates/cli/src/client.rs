@@ -13,6 +13,9 @@ use reqwest::Method;
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
+/// Uploads at least this large show a progress bar.
+const PROGRESS_BYTES: u64 = 8 << 20;
+
 pub struct Client {
     base: String,
     http: Http,
@@ -111,10 +114,23 @@ impl Client {
         let length = std::fs::metadata(file)?.len();
         let handle =
             std::fs::File::open(file).with_context(|| format!("cannot open {}", file.display()))?;
+        // Large uploads show progress on a terminal (hidden otherwise).
+        let body = if length >= PROGRESS_BYTES {
+            let bar = indicatif::ProgressBar::new(length).with_style(
+                indicatif::ProgressStyle::with_template(
+                    "uploading [{bar:40}] {bytes}/{total_bytes} ({bytes_per_sec}, eta {eta})",
+                )
+                .expect("static template")
+                .progress_chars("=> "),
+            );
+            Body::sized(bar.wrap_read(handle), length)
+        } else {
+            Body::sized(handle, length)
+        };
         let mut request = self
             .signed(Method::POST, path, Some(sha256))?
             .header("content-length", length)
-            .body(Body::sized(handle, length));
+            .body(body);
         for (name, value) in extra {
             request = request.header(*name, value);
         }

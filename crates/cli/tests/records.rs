@@ -493,3 +493,55 @@ fn verify_replays_the_state_and_names_an_entry_the_rules_refuse() {
         "{stdout}"
     );
 }
+
+/// A record of several 64 KiB chunks, above the size the node decrypts in
+/// one piece: it streams in and streams out, byte for byte.
+#[test]
+fn a_large_record_streams_in_and_out() {
+    let dir = tempfile::tempdir().unwrap();
+    let patient = person(dir.path(), "patient");
+    let node = NodeProcess::start(&dir.path().join("node"));
+    let url = node.url.as_str();
+    let file = dir.path().join("study.dcm");
+    let content: Vec<u8> = (0..3 * 1024 * 1024 + 12_345u32)
+        .map(|i| (i.wrapping_mul(2_654_435_761) >> 24) as u8)
+        .collect();
+    std::fs::write(&file, &content).unwrap();
+    let put = ok_json(run(&[
+        "record",
+        "put",
+        "--key",
+        key(&patient),
+        "--node",
+        url,
+        "--category",
+        "imaging",
+        "--type",
+        "ImagingStudy",
+        "--media-type",
+        "application/dicom",
+        file.to_str().unwrap(),
+    ]));
+    assert_eq!(put["size"], content.len());
+    let out = dir.path().join("back.dcm");
+    let output = run(&[
+        "record",
+        "get",
+        "--key",
+        key(&patient),
+        "--node",
+        url,
+        "--out",
+        out.to_str().unwrap(),
+        put["record"].as_str().unwrap(),
+    ]);
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(
+        std::fs::read(&out).unwrap() == content,
+        "the record came back different"
+    );
+}
