@@ -566,7 +566,9 @@ pub fn run_audit(args: AuditArgs) -> anyhow::Result<ExitCode> {
 /// The did:key of a C2SP Ed25519 verifier key (`<name>+<id>+<base64 of
 /// 0x01 || public key>`).
 pub fn did_of_verifier_key(vkey: &str) -> anyhow::Result<String> {
-    let encoded = vkey.rsplit('+').next().unwrap_or_default();
+    // The name holds no '+', the key id is 8 hex digits, and the base64 of
+    // the key may itself contain '+': split off the first two parts only.
+    let encoded = vkey.splitn(3, '+').nth(2).unwrap_or_default();
     let bytes = base64::engine::general_purpose::STANDARD
         .decode(encoded)
         .context("the verifier key's key part is not base64")?;
@@ -636,4 +638,23 @@ pub fn verify_feed(
         count += 1;
     }
     Ok(count)
+}
+
+#[cfg(test)]
+mod tests {
+    use hygeia_identity::Keypair;
+    use hygeia_ledger::CheckpointSigner;
+
+    /// Whatever characters the key's base64 holds ('+' included).
+    #[test]
+    fn the_node_did_comes_from_its_verifier_key() {
+        for seed in 0..64u8 {
+            let key = Keypair::from_seed(&[seed; 32]);
+            let did = key.did().to_string();
+            let vkey = CheckpointSigner::new("example.org/log", key)
+                .unwrap()
+                .verifier_key();
+            assert_eq!(super::did_of_verifier_key(&vkey).unwrap(), did, "{vkey}");
+        }
+    }
 }
