@@ -23,6 +23,16 @@ pub struct Client {
     network: Option<String>,
 }
 
+/// What an upload says about its record.
+pub struct RecordUpload<'a> {
+    pub patient: &'a str,
+    pub category: &'a str,
+    pub resource_type: &'a str,
+    pub media_type: &'a str,
+    /// An HL7 purpose-of-use code (letters only, so no URL encoding).
+    pub purpose: &'a str,
+}
+
 /// A refusal by the node, with its stable code.
 #[derive(Debug, thiserror::Error)]
 #[error("{status}: {code}: {message}")]
@@ -137,6 +147,39 @@ impl Client {
         request
             .send()
             .with_context(|| format!("cannot reach {}", self.base))
+    }
+
+    /// Uploads a record file as its author: signs the provenance statement
+    /// over the file's SHA-256 and the metadata it binds, then streams the
+    /// file (docs/records.md). Returns the node's answer.
+    pub fn upload_record(&self, record: &RecordUpload<'_>, file: &Path) -> anyhow::Result<Value> {
+        use base64::Engine;
+        use hygeia_node::api::records::{
+            provenance_message, CATEGORY_HEADER, PATIENT_HEADER, PROVENANCE_HEADER,
+            RESOURCE_TYPE_HEADER,
+        };
+        let digest = sha256_file(file)?;
+        let message = provenance_message(
+            record.patient,
+            record.category,
+            record.resource_type,
+            record.media_type,
+            &digest,
+        );
+        let provenance = base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .encode(self.key.sign(&message).to_bytes());
+        let response = self.post_file(
+            &format!("/v1/records?purpose={}", record.purpose),
+            file,
+            &[
+                (PATIENT_HEADER, record.patient.to_owned()),
+                (CATEGORY_HEADER, record.category.to_owned()),
+                (RESOURCE_TYPE_HEADER, record.resource_type.to_owned()),
+                (PROVENANCE_HEADER, provenance),
+                ("content-type", record.media_type.to_owned()),
+            ],
+        )?;
+        json_or_refusal(response)
     }
 
     pub fn network(&mut self) -> anyhow::Result<String> {

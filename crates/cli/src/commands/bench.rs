@@ -548,8 +548,7 @@ fn proofs(args: ProofArgs) -> anyhow::Result<ExitCode> {
 /// clock starts (their `created` stays inside the node's window for five
 /// minutes, longer than a run).
 fn reads(args: ReadArgs) -> anyhow::Result<ExitCode> {
-    use crate::client::{json_or_refusal, Client};
-    use sha2::{Digest, Sha256};
+    use crate::client::{Client, RecordUpload};
     anyhow::ensure!(
         args.clients > 0 && args.count > 0 && args.records > 0,
         "clients, count and records must be positive"
@@ -576,28 +575,14 @@ fn reads(args: ReadArgs) -> anyhow::Result<ExitCode> {
         content.resize(args.record_bytes.max(content.len()), b' ');
         let file = work.path().join("record.json");
         std::fs::write(&file, &content)?;
-        let digest: [u8; 32] = Sha256::digest(&content).into();
-        let message = hygeia_node::api::records::provenance_message(
-            &patient_did,
-            "lab",
-            "Observation",
-            "application/fhir+json",
-            &digest,
-        );
-        use base64::Engine;
-        let provenance = base64::engine::general_purpose::URL_SAFE_NO_PAD
-            .encode(patient.key.sign(&message).to_bytes());
-        let answer = json_or_refusal(patient.post_file(
-            "/v1/records",
-            &file,
-            &[
-                ("hygeia-patient", patient_did.clone()),
-                ("hygeia-category", "lab".into()),
-                ("hygeia-resource-type", "Observation".into()),
-                ("hygeia-provenance", provenance),
-                ("content-type", "application/fhir+json".into()),
-            ],
-        )?)?;
+        let upload = RecordUpload {
+            patient: &patient_did,
+            category: "lab",
+            resource_type: "Observation",
+            media_type: "application/fhir+json",
+            purpose: "TREAT",
+        };
+        let answer = patient.upload_record(&upload, &file)?;
         ids.push(
             answer["record"]
                 .as_str()

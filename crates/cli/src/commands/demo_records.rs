@@ -9,7 +9,7 @@ use anyhow::Context;
 use hygeia_identity::Keypair;
 use serde_json::{json, Value};
 
-use crate::client::{json_or_refusal, Client};
+use crate::client::{Client, RecordUpload};
 
 pub const CLINIC: &str = "did:web:clinic.example";
 pub const LAB: &str = "did:web:lab.example";
@@ -171,31 +171,16 @@ pub fn seed(url: &str, keys: &DemoKeys, work_dir: &Path) -> anyhow::Result<Vec<S
         let author = Client::with_key(url, keys.key(author)?);
         let file = work_dir.join(format!("record-{i}.json"));
         std::fs::write(&file, serde_json::to_vec_pretty(&resource)?)?;
-        let digest = crate::client::sha256_file(&file)?;
-        let media_type = "application/fhir+json";
-        let message = hygeia_node::api::records::provenance_message(
-            &patient_did,
+        let upload = RecordUpload {
+            patient: &patient_did,
             category,
             resource_type,
-            media_type,
-            &digest,
-        );
-        use base64::Engine;
-        let provenance = base64::engine::general_purpose::URL_SAFE_NO_PAD
-            .encode(author.key.sign(&message).to_bytes());
-        let response = author.post_file(
-            "/v1/records?purpose=TREAT",
-            &file,
-            &[
-                ("hygeia-patient", patient_did.clone()),
-                ("hygeia-category", category.to_owned()),
-                ("hygeia-resource-type", resource_type.to_owned()),
-                ("hygeia-provenance", provenance),
-                ("content-type", media_type.to_owned()),
-            ],
-        )?;
-        let answer =
-            json_or_refusal(response).with_context(|| format!("seeding the demo record {what}"))?;
+            media_type: "application/fhir+json",
+            purpose: "TREAT",
+        };
+        let answer = author
+            .upload_record(&upload, &file)
+            .with_context(|| format!("seeding the demo record {what}"))?;
         std::fs::remove_file(&file).ok();
         seeded.push(SeededRecord {
             id: answer["record"].as_str().unwrap_or_default().to_owned(),

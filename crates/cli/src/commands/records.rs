@@ -8,19 +8,15 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::{bail, Context};
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use clap::Subcommand;
 use hygeia_ledger::checkpoint::CheckpointVerifier;
 use hygeia_ledger::proof::verify_inclusion;
 use hygeia_ledger::tx::TxContext;
 use hygeia_ledger::{Hash, SignedTx};
-use hygeia_node::api::records::{
-    provenance_message, CATEGORY_HEADER, PATIENT_HEADER, PROVENANCE_HEADER, RESOURCE_TYPE_HEADER,
-};
 use serde_json::{json, Value};
 
-use crate::client::{json_or_refusal, sha256_file, Client};
+use crate::client::{json_or_refusal, Client, RecordUpload};
 
 const DEFAULT_NODE: &str = "http://127.0.0.1:7000";
 
@@ -291,22 +287,18 @@ pub fn run_record(command: RecordCommand) -> anyhow::Result<ExitCode> {
         } => {
             let client = Client::new(&node, &key)?;
             let patient = patient.unwrap_or_else(|| client.did());
-            let digest = sha256_file(&file)?;
-            let message =
-                provenance_message(&patient, &category, &resource_type, &media_type, &digest);
-            let provenance = URL_SAFE_NO_PAD.encode(client.key.sign(&message).to_bytes());
-            let response = client.post_file(
-                &format!("/v1/records{}", query(&[("purpose", &purpose)])),
-                &file,
-                &[
-                    (PATIENT_HEADER, patient),
-                    (CATEGORY_HEADER, category),
-                    (RESOURCE_TYPE_HEADER, resource_type),
-                    (PROVENANCE_HEADER, provenance),
-                    ("content-type", media_type),
-                ],
-            )?;
-            print(&json_or_refusal(response)?)
+            anyhow::ensure!(
+                purpose.bytes().all(|b| b.is_ascii_alphabetic()),
+                "--purpose must be an HL7 purpose-of-use code such as TREAT"
+            );
+            let upload = RecordUpload {
+                patient: &patient,
+                category: &category,
+                resource_type: &resource_type,
+                media_type: &media_type,
+                purpose: &purpose,
+            };
+            print(&client.upload_record(&upload, &file)?)
         }
         RecordCommand::Get {
             key,
