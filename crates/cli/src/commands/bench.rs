@@ -145,6 +145,67 @@ fn presign(network: &str, signers: usize, count: usize) -> Vec<Vec<Vec<u8>>> {
         .collect()
 }
 
+/// Sends each client's requests in order on its own task, all clients at
+/// once; returns the wall time, the latency of every success and the number
+/// of failures (the first one is printed). With `expected_len`, a success
+/// must also carry a body of exactly that length.
+fn drive<R: Send + 'static>(
+    clients: usize,
+    per_client: Vec<Vec<R>>,
+    expected_len: Option<usize>,
+    build: impl Fn(&reqwest::Client, R) -> reqwest::RequestBuilder + Send + Sync + Clone + 'static,
+) -> anyhow::Result<(Duration, Vec<Duration>, usize)> {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    runtime.block_on(async move {
+        let client = reqwest::Client::builder()
+            .pool_max_idle_per_host(clients)
+            .timeout(Duration::from_secs(120))
+            .build()?;
+        let started = Instant::now();
+        let mut tasks = Vec::new();
+        for requests in per_client {
+            let client = client.clone();
+            let build = build.clone();
+            tasks.push(tokio::spawn(async move {
+                let mut latencies = Vec::with_capacity(requests.len());
+                let mut errors = 0usize;
+                for request in requests {
+                    let sent = Instant::now();
+                    match build(&client, request).send().await {
+                        Ok(r) if r.status().is_success() => match r.bytes().await {
+                            Ok(body) if expected_len.is_none_or(|n| body.len() == n) => {
+                                latencies.push(sent.elapsed())
+                            }
+                            _ => errors += 1,
+                        },
+                        Ok(r) => {
+                            errors += 1;
+                            if errors == 1 {
+                                eprintln!(
+                                    "error answer: {} {}",
+                                    r.status(),
+                                    r.text().await.unwrap_or_default()
+                                );
+                            }
+                        }
+                        Err(e) => {
+                            errors += 1;
+                            if errors == 1 {
+                                eprintln!("request failed: {e}");
+                            }
+                        }
+                    }
+                }
+                (latencies, errors)
+            }));
+        }
+        let (all, errors) = gather(tasks).await?;
+        Ok((started.elapsed(), all, errors))
+    })
+}
+
 /// Waits for every client task and pools their latencies and error counts.
 async fn gather(
     tasks: Vec<tokio::task::JoinHandle<(Vec<Duration>, usize)>>,
@@ -241,58 +302,11 @@ fn ingest(args: IngestArgs) -> anyhow::Result<ExitCode> {
         format!("{}/v1/transactions/batch", args.node.trim_end_matches('/'))
     };
     let total_requests: usize = requests.iter().map(Vec::len).sum();
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()?;
-    let (wall, latencies, errors) = runtime.block_on(async move {
-        let client = reqwest::Client::builder()
-            .pool_max_idle_per_host(args.clients)
-            .timeout(Duration::from_secs(120))
-            .build()?;
-        let started = Instant::now();
-        let mut tasks = Vec::new();
-        for bodies in requests {
-            let client = client.clone();
-            let url = url.clone();
-            tasks.push(tokio::spawn(async move {
-                let mut latencies = Vec::with_capacity(bodies.len());
-                let mut errors = 0usize;
-                for body in bodies {
-                    let sent = Instant::now();
-                    let response = client
-                        .post(&url)
-                        .header("content-type", "application/json")
-                        .body(body)
-                        .send()
-                        .await;
-                    match response {
-                        Ok(r) if r.status().is_success() => {
-                            let _ = r.bytes().await;
-                            latencies.push(sent.elapsed());
-                        }
-                        Ok(r) => {
-                            errors += 1;
-                            if errors == 1 {
-                                eprintln!(
-                                    "error answer: {} {}",
-                                    r.status(),
-                                    r.text().await.unwrap_or_default()
-                                );
-                            }
-                        }
-                        Err(e) => {
-                            errors += 1;
-                            if errors == 1 {
-                                eprintln!("request failed: {e}");
-                            }
-                        }
-                    }
-                }
-                (latencies, errors)
-            }));
-        }
-        let (all, errors) = gather(tasks).await?;
-        Ok::<_, anyhow::Error>((started.elapsed(), all, errors))
+    let (wall, latencies, errors) = drive(args.clients, requests, None, move |client, body| {
+        client
+            .post(&url)
+            .header("content-type", "application/json")
+            .body(body)
     })?;
     Summary {
         what: if batch == 1 {
@@ -625,58 +639,17 @@ fn reads(args: ReadArgs) -> anyhow::Result<ExitCode> {
         per_client[i % args.clients].push(request);
     }
     let expected = args.record_bytes;
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()?;
-    let (wall, latencies, errors) = runtime.block_on(async move {
-        let client = reqwest::Client::builder()
-            .pool_max_idle_per_host(args.clients)
-            .timeout(Duration::from_secs(120))
-            .build()?;
-        let started = Instant::now();
-        let mut tasks = Vec::new();
-        for requests in per_client {
-            let client = client.clone();
-            tasks.push(tokio::spawn(async move {
-                let mut latencies = Vec::with_capacity(requests.len());
-                let mut errors = 0usize;
-                for (url, input, signature) in requests {
-                    let sent = Instant::now();
-                    let response = client
-                        .get(&url)
-                        .header("signature-input", input)
-                        .header("signature", signature)
-                        .send()
-                        .await;
-                    match response {
-                        Ok(r) if r.status().is_success() => match r.bytes().await {
-                            Ok(body) if body.len() == expected => latencies.push(sent.elapsed()),
-                            _ => errors += 1,
-                        },
-                        Ok(r) => {
-                            errors += 1;
-                            if errors == 1 {
-                                eprintln!(
-                                    "error answer: {} {}",
-                                    r.status(),
-                                    r.text().await.unwrap_or_default()
-                                );
-                            }
-                        }
-                        Err(e) => {
-                            errors += 1;
-                            if errors == 1 {
-                                eprintln!("request failed: {e}");
-                            }
-                        }
-                    }
-                }
-                (latencies, errors)
-            }));
-        }
-        let (all, errors) = gather(tasks).await?;
-        Ok::<_, anyhow::Error>((started.elapsed(), all, errors))
-    })?;
+    let (wall, latencies, errors) = drive(
+        args.clients,
+        per_client,
+        Some(expected),
+        |client, (url, input, signature): (String, String, String)| {
+            client
+                .get(url)
+                .header("signature-input", input)
+                .header("signature", signature)
+        },
+    )?;
     Summary {
         what: format!("hygeia reads of {} B", args.record_bytes),
         unit: "read",
