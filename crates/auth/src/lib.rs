@@ -13,6 +13,10 @@
 //!
 //! Every refusal is an [`AuthError`] with a stable code and HTTP status.
 //!
+//! Standard FHIR clients, which cannot sign requests, use bearer tokens
+//! instead ([`token`]): a did:key-signed client assertion (RFC 7523) is
+//! exchanged for a short-lived access token.
+//!
 //! `httpsig` parses the headers and builds the signature base;
 //! `hygeia-identity`'s strict Ed25519 checks the signature.
 
@@ -23,10 +27,14 @@ mod digest;
 mod error;
 mod nonce;
 mod sign;
+pub mod token;
 mod verify;
 
 pub use base::RequestHead;
 pub use digest::{content_digest_header, BodyDigest};
 pub use error::AuthError;
 pub use sign::{random_nonce, sign_request, SignedHeaders, SIGNATURE_LABEL};
+pub use token::{
+    client_assertion, verify_client_assertion, JtiCache, Session, TokenError, TokenStore,
+};
 pub use verify::{Authenticated, Verifier, DEFAULT_WINDOW, MAX_CLOCK_SKEW};

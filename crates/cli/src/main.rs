@@ -55,6 +55,10 @@ enum Command {
     Governance(commands::records::GovernanceCommand),
     /// Who accessed or tried to access a patient's data, verified offline.
     Audit(commands::records::AuditArgs),
+    /// The FHIR R5 API: bearer tokens, and consent as FHIR Consent.
+    #[command(subcommand)]
+    Fhir(commands::fhir::FhirCommand),
+    Import(commands::import::ImportArgs),
     /// Load generators and measurements (see BENCHMARKS.md).
     #[command(subcommand)]
     Bench(commands::bench::BenchCommand),
@@ -81,6 +85,8 @@ fn main() -> ExitCode {
         Command::Org(command) => commands::records::run_org(command),
         Command::Governance(command) => commands::records::run_governance(command),
         Command::Audit(args) => commands::records::run_audit(args),
+        Command::Fhir(command) => commands::fhir::run(command),
+        Command::Import(args) => commands::import::run(args),
         Command::Bench(command) => commands::bench::run(command),
     };
     match result {

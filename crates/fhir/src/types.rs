@@ -4,6 +4,8 @@
 use std::fmt;
 use std::str::FromStr;
 
+use serde_json::Value;
+
 /// A resource type the node serves.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum ResourceType {
@@ -150,6 +152,93 @@ impl FromStr for ResourceType {
     }
 }
 
+/// The consent category of a resource: the code consent grants name in
+/// their scope (`lab`, `vital-signs`, `mental-health`...), the same codes
+/// the `/v1/records` API takes. A sensitivity label in `meta.security`
+/// (HL7 v3 ActCode) wins, so a grant for `lab` never covers a psychiatric
+/// note; then an Observation's or DiagnosticReport's category; otherwise the
+/// resource type in kebab case (`medication-request`).
+pub fn consent_category(resource_type: ResourceType, resource: &Value) -> String {
+    if let Some(sensitive) = sensitivity(resource) {
+        return sensitive.to_owned();
+    }
+    if resource_type.holding() == Holding::Directory {
+        return "directory".to_owned();
+    }
+    if matches!(
+        resource_type,
+        ResourceType::Observation | ResourceType::DiagnosticReport
+    ) {
+        let codes = resource
+            .get("category")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+            .filter_map(|c| c.get("coding").and_then(Value::as_array))
+            .flatten()
+            .filter_map(|c| c.get("code").and_then(Value::as_str));
+        for code in codes {
+            let mapped = match code {
+                "laboratory" | "LAB" => Some("lab"),
+                "vital-signs" => Some("vital-signs"),
+                "imaging" | "RAD" => Some("imaging"),
+                "social-history" => Some("social-history"),
+                "survey" => Some("survey"),
+                _ => None,
+            };
+            if let Some(mapped) = mapped {
+                return mapped.to_owned();
+            }
+        }
+    }
+    kebab(resource_type.as_str())
+}
+
+/// Sensitivity labels (HL7 v3 ActCode, as used in `meta.security`) and the
+/// category each puts a resource in.
+const SENSITIVITY: [(&str, &str); 6] = [
+    ("PSY", "mental-health"),
+    ("PSYTHPN", "mental-health"),
+    ("HIV", "hiv"),
+    ("SUD", "substance-use"),
+    ("ETH", "substance-use"),
+    ("SDV", "sexual-violence"),
+];
+
+fn sensitivity(resource: &Value) -> Option<&'static str> {
+    let labels = resource
+        .get("meta")?
+        .get("security")?
+        .as_array()?
+        .iter()
+        .filter(|c| {
+            c.get("system").and_then(Value::as_str)
+                == Some("http://terminology.hl7.org/CodeSystem/v3-ActCode")
+        })
+        .filter_map(|c| c.get("code").and_then(Value::as_str));
+    for label in labels {
+        if let Some((_, category)) = SENSITIVITY.iter().find(|(code, _)| *code == label) {
+            return Some(category);
+        }
+    }
+    None
+}
+
+fn kebab(name: &str) -> String {
+    let mut out = String::with_capacity(name.len() + 4);
+    for (i, c) in name.chars().enumerate() {
+        if c.is_ascii_uppercase() {
+            if i > 0 {
+                out.push('-');
+            }
+            out.push(c.to_ascii_lowercase());
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -161,6 +250,30 @@ mod tests {
         }
         assert!("patient".parse::<ResourceType>().is_err());
         assert!("Medication".parse::<ResourceType>().is_err());
+    }
+
+    #[test]
+    fn categories() {
+        use serde_json::json;
+        let lab = json!({"category": [{"coding": [{"code": "laboratory"}]}]});
+        assert_eq!(consent_category(ResourceType::Observation, &lab), "lab");
+        let psy = json!({"meta": {"security": [{"system": "http://terminology.hl7.org/CodeSystem/v3-ActCode", "code": "PSY"}]}, "category": [{"coding": [{"code": "laboratory"}]}]});
+        assert_eq!(
+            consent_category(ResourceType::Observation, &psy),
+            "mental-health"
+        );
+        assert_eq!(
+            consent_category(ResourceType::MedicationRequest, &json!({})),
+            "medication-request"
+        );
+        assert_eq!(
+            consent_category(ResourceType::Practitioner, &json!({})),
+            "directory"
+        );
+        assert_eq!(
+            consent_category(ResourceType::Patient, &json!({})),
+            "patient"
+        );
     }
 
     #[test]

@@ -49,5 +49,7 @@ pub const NODE_KEY_FILE: &str = "node.key";
 pub const LEDGER_FILE: &str = "ledger.redb";
 pub const NETWORK_FILE: &str = "network.json";
 pub const VAULT_DIR: &str = "vault";
+/// The FHIR versions and search index (see `fhir_store`).
+pub const FHIR_FILE: &str = "fhir.redb";
 /// 1 GiB: imaging studies fit; records stream, so memory does not grow.
 pub const DEFAULT_MAX_RECORD_BYTES: u64 = 1 << 30;

@@ -5,6 +5,7 @@ pub mod access;
 pub mod api;
 pub mod config;
 pub mod custody;
+pub mod fhir_store;
 pub mod node;
 pub mod state;
 

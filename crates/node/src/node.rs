@@ -12,7 +12,7 @@ use hygeia_ledger::tx::TxContext;
 use hygeia_ledger::{CheckpointSigner, LogStore, ModuleRegistry, Sequencer, SignedTx, StoreError};
 use serde::{Deserialize, Serialize};
 
-use crate::config::{NodeConfig, LEDGER_FILE, NETWORK_FILE, NODE_KEY_FILE, VAULT_DIR};
+use crate::config::{NodeConfig, FHIR_FILE, LEDGER_FILE, NETWORK_FILE, NODE_KEY_FILE, VAULT_DIR};
 use crate::custody::{Custody, CustodyError};
 use crate::state::writer::{Committed, SharedState, StateWriter};
 use crate::state::{may_change_state, txs, LedgerState};
@@ -35,6 +35,8 @@ pub enum NodeError {
     Network(String),
     #[error("{0}")]
     Governance(String),
+    #[error("the FHIR store: {0}")]
+    Fhir(String),
     #[error("the log does not replay: entry {index}: {message}")]
     Replay { index: u64, message: String },
 }
@@ -59,6 +61,12 @@ pub struct Node {
     pub state: SharedState,
     pub custody: Arc<Custody>,
     pub auth: Verifier,
+    /// Bearer tokens issued at `POST /auth/token`, and the client
+    /// assertion ids already spent.
+    pub tokens: hygeia_auth::token::TokenStore,
+    pub jtis: hygeia_auth::token::JtiCache,
+    /// The FHIR API's store, commit clock and export jobs.
+    pub fhir: Arc<crate::fhir_store::FhirService>,
     /// Keeps the leaf-hash index caught up; stops with the node.
     _indexer: LeafIndexer,
 }
@@ -117,7 +125,26 @@ impl Node {
         );
         let indexer = LeafIndexer::start(store.clone());
         let auth = Verifier::new(config.auth_window, unix_now());
+        let fhir_store = crate::fhir_store::FhirStore::open(&dir.join(FHIR_FILE))
+            .map_err(|e| NodeError::Fhir(e.to_string()))?;
+        let repaired =
+            crate::fhir_store::repair(&fhir_store, &custody, &state.read().state.records)
+                .map_err(|e| NodeError::Fhir(e.to_string()))?;
+        if repaired > 0 {
+            tracing::warn!(
+                repaired,
+                "indexed FHIR versions a crash left out of the FHIR store"
+            );
+        }
+        let fhir = Arc::new(crate::fhir_store::FhirService {
+            store: fhir_store,
+            clock: Default::default(),
+            exports: Default::default(),
+        });
         Ok(Node {
+            tokens: hygeia_auth::token::TokenStore::new(),
+            jtis: hygeia_auth::token::JtiCache::new(hygeia_auth::token::DEFAULT_JTI_CAPACITY),
+            fhir,
             _indexer: indexer,
             config,
             store,

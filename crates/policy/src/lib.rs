@@ -76,5 +76,5 @@ pub use error::{ConsentError, GovernanceError};
 pub use governance::GovernancePolicies;
 pub use grant::{is_did, Action, Grant, Scope};
 pub use jurisdiction::is_country_code;
-pub use purpose::{PurposeOfUse, UnknownPurpose};
+pub use purpose::{PurposeOfUse, UnknownPurpose, PURPOSE_OF_USE_SYSTEM};
 pub use state::{ConsentEvent, ConsentState};

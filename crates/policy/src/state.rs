@@ -341,6 +341,16 @@ impl ConsentState {
             .filter_map(|id| self.grants.get(id).map(|r| &r.grant))
     }
 
+    /// The unrevoked grants to exactly `grantee`, in no particular order.
+    /// A scan over every patient: for listings, not for decisions.
+    pub fn grants_to<'a>(&'a self, grantee: &'a str) -> impl Iterator<Item = &'a Grant> + 'a {
+        self.index
+            .values()
+            .filter_map(move |by_grantee| by_grantee.get(grantee))
+            .flatten()
+            .filter_map(|id| self.grants.get(id).map(|r| &r.grant))
+    }
+
     /// The number of unrevoked grants (expired ones included).
     pub fn unrevoked_len(&self) -> usize {
         self.unrevoked

@@ -1,5 +1,9 @@
 pub mod bench;
+pub mod bench_fhir;
+pub mod demo_fhir;
 pub mod demo_records;
+pub mod fhir;
+pub mod import;
 pub mod key;
 pub mod proof;
 pub mod records;

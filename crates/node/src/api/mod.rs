@@ -4,11 +4,13 @@
 mod audit;
 mod auth;
 mod error;
+pub mod fhir;
 mod info;
 mod log;
 mod proofs;
 pub mod records;
 mod submit;
+mod token;
 
 use std::sync::Arc;
 
@@ -55,6 +57,11 @@ pub fn router(node: Arc<Node>) -> Router {
         .route("/v1/node", get(info::node_info))
         .route("/v1/health", get(info::health))
         .route("/openapi.json", get(info::openapi))
+        .route(
+            "/auth/token",
+            post(token::issue).layer(DefaultBodyLimit::max(hygeia_auth::token::MAX_FORM_LEN)),
+        )
+        .merge(fhir::routes())
         .fallback(error::not_found)
         .method_not_allowed_fallback(error::method_not_allowed)
         .with_state(node)

@@ -33,6 +33,10 @@ pub const CATEGORY_HEADER: &str = "hygeia-category";
 pub const RESOURCE_TYPE_HEADER: &str = "hygeia-resource-type";
 pub const PROVENANCE_HEADER: &str = "hygeia-provenance";
 
+/// The category of FHIR directory resources (Practitioner, Organization...),
+/// which governance lets every participant read: never a patient's record.
+pub const DIRECTORY_CATEGORY: &str = "directory";
+
 /// Domain separation of the author's provenance signature.
 pub const PROVENANCE_DOMAIN: &[u8] = b"hygeia.record.v1\x00";
 
@@ -389,6 +393,11 @@ pub async fn upload(State(node): State<Arc<Node>>, request: Request) -> Result<R
         ))
     })?;
     txs::check_code("category", &category).map_err(invalid)?;
+    if category == DIRECTORY_CATEGORY {
+        return Err(invalid(format!(
+            "the category {DIRECTORY_CATEGORY:?} is reserved for FHIR directory resources"
+        )));
+    }
     txs::check_resource_type(&resource_type).map_err(invalid)?;
     let provenance_sig = URL_SAFE_NO_PAD
         .decode(provenance.trim())

@@ -55,6 +55,11 @@ impl Records {
             .filter_map(|c| self.by_commitment.get(c))
     }
 
+    /// Every record, in no particular order.
+    pub fn all(&self) -> impl Iterator<Item = &RecordEntry> {
+        self.by_commitment.values()
+    }
+
     pub fn erased(&self) -> impl Iterator<Item = &RecordEntry> {
         self.by_commitment
             .values()

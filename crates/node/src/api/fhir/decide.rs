@@ -1,0 +1,221 @@
+//! Decisions for FHIR interactions, and the `access` events that log them.
+//!
+//! An interaction may decide many resources (a search, a Bundle, an
+//! export). Each resource is decided on its own; the events that log them
+//! are merged per patient and outcome (one event names up to
+//! [`MAX_RECORDS_PER_ACCESS`] records) and submitted together, durable
+//! before the answer.
+
+use std::collections::BTreeMap;
+use std::time::Instant;
+
+use axum::http::StatusCode;
+use hygeia_auth::token::Session;
+use hygeia_fhir::outcome::Issue;
+use hygeia_ledger::{Receipt, SignedTx};
+use hygeia_policy::{Action, PurposeOfUse, RecordRef};
+
+use super::FhirError;
+use crate::access::{self, Attempt, Decided};
+use crate::node::Node;
+use crate::state::txs::{self, Access, MAX_RECORDS_PER_ACCESS};
+use crate::state::LedgerState;
+
+/// What is decided about: one version of one resource.
+pub struct Subject<'a> {
+    pub patient: &'a str,
+    pub resource_type: &'a str,
+    pub category: &'a str,
+    /// The record holding it; `None` for a resource not written yet.
+    pub commitment: Option<&'a str>,
+}
+
+/// The purpose a token was issued for.
+pub fn purpose(session: &Session) -> Result<PurposeOfUse, FhirError> {
+    session
+        .purpose
+        .parse()
+        .map_err(|e: hygeia_policy::UnknownPurpose| {
+            FhirError::new(
+                StatusCode::FORBIDDEN,
+                Issue::error("security", e.to_string()),
+            )
+        })
+}
+
+/// Decides one action on one subject against the committed state.
+pub fn decide(
+    state: &LedgerState,
+    session: &Session,
+    purpose: PurposeOfUse,
+    action: Action,
+    subject: &Subject<'_>,
+    now: i64,
+) -> Decided {
+    let attempt = Attempt {
+        requester: &session.did,
+        patient: subject.patient,
+        action,
+        purpose,
+        record: RecordRef {
+            id: subject.commitment.unwrap_or("new").to_owned(),
+            resource_type: subject.resource_type.to_owned(),
+            category: Some(subject.category.to_owned()),
+        },
+        commitment: subject.commitment,
+        justification: session.break_glass.as_deref(),
+        time: now,
+    };
+    access::decide(state, &attempt)
+}
+
+/// Merges events that differ only in the records they name, keeping the
+/// first one's time, and splits any naming more records than one event
+/// may.
+pub fn merge(events: Vec<Access>) -> Vec<Access> {
+    let mut groups: BTreeMap<String, Access> = BTreeMap::new();
+    let mut order: Vec<String> = Vec::new();
+    for event in events {
+        let key = serde_json::json!([
+            event.patient,
+            event.action,
+            event.purpose,
+            event.decision,
+            event.break_glass,
+            event.justified,
+            event.reasons,
+            event.grants,
+            event.governance_version,
+        ])
+        .to_string();
+        match groups.get_mut(&key) {
+            Some(existing) => existing.records.extend(event.records),
+            None => {
+                order.push(key.clone());
+                groups.insert(key, event);
+            }
+        }
+    }
+    let mut merged = Vec::new();
+    for key in order {
+        let Some(mut event) = groups.remove(&key) else {
+            continue;
+        };
+        event.records.sort();
+        event.records.dedup();
+        if event.records.len() <= MAX_RECORDS_PER_ACCESS {
+            merged.push(event);
+            continue;
+        }
+        for chunk in event.records.chunks(MAX_RECORDS_PER_ACCESS) {
+            let mut part = event.clone();
+            part.records = chunk.to_vec();
+            merged.push(part);
+        }
+    }
+    merged
+}
+
+/// Signs `events` (merged), then submits them with `with` in one atomic
+/// submission and waits until it is durable. Also feeds the commit-time
+/// estimate that [`mask_timing`] uses.
+pub async fn log(
+    node: &Node,
+    session: &Session,
+    events: Vec<Access>,
+    with: Vec<SignedTx>,
+) -> Result<Option<Receipt>, FhirError> {
+    let events = merge(events);
+    if events.is_empty() && with.is_empty() {
+        return Ok(None);
+    }
+    let mut submission = Vec::with_capacity(events.len() + with.len());
+    for event in &events {
+        let body = serde_json::to_value(event).map_err(FhirError::internal)?;
+        let tx = access::sign(node, txs::ACCESS, body).map_err(FhirError::internal)?;
+        if event.break_glass {
+            if let Some(text) = session.break_glass.as_deref().map(str::trim) {
+                if !text.is_empty() {
+                    node.custody
+                        .save_note(&hex::encode(tx.leaf_hash().0), text)
+                        .map_err(FhirError::internal)?;
+                }
+            }
+        }
+        submission.push(tx);
+    }
+    submission.extend(with);
+    let started = Instant::now();
+    let receipt = node
+        .sequencer
+        .submit(submission)
+        .await
+        .map_err(submit_error)?;
+    node.fhir.clock.observe(started.elapsed());
+    Ok(Some(receipt))
+}
+
+pub fn submit_error(e: hygeia_ledger::SubmitError) -> FhirError {
+    let api = crate::api::ApiError::from(e);
+    let code = if api.status == StatusCode::SERVICE_UNAVAILABLE
+        || api.status == StatusCode::TOO_MANY_REQUESTS
+    {
+        "transient"
+    } else {
+        "processing"
+    };
+    FhirError::new(api.status, Issue::error(code, api.message))
+}
+
+/// Waits about as long as logging a decision takes, so that asking for a
+/// resource that does not exist answers no faster than asking for one the
+/// requester may not see (which is logged, durably, before the answer).
+pub async fn mask_timing(node: &Node, started: Instant) {
+    let typical = node.fhir.clock.typical();
+    let spent = started.elapsed();
+    if typical > spent {
+        tokio::time::sleep(typical - spent).await;
+    }
+}
+
+/// The same answer for "no such resource" and "not yours to see", so that
+/// a denial never tells whether something exists (docs/fhir.md).
+pub fn not_found(what: &str) -> FhirError {
+    FhirError::new(
+        StatusCode::NOT_FOUND,
+        Issue::error(
+            "not-found",
+            format!(
+                "{} is not known to this server, or you may not see it",
+                what.chars().take(140).collect::<String>()
+            ),
+        ),
+    )
+}
+
+/// Decides (and logs) a read of one current resource.
+pub async fn may_read(
+    node: &Node,
+    session: &Session,
+    current: &crate::fhir_store::Current,
+) -> Result<bool, FhirError> {
+    let decided = {
+        let committed = node.state.read();
+        decide(
+            &committed.state,
+            session,
+            purpose(session)?,
+            Action::Read,
+            &Subject {
+                patient: &current.latest.patient,
+                resource_type: &current.resource_type,
+                category: &current.latest.category,
+                commitment: Some(&current.latest.commitment),
+            },
+            crate::node::unix_now() as i64,
+        )
+    };
+    let permitted = decided.decision.is_permit();
+    log(node, session, vec![decided.event], Vec::new()).await?;
+    Ok(permitted)
+}

@@ -1,0 +1,681 @@
+//! Create, update and delete: each write decided, stored in the vault as a
+//! new record, anchored by a `record` transaction and logged, all in one
+//! atomic submission. Bundles (bundle.rs) prepare many writes and commit
+//! them together.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use axum::body::Bytes;
+use axum::extract::{Path, State};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use hygeia_auth::token::Session;
+use hygeia_fhir::outcome::Issue;
+use hygeia_fhir::reference::{did_of_resource, is_valid_id, parse_local};
+use hygeia_fhir::search::IndexEntry;
+use hygeia_fhir::types::{consent_category, Holding, ResourceType};
+use hygeia_fhir::FHIR_JSON;
+use hygeia_identity::Did;
+use hygeia_ledger::{Receipt, SignedTx};
+use hygeia_policy::{Action, PurposeOfUse};
+use hygeia_vault::{BlobId, RecipientPublicKey};
+use serde_json::{json, Value};
+
+use super::decide::{self, Subject};
+use super::{authenticate, fhir_bytes, fhir_json, parse_body, require_fhir_json, FhirError};
+use crate::access;
+use crate::custody::RecordMeta;
+use crate::fhir_store::{NewVersion, Version, WriteLease};
+use crate::node::{unix_now, Node};
+use crate::state::txs::{self, Access, RecordBody};
+
+/// What a write asks for, before it is decided.
+pub struct Intent {
+    pub resource_type: ResourceType,
+    pub id: String,
+    /// `None` deletes.
+    pub resource: Option<Value>,
+    /// `If-Match`: the version the client last saw.
+    pub if_match: Option<u64>,
+    /// Where the request came from in a Bundle (for error texts).
+    pub label: String,
+}
+
+/// A write decided, encrypted into the vault and signed, not yet durable.
+pub struct Prepared {
+    pub new: NewVersion,
+    pub blob: BlobId,
+    pub meta: RecordMeta,
+    pub record_tx: SignedTx,
+    pub event: Access,
+    /// The stored JSON (for `Prefer: return=representation`).
+    pub body: Vec<u8>,
+    pub created: bool,
+}
+
+/// Why a write did not get prepared: the error, and the refusal to log if
+/// it was decided.
+pub struct Refused {
+    pub error: FhirError,
+    pub denial: Option<Access>,
+}
+
+impl From<FhirError> for Refused {
+    fn from(error: FhirError) -> Self {
+        Refused {
+            error,
+            denial: None,
+        }
+    }
+}
+
+/// Patients (by key) written earlier in the same Bundle, with their DIDs.
+pub type Pending = HashMap<String, String>;
+
+fn unprocessable(issue: Issue) -> FhirError {
+    FhirError::new(StatusCode::UNPROCESSABLE_ENTITY, issue)
+}
+
+/// The DID whose consent governs a resource, and its category.
+fn governing_patient(
+    node: &Node,
+    resource_type: ResourceType,
+    resource: &Value,
+    pending: &Pending,
+) -> Result<String, FhirError> {
+    match resource_type.holding() {
+        Holding::Directory => return Ok(node.node_did.clone()),
+        Holding::LedgerView => return Err(FhirError::new(
+            StatusCode::METHOD_NOT_ALLOWED,
+            Issue::error(
+                "not-supported",
+                format!(
+                    "{resource_type} resources are views of the ledger and cannot be written here"
+                ),
+            ),
+        )),
+        Holding::PatientData => {}
+    }
+    if resource_type == ResourceType::Patient {
+        let did = did_of_resource(resource).ok_or_else(|| {
+            unprocessable(
+                Issue::error(
+                    "required",
+                    format!(
+                        "a Patient must name the patient's DID in an identifier with system {} (whose consent governs the record; docs/fhir.md)",
+                        hygeia_fhir::DID_IDENTIFIER_SYSTEM
+                    ),
+                )
+                .at("Patient.identifier"),
+            )
+        })?;
+        Did::parse_cached(did).map_err(|e| {
+            unprocessable(
+                Issue::error("value", format!("the patient's DID is not a did:key: {e}"))
+                    .at("Patient.identifier"),
+            )
+        })?;
+        return Ok(did.to_owned());
+    }
+    let element = resource_type
+        .patient_element()
+        .ok_or_else(|| FhirError::internal(format!("{resource_type} has no patient element")))?;
+    let path = format!("{resource_type}.{element}");
+    let reference = resource
+        .get(element)
+        .and_then(|r| r.get("reference"))
+        .and_then(Value::as_str)
+        .ok_or_else(|| {
+            unprocessable(
+                Issue::error(
+                    "required",
+                    format!(
+                        "{path} must reference the Patient (Patient/<id>) the resource is about"
+                    ),
+                )
+                .at(path.clone()),
+            )
+        })?;
+    let unresolvable = || {
+        unprocessable(
+            Issue::error(
+                "invalid",
+                format!(
+                    "{path}: {} does not exist on this server, or you may not write for that patient",
+                    reference.chars().take(100).collect::<String>()
+                ),
+            )
+            .at(path.clone()),
+        )
+    };
+    let target = parse_local(reference, None)
+        .filter(|r| r.resource_type == ResourceType::Patient && r.version.is_none())
+        .ok_or_else(unresolvable)?;
+    let key = target.key();
+    if let Some(did) = pending.get(&key) {
+        return Ok(did.clone());
+    }
+    let current = node.fhir.store.current(&key).ok_or_else(unresolvable)?;
+    if current.latest.deleted {
+        return Err(unresolvable());
+    }
+    Ok(current.latest.patient)
+}
+
+/// A fresh server-assigned id.
+pub fn new_id() -> String {
+    use rand::RngCore;
+    let mut bytes = [0u8; 16];
+    rand::thread_rng().fill_bytes(&mut bytes);
+    hex::encode(bytes)
+}
+
+/// Decides, encrypts and signs one write. Nothing is durable yet; on
+/// failure nothing is left in the vault.
+pub fn prepare(
+    node: &Node,
+    session: &Session,
+    purpose: PurposeOfUse,
+    intent: Intent,
+    pending: &Pending,
+    now_ms: i64,
+) -> Result<Prepared, Refused> {
+    let Intent {
+        resource_type,
+        id,
+        resource,
+        if_match,
+        label,
+    } = intent;
+    let key = format!("{resource_type}/{id}");
+    let current = node.fhir.store.current(&key);
+    let live = current.as_ref().filter(|c| !c.latest.deleted);
+    if let (Some(expected), Some(current)) = (if_match, current.as_ref()) {
+        if current.latest.version != expected {
+            return Err(FhirError::new(
+                StatusCode::PRECONDITION_FAILED,
+                Issue::error(
+                    "conflict",
+                    format!(
+                        "{label}: If-Match names version {expected}, but the current version is {}",
+                        current.latest.version
+                    ),
+                ),
+            )
+            .into());
+        }
+    } else if if_match.is_some() && current.is_none() {
+        return Err(decide::not_found(&key).into());
+    }
+
+    let (patient, category, content, index, deleted) = match &resource {
+        Some(resource) => {
+            let mut resource = resource.clone();
+            hygeia_fhir::validate::validate(&resource, Some(resource_type))
+                .map_err(|issues| FhirError::many(StatusCode::UNPROCESSABLE_ENTITY, issues))?;
+            let patient = governing_patient(node, resource_type, &resource, pending)?;
+            if let Some(live) = live {
+                if live.latest.patient != patient {
+                    return Err(unprocessable(Issue::error(
+                        "business-rule",
+                        format!(
+                            "{label}: a resource cannot move to another patient; create a new one"
+                        ),
+                    ))
+                    .into());
+                }
+            }
+            let category = consent_category(resource_type, &resource);
+            let version = current.as_ref().map_or(1, |c| c.latest.version + 1);
+            resource["id"] = json!(id);
+            let meta = resource
+                .as_object_mut()
+                .map(|o| o.entry("meta").or_insert_with(|| json!({})));
+            if let Some(meta) = meta.and_then(Value::as_object_mut) {
+                meta.insert("versionId".into(), json!(version.to_string()));
+                meta.insert(
+                    "lastUpdated".into(),
+                    json!(hygeia_fhir::date::format_instant(now_ms)),
+                );
+            }
+            let index = hygeia_fhir::search::extract(resource_type, &resource);
+            (patient, category, resource, index, false)
+        }
+        None => {
+            let Some(live) = live else {
+                return Err(decide::not_found(&key).into());
+            };
+            let version = live.latest.version + 1;
+            let tombstone = json!({
+                "resourceType": resource_type.as_str(),
+                "id": id,
+                "meta": {
+                    "versionId": version.to_string(),
+                    "lastUpdated": hygeia_fhir::date::format_instant(now_ms),
+                    "tag": [{
+                        "system": crate::fhir_store::TOMBSTONE_TAG.0,
+                        "code": crate::fhir_store::TOMBSTONE_TAG.1,
+                    }],
+                },
+            });
+            (
+                live.latest.patient.clone(),
+                live.latest.category.clone(),
+                tombstone,
+                IndexEntry::new(resource_type),
+                true,
+            )
+        }
+    };
+    let version = current.as_ref().map_or(1, |c| c.latest.version + 1);
+
+    // Decide: an update or delete against what exists (its record), a
+    // create against the new resource's patient and category.
+    let decided = {
+        let committed = node.state.read();
+        let subject = Subject {
+            patient: &patient,
+            resource_type: resource_type.as_str(),
+            category: &category,
+            commitment: live.map(|c| c.latest.commitment.as_str()),
+        };
+        decide::decide(
+            &committed.state,
+            session,
+            purpose,
+            Action::Write,
+            &subject,
+            now_ms / 1000,
+        )
+    };
+    if !decided.decision.is_permit() {
+        let error = if resource_type == ResourceType::Patient || live.is_none() {
+            FhirError::new(
+                StatusCode::FORBIDDEN,
+                Issue::error(
+                    "forbidden",
+                    format!("{label}: you may not write this patient's records (no consent for this purpose); the attempt is logged"),
+                ),
+            )
+        } else {
+            decide::not_found(&key)
+        };
+        return Err(Refused {
+            error,
+            denial: Some(decided.event),
+        });
+    }
+
+    let body = serde_json::to_vec(&content).map_err(FhirError::internal)?;
+    let patient_key = Did::parse_cached(&patient)
+        .map_err(FhirError::internal)
+        .and_then(|did| {
+            RecipientPublicKey::from_bytes(&did.public_key().to_x25519())
+                .map_err(FhirError::internal)
+        })?;
+    let stored = node
+        .custody
+        .store(FHIR_JSON, body.as_slice(), &patient_key)
+        .map_err(FhirError::from)?;
+    let commitment = stored.commitment.to_hex();
+    let record_body = RecordBody {
+        patient: patient.clone(),
+        author: session.did.clone(),
+        category: category.clone(),
+        resource_type: resource_type.as_str().to_owned(),
+        commitment: commitment.clone(),
+    };
+    let signed = serde_json::to_value(&record_body)
+        .map_err(FhirError::internal)
+        .and_then(|b| access::sign(node, txs::RECORD, b).map_err(FhirError::internal));
+    let record_tx = match signed {
+        Ok(tx) => tx,
+        Err(e) => {
+            let _ = node.custody.discard(&stored.blob);
+            return Err(e.into());
+        }
+    };
+    let mut event = decided.event;
+    event.records = vec![commitment.clone()];
+    Ok(Prepared {
+        new: NewVersion {
+            resource_type,
+            id,
+            version: Version {
+                version,
+                commitment,
+                last_updated: now_ms,
+                deleted,
+                patient,
+                category,
+                author: session.did.clone(),
+            },
+            index,
+        },
+        blob: stored.blob,
+        meta: RecordMeta {
+            blob: stored.blob.to_hex(),
+            salt: stored.salt.to_hex(),
+            media_type: FHIR_JSON.to_owned(),
+            author: session.did.clone(),
+            provenance: String::new(),
+            size: body.len() as u64,
+        },
+        record_tx,
+        event,
+        body,
+        created: current.is_none(),
+    })
+}
+
+/// Throws away what [`prepare`] wrote for writes that will not commit.
+pub fn discard(node: &Node, prepared: &[Prepared]) {
+    for p in prepared {
+        if let Err(e) = node.custody.discard(&p.blob) {
+            tracing::warn!(error = %e, "could not discard a refused FHIR write");
+        }
+    }
+}
+
+/// Makes prepared writes durable together: their records' metadata, then
+/// one submission (their access events and `record` transactions), then
+/// the FHIR store. All or nothing.
+pub async fn commit(
+    node: &Node,
+    session: &Session,
+    prepared: Vec<Prepared>,
+    extra_events: Vec<Access>,
+) -> Result<(Receipt, Vec<Prepared>), FhirError> {
+    for p in &prepared {
+        if let Err(e) = node.custody.save_meta(&p.new.version.commitment, &p.meta) {
+            discard(node, &prepared);
+            return Err(FhirError::internal(e));
+        }
+    }
+    let mut events: Vec<Access> = prepared.iter().map(|p| p.event.clone()).collect();
+    events.extend(extra_events);
+    let records: Vec<SignedTx> = prepared.iter().map(|p| p.record_tx.clone()).collect();
+    let receipt = match decide::log(node, session, events, records).await {
+        Ok(Some(receipt)) => receipt,
+        Ok(None) => return Err(FhirError::internal("nothing to commit")),
+        Err(e) => {
+            for p in &prepared {
+                let _ = node.custody.erase(&p.new.version.commitment);
+            }
+            discard(node, &prepared);
+            return Err(e);
+        }
+    };
+    let versions: Vec<NewVersion> = prepared.iter().map(|p| p.new.clone()).collect();
+    node.fhir.store.record(&versions)?;
+    Ok((receipt, prepared))
+}
+
+/// Logs refusals made while preparing (they are decisions too).
+pub async fn log_refusals(node: &Node, session: &Session, denials: Vec<Access>) {
+    if denials.is_empty() {
+        return;
+    }
+    if let Err(e) = decide::log(node, session, denials, Vec::new()).await {
+        tracing::error!(error = ?e.issues, "could not log refused FHIR writes");
+    }
+}
+
+/// Reserves the resource for this write, or says it is busy.
+pub fn lease<'a>(node: &'a Node, keys: &[String]) -> Result<WriteLease<'a>, FhirError> {
+    node.fhir.store.lease(keys).ok_or_else(|| {
+        FhirError::new(
+            StatusCode::CONFLICT,
+            Issue::error(
+                "conflict",
+                "another write to this resource is in progress (or a Bundle names it twice); retry",
+            ),
+        )
+    })
+}
+
+/// `If-Match: W/"3"` → 3.
+pub fn if_match(headers: &HeaderMap) -> Result<Option<u64>, FhirError> {
+    let Some(value) = headers.get(header::IF_MATCH) else {
+        return Ok(None);
+    };
+    parse_etag(value.to_str().unwrap_or(""))
+        .map(Some)
+        .ok_or_else(|| {
+            FhirError::bad_request("value", "If-Match must be a version ETag such as W/\"3\"")
+        })
+}
+
+pub fn parse_etag(text: &str) -> Option<u64> {
+    let text = text.trim();
+    let text = text.strip_prefix("W/").unwrap_or(text);
+    text.strip_prefix('"')?.strip_suffix('"')?.parse().ok()
+}
+
+/// `Prefer: return=minimal|representation|OperationOutcome`.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum Return {
+    Minimal,
+    Representation,
+    Outcome,
+}
+
+pub fn prefer_return(headers: &HeaderMap) -> Return {
+    for value in headers
+        .get_all("prefer")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+    {
+        for part in value.split([',', ';']) {
+            match part.trim() {
+                "return=minimal" => return Return::Minimal,
+                "return=OperationOutcome" => return Return::Outcome,
+                "return=representation" => return Return::Representation,
+                _ => {}
+            }
+        }
+    }
+    Return::Representation
+}
+
+/// The answer to a single write.
+pub fn written(
+    headers: &HeaderMap,
+    receipt: &Receipt,
+    prepared: &Prepared,
+    base: &str,
+) -> Response {
+    let version = &prepared.new.version;
+    let status = if version.deleted {
+        StatusCode::OK
+    } else if prepared.created {
+        StatusCode::CREATED
+    } else {
+        StatusCode::OK
+    };
+    let mut response = match (version.deleted, prefer_return(headers)) {
+        (true, _) => fhir_json(
+            status,
+            &hygeia_fhir::outcome::operation_outcome(&[Issue {
+                severity: hygeia_fhir::outcome::Severity::Information,
+                code: "informational",
+                diagnostics: format!(
+                    "deleted {}/{} (version {}); the earlier versions stay readable in its history",
+                    prepared.new.resource_type, prepared.new.id, version.version
+                ),
+                expression: None,
+            }]),
+        ),
+        (false, Return::Minimal) => (status, ()).into_response(),
+        (false, Return::Outcome) => fhir_json(
+            status,
+            &hygeia_fhir::outcome::operation_outcome(&[Issue {
+                severity: hygeia_fhir::outcome::Severity::Information,
+                code: "informational",
+                diagnostics: "written".into(),
+                expression: None,
+            }]),
+        ),
+        (false, Return::Representation) => fhir_bytes(status, prepared.body.clone()),
+    };
+    let h = response.headers_mut();
+    let location = format!(
+        "{base}/{}/{}/_history/{}",
+        prepared.new.resource_type, prepared.new.id, version.version
+    );
+    if let Ok(v) = HeaderValue::from_str(&location) {
+        if !version.deleted {
+            h.insert(header::LOCATION, v.clone());
+            h.insert(header::CONTENT_LOCATION, v);
+        }
+    }
+    if let Ok(v) = HeaderValue::from_str(&format!("W/\"{}\"", version.version)) {
+        h.insert(header::ETAG, v);
+    }
+    h.insert("hygeia-audit-index", HeaderValue::from(receipt.first_index));
+    response
+}
+
+fn parse_type(name: &str) -> Result<ResourceType, FhirError> {
+    name.parse::<ResourceType>().map_err(|e| {
+        FhirError::new(
+            StatusCode::NOT_FOUND,
+            Issue::error("not-supported", e.to_string()),
+        )
+    })
+}
+
+/// `POST /fhir/{type}`.
+pub async fn create(
+    State(node): State<Arc<Node>>,
+    Path(resource_type): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, FhirError> {
+    let session = authenticate(&node, &headers)?;
+    let resource_type = parse_type(&resource_type)?;
+    require_fhir_json(&headers)?;
+    let resource = parse_body(&body)?;
+    if resource_type == ResourceType::Consent {
+        return super::consent::create(&node, &session, &headers, resource).await;
+    }
+    let id = new_id();
+    write_one(
+        &node,
+        &session,
+        &headers,
+        resource_type,
+        id,
+        Some(resource),
+        None,
+    )
+    .await
+}
+
+/// `PUT /fhir/{type}/{id}`: update, or create with the client's id.
+pub async fn update(
+    State(node): State<Arc<Node>>,
+    Path((resource_type, id)): Path<(String, String)>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, FhirError> {
+    let session = authenticate(&node, &headers)?;
+    let resource_type = parse_type(&resource_type)?;
+    require_fhir_json(&headers)?;
+    if !is_valid_id(&id) {
+        return Err(FhirError::bad_request(
+            "value",
+            "the id in the URL is not a valid FHIR id ([A-Za-z0-9-.]{1,64})",
+        ));
+    }
+    let resource = parse_body(&body)?;
+    if resource.get("id").and_then(Value::as_str) != Some(id.as_str()) {
+        return Err(FhirError::bad_request(
+            "invalid",
+            format!("the resource's id must equal the id in the URL ({id})"),
+        ));
+    }
+    if resource_type == ResourceType::Consent {
+        return Err(FhirError::new(
+            StatusCode::METHOD_NOT_ALLOWED,
+            Issue::error("not-supported", "a Consent is a ledger grant and cannot be updated; revoke it (DELETE) and create a new one"),
+        ));
+    }
+    let if_match = if_match(&headers)?;
+    write_one(
+        &node,
+        &session,
+        &headers,
+        resource_type,
+        id,
+        Some(resource),
+        if_match,
+    )
+    .await
+}
+
+/// `DELETE /fhir/{type}/{id}`.
+pub async fn delete(
+    State(node): State<Arc<Node>>,
+    Path((resource_type, id)): Path<(String, String)>,
+    headers: HeaderMap,
+) -> Result<Response, FhirError> {
+    let session = authenticate(&node, &headers)?;
+    let resource_type = parse_type(&resource_type)?;
+    if resource_type == ResourceType::Consent {
+        return super::consent::revoke(&node, &session, &headers, &id).await;
+    }
+    let if_match = if_match(&headers)?;
+    write_one(&node, &session, &headers, resource_type, id, None, if_match).await
+}
+
+async fn write_one(
+    node: &Node,
+    session: &Session,
+    headers: &HeaderMap,
+    resource_type: ResourceType,
+    id: String,
+    resource: Option<Value>,
+    if_match: Option<u64>,
+) -> Result<Response, FhirError> {
+    let started = std::time::Instant::now();
+    let purpose = decide::purpose(session)?;
+    let key = format!("{resource_type}/{id}");
+    let _lease = lease(node, std::slice::from_ref(&key))?;
+    let now_ms = unix_now_ms();
+    let intent = Intent {
+        resource_type,
+        id,
+        resource,
+        if_match,
+        label: key.clone(),
+    };
+    let prepared = match prepare(node, session, purpose, intent, &Pending::new(), now_ms) {
+        Ok(p) => p,
+        Err(refused) => {
+            match refused.denial {
+                Some(denial) => log_refusals(node, session, vec![denial]).await,
+                None if refused.error.status == StatusCode::NOT_FOUND => {
+                    decide::mask_timing(node, started).await
+                }
+                None => {}
+            }
+            return Err(refused.error);
+        }
+    };
+    let (receipt, prepared) = commit(node, session, vec![prepared], Vec::new()).await?;
+    Ok(written(
+        headers,
+        &receipt,
+        &prepared[0],
+        &super::base_url(headers),
+    ))
+}
+
+pub fn unix_now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or_else(|_| unix_now() as i64 * 1000)
+}

@@ -1,0 +1,90 @@
+//! `POST /auth/token`: bearer tokens for FHIR clients (docs/auth.md,
+//! "Bearer tokens for FHIR clients"). A client assertion signed with the
+//! participant's did:key is exchanged for a 15-minute access token bound to
+//! the stated purpose of use (and break-glass justification, if any).
+
+use std::sync::Arc;
+
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use hygeia_auth::token::{
+    Session, TokenError, TokenRequest, TokenResponse, ACCESS_TOKEN_LIFETIME_SECS,
+};
+use hygeia_policy::PurposeOfUse;
+
+use crate::node::{unix_now, Node};
+
+/// What a client assertion's `aud` must name: this node's DID. Not a URL
+/// taken from the request: a client chooses its `Host` header, so an
+/// assertion made for one node could then be spent at another.
+pub fn audience(node: &Node) -> &str {
+    &node.node_did
+}
+
+fn oauth_error(e: &TokenError) -> Response {
+    let status = StatusCode::from_u16(e.http_status()).unwrap_or(StatusCode::BAD_REQUEST);
+    let mut response = (status, e.to_oauth_json()).into_response();
+    let h = response.headers_mut();
+    h.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    response
+}
+
+pub async fn issue(State(node): State<Arc<Node>>, headers: HeaderMap, body: Bytes) -> Response {
+    let content_type = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    if !content_type.starts_with("application/x-www-form-urlencoded") {
+        return oauth_error(&TokenError::InvalidRequest(
+            "the token request must be application/x-www-form-urlencoded".into(),
+        ));
+    }
+    let request = match TokenRequest::from_form(&body) {
+        Ok(r) => r,
+        Err(e) => return oauth_error(&e),
+    };
+    let now = unix_now() as i64;
+    let did = match request.authenticate(audience(&node), now, &node.jtis) {
+        Ok(did) => did,
+        Err(e) => return oauth_error(&e),
+    };
+    let purpose = match request.purpose_of_use.as_deref() {
+        None => PurposeOfUse::Treatment,
+        Some(code) => match code.parse::<PurposeOfUse>() {
+            Ok(p) => p,
+            Err(e) => {
+                return oauth_error(&TokenError::InvalidRequest(format!("purpose_of_use: {e}")))
+            }
+        },
+    };
+    let scope = request
+        .scope
+        .clone()
+        .unwrap_or_else(|| "system/*.rs".to_owned());
+    let token = node.tokens.issue(Session {
+        did: did.as_str().to_owned(),
+        purpose: purpose.code().to_owned(),
+        break_glass: request.break_glass.clone(),
+        expires_at: now + ACCESS_TOKEN_LIFETIME_SECS,
+        scope: scope.clone(),
+    });
+    let mut response = (
+        StatusCode::OK,
+        axum::Json(TokenResponse::bearer(
+            token,
+            ACCESS_TOKEN_LIFETIME_SECS,
+            scope,
+        )),
+    )
+        .into_response();
+    let h = response.headers_mut();
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    h.insert(header::PRAGMA, HeaderValue::from_static("no-cache"));
+    response
+}

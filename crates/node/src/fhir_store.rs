@@ -1,0 +1,441 @@
+//! What the node keeps to serve FHIR, off the ledger and outside the vault:
+//! for each resource, its versions (which vault record holds each one) and
+//! the search index of its current version.
+//!
+//! The resources themselves are vault records (encrypted, anchored by a
+//! `record` transaction each); this store holds only the index values that
+//! search needs and the bookkeeping that maps `Type/id/_history/n` to a
+//! record. docs/fhir.md lists exactly what that is, and why the data
+//! directory must be protected like the database of any EHR.
+//!
+//! `<data-dir>/fhir.redb` holds three tables; memory holds the current
+//! versions and the search index, rebuilt from the file at start. A version
+//! reaches this store only after its `record` transaction is durable; a
+//! crash in between is repaired at start by [`FhirStore::missing`] and
+//! re-indexing from the vault.
+
+use std::collections::{HashMap, HashSet};
+use std::path::Path;
+use std::sync::{Mutex, RwLock};
+
+use hygeia_fhir::search::{IndexEntry, SearchIndex, SearchQuery};
+use hygeia_fhir::types::ResourceType;
+use redb::{ReadableDatabase, ReadableTable, TableDefinition};
+use serde::{Deserialize, Serialize};
+
+/// `Type/id` → [`Current`] as JSON.
+const CURRENT: TableDefinition<&str, &[u8]> = TableDefinition::new("current");
+/// `Type/id#<version, 20 digits>` → [`Version`] as JSON.
+const VERSIONS: TableDefinition<&str, &[u8]> = TableDefinition::new("versions");
+/// record commitment → `Type/id#<version>`.
+const COMMITMENTS: TableDefinition<&str, &str> = TableDefinition::new("commitments");
+
+#[derive(Debug, thiserror::Error)]
+#[error("FHIR store: {0}")]
+pub struct StoreError(String);
+
+fn err(e: impl std::fmt::Display) -> StoreError {
+    StoreError(e.to_string())
+}
+
+/// One version of a resource.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+pub struct Version {
+    pub version: u64,
+    /// The vault record (and ledger commitment) holding this version.
+    pub commitment: String,
+    /// `meta.lastUpdated`, milliseconds since the epoch.
+    pub last_updated: i64,
+    /// A deletion: the record holds a tombstone, not the resource.
+    pub deleted: bool,
+    /// Whose consent governs it (the node's DID for directory resources).
+    pub patient: String,
+    /// Its consent category.
+    pub category: String,
+    /// Who wrote it.
+    pub author: String,
+}
+
+/// The current version of a resource and its search index.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Current {
+    pub resource_type: String,
+    pub id: String,
+    pub latest: Version,
+    /// The index of the current version (empty when deleted).
+    pub index: IndexEntry,
+}
+
+impl Current {
+    pub fn key(&self) -> String {
+        format!("{}/{}", self.resource_type, self.id)
+    }
+}
+
+/// A version about to be recorded.
+#[derive(Clone, Debug)]
+pub struct NewVersion {
+    pub resource_type: ResourceType,
+    pub id: String,
+    pub version: Version,
+    pub index: IndexEntry,
+}
+
+pub struct FhirStore {
+    db: redb::Database,
+    memory: RwLock<Memory>,
+    /// Keys with a write in flight: a second concurrent write to the same
+    /// resource is refused rather than racing it to the same version.
+    writing: Mutex<HashSet<String>>,
+}
+
+#[derive(Default)]
+struct Memory {
+    current: HashMap<String, Current>,
+    index: SearchIndex,
+    commitments: HashSet<String>,
+}
+
+/// Holds the keys of a write in flight until dropped.
+pub struct WriteLease<'a> {
+    store: &'a FhirStore,
+    keys: Vec<String>,
+}
+
+impl Drop for WriteLease<'_> {
+    fn drop(&mut self) {
+        let mut writing = self.store.writing.lock().unwrap_or_else(|p| p.into_inner());
+        for key in &self.keys {
+            writing.remove(key);
+        }
+    }
+}
+
+fn version_key(key: &str, version: u64) -> String {
+    format!("{key}#{version:020}")
+}
+
+impl FhirStore {
+    pub fn open(path: &Path) -> Result<FhirStore, StoreError> {
+        let db = redb::Database::create(path).map_err(err)?;
+        let txn = db.begin_write().map_err(err)?;
+        txn.open_table(CURRENT).map_err(err)?;
+        txn.open_table(VERSIONS).map_err(err)?;
+        txn.open_table(COMMITMENTS).map_err(err)?;
+        txn.commit().map_err(err)?;
+        let mut memory = Memory::default();
+        {
+            let txn = db.begin_read().map_err(err)?;
+            let table = txn.open_table(CURRENT).map_err(err)?;
+            for row in table.iter().map_err(err)? {
+                let (key, value) = row.map_err(err)?;
+                let current: Current = serde_json::from_slice(value.value()).map_err(err)?;
+                memory.insert(key.value().to_owned(), current);
+            }
+            let table = txn.open_table(COMMITMENTS).map_err(err)?;
+            for row in table.iter().map_err(err)? {
+                let (commitment, _) = row.map_err(err)?;
+                memory.commitments.insert(commitment.value().to_owned());
+            }
+        }
+        Ok(FhirStore {
+            db,
+            memory: RwLock::new(memory),
+            writing: Mutex::new(HashSet::new()),
+        })
+    }
+
+    fn read(&self) -> std::sync::RwLockReadGuard<'_, Memory> {
+        self.memory.read().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Reserves `keys` for one write; `None` when one is being written.
+    pub fn lease(&self, keys: &[String]) -> Option<WriteLease<'_>> {
+        let mut writing = self.writing.lock().unwrap_or_else(|p| p.into_inner());
+        if keys.iter().any(|k| writing.contains(k)) {
+            return None;
+        }
+        let unique: HashSet<&String> = keys.iter().collect();
+        if unique.len() != keys.len() {
+            return None;
+        }
+        writing.extend(keys.iter().cloned());
+        Some(WriteLease {
+            store: self,
+            keys: keys.to_vec(),
+        })
+    }
+
+    pub fn current(&self, key: &str) -> Option<Current> {
+        self.read().current.get(key).cloned()
+    }
+
+    pub fn len(&self) -> usize {
+        self.read().current.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Whether a vault record is a FHIR version known here.
+    pub fn knows(&self, commitment: &str) -> bool {
+        self.read().commitments.contains(commitment)
+    }
+
+    /// The keys matching a search, in its sort order, with their current
+    /// versions.
+    pub fn search(&self, query: &SearchQuery) -> Vec<Current> {
+        let memory = self.read();
+        memory
+            .index
+            .search(query)
+            .into_iter()
+            .filter_map(|key| memory.current.get(&key).cloned())
+            .collect()
+    }
+
+    /// The current versions the `_include`s of a page reference.
+    pub fn included(
+        &self,
+        keys: &[String],
+        includes: &[hygeia_fhir::search::Include],
+    ) -> Vec<Current> {
+        let memory = self.read();
+        memory
+            .index
+            .included(keys, includes)
+            .into_iter()
+            .filter_map(|key| memory.current.get(&key).cloned())
+            .collect()
+    }
+
+    /// The current, undeleted resources whose consent `patient` governs.
+    pub fn of_patient(&self, patient: &str) -> Vec<Current> {
+        let memory = self.read();
+        let mut out: Vec<Current> = memory
+            .current
+            .values()
+            .filter(|c| !c.latest.deleted && c.latest.patient == patient)
+            .cloned()
+            .collect();
+        out.sort_by(|a, b| (&a.resource_type, &a.id).cmp(&(&b.resource_type, &b.id)));
+        out
+    }
+
+    /// Every version of a resource, newest first.
+    pub fn versions(&self, key: &str) -> Result<Vec<Version>, StoreError> {
+        let txn = self.db.begin_read().map_err(err)?;
+        let table = txn.open_table(VERSIONS).map_err(err)?;
+        let start = format!("{key}#");
+        let end = format!("{key}$");
+        let mut versions = Vec::new();
+        for row in table.range(start.as_str()..end.as_str()).map_err(err)? {
+            let (_, value) = row.map_err(err)?;
+            versions.push(serde_json::from_slice::<Version>(value.value()).map_err(err)?);
+        }
+        versions.reverse();
+        Ok(versions)
+    }
+
+    pub fn version(&self, key: &str, version: u64) -> Result<Option<Version>, StoreError> {
+        let txn = self.db.begin_read().map_err(err)?;
+        let table = txn.open_table(VERSIONS).map_err(err)?;
+        let Some(value) = table.get(version_key(key, version).as_str()).map_err(err)? else {
+            return Ok(None);
+        };
+        serde_json::from_slice(value.value()).map(Some).map_err(err)
+    }
+
+    /// Which resource version a vault record holds.
+    pub fn locate(&self, commitment: &str) -> Result<Option<(String, u64)>, StoreError> {
+        let txn = self.db.begin_read().map_err(err)?;
+        let table = txn.open_table(COMMITMENTS).map_err(err)?;
+        let Some(value) = table.get(commitment).map_err(err)? else {
+            return Ok(None);
+        };
+        let text = value.value();
+        let Some((key, version)) = text.rsplit_once('#') else {
+            return Err(StoreError(format!("bad version key {text:?}")));
+        };
+        Ok(Some((key.to_owned(), version.parse().map_err(err)?)))
+    }
+
+    /// Records versions whose `record` transactions are durable, in one
+    /// file transaction. A version older than the one stored (a repair
+    /// replaying history) is kept as history without becoming current.
+    pub fn record(&self, versions: &[NewVersion]) -> Result<(), StoreError> {
+        let txn = self.db.begin_write().map_err(err)?;
+        let mut changed = Vec::with_capacity(versions.len());
+        {
+            let mut current_table = txn.open_table(CURRENT).map_err(err)?;
+            let mut version_table = txn.open_table(VERSIONS).map_err(err)?;
+            let mut commitments = txn.open_table(COMMITMENTS).map_err(err)?;
+            for new in versions {
+                let key = format!("{}/{}", new.resource_type, new.id);
+                let vkey = version_key(&key, new.version.version);
+                version_table
+                    .insert(
+                        vkey.as_str(),
+                        serde_json::to_vec(&new.version).map_err(err)?.as_slice(),
+                    )
+                    .map_err(err)?;
+                commitments
+                    .insert(new.version.commitment.as_str(), vkey.as_str())
+                    .map_err(err)?;
+                let newer = match current_table.get(key.as_str()).map_err(err)? {
+                    Some(existing) => {
+                        let existing: Current =
+                            serde_json::from_slice(existing.value()).map_err(err)?;
+                        existing.latest.version < new.version.version
+                    }
+                    None => true,
+                };
+                if newer {
+                    let current = Current {
+                        resource_type: new.resource_type.as_str().to_owned(),
+                        id: new.id.clone(),
+                        latest: new.version.clone(),
+                        index: new.index.clone(),
+                    };
+                    current_table
+                        .insert(
+                            key.as_str(),
+                            serde_json::to_vec(&current).map_err(err)?.as_slice(),
+                        )
+                        .map_err(err)?;
+                    changed.push((key, Some(current)));
+                } else {
+                    changed.push((key, None));
+                }
+            }
+        }
+        txn.commit().map_err(err)?;
+        let mut memory = self.memory.write().unwrap_or_else(|p| p.into_inner());
+        for (new, (key, current)) in versions.iter().zip(changed) {
+            memory.commitments.insert(new.version.commitment.clone());
+            if let Some(current) = current {
+                memory.insert(key, current);
+            }
+        }
+        Ok(())
+    }
+}
+
+impl Memory {
+    fn insert(&mut self, key: String, current: Current) {
+        if current.latest.deleted {
+            self.index.remove(&key);
+        } else {
+            self.index.upsert(&key, current.index.clone());
+        }
+        self.current.insert(key, current);
+    }
+}
+
+/// The node's FHIR service state: the store, the commit clock and the
+/// bulk-export jobs.
+pub struct FhirService {
+    pub store: FhirStore,
+    pub clock: CommitClock,
+    pub exports: crate::api::fhir::ExportJobs,
+}
+
+/// An exponentially weighted average of recent commit times.
+#[derive(Default)]
+pub struct CommitClock {
+    micros: std::sync::atomic::AtomicU64,
+}
+
+impl CommitClock {
+    pub fn observe(&self, took: std::time::Duration) {
+        use std::sync::atomic::Ordering;
+        let sample = took.as_micros().min(5_000_000) as u64;
+        let old = self.micros.load(Ordering::Relaxed);
+        let new = if old == 0 {
+            sample
+        } else {
+            (old * 7 + sample) / 8
+        };
+        self.micros.store(new, Ordering::Relaxed);
+    }
+
+    pub fn typical(&self) -> std::time::Duration {
+        std::time::Duration::from_micros(self.micros.load(std::sync::atomic::Ordering::Relaxed))
+    }
+}
+
+/// The tag a deletion's tombstone carries, so the store can be rebuilt
+/// from the vault alone.
+pub const TOMBSTONE_TAG: (&str, &str) =
+    ("https://hygeia.health/fhir/CodeSystem/version", "deleted");
+
+/// Indexes FHIR versions whose `record` transactions are durable but which
+/// a crash kept from reaching this store (the window between the commit
+/// and [`FhirStore::record`]). Reads them back from the vault. Returns how
+/// many were repaired.
+pub fn repair(
+    store: &FhirStore,
+    custody: &crate::custody::Custody,
+    records: &crate::state::records::Records,
+) -> Result<usize, StoreError> {
+    let mut missing: Vec<&crate::state::records::RecordEntry> = records
+        .all()
+        .filter(|r| r.erased_at.is_none() && !store.knows(&r.commitment))
+        .collect();
+    missing.sort_by_key(|r| r.index);
+    let mut repaired = Vec::new();
+    for record in missing {
+        let Some(meta) = custody.meta(&record.commitment).map_err(err)? else {
+            continue;
+        };
+        if meta.media_type != hygeia_fhir::FHIR_JSON {
+            continue;
+        }
+        let mut bytes = Vec::new();
+        custody.open_record(&meta, &mut bytes).map_err(err)?;
+        let resource: serde_json::Value = serde_json::from_slice(&bytes).map_err(err)?;
+        let Some(resource_type) = resource
+            .get("resourceType")
+            .and_then(serde_json::Value::as_str)
+            .and_then(|t| t.parse::<ResourceType>().ok())
+        else {
+            continue;
+        };
+        let id = resource["id"].as_str().unwrap_or_default().to_owned();
+        let version: u64 = resource["meta"]["versionId"]
+            .as_str()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(1);
+        let last_updated = resource["meta"]["lastUpdated"]
+            .as_str()
+            .and_then(|t| hygeia_fhir::date::parse_date(t).ok())
+            .map_or(0, |r| r.start);
+        let deleted = resource["meta"]["tag"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .any(|t| t["system"] == TOMBSTONE_TAG.0 && t["code"] == TOMBSTONE_TAG.1);
+        let index = if deleted {
+            IndexEntry::new(resource_type)
+        } else {
+            hygeia_fhir::search::extract(resource_type, &resource)
+        };
+        repaired.push(NewVersion {
+            resource_type,
+            id,
+            version: Version {
+                version,
+                commitment: record.commitment.clone(),
+                last_updated,
+                deleted,
+                patient: record.patient.clone(),
+                category: record.category.clone(),
+                author: record.author.clone(),
+            },
+            index,
+        });
+    }
+    store.record(&repaired)?;
+    Ok(repaired.len())
+}
