@@ -1118,7 +1118,11 @@ fn openapi_lists_every_route() {
         .collect();
 
     // The routes the router defines, read from its source.
-    let source = include_str!("../../node/src/api/mod.rs");
+    let source = [
+        include_str!("../../node/src/api/mod.rs"),
+        include_str!("../../node/src/api/fhir/mod.rs"),
+    ]
+    .concat();
     let mut routed = BTreeSet::new();
     for call in source.split(".route(").skip(1) {
         let start = call.find('"').expect("route path") + 1;

@@ -86,15 +86,17 @@ fn governing_patient(
 ) -> Result<String, FhirError> {
     match resource_type.holding() {
         Holding::Directory => return Ok(node.node_did.clone()),
-        Holding::LedgerView => return Err(FhirError::new(
-            StatusCode::METHOD_NOT_ALLOWED,
-            Issue::error(
-                "not-supported",
-                format!(
+        Holding::LedgerView => {
+            return Err(FhirError::new(
+                StatusCode::METHOD_NOT_ALLOWED,
+                Issue::error(
+                    "not-supported",
+                    format!(
                     "{resource_type} resources are views of the ledger and cannot be written here"
                 ),
-            ),
-        )),
+                ),
+            ))
+        }
         Holding::PatientData => {}
     }
     if resource_type == ResourceType::Patient {
