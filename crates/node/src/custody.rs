@@ -66,6 +66,10 @@ pub struct Stored {
 
 pub struct Custody {
     vault: Vault<FsBlobStore, FsKeyRing>,
+    /// The same stores, writing without flushing each file: for batches
+    /// made durable together by [`Custody::sync`] (a group commit).
+    deferred: Vault<FsBlobStore, FsKeyRing>,
+    dir: PathBuf,
     custodial: RecipientKey,
     meta: redb::Database,
     /// Data keys of recently read records, so a busy record is not
@@ -97,7 +101,9 @@ impl Custody {
         txn.open_table(NOTES).map_err(meta_err)?;
         txn.commit().map_err(meta_err)?;
         Ok(Custody {
+            deferred: Vault::new(blobs.clone().deferred(), keys.clone().deferred()),
             vault: Vault::new(blobs, keys),
+            dir: dir.to_owned(),
             custodial,
             meta,
             recent_keys: Mutex::new(RecentKeys::default()),
@@ -123,6 +129,44 @@ impl Custody {
             commitment,
             salt,
         })
+    }
+
+    /// Like [`Custody::store`], but the files are not flushed: call
+    /// [`Custody::sync`] before anything refers to the record durably.
+    pub fn store_deferred(
+        &self,
+        media_type: &str,
+        plaintext: impl Read,
+        patient: &RecipientPublicKey,
+    ) -> Result<Stored, CustodyError> {
+        let holders = [*patient, *self.custodial.public_key()];
+        let blob = self.deferred.store(media_type, plaintext, &holders)?;
+        let (commitment, salt) = Commitment::commit(&blob)?;
+        Ok(Stored {
+            blob,
+            commitment,
+            salt,
+        })
+    }
+
+    /// Makes every deferred write durable (one `syncfs`).
+    pub fn sync(&self) -> Result<(), CustodyError> {
+        hygeia_vault::sync_filesystem(&self.dir).map_err(|e| CustodyError::Vault(e.into()))
+    }
+
+    /// Saves the metadata of many records in one transaction.
+    pub fn save_metas(&self, metas: &[(&str, &RecordMeta)]) -> Result<(), CustodyError> {
+        let txn = self.meta.begin_write().map_err(meta_err)?;
+        {
+            let mut table = txn.open_table(RECORDS).map_err(meta_err)?;
+            for (commitment, meta) in metas {
+                let json = serde_json::to_vec(meta).map_err(meta_err)?;
+                table
+                    .insert(*commitment, json.as_slice())
+                    .map_err(meta_err)?;
+            }
+        }
+        txn.commit().map_err(meta_err)
     }
 
     /// Deletes what [`Custody::store`] wrote for a record that will not

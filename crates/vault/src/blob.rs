@@ -81,6 +81,7 @@ pub trait BlobStore {
 pub struct FsBlobStore {
     root: PathBuf,
     tmp: PathBuf,
+    durability: durable::Durability,
 }
 
 impl FsBlobStore {
@@ -95,7 +96,18 @@ impl FsBlobStore {
                 fs::remove_file(entry.path())?;
             }
         }
-        Ok(FsBlobStore { root, tmp })
+        Ok(FsBlobStore {
+            root,
+            tmp,
+            durability: durable::Durability::Immediate,
+        })
+    }
+
+    /// The same store, writing with [`durable::Durability::Deferred`]: a
+    /// blob is durable only after [`durable::sync_filesystem`].
+    pub fn deferred(mut self) -> Self {
+        self.durability = durable::Durability::Deferred;
+        self
     }
 
     /// Where the blob `id` lives.
@@ -134,7 +146,7 @@ impl BlobWriter for FsBlobWriter<'_> {
         let id = BlobId(hasher.finalize().into());
         // Same content, same address: replacing an existing blob is harmless
         // (and repairs it if it had rotted).
-        durable::persist(file, &store.path(&id))?;
+        durable::persist(file, &store.path(&id), store.durability)?;
         Ok(id)
     }
 }

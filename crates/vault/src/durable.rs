@@ -8,6 +8,29 @@ use std::path::Path;
 
 use tempfile::NamedTempFile;
 
+/// When a write becomes durable.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum Durability {
+    /// Flushed (file and directory) before the write returns.
+    #[default]
+    Immediate,
+    /// Left to the page cache; the caller makes a batch of writes durable at
+    /// once with [`sync_filesystem`] before acknowledging any of them (a
+    /// group commit: one flush instead of several per record).
+    Deferred,
+}
+
+/// Flushes everything written to the file system holding `path` (Linux
+/// `syncfs`): the group commit of [`Durability::Deferred`] writes.
+pub fn sync_filesystem(path: &Path) -> io::Result<()> {
+    let dir = File::open(path)?;
+    #[cfg(target_os = "linux")]
+    rustix::fs::syncfs(&dir)?;
+    #[cfg(not(target_os = "linux"))]
+    dir.sync_all()?;
+    Ok(())
+}
+
 /// Flushes a directory's entries (a rename or an unlink in it) to disk.
 pub(crate) fn sync_dir(dir: &Path) -> io::Result<()> {
     #[cfg(unix)]
@@ -19,11 +42,15 @@ pub(crate) fn sync_dir(dir: &Path) -> io::Result<()> {
 
 /// Creates `dir` and any missing parents, flushing each new entry.
 pub(crate) fn create_dir_all(dir: &Path) -> io::Result<()> {
+    create_dir_all_with(dir, Durability::Immediate)
+}
+
+pub(crate) fn create_dir_all_with(dir: &Path, durability: Durability) -> io::Result<()> {
     if dir.is_dir() {
         return Ok(());
     }
     if let Some(parent) = dir.parent() {
-        create_dir_all(parent)?;
+        create_dir_all_with(parent, durability)?;
     }
     match fs::create_dir(dir) {
         Ok(()) => {}
@@ -31,30 +58,40 @@ pub(crate) fn create_dir_all(dir: &Path) -> io::Result<()> {
         Err(err) if err.kind() == io::ErrorKind::AlreadyExists => return Ok(()),
         Err(err) => return Err(err),
     }
-    match dir.parent() {
-        Some(parent) => sync_dir(parent),
-        None => Ok(()),
+    match (dir.parent(), durability) {
+        (Some(parent), Durability::Immediate) => sync_dir(parent),
+        _ => Ok(()),
     }
 }
 
 /// Makes a temporary file's content durable and renames it to `dest`
 /// (replacing any file there), then flushes `dest`'s directory.
-pub(crate) fn persist(tmp: NamedTempFile, dest: &Path) -> io::Result<()> {
-    tmp.as_file().sync_all()?;
+pub(crate) fn persist(tmp: NamedTempFile, dest: &Path, durability: Durability) -> io::Result<()> {
+    if durability == Durability::Immediate {
+        tmp.as_file().sync_all()?;
+    }
     let dir = dest
         .parent()
         .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "no parent directory"))?;
-    create_dir_all(dir)?;
+    create_dir_all_with(dir, durability)?;
     tmp.persist(dest).map_err(|err| err.error)?;
-    sync_dir(dir)
+    match durability {
+        Durability::Immediate => sync_dir(dir),
+        Durability::Deferred => Ok(()),
+    }
 }
 
 /// Writes `bytes` to `dest` atomically and durably, staging in `tmp_dir`
 /// (which must be on the same file system).
-pub(crate) fn write_file(tmp_dir: &Path, dest: &Path, bytes: &[u8]) -> io::Result<()> {
+pub(crate) fn write_file(
+    tmp_dir: &Path,
+    dest: &Path,
+    bytes: &[u8],
+    durability: Durability,
+) -> io::Result<()> {
     let mut tmp = NamedTempFile::new_in(tmp_dir)?;
     tmp.write_all(bytes)?;
-    persist(tmp, dest)
+    persist(tmp, dest, durability)
 }
 
 /// Overwrites a file's bytes in place with zeros, flushes them, then unlinks
@@ -111,8 +148,9 @@ mod tests {
     fn write_file_replaces_atomically() {
         let dir = tempfile::tempdir().expect("tempdir");
         let dest = dir.path().join("a/b/c");
-        write_file(dir.path(), &dest, b"one").expect("write");
-        write_file(dir.path(), &dest, b"two").expect("rewrite");
+        write_file(dir.path(), &dest, b"one", Durability::Immediate).expect("write");
+        write_file(dir.path(), &dest, b"two", Durability::Deferred).expect("rewrite");
+        sync_filesystem(dir.path()).expect("syncfs");
         assert_eq!(fs::read(&dest).expect("read"), b"two");
         // Only the destination remains: no stray temporary files.
         assert_eq!(fs::read_dir(dir.path()).expect("ls").count(), 1);

@@ -65,6 +65,7 @@ pub trait KeyRing {
 pub struct FsKeyRing {
     keys: PathBuf,
     tmp: PathBuf,
+    durability: durable::Durability,
 }
 
 impl FsKeyRing {
@@ -76,7 +77,18 @@ impl FsKeyRing {
         durable::create_dir_all(&keys)?;
         durable::create_dir_all(&tmp)?;
         shred_dir_files(&tmp)?;
-        Ok(FsKeyRing { keys, tmp })
+        Ok(FsKeyRing {
+            keys,
+            tmp,
+            durability: durable::Durability::Immediate,
+        })
+    }
+
+    /// The same key ring, writing with [`durable::Durability::Deferred`]:
+    /// a wrapped key is durable only after [`durable::sync_filesystem`].
+    pub fn deferred(mut self) -> Self {
+        self.durability = durable::Durability::Deferred;
+        self
     }
 
     fn record_dir(&self, record: &BlobId) -> PathBuf {
@@ -94,7 +106,7 @@ impl KeyRing for FsKeyRing {
         if path.try_exists()? {
             return Ok(false);
         }
-        durable::write_file(&self.tmp, &path, &key.to_bytes())?;
+        durable::write_file(&self.tmp, &path, &key.to_bytes(), self.durability)?;
         Ok(true)
     }
 

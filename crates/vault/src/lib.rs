@@ -20,6 +20,7 @@ pub mod blob;
 pub mod commitment;
 mod digest;
 mod durable;
+pub use durable::{sync_filesystem, Durability};
 pub mod error;
 pub mod keyring;
 pub mod stream;

@@ -318,7 +318,7 @@ pub fn prepare(
         })?;
     let stored = node
         .custody
-        .store(FHIR_JSON, body.as_slice(), &patient_key)
+        .store_deferred(FHIR_JSON, body.as_slice(), &patient_key)
         .map_err(FhirError::from)?;
     let commitment = stored.commitment.to_hex();
     let record_body = RecordBody {
