@@ -45,6 +45,7 @@ const PARTICIPANT_TYPE_SYSTEM: &str =
     "http://terminology.hl7.org/CodeSystem/provenance-participant-type";
 const SIGNATURE_TYPE_SYSTEM: &str = "urn:iso-astm:E1762-95:2013";
 const AUTHOR_SIGNATURE_CODE: &str = "1.2.840.10065.1.12.1.1";
+const VERIFICATION_SIGNATURE_CODE: &str = "1.2.840.10065.1.12.1.5";
 
 /// The ledger extensions of a view: the index (left out if it does not fit
 /// an integer64, which no log reaches) and the proof URL.
@@ -314,12 +315,26 @@ pub struct VersionView {
     /// (`"hygeia.record.v1" || 0x00 || JCS({category, content_sha256,
     /// media_type, patient, resource_type})`).
     pub signature: String,
+    /// Who made `signature`, and in which role.
+    pub signer: Signer,
     /// The record's commitment (its id on the ledger).
     pub commitment: String,
     /// The `record` entry.
     pub ledger: LedgerLink,
     /// `create`, `update` or `delete`.
     pub activity: String,
+}
+
+/// Whose signature a Provenance carries.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Signer {
+    /// The author's own signature over the record statement (records
+    /// uploaded through `/v1/records`).
+    Author,
+    /// The custodian node's signature over the version's `record`
+    /// transaction (versions written through FHIR, whose clients do not
+    /// sign): ASTM E1762 "Verification Signature", `who` the node.
+    Custodian,
 }
 
 /// A record version as an R5 Provenance.
@@ -331,6 +346,8 @@ pub struct VersionView {
 /// - `agent`: the author (provenance-participant-type `author`) and the
 ///   node (`custodian`);
 /// - `signature`: the author's signature (ASTM E1762 "Author's Signature"),
+///   or for versions written through FHIR the custodian node's signature
+///   over the `record` transaction ("Verification Signature", see [`Signer`]),
 ///   `data` holding its 64 bytes in standard base64. It is a bare Ed25519
 ///   signature over the statement described on [`VersionView::signature`],
 ///   not a JWS or XML-DSig over this resource, so `sigFormat` is
@@ -376,13 +393,21 @@ pub fn provenance(id: &str, view: &VersionView) -> Value {
             },
         ]),
     );
+    let (code, display, who) = match view.signer {
+        Signer::Author => (AUTHOR_SIGNATURE_CODE, "Author's Signature", &view.author),
+        Signer::Custodian => (
+            VERIFICATION_SIGNATURE_CODE,
+            "Verification Signature",
+            &view.node,
+        ),
+    };
     if let Some(data) = base64url_to_base64(&view.signature) {
         resource.insert(
             "signature".into(),
             json!([{
-                "type": [coding(SIGNATURE_TYPE_SYSTEM, AUTHOR_SIGNATURE_CODE, "Author's Signature")],
+                "type": [coding(SIGNATURE_TYPE_SYSTEM, code, display)],
                 "when": recorded,
-                "who": did_reference(&view.author),
+                "who": did_reference(who),
                 "sigFormat": "application/octet-stream",
                 "data": data,
             }]),
@@ -409,7 +434,7 @@ fn base64url_to_base64(text: &str) -> Option<String> {
             _ => return None,
         });
     }
-    while out.len() % 4 != 0 {
+    while !out.len().is_multiple_of(4) {
         out.push('=');
     }
     Some(out)
@@ -592,7 +617,8 @@ mod tests {
             author: PATIENT.into(),
             node: NODE.into(),
             signature: "SV_PD_y7MTmtXKZqdXepnQv4AhEUDcMaQPnqzmuXjhYhsoBSolepudhYNLk6LKjnxFmeQPeOmWzlvqXCKnn1Bw".into(),
-            commitment: RECORD.into(),
+            signer: Signer::Author,
+        commitment: RECORD.into(),
             ledger: LedgerLink {
                 index: 3,
                 proof_url: "https://node.example/v1/transactions/3/proof".into(),

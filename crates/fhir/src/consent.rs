@@ -1270,7 +1270,12 @@ pub fn terms_to_consent(
             .collect();
         provision.insert("extension".into(), Value::Array(extensions));
     }
-    provision.insert("period".into(), period.clone());
+    // A grant open on both sides FHIR can write ([i64::MIN, i64::MAX)) has
+    // no Period to show: an empty one is not valid FHIR.
+    let has_period = period.as_object().is_some_and(|p| !p.is_empty());
+    if has_period {
+        provision.insert("period".into(), period.clone());
+    }
     provision.insert(
         "actor".into(),
         json!([{
@@ -1350,7 +1355,9 @@ pub fn terms_to_consent(
     if let Some(date) = format_date(terms.not_before) {
         consent.insert("date".into(), json!(date));
     }
-    consent.insert("period".into(), period);
+    if has_period {
+        consent.insert("period".into(), period);
+    }
     consent.insert("grantor".into(), json!([did_reference(&terms.patient)]));
     consent.insert("grantee".into(), json!([did_reference(&terms.grantee)]));
     consent.insert("decision".into(), json!("permit"));
@@ -1825,6 +1832,15 @@ mod tests {
             "required",
             "Consent.provision[0].period.end"
         ));
+        let forever = GrantTerms {
+            not_before: i64::MIN,
+            not_after: i64::MAX,
+            ..terms()
+        };
+        let c = terms_to_consent("g", &forever, true, &link());
+        assert!(c.get("period").is_none() && c["provision"][0].get("period").is_none());
+        assert!(c.get("date").is_none());
+        assert_eq!(crate::validate::validate(&c, None).err(), None);
     }
 
     #[test]

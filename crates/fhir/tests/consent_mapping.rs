@@ -3,7 +3,7 @@
 
 use std::collections::BTreeSet;
 
-use hygeia_fhir::audit::{audit_event, provenance, AccessView, VersionView};
+use hygeia_fhir::audit::{audit_event, provenance, AccessView, Signer, VersionView};
 use hygeia_fhir::consent::{
     consent_to_terms, terms_to_consent, GrantTerms, IdentifiersOnly, LedgerLink, Resolver,
 };
@@ -281,6 +281,7 @@ fn provenances_validate() {
         signature:
             "SV_PD_y7MTmtXKZqdXepnQv4AhEUDcMaQPnqzmuXjhYhsoBSolepudhYNLk6LKjnxFmeQPeOmWzlvqXCKnn1Bw"
                 .into(),
+        signer: Signer::Author,
         commitment: RECORD.into(),
         ledger: link(3),
         activity: "create".into(),
@@ -298,4 +299,17 @@ fn views_name_participants_by_did() {
         hygeia_fhir::reference::did_of_reference(&event["patient"]),
         Some(PATIENT)
     );
+}
+
+/// The validator does look inside the views: an element R5 removed from
+/// AuditEvent (`entity.type`, R4's) is refused, so the passes above mean
+/// the views use R5's elements.
+#[test]
+fn the_validator_checks_the_views_elements() {
+    let mut event = audit_event("12", &access(true, false));
+    event["entity"][0]["type"] = serde_json::json!({
+        "system": "http://terminology.hl7.org/CodeSystem/audit-entity-type",
+        "code": "1"
+    });
+    assert!(validate(&event, None).is_err());
 }

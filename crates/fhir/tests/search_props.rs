@@ -84,9 +84,13 @@ fn subject() -> impl Strategy<Value = Option<Value>> {
     )
 }
 
-/// Few distinct instants, so that `_lastUpdated` ties are common.
+/// Few distinct instants, so that `_lastUpdated` ties are common; some a
+/// millisecond apart, so that off-by-one errors show.
 fn last_updated() -> impl Strategy<Value = Option<i64>> {
-    prop::option::weighted(0.9, (0..4i64).prop_map(|i| 1_700_000_000_000 + i * 1000))
+    prop::option::weighted(
+        0.9,
+        (0..4i64, 0..2i64).prop_map(|(i, j)| 1_700_000_000_000 + i * 500 + j),
+    )
 }
 
 fn set(r: &mut Value, name: &str, v: Option<Value>) {
@@ -236,14 +240,22 @@ fn common_clause() -> BoxedStrategy<(String, String)> {
         .prop_map(|v| ("_id".to_owned(), v)),
         or_list(prop::sample::select(&["1", "p1"][..]).prop_map(str::to_owned))
             .prop_map(|v| ("_id:not".to_owned(), v)),
-        prop::sample::select(&["gt", "le", "eq", "ne"][..]).prop_flat_map(|p| {
-            (0..5i64).prop_map(move |i| {
-                (
-                    "_lastUpdated".to_owned(),
-                    format!("{p}{}", format_instant(1_700_000_000_000 + i * 1000)),
-                )
-            })
-        }),
+        (
+            prop::sample::select(&["", "gt", "lt", "ge", "le", "eq", "ne", "sa", "eb", "ap"][..]),
+            0..5i64,
+            0..2i64,
+            any::<bool>(),
+        )
+            .prop_map(|(p, i, j, whole_seconds)| {
+                let text = format_instant(1_700_000_000_000 + i * 500 + j);
+                // Also at second precision (`…:20Z`): a 1 s range.
+                let text = if whole_seconds {
+                    format!("{}Z", &text[..19])
+                } else {
+                    text
+                };
+                ("_lastUpdated".to_owned(), format!("{p}{text}"))
+            }),
     ]
     .boxed()
 }

@@ -32,6 +32,7 @@ pub enum BenchCommand {
     /// Permitted record reads over HTTP: signed request, decision, durable
     /// audit event, decryption.
     Reads(ReadArgs),
+    Fhir(super::bench_fhir::FhirBenchArgs),
 }
 
 #[derive(Args)]
@@ -118,6 +119,7 @@ pub fn run(command: BenchCommand) -> anyhow::Result<ExitCode> {
         BenchCommand::Fill(args) => fill(args),
         BenchCommand::Proofs(args) => proofs(args),
         BenchCommand::Reads(args) => reads(args),
+        BenchCommand::Fhir(args) => super::bench_fhir::run(args),
     }
 }
 
@@ -148,13 +150,19 @@ fn presign(network: &str, signers: usize, count: usize) -> Vec<Vec<Vec<u8>>> {
 /// Sends each client's requests in order on its own task, all clients at
 /// once; returns the wall time, the latency of every success and the number
 /// of failures (the first one is printed). With `expected_len`, a success
-/// must also carry a body of exactly that length.
-fn drive<R: Send + 'static>(
+/// must also carry a body of exactly that length. A client's requests may
+/// be a list or an iterator that makes them as it goes (a closed loop that
+/// runs until a deadline).
+pub(super) fn drive<R: Send + 'static, I>(
     clients: usize,
-    per_client: Vec<Vec<R>>,
+    per_client: Vec<I>,
     expected_len: Option<usize>,
     build: impl Fn(&reqwest::Client, R) -> reqwest::RequestBuilder + Send + Sync + Clone + 'static,
-) -> anyhow::Result<(Duration, Vec<Duration>, usize)> {
+) -> anyhow::Result<(Duration, Vec<Duration>, usize)>
+where
+    I: IntoIterator<Item = R>,
+    I::IntoIter: Send + 'static,
+{
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
@@ -166,10 +174,11 @@ fn drive<R: Send + 'static>(
         let started = Instant::now();
         let mut tasks = Vec::new();
         for requests in per_client {
+            let requests = requests.into_iter();
             let client = client.clone();
             let build = build.clone();
             tasks.push(tokio::spawn(async move {
-                let mut latencies = Vec::with_capacity(requests.len());
+                let mut latencies = Vec::with_capacity(requests.size_hint().0);
                 let mut errors = 0usize;
                 for request in requests {
                     let sent = Instant::now();

@@ -1,1 +1,574 @@
+//! `hygeia bench fhir`: the FHIR API under load, with nothing registered
+//! on the node. Patients (keys made here) write their own synthetic
+//! histories as transaction Bundles with their own tokens, each grants a
+//! bench clinician read access with a signed `consent.grant`, then the
+//! clinician reads and searches for a fixed time. Requests go through the
+//! request driver of `hygeia bench ingest` and `bench reads`.
 
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use clap::Args;
+use hygeia_fhir::synthetic::{generate_patient, transaction_bundles};
+use hygeia_identity::Keypair;
+use hygeia_ledger::TxBuilder;
+use hygeia_policy::PurposeOfUse;
+use indicatif::{ProgressBar, ProgressStyle};
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+use rayon::prelude::*;
+use serde_json::{json, Value};
+use sha2::{Digest, Sha256};
+
+use super::bench::drive;
+use super::fhir::{fetch_token, http_client, unix_now, NodeInfo};
+
+/// Benchmark the FHIR API: ingest, consent, read by id, search
+///
+/// Nothing needs registering on the node: the bench makes its own keys, one
+/// per patient and one for a clinician, derived from --seed. Phases:
+///
+///   ingest   each patient gets a token and writes their own synthetic
+///            history (--per-patient resources, the Patient first) as
+///            transaction Bundles of --per-bundle entries; --clients
+///            patients write at once. Reports resources/s over the wall
+///            time (all resources / time), and p50/p99 Bundle latency.
+///   consent  each patient grants the clinician reads of their
+///            Observations (purpose TREAT, 7 days): consent.grant
+///            transactions signed by the patients, POSTed to
+///            /v1/transactions/batch in chunks of 500.
+///   read     for --seconds, --clients clients each read a random
+///            Observation of a random patient (GET /fhir/Observation/<id>)
+///            with the clinician's token, one request after the other.
+///   search   for --seconds, the same with searches, alternately
+///            Observation?patient=Patient/<id>&code=http://loinc.org|<code>
+///            (a code the patient has) and
+///            Observation?patient=Patient/<id>&date=ge2020-01-01&_count=20.
+///
+/// Every request is a policy decision logged on the ledger before the answer
+/// leaves, as in production. Each phase prints a line when it ends; at the
+/// end, one JSON line per phase (requests/s, p50, p99 in ms, and the share of
+/// answers that were not 2xx), for BENCHMARKS.md.
+///
+/// Tokens are fetched before each phase and last 15 minutes: a phase must
+/// end within that (--seconds is at most 600).
+#[derive(Args)]
+#[command(verbatim_doc_comment)]
+pub struct FhirBenchArgs {
+    /// The node's URL.
+    #[arg(long)]
+    node: String,
+    /// Patients, each with their own key and token.
+    #[arg(long, default_value_t = 1000)]
+    patients: usize,
+    /// Resources per patient, the Patient included.
+    #[arg(long, default_value_t = 100)]
+    per_patient: usize,
+    /// Entries per transaction Bundle (1 to 1000).
+    #[arg(long, default_value_t = 100, value_parser = clap::value_parser!(u64).range(1..=1000))]
+    per_bundle: u64,
+    /// Concurrent clients, each with its own connection.
+    #[arg(long, default_value_t = 32)]
+    clients: usize,
+    /// Seconds each of the read and search phases runs (1 to 600).
+    #[arg(long, default_value_t = 20, value_parser = clap::value_parser!(u64).range(1..=600))]
+    seconds: u64,
+    /// Skip the ingest and consent phases: reuse the patients, resources and
+    /// grants of an earlier run with the same --seed, --patients and
+    /// --per-patient (on the same node).
+    #[arg(long)]
+    skip_ingest: bool,
+    /// Names the data set: keys and histories derive from it, so a run with
+    /// the same seed finds the same patients and ids.
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
+}
+
+/// One patient of the data set.
+struct BenchPatient {
+    key: Keypair,
+    id: String,
+    /// (id, LOINC code) of each Observation.
+    observations: Vec<(String, String)>,
+    /// Transaction Bundles, serialized, with their entry counts.
+    bundles: Vec<(Vec<u8>, usize)>,
+}
+
+/// What reads and searches pick from: a patient's id, their Observation
+/// ids and the distinct codes of those Observations.
+struct Target {
+    patient: String,
+    observations: Vec<String>,
+    codes: Vec<String>,
+}
+
+/// How one phase went.
+struct Phase {
+    name: &'static str,
+    clients: usize,
+    /// Items done (resources, grants, reads, searches).
+    items: usize,
+    unit: &'static str,
+    requests: usize,
+    errors: usize,
+    wall: Duration,
+    latencies: Vec<Duration>,
+    extra: Value,
+}
+
+impl Phase {
+    fn percentile(&self, p: f64) -> f64 {
+        if self.latencies.is_empty() {
+            return 0.0;
+        }
+        let i =
+            ((self.latencies.len() as f64 * p).ceil() as usize).clamp(1, self.latencies.len()) - 1;
+        self.latencies[i].as_secs_f64() * 1000.0
+    }
+
+    fn finish(mut self) -> Phase {
+        self.latencies.sort_unstable();
+        self
+    }
+
+    fn line(&self) -> String {
+        let seconds = self.wall.as_secs_f64().max(1e-9);
+        format!(
+            "fhir {}: C={} {} {} in {} requests, {:.2} s: {:.0} {}/s, {:.0} requests/s; latency p50 {:.2} ms, p99 {:.2} ms; not 2xx: {} ({:.2} %)",
+            self.name,
+            self.clients,
+            self.items,
+            self.unit,
+            self.requests,
+            seconds,
+            self.items as f64 / seconds,
+            self.unit,
+            self.requests as f64 / seconds,
+            self.percentile(0.50),
+            self.percentile(0.99),
+            self.errors,
+            self.error_share() * 100.0,
+        )
+    }
+
+    fn error_share(&self) -> f64 {
+        if self.requests == 0 {
+            0.0
+        } else {
+            self.errors as f64 / self.requests as f64
+        }
+    }
+
+    fn json(&self) -> Value {
+        let seconds = self.wall.as_secs_f64().max(1e-9);
+        let mut value = json!({
+            "what": format!("hygeia fhir {}", self.name),
+            "phase": self.name,
+            "clients": self.clients,
+            "unit": self.unit,
+            "items": self.items,
+            "requests": self.requests,
+            "seconds": seconds,
+            "per_sec": self.items as f64 / seconds,
+            "requests_per_sec": self.requests as f64 / seconds,
+            "p50_ms": self.percentile(0.50),
+            "p99_ms": self.percentile(0.99),
+            "not_2xx": self.errors,
+            "not_2xx_share": self.error_share(),
+        });
+        if let (Some(object), Some(extra)) = (value.as_object_mut(), self.extra.as_object()) {
+            object.extend(extra.clone());
+        }
+        value
+    }
+}
+
+/// A key derived from the seed: the same run finds the same participants.
+fn derived_key(seed: u64, who: &str) -> Keypair {
+    let digest: [u8; 32] = Sha256::digest(format!("hygeia bench fhir {seed} {who}")).into();
+    Keypair::from_seed(&digest)
+}
+
+fn derived_seed(seed: u64, index: usize) -> u64 {
+    let digest = Sha256::digest(format!("hygeia bench fhir {seed} history {index}"));
+    u64::from_le_bytes(digest[..8].try_into().expect("8 bytes"))
+}
+
+fn bar(len: u64, what: &str) -> ProgressBar {
+    ProgressBar::new(len).with_style(
+        ProgressStyle::with_template(&format!(
+            "{what} [{{bar:40}}] {{pos}}/{{len}} ({{per_sec}}, eta {{eta}})"
+        ))
+        .expect("static template")
+        .progress_chars("=> "),
+    )
+}
+
+pub fn run(args: FhirBenchArgs) -> anyhow::Result<std::process::ExitCode> {
+    anyhow::ensure!(
+        args.patients > 0 && args.per_patient > 0 && args.clients > 0,
+        "--patients, --per-patient and --clients must be positive"
+    );
+    let base = args.node.trim_end_matches('/').to_owned();
+    let info = NodeInfo::fetch(&base)?;
+    let clinician = derived_key(args.seed, "clinician");
+
+    eprintln!(
+        "generating {} patients of {} resources (seed {})…",
+        args.patients, args.per_patient, args.seed
+    );
+    let generating = bar(args.patients as u64, "generating");
+    let patients: Vec<BenchPatient> = (0..args.patients)
+        .into_par_iter()
+        .map(|i| {
+            let key = derived_key(args.seed, &format!("patient {i}"));
+            let did = key.did().to_string();
+            let mut rng = StdRng::seed_from_u64(derived_seed(args.seed, i));
+            let patient = generate_patient(&mut rng, i as u64, &did, args.per_patient);
+            let observations = patient
+                .resources
+                .iter()
+                .filter(|r| r["resourceType"] == "Observation")
+                .filter_map(|r| {
+                    Some((
+                        r["id"].as_str()?.to_owned(),
+                        r["code"]["coding"][0]["code"].as_str()?.to_owned(),
+                    ))
+                })
+                .collect();
+            let bundles = if args.skip_ingest {
+                Vec::new()
+            } else {
+                transaction_bundles(&patient.resources, args.per_bundle as usize)
+                    .iter()
+                    .map(|b| {
+                        let entries = b["entry"].as_array().map_or(0, Vec::len);
+                        (serde_json::to_vec(b).expect("JSON serializes"), entries)
+                    })
+                    .collect()
+            };
+            generating.inc(1);
+            BenchPatient {
+                key,
+                id: patient.patient_id,
+                observations,
+                bundles,
+            }
+        })
+        .collect();
+    generating.finish_and_clear();
+
+    let mut phases = Vec::new();
+    if !args.skip_ingest {
+        let phase = ingest(&args, &base, &info, &patients)?;
+        println!("{}", phase.line());
+        phases.push(phase);
+        let phase = consent(&args, &base, &info, &patients, &clinician)?;
+        println!("{}", phase.line());
+        phases.push(phase);
+    }
+
+    let targets: Arc<Vec<Target>> = Arc::new(
+        patients
+            .iter()
+            .filter(|p| !p.observations.is_empty())
+            .map(|p| {
+                let mut codes: Vec<String> =
+                    p.observations.iter().map(|(_, c)| c.clone()).collect();
+                codes.sort();
+                codes.dedup();
+                Target {
+                    patient: p.id.clone(),
+                    observations: p.observations.iter().map(|(id, _)| id.clone()).collect(),
+                    codes,
+                }
+            })
+            .collect(),
+    );
+    drop(patients);
+    anyhow::ensure!(
+        !targets.is_empty(),
+        "no patient has an Observation to read: raise --per-patient"
+    );
+    let http = http_client()?;
+    let token = fetch_token(
+        &http,
+        &base,
+        &clinician,
+        &info.node_did,
+        PurposeOfUse::Treatment,
+        None,
+    )?
+    .access_token;
+    if args.skip_ingest {
+        // The data must be there: a first read tells.
+        let probe = &targets[0];
+        let url = format!("{base}/fhir/Observation/{}", probe.observations[0]);
+        let status = http
+            .get(&url)
+            .bearer_auth(&token)
+            .send()
+            .with_context(|| format!("cannot reach {base}"))?
+            .status();
+        anyhow::ensure!(
+            status.is_success(),
+            "--skip-ingest: the clinician cannot read {url} ({status}); run once without --skip-ingest with --seed {} --patients {} --per-patient {}",
+            args.seed,
+            args.patients,
+            args.per_patient
+        );
+    }
+
+    let phase = closed_loop(&args, &base, &token, &targets, "read")?;
+    println!("{}", phase.line());
+    phases.push(phase);
+    let token = fetch_token(
+        &http,
+        &base,
+        &clinician,
+        &info.node_did,
+        PurposeOfUse::Treatment,
+        None,
+    )?
+    .access_token;
+    let phase = closed_loop(&args, &base, &token, &targets, "search")?;
+    println!("{}", phase.line());
+    phases.push(phase);
+
+    println!();
+    for phase in &phases {
+        println!("{}", phase.json());
+    }
+    let errors: usize = phases.iter().map(|p| p.errors).sum();
+    Ok(if errors == 0 {
+        std::process::ExitCode::SUCCESS
+    } else {
+        std::process::ExitCode::from(1)
+    })
+}
+
+/// Tokens for many keys at once (before a phase's clock starts).
+fn tokens(base: &str, info: &NodeInfo, keys: &[&Keypair]) -> anyhow::Result<Vec<Arc<str>>> {
+    let http = http_client()?;
+    let progress = bar(keys.len() as u64, "tokens");
+    let pool = rayon::ThreadPoolBuilder::new().num_threads(16).build()?;
+    let tokens = pool.install(|| {
+        keys.par_iter()
+            .map(|key| {
+                let token = fetch_token(
+                    &http,
+                    base,
+                    key,
+                    &info.node_did,
+                    PurposeOfUse::Treatment,
+                    None,
+                )?;
+                progress.inc(1);
+                Ok(Arc::from(token.access_token.as_str()))
+            })
+            .collect::<anyhow::Result<Vec<_>>>()
+    });
+    progress.finish_and_clear();
+    tokens
+}
+
+fn ingest(
+    args: &FhirBenchArgs,
+    base: &str,
+    info: &NodeInfo,
+    patients: &[BenchPatient],
+) -> anyhow::Result<Phase> {
+    eprintln!("getting {} patient tokens…", patients.len());
+    let keys: Vec<&Keypair> = patients.iter().map(|p| &p.key).collect();
+    let tokens = tokens(base, info, &keys)?;
+    // A patient's Bundles go in order on one client (the first holds the
+    // Patient the others refer to); patients are dealt round robin.
+    let mut per_client: Vec<Vec<(Arc<str>, Vec<u8>)>> = vec![Vec::new(); args.clients];
+    let mut resources = 0;
+    let mut bundles = 0;
+    for (i, (patient, token)) in patients.iter().zip(tokens).enumerate() {
+        for (body, entries) in &patient.bundles {
+            per_client[i % args.clients].push((token.clone(), body.clone()));
+            resources += entries;
+            bundles += 1;
+        }
+    }
+    eprintln!(
+        "ingesting {resources} resources in {bundles} transaction Bundles from {} clients…",
+        args.clients
+    );
+    let url = format!("{base}/fhir");
+    let (wall, latencies, errors) = drive(
+        args.clients,
+        per_client,
+        None,
+        move |client, (token, body): (Arc<str>, Vec<u8>)| {
+            client
+                .post(&url)
+                .bearer_auth(&*token)
+                .header("content-type", hygeia_fhir::FHIR_JSON)
+                .body(body)
+        },
+    )?;
+    Ok(Phase {
+        name: "ingest",
+        clients: args.clients,
+        items: resources,
+        unit: "resources",
+        requests: bundles,
+        errors,
+        wall,
+        latencies,
+        extra: json!({"patients": patients.len(), "per_patient": args.per_patient, "per_bundle": args.per_bundle, "bundles": bundles}),
+    }
+    .finish())
+}
+
+fn consent(
+    args: &FhirBenchArgs,
+    base: &str,
+    info: &NodeInfo,
+    patients: &[BenchPatient],
+    clinician: &Keypair,
+) -> anyhow::Result<Phase> {
+    const CHUNK: usize = 500;
+    let grantee = clinician.did().to_string();
+    let now = unix_now();
+    let signed: Vec<Vec<u8>> = patients
+        .par_iter()
+        .map(|p| {
+            TxBuilder {
+                network: &info.network,
+                tx_type: "consent.grant",
+                nonce: hygeia_auth::random_nonce(),
+                body: json!({
+                    "patient": p.key.did().to_string(),
+                    "grantee": grantee,
+                    "scope": {"resource_types": ["Observation"]},
+                    "actions": ["read"],
+                    "purpose": "TREAT",
+                    "not_before": now - 60,
+                    "not_after": now + 7 * 86_400,
+                }),
+            }
+            .sign(&p.key)
+        })
+        .collect();
+    let bodies: Vec<Vec<u8>> = signed
+        .chunks(CHUNK)
+        .map(|chunk| {
+            let mut body = b"[".to_vec();
+            for (i, tx) in chunk.iter().enumerate() {
+                if i > 0 {
+                    body.push(b',');
+                }
+                body.extend_from_slice(tx);
+            }
+            body.push(b']');
+            body
+        })
+        .collect();
+    let requests = bodies.len();
+    let clients = args.clients.min(requests).max(1);
+    let mut per_client: Vec<Vec<Vec<u8>>> = vec![Vec::new(); clients];
+    for (i, body) in bodies.into_iter().enumerate() {
+        per_client[i % clients].push(body);
+    }
+    eprintln!(
+        "granting the clinician consent: {} consent.grant transactions…",
+        signed.len()
+    );
+    let url = format!("{base}/v1/transactions/batch");
+    let (wall, latencies, errors) =
+        drive(clients, per_client, None, move |client, body: Vec<u8>| {
+            client
+                .post(&url)
+                .header("content-type", "application/json")
+                .body(body)
+        })?;
+    Ok(Phase {
+        name: "consent",
+        clients,
+        items: signed.len(),
+        unit: "grants",
+        requests,
+        errors,
+        wall,
+        latencies,
+        extra: json!({"per_request": CHUNK}),
+    }
+    .finish())
+}
+
+/// `--seconds` of reads or searches by the clinician, each client sending
+/// its next request when the previous one is answered.
+fn closed_loop(
+    args: &FhirBenchArgs,
+    base: &str,
+    token: &str,
+    targets: &Arc<Vec<Target>>,
+    kind: &'static str,
+) -> anyhow::Result<Phase> {
+    let unit = if kind == "read" { "reads" } else { "searches" };
+    eprintln!(
+        "{unit} for {} s from {} clients…",
+        args.seconds, args.clients
+    );
+    let deadline = Instant::now() + Duration::from_secs(args.seconds);
+    let per_client: Vec<_> = (0..args.clients)
+        .map(|c| {
+            let targets = targets.clone();
+            let base = base.to_owned();
+            let mut rng =
+                StdRng::seed_from_u64(args.seed.wrapping_mul(1_000_003).wrapping_add(c as u64));
+            let mut n = 0u64;
+            std::iter::from_fn(move || {
+                if Instant::now() >= deadline {
+                    return None;
+                }
+                n += 1;
+                let target = &targets[rng.gen_range(0..targets.len())];
+                Some(match kind {
+                    "read" => format!(
+                        "{base}/fhir/Observation/{}",
+                        target.observations[rng.gen_range(0..target.observations.len())]
+                    ),
+                    _ if n % 2 == 1 => format!(
+                        "{base}/fhir/Observation?patient=Patient/{}&code=http://loinc.org%7C{}",
+                        target.patient,
+                        target.codes[rng.gen_range(0..target.codes.len())]
+                    ),
+                    _ => format!(
+                        "{base}/fhir/Observation?patient=Patient/{}&date=ge2020-01-01&_count=20",
+                        target.patient
+                    ),
+                })
+            })
+        })
+        .collect();
+    let token: Arc<str> = Arc::from(token);
+    let (wall, latencies, errors) = drive(
+        args.clients,
+        per_client,
+        None,
+        move |client, url: String| client.get(url).bearer_auth(&*token),
+    )?;
+    let requests = latencies.len() + errors;
+    Ok(Phase {
+        name: kind,
+        clients: args.clients,
+        items: requests,
+        unit,
+        requests,
+        errors,
+        wall,
+        latencies,
+        extra: if kind == "read" {
+            json!({"request": "GET Observation/<id>"})
+        } else {
+            json!({"request": "Observation?patient=&code= and Observation?patient=&date=ge2020-01-01&_count=20, alternately"})
+        },
+    }
+    .finish())
+}

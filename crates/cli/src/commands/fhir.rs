@@ -46,28 +46,30 @@ const AUTHOR_SIGNATURE: &str = "1.2.840.10065.1.12.1.1";
 
 #[derive(Subcommand)]
 pub enum FhirCommand {
-    /// Get a bearer token for the FHIR API; prints only the token.
+    /// Get a bearer token for the FHIR API; prints only the token
     ///
     /// Signs a client assertion with your key (RFC 7523; its audience is the
     /// node's DID, read from GET /v1/node), exchanges it at POST /auth/token
-    /// and prints the access token alone on standard output, so that
+    /// and prints the access token alone on standard output:
     ///
     ///   TOKEN=$(hygeia fhir token --key me.key --node http://127.0.0.1:7000)
+    ///   curl -H "Authorization: Bearer $TOKEN" \
+    ///     'http://127.0.0.1:7000/fhir/Observation?patient=Patient/p1'
     ///
-    ///   curl -H "Authorization: Bearer $TOKEN" 'http://127.0.0.1:7000/fhir/Observation?patient=Patient/p1'
-    ///
-    /// works. The token lasts 15 minutes. Every decision made for it uses its
+    /// The token lasts 15 minutes. Every decision made for it uses its
     /// purpose of use, and its break-glass justification if it has one: a
-    /// break-glass token (purpose ETREAT, registered clinicians) reads without
-    /// consent, and each such read is flagged in the patient's AuditEvents.
+    /// break-glass token (--purpose ETREAT, registered clinicians only) reads
+    /// without consent, and each such read is flagged in the patient's
+    /// AuditEvents.
+    #[command(verbatim_doc_comment)]
     Token(TokenArgs),
-    /// Grant or revoke consent as FHIR Consent resources, signed with your key.
+    /// Grant or revoke consent as FHIR Consent resources, signed with your key
     ///
     /// A grant is the patient's own signed consent.grant transaction: the
     /// node never signs one. These commands map the Consent to the grant it
     /// means (docs/fhir.md, "Consent as FHIR Consent"), sign it with your key
     /// (the patient's, or a registered delegate's) and send both.
-    #[command(subcommand)]
+    #[command(subcommand, verbatim_doc_comment)]
     Consent(FhirConsentCommand),
 }
 
@@ -76,6 +78,7 @@ pub struct TokenArgs {
     /// Your key file (its did:key is the token's requester).
     #[arg(long, short)]
     key: PathBuf,
+    /// The node's URL.
     #[arg(long, default_value = DEFAULT_NODE)]
     node: String,
     /// HL7 v3 purpose of use the token carries: TREAT, ETREAT, HPAYMT,
@@ -93,28 +96,34 @@ pub struct TokenArgs {
 
 #[derive(Subcommand)]
 pub enum FhirConsentCommand {
-    /// Grant: POST a Consent to /fhir/Consent with your signed consent.grant.
+    /// Grant: POST a Consent to /fhir/Consent with your signed consent.grant
     ///
-    /// The Consent must have the supported shape (docs/fhir.md): status
-    /// active, decision permit, subject the patient, and exactly one
-    /// provision with one actor (the grantee), actions from
-    /// http://terminology.hl7.org/CodeSystem/consentaction (access = read,
-    /// correct = write), one purpose from
-    /// http://terminology.hl7.org/CodeSystem/v3-ActReason, a period with start
-    /// and end (to the second, with a timezone), and a scope: resourceType,
-    /// securityLabel (Hygeia categories such as lab) or data.
+    /// The Consent must have the supported shape (docs/fhir.md):
+    ///   status active; decision permit; subject the patient;
+    ///   exactly one provision, with
+    ///     one actor (the grantee),
+    ///     actions from http://terminology.hl7.org/CodeSystem/consentaction
+    ///       (access = read, correct = write),
+    ///     one purpose from http://terminology.hl7.org/CodeSystem/v3-ActReason,
+    ///     a period with start and end (to the second, with a timezone;
+    ///       on the provision or the Consent),
+    ///     and a scope: resourceType, securityLabel (a Hygeia category from
+    ///       https://hygeia.health/fhir/CodeSystem/category, e.g. lab) or data.
     ///
-    /// Parties are named by DID, as an identifier {"system":
-    /// "urn:ietf:rfc:3986", "value": "did:..."}, or by a literal reference
-    /// (Patient/<id>, Practitioner/<id>, Organization/<id>) to a resource on
-    /// the node whose identifier holds the DID: such references are read
-    /// from the node with your token. Prints the created Consent; its id is
-    /// the grant id, which `revoke` takes.
+    /// Parties are named by DID, as an identifier
+    ///   {"system": "urn:ietf:rfc:3986", "value": "did:key:..."}
+    /// or by a literal reference (Patient/<id>, Practitioner/<id>,
+    /// Organization/<id>) to a resource on the node whose identifier holds the
+    /// DID; such references are read from the node with your token.
+    ///
+    /// Prints the created Consent. Its id is the grant id, which `revoke` takes.
+    #[command(verbatim_doc_comment)]
     Grant(ConsentGrantArgs),
-    /// Revoke a grant: DELETE /fhir/Consent/<id> with your signed consent.revoke.
+    /// Revoke a grant: DELETE /fhir/Consent/<id> with your signed consent.revoke
     ///
-    /// It stops working in the batch that commits the revocation; the
+    /// The grant stops working in the batch that commits the revocation; the
     /// Consent then reads back with status inactive.
+    #[command(verbatim_doc_comment)]
     Revoke(ConsentRevokeArgs),
 }
 
@@ -123,6 +132,7 @@ pub struct ConsentGrantArgs {
     /// The key of the patient (or of a delegate registered for them).
     #[arg(long, short)]
     key: PathBuf,
+    /// The node's URL.
     #[arg(long, default_value = DEFAULT_NODE)]
     node: String,
     /// The Consent resource (JSON file; '-' reads standard input).
@@ -138,6 +148,7 @@ pub struct ConsentRevokeArgs {
     /// The key of the patient (or of a delegate registered for them).
     #[arg(long, short)]
     key: PathBuf,
+    /// The node's URL.
     #[arg(long, default_value = DEFAULT_NODE)]
     node: String,
     /// The grant id: the Consent's id, 64 hex digits.
@@ -173,6 +184,17 @@ pub fn read_input(path: &Path) -> anyhow::Result<Vec<u8>> {
     } else {
         std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))
     }
+}
+
+/// Writes a line to standard output; a closed pipe (`| head`) is not an
+/// error worth a panic.
+pub fn print_line(text: &str) {
+    use std::io::Write;
+    let mut stdout = std::io::stdout().lock();
+    let _ = stdout
+        .write_all(text.as_bytes())
+        .and_then(|()| stdout.write_all(b"\n"))
+        .and_then(|()| stdout.flush());
 }
 
 pub fn unix_now() -> i64 {
@@ -435,17 +457,8 @@ impl FhirClient {
         })
     }
 
-    pub fn key(&self) -> &Keypair {
-        &self.key
-    }
-
     pub fn did(&self) -> String {
         self.key.did().to_string()
-    }
-
-    /// The node's URL, without a trailing slash.
-    pub fn base(&self) -> &str {
-        &self.base
     }
 
     /// The FHIR base URL, `<node>/fhir`.
@@ -561,12 +574,12 @@ fn token(args: TokenArgs) -> anyhow::Result<ExitCode> {
         args.break_glass.as_deref(),
     )?;
     if args.json {
-        println!(
-            "{}",
-            json!({"access_token": token.access_token, "token_type": "Bearer", "expires_in": token.expires_in, "scope": token.scope})
+        print_line(
+            &json!({"access_token": token.access_token, "token_type": "Bearer", "expires_in": token.expires_in, "scope": token.scope})
+            .to_string(),
         );
     } else {
-        println!("{}", token.access_token);
+        print_line(&token.access_token);
         if std::io::stderr().is_terminal() {
             eprintln!(
                 "token for {} (purpose {}{}), valid {} s",
@@ -799,12 +812,12 @@ fn consent_grant(args: ConsentGrantArgs) -> anyhow::Result<ExitCode> {
     )?;
     if args.dry_run {
         let terms = consent_terms(&client, &consent)?;
-        println!("{}", serde_json::to_string_pretty(&grant_body(&terms)?)?);
+        print_line(&serde_json::to_string_pretty(&grant_body(&terms)?)?);
         eprintln!("not submitted (--dry-run): this is the consent.grant body the Consent maps to");
         return Ok(ExitCode::SUCCESS);
     }
     let created = grant_consent(&client, &consent)?;
-    println!("{}", serde_json::to_string_pretty(&created)?);
+    print_line(&serde_json::to_string_pretty(&created)?);
     eprintln!(
         "granted: Consent/{} (revoke with: hygeia fhir consent revoke --id {})",
         created["id"].as_str().unwrap_or("?"),
@@ -827,6 +840,45 @@ fn consent_revoke(args: ConsentRevokeArgs) -> anyhow::Result<ExitCode> {
         None,
     )?;
     let outcome = revoke_consent(&client, &args.id)?;
-    println!("{}", serde_json::to_string_pretty(&outcome)?);
+    print_line(&serde_json::to_string_pretty(&outcome)?);
     Ok(ExitCode::SUCCESS)
+}
+
+/// A Consent of the supported shape: `subject` (the patient) permits
+/// `grantee` the `actions` (consentaction codes: access, correct) for
+/// `purpose` from `start` to `end` (Unix seconds), over records of the
+/// given Hygeia `categories`.
+pub fn consent_resource(
+    subject: Value,
+    grantee: Value,
+    actions: &[&str],
+    purpose: PurposeOfUse,
+    categories: &[&str],
+    start: i64,
+    end: i64,
+) -> Value {
+    use hygeia_fhir::consent::{CATEGORY_SYSTEM, CONSENT_ACTION_SYSTEM};
+    json!({
+        "resourceType": "Consent",
+        "status": "active",
+        "category": [{"coding": [{"system": "http://loinc.org", "code": "59284-0", "display": "Patient Consent"}]}],
+        "subject": subject,
+        "decision": "permit",
+        "provision": [{
+            "period": {"start": date_time(start), "end": date_time(end)},
+            "actor": [{
+                "role": {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/v3-ParticipationType", "code": "IRCP", "display": "information recipient"}]},
+                "reference": grantee,
+            }],
+            "action": actions
+                .iter()
+                .map(|a| json!({"coding": [{"system": CONSENT_ACTION_SYSTEM, "code": a}]}))
+                .collect::<Vec<_>>(),
+            "purpose": [{"system": hygeia_policy::PURPOSE_OF_USE_SYSTEM, "code": purpose.code(), "display": purpose.display()}],
+            "securityLabel": categories
+                .iter()
+                .map(|c| json!({"system": CATEGORY_SYSTEM, "code": c}))
+                .collect::<Vec<_>>(),
+        }],
+    })
 }

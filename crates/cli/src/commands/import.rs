@@ -13,9 +13,11 @@ use hygeia_policy::PurposeOfUse;
 use indicatif::{ProgressBar, ProgressStyle};
 use serde_json::{json, Value};
 
-use super::fhir::{outcome_lines, parse_purpose, read_input, read_key, FhirClient, DEFAULT_NODE};
+use super::fhir::{
+    outcome_lines, parse_purpose, print_line, read_input, read_key, FhirClient, DEFAULT_NODE,
+};
 
-/// Import FHIR resources: a Bundle, one resource, or NDJSON, as transactions.
+/// Import FHIR resources (a Bundle, one resource, or NDJSON) as transactions
 ///
 /// The file is read whole, checked, then written with your token (you are
 /// the author of every version written):
@@ -51,6 +53,7 @@ pub struct ImportArgs {
     /// Your key file: you write, and author, every resource.
     #[arg(long, short)]
     key: PathBuf,
+    /// The node's URL.
     #[arg(long, default_value = DEFAULT_NODE)]
     node: String,
     /// HL7 v3 purpose of use of the writes.
@@ -351,19 +354,20 @@ fn print_summary(counts: &Counts, bundles: usize, elapsed: Duration, json_output
             .iter()
             .map(|(t, (c, u))| (t.clone(), json!({"created": c, "updated": u})))
             .collect();
-        println!(
-            "{}",
-            json!({"resources": resources, "bundles": bundles, "seconds": seconds, "per_sec": rate, "types": types})
+        print_line(
+            &json!({"resources": resources, "bundles": bundles, "seconds": seconds, "per_sec": rate, "types": types})
+                .to_string(),
         );
         return;
     }
-    println!(
+    let mut text = format!(
         "imported {resources} resources in {bundles} Bundle(s), {seconds:.1} s ({rate:.0} resources/s)"
     );
     for (resource_type, (created, updated)) in counts {
-        println!(
-            "  {resource_type:<20} {:>7}  ({created} created, {updated} updated)",
+        text.push_str(&format!(
+            "\n  {resource_type:<20} {:>7}  ({created} created, {updated} updated)",
             created + updated
-        );
+        ));
     }
+    print_line(&text);
 }

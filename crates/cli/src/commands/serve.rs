@@ -16,6 +16,7 @@ use hygeia_node::{Node, NodeConfig};
 use serde_json::json;
 use sha2::{Digest, Sha256};
 
+use super::demo_fhir;
 use super::demo_records::{self, DemoKeys};
 use super::DEFAULT_NETWORK;
 
@@ -109,8 +110,13 @@ fn run_node(args: ServeArgs, demo: bool) -> anyhow::Result<ExitCode> {
                 let seed_url = url.clone();
                 let work = data_dir.join("demo-work");
                 let keys = DemoKeys { dir: demo_keys.dir.clone() };
-                let records = tokio::task::spawn_blocking(move || demo_records::seed(&seed_url, &keys, &work))
-                    .await??;
+                let fhir_dir = data_dir.clone();
+                let records = tokio::task::spawn_blocking(move || {
+                    let records = demo_records::seed(&seed_url, &keys, &work)?;
+                    demo_fhir::seed(&seed_url, &keys, &fhir_dir)?;
+                    anyhow::Ok(records)
+                })
+                .await??;
                 let listed: Vec<serde_json::Value> = records
                     .iter()
                     .map(|r| json!({"id": r.id, "category": r.category, "what": r.what}))
@@ -122,6 +128,7 @@ fn run_node(args: ServeArgs, demo: bool) -> anyhow::Result<ExitCode> {
                 .and_then(|bytes| serde_json::from_slice(&bytes).ok())
                 .unwrap_or_default();
             print_demo_banner(&node, &url, &data_dir, seeded, &records);
+            demo_fhir::print_banner(&url, &data_dir, &demo_keys);
         }
         // Tests and scripts read this line to learn the port.
         println!("listening on {url}");

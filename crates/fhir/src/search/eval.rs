@@ -12,8 +12,21 @@ use crate::date::DateRange;
 /// Whether the entry indexed under `key` (`"Type/id"`) matches every
 /// clause of `q` (and is of the searched type).
 pub fn matches(q: &SearchQuery, key: &str, entry: &IndexEntry) -> bool {
-    entry.resource_type == q.resource_type
-        && q.clauses.iter().all(|c| clause_matches(c, key, entry))
+    entry.resource_type == q.resource_type && clauses_match(q, None, key, entry)
+}
+
+/// Whether the entry matches every clause but the `skip`th (the index
+/// knows the type, and may know one clause holds already).
+pub(crate) fn clauses_match(
+    q: &SearchQuery,
+    skip: Option<usize>,
+    key: &str,
+    entry: &IndexEntry,
+) -> bool {
+    q.clauses
+        .iter()
+        .enumerate()
+        .all(|(i, c)| Some(i) == skip || clause_matches(c, key, entry))
 }
 
 /// The id part of a key.

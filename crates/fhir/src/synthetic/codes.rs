@@ -337,6 +337,41 @@ pub(super) const OXYCODONE_ACETAMINOPHEN: MedDef = MedDef {
 /// penicillin.
 pub(super) const PENICILLIN_ALTERNATIVE: &MedDef = &AZITHROMYCIN;
 
+pub(super) const AMOXICILLIN_SUSPENSION: MedDef = MedDef {
+    frequency: 2,
+    dose: (5, "mL", "mL"),
+    course_days: 10,
+    penicillin: true,
+    ..daily(
+        rx("239191", "amoxicillin 50 MG/ML Oral Suspension"),
+        "Give 5 mL by mouth twice daily for 10 days; shake well",
+    )
+};
+pub(super) const AZITHROMYCIN_SUSPENSION: MedDef = MedDef {
+    dose: (5, "mL", "mL"),
+    course_days: 5,
+    ..daily(
+        rx("308459", "azithromycin 20 MG/ML Oral Suspension"),
+        "Give 5 mL by mouth on day 1, then 2.5 mL once daily on days 2 to 5",
+    )
+};
+
+/// What a child under 12 is prescribed instead: antibiotics as oral
+/// suspensions, and no prescription for pain and fever relievers (given
+/// over the counter in children's doses) or opioids.
+pub(super) fn for_child(med: &'static MedDef) -> Option<&'static MedDef> {
+    let code = med.code.code;
+    if [AZITHROMYCIN.code.code, AZITHROMYCIN_SUSPENSION.code.code].contains(&code) {
+        Some(&AZITHROMYCIN_SUSPENSION)
+    } else if med.penicillin {
+        Some(&AMOXICILLIN_SUSPENSION)
+    } else if med.route == ROUTE_ORAL {
+        None
+    } else {
+        Some(med)
+    }
+}
+
 // ---------------------------------------------------------------- procedures
 
 pub(super) const COLONOSCOPY: Code = sct("73761001", "Colonoscopy");

@@ -27,6 +27,8 @@ use crate::DID_IDENTIFIER_SYSTEM;
 /// How far back a history reaches.
 const WINDOW: i64 = 10 * YEAR;
 const MONTH: i64 = YEAR / 12;
+/// Yearly change of an adult's body-mass index.
+const BMI_DRIFT: f64 = 0.05;
 
 /// The resource types produced, in the order they are returned: each only
 /// refers to types before it (or to earlier resources of its own type).
@@ -210,6 +212,8 @@ struct Gen<'r, R: Rng> {
     vaccines: Vec<(Vaccine, i64)>,
     last_mammogram: Option<i64>,
     colonoscopy_done: bool,
+    /// Start of the latest visit filled.
+    last_start: i64,
     out: Vec<(Rank, Value)>,
     counters: [u32; 8],
 }
@@ -388,6 +392,7 @@ impl<'r, R: Rng> Gen<'r, R> {
             vaccines: Vec::new(),
             last_mammogram: None,
             colonoscopy_done: false,
+            last_start: birth,
             out: Vec::new(),
             counters: [0; 8],
         };
@@ -400,6 +405,11 @@ impl<'r, R: Rng> Gen<'r, R> {
 
     fn age_at(&self, t: i64) -> f64 {
         (t - self.birth) as f64 / YEAR as f64
+    }
+
+    /// Adults put on weight slowly until their sixties.
+    fn adult_bmi(&self, age: f64) -> f64 {
+        self.bmi + (age.min(65.0) - 40.0) * BMI_DRIFT
     }
 
     fn n(&mut self, mean: f64, sd: f64) -> f64 {
@@ -443,7 +453,7 @@ impl<'r, R: Rng> Gen<'r, R> {
         use ChronicKind::*;
         let age = self.age_at(END);
         let over = |from: f64| (age - from).max(0.0);
-        let obese = age >= 18.0 && self.bmi >= 30.0;
+        let obese = age >= 18.0 && self.adult_bmi(age) >= 30.0;
         let obesity_risk = if obese { 0.12 } else { 0.0 };
         let mut kinds = Vec::new();
         if obese {
@@ -496,8 +506,14 @@ impl<'r, R: Rng> Gen<'r, R> {
             };
             // The square root favours later onsets: most long-term
             // problems are diagnosed late in the span they could begin in.
+            // Obesity begins when the body-mass index crosses 30.
             let u: f64 = self.rng.gen();
-            let onset_age = youngest + (age - youngest).max(0.0) * u.sqrt();
+            let onset_age = match kind {
+                Obesity => (40.0 + (30.0 - self.bmi) / BMI_DRIFT)
+                    .min(age)
+                    .max(youngest),
+                _ => youngest + (age - youngest).max(0.0) * u.sqrt(),
+            };
             let onset =
                 (self.birth + (onset_age * YEAR as f64) as i64).clamp(self.birth + DAY, END - DAY);
             let id = self.next_id(Rank::Condition);
@@ -959,12 +975,17 @@ impl<'r, R: Rng> Gen<'r, R> {
             planned.at
         };
         let duration = self.rng.gen_range(minutes.0..=minutes.1) * MINUTE;
+        // Visits start in the order they are filled, so that nothing
+        // (a prescription, say) predates what an earlier visit recorded,
+        // even when two visits fall on the same day; and all lie between
+        // birth and the end of the timeline.
         let earliest = self.birth + HOUR;
-        let mut start = start.max(earliest);
+        let mut start = start.max(earliest).max(self.last_start + MINUTE);
         if start + duration > END {
-            start = (END - duration).max(earliest);
+            start = (END - duration).max(earliest).max(self.last_start);
         }
-        let end = start + duration;
+        let end = (start + duration).min(END.max(start));
+        self.last_start = start;
         let id = self.next_id(Rank::Encounter);
 
         let mut e = Map::new();
@@ -1156,8 +1177,15 @@ impl<'r, R: Rng> Gen<'r, R> {
             } else {
                 med
             };
-            let item = self.prescription(enc, med, &id, None, Effect::None);
-            items.push(item);
+            let med = if enc.age < 12.0 {
+                codes::for_child(med)
+            } else {
+                Some(med)
+            };
+            if let Some(med) = med {
+                let item = self.prescription(enc, med, &id, None, Effect::None);
+                items.push(item);
+            }
         }
         self.record_allergies(enc, items);
         let vitals: &[Measure] = match def.setting {
@@ -1837,7 +1865,7 @@ impl<'r, R: Rng> Gen<'r, R> {
             interpolate(&INFANT_WEIGHT, age) * sex * build.sqrt() * (1.0 + self.n(0.0, 0.03))
         } else {
             let bmi = if age >= 18.0 {
-                self.bmi + (age.min(65.0) - 40.0) * 0.05
+                self.adult_bmi(age)
             } else {
                 interpolate(&CHILD_BMI, age) * build
             } + self.n(0.0, 0.3);
@@ -1850,25 +1878,23 @@ impl<'r, R: Rng> Gen<'r, R> {
 
     fn blood_pressure(&mut self, enc: &EncCtx) -> (f64, f64) {
         let age = enc.age;
-        let (mut systolic, mut diastolic) = match enc.status(ChronicKind::Hypertension) {
-            Status::Untreated => (self.n(150.0, 10.0), self.n(94.0, 6.0)),
-            Status::Treated => (self.n(132.0, 8.0), self.n(82.0, 6.0)),
-            Status::Absent if age < 12.0 => (self.n(102.0, 7.0), self.n(62.0, 6.0)),
-            Status::Absent if age < 18.0 => (self.n(112.0, 8.0), self.n(68.0, 6.0)),
-            Status::Absent => (
-                self.n(114.0 + (age - 18.0).min(50.0) * 0.25, 9.0),
-                self.n(73.0, 6.0),
-            ),
+        let mut systolic = match enc.status(ChronicKind::Hypertension) {
+            Status::Untreated => self.n(150.0, 10.0),
+            Status::Treated => self.n(132.0, 8.0),
+            Status::Absent if age < 12.0 => self.n(100.0, 7.0),
+            Status::Absent if age < 18.0 => self.n(110.0, 8.0),
+            Status::Absent => self.n(114.0 + (age - 18.0).min(50.0) * 0.25, 9.0),
         };
         if enc
             .acute
             .is_some_and(|a| a.pain || a.setting == Setting::Emergency)
         {
             systolic += 6.0;
-            diastolic += 3.0;
         }
         let systolic = systolic.clamp(80.0, 200.0);
-        (systolic, diastolic.clamp(45.0, systolic - 20.0))
+        // Diastolic pressure rises with systolic.
+        let diastolic = (systolic * 0.55 + self.n(10.0, 5.0)).clamp(45.0, systolic - 25.0);
+        (systolic, diastolic)
     }
 
     fn hemoglobin(&mut self, enc: &mut EncCtx) -> f64 {

@@ -3,7 +3,7 @@
 //! check offline that the event is in the log (docs/fhir.md).
 
 use hygeia_auth::token::Session;
-use hygeia_fhir::audit::{audit_event, provenance, AccessView, VersionView};
+use hygeia_fhir::audit::{audit_event, provenance, AccessView, Signer, VersionView};
 use hygeia_fhir::consent::LedgerLink;
 use hygeia_fhir::reference::{did_of_reference, parse_local};
 use hygeia_fhir::types::ResourceType;
@@ -221,6 +221,9 @@ async fn provenance_of(
             .unwrap_or_else(|| version.author.clone()),
         node: node.node_did.clone(),
         signature,
+        // FHIR clients do not sign; the node's signature over the record
+        // transaction is what vouches for the version.
+        signer: Signer::Custodian,
         commitment: version.commitment.clone(),
         ledger: LedgerLink {
             index,
