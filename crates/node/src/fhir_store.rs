@@ -62,7 +62,8 @@ pub struct Current {
     pub resource_type: String,
     pub id: String,
     pub latest: Version,
-    /// The index of the current version (empty when deleted).
+    /// The index of the current version (empty when deleted). Only the
+    /// stored copy holds it: in memory it lives in the search index.
     pub index: IndexEntry,
 }
 
@@ -324,10 +325,15 @@ impl FhirStore {
 
 impl Memory {
     fn insert(&mut self, key: String, current: Current) {
+        let mut current = current;
+        // The search index keeps the entry; the copy here stays empty so
+        // that handing out current versions does not clone index values.
+        let resource_type = current.index.resource_type;
+        let entry = std::mem::replace(&mut current.index, IndexEntry::new(resource_type));
         if current.latest.deleted {
             self.index.remove(&key);
         } else {
-            self.index.upsert(&key, current.index.clone());
+            self.index.upsert(&key, entry);
         }
         self.current.insert(key, current);
     }

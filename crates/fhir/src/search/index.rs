@@ -6,7 +6,8 @@
 //! entries holding them. Every list is kept in the default order
 //! (`_lastUpdated`, then key) and holds the entries themselves, so that the
 //! common searches (one selective clause, default order) walk one list in
-//! order and check the other clauses with [`matches`]: no lookups, no sort.
+//! order and check the other clauses with [`super::matches`]: no lookups,
+//! no sort.
 //! A search starts from the clause whose lists are shortest; without one
 //! (dates, `:not`, `:missing`, `:contains` only) it walks the whole type.
 
@@ -165,6 +166,7 @@ fn string_postings(e: &IndexEntry) -> Vec<String> {
 }
 
 impl SearchIndex {
+    /// An empty index.
     pub fn new() -> SearchIndex {
         SearchIndex::default()
     }
@@ -253,7 +255,7 @@ impl SearchIndex {
     }
 
     /// The keys of all resources matching `q` (of type `q.resource_type`),
-    /// in the query's order, not yet paged: exactly the entries [`matches`]
+    /// in the query's order, not yet paged: exactly the entries [`super::matches`]
     /// accepts, sorted by [`SearchQuery::compare`].
     pub fn search(&self, q: &SearchQuery) -> Vec<String> {
         let Some(t) = self.types.get(&q.resource_type) else {
@@ -349,7 +351,10 @@ impl SearchIndex {
                 for id in ids {
                     let key = format!("{rt}/{id}");
                     if let Some(hit) = self.entries.get_key_value(key.as_str()) {
-                        from.push(Source::One(hit));
+                        // Lists hold one type; a lone entry is checked.
+                        if hit.1.resource_type == rt {
+                            from.push(Source::One(hit));
+                        }
                     }
                 }
                 true

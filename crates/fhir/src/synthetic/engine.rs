@@ -694,11 +694,9 @@ impl<'r, R: Rng> Gen<'r, R> {
             // Each visit still to come needs room for at least itself.
             let after = plan.len() - i - 1;
             let weight = planned.visit.weight();
-            let share = if weight_left > 0 {
-                (remaining * weight + weight_left / 2) / weight_left
-            } else {
-                remaining
-            };
+            let share = (remaining * weight + weight_left / 2)
+                .checked_div(weight_left)
+                .unwrap_or(remaining);
             remaining -= self.visit(planned, share.clamp(1, remaining - after));
             weight_left -= weight;
         }
