@@ -88,7 +88,11 @@ pub struct FhirStore {
     /// Keys with a write in flight: a second concurrent write to the same
     /// resource is refused rather than racing it to the same version.
     writing: Mutex<HashSet<String>>,
+    commits: std::sync::atomic::AtomicU64,
 }
+
+/// One commit in this many is flushed to disk.
+const DURABLE_EVERY: u64 = 64;
 
 #[derive(Default)]
 struct Memory {
@@ -143,6 +147,7 @@ impl FhirStore {
             db,
             memory: RwLock::new(memory),
             writing: Mutex::new(HashSet::new()),
+            commits: Default::default(),
         })
     }
 
@@ -266,7 +271,16 @@ impl FhirStore {
     /// file transaction. A version older than the one stored (a repair
     /// replaying history) is kept as history without becoming current.
     pub fn record(&self, versions: &[NewVersion]) -> Result<(), StoreError> {
-        let txn = self.db.begin_write().map_err(err)?;
+        let mut txn = self.db.begin_write().map_err(err)?;
+        // Everything here can be rebuilt from the vault and the ledger
+        // ([`repair`] runs at every start), so most commits skip the
+        // flush; one in [`DURABLE_EVERY`] makes the file catch up.
+        let count = self
+            .commits
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        if !count.is_multiple_of(DURABLE_EVERY) {
+            txn.set_durability(redb::Durability::None).map_err(err)?;
+        }
         let mut changed = Vec::with_capacity(versions.len());
         {
             let mut current_table = txn.open_table(CURRENT).map_err(err)?;

@@ -230,6 +230,8 @@ mod tests {
             vec![
                 "break-glass-emergency-read",
                 "consent-grant",
+                "directory-read",
+                "directory-write",
                 "forbid-outside-grant-jurisdiction",
                 "forbid-suspended-requester",
                 "patient-own-records",

@@ -157,7 +157,7 @@ fn check_audience(aud: Option<&Value>, expected: &str) -> Result<(), TokenError>
     let ok = match aud {
         None => {
             return Err(TokenError::claims(format!(
-                "aud is required: the token endpoint URL {expected:?}"
+                "aud is required: {expected:?} (a Hygeia node's DID)"
             )))
         }
         Some(Value::String(aud)) => aud == expected,

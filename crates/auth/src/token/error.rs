@@ -40,9 +40,9 @@ pub enum TokenError {
     #[error("client assertion issuer refused: {0}")]
     Issuer(String),
     /// `aud` does not name this token endpoint.
-    #[error("the client assertion's aud must be (or contain) the token endpoint URL {expected:?}")]
+    #[error("the client assertion's aud must be (or contain) {expected:?} (a Hygeia node's DID, from GET /v1/node)")]
     WrongAudience {
-        /// The token endpoint URL the node expects.
+        /// The audience the node expects (its DID).
         expected: String,
     },
     /// `exp` is in the past (beyond the allowed clock skew).

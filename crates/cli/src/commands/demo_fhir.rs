@@ -23,12 +23,12 @@ use serde_json::{json, Value};
 use super::demo_records::DemoKeys;
 use super::fhir::{consent_resource, grant_consent, http_client, unix_now, FhirClient, NodeInfo};
 
-/// Patients seeded.
+/// Patients seeded by default.
 pub const PATIENTS: usize = 25;
 /// Resources per patient, the Patient included.
 pub const RESOURCES_PER_PATIENT: usize = 60;
 /// The first patients grant the clinician reads of their lab results and
-/// vital signs.
+/// vital signs (all but one when fewer are seeded).
 pub const GRANTING: usize = 3;
 /// Categories the grants cover.
 pub const GRANTED_CATEGORIES: [&str; 2] = ["lab", "vital-signs"];
@@ -96,7 +96,7 @@ fn observation_codes(resources: &[Value], category: &str) -> Vec<String> {
             }
         }
     }
-    counts.sort_by(|a, b| b.1.cmp(&a.1));
+    counts.sort_by_key(|c| std::cmp::Reverse(c.1));
     counts.into_iter().map(|(c, _)| c).collect()
 }
 
@@ -112,22 +112,23 @@ fn showcase_code(resources: &[Value]) -> Option<String> {
 
 /// Seeds the FHIR data through the node at `url`; run once, on a fresh
 /// node, after the demo network exists. Returns the summary it also saves.
-pub fn seed(url: &str, keys: &DemoKeys, data_dir: &Path) -> anyhow::Result<Value> {
+pub fn seed(url: &str, keys: &DemoKeys, data_dir: &Path, count: usize) -> anyhow::Result<Value> {
     let started = Instant::now();
+    let granting = GRANTING.min(count.saturating_sub(1)).max(1);
     let info = NodeInfo::fetch(url)?;
     let http = http_client()?;
-    let mut patients = Vec::with_capacity(PATIENTS);
-    for number in 1..=PATIENTS {
+    let mut patients = Vec::with_capacity(count);
+    for number in 1..=count {
         let did = patient_key(keys, number)?.did().to_string();
         patients.push((number, did.clone(), synthetic(number, &did)));
     }
     let total: usize = patients.iter().map(|(_, _, p)| p.resources.len()).sum();
-    let bar = ProgressBar::new((total + GRANTING) as u64).with_style(
+    let bar = ProgressBar::new((total + granting) as u64).with_style(
         ProgressStyle::with_template("seeding FHIR data [{bar:40}] {pos}/{len} ({msg})")
             .expect("static template")
             .progress_chars("=> "),
     );
-    bar.set_message(format!("{PATIENTS} patients writing their records"));
+    bar.set_message(format!("{count} patients writing their records"));
 
     // Each patient writes their own history with their own token, several
     // patients at a time.
@@ -187,7 +188,7 @@ pub fn seed(url: &str, keys: &DemoKeys, data_dir: &Path) -> anyhow::Result<Value
     let mut summary = Vec::new();
     for (number, did, patient) in &patients {
         let mut grant = Value::Null;
-        if *number <= GRANTING {
+        if *number <= granting {
             let client = FhirClient::with_info(
                 url,
                 &info,
@@ -224,7 +225,7 @@ pub fn seed(url: &str, keys: &DemoKeys, data_dir: &Path) -> anyhow::Result<Value
     bar.finish_and_clear();
 
     // One more patient, not imported: a file to try `hygeia import` with.
-    let extra = PATIENTS + 1;
+    let extra = count + 1;
     let extra_did = patient_key(keys, extra)?.did().to_string();
     let extra_patient = synthetic(extra, &extra_did);
     let files = data_dir.join("demo-fhir");
@@ -252,8 +253,8 @@ pub fn seed(url: &str, keys: &DemoKeys, data_dir: &Path) -> anyhow::Result<Value
 }
 
 /// The banner's FHIR section, from the saved summary (nothing if the data
-/// directory was seeded before the FHIR data existed). Writes a Consent
-/// for the first patient without one, valid from now, to try granting.
+/// directory was seeded without FHIR data). Writes a Consent for the first
+/// patient without one, valid from now, to try granting.
 pub fn print_banner(url: &str, data_dir: &Path, keys: &DemoKeys) {
     let Some(summary) = std::fs::read(data_dir.join(SUMMARY_FILE))
         .ok()
@@ -262,11 +263,11 @@ pub fn print_banner(url: &str, data_dir: &Path, keys: &DemoKeys) {
         return;
     };
     let patients = summary["patients"].as_array().cloned().unwrap_or_default();
-    let granted = patients.iter().find(|p| !p["consent"].is_null());
-    let other = patients.iter().find(|p| p["consent"].is_null());
-    let (Some(granted), Some(other)) = (granted, other) else {
+    let granting = patients.iter().filter(|p| !p["consent"].is_null()).count();
+    let Some(granted) = patients.iter().find(|p| !p["consent"].is_null()) else {
         return;
     };
+    let other = patients.iter().find(|p| p["consent"].is_null());
     let s = |v: &Value| v.as_str().unwrap_or("?").to_owned();
     let clinician_key = keys.path("clinician").display().to_string();
     let search = |p: &Value| match p["code"].as_str() {
@@ -276,36 +277,23 @@ pub fn print_banner(url: &str, data_dir: &Path, keys: &DemoKeys) {
         ),
         None => format!("{url}/fhir/Observation?patient=Patient/{}", s(&p["id"])),
     };
-    let example = data_dir.join("demo-fhir").join(format!(
-        "consent-patient-{:02}.json",
-        other["number"].as_u64().unwrap_or(0)
-    ));
-    let now = unix_now();
-    let consent = consent_resource(
-        json!({"reference": format!("Patient/{}", s(&other["id"]))}),
-        did_reference(&s(&summary["clinician"])),
-        &["access"],
-        PurposeOfUse::Treatment,
-        &GRANTED_CATEGORIES,
-        now - 60,
-        now + GRANT_DAYS * 86_400,
-    );
-    let example_written = serde_json::to_vec_pretty(&consent)
-        .ok()
-        .and_then(|bytes| std::fs::write(&example, bytes).ok())
-        .is_some();
 
     println!(
-        "FHIR R5 at {url}/fhir (docs/fhir.md): {} synthetic patients, {} resources, each written by",
+        "FHIR R5 at {url}/fhir (docs/fhir.md): {} synthetic patients, {} resources, each written by the",
         patients.len(),
         summary["resources"]
     );
     println!(
-        "the patient with their own token; patients 1-{GRANTING} let the clinician read their lab results and"
+        "patient with their own token; {} the clinician read lab results and vital signs",
+        if granting == 1 {
+            "patient 1 lets".to_owned()
+        } else {
+            format!("patients 1-{granting} let")
+        }
     );
     println!(
-        "vital signs ({GRANT_DAYS}-day Consent, purpose TREAT). Keys: {}/patients/",
-        keys.dir.display()
+        "({GRANT_DAYS}-day Consent, purpose TREAT). Patients' keys: {}",
+        keys.dir.join("patients").display()
     );
     println!("  TOKEN=$(hygeia fhir token --node {url} --key {clinician_key})");
     println!(
@@ -313,11 +301,13 @@ pub fn print_banner(url: &str, data_dir: &Path, keys: &DemoKeys) {
         search(granted),
         s(&granted["name"])
     );
-    println!(
-        "  curl -s -H \"Authorization: Bearer $TOKEN\" '{}'   # {}: no consent, an empty Bundle",
-        search(other),
-        s(&other["name"])
-    );
+    if let Some(other) = other {
+        println!(
+            "  curl -s -H \"Authorization: Bearer $TOKEN\" '{}'   # {}: no consent, an empty Bundle",
+            search(other),
+            s(&other["name"])
+        );
+    }
     println!(
         "  PTOKEN=$(hygeia fhir token --node {url} --key {})",
         s(&granted["key"])
@@ -326,12 +316,32 @@ pub fn print_banner(url: &str, data_dir: &Path, keys: &DemoKeys) {
         "  curl -s -H \"Authorization: Bearer $PTOKEN\" '{url}/fhir/AuditEvent?patient=Patient/{}'   # who looked, with ledger proofs",
         s(&granted["id"])
     );
-    if example_written {
-        println!(
-            "  hygeia fhir consent grant --node {url} --key {} --consent {}",
-            s(&other["key"]),
-            example.display()
+    if let Some(other) = other {
+        let example = data_dir.join("demo-fhir").join(format!(
+            "consent-patient-{:02}.json",
+            other["number"].as_u64().unwrap_or(0)
+        ));
+        let now = unix_now();
+        let consent = consent_resource(
+            json!({"reference": format!("Patient/{}", s(&other["id"]))}),
+            did_reference(&s(&summary["clinician"])),
+            &["access"],
+            PurposeOfUse::Treatment,
+            &GRANTED_CATEGORIES,
+            now - 60,
+            now + GRANT_DAYS * 86_400,
         );
+        let written = serde_json::to_vec_pretty(&consent)
+            .ok()
+            .and_then(|bytes| std::fs::write(&example, bytes).ok())
+            .is_some();
+        if written {
+            println!(
+                "  hygeia fhir consent grant --node {url} --key {} --consent {}   # then the second curl finds results",
+                s(&other["key"]),
+                example.display()
+            );
+        }
     }
     println!(
         "  hygeia import --node {url} --key {} {}   # {} more resources",

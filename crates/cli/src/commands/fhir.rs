@@ -597,6 +597,11 @@ fn token(args: TokenArgs) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
+/// An error on one line, its OperationOutcome issues separated by `;`.
+fn one_line(e: &anyhow::Error) -> String {
+    format!("{e:#}").replace("\n  ", "; ")
+}
+
 /// Resolves a Consent's literal references by reading them from the node
 /// with the signer's token, as the node itself will.
 struct NodeResolver<'a> {
@@ -622,7 +627,7 @@ impl NodeResolver<'_> {
         match self.client.get(&format!("/fhir/{key}")) {
             Ok(resource) => Some((key, resource)),
             Err(e) => {
-                self.note(format!("reading {key}: {e:#}"));
+                self.note(format!("reading {key}: {}", one_line(&e)));
                 None
             }
         }
@@ -668,7 +673,7 @@ impl Resolver for NodeResolver<'_> {
         let provenance = match self.client.get(&format!("/fhir/Provenance?target={key}")) {
             Ok(bundle) => bundle,
             Err(e) => {
-                self.note(format!("reading the Provenance of {key}: {e:#}"));
+                self.note(format!("reading the Provenance of {key}: {}", one_line(&e)));
                 return None;
             }
         };

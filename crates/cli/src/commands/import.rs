@@ -99,7 +99,7 @@ pub fn run(args: ImportArgs) -> anyhow::Result<ExitCode> {
     };
     print_summary(&counts, bundles, started.elapsed(), args.json);
     if failed > 0 {
-        bail!("{failed} entries of the batch were refused (listed above); the others were written");
+        bail!("the node refused {failed} entries of the batch (listed above); the others were written");
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -207,14 +207,18 @@ fn order(mut resources: Vec<Value>) -> Vec<Value> {
     resources
 }
 
+/// A bar over resources (drawn only on a terminal), ticking while a
+/// Bundle is being written.
 fn progress(total: u64) -> ProgressBar {
-    ProgressBar::new(total).with_style(
+    let bar = ProgressBar::new(total).with_style(
         ProgressStyle::with_template(
-            "importing [{bar:40}] {pos}/{len} resources ({per_sec}, eta {eta})",
+            "importing [{bar:40}] {pos}/{len} resources ({per_sec}, {elapsed}, eta {eta})",
         )
         .expect("static template")
         .progress_chars("=> "),
-    )
+    );
+    bar.enable_steady_tick(Duration::from_millis(250));
+    bar
 }
 
 /// The resource type named by an entry (its request URL, or its resource).
@@ -245,11 +249,10 @@ fn count_response(
             .and_then(|a| a["response"]["status"].as_str())
             .unwrap_or("")
             .to_owned();
-        let slot = counts.entry(entry_type(entry)).or_default();
         if status.starts_with("201") {
-            slot.0 += 1;
+            counts.entry(entry_type(entry)).or_default().0 += 1;
         } else if status.starts_with('2') {
-            slot.1 += 1;
+            counts.entry(entry_type(entry)).or_default().1 += 1;
         } else {
             refused.push((
                 i,
@@ -320,14 +323,14 @@ fn write_resources(
             Err(e) => {
                 bar.finish_and_clear();
                 let first = entries.first().map(entry_key).unwrap_or_default();
-                return Err(e.context(format!(
-                    "Bundle {} of {count} (resources {}-{} of {total}, from {first}) was refused and nothing of it was applied; \
-                     {n} Bundle(s) ({written} resources) were applied before it. \
-                     Fix the input and import again: resources with an id are PUT, so what was written is updated, not duplicated",
+                bail!(
+                    "Bundle {} of {count} (resources {}-{} of {total}, starting with {first}) was refused: {e:#}\n\
+                     Nothing of that Bundle was applied; {n} Bundle(s) ({written} resources) were applied before it.\n\
+                     Fix the input and import again: resources with an id are PUT, so those already written are updated, not duplicated.",
                     n + 1,
                     written + 1,
                     written + entries.len(),
-                )));
+                );
             }
         }
         written += entries.len();
@@ -361,7 +364,7 @@ fn print_summary(counts: &Counts, bundles: usize, elapsed: Duration, json_output
         return;
     }
     let mut text = format!(
-        "imported {resources} resources in {bundles} Bundle(s), {seconds:.1} s ({rate:.0} resources/s)"
+        "imported {resources} resource(s) in {bundles} Bundle(s), {seconds:.1} s ({rate:.0} resources/s)"
     );
     for (resource_type, (created, updated)) in counts {
         text.push_str(&format!(

@@ -54,10 +54,15 @@ pub struct DemoArgs {
     pub data_dir: PathBuf,
     #[arg(long, default_value = "127.0.0.1:7000")]
     pub listen: SocketAddr,
+    /// Synthetic patients who write their FHIR records through the FHIR API
+    /// at the first start (60 resources each; the first three grant the
+    /// clinician reads). 0 seeds no FHIR data.
+    #[arg(long, default_value_t = demo_fhir::PATIENTS)]
+    pub fhir_patients: usize,
 }
 
 pub fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
-    run_node(args, false)
+    run_node(args, None)
 }
 
 pub fn demo(args: DemoArgs) -> anyhow::Result<ExitCode> {
@@ -71,11 +76,15 @@ pub fn demo(args: DemoArgs) -> anyhow::Result<ExitCode> {
             governance: None,
             max_record_bytes: hygeia_node::config::DEFAULT_MAX_RECORD_BYTES,
         },
-        true,
+        Some(args.fhir_patients),
     )
 }
 
-fn run_node(args: ServeArgs, demo: bool) -> anyhow::Result<ExitCode> {
+/// Runs a node; `demo` (the number of FHIR patients to seed) makes it the
+/// demo node.
+fn run_node(args: ServeArgs, demo: Option<usize>) -> anyhow::Result<ExitCode> {
+    let fhir_patients = demo.unwrap_or(0);
+    let demo = demo.is_some();
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
@@ -113,7 +122,9 @@ fn run_node(args: ServeArgs, demo: bool) -> anyhow::Result<ExitCode> {
                 let fhir_dir = data_dir.clone();
                 let records = tokio::task::spawn_blocking(move || {
                     let records = demo_records::seed(&seed_url, &keys, &work)?;
-                    demo_fhir::seed(&seed_url, &keys, &fhir_dir)?;
+                    if fhir_patients > 0 {
+                        demo_fhir::seed(&seed_url, &keys, &fhir_dir, fhir_patients)?;
+                    }
                     anyhow::Ok(records)
                 })
                 .await??;

@@ -34,8 +34,11 @@ struct Request {
 }
 
 fn entry_error(position: usize, mut error: FhirError) -> FhirError {
+    let label = format!("Bundle.entry[{position}]");
     for issue in &mut error.issues {
-        issue.diagnostics = format!("Bundle.entry[{position}]: {}", issue.diagnostics);
+        if !issue.diagnostics.starts_with(&label) {
+            issue.diagnostics = format!("{label}: {}", issue.diagnostics);
+        }
         if issue.expression.is_none() {
             issue.expression = Some(format!("Bundle.entry[{position}]"));
         }
@@ -331,7 +334,7 @@ async fn transaction(
             Err(refused) => {
                 write::discard(node, &prepared);
                 if let Some(denial) = refused.denial {
-                    write::log_refusals(node, session, vec![denial]).await;
+                    write::log_refusals(node, session, vec![*denial]).await;
                 }
                 let mut error = entry_error(position, refused.error);
                 error.issues.push(Issue::error(
@@ -387,7 +390,7 @@ async fn batch(
                 Ok(p) => p,
                 Err(refused) => {
                     if let Some(denial) = refused.denial {
-                        write::log_refusals(node, session, vec![denial]).await;
+                        write::log_refusals(node, session, vec![*denial]).await;
                     }
                     return Err(refused.error);
                 }

@@ -58,7 +58,7 @@ pub struct Prepared {
 /// it was decided.
 pub struct Refused {
     pub error: FhirError,
-    pub denial: Option<Access>,
+    pub denial: Option<Box<Access>>,
 }
 
 impl From<FhirError> for Refused {
@@ -305,7 +305,7 @@ pub fn prepare(
         };
         return Err(Refused {
             error,
-            denial: Some(decided.event),
+            denial: Some(Box::new(decided.event)),
         });
     }
 
@@ -657,7 +657,7 @@ async fn write_one(
         Ok(p) => p,
         Err(refused) => {
             match refused.denial {
-                Some(denial) => log_refusals(node, session, vec![denial]).await,
+                Some(denial) => log_refusals(node, session, vec![*denial]).await,
                 None if refused.error.status == StatusCode::NOT_FOUND => {
                     decide::mask_timing(node, started).await
                 }
