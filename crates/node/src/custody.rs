@@ -121,14 +121,7 @@ impl Custody {
         plaintext: impl Read,
         patient: &RecipientPublicKey,
     ) -> Result<Stored, CustodyError> {
-        let holders = [*patient, *self.custodial.public_key()];
-        let blob = self.vault.store(media_type, plaintext, &holders)?;
-        let (commitment, salt) = Commitment::commit(&blob)?;
-        Ok(Stored {
-            blob,
-            commitment,
-            salt,
-        })
+        self.store_in(&self.vault, media_type, plaintext, patient)
     }
 
     /// Like [`Custody::store`], but the files are not flushed: call
@@ -139,8 +132,18 @@ impl Custody {
         plaintext: impl Read,
         patient: &RecipientPublicKey,
     ) -> Result<Stored, CustodyError> {
+        self.store_in(&self.deferred, media_type, plaintext, patient)
+    }
+
+    fn store_in(
+        &self,
+        vault: &Vault<FsBlobStore, FsKeyRing>,
+        media_type: &str,
+        plaintext: impl Read,
+        patient: &RecipientPublicKey,
+    ) -> Result<Stored, CustodyError> {
         let holders = [*patient, *self.custodial.public_key()];
-        let blob = self.deferred.store(media_type, plaintext, &holders)?;
+        let blob = vault.store(media_type, plaintext, &holders)?;
         let (commitment, salt) = Commitment::commit(&blob)?;
         Ok(Stored {
             blob,
