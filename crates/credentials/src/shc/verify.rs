@@ -472,4 +472,23 @@ mod tests {
         assert_eq!(card.rid(), Some("MKyCxh7p6uQ"));
         assert_eq!(card.types().len(), 2);
     }
+
+    /// The published examples' payloads decompress to exactly the minified
+    /// JSON bytes the spec shows (`*-c-jws-payload-minified.json`).
+    #[test]
+    fn published_payloads_inflate_to_the_minified_json() {
+        let dir = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../../../shared/vectors/smart-health-cards"
+        );
+        for example in ["00", "02", "03"] {
+            let read =
+                |suffix: &str| std::fs::read(format!("{dir}/example-{example}-{suffix}")).unwrap();
+            let jws = String::from_utf8(read("d-jws.txt")).unwrap();
+            let parsed = UnverifiedJws::parse(jws.trim()).unwrap();
+            let inflated = inflate_raw(parsed.payload(), MAX_PAYLOAD_LEN).unwrap();
+            let minified = read("c-jws-payload-minified.json");
+            assert_eq!(inflated, minified.trim_ascii(), "example {example}");
+        }
+    }
 }
