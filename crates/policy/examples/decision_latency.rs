@@ -162,6 +162,10 @@ fn random_request(
             organizations: organizations_of(clinician_index),
             suspended: rng.gen_bool(0.01),
             jurisdiction: Some(COUNTRIES.choose(rng).unwrap_or(&"FR").to_string()),
+            licence: Some(hygeia_policy::Licence {
+                jurisdiction: "FR".to_owned(),
+                profession: "physician".to_owned(),
+            }),
         },
         patient: patient_did,
         action: if rng.gen_bool(0.9) {

@@ -51,6 +51,20 @@ pub struct Requester {
     /// ISO 3166-1 alpha-2 country it acts from, when known.
     #[serde(default)]
     pub jurisdiction: Option<String>,
+    /// A professional licence the node verified for the requester: valid at
+    /// the decision time, not revoked or suspended, from an issuer on the
+    /// trust list. Treatment and break-glass need one.
+    #[serde(default)]
+    pub licence: Option<Licence>,
+}
+
+/// The facts of a verified licence that policies may use.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Licence {
+    /// ISO 3166-1 alpha-2 country that licensed the requester.
+    pub jurisdiction: String,
+    /// The licensed profession, e.g. `"physician"`, `"nurse"`.
+    pub profession: String,
 }
 
 /// The record asked for.
@@ -575,6 +589,10 @@ mod tests {
                 },
                 suspended: rng.gen_bool(0.1),
                 jurisdiction: ["FR", "US"].choose(rng).map(|s| s.to_string()),
+                licence: rng.gen_bool(0.7).then(|| Licence {
+                    jurisdiction: "FR".to_owned(),
+                    profession: "physician".to_owned(),
+                }),
             },
             patient: DIDS[rng.gen_range(0..2)].to_owned(),
             action: [Action::Read, Action::Write][rng.gen_range(0..2)],

@@ -79,6 +79,17 @@ pub(crate) fn principal_entity(requester: &Requester) -> Result<Entity, String> 
     if let Some(j) = &requester.jurisdiction {
         attrs.insert("jurisdiction".to_owned(), string(j));
     }
+    attrs.insert(
+        "licensed".to_owned(),
+        RestrictedExpression::new_bool(requester.licence.is_some()),
+    );
+    if let Some(licence) = &requester.licence {
+        attrs.insert(
+            "licenceJurisdiction".to_owned(),
+            string(&licence.jurisdiction),
+        );
+        attrs.insert("profession".to_owned(), string(&licence.profession));
+    }
     let parents: HashSet<EntityUid> = requester
         .organizations
         .iter()

@@ -234,6 +234,7 @@ mod tests {
                 "directory-write",
                 "forbid-outside-grant-jurisdiction",
                 "forbid-suspended-requester",
+                "forbid-treatment-without-licence",
                 "patient-own-records",
             ]
         );
@@ -242,6 +243,7 @@ mod tests {
         assert!(p.is_per_grant("consent-grant"));
         assert!(p.is_per_grant("forbid-outside-grant-jurisdiction"));
         assert!(!p.is_per_grant("forbid-suspended-requester"));
+        assert!(!p.is_per_grant("forbid-treatment-without-licence"));
         assert!(!p.is_per_grant("break-glass-emergency-read"));
         assert_eq!(p.text(), DEFAULT_POLICIES);
     }

@@ -17,7 +17,7 @@
 //! ```
 //! use hygeia_policy::{
 //!     AccessRequest, Action, ConsentEvent, Grant, PolicyEngine, PurposeOfUse, RecordRef,
-//!     Requester, Scope,
+//!     Licence, Requester, Scope,
 //! };
 //!
 //! let patient = "did:key:z6MkPatient";
@@ -42,6 +42,8 @@
 //!         did: clinician.into(),
 //!         roles: ["clinician".to_owned()].into(),
 //!         jurisdiction: Some("FR".into()),
+//!         // Treatment needs a licence the node verified (and a trusted issuer).
+//!         licence: Some(Licence { jurisdiction: "FR".into(), profession: "physician".into() }),
 //!         ..Requester::default()
 //!     },
 //!     patient: patient.into(),
@@ -71,7 +73,7 @@ pub mod jurisdiction;
 pub mod purpose;
 pub mod state;
 
-pub use engine::{AccessRequest, Decision, Effect, PolicyEngine, RecordRef, Requester};
+pub use engine::{AccessRequest, Decision, Effect, Licence, PolicyEngine, RecordRef, Requester};
 pub use error::{ConsentError, GovernanceError};
 pub use governance::GovernancePolicies;
 pub use grant::{is_did, Action, Grant, Scope};

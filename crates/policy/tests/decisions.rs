@@ -4,13 +4,15 @@ mod common;
 
 use common::*;
 use hygeia_policy::{
-    AccessRequest, Action, ConsentEvent, Decision, Effect, PolicyEngine, PurposeOfUse, Scope,
+    AccessRequest, Action, ConsentEvent, Decision, Effect, Licence, PolicyEngine, PurposeOfUse,
+    Requester, Scope,
 };
 
 const CONSENT: &str = "consent-grant";
 const JURISDICTION: &str = "forbid-outside-grant-jurisdiction";
 const SUSPENDED: &str = "forbid-suspended-requester";
 const BREAK_GLASS: &str = "break-glass-emergency-read";
+const NO_LICENCE: &str = "forbid-treatment-without-licence";
 
 fn engine_with(events: &[ConsentEvent]) -> PolicyEngine {
     let mut engine = PolicyEngine::new();
@@ -246,6 +248,48 @@ fn break_glass_is_refused_without_justification_or_for_a_non_clinician() {
     let mut write = break_glass_read();
     write.action = Action::Write;
     assert_deny(&engine.decide(&write), &[]);
+}
+
+#[test]
+fn treatment_needs_a_licence_even_with_consent() {
+    let engine = engine_with(&[grant_by(PATIENT, lab_grant("g1"))]);
+    let unlicensed = with(|r| r.requester.licence = None);
+    assert_deny(&engine.decide(&unlicensed), &[NO_LICENCE]);
+    // A licence from another country counts: which issuers are trusted for
+    // which countries is the node's trust list, not the policy's concern.
+    let foreign = with(|r| {
+        r.requester.licence = Some(Licence {
+            jurisdiction: "DE".to_owned(),
+            profession: "physician".to_owned(),
+        })
+    });
+    assert_permit(&engine.decide(&foreign), &[CONSENT], &["g1"]);
+}
+
+#[test]
+fn break_glass_needs_a_licence() {
+    let mut unlicensed = break_glass_read();
+    unlicensed.requester.licence = None;
+    assert_deny(&PolicyEngine::new().decide(&unlicensed), &[NO_LICENCE]);
+}
+
+#[test]
+fn purposes_other_than_treatment_and_the_patient_need_no_licence() {
+    let mut grant = lab_grant("g1");
+    grant.purpose = PurposeOfUse::Research;
+    let engine = engine_with(&[grant_by(PATIENT, grant)]);
+    let research = with(|r| {
+        r.requester.licence = None;
+        r.purpose = PurposeOfUse::Research;
+    });
+    assert_permit(&engine.decide(&research), &[CONSENT], &["g1"]);
+    let own = with(|r| {
+        r.requester = Requester {
+            did: PATIENT.to_owned(),
+            ..Requester::default()
+        };
+    });
+    assert!(engine.decide(&own).is_permit());
 }
 
 #[test]

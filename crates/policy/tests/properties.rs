@@ -5,8 +5,8 @@
 use std::collections::BTreeSet;
 
 use hygeia_policy::{
-    AccessRequest, Action, ConsentEvent, ConsentState, Decision, Effect, Grant, PolicyEngine,
-    PurposeOfUse, RecordRef, Requester, Scope,
+    AccessRequest, Action, ConsentEvent, ConsentState, Decision, Effect, Grant, Licence,
+    PolicyEngine, PurposeOfUse, RecordRef, Requester, Scope,
 };
 use proptest::collection::{btree_set, vec};
 use proptest::option;
@@ -162,6 +162,7 @@ fn request(with_justification: bool) -> impl Strategy<Value = AccessRequest> {
             strings(&ORGS, 2),
             prop::bool::weighted(0.15),
             option::of(select(COUNTRIES.to_vec())),
+            option::of(select(COUNTRIES.to_vec())),
         ),
         select(PATIENTS.to_vec()),
         action(),
@@ -176,7 +177,7 @@ fn request(with_justification: bool) -> impl Strategy<Value = AccessRequest> {
     )
         .prop_map(
             |(
-                (did, roles, organizations, suspended, jurisdiction),
+                (did, roles, organizations, suspended, jurisdiction, licensed_in),
                 patient,
                 action,
                 purpose,
@@ -190,6 +191,10 @@ fn request(with_justification: bool) -> impl Strategy<Value = AccessRequest> {
                     organizations,
                     suspended,
                     jurisdiction: jurisdiction.map(str::to_owned),
+                    licence: licensed_in.map(|country| Licence {
+                        jurisdiction: country.to_owned(),
+                        profession: "physician".to_owned(),
+                    }),
                 },
                 patient: patient.to_owned(),
                 action,
@@ -258,6 +263,14 @@ fn model(state: &ConsentState, r: &AccessRequest) -> (Effect, bool, Vec<String>,
     if candidates.iter().any(|g| !in_jurisdiction(g)) {
         forbids.insert("forbid-outside-grant-jurisdiction".to_owned());
     }
+    let treatment = matches!(
+        r.purpose,
+        PurposeOfUse::Treatment | PurposeOfUse::EmergencyTreatment
+    );
+    let unlicensed_treatment = treatment && r.requester.licence.is_none();
+    if unlicensed_treatment {
+        forbids.insert("forbid-treatment-without-licence".to_owned());
+    }
     let mut permitting: Vec<String> = matching
         .iter()
         .filter(|g| in_jurisdiction(g))
@@ -265,12 +278,13 @@ fn model(state: &ConsentState, r: &AccessRequest) -> (Effect, bool, Vec<String>,
         .collect();
     permitting.sort();
     let break_glass = r.requester.roles.contains("clinician")
+        && r.requester.licence.is_some()
         && r.purpose == PurposeOfUse::EmergencyTreatment
         && r.action == Action::Read
         && r.break_glass_justification
             .as_deref()
             .is_some_and(|j| !j.trim().is_empty());
-    if r.requester.suspended {
+    if r.requester.suspended || unlicensed_treatment {
         (Effect::Deny, false, forbids.into_iter().collect(), vec![])
     } else if !permitting.is_empty() {
         (

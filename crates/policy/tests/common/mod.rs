@@ -5,7 +5,7 @@
 use std::collections::BTreeSet;
 
 use hygeia_policy::{
-    AccessRequest, Action, ConsentEvent, Grant, PurposeOfUse, RecordRef, Requester, Scope,
+    AccessRequest, Action, ConsentEvent, Grant, Licence, PurposeOfUse, RecordRef, Requester, Scope,
 };
 
 pub const PATIENT: &str = "did:key:zPatientAlice";
@@ -55,6 +55,10 @@ pub fn clinician(did: &str) -> Requester {
         organizations: BTreeSet::new(),
         suspended: false,
         jurisdiction: Some("FR".to_owned()),
+        licence: Some(Licence {
+            jurisdiction: "FR".to_owned(),
+            profession: "physician".to_owned(),
+        }),
     }
 }
 
