@@ -116,7 +116,7 @@ impl GuardianShare {
     pub fn from_json(text: &str) -> Result<Self, RecoveryError> {
         let wire: ShareWireIn = encoding::parse(text, FORMAT)?;
         let what = FORMAT.what;
-        let split: SplitId = wire.split.parse()?;
+        let split = SplitId::parse_in(what, &wire.split)?;
         let index = u8::try_from(wire.index)
             .ok()
             .filter(|i| *i != 0)

@@ -59,7 +59,14 @@ impl FromStr for SplitId {
     type Err = RecoveryError;
 
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        encoding::decode_fixed::<32>("split id", "the split id", s).map(|b| SplitId(*b))
+        SplitId::parse_in("split id", s)
+    }
+}
+
+impl SplitId {
+    /// Parses the text form, naming `what` (the file it is read from) in errors.
+    pub(crate) fn parse_in(what: &'static str, text: &str) -> Result<Self, RecoveryError> {
+        encoding::decode_fixed::<32>(what, "the split id", text).map(|b| SplitId(*b))
     }
 }
 
@@ -167,7 +174,7 @@ impl ShareVerifier {
             return Err(RecoveryError::malformed(
                 what,
                 format!(
-                    "{} commitments for a threshold of {}: there must be one per coefficient",
+                    "{} commitment(s) for a threshold of {}: there must be one per coefficient",
                     wire.commitments.len(),
                     wire.threshold
                 ),
@@ -185,7 +192,7 @@ impl ShareVerifier {
             commitments.push(point);
         }
         let verifier = ShareVerifier::new(wire.threshold, wire.guardians, &commitments);
-        let stated: SplitId = wire.split.parse()?;
+        let stated = SplitId::parse_in(what, &wire.split)?;
         if stated != verifier.id {
             return Err(RecoveryError::malformed(
                 what,
