@@ -9,6 +9,27 @@
 //! recovery key; any `k - 1` shares, together with the verifier, are
 //! consistent with every possible secret, so they reveal nothing about it.
 //! See `docs/recovery.md`.
+//!
+//! ```
+//! use hygeia_identity::{recover, split, GuardianShare, RecoverySecret, ShareVerifier};
+//!
+//! let secret = RecoverySecret::generate();
+//! let recovery_did = secret.recovery_keypair().did();
+//! let (shares, verifier) = split(&secret, 2, 3)?;
+//! drop(secret);
+//!
+//! // Guardians keep text files and check them on their own.
+//! let verifier = ShareVerifier::from_json(&verifier.to_json())?;
+//! let files: Vec<String> = shares.iter().map(|s| s.to_json().to_string()).collect();
+//! let third = GuardianShare::from_json(&files[2])?;
+//! third.verify(&verifier)?;
+//!
+//! // Any two recover the recovery key.
+//! let first = GuardianShare::from_json(&files[0])?;
+//! let recovered = recover(&[third, first], &verifier)?;
+//! assert_eq!(recovered.recovery_keypair().did(), recovery_did);
+//! # Ok::<(), hygeia_identity::RecoveryError>(())
+//! ```
 
 mod dealer;
 mod encoding;
