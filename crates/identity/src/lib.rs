@@ -6,7 +6,11 @@
 pub mod did_key;
 pub mod key_file;
 pub mod keys;
+pub mod recovery;
 
 pub use did_key::{Did, DidError};
 pub use key_file::KeyFileError;
 pub use keys::{Keypair, PublicKey, Signature, SignatureError};
+pub use recovery::{
+    recover, split, GuardianShare, RecoveryError, RecoverySecret, ShareVerifier, SplitId,
+};
