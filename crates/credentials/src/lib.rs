@@ -6,4 +6,8 @@
 //! nothing of the ledger, of storage or of HTTP: the node decides which
 //! issuers it trusts and where status lists live.
 
+pub mod clinician_licence;
 pub mod data_integrity;
+pub mod status_list;
+pub mod status_list_credential;
+pub mod vc;

@@ -7,6 +7,7 @@
 use hygeia_credentials::data_integrity::{
     add_proof, resolve_did_key_method, verify_proof, ProofOptions, ProofPurpose,
 };
+use hygeia_credentials::vc::verify_credential;
 use hygeia_identity::{Keypair, PublicKey};
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
@@ -125,6 +126,11 @@ fn the_signed_credential_verifies() {
     assert_eq!(verified.proof_purpose(), "assertionMethod");
     assert_eq!(verified.created(), Some("2023-02-24T23:36:38Z"));
     assert_eq!(verified.public_key(), key_pair().public_key());
+
+    // As a VC its issuer (a URL) is not the signer's DID: refused as such.
+    let now = OffsetDateTime::parse("2024-01-01T00:00:00Z", &Rfc3339).unwrap();
+    let err = verify_credential(&signed, now, resolve).unwrap_err();
+    assert_eq!(err.code(), "vc-issuer-mismatch");
 }
 
 type Tamper = Box<dyn Fn(&mut Value)>;
