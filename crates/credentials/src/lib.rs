@@ -7,3 +7,8 @@
 //! issuers it trusts and where status lists live.
 
 pub mod shc;
+pub mod clinician_licence;
+pub mod data_integrity;
+pub mod status_list;
+pub mod status_list_credential;
+pub mod vc;

@@ -9,7 +9,7 @@ use std::sync::{OnceLock, RwLock};
 
 use crate::keys::PublicKey;
 
-const PREFIX: &str = "did:key:";
+pub(crate) const PREFIX: &str = "did:key:";
 const MULTIBASE_BASE58BTC: char = 'z';
 const MULTICODEC_ED25519_PUB: [u8; 2] = [0xed, 0x01];
 /// Longest accepted DID text; an Ed25519 did:key is 56 characters.
@@ -31,6 +31,28 @@ pub enum DidError {
     BadPoint,
     #[error("the did:key is not in its canonical encoding")]
     NonCanonical,
+    #[error(
+        "the did:key holds a {} key (multicodec {codec:#x}); only Ed25519 keys, and X25519 keys for key agreement, are supported",
+        crate::multicodec::key_codec_name(*codec)
+    )]
+    UnsupportedKeyCodec { codec: u64 },
+}
+
+impl DidError {
+    /// A stable code naming the failure, for APIs and logs.
+    pub fn code(&self) -> &'static str {
+        match self {
+            DidError::NotDidKey => "not-did-key",
+            DidError::TooLong => "did-too-long",
+            DidError::BadBase58 => "did-key-bad-base58",
+            DidError::UnsupportedKeyType | DidError::UnsupportedKeyCodec { .. } => {
+                "unsupported-key-type"
+            }
+            DidError::BadKeyLength => "did-key-bad-length",
+            DidError::BadPoint => "did-key-bad-point",
+            DidError::NonCanonical => "did-key-non-canonical",
+        }
+    }
 }
 
 /// A parsed `did:key` naming an Ed25519 public key.
@@ -201,6 +223,39 @@ mod tests {
         );
         let long = format!("did:key:z{}", "1".repeat(200));
         assert_eq!(long.parse::<Did>(), Err(DidError::TooLong));
+    }
+
+    #[test]
+    fn every_refusal_has_a_stable_code() {
+        let encode = |bytes: &[u8]| format!("did:key:z{}", bs58::encode(bytes).into_string());
+        // A y coordinate with no point on the curve.
+        let off_curve = (0u8..=255)
+            .map(|b| [b; 32])
+            .find(|bytes| PublicKey::from_bytes(bytes).is_err())
+            .expect("some byte pattern is off the curve");
+        let mut bad_point = MULTICODEC_ED25519_PUB.to_vec();
+        bad_point.extend_from_slice(&off_curve);
+        let mut short = MULTICODEC_ED25519_PUB.to_vec();
+        short.extend_from_slice(&[1; 31]);
+        let cases = [
+            ("did:web:example.com".to_string(), "not-did-key"),
+            (format!("did:key:z{}", "1".repeat(200)), "did-too-long"),
+            ("did:key:z0OIl".to_string(), "did-key-bad-base58"),
+            ("did:key:z".to_string(), "unsupported-key-type"),
+            (encode(&short), "did-key-bad-length"),
+            (encode(&bad_point), "did-key-bad-point"),
+        ];
+        for (text, code) in cases {
+            let err = text.parse::<Did>().unwrap_err();
+            assert_eq!(err.code(), code, "{text}");
+            assert!(!err.to_string().is_empty());
+        }
+        // Base58 has one encoding per byte string, so `NonCanonical` is a
+        // guard that no input is known to reach.
+        assert_eq!(DidError::NonCanonical.code(), "did-key-non-canonical");
+        let codec = DidError::UnsupportedKeyCodec { codec: 0xe7 };
+        assert_eq!(codec.code(), "unsupported-key-type");
+        assert!(codec.to_string().contains("secp256k1"));
     }
 
     #[test]
