@@ -142,15 +142,16 @@ impl Range {
         self.max_exclusive.map_or(u64::MAX, |max| max - 1)
     }
 
-    /// Bits per proved value: 32 when every derived value of an in-range
-    /// `v` is below 2^32, else 64. A public function of the range, so the
-    /// proof's size says nothing about `v`.
+    /// Bits per proved value: the smallest size Bulletproofs supports (8,
+    /// 16, 32 or 64) that holds every derived value of an in-range `v`,
+    /// i.e. `highest − lowest < 2^n`. A public function of the range, so the
+    /// proof's size and cost say nothing about `v`.
     pub fn proof_bits(&self) -> usize {
-        if self.highest() - self.lowest() < (1 << 32) {
-            32
-        } else {
-            64
-        }
+        let span = self.highest() - self.lowest();
+        [8, 16, 32]
+            .into_iter()
+            .find(|bits| span < 1u64 << bits)
+            .unwrap_or(64)
     }
 
     fn sides(&self) -> usize {
@@ -726,15 +727,28 @@ mod tests {
 
     #[test]
     fn bits_and_lengths_follow_the_range() {
-        let two_sided = Range::between(57, 65).unwrap();
-        assert_eq!((two_sided.proof_bits(), two_sided.proof_len()), (32, 672));
-        let below = Range::below(70).unwrap();
-        assert_eq!((below.proof_bits(), below.proof_len()), (32, 608));
-        let at_least = Range::at_least(10);
-        assert_eq!((at_least.proof_bits(), at_least.proof_len()), (64, 672));
-        let wide = Range::between(0, (1 << 32) + 1).unwrap();
-        assert_eq!((wide.proof_bits(), wide.proof_len()), (64, 736));
-        assert_eq!(Range::between(0, 1 << 32).unwrap().proof_bits(), 32);
+        let cases = [
+            (Range::between(57, 65).unwrap(), 8, 544),
+            (Range::between(0, 256).unwrap(), 8, 544),
+            (Range::between(0, 257).unwrap(), 16, 608),
+            (Range::below(70).unwrap(), 8, 480),
+            (Range::below(256).unwrap(), 8, 480),
+            (Range::below(257).unwrap(), 16, 544),
+            (Range::below(45_000).unwrap(), 16, 544),
+            (Range::between(0, 1 << 20).unwrap(), 32, 672),
+            (Range::between(0, 1 << 32).unwrap(), 32, 672),
+            (Range::below(1 << 32).unwrap(), 32, 608),
+            (Range::between(0, (1 << 32) + 1).unwrap(), 64, 736),
+            (Range::at_least(10), 64, 672),
+            (Range::at_least(u64::MAX - 255), 8, 480),
+        ];
+        for (range, bits, len) in cases {
+            assert_eq!(
+                (range.proof_bits(), range.proof_len()),
+                (bits, len),
+                "{range}"
+            );
+        }
     }
 
     #[test]
@@ -752,33 +766,56 @@ mod tests {
 
     #[test]
     fn edges_of_each_range_kind() {
-        let cases = [
-            (Range::between(57, 65).unwrap(), 57, 65, 56),
-            (Range::below(70).unwrap(), 69, 70, 69),
-            (Range::at_least(18), 18, 17, u64::MAX),
+        let cases: [(Range, &[u64], &[u64]); 9] = [
+            (Range::between(57, 65).unwrap(), &[57, 64], &[56, 65]),
+            (Range::between(0, 256).unwrap(), &[0, 255], &[256]),
+            (
+                Range::between(1000, 1000 + 65_536).unwrap(),
+                &[1000, 66_535],
+                &[999, 66_536],
+            ),
+            (
+                Range::between(7, 7 + (1 << 32)).unwrap(),
+                &[7, 6 + (1 << 32)],
+                &[6, 7 + (1 << 32)],
+            ),
+            (Range::below(70).unwrap(), &[0, 69], &[70, u64::MAX]),
+            (
+                Range::below(u64::MAX).unwrap(),
+                &[0, u64::MAX - 1],
+                &[u64::MAX],
+            ),
+            (Range::at_least(18), &[18, u64::MAX], &[0, 17]),
+            (Range::at_least(0), &[0, u64::MAX], &[]),
+            (
+                Range::at_least(u64::MAX - 255),
+                &[u64::MAX - 255, u64::MAX],
+                &[u64::MAX - 256],
+            ),
         ];
-        for (range, inside, outside, extra) in cases {
-            let challenge = Challenge::random("did:web:care.example");
-            for value in [inside, outside, extra] {
+        let challenge = Challenge::random("did:web:care.example");
+        for (range, inside, outside) in cases {
+            for &value in inside {
+                let (credential, opening) = issue(value, None);
+                let presentation = prove(&credential, &opening, range, &challenge, None).unwrap();
+                assert_eq!(presentation.proof_bytes().len(), range.proof_len());
+                verify(
+                    &presentation,
+                    &issuers(),
+                    &requirement(range),
+                    &challenge,
+                    NOW,
+                )
+                .unwrap_or_else(|e| panic!("{range} {value}: {e}"));
+            }
+            for &value in outside {
                 let (credential, opening) = issue(value, None);
                 let result = prove(&credential, &opening, range, &challenge, None);
-                if range.contains(value) {
-                    let presentation = result.unwrap();
-                    verify(
-                        &presentation,
-                        &issuers(),
-                        &requirement(range),
-                        &challenge,
-                        NOW,
-                    )
-                    .unwrap();
-                } else {
-                    assert_eq!(
-                        result.unwrap_err().code(),
-                        "zk-value-out-of-range",
-                        "{range} {value}"
-                    );
-                }
+                assert_eq!(
+                    result.unwrap_err().code(),
+                    "zk-value-out-of-range",
+                    "{range} {value}"
+                );
             }
         }
     }
@@ -791,13 +828,10 @@ mod tests {
         let range = Range::below(70).unwrap();
         let challenge = Challenge::random("did:web:care.example");
         let digest = credential.digest();
-        // 69 - 80 wraps to 2^64 - 11; at 32 bits only its low bits are
-        // committed to by the bit vectors.
-        for (value, bits) in [
-            (69u64.wrapping_sub(80), 32),
-            (69u64.wrapping_sub(80), 64),
-            (5, 32),
-        ] {
+        // 69 - 80 wraps to 2^64 - 11, whose low 8 bits are 245; the bit
+        // vectors commit to low bits only. 5 is simply another value.
+        let bits = range.proof_bits();
+        for value in [69u64.wrapping_sub(80), 245, 5] {
             let mut transcript = transcript(&digest, &range, &challenge, &[]);
             let (proof, _) = RangeProof::prove_multiple(
                 bulletproof_gens(),
