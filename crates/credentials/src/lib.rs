@@ -5,4 +5,5 @@
 //! This crate sits above `hygeia-identity` (keys and DIDs) and knows
 //! nothing of the ledger, of storage or of HTTP: the node decides which
 //! issuers it trusts and where status lists live.
+
 pub mod zk;
