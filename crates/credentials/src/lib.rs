@@ -12,3 +12,4 @@ pub mod data_integrity;
 pub mod status_list;
 pub mod status_list_credential;
 pub mod vc;
+pub mod zk;
