@@ -4,8 +4,8 @@
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
-use p256::ecdsa::{SigningKey, VerifyingKey};
-use p256::EncodedPoint;
+use p256_shc::ecdsa::{SigningKey, VerifyingKey};
+use p256_shc::EncodedPoint;
 use rand::rngs::OsRng;
 use serde_json::{json, Map, Value};
 use sha2::{Digest, Sha256};

@@ -5,8 +5,8 @@
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
-use p256::ecdsa::signature::{Signer, Verifier};
-use p256::ecdsa::{Signature, SigningKey, VerifyingKey};
+use p256_shc::ecdsa::signature::{Signer, Verifier};
+use p256_shc::ecdsa::{Signature, SigningKey, VerifyingKey};
 use serde_json::{Map, Value};
 
 use super::error::ShcError;
