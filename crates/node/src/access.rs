@@ -43,7 +43,7 @@ pub struct Decided {
 /// window (see [`crate::state::BREAK_GLASS_WINDOW_SECS`]) stands in for a
 /// justification on emergency reads.
 pub fn decide(state: &LedgerState, attempt: &Attempt<'_>) -> Decided {
-    let requester = state.participants.requester(attempt.requester);
+    let requester = state.requester(attempt.requester, attempt.time);
     let justification = attempt
         .justification
         .map(str::trim)

@@ -3,6 +3,7 @@
 
 mod audit;
 mod auth;
+mod credentials;
 mod error;
 pub mod fhir;
 mod info;
@@ -54,6 +55,16 @@ pub fn router(node: Arc<Node>) -> Router {
         .route("/v1/records/{id}", get(records::read))
         .route("/v1/consents", get(records::consents))
         .route("/v1/audit", get(audit::feed))
+        .route("/v1/dids/{did}", get(credentials::resolve))
+        .route("/v1/dids/{did}/history", get(credentials::history))
+        .route("/orgs/{name}/did.json", get(credentials::did_web_document))
+        .route("/v1/trust-list", get(credentials::trust_list))
+        .route("/v1/status-lists", get(credentials::status_list))
+        .route(
+            "/v1/status-lists/{name}",
+            get(credentials::status_list_by_name),
+        )
+        .route("/v1/licences/{did}", get(credentials::licences))
         .route("/v1/node", get(info::node_info))
         .route("/v1/health", get(info::health))
         .route("/openapi.json", get(info::openapi))

@@ -6,6 +6,8 @@
 //! the batch is written ([`writer::StateWriter`]), and the node replays the
 //! whole log through it at start-up, so both paths give the same state.
 
+pub mod credentials;
+pub mod identities;
 pub mod participants;
 pub mod records;
 pub mod txs;
@@ -16,6 +18,8 @@ use std::collections::HashMap;
 use hygeia_ledger::{ErrorCode, SignedTx, TxError};
 use hygeia_policy::{ConsentError, ConsentEvent, GovernanceError, PolicyEngine};
 
+use credentials::{Credentials, TrustEntry};
+use identities::Identities;
 use participants::Participants;
 use records::{RecordEntry, Records};
 use txs::*;
@@ -47,6 +51,8 @@ pub struct LedgerState {
     pub participants: Participants,
     pub records: Records,
     pub policy: PolicyEngine,
+    pub credentials: Credentials,
+    pub identities: Identities,
     /// (requester, patient) → end of the open break-glass window.
     break_glass: HashMap<(String, String), i64>,
 }
@@ -63,7 +69,17 @@ impl LedgerState {
                 hygeia_policy::ConsentState::with_registrars(registrars),
             ),
             break_glass: HashMap::new(),
+            credentials: Credentials::default(),
+            identities: Identities::default(),
         }
+    }
+
+    /// The requester as the policy engine sees it at `time`: roles from
+    /// memberships, and a licence if one counts now.
+    pub fn requester(&self, did: &str, time: i64) -> hygeia_policy::Requester {
+        let mut requester = self.participants.requester(did);
+        requester.licence = self.credentials.licence_at(did, time);
+        requester
     }
 
     pub fn node(&self) -> &str {
@@ -82,11 +98,74 @@ impl LedgerState {
     /// Applies one transaction at leaf `index`, or refuses it and changes
     /// nothing. Body schemas were checked when the transaction was parsed.
     pub fn apply(&mut self, index: u64, tx: &SignedTx) -> Result<Effect, TxError> {
-        let signer = tx.signer().as_str();
+        let key = tx.signer().as_str();
         let body = tx.body();
         let schema = |e: String| TxError::new(ErrorCode::SchemaViolation, e);
+        if tx.tx_type() == IDENTITY_ROTATE {
+            // Signed by a recovery key, which acts for no identity.
+            let b: IdentityRotate = parse_body(IDENTITY_ROTATE, body).map_err(schema)?;
+            self.identities.rotate(key, index, &b)?;
+            return Ok(Effect::None);
+        }
+        // After a recovery, a new key signs for the identity; a retired key
+        // signs for no one.
+        let identity = self.identities.identity_of(key)?;
+        let signer = identity.as_str();
         match tx.tx_type() {
             hygeia_ledger::attest::TX_TYPE => Ok(Effect::None),
+            ORG_KEYS => {
+                let b: OrgKeys = parse_body(ORG_KEYS, body).map_err(schema)?;
+                self.participants.rotate_org_keys(signer, index, &b)?;
+                Ok(Effect::None)
+            }
+            TRUST_ISSUER => {
+                let b: TrustIssuer = parse_body(TRUST_ISSUER, body).map_err(schema)?;
+                if !self.participants.is_governance(signer) {
+                    return Err(TxError::new(
+                        ErrorCode::Forbidden("trust.not_governance"),
+                        "only the network's governance key changes the trust list",
+                    ));
+                }
+                match b.op {
+                    TrustOp::Add => self.credentials.trust(TrustEntry {
+                        issuer: b.issuer,
+                        credential_type: b.credential_type,
+                        jurisdictions: b.jurisdictions,
+                        index,
+                    }),
+                    TrustOp::Remove => self.credentials.distrust(&b.issuer, &b.credential_type)?,
+                }
+                Ok(Effect::None)
+            }
+            STATUS_LIST => {
+                let b: StatusListPublish = parse_body(STATUS_LIST, body).map_err(schema)?;
+                let (id, list) = credentials::verify_status_list(
+                    &self.participants,
+                    signer,
+                    index,
+                    b.credential,
+                )?;
+                self.credentials.publish_list(id, list)?;
+                Ok(Effect::None)
+            }
+            LICENCE_REGISTER => {
+                let b: LicenceRegister = parse_body(LICENCE_REGISTER, body).map_err(schema)?;
+                let licence = credentials::verify_licence(
+                    &self.participants,
+                    &self.node,
+                    signer,
+                    key,
+                    index,
+                    &b.presentation,
+                )?;
+                self.credentials.register_licence(licence);
+                Ok(Effect::None)
+            }
+            IDENTITY_RECOVERY => {
+                let b: IdentityRecovery = parse_body(IDENTITY_RECOVERY, body).map_err(schema)?;
+                self.identities.register_recovery(signer, index, &b);
+                Ok(Effect::None)
+            }
             ORG_REGISTER => {
                 let b: OrgRegister = parse_body(ORG_REGISTER, body).map_err(schema)?;
                 self.participants.register_org(signer, index, &b)?;

@@ -7,14 +7,30 @@ use hygeia_ledger::{ErrorCode, TxError};
 use hygeia_policy::Requester;
 use serde::Serialize;
 
-use super::txs::{MemberStatus, OrgKind, OrgMember, OrgRegister, Role};
+use super::txs::{MemberStatus, OrgKeys, OrgKind, OrgMember, OrgRegister, Role};
 
 #[derive(Clone, Debug, Serialize)]
 pub struct Org {
     pub admin: String,
+    /// Keys besides the admin key that sign credentials for it.
+    pub assertion: Vec<String>,
     pub kind: OrgKind,
     /// Leaf index of the registration.
     pub registered_at: u64,
+    /// Leaf indices of its `org.keys` rotations, oldest first.
+    pub key_changes: Vec<u64>,
+}
+
+impl Org {
+    /// Whether `key` speaks for the organization now.
+    pub fn has_key(&self, key: &str) -> bool {
+        self.admin == key || self.assertion.iter().any(|k| k == key)
+    }
+
+    /// The current keys, the admin key first.
+    pub fn keys(&self) -> impl Iterator<Item = &str> {
+        std::iter::once(self.admin.as_str()).chain(self.assertion.iter().map(String::as_str))
+    }
 }
 
 #[derive(Clone, Debug, Serialize)]
@@ -79,11 +95,50 @@ impl Participants {
             body.org.clone(),
             Org {
                 admin: body.admin.clone(),
+                assertion: Vec::new(),
                 kind: body.kind,
                 registered_at: index,
+                key_changes: Vec::new(),
             },
         );
         Ok(())
+    }
+
+    /// `org.keys`: the admin key (or the governance key, when the admin
+    /// key is lost) replaces the organization's keys.
+    pub fn rotate_org_keys(
+        &mut self,
+        signer: &str,
+        index: u64,
+        body: &OrgKeys,
+    ) -> Result<(), TxError> {
+        let governance = self.is_governance(signer);
+        let org = self.orgs.get_mut(&body.org).ok_or_else(|| {
+            TxError::new(
+                ErrorCode::NotFound("org.unknown"),
+                format!("organization {} is not registered", body.org),
+            )
+        })?;
+        if org.admin != signer && !governance {
+            return Err(TxError::new(
+                ErrorCode::Forbidden("org.not_admin"),
+                format!(
+                    "only the admin key of {} (or the governance key) rotates its keys",
+                    body.org
+                ),
+            ));
+        }
+        org.admin = body.admin.clone();
+        org.assertion = body.assertion.clone();
+        org.key_changes.push(index);
+        Ok(())
+    }
+
+    /// Registered organizations, sorted by DID.
+    pub fn orgs(&self) -> Vec<(&str, &Org)> {
+        let mut orgs: Vec<(&str, &Org)> = self.orgs.iter().map(|(k, v)| (k.as_str(), v)).collect();
+        orgs.sort_by(|a, b| a.0.cmp(b.0));
+        orgs
     }
 
     pub fn set_member(&mut self, signer: &str, body: &OrgMember) -> Result<(), TxError> {

@@ -24,6 +24,12 @@ pub const CONSENT_GRANT: &str = "consent.grant";
 pub const CONSENT_REVOKE: &str = "consent.revoke";
 pub const CONSENT_DELEGATE: &str = "consent.delegate";
 pub const ACCESS: &str = "access";
+pub const ORG_KEYS: &str = "org.keys";
+pub const TRUST_ISSUER: &str = "trust.issuer";
+pub const STATUS_LIST: &str = "status.list";
+pub const LICENCE_REGISTER: &str = "licence.register";
+pub const IDENTITY_RECOVERY: &str = "identity.recovery";
+pub const IDENTITY_ROTATE: &str = "identity.rotate";
 
 /// Longest code (category, role, refusal, policy id).
 pub const MAX_CODE_LEN: usize = 64;
@@ -236,6 +242,88 @@ pub enum Verdict {
     Deny,
 }
 
+/// `org.keys`, signed by the organization's current admin key, or by the
+/// governance key when that key is lost: replaces the keys that speak for
+/// the organization. Its did:web document lists the current ones; the
+/// `org.register` and `org.keys` entries are its history.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OrgKeys {
+    pub org: String,
+    /// The new admin key.
+    pub admin: String,
+    /// Keys that sign credentials for the organization (assertionMethod);
+    /// the admin key always may.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub assertion: Vec<String>,
+}
+
+/// Most assertion keys one organization lists.
+pub const MAX_ORG_KEYS: usize = 16;
+
+/// `trust.issuer`, signed by the governance key: puts an issuer on the
+/// trust list for one credential type (by its `vct`), or takes it off.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TrustIssuer {
+    pub issuer: String,
+    pub credential_type: String,
+    /// For licences: the countries whose licences the issuer is trusted
+    /// to attest; empty means any.
+    #[serde(default, skip_serializing_if = "BTreeSet::is_empty")]
+    pub jurisdictions: BTreeSet<String>,
+    pub op: TrustOp,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum TrustOp {
+    Add,
+    Remove,
+}
+
+/// `status.list`, signed by the issuer (or one of its organization's
+/// keys): anchors a new version of a Bitstring Status List credential,
+/// which the node then serves. The credential names no one: bits only.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StatusListPublish {
+    pub credential: Value,
+}
+
+/// `licence.register`, signed by the licensed person: their licence, an
+/// SD-JWT VC presented with key binding to this node. It names a
+/// professional, not a patient.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LicenceRegister {
+    pub presentation: String,
+}
+
+/// `identity.recovery`, signed by the patient: registers the key that may
+/// rotate the patient's identity after a k-of-n guardian recovery. Only
+/// the recovery key's DID and the split's public id reach the ledger.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct IdentityRecovery {
+    pub recovery_key: String,
+    pub threshold: u8,
+    pub guardians: Vec<String>,
+    /// The guardian split's id (64 hex digits), so guardians can check
+    /// that their share belongs to the registered split.
+    pub split: String,
+}
+
+/// `identity.rotate`, signed by the identity's registered recovery key
+/// (or its current key): from now on `new_key` acts for `subject`, and the
+/// key it replaces acts for no one.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct IdentityRotate {
+    pub subject: String,
+    pub new_key: String,
+}
+
 /// Parses a body of type `T`, naming the type in the error.
 pub fn parse_body<T: DeserializeOwned>(tx_type: &str, body: &Value) -> Result<T, String> {
     T::deserialize(body).map_err(|e| format!("{tx_type} body: {e}"))
@@ -301,6 +389,20 @@ fn check_country(field: &str, code: &str) -> Result<(), String> {
     }
 }
 
+/// A credential type: an `https` URL (an SD-JWT VC `vct`).
+fn check_credential_type(vct: &str) -> Result<(), String> {
+    let ok = vct.starts_with("https://")
+        && vct.len() <= 256
+        && vct.bytes().all(|b| b.is_ascii_graphic());
+    if ok {
+        Ok(())
+    } else {
+        Err(format!(
+            "credential_type must be an https URL (a vct), not {vct:?}"
+        ))
+    }
+}
+
 fn check_purpose(code: &str) -> Result<(), String> {
     code.parse::<PurposeOfUse>()
         .map(|_| ())
@@ -325,7 +427,7 @@ impl TxModule for Schema {
 
 /// Registers every type of this module next to the ledger's own.
 pub fn register(registry: &mut ModuleRegistry) {
-    let schemas: [Schema; 9] = [
+    let schemas: [Schema; 15] = [
         Schema {
             tx_type: ORG_REGISTER,
             check: |body| {
@@ -436,6 +538,83 @@ pub fn register(registry: &mut ModuleRegistry) {
                     }
                 }
                 Ok(())
+            },
+        },
+        Schema {
+            tx_type: ORG_KEYS,
+            check: |body| {
+                let b: OrgKeys = parse_body(ORG_KEYS, body)?;
+                check_did("org", &b.org)?;
+                check_did_key("admin", &b.admin)?;
+                if b.assertion.len() > MAX_ORG_KEYS {
+                    return Err(format!(
+                        "org.keys body: at most {MAX_ORG_KEYS} assertion keys"
+                    ));
+                }
+                for key in &b.assertion {
+                    check_did_key("assertion[]", key)?;
+                }
+                Ok(())
+            },
+        },
+        Schema {
+            tx_type: TRUST_ISSUER,
+            check: |body| {
+                let b: TrustIssuer = parse_body(TRUST_ISSUER, body)?;
+                check_did("issuer", &b.issuer)?;
+                check_credential_type(&b.credential_type)?;
+                for country in &b.jurisdictions {
+                    check_country("jurisdictions", country)?;
+                }
+                Ok(())
+            },
+        },
+        Schema {
+            tx_type: STATUS_LIST,
+            check: |body| {
+                let b: StatusListPublish = parse_body(STATUS_LIST, body)?;
+                if !b.credential.is_object() {
+                    return Err("status.list body: credential must be a JSON object".into());
+                }
+                Ok(())
+            },
+        },
+        Schema {
+            tx_type: LICENCE_REGISTER,
+            check: |body| {
+                let b: LicenceRegister = parse_body(LICENCE_REGISTER, body)?;
+                if b.presentation.is_empty() || b.presentation.contains(char::is_whitespace) {
+                    return Err(
+                        "licence.register body: presentation must be a compact SD-JWT".into(),
+                    );
+                }
+                Ok(())
+            },
+        },
+        Schema {
+            tx_type: IDENTITY_RECOVERY,
+            check: |body| {
+                let b: IdentityRecovery = parse_body(IDENTITY_RECOVERY, body)?;
+                check_did_key("recovery_key", &b.recovery_key)?;
+                let n = b.guardians.len();
+                if b.threshold < 2 || usize::from(b.threshold) > n || n > 255 {
+                    return Err(format!(
+                        "identity.recovery body: need 2 <= threshold <= guardians <= 255, not {} of {n}",
+                        b.threshold
+                    ));
+                }
+                for guardian in &b.guardians {
+                    check_did("guardians[]", guardian)?;
+                }
+                check_hex32("split", &b.split)
+            },
+        },
+        Schema {
+            tx_type: IDENTITY_ROTATE,
+            check: |body| {
+                let b: IdentityRotate = parse_body(IDENTITY_ROTATE, body)?;
+                check_did_key("subject", &b.subject)?;
+                check_did_key("new_key", &b.new_key)
             },
         },
     ];
