@@ -4,6 +4,11 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
+use hygeia_credentials::credential_types::{
+    ClinicianLicence, Credential, Issuance, VCT_CLINICIAN_LICENCE,
+};
+use hygeia_credentials::jws::{SigningKey, VerifyingKey};
+use hygeia_credentials::sd_jwt::SdJwt;
 use hygeia_identity::Keypair;
 use hygeia_ledger::TxBuilder;
 use reqwest::blocking::Response;
@@ -148,6 +153,8 @@ pub struct Network {
     pub patient: Keypair,
     pub other_patient: Keypair,
     pub record: String,
+    /// The licensing board (a did:key) that licensed the clinician.
+    pub board: Keypair,
     _dir: tempfile::TempDir,
 }
 
@@ -189,6 +196,10 @@ impl Network {
             );
             assert_eq!(status, 201, "{answer}");
         }
+        let board = Keypair::generate();
+        trust_licence_issuer(&node, &governance, &did(&board), &["FR"]);
+        let (status, answer) = register_licence(&node, &board, &clinician, "FR", None);
+        assert_eq!(status, 201, "{answer}");
         let response = upload(
             &node,
             &patient,
@@ -208,6 +219,7 @@ impl Network {
             patient,
             other_patient,
             record,
+            board,
             _dir: dir,
         }
     }
@@ -237,4 +249,86 @@ impl Network {
         assert_eq!(response.status().as_u16(), 200);
         response.json().unwrap()
     }
+}
+
+/// Puts `issuer` on the trust list for clinician licences of `countries`.
+pub fn trust_licence_issuer(
+    node: &NodeProcess,
+    governance: &Keypair,
+    issuer: &str,
+    countries: &[&str],
+) {
+    let (status, answer) = submit(
+        node,
+        governance,
+        "trust.issuer",
+        json!({"issuer": issuer, "credential_type": VCT_CLINICIAN_LICENCE, "jurisdictions": countries, "op": "add"}),
+    );
+    assert_eq!(status, 201, "{answer}");
+}
+
+/// A clinician licence SD-JWT VC from `board` for `clinician`, licensed in
+/// `country`, bound to the clinician's key.
+pub fn licence(
+    board: &Keypair,
+    clinician: &Keypair,
+    country: &str,
+    status: Option<Value>,
+) -> String {
+    let now = now() as i64;
+    let credential = Credential::ClinicianLicence(ClinicianLicence {
+        subject: clinician.did(),
+        licence_number: Some("RPPS-10101010101".to_owned()),
+        profession: "physician".to_owned(),
+        specialty: Some("cardiology".to_owned()),
+        jurisdiction: country.to_owned(),
+    });
+    let issuance = Issuance {
+        issuer: did(board),
+        issued_at: now - 60,
+        expires_at: Some(now + 365 * 86_400),
+        holder_key: VerifyingKey::from(clinician.public_key()),
+        status,
+        key_id: None,
+    };
+    let signer = SigningKey::from(Keypair::from_seed(&board.as_dalek().to_bytes()));
+    credential.issue(&issuance, &signer).unwrap()
+}
+
+/// The presentation `licence.register` takes: nothing extra disclosed, a
+/// key-binding JWT for the node (`aud`) with the holder's DID as nonce.
+pub fn registration(node: &NodeProcess, issued: &str, holder: &Keypair) -> String {
+    let node_did = node.get("/v1/node").json::<Value>().unwrap()["node_did"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    // The holder checks the issuer's signature with the key `iss` names.
+    let resolver = |issuer: &str, _: &hygeia_credentials::jws::Header| {
+        hygeia_identity::Did::parse_cached(issuer)
+            .ok()
+            .map(|d| VerifyingKey::from(*d.public_key()))
+    };
+    let parsed = SdJwt::parse(issued, &resolver).unwrap();
+    let holder_key = SigningKey::from(Keypair::from_seed(&holder.as_dalek().to_bytes()));
+    parsed
+        .present_with_key_binding(&[], &node_did, &did(holder), now() as i64, &holder_key)
+        .unwrap()
+}
+
+/// Issues a licence and registers it as the clinician.
+pub fn register_licence(
+    node: &NodeProcess,
+    board: &Keypair,
+    clinician: &Keypair,
+    country: &str,
+    status: Option<Value>,
+) -> (u16, Value) {
+    let issued = licence(board, clinician, country, status);
+    let presentation = registration(node, &issued, clinician);
+    submit(
+        node,
+        clinician,
+        "licence.register",
+        json!({"presentation": presentation}),
+    )
 }
