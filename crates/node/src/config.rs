@@ -8,7 +8,8 @@ use hygeia_ledger::BatchConfig;
 /// Everything a node needs to start.
 #[derive(Debug, Clone)]
 pub struct NodeConfig {
-    /// Holds `node.key` and `ledger.redb`.
+    /// Holds `node.key`, `shc-issuer.key`, `ledger.redb` and the rest
+    /// (README.md, "Data directory").
     pub data_dir: PathBuf,
     pub listen: SocketAddr,
     /// The network's name: the log's origin and the `network` every
