@@ -58,6 +58,9 @@ enum Command {
     /// The FHIR R5 API: bearer tokens, and consent as FHIR Consent.
     #[command(subcommand)]
     Fhir(commands::fhir::FhirCommand),
+    /// SMART Health Cards: export a patient's card from a node, verify a card.
+    #[command(subcommand)]
+    Shc(commands::shc::ShcCommand),
     Import(commands::import::ImportArgs),
     /// Load generators and measurements (see BENCHMARKS.md).
     #[command(subcommand)]
@@ -86,6 +89,7 @@ fn main() -> ExitCode {
         Command::Governance(command) => commands::records::run_governance(command),
         Command::Audit(args) => commands::records::run_audit(args),
         Command::Fhir(command) => commands::fhir::run(command),
+        Command::Shc(command) => commands::shc::run(command),
         Command::Import(args) => commands::import::run(args),
         Command::Bench(command) => commands::bench::run(command),
     };

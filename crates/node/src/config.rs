@@ -8,7 +8,8 @@ use hygeia_ledger::BatchConfig;
 /// Everything a node needs to start.
 #[derive(Debug, Clone)]
 pub struct NodeConfig {
-    /// Holds `node.key` and `ledger.redb`.
+    /// Holds `node.key`, `shc-issuer.key`, `ledger.redb` and the rest
+    /// (README.md, "Data directory").
     pub data_dir: PathBuf,
     pub listen: SocketAddr,
     /// The network's name: the log's origin and the `network` every
@@ -27,6 +28,11 @@ pub struct NodeConfig {
     /// How old a signed request may be (RFC 9421 `created`), and how long
     /// its nonce is remembered.
     pub auth_window: std::time::Duration,
+    /// The `https` URL this node is reached at from outside, without a
+    /// trailing `/`: the `iss` of the SMART Health Cards it issues, whose
+    /// `/.well-known/jwks.json` must serve the node's issuer key set.
+    /// `https://<network>` when not given.
+    pub public_url: Option<String>,
 }
 
 impl NodeConfig {
@@ -41,11 +47,14 @@ impl NodeConfig {
             governance: None,
             max_record_bytes: DEFAULT_MAX_RECORD_BYTES,
             auth_window: std::time::Duration::from_secs(300),
+            public_url: None,
         }
     }
 }
 
 pub const NODE_KEY_FILE: &str = "node.key";
+/// The SMART Health Card issuer's P-256 key, a private JWK (mode 0600).
+pub const SHC_ISSUER_KEY_FILE: &str = "shc-issuer.key";
 pub const LEDGER_FILE: &str = "ledger.redb";
 pub const NETWORK_FILE: &str = "network.json";
 pub const VAULT_DIR: &str = "vault";

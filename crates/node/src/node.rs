@@ -37,6 +37,8 @@ pub enum NodeError {
     Governance(String),
     #[error("the FHIR store: {0}")]
     Fhir(String),
+    #[error(transparent)]
+    HealthCards(#[from] crate::health_cards::IssuerError),
     #[error("the log does not replay: entry {index}: {message}")]
     Replay { index: u64, message: String },
 }
@@ -67,6 +69,9 @@ pub struct Node {
     pub jtis: hygeia_auth::token::JtiCache,
     /// The FHIR API's store, commit clock and export jobs.
     pub fhir: Arc<crate::fhir_store::FhirService>,
+    /// Signs the SMART Health Cards issued at
+    /// `$health-cards-issue`; its key set is at `/.well-known/jwks.json`.
+    pub health_cards: crate::health_cards::HealthCardIssuer,
     /// Keeps the leaf-hash index caught up; stops with the node.
     _indexer: LeafIndexer,
 }
@@ -92,6 +97,7 @@ impl Node {
             key
         };
         let node_did = key.did().to_string();
+        let health_cards = crate::health_cards::HealthCardIssuer::open(&dir, &config)?;
         let signer = CheckpointSigner::new(
             &config.network,
             Keypair::from_seed(&key.as_dalek().to_bytes()),
@@ -145,6 +151,7 @@ impl Node {
             tokens: hygeia_auth::token::TokenStore::new(),
             jtis: hygeia_auth::token::JtiCache::new(hygeia_auth::token::DEFAULT_JTI_CAPACITY),
             fhir,
+            health_cards,
             _indexer: indexer,
             config,
             store,

@@ -344,6 +344,12 @@ pub fn print_banner(url: &str, data_dir: &Path, keys: &DemoKeys) {
         }
     }
     println!(
+        "  hygeia shc export --node {url} --key {} --patient {} --type laboratory --out card.smart-health-card --qr qr.txt   # a SMART Health Card",
+        s(&granted["key"]),
+        s(&granted["id"])
+    );
+    println!("  hygeia shc verify --node {url} card.smart-health-card   # checked with {url}/.well-known/jwks.json");
+    println!(
         "  hygeia import --node {url} --key {} {}   # {} more resources",
         s(&summary["import"]["key"]),
         s(&summary["import"]["file"]),

@@ -8,6 +8,7 @@ pub mod key;
 pub mod proof;
 pub mod records;
 pub mod serve;
+pub mod shc;
 pub mod tx;
 pub mod verify;
 

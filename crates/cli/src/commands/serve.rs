@@ -45,6 +45,12 @@ pub struct ServeArgs {
     /// Largest record accepted, in bytes.
     #[arg(long, default_value_t = hygeia_node::config::DEFAULT_MAX_RECORD_BYTES)]
     pub max_record_bytes: u64,
+    /// The https URL this node is reached at from outside, without a
+    /// trailing '/': the issuer (iss) of the SMART Health Cards it signs.
+    /// Verifiers fetch <URL>/.well-known/jwks.json, so that address must
+    /// reach this node's /.well-known/jwks.json. Default: https://<network>.
+    #[arg(long)]
+    pub public_url: Option<String>,
 }
 
 #[derive(Args)]
@@ -59,6 +65,12 @@ pub struct DemoArgs {
     /// clinician reads). 0 seeds no FHIR data.
     #[arg(long, default_value_t = demo_fhir::PATIENTS)]
     pub fhir_patients: usize,
+    /// The https URL this node is reached at from outside, without a
+    /// trailing '/': the issuer (iss) of the SMART Health Cards it signs.
+    /// Verifiers fetch <URL>/.well-known/jwks.json, so that address must
+    /// reach this node's /.well-known/jwks.json. Default: https://<network>.
+    #[arg(long)]
+    pub public_url: Option<String>,
 }
 
 pub fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
@@ -75,6 +87,7 @@ pub fn demo(args: DemoArgs) -> anyhow::Result<ExitCode> {
             batch_wait_us: 0,
             governance: None,
             max_record_bytes: hygeia_node::config::DEFAULT_MAX_RECORD_BYTES,
+            public_url: args.public_url,
         },
         Some(args.fhir_patients),
     )
@@ -94,6 +107,7 @@ fn run_node(args: ServeArgs, demo: Option<usize>) -> anyhow::Result<ExitCode> {
         config.batch.max_wait = Duration::from_micros(args.batch_wait_us);
         config.governance = args.governance.clone();
         config.max_record_bytes = args.max_record_bytes;
+        config.public_url = args.public_url.clone();
         let demo_keys = DemoKeys {
             dir: args.data_dir.join("demo-keys"),
         };

@@ -28,6 +28,10 @@ pub async fn node_info(State(node): State<Arc<Node>>) -> Json<Value> {
             "max_batch_body_bytes": node.config.max_batch_body_bytes,
             "max_record_bytes": node.config.max_record_bytes,
         },
+        "health_cards": {
+            "issuer": node.health_cards.iss(),
+            "jwks": "/.well-known/jwks.json",
+        },
         "auth": {
             "scheme": "RFC 9421 HTTP Message Signatures, Ed25519, keyid = did:key (docs/auth.md)",
             "window_seconds": node.config.auth_window.as_secs(),
@@ -43,4 +47,19 @@ pub async fn health(State(node): State<Arc<Node>>) -> Json<Value> {
 /// `GET /openapi.json`.
 pub async fn openapi() -> impl IntoResponse {
     ([(header::CONTENT_TYPE, "application/json")], OPENAPI)
+}
+
+/// `GET /.well-known/jwks.json`: the public key set of the node's SMART
+/// Health Card issuer, which verifiers fetch from `<iss>/.well-known/jwks.json`.
+/// Public, so cacheable by anyone and readable from any origin (the spec
+/// asks for CORS: browser-based verifiers fetch it).
+pub async fn jwks(State(node): State<Arc<Node>>) -> impl IntoResponse {
+    (
+        [
+            (header::CONTENT_TYPE, "application/json"),
+            (header::CACHE_CONTROL, "public, max-age=3600"),
+            (header::ACCESS_CONTROL_ALLOW_ORIGIN, "*"),
+        ],
+        Json(node.health_cards.jwks().to_json()),
+    )
 }

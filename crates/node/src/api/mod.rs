@@ -68,6 +68,7 @@ pub fn router(node: Arc<Node>) -> Router {
         .route("/v1/node", get(info::node_info))
         .route("/v1/health", get(info::health))
         .route("/openapi.json", get(info::openapi))
+        .route("/.well-known/jwks.json", get(info::jwks))
         .route(
             "/auth/token",
             post(token::issue).layer(DefaultBodyLimit::max(hygeia_auth::token::MAX_FORM_LEN)),

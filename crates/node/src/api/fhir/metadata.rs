@@ -72,8 +72,19 @@ fn resource(resource_type: ResourceType) -> Value {
             .collect();
         entry["searchInclude"] = json!(includes);
     }
+    let mut operations = Vec::new();
     if matches!(resource_type, ResourceType::Patient | ResourceType::Group) {
-        entry["operation"] = json!([{ "name": "export", "definition": "http://hl7.org/fhir/uv/bulkdata/OperationDefinition/patient-export" }]);
+        operations.push(json!({ "name": "export", "definition": "http://hl7.org/fhir/uv/bulkdata/OperationDefinition/patient-export" }));
+    }
+    if resource_type == ResourceType::Patient {
+        operations.push(json!({
+            "name": super::health_cards::OPERATION.trim_start_matches('$'),
+            "definition": super::health_cards::DEFINITION,
+            "documentation": "SMART Health Cards of the patient's immunizations and lab results, signed by this node's issuer key (/.well-known/jwks.json); every resource decided and logged like a read",
+        }));
+    }
+    if !operations.is_empty() {
+        entry["operation"] = Value::Array(operations);
     }
     entry
 }

@@ -10,6 +10,7 @@ mod bundle;
 mod consent;
 mod decide;
 mod export;
+mod health_cards;
 mod metadata;
 mod read;
 mod views;
@@ -30,6 +31,9 @@ use serde_json::Value;
 use crate::node::{unix_now, Node};
 
 pub use export::ExportJobs;
+pub use health_cards::request::{
+    parse_request as parse_health_cards_request, IssueRequest as HealthCardsRequest,
+};
 
 /// Largest request body on `/fhir` (a resource or a Bundle).
 pub const MAX_FHIR_BODY: usize = 16 << 20;
@@ -51,7 +55,7 @@ pub fn routes() -> Router<Arc<Node>> {
         )
         .route(
             "/fhir/{resource_type}/{id}/{operation}",
-            get(read::instance_operation),
+            get(read::instance_operation).post(health_cards::instance_operation),
         )
         .route(
             "/fhir/{resource_type}/{id}/_history/{version}",
