@@ -67,6 +67,9 @@ pub struct Node {
     pub jtis: hygeia_auth::token::JtiCache,
     /// The FHIR API's store, commit clock and export jobs.
     pub fhir: Arc<crate::fhir_store::FhirService>,
+    /// Research eligibility studies and their tallies, in memory only
+    /// (a restart forgets them; docs/zk.md).
+    pub research: crate::research::Studies,
     /// Keeps the leaf-hash index caught up; stops with the node.
     _indexer: LeafIndexer,
 }
@@ -145,6 +148,7 @@ impl Node {
             tokens: hygeia_auth::token::TokenStore::new(),
             jtis: hygeia_auth::token::JtiCache::new(hygeia_auth::token::DEFAULT_JTI_CAPACITY),
             fhir,
+            research: Default::default(),
             _indexer: indexer,
             config,
             store,
