@@ -10,8 +10,8 @@ pub mod did_key_document;
 pub mod did_web;
 pub mod key_file;
 pub mod keys;
-pub mod recovery;
 mod multicodec;
+pub mod recovery;
 
 pub use did_document::{DidDocument, DidDocumentError, Relationship};
 pub use did_key::{Did, DidError};
