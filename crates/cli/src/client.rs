@@ -113,6 +113,16 @@ impl Client {
         json_or_refusal(self.get(path_and_query, &[])?)
     }
 
+    /// A signed POST of a JSON body (covered by its `Content-Digest`).
+    pub fn post_json(&self, path: &str, body: Vec<u8>) -> anyhow::Result<Response> {
+        let sha256: [u8; 32] = Sha256::digest(&body).into();
+        self.signed(Method::POST, path, Some(sha256))?
+            .header("content-type", "application/json")
+            .body(body)
+            .send()
+            .with_context(|| format!("cannot reach {}", self.base))
+    }
+
     /// A signed POST of a file, streamed, with its digest computed first.
     pub fn post_file(
         &self,

@@ -62,6 +62,17 @@ enum Command {
     #[command(subcommand)]
     Shc(commands::shc::ShcCommand),
     Import(commands::import::ImportArgs),
+    /// Guardian key recovery: split a recovery key among guardians, and
+    /// move your identity to a new key when a device is lost.
+    #[command(subcommand)]
+    Recovery(commands::recovery::RecoveryCommand),
+    /// Zero-knowledge range proofs: issue, prove ("HbA1c < 7.0 %",
+    /// "at least 18") and verify without revealing the value.
+    #[command(subcommand)]
+    Zk(commands::zk::ZkCommand),
+    /// Research eligibility: publish criteria, answer anonymously, tally.
+    #[command(subcommand)]
+    Research(commands::research::ResearchCommand),
     /// Load generators and measurements (see BENCHMARKS.md).
     #[command(subcommand)]
     Bench(commands::bench::BenchCommand),
@@ -91,6 +102,9 @@ fn main() -> ExitCode {
         Command::Fhir(command) => commands::fhir::run(command),
         Command::Shc(command) => commands::shc::run(command),
         Command::Import(args) => commands::import::run(args),
+        Command::Recovery(command) => commands::recovery::run(command),
+        Command::Zk(command) => commands::zk::run(command),
+        Command::Research(command) => commands::research::run(command),
         Command::Bench(command) => commands::bench::run(command),
     };
     match result {

@@ -8,6 +8,7 @@ pub mod custody;
 pub mod fhir_store;
 pub mod health_cards;
 pub mod node;
+pub mod research;
 pub mod state;
 
 pub use config::NodeConfig;

@@ -72,6 +72,9 @@ pub struct Node {
     /// Signs the SMART Health Cards issued at
     /// `$health-cards-issue`; its key set is at `/.well-known/jwks.json`.
     pub health_cards: crate::health_cards::HealthCardIssuer,
+    /// Research eligibility studies and their tallies, in memory only
+    /// (a restart forgets them; docs/zk.md).
+    pub research: crate::research::Studies,
     /// Keeps the leaf-hash index caught up; stops with the node.
     _indexer: LeafIndexer,
 }
@@ -152,6 +155,7 @@ impl Node {
             jtis: hygeia_auth::token::JtiCache::new(hygeia_auth::token::DEFAULT_JTI_CAPACITY),
             fhir,
             health_cards,
+            research: Default::default(),
             _indexer: indexer,
             config,
             store,

@@ -5,12 +5,16 @@ pub mod demo_records;
 pub mod fhir;
 pub mod import;
 pub mod key;
+mod private_file;
 pub mod proof;
 pub mod records;
+pub mod recovery;
+pub mod research;
 pub mod serve;
 pub mod shc;
 pub mod tx;
 pub mod verify;
+pub mod zk;
 
 /// The network name used when none is given.
 pub const DEFAULT_NETWORK: &str = "hygeia.example/demo";

@@ -10,6 +10,7 @@ mod info;
 mod log;
 mod proofs;
 pub mod records;
+pub mod research;
 mod submit;
 mod token;
 
@@ -65,6 +66,16 @@ pub fn router(node: Arc<Node>) -> Router {
             get(credentials::status_list_by_name),
         )
         .route("/v1/licences/{did}", get(credentials::licences))
+        .route(
+            "/v1/research/studies",
+            post(research::create).layer(DefaultBodyLimit::max(research::MAX_RESEARCH_BODY)),
+        )
+        .route("/v1/research/studies/{id}", get(research::criteria))
+        .route(
+            "/v1/research/studies/{id}/responses",
+            post(research::answer).layer(DefaultBodyLimit::max(research::MAX_RESEARCH_BODY)),
+        )
+        .route("/v1/research/studies/{id}/tally", get(research::tally))
         .route("/v1/node", get(info::node_info))
         .route("/v1/health", get(info::health))
         .route("/openapi.json", get(info::openapi))

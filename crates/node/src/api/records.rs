@@ -437,8 +437,7 @@ pub async fn upload(State(node): State<Arc<Node>>, request: Request) -> Result<R
 
     // Stream the body into the vault: encrypted as it arrives, never whole
     // in memory.
-    let patient_key = RecipientPublicKey::from_bytes(&patient_did.public_key().to_x25519())
-        .map_err(|e| ApiError::internal(e.to_string()))?;
+    let patient_key = patient_recipient(&node, &patient_did).map_err(ApiError::internal)?;
     let stream = body
         .into_data_stream()
         .map_err(|e| std::io::Error::other(e.to_string()));
@@ -471,7 +470,9 @@ pub async fn upload(State(node): State<Arc<Node>>, request: Request) -> Result<R
         Ok(stored) => {
             let checks = who.check_body(&sha256).map_err(ApiError::from).and_then(|()| {
                 let message = provenance_message(&patient, &category, &resource_type, &media_type, &sha256);
-                who.did.public_key().verify(&message, &provenance_sig).map_err(|_| {
+                // The key that signed the request signs the record too; the
+                // record names the identity it acts for as its author.
+                who.key.public_key().verify(&message, &provenance_sig).map_err(|_| {
                     ApiError::new(
                         StatusCode::BAD_REQUEST,
                         "bad_provenance",
@@ -539,6 +540,22 @@ pub async fn upload(State(node): State<Arc<Node>>, request: Request) -> Result<R
         })),
     )
         .into_response())
+}
+
+/// Whom a new record's data key is wrapped for besides the node: the key
+/// that acts for the patient now (after a recovery, the rotated-in key,
+/// since the lost one may be in someone else's hands).
+pub fn patient_recipient(node: &Node, patient: &Did) -> Result<RecipientPublicKey, String> {
+    let current = {
+        let committed = node.state.read();
+        let key = committed.state.identities.current_key(patient.as_str());
+        if key == patient.as_str() {
+            patient.clone()
+        } else {
+            Did::parse_cached(key).map_err(|e| e.to_string())?
+        }
+    };
+    RecipientPublicKey::from_bytes(&current.public_key().to_x25519()).map_err(|e| e.to_string())
 }
 
 #[derive(Deserialize)]

@@ -14,6 +14,8 @@ use hygeia_auth::token::{
 };
 use hygeia_policy::PurposeOfUse;
 
+use super::auth::acting_identity;
+use super::error::ApiError;
 use crate::node::{unix_now, Node};
 
 /// What a client assertion's `aud` must name: this node's DID. Not a URL
@@ -32,6 +34,20 @@ fn oauth_error(e: &TokenError) -> Response {
         HeaderValue::from_static("application/json"),
     );
     h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    response
+}
+
+/// A refused identity as an OAuth error object (RFC 6749 §5.2 allows
+/// extension codes): `{"error":"identity.key_retired", ...}`.
+fn identity_error(e: &ApiError) -> Response {
+    let mut response = (
+        e.status,
+        axum::Json(serde_json::json!({"error": e.code, "error_description": e.message})),
+    )
+        .into_response();
+    response
+        .headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     response
 }
 
@@ -54,6 +70,12 @@ pub async fn issue(State(node): State<Arc<Node>>, headers: HeaderMap, body: Byte
         Ok(did) => did,
         Err(e) => return oauth_error(&e),
     };
+    // A retired key gets no token. The session keeps the signing key, not
+    // the identity: each use resolves it again (`fhir::authenticate`), so a
+    // token issued before a rotation stops working with it.
+    if let Err(e) = acting_identity(&node.state.read().state, &did) {
+        return identity_error(&e);
+    }
     let purpose = match request.purpose_of_use.as_deref() {
         None => PurposeOfUse::Treatment,
         Some(code) => match code.parse::<PurposeOfUse>() {

@@ -169,7 +169,11 @@ pub async fn create(
             ),
         ));
     }
-    if tx.signer().as_str() != session.did {
+    // The transaction is signed by a key; it must act for the same identity
+    // as the token's (after a recovery, the rotated-in key).
+    let signer_identity = crate::api::auth::acting_identity(&node.state.read().state, tx.signer())
+        .map_err(|e| FhirError::from_api(&e))?;
+    if signer_identity.as_str() != session.did {
         return Err(unprocessable(
             "security",
             "the consent.grant must be signed by the requester (the patient or a registered delegate)",

@@ -26,6 +26,7 @@ use axum::Router;
 use hygeia_auth::token::Session;
 use hygeia_fhir::outcome::{operation_outcome, Issue};
 use hygeia_fhir::FHIR_JSON;
+use hygeia_identity::Did;
 use serde_json::Value;
 
 use crate::node::{unix_now, Node};
@@ -114,6 +115,22 @@ impl FhirError {
         )
     }
 
+    /// An error of the signed-request API (its stable code first in the
+    /// diagnostics) as an OperationOutcome.
+    pub fn from_api(e: &crate::api::ApiError) -> FhirError {
+        let code = match e.status {
+            StatusCode::FORBIDDEN => "forbidden",
+            StatusCode::NOT_FOUND => "not-found",
+            StatusCode::CONFLICT => "conflict",
+            s if s.is_server_error() => "exception",
+            _ => "invalid",
+        };
+        FhirError::new(
+            e.status,
+            Issue::error(code, format!("{}: {}", e.code, e.message)),
+        )
+    }
+
     pub fn outcome(&self) -> Value {
         operation_outcome(&self.issues)
     }
@@ -174,13 +191,21 @@ pub fn authenticate(node: &Node, headers: &HeaderMap) -> Result<Session, FhirErr
         .strip_prefix("Bearer ")
         .or_else(|| value.strip_prefix("bearer "))
         .ok_or_else(|| unauthorized("the Authorization header must be 'Bearer <token>'"))?;
-    node.tokens
+    let mut session = node
+        .tokens
         .lookup(token.trim(), unix_now() as i64)
         .ok_or_else(|| {
             unauthorized(
                 "the access token is unknown or expired; get a new one at POST /auth/token",
             )
-        })
+        })?;
+    // The token was issued to a key; it acts for that key's identity now,
+    // or not at all if a rotation retired the key since.
+    let key = Did::parse_cached(&session.did).map_err(FhirError::internal)?;
+    let identity = crate::api::auth::acting_identity(&node.state.read().state, &key)
+        .map_err(|e| FhirError::from_api(&e))?;
+    session.did = identity.to_string();
+    Ok(session)
 }
 
 /// Refuses bodies that are not FHIR JSON (415).

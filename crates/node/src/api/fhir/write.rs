@@ -19,7 +19,7 @@ use hygeia_fhir::FHIR_JSON;
 use hygeia_identity::Did;
 use hygeia_ledger::{Receipt, SignedTx};
 use hygeia_policy::{Action, PurposeOfUse};
-use hygeia_vault::{BlobId, RecipientPublicKey};
+use hygeia_vault::BlobId;
 use serde_json::{json, Value};
 
 use super::decide::{self, Subject};
@@ -313,8 +313,7 @@ pub fn prepare(
     let patient_key = Did::parse_cached(&patient)
         .map_err(FhirError::internal)
         .and_then(|did| {
-            RecipientPublicKey::from_bytes(&did.public_key().to_x25519())
-                .map_err(FhirError::internal)
+            crate::api::records::patient_recipient(node, &did).map_err(FhirError::internal)
         })?;
     let stored = node
         .custody
