@@ -1,14 +1,19 @@
 pub mod bench;
 pub mod bench_fhir;
+pub mod credential;
 pub mod demo_fhir;
 pub mod demo_records;
+pub mod did;
 pub mod fhir;
 pub mod import;
 pub mod key;
+pub mod licence;
 pub mod proof;
 pub mod records;
 pub mod serve;
 pub mod shc;
+pub mod status;
+pub mod trust;
 pub mod tx;
 pub mod verify;
 
