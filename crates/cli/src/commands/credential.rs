@@ -4,7 +4,7 @@
 //! verifier's side.
 
 use std::io::Read;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::{bail, Context};
@@ -34,14 +34,20 @@ use super::did::{get_json, Resolver};
 
 #[derive(Subcommand)]
 pub enum CredentialCommand {
-    /// Issue a credential as its issuer: an SD-JWT VC bound to the
+    /// Issue a credential (as its issuer)
+    ///
+    /// An SD-JWT VC bound to the
     /// holder's key (or, for a licence, a W3C VC 2.0 with --format vc).
     Issue(Box<IssueArgs>),
-    /// Present a credential you hold: choose which selectively disclosable
+    /// Present a credential you hold
+    ///
+    /// Choose which selectively disclosable
     /// claims to show and, for a verifier's request, add a key-binding JWT
     /// signed with your key. The presentation goes to standard output.
     Present(PresentArgs),
-    /// Verify a credential or presentation: the issuer's signature, key
+    /// Verify a credential or presentation
+    ///
+    /// Checks the issuer's signature, key
     /// binding, validity window and, with --node, whether the node trusts
     /// the issuer for this type and the credential's status bits. Prints a
     /// JSON verdict, or `refused: <code>: <reason>` and exits with 1.
@@ -379,7 +385,7 @@ fn random_uuid() -> String {
     )
 }
 
-fn read_input(file: &PathBuf) -> anyhow::Result<String> {
+fn read_input(file: &Path) -> anyhow::Result<String> {
     let mut text = String::new();
     if file.as_os_str() == "-" {
         std::io::stdin()

@@ -18,7 +18,9 @@ use crate::client::json_or_refusal;
 
 #[derive(Subcommand)]
 pub enum DidCommand {
-    /// Resolve a DID through a node: a did:key (computed), or the did:web
+    /// Resolve a DID through a node
+    ///
+    /// A did:key (computed), or the did:web
     /// of an organization registered on the node's network, with its
     /// current keys and metadata (the ledger index of its last key change).
     Resolve {

@@ -18,7 +18,9 @@ use crate::client::Client;
 
 #[derive(Subcommand)]
 pub enum LicenceCommand {
-    /// Register your licence on a node: presents it with a key-binding JWT
+    /// Register your licence on a node
+    ///
+    /// Presents it with a key-binding JWT
     /// addressed to the node (aud = the node's DID, nonce = your DID) and
     /// submits it as `licence.register`, signed with your key. The node
     /// checks the issuer's signature and that the licence is bound to your
@@ -34,8 +36,9 @@ pub enum LicenceCommand {
         /// The licence as issued (an SD-JWT VC of type clinician licence).
         file: PathBuf,
     },
-    /// Show the licences a professional registered, each with its standing
-    /// now: valid, untrusted-issuer, not-yet-valid, expired, revoked,
+    /// Show a professional's licences and their standing now
+    ///
+    /// Each registered licence with its standing now: valid, untrusted-issuer, not-yet-valid, expired, revoked,
     /// suspended or status-unknown.
     Show {
         /// The node to ask.

@@ -202,7 +202,9 @@ pub enum OrgCommand {
         #[arg(long, default_value = "active")]
         status: String,
     },
-    /// Replace the keys that speak for an organization (`org.keys`), signed
+    /// Replace the keys that speak for an organization
+    ///
+    /// Submits `org.keys`, signed
     /// by its current admin key (or the governance key when that is lost).
     /// Its did:web document then lists only the new keys; credentials
     /// signed with a key it no longer lists stop verifying.
@@ -210,6 +212,7 @@ pub enum OrgCommand {
         /// The current admin key file (or the governance key).
         #[arg(long, short)]
         key: PathBuf,
+        /// The node to submit to.
         #[arg(long, default_value = DEFAULT_NODE)]
         node: String,
         /// The organization's DID, e.g. did:web:hospital.example:orgs:acme.

@@ -2,7 +2,7 @@
 //! anchored on the ledger (`status.list`) and served by the node at
 //! `<node>/v1/status-lists/<name>`, the URL its credentials name.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::Context;
@@ -20,7 +20,9 @@ use crate::client::Client;
 
 #[derive(Subcommand)]
 pub enum StatusCommand {
-    /// Publish a new status list, every bit clear, signed (eddsa-jcs-2022)
+    /// Publish a new status list, every bit clear
+    ///
+    /// Signed (eddsa-jcs-2022)
     /// by your key for the issuer and anchored with `status.list`. Its id,
     /// which credentials name in --status-list, is
     /// `<node>/v1/status-lists/<name>`; the first issuer to publish under
@@ -43,7 +45,9 @@ pub enum StatusCommand {
         #[arg(long, value_enum, default_value = "revocation")]
         purpose: Purpose,
     },
-    /// Set or clear one credential's bit: fetches the list from the node,
+    /// Set or clear one credential's bit
+    ///
+    /// Fetches the list from the node,
     /// verifies it, flips the bit, signs the new version and submits it.
     /// The change counts from the batch that commits it.
     #[command(group(ArgGroup::new("state").required(true).args(["revoked", "suspended", "valid"])))]
@@ -92,7 +96,7 @@ fn now_seconds() -> anyhow::Result<OffsetDateTime> {
     )?)
 }
 
-fn read_key(path: &PathBuf) -> anyhow::Result<Keypair> {
+fn read_key(path: &Path) -> anyhow::Result<Keypair> {
     Keypair::read_key_file(path).with_context(|| format!("cannot use key file {}", path.display()))
 }
 

@@ -16,11 +16,13 @@ use crate::client::Client;
 
 #[derive(Subcommand)]
 pub enum TrustCommand {
-    /// Put an issuer on the trust list for a credential type (governance
-    /// key only). Adding it again replaces its countries.
+    /// Put an issuer on the trust list for a credential type
+    ///
+    /// Governance key only. Adding it again replaces its countries.
     Add(AddArgs),
-    /// Take an issuer off the trust list for a credential type (governance
-    /// key only). Licences it issued stop counting at the next decision.
+    /// Take an issuer off the trust list for a credential type
+    ///
+    /// Governance key only. Licences it issued stop counting at the next decision.
     Remove(RemoveArgs),
     /// Show the trust list.
     List {
