@@ -999,6 +999,19 @@ fn the_credential_commands_work_against_a_node() {
     .unwrap();
     let list_id = format!("{url}/v1/status-lists/cli-revocation");
     assert_eq!(published["list"], list_id);
+    run_refused(
+        &[
+            "status",
+            "publish",
+            "--key",
+            &board_key,
+            "--node",
+            &url,
+            "--name",
+            "cli-revocation",
+        ],
+        "already serves a list",
+    );
     let revocable = path("revocable.sd-jwt");
     run_ok(&[
         "credential",

@@ -123,6 +123,14 @@ pub fn run(command: StatusCommand) -> anyhow::Result<ExitCode> {
         } => {
             check_name(&name)?;
             let key = read_key(&key)?;
+            // A new version with every bit clear would lift every
+            // revocation in an existing list.
+            let path = format!("/v1/status-lists/{}", url_component(&name));
+            if get_json(&node, &path).is_ok() {
+                anyhow::bail!(
+                    "the node already serves a list named {name}: change its bits with `hygeia status set`"
+                );
+            }
             let list = StatusListCredential {
                 id: format!("{}/v1/status-lists/{name}", node.trim_end_matches('/')),
                 issuer: issuer.unwrap_or_else(|| key.did().to_string()),
