@@ -25,7 +25,10 @@ trap cleanup EXIT
 cargo build --release --bin hygeia
 hygeia=target/release/hygeia
 
-"$hygeia" serve --data-dir "$work/node" --listen 127.0.0.1:0 >"$work/node.out" 2>"$work/node.err" &
+# Reads for treatment need a licence: the bench licenses its reader through
+# a board it puts on the trust list with the node's governance key.
+governance=$("$hygeia" key new --out "$work/governance.key" 2>/dev/null)
+"$hygeia" serve --data-dir "$work/node" --listen 127.0.0.1:0 --governance "$governance" >"$work/node.out" 2>"$work/node.err" &
 node_pid=$!
 for _ in $(seq 100); do
   url=$(sed -n 's/^listening on //p' "$work/node.out")
@@ -36,7 +39,7 @@ done
 
 for c in $CLIENTS; do
   for run in $(seq "$RUNS"); do
-    "$hygeia" bench reads --node "$url" --clients "$c" --count "$COUNT" --record-bytes "$BYTES" --json >>"$results"
+    "$hygeia" bench reads --node "$url" --governance-key "$work/governance.key" --clients "$c" --count "$COUNT" --record-bytes "$BYTES" --json >>"$results"
   done
 done
 

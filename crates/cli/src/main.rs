@@ -47,12 +47,27 @@ enum Command {
     /// Consent: grant, revoke, list.
     #[command(subcommand)]
     Consent(commands::records::ConsentCommand),
-    /// Organizations and their members.
+    /// Organizations: registration, members, keys.
     #[command(subcommand)]
     Org(commands::records::OrgCommand),
     /// Governance policy sets.
     #[command(subcommand)]
     Governance(commands::records::GovernanceCommand),
+    /// Verifiable credentials: issue, present, verify (SD-JWT VC, W3C VC 2.0).
+    #[command(subcommand)]
+    Credential(commands::credential::CredentialCommand),
+    /// Clinicians' licences on the ledger: register, show.
+    #[command(subcommand)]
+    Licence(commands::licence::LicenceCommand),
+    /// The trust list: which issuers are trusted for which credential types.
+    #[command(subcommand)]
+    Trust(commands::trust::TrustCommand),
+    /// An issuer's status lists: publish, revoke, suspend, reinstate.
+    #[command(subcommand)]
+    Status(commands::status::StatusCommand),
+    /// Resolve DIDs (did:key, and the did:web of registered organizations).
+    #[command(subcommand)]
+    Did(commands::did::DidCommand),
     /// Who accessed or tried to access a patient's data, verified offline.
     Audit(commands::records::AuditArgs),
     /// The FHIR R5 API: bearer tokens, and consent as FHIR Consent.
@@ -98,6 +113,11 @@ fn main() -> ExitCode {
         Command::Consent(command) => commands::records::run_consent(command),
         Command::Org(command) => commands::records::run_org(command),
         Command::Governance(command) => commands::records::run_governance(command),
+        Command::Credential(command) => commands::credential::run(command),
+        Command::Licence(command) => commands::licence::run(command),
+        Command::Trust(command) => commands::trust::run(command),
+        Command::Status(command) => commands::status::run(command),
+        Command::Did(command) => commands::did::run(command),
         Command::Audit(args) => commands::records::run_audit(args),
         Command::Fhir(command) => commands::fhir::run(command),
         Command::Shc(command) => commands::shc::run(command),

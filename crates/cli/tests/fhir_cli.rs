@@ -56,10 +56,19 @@ fn date_time(unix: i64) -> String {
 #[test]
 fn token_import_and_consent_from_the_command_line() {
     let dir = tempfile::tempdir().unwrap();
-    let node = common::NodeProcess::start(&dir.path().join("node"));
+    let governance = Keypair::generate();
+    let node = common::NodeProcess::start_with(
+        &dir.path().join("node"),
+        &["--governance", &governance.did().to_string()],
+    );
     let url = node.url.clone();
     let (patient, patient_key) = new_key(dir.path(), "patient");
     let (clinician, clinician_key) = new_key(dir.path(), "clinician");
+    // Reads for treatment need a licence from a trusted board.
+    let board = Keypair::generate();
+    common::signed::trust_licence_issuer(&node, &governance, &board.did().to_string(), &["FR"]);
+    let (status, answer) = common::signed::register_licence(&node, &board, &clinician, "FR", None);
+    assert_eq!(status, 201, "{answer}");
     let patient_did = patient.did().to_string();
 
     // `hygeia fhir token` prints a token, alone, that the FHIR API takes.

@@ -95,6 +95,49 @@ fn patient_controlled_records_scenario() {
         "--jurisdiction",
         "FR",
     ]));
+    // A licensing board the network trusts licenses the clinician: reads for
+    // treatment need a licence.
+    let board = person(dir.path(), "board");
+    ok_json(run(&[
+        "trust",
+        "add",
+        "--key",
+        key(&governance),
+        "--node",
+        url,
+        "--issuer",
+        &board.did,
+        "--type",
+        "licence",
+        "--jurisdiction",
+        "FR",
+    ]));
+    let licence = dir.path().join("licence.sd-jwt");
+    let issued = run(&[
+        "credential",
+        "issue",
+        "licence",
+        "--key",
+        key(&board),
+        "--holder",
+        &clinician.did,
+        "--profession",
+        "physician",
+        "--jurisdiction",
+        "FR",
+        "--out",
+        licence.to_str().unwrap(),
+    ]);
+    assert!(issued.status.success(), "{issued:?}");
+    ok_json(run(&[
+        "licence",
+        "register",
+        "--key",
+        key(&clinician),
+        "--node",
+        url,
+        licence.to_str().unwrap(),
+    ]));
 
     // The patient uploads two records.
     let lab_file = dir.path().join("hba1c.json");

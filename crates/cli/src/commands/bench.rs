@@ -39,6 +39,12 @@ pub enum BenchCommand {
 pub struct ReadArgs {
     #[arg(long)]
     node: String,
+    /// The node's governance key file: reads for treatment need a licence,
+    /// so the bench puts a licensing board of its own on the trust list
+    /// and licenses its reader (start the node with `--governance <its
+    /// did:key>`).
+    #[arg(long)]
+    governance_key: PathBuf,
     /// Concurrent clients, each with its own connection.
     #[arg(long, default_value_t = 64)]
     clients: usize,
@@ -580,6 +586,16 @@ fn reads(args: ReadArgs) -> anyhow::Result<ExitCode> {
     let patient_did = patient.did().to_string();
     let mut patient = Client::with_key(&args.node, patient);
     let reader = Keypair::generate();
+    let governance = Keypair::read_key_file(&args.governance_key)
+        .with_context(|| format!("cannot use key file {}", args.governance_key.display()))?;
+    eprintln!("licensing the reader…");
+    super::licence::license(
+        &args.node,
+        &governance,
+        &Keypair::generate(),
+        "FR",
+        &[(&reader, "physician")],
+    )?;
     eprintln!(
         "uploading {} records of {} bytes…",
         args.records, args.record_bytes

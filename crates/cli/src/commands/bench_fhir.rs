@@ -1,8 +1,9 @@
 //! `hygeia bench fhir`: the FHIR API under load, with nothing registered
-//! on the node. Patients (keys made here) write their own synthetic
-//! histories as transaction Bundles with their own tokens, each grants a
-//! bench clinician read access with a signed `consent.grant`, then the
-//! clinician reads and searches for a fixed time. Requests go through the
+//! on the node but a licensing board. Patients (keys made here) write their
+//! own synthetic histories as transaction Bundles with their own tokens,
+//! each grants a bench clinician read access with a signed
+//! `consent.grant`, then the licensed clinician reads and searches for a
+//! fixed time. Requests go through the
 //! request driver of `hygeia bench ingest` and `bench reads`.
 
 use std::sync::Arc;
@@ -26,8 +27,10 @@ use super::fhir::{fetch_token, http_client, unix_now, NodeInfo};
 
 /// Benchmark the FHIR API: ingest, consent, read by id, search
 ///
-/// Nothing needs registering on the node: the bench makes its own keys, one
-/// per patient and one for a clinician, derived from --seed. Phases:
+/// The bench makes its own keys, one per patient, one for a clinician and
+/// one for a licensing board, derived from --seed. Reads for treatment need
+/// a licence: with the node's --governance-key, the bench puts its board on
+/// the trust list and licenses its clinician first. Phases:
 ///
 ///   ingest   each patient gets a token and writes their own synthetic
 ///            history (--per-patient resources, the Patient first) as
@@ -79,6 +82,11 @@ pub struct FhirBenchArgs {
     /// --per-patient (on the same node).
     #[arg(long)]
     skip_ingest: bool,
+    /// The node's governance key file (the node runs with `--governance
+    /// <its did:key>`): it trusts the bench's licensing board. Not needed
+    /// with --skip-ingest, which reuses the licence of an earlier run.
+    #[arg(long, required_unless_present = "skip_ingest")]
+    governance_key: Option<std::path::PathBuf>,
     /// Names the data set: keys and histories derive from it, so a run with
     /// the same seed finds the same patients and ids.
     #[arg(long, default_value_t = 1)]
@@ -260,6 +268,18 @@ pub fn run(args: FhirBenchArgs) -> anyhow::Result<std::process::ExitCode> {
     generating.finish_and_clear();
 
     let mut phases = Vec::new();
+    if let Some(path) = &args.governance_key {
+        let governance = Keypair::read_key_file(path)
+            .with_context(|| format!("cannot use key file {}", path.display()))?;
+        eprintln!("licensing the clinician…");
+        super::licence::license(
+            &base,
+            &governance,
+            &derived_key(args.seed, "licensing board"),
+            "FR",
+            &[(&clinician, "physician")],
+        )?;
+    }
     if !args.skip_ingest {
         let phase = ingest(&args, &base, &info, &patients)?;
         println!("{}", phase.line());

@@ -14,6 +14,8 @@ use crate::client::{Client, RecordUpload};
 pub const CLINIC: &str = "did:web:clinic.example";
 pub const LAB: &str = "did:web:lab.example";
 pub const RESEARCH: &str = "did:web:research.example";
+/// The key-file name of the demo's licensing board (a did:key issuer).
+pub const BOARD: &str = "licensing-board";
 
 /// The demo's people, by key-file name.
 pub struct DemoKeys {
@@ -152,6 +154,20 @@ pub fn seed(url: &str, keys: &DemoKeys, work_dir: &Path) -> anyhow::Result<Vec<S
             json!({"org": org, "member": keys.did(member)?, "roles": [role], "jurisdiction": "FR", "status": "active"}),
         )?;
     }
+    // Reads and uploads for treatment need a licence: a licensing board,
+    // trusted for French licences, licenses the clinician and the lab
+    // technician, who register their licences.
+    super::licence::license(
+        url,
+        &keys.key("governance")?,
+        &keys.key(BOARD)?,
+        "FR",
+        &[
+            (&keys.key("clinician")?, "physician"),
+            (&keys.key("lab")?, "lab-technician"),
+        ],
+    )
+    .context("seeding the demo: licences")?;
     // The patient lets the lab write lab results for a year.
     let patient_did = keys.did("patient")?;
     let mut patient = Client::with_key(url, keys.key("patient")?);

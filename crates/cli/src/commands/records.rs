@@ -202,6 +202,30 @@ pub enum OrgCommand {
         #[arg(long, default_value = "active")]
         status: String,
     },
+    /// Replace the keys that speak for an organization
+    ///
+    /// Submits `org.keys`, signed
+    /// by its current admin key (or the governance key when that is lost).
+    /// Its did:web document then lists only the new keys; credentials
+    /// signed with a key it no longer lists stop verifying.
+    Keys {
+        /// The current admin key file (or the governance key).
+        #[arg(long, short)]
+        key: PathBuf,
+        /// The node to submit to.
+        #[arg(long, default_value = DEFAULT_NODE)]
+        node: String,
+        /// The organization's DID, e.g. did:web:hospital.example:orgs:acme.
+        #[arg(long)]
+        org: String,
+        /// The new admin key's did:key.
+        #[arg(long)]
+        admin: String,
+        /// did:keys that may sign credentials for it besides the admin key
+        /// (repeat or comma-separate).
+        #[arg(long, value_delimiter = ',')]
+        assertion: Vec<String>,
+    },
 }
 
 #[derive(Subcommand)]
@@ -458,6 +482,20 @@ pub fn run_org(command: OrgCommand) -> anyhow::Result<ExitCode> {
                 body["jurisdiction"] = json!(j);
             }
             print(&client.submit("org.member", body)?)
+        }
+        OrgCommand::Keys {
+            key,
+            node,
+            org,
+            admin,
+            assertion,
+        } => {
+            let mut client = Client::new(&node, &key)?;
+            let mut body = json!({"org": org, "admin": admin});
+            if !assertion.is_empty() {
+                body["assertion"] = json!(assertion);
+            }
+            print(&client.submit("org.keys", body)?)
         }
     }
 }

@@ -272,6 +272,10 @@ fn print_demo_banner(
         "  clinician:      {} (did:web:clinic.example, FR)",
         did("clinician")
     );
+    println!(
+        "  licensing board: {} (trusted for FR licences; licensed the clinician and the lab technician)",
+        did(demo_records::BOARD)
+    );
     println!("  patient's records (synthetic):");
     for record in records {
         println!(
@@ -315,6 +319,10 @@ fn print_demo_banner(
         key("clinician")
     );
     println!("  hygeia audit --node {url} --key {}                        # who looked, verified offline", key("patient"));
+    println!(
+        "  hygeia licence show --node {url} {}   # the clinician's licence and its standing",
+        did("clinician")
+    );
     println!(
         "  hygeia record erase --node {url} --key {} {mental}",
         key("patient")

@@ -8,7 +8,6 @@ use hygeia_credentials::credential_types::{
     ClinicianLicence, Credential, Issuance, VCT_CLINICIAN_LICENCE,
 };
 use hygeia_credentials::jws::{SigningKey, VerifyingKey};
-use hygeia_credentials::sd_jwt::SdJwt;
 use hygeia_identity::Keypair;
 use hygeia_ledger::TxBuilder;
 use reqwest::blocking::Response;
@@ -295,24 +294,22 @@ pub fn licence(
     credential.issue(&issuance, &signer).unwrap()
 }
 
-/// The presentation `licence.register` takes: nothing extra disclosed, a
-/// key-binding JWT for the node (`aud`) with the holder's DID as nonce.
+/// The presentation `licence.register` takes, built as `hygeia licence
+/// register` builds it (nothing extra disclosed, a key-binding JWT for the
+/// node with the holder's DID as nonce). The issuer must be a did:key.
 pub fn registration(node: &NodeProcess, issued: &str, holder: &Keypair) -> String {
     let node_did = node.get("/v1/node").json::<Value>().unwrap()["node_did"]
         .as_str()
         .unwrap()
         .to_owned();
-    // The holder checks the issuer's signature with the key `iss` names.
-    let resolver = |issuer: &str, _: &hygeia_credentials::jws::Header| {
-        hygeia_identity::Did::parse_cached(issuer)
-            .ok()
-            .map(|d| VerifyingKey::from(*d.public_key()))
-    };
-    let parsed = SdJwt::parse(issued, &resolver).unwrap();
-    let holder_key = SigningKey::from(Keypair::from_seed(&holder.as_dalek().to_bytes()));
-    parsed
-        .present_with_key_binding(&[], &node_did, &did(holder), now() as i64, &holder_key)
-        .unwrap()
+    hygeia_cli::licensing::registration(
+        issued,
+        holder,
+        &node_did,
+        now() as i64,
+        &hygeia_cli::licensing::did_key_issuer_key,
+    )
+    .unwrap()
 }
 
 /// Issues a licence and registers it as the clinician.
