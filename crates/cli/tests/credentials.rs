@@ -1201,3 +1201,48 @@ fn the_credential_commands_work_against_a_node() {
         "issued form shows all"
     );
 }
+
+/// The code of a JSON error answer.
+fn error_code_of(response: reqwest::blocking::Response) -> (u16, String) {
+    let status = response.status().as_u16();
+    let body: Value = response.json().unwrap_or(Value::Null);
+    (
+        status,
+        body["error"]["code"].as_str().unwrap_or("").to_owned(),
+    )
+}
+
+#[test]
+fn bad_identifiers_and_unknown_lists_get_clear_errors() {
+    let net = Network::start(&[]);
+    let cases = [
+        ("/v1/dids/did:key:zNotBase58!", 400, "did.invalid"),
+        ("/v1/dids/did:example:123", 400, "did.unsupported_method"),
+        ("/v1/dids/did:web:Upper.Example", 400, "did.invalid"),
+        ("/v1/dids/did:web:nobody.example", 404, "did.not_found"),
+        ("/v1/dids/did:web:nobody.example/history", 404, "not_found"),
+        (
+            "/v1/status-lists?id=https://nobody.example/list",
+            404,
+            "not_found",
+        ),
+        ("/v1/status-lists/no-such-list", 404, "not_found"),
+    ];
+    for (path, status, code) in cases {
+        let answer = error_code_of(net.node.get(path));
+        assert_eq!(answer, (status, code.to_owned()), "{path}");
+    }
+    // A registered organization resolves; a did:key resolves offline.
+    let clinic = net.node.get("/v1/dids/did:web:clinic.example");
+    assert_eq!(clinic.status().as_u16(), 200);
+    let resolved: Value = clinic.json().unwrap();
+    assert_eq!(resolved["didDocument"]["id"], "did:web:clinic.example");
+    let patient = net.node.get(&format!("/v1/dids/{}", did(&net.patient)));
+    let resolved: Value = patient.json().unwrap();
+    assert_eq!(
+        resolved["didDocument"]["keyAgreement"]
+            .as_array()
+            .map(Vec::len),
+        Some(1)
+    );
+}
