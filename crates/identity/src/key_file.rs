@@ -67,32 +67,42 @@ impl Keypair {
     /// Reads a key file written by [`Keypair::write_key_file`] (or by
     /// `openssl genpkey -algorithm ed25519`).
     pub fn read_key_file(path: &Path) -> Result<Self, KeyFileError> {
-        let display = path.display().to_string();
-        let metadata = fs::metadata(path).map_err(|source| KeyFileError::Io {
-            path: display.clone(),
-            source,
+        let pem = read_private_text(path)?;
+        let key = SigningKey::from_pkcs8_pem(&pem).map_err(|_| KeyFileError::Malformed {
+            path: path.display().to_string(),
         })?;
-        #[cfg(unix)]
-        {
-            use std::os::unix::fs::PermissionsExt;
-            let mode = metadata.permissions().mode() & 0o777;
-            if mode & 0o077 != 0 {
-                return Err(KeyFileError::TooOpen {
-                    path: display,
-                    mode,
-                });
-            }
-        }
-        #[cfg(not(unix))]
-        let _ = metadata;
-        let pem = fs::read_to_string(path).map_err(|source| KeyFileError::Io {
-            path: display.clone(),
-            source,
-        })?;
-        let key = SigningKey::from_pkcs8_pem(&pem)
-            .map_err(|_| KeyFileError::Malformed { path: display })?;
         Ok(Keypair::from_dalek(key))
     }
+}
+
+/// Reads a secret-bearing text file, refusing it (`TooOpen`) when its
+/// group or others may read it. Any key file of the project goes through
+/// here, whatever its format. The text is wiped when dropped.
+pub fn read_private_text(path: &Path) -> Result<zeroize::Zeroizing<String>, KeyFileError> {
+    let display = path.display().to_string();
+    let metadata = fs::metadata(path).map_err(|source| KeyFileError::Io {
+        path: display.clone(),
+        source,
+    })?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = metadata.permissions().mode() & 0o777;
+        if mode & 0o077 != 0 {
+            return Err(KeyFileError::TooOpen {
+                path: display,
+                mode,
+            });
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = metadata;
+    fs::read_to_string(path)
+        .map(zeroize::Zeroizing::new)
+        .map_err(|source| KeyFileError::Io {
+            path: display,
+            source,
+        })
 }
 
 #[cfg(test)]

@@ -166,28 +166,16 @@ fn temporary_path(path: &Path) -> PathBuf {
 }
 
 fn read_key(path: &Path) -> Result<IssuerKey, IssuerError> {
+    use hygeia_identity::KeyFileError;
     let display = path.display().to_string();
-    let metadata = fs::metadata(path).map_err(|source| IssuerError::Io {
-        path: display.clone(),
-        source,
+    let text = hygeia_identity::key_file::read_private_text(path).map_err(|e| match e {
+        KeyFileError::TooOpen { path, mode } => IssuerError::TooOpen { path, mode },
+        KeyFileError::Io { path, source } => IssuerError::Io { path, source },
+        other => IssuerError::Malformed {
+            path: display.clone(),
+            reason: other.to_string(),
+        },
     })?;
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt;
-        let mode = metadata.permissions().mode() & 0o777;
-        if mode & 0o077 != 0 {
-            return Err(IssuerError::TooOpen {
-                path: display,
-                mode,
-            });
-        }
-    }
-    #[cfg(not(unix))]
-    let _ = metadata;
-    let text = Zeroizing::new(fs::read_to_string(path).map_err(|source| IssuerError::Io {
-        path: display.clone(),
-        source,
-    })?);
     let malformed = |reason: String| IssuerError::Malformed {
         path: display.clone(),
         reason,

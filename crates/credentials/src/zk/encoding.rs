@@ -1,24 +1,18 @@
-//! Unpadded base64url for binary fields, decoded strictly: the engine
-//! refuses padding and non-zero trailing bits, so every byte string has one
-//! text form and a changed character is never silently ignored.
-
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use base64::Engine;
+//! The crate's strict unpadded base64url (`crate::base64url`) for binary
+//! fields, with a length cap checked before decoding and `ZkError`s that
+//! name the field.
 
 use super::error::ZkError;
 
-pub(crate) fn encode(bytes: &[u8]) -> String {
-    URL_SAFE_NO_PAD.encode(bytes)
-}
+pub(crate) use crate::base64url::encode;
 
 pub(crate) fn decode(text: &str, what: &str, max_len: usize) -> Result<Vec<u8>, ZkError> {
     // Four characters carry three bytes; refuse before allocating.
     if text.len() > max_len.div_ceil(3) * 4 {
         return Err(ZkError::malformed(format!("{what} is too long")));
     }
-    URL_SAFE_NO_PAD
-        .decode(text)
-        .map_err(|_| ZkError::malformed(format!("{what} is not unpadded base64url")))
+    crate::base64url::decode(text)
+        .ok_or_else(|| ZkError::malformed(format!("{what} is not unpadded base64url")))
 }
 
 pub(crate) fn decode_array<const N: usize>(text: &str, what: &str) -> Result<[u8; N], ZkError> {
