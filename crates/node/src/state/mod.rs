@@ -165,13 +165,14 @@ impl LedgerState {
             }
             STATUS_LIST => {
                 let b: StatusListPublish = parse_body(STATUS_LIST, body).map_err(schema)?;
-                let (id, list) = credentials::verify_status_list(
+                let (id, list, decoded) = credentials::verify_status_list(
                     &self.participants,
+                    &self.credentials,
                     signer,
                     index,
-                    b.credential,
+                    &b.credential,
                 )?;
-                self.credentials.publish_list(id, list)?;
+                self.credentials.publish_list(id, list, &decoded)?;
                 Ok(Effect::None)
             }
             LICENCE_REGISTER => {

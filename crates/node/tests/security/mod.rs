@@ -5,3 +5,4 @@
 mod attacker;
 mod fixture;
 mod identity;
+mod status_lists;
