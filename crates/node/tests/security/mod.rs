@@ -5,4 +5,5 @@
 mod attacker;
 mod fixture;
 mod identity;
+mod policy;
 mod status_lists;
