@@ -215,8 +215,13 @@ pub async fn licences(State(node): State<Arc<Node>>, Path(did): Path<String>) ->
 /// The DID document of `did` and its metadata.
 fn resolve_document(node: &Node, did: &str) -> Result<(Value, Value), ApiError> {
     if did.starts_with("did:key:") {
-        let document = hygeia_identity::resolve_did_key(did)
-            .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, "did.invalid", e.to_string()))?;
+        let document = hygeia_identity::resolve_did_key(did).map_err(|e| {
+            ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "did.invalid",
+                format!("{}: {e}", e.code()),
+            )
+        })?;
         let committed = node.state.read();
         let identities = &committed.state.identities;
         let mut metadata = json!({});
