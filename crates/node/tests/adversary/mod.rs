@@ -872,3 +872,28 @@ fn no_attacker_rotates_onto_another_identitys_key() {
         failures.join("\n")
     );
 }
+
+/// Open (docs/threat-model.md, "Open" 3): an organization's admin enrols
+/// anyone, and a suspended membership in any organization makes the
+/// requester suspended for every decision (`forbid-suspended-requester`),
+/// so an admin can lock a patient out of their own records.
+#[test]
+#[ignore = "open: an organization admin can suspend any DID network-wide (docs/threat-model.md, Open 3)"]
+fn an_organization_admin_cannot_suspend_a_patient() {
+    let mut world = world();
+    let patient = Actor::VictimPatient.did();
+    assert!(!world.state.requester(&patient, T0).suspended);
+    let tx = world
+        .sign(
+            Actor::OrgAdmin,
+            txs::ORG_MEMBER,
+            "suspend",
+            json!({"org": CLINIC, "member": patient, "roles": ["clinician"], "status": "suspended"}),
+        )
+        .expect("parses");
+    let _ = world.state.apply(world.next, &tx);
+    assert!(
+        !world.state.requester(&patient, T0).suspended,
+        "an organization admin suspended a patient for every decision"
+    );
+}
