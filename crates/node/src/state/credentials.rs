@@ -59,8 +59,16 @@ pub fn is_list_name(name: &str) -> bool {
 
 /// Whether the list id `id` lies in `issuer`'s namespace: an `https://`
 /// or `http://` URL, with a host, no query or fragment, whose path ends in
-/// [`list_path`]`(issuer, name)` for a valid name.
+/// [`list_path`]`(issuer, name)` for a valid name. The issuer must be one
+/// path segment (a DID is), so no id lies in two issuers' namespaces.
 pub fn in_namespace(id: &str, issuer: &str) -> bool {
+    let one_segment = !issuer.is_empty()
+        && issuer
+            .bytes()
+            .all(|b| b.is_ascii_graphic() && !b"/?#".contains(&b));
+    if !one_segment || !id.bytes().all(|b| b.is_ascii_graphic()) || id.contains(['?', '#']) {
+        return false;
+    }
     let Some(rest) = id
         .strip_prefix("https://")
         .or_else(|| id.strip_prefix("http://"))
@@ -70,14 +78,13 @@ pub fn in_namespace(id: &str, issuer: &str) -> bool {
     let Some((authority, _)) = rest.split_once('/') else {
         return false;
     };
-    if authority.is_empty() || !id.bytes().all(|b| b.is_ascii_graphic()) || id.contains(['?', '#'])
-    {
-        return false;
-    }
     let Some((before, name)) = id.rsplit_once('/') else {
         return false;
     };
-    is_list_name(name) && before.ends_with(list_path(issuer, "").trim_end_matches('/'))
+    let issuer_path = list_path(issuer, "");
+    !authority.is_empty()
+        && is_list_name(name)
+        && before.ends_with(issuer_path.strip_suffix('/').unwrap_or(&issuer_path))
 }
 
 /// A trust-list entry: `issuer` is trusted for credentials of one type.
@@ -677,6 +684,40 @@ mod tests {
             bits.set(i, true).unwrap();
         }
         bits
+    }
+
+    #[test]
+    fn an_issuer_is_one_path_segment() {
+        let id = "https://h.example/v1/status-lists/y/v1/status-lists/x/name";
+        assert!(in_namespace(id, "x"));
+        for not_one in ["y/v1/status-lists/x", "", "x?", "x#y", "a b"] {
+            assert!(!in_namespace(id, not_one), "{not_one:?}");
+        }
+        assert!(!in_namespace("https://h.example/v1/status-lists/name", ""));
+    }
+
+    proptest::proptest! {
+        /// No id lies in two issuers' namespaces, and one that lies in an
+        /// issuer's ends in its path.
+        #[test]
+        fn namespaces_never_overlap(
+            origin in "https?://[a-z0-9.:]{0,12}",
+            segments in proptest::collection::vec("[a-zA-Z0-9:%./_-]{0,12}", 0..5),
+            a in "[a-z0-9:%/._-]{0,10}",
+            b in "[a-z0-9:%/._-]{0,10}",
+        ) {
+            let id = format!("{origin}/{}", segments.join("/"));
+            if in_namespace(&id, &a) {
+                let name = id.rsplit_once('/').unwrap().1;
+                proptest::prop_assert!(id.ends_with(&list_path(&a, name)));
+                proptest::prop_assert!(a == b || !in_namespace(&id, &b), "{id} in {a} and {b}");
+            }
+            // And built ids lie in their issuer's namespace only.
+            let built = format!("{origin}{}", list_path(&a, "list-1"));
+            if in_namespace(&built, &a) {
+                proptest::prop_assert!(a == b || !in_namespace(&built, &b));
+            }
+        }
     }
 
     /// The decision reads a licence's status only from its own issuer's
