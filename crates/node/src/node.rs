@@ -147,7 +147,6 @@ impl Node {
         }
         let fhir = Arc::new(crate::fhir_store::FhirService {
             store: fhir_store,
-            clock: Default::default(),
             exports: Default::default(),
         });
         Ok(Node {

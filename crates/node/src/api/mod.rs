@@ -12,6 +12,8 @@ mod proofs;
 pub mod records;
 pub mod research;
 mod submit;
+#[cfg(test)]
+mod tests;
 mod token;
 
 use std::sync::Arc;

@@ -333,9 +333,7 @@ async fn transaction(
             }
             Err(refused) => {
                 write::discard(node, &prepared);
-                if let Some(denial) = refused.denial {
-                    write::log_refusals(node, session, vec![*denial]).await;
-                }
+                write::log_refusals(node, session, refused.events).await?;
                 let mut error = entry_error(position, refused.error);
                 error.issues.push(Issue::error(
                     "processing",
@@ -389,9 +387,7 @@ async fn batch(
             ) {
                 Ok(p) => p,
                 Err(refused) => {
-                    if let Some(denial) = refused.denial {
-                        write::log_refusals(node, session, vec![*denial]).await;
-                    }
+                    write::log_refusals(node, session, refused.events).await?;
                     return Err(refused.error);
                 }
             };

@@ -148,7 +148,6 @@ pub async fn kick_off(
             .map_err(|e: hygeia_fhir::types::UnsupportedType| {
                 FhirError::not_supported(e.to_string())
             })?;
-    let started = std::time::Instant::now();
     let patients: Vec<String> = match resource_type {
         ResourceType::Patient => {
             let key = format!("Patient/{id}");
@@ -156,7 +155,7 @@ pub async fn kick_off(
                 Some(c) if decide::may_read(&node, &session, &c).await? => vec![c.latest.patient],
                 Some(_) => return Err(decide::not_found(&key)),
                 None => {
-                    decide::mask_timing(&node, started).await;
+                    decide::absent(&node, &session, Action::Read, "Patient").await?;
                     return Err(decide::not_found(&key));
                 }
             }
@@ -210,9 +209,8 @@ pub async fn kick_off(
 /// The patients a Group lists (the Group itself read under consent).
 async fn group_members(node: &Node, session: &Session, id: &str) -> Result<Vec<String>, FhirError> {
     let key = format!("Group/{id}");
-    let started = std::time::Instant::now();
     let Some(current) = node.fhir.store.current(&key).filter(|c| !c.latest.deleted) else {
-        decide::mask_timing(node, started).await;
+        decide::absent(node, session, Action::Read, "Group").await?;
         return Err(decide::not_found(&key));
     };
     if !decide::may_read(node, session, &current).await? {

@@ -7,6 +7,7 @@
 //! records; what is indexed for search lives in [`crate::fhir_store`].
 
 mod bundle;
+mod candidates;
 mod consent;
 mod decide;
 mod export;

@@ -4,7 +4,6 @@
 //! looks like").
 
 use std::sync::Arc;
-use std::time::Instant;
 
 use axum::body::Bytes;
 use axum::extract::{Path, RawQuery, State};
@@ -17,6 +16,7 @@ use hygeia_fhir::types::ResourceType;
 use hygeia_policy::{Action, PurposeOfUse};
 use serde_json::{json, Value};
 
+use super::candidates;
 use super::decide::{self, Subject};
 use super::{authenticate, fhir_bytes, fhir_json, handling, FhirError};
 use crate::fhir_store::{Current, Version};
@@ -91,20 +91,19 @@ fn with_version_headers(mut response: Response, version: &Version) -> Response {
 }
 
 /// Reads one version after deciding and logging; `None` when denied or
-/// missing (answered alike).
+/// missing (answered alike, after the same work: [`decide::absent`]).
 async fn read_version(
     node: &Node,
     session: &Session,
     key: &str,
     version: Option<Version>,
-    started: Instant,
 ) -> Result<(Version, Vec<u8>), FhirError> {
+    let resource_type = key.split('/').next().unwrap_or_default();
     let Some(version) = version else {
-        decide::mask_timing(node, started).await;
+        decide::absent(node, session, Action::Read, resource_type).await?;
         return Err(decide::not_found(key));
     };
     let purpose = decide::purpose(session)?;
-    let resource_type = key.split('/').next().unwrap_or_default();
     let decided = decide_version(
         node,
         session,
@@ -164,10 +163,9 @@ pub async fn read(
         }
         _ => {}
     }
-    let started = Instant::now();
     let key = format!("{resource_type}/{id}");
     let current = node.fhir.store.current(&key).map(|c| c.latest);
-    let (version, body) = read_version(&node, &session, &key, current, started).await?;
+    let (version, body) = read_version(&node, &session, &key, current).await?;
     Ok(with_version_headers(
         fhir_bytes(StatusCode::OK, body),
         &version,
@@ -182,7 +180,6 @@ pub async fn vread(
 ) -> Result<Response, FhirError> {
     let session = authenticate(&node, &headers)?;
     let resource_type = parse_type(&resource_type)?;
-    let started = Instant::now();
     let key = format!("{resource_type}/{id}");
     let wanted = match version.parse::<u64>() {
         Ok(v) => node.fhir.store.version(&key, v)?,
@@ -193,7 +190,6 @@ pub async fn vread(
         &session,
         &format!("{key}/_history/{version}"),
         wanted,
-        started,
     )
     .await?;
     Ok(with_version_headers(
@@ -227,11 +223,10 @@ async fn history(
 ) -> Result<Response, FhirError> {
     let session = authenticate(&node, &headers)?;
     let resource_type = parse_type(&resource_type)?;
-    let started = Instant::now();
     let key = format!("{resource_type}/{id}");
     let versions = node.fhir.store.versions(&key)?;
     if versions.is_empty() {
-        decide::mask_timing(&node, started).await;
+        decide::absent(&node, &session, Action::Read, resource_type.as_str()).await?;
         return Err(decide::not_found(&key));
     }
     let purpose = decide::purpose(&session)?;
@@ -501,9 +496,15 @@ struct Decided {
     permitted: Vec<Current>,
     /// Every match was decided, so `permitted.len()` is the total.
     complete: bool,
+    /// The permits, to log: what the search discloses.
     events: Vec<Access>,
 }
 
+/// Decides matches in order until `needed` are permitted (all of them if
+/// `decide_all`). What is denied is left out and leaves no event: a denial
+/// logged for a resource the requester did not name would tell it that
+/// something matched (docs/fhir.md, "Search never matches what you may
+/// not see"). The node's own log counts them.
 fn decide_matches(
     node: &Node,
     session: &Session,
@@ -518,6 +519,7 @@ fn decide_matches(
     let mut events = Vec::new();
     let total = matches.len();
     let mut decided = 0;
+    let mut withheld = 0usize;
     for current in matches {
         if !decide_all && permitted.len() >= needed {
             break;
@@ -538,8 +540,18 @@ fn decide_matches(
         );
         if d.decision.is_permit() {
             permitted.push(current);
+            events.push(d.event);
+        } else {
+            withheld += 1;
         }
-        events.push(d.event);
+    }
+    if withheld > 0 {
+        tracing::info!(
+            target: "hygeia::access",
+            requester = %session.did,
+            withheld,
+            "search matches withheld from their requester (denied, not logged on the ledger)"
+        );
     }
     Decided {
         permitted,
@@ -565,7 +577,11 @@ async fn run_search(
     let (query, warnings) = parse_query(resource_type, &params, handling(&headers))
         .map_err(|issues| FhirError::many(StatusCode::BAD_REQUEST, issues))?;
     let purpose = decide::purpose(&session)?;
-    let matches = node.fhir.store.search(&query);
+    let readable = {
+        let committed = node.state.read();
+        candidates::readable(&committed.state, &session, purpose, unix_now() as i64)
+    };
+    let matches = candidates::search(&node.fhir.store, &query, &readable);
     let decide_all = query.total == Some(TotalMode::Accurate)
         || query.count_only()
         || matches.len() <= DECIDE_ALL_UP_TO;
@@ -588,8 +604,21 @@ async fn run_search(
     let mut included = Vec::new();
     if !query.includes.is_empty() && !page.is_empty() {
         let keys: Vec<String> = page.iter().map(Current::key).collect();
-        let candidates = node.fhir.store.included(&keys, &query.includes);
-        let inc = decide_matches(&node, &session, purpose, candidates, usize::MAX, true);
+        let included_candidates: Vec<Current> = node
+            .fhir
+            .store
+            .included(&keys, &query.includes)
+            .into_iter()
+            .filter(|c| candidates::allows(&readable, c))
+            .collect();
+        let inc = decide_matches(
+            &node,
+            &session,
+            purpose,
+            included_candidates,
+            usize::MAX,
+            true,
+        );
         events.extend(inc.events);
         included = inc.permitted;
     }

@@ -13,7 +13,6 @@ mod covid19;
 pub mod request;
 
 use std::sync::Arc;
-use std::time::Instant;
 
 use axum::body::Bytes;
 use axum::extract::{Path, State};
@@ -84,11 +83,10 @@ async fn issue_cards(
     request: &IssueRequest,
     base: &str,
 ) -> Result<Response, FhirError> {
-    let started = Instant::now();
     let purpose = decide::purpose(session)?;
     let key = format!("Patient/{patient_id}");
     let Some(patient) = node.fhir.store.current(&key).filter(|c| !c.latest.deleted) else {
-        decide::mask_timing(node, started).await;
+        decide::absent(node, session, Action::Read, "Patient").await?;
         return Err(decide::not_found(&key));
     };
     let mut candidates: Vec<(Kind, Vec<Current>)> = Vec::new();
