@@ -283,14 +283,3 @@ fn replay(
     );
     Ok(committed)
 }
-
-/// Serves the HTTP API on `listener` until `shutdown` resolves.
-pub async fn serve(
-    node: Arc<Node>,
-    listener: tokio::net::TcpListener,
-    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
-) -> std::io::Result<()> {
-    axum::serve(listener, crate::api::router(node))
-        .with_graceful_shutdown(shutdown)
-        .await
-}

@@ -4,7 +4,7 @@
 mod audit;
 mod auth;
 mod credentials;
-mod error;
+pub(crate) mod error;
 pub mod fhir;
 mod info;
 mod log;
@@ -23,6 +23,7 @@ use axum::routing::{get, post};
 use axum::Router;
 
 pub use error::ApiError;
+pub(crate) use info::health;
 
 use crate::node::Node;
 
@@ -89,5 +90,6 @@ pub fn router(node: Arc<Node>) -> Router {
         .merge(fhir::routes())
         .fallback(error::not_found)
         .method_not_allowed_fallback(error::method_not_allowed)
+        .layer(axum::middleware::from_fn(error::json_errors))
         .with_state(node)
 }

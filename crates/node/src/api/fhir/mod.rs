@@ -101,11 +101,16 @@ impl FhirError {
         FhirError::new(StatusCode::BAD_REQUEST, Issue::error(code, message))
     }
 
+    /// A failure of the node itself: details (file names, what the host
+    /// is short of) go to the node's log, the client gets an incident id.
     pub fn internal(message: impl std::fmt::Display) -> FhirError {
-        tracing::error!(error = %message, "FHIR request failed");
+        let incident = crate::api::error::incident(&message.to_string());
         FhirError::new(
             StatusCode::INTERNAL_SERVER_ERROR,
-            Issue::error("exception", format!("internal error: {message}")),
+            Issue::error(
+                "exception",
+                format!("internal error (incident {incident}); the node's log has the details"),
+            ),
         )
     }
 

@@ -2,7 +2,9 @@
 //! directory and its router, driven as clients drive it (tower `oneshot`,
 //! no sockets), from the attacker's side as much as the user's.
 
+mod connections;
 mod consent;
+mod rejections;
 mod search_oracle;
 mod timing;
 mod writes;
