@@ -14,13 +14,14 @@ use std::cell::RefCell;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 use base64::Engine;
+use hygeia_auth::scope::Interaction;
 use hygeia_auth::token::Session;
 use hygeia_fhir::consent::{consent_to_terms, terms_to_consent, GrantTerms, LedgerLink, Resolver};
 use hygeia_fhir::outcome::Issue;
 use hygeia_fhir::reference::{did_of_reference, did_of_resource, parse_local};
 use hygeia_fhir::types::ResourceType;
 use hygeia_ledger::tx::{SignedTx, TxContext};
-use hygeia_policy::{Action, Grant};
+use hygeia_policy::Grant;
 use serde_json::Value;
 
 use super::{decide, fhir_json, FhirError};
@@ -71,7 +72,7 @@ impl<'a> NodeResolver<'a> {
                 &committed.state,
                 &self.node.node_did,
                 self.session,
-                Action::Read,
+                Interaction::Read,
                 target.resource_type.as_str(),
             ) {
                 self.events.borrow_mut().push(event);
@@ -82,7 +83,7 @@ impl<'a> NodeResolver<'a> {
             &committed.state,
             self.session,
             purpose,
-            Action::Read,
+            Interaction::Read,
             &decide::Subject {
                 patient: &current.latest.patient,
                 resource_type: &current.resource_type,
@@ -367,9 +368,10 @@ pub fn read(
         consents
             .get(grant_id)
             .filter(|g| {
-                g.patient == session.did
+                (g.patient == session.did
                     || g.grantee == session.did
-                    || consents.is_delegate(&g.patient, &session.did)
+                    || consents.is_delegate(&g.patient, &session.did))
+                    && super::scopes::within(session, Interaction::Read, "Consent", &g.patient)
             })
             .map(|g| {
                 (
@@ -420,9 +422,10 @@ pub fn search(
         let committed = node.state.read();
         let consents = committed.state.policy.consents();
         let mine = |g: &&Grant| {
-            g.patient == session.did
+            (g.patient == session.did
                 || g.grantee == session.did
-                || consents.is_delegate(&g.patient, &session.did)
+                || consents.is_delegate(&g.patient, &session.did))
+                && super::scopes::within(session, Interaction::Search, "Consent", &g.patient)
         };
         let mut grants: Vec<&Grant> = match &patient_did {
             Some(did) => consents.grants_of(did).filter(mine).collect(),

@@ -9,10 +9,11 @@
 use std::collections::BTreeMap;
 
 use axum::http::StatusCode;
+use hygeia_auth::scope::Interaction;
 use hygeia_auth::token::Session;
 use hygeia_fhir::outcome::Issue;
 use hygeia_ledger::{Receipt, SignedTx};
-use hygeia_policy::{Action, PurposeOfUse, RecordRef};
+use hygeia_policy::{PurposeOfUse, RecordRef};
 
 use super::FhirError;
 use crate::access::{self, Attempt, Decided};
@@ -42,15 +43,20 @@ pub fn purpose(session: &Session) -> Result<PurposeOfUse, FhirError> {
         })
 }
 
-/// Decides one action on one subject against the committed state.
+/// Decides one interaction on one subject against the committed state:
+/// the policy engine decides the read or write, and the token's scopes
+/// must also reach it ([`super::scopes::within`]); outside them the
+/// decision is a deny for the reason [`super::scopes::SCOPE_REASON`],
+/// whatever consent would allow.
 pub fn decide(
     state: &LedgerState,
     session: &Session,
     purpose: PurposeOfUse,
-    action: Action,
+    interaction: Interaction,
     subject: &Subject<'_>,
     now: i64,
 ) -> Decided {
+    let action = super::scopes::action(interaction);
     let attempt = Attempt {
         requester: &session.did,
         patient: subject.patient,
@@ -65,7 +71,12 @@ pub fn decide(
         justification: session.break_glass.as_deref(),
         time: now,
     };
-    access::decide(state, &attempt)
+    let decided = access::decide(state, &attempt);
+    if super::scopes::within(session, interaction, subject.resource_type, subject.patient) {
+        decided
+    } else {
+        super::scopes::out_of_scope(decided)
+    }
 }
 
 /// Merges events that differ only in the records they name, keeping the
@@ -175,14 +186,14 @@ pub fn absent_event(
     state: &LedgerState,
     node_did: &str,
     session: &Session,
-    action: Action,
+    interaction: Interaction,
     resource_type: &str,
 ) -> Result<Access, FhirError> {
     let decided = decide(
         state,
         session,
         purpose(session)?,
-        action,
+        interaction,
         &Subject {
             patient: node_did,
             resource_type,
@@ -207,7 +218,7 @@ pub fn absent_event(
 pub async fn absent(
     node: &Node,
     session: &Session,
-    action: Action,
+    interaction: Interaction,
     resource_type: &str,
 ) -> Result<(), FhirError> {
     let event = {
@@ -216,7 +227,7 @@ pub async fn absent(
             &committed.state,
             &node.node_did,
             session,
-            action,
+            interaction,
             resource_type,
         )?
     };
@@ -251,7 +262,7 @@ pub async fn may_read(
             &committed.state,
             session,
             purpose(session)?,
-            Action::Read,
+            Interaction::Read,
             &Subject {
                 patient: &current.latest.patient,
                 resource_type: &current.resource_type,

@@ -14,11 +14,11 @@ use std::sync::{Arc, Mutex};
 use axum::extract::{Path, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
+use hygeia_auth::scope::Interaction;
 use hygeia_auth::token::Session;
 use hygeia_fhir::outcome::Issue;
 use hygeia_fhir::reference::parse_local;
 use hygeia_fhir::types::ResourceType;
-use hygeia_policy::Action;
 use serde_json::{json, Value};
 
 use super::decide::{self, Subject};
@@ -148,6 +148,7 @@ pub async fn kick_off(
             .map_err(|e: hygeia_fhir::types::UnsupportedType| {
                 FhirError::not_supported(e.to_string())
             })?;
+    super::scopes::require(&session, Interaction::Read, resource_type.as_str())?;
     let patients: Vec<String> = match resource_type {
         ResourceType::Patient => {
             let key = format!("Patient/{id}");
@@ -155,7 +156,7 @@ pub async fn kick_off(
                 Some(c) if decide::may_read(&node, &session, &c).await? => vec![c.latest.patient],
                 Some(_) => return Err(decide::not_found(&key)),
                 None => {
-                    decide::absent(&node, &session, Action::Read, "Patient").await?;
+                    decide::absent(&node, &session, Interaction::Read, "Patient").await?;
                     return Err(decide::not_found(&key));
                 }
             }
@@ -210,7 +211,7 @@ pub async fn kick_off(
 async fn group_members(node: &Node, session: &Session, id: &str) -> Result<Vec<String>, FhirError> {
     let key = format!("Group/{id}");
     let Some(current) = node.fhir.store.current(&key).filter(|c| !c.latest.deleted) else {
-        decide::absent(node, session, Action::Read, "Group").await?;
+        decide::absent(node, session, Interaction::Read, "Group").await?;
         return Err(decide::not_found(&key));
     };
     if !decide::may_read(node, session, &current).await? {
@@ -308,7 +309,7 @@ async fn export(
                         &committed.state,
                         session,
                         purpose,
-                        Action::Read,
+                        Interaction::Read,
                         &Subject {
                             patient: &c.latest.patient,
                             resource_type: &c.resource_type,

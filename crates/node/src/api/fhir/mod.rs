@@ -14,6 +14,7 @@ mod export;
 mod health_cards;
 mod metadata;
 mod read;
+mod scopes;
 mod views;
 mod write;
 
@@ -76,8 +77,9 @@ pub fn routes() -> Router<Arc<Node>> {
 pub struct FhirError {
     pub status: StatusCode,
     pub issues: Vec<Issue>,
-    /// Answer 401 with `WWW-Authenticate: Bearer`.
-    pub challenge: bool,
+    /// A `WWW-Authenticate` challenge to answer with (RFC 6750 §3): an
+    /// invalid token (401) or an insufficient scope (403).
+    pub challenge: Option<&'static str>,
 }
 
 impl FhirError {
@@ -85,7 +87,7 @@ impl FhirError {
         FhirError {
             status,
             issues: vec![issue],
-            challenge: false,
+            challenge: None,
         }
     }
 
@@ -93,7 +95,7 @@ impl FhirError {
         FhirError {
             status,
             issues,
-            challenge: false,
+            challenge: None,
         }
     }
 
@@ -145,10 +147,10 @@ impl FhirError {
 impl IntoResponse for FhirError {
     fn into_response(self) -> Response {
         let mut response = fhir_json(self.status, &self.outcome());
-        if self.challenge {
+        if let Some(challenge) = self.challenge {
             response.headers_mut().insert(
                 header::WWW_AUTHENTICATE,
-                HeaderValue::from_static("Bearer realm=\"hygeia\", error=\"invalid_token\""),
+                HeaderValue::from_static(challenge),
             );
         }
         response
@@ -186,7 +188,7 @@ pub fn authenticate(node: &Node, headers: &HeaderMap) -> Result<Session, FhirErr
     let unauthorized = |message: &str| FhirError {
         status: StatusCode::UNAUTHORIZED,
         issues: vec![Issue::error("login", message.to_owned())],
-        challenge: true,
+        challenge: Some("Bearer realm=\"hygeia\", error=\"invalid_token\""),
     };
     let value = headers
         .get(header::AUTHORIZATION)

@@ -9,15 +9,17 @@ use axum::body::Bytes;
 use axum::extract::{Path, RawQuery, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::Response;
+use hygeia_auth::scope::{Interaction, Reach};
 use hygeia_auth::token::Session;
 use hygeia_fhir::outcome::Issue;
 use hygeia_fhir::search::{parse_query, Handling, SearchQuery, TotalMode};
 use hygeia_fhir::types::ResourceType;
-use hygeia_policy::{Action, PurposeOfUse};
+use hygeia_policy::PurposeOfUse;
 use serde_json::{json, Value};
 
 use super::candidates;
 use super::decide::{self, Subject};
+use super::scopes;
 use super::{authenticate, fhir_bytes, fhir_json, handling, FhirError};
 use crate::fhir_store::{Current, Version};
 use crate::node::{unix_now, Node};
@@ -64,7 +66,7 @@ fn decide_version(
         &committed.state,
         session,
         purpose,
-        Action::Read,
+        Interaction::Read,
         &Subject {
             patient: &version.patient,
             resource_type,
@@ -100,7 +102,7 @@ async fn read_version(
 ) -> Result<(Version, Vec<u8>), FhirError> {
     let resource_type = key.split('/').next().unwrap_or_default();
     let Some(version) = version else {
-        decide::absent(node, session, Action::Read, resource_type).await?;
+        decide::absent(node, session, Interaction::Read, resource_type).await?;
         return Err(decide::not_found(key));
     };
     let purpose = decide::purpose(session)?;
@@ -141,6 +143,7 @@ pub async fn read(
 ) -> Result<Response, FhirError> {
     let session = authenticate(&node, &headers)?;
     let resource_type = parse_type(&resource_type)?;
+    scopes::require(&session, Interaction::Read, resource_type.as_str())?;
     let base = super::base_url(&headers);
     match resource_type {
         ResourceType::Consent => {
@@ -180,6 +183,7 @@ pub async fn vread(
 ) -> Result<Response, FhirError> {
     let session = authenticate(&node, &headers)?;
     let resource_type = parse_type(&resource_type)?;
+    scopes::require(&session, Interaction::Read, resource_type.as_str())?;
     let key = format!("{resource_type}/{id}");
     let wanted = match version.parse::<u64>() {
         Ok(v) => node.fhir.store.version(&key, v)?,
@@ -223,10 +227,11 @@ async fn history(
 ) -> Result<Response, FhirError> {
     let session = authenticate(&node, &headers)?;
     let resource_type = parse_type(&resource_type)?;
+    scopes::require(&session, Interaction::Read, resource_type.as_str())?;
     let key = format!("{resource_type}/{id}");
     let versions = node.fhir.store.versions(&key)?;
     if versions.is_empty() {
-        decide::absent(&node, &session, Action::Read, resource_type.as_str()).await?;
+        decide::absent(&node, &session, Interaction::Read, resource_type.as_str()).await?;
         return Err(decide::not_found(&key));
     }
     let purpose = decide::purpose(&session)?;
@@ -509,6 +514,7 @@ fn decide_matches(
     node: &Node,
     session: &Session,
     purpose: PurposeOfUse,
+    interaction: Interaction,
     matches: Vec<Current>,
     needed: usize,
     decide_all: bool,
@@ -529,7 +535,7 @@ fn decide_matches(
             &committed.state,
             session,
             purpose,
-            Action::Read,
+            interaction,
             &Subject {
                 patient: &current.latest.patient,
                 resource_type: &current.resource_type,
@@ -568,6 +574,7 @@ async fn run_search(
 ) -> Result<Response, FhirError> {
     let session = authenticate(&node, &headers)?;
     let resource_type = parse_type(&resource_type)?;
+    let reach = scopes::require(&session, Interaction::Search, resource_type.as_str())?;
     if matches!(
         resource_type,
         ResourceType::Consent | ResourceType::AuditEvent | ResourceType::Provenance
@@ -577,16 +584,29 @@ async fn run_search(
     let (query, warnings) = parse_query(resource_type, &params, handling(&headers))
         .map_err(|issues| FhirError::many(StatusCode::BAD_REQUEST, issues))?;
     let purpose = decide::purpose(&session)?;
-    let readable = {
-        let committed = node.state.read();
-        candidates::readable(&committed.state, &session, purpose, unix_now() as i64)
+    let readable = match reach {
+        Reach::Anyone => {
+            let committed = node.state.read();
+            candidates::readable(&committed.state, &session, purpose, unix_now() as i64)
+        }
+        Reach::PatientInContext => {
+            candidates::Readable::Patients([scopes::patient_in_context(&session).to_owned()].into())
+        }
     };
     let matches = candidates::search(&node.fhir.store, &query, &readable);
     let decide_all = query.total == Some(TotalMode::Accurate)
         || query.count_only()
         || matches.len() <= DECIDE_ALL_UP_TO;
     let needed = query.offset.saturating_add(query.count).saturating_add(1);
-    let decided = decide_matches(&node, &session, purpose, matches, needed, decide_all);
+    let decided = decide_matches(
+        &node,
+        &session,
+        purpose,
+        Interaction::Search,
+        matches,
+        needed,
+        decide_all,
+    );
     let page: Vec<Current> = if query.count_only() {
         Vec::new()
     } else {
@@ -615,6 +635,7 @@ async fn run_search(
             &node,
             &session,
             purpose,
+            Interaction::Read,
             included_candidates,
             usize::MAX,
             true,

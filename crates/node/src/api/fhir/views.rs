@@ -2,6 +2,7 @@
 //! ledger index and a link to its inclusion proof, so anyone entitled can
 //! check offline that the event is in the log (docs/fhir.md).
 
+use hygeia_auth::scope::Interaction;
 use hygeia_auth::token::Session;
 use hygeia_fhir::audit::{audit_event, provenance, AccessView, Signer, VersionView};
 use hygeia_fhir::consent::LedgerLink;
@@ -89,7 +90,9 @@ pub fn read_audit_event(
     }
     let event: Access = serde_json::from_value(tx["body"].clone()).map_err(|_| missing())?;
     let patient_side = may_audit(node, session, &event.patient);
-    if !(patient_side || event.requester == session.did) {
+    let in_scope = super::scopes::within(session, Interaction::Read, "AuditEvent", &event.patient)
+        || super::scopes::within(session, Interaction::Read, "AuditEvent", &event.requester);
+    if !(patient_side || event.requester == session.did) || !in_scope {
         return Err(missing());
     }
     let mut resource = audit_event(id, &access_view(node, index, &event, base));
@@ -124,7 +127,9 @@ pub fn search_audit_events(
         Some(p) => patient_did(node, p).unwrap_or_default(),
         None => session.did.clone(),
     };
-    if !may_audit(node, session, &patient) {
+    if !may_audit(node, session, &patient)
+        || !super::scopes::within(session, Interaction::Search, "AuditEvent", &patient)
+    {
         return Ok((Vec::new(), 0));
     }
     let chosen: (Vec<u64>, usize) = {
@@ -238,7 +243,7 @@ async fn provenances(
 ) -> Result<Vec<Value>, FhirError> {
     let (resource_type, _) = key.split_once('/').unwrap_or((key, ""));
     if versions.is_empty() {
-        decide::absent(node, session, Action::Read, resource_type).await?;
+        decide::absent(node, session, Interaction::Read, resource_type).await?;
         return Ok(Vec::new());
     }
     let purpose = decide::purpose(session)?;
@@ -252,7 +257,7 @@ async fn provenances(
                 &committed.state,
                 session,
                 purpose,
-                Action::Read,
+                Interaction::Read,
                 &Subject {
                     patient: &version.patient,
                     resource_type,

@@ -10,6 +10,7 @@ use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
+use hygeia_auth::scope::Interaction;
 use hygeia_auth::token::Session;
 use hygeia_fhir::outcome::Issue;
 use hygeia_fhir::reference::{did_of_resource, is_valid_id, parse_local};
@@ -18,7 +19,7 @@ use hygeia_fhir::types::{consent_category, Holding, ResourceType};
 use hygeia_fhir::FHIR_JSON;
 use hygeia_identity::Did;
 use hygeia_ledger::{Receipt, SignedTx};
-use hygeia_policy::{Action, PurposeOfUse};
+use hygeia_policy::PurposeOfUse;
 use hygeia_vault::BlobId;
 use serde_json::{json, Value};
 
@@ -32,6 +33,8 @@ use crate::state::txs::{self, Access, RecordBody};
 
 /// What a write asks for, before it is decided.
 pub struct Intent {
+    /// Create (POST), update (PUT) or delete, as the token's scopes see it.
+    pub interaction: Interaction,
     pub resource_type: ResourceType,
     pub id: String,
     /// `None` deletes.
@@ -207,6 +210,7 @@ pub fn prepare(
     now_ms: i64,
 ) -> Result<Prepared, Refused> {
     let Intent {
+        interaction,
         resource_type,
         id,
         resource,
@@ -245,7 +249,7 @@ pub fn prepare(
                 &committed.state,
                 session,
                 purpose,
-                Action::Write,
+                interaction,
                 &Subject {
                     patient: &c.latest.patient,
                     resource_type: resource_type.as_str(),
@@ -260,7 +264,7 @@ pub fn prepare(
                 &committed.state,
                 session,
                 purpose,
-                Action::Write,
+                interaction,
                 &Subject {
                     patient,
                     resource_type: resource_type.as_str(),
@@ -280,7 +284,7 @@ pub fn prepare(
                 &committed.state,
                 &node.node_did,
                 session,
-                Action::Write,
+                interaction,
                 resource_type.as_str(),
             )?)
         } else {
@@ -638,6 +642,7 @@ pub async fn create(
 ) -> Result<Response, FhirError> {
     let session = authenticate(&node, &headers)?;
     let resource_type = parse_type(&resource_type)?;
+    super::scopes::require(&session, Interaction::Create, resource_type.as_str())?;
     require_fhir_json(&headers)?;
     let resource = parse_body(&body)?;
     if resource_type == ResourceType::Consent {
@@ -650,6 +655,7 @@ pub async fn create(
         &headers,
         resource_type.as_str().to_owned(),
         Intent {
+            interaction: Interaction::Create,
             resource_type,
             id,
             resource: Some(resource),
@@ -669,6 +675,7 @@ pub async fn update(
 ) -> Result<Response, FhirError> {
     let session = authenticate(&node, &headers)?;
     let resource_type = parse_type(&resource_type)?;
+    super::scopes::require(&session, Interaction::Update, resource_type.as_str())?;
     require_fhir_json(&headers)?;
     if !is_valid_id(&id) {
         return Err(FhirError::bad_request(
@@ -697,6 +704,7 @@ pub async fn update(
         &headers,
         key.clone(),
         Intent {
+            interaction: Interaction::Update,
             resource_type,
             id,
             resource: Some(resource),
@@ -715,6 +723,7 @@ pub async fn delete(
 ) -> Result<Response, FhirError> {
     let session = authenticate(&node, &headers)?;
     let resource_type = parse_type(&resource_type)?;
+    super::scopes::require(&session, Interaction::Delete, resource_type.as_str())?;
     if resource_type == ResourceType::Consent {
         return super::consent::revoke(&node, &session, &headers, &id).await;
     }
@@ -726,6 +735,7 @@ pub async fn delete(
         &headers,
         key.clone(),
         Intent {
+            interaction: Interaction::Delete,
             resource_type,
             id,
             resource: None,

@@ -5,6 +5,7 @@
 mod connections;
 mod consent;
 mod rejections;
+mod scopes;
 mod search_oracle;
 mod timing;
 mod writes;

@@ -18,11 +18,11 @@ use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::Response;
+use hygeia_auth::scope::Interaction;
 use hygeia_auth::token::Session;
 use hygeia_credentials::shc::{self, ShcError};
 use hygeia_fhir::outcome::Issue;
 use hygeia_fhir::search::{parse_query, Handling};
-use hygeia_policy::Action;
 use serde_json::{json, Value};
 
 use super::decide::{self, Subject};
@@ -64,6 +64,7 @@ pub async fn instance_operation(
             resource_type.chars().take(40).collect::<String>()
         )));
     }
+    super::scopes::require(&session, Interaction::Read, "Patient")?;
     require_fhir_json(&headers)?;
     let request = request::parse_request(&parse_body(&body)?)?;
     let base = super::base_url(&headers);
@@ -86,7 +87,7 @@ async fn issue_cards(
     let purpose = decide::purpose(session)?;
     let key = format!("Patient/{patient_id}");
     let Some(patient) = node.fhir.store.current(&key).filter(|c| !c.latest.deleted) else {
-        decide::absent(node, session, Action::Read, "Patient").await?;
+        decide::absent(node, session, Interaction::Read, "Patient").await?;
         return Err(decide::not_found(&key));
     };
     let mut candidates: Vec<(Kind, Vec<Current>)> = Vec::new();
@@ -107,7 +108,7 @@ async fn issue_cards(
                 &committed.state,
                 session,
                 purpose,
-                Action::Read,
+                Interaction::Read,
                 &subject(current),
                 now,
             );
