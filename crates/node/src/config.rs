@@ -36,6 +36,9 @@ pub struct NodeConfig {
     /// How many connections the server takes and how long it waits for
     /// them (`crate::server`).
     pub connections: crate::server::ConnectionLimits,
+    /// Unexpired client-assertion ids remembered for participants the node
+    /// does not know (and as many again for those it knows).
+    pub jti_capacity: usize,
 }
 
 impl NodeConfig {
@@ -52,6 +55,7 @@ impl NodeConfig {
             auth_window: std::time::Duration::from_secs(300),
             public_url: None,
             connections: Default::default(),
+            jti_capacity: hygeia_auth::token::DEFAULT_JTI_CAPACITY,
         }
     }
 }

@@ -235,6 +235,11 @@ impl FhirStore {
             .collect()
     }
 
+    /// Whether `patient` governs any current, undeleted resource here.
+    pub fn holds_patient(&self, patient: &str) -> bool {
+        self.read().by_patient.contains_key(patient)
+    }
+
     /// How many current, undeleted resources of `resource_type` the
     /// `patients` hold.
     pub fn count_within(&self, resource_type: ResourceType, patients: &BTreeSet<String>) -> usize {

@@ -73,7 +73,10 @@ pub fn router(node: Arc<Node>) -> Router {
             "/v1/research/studies",
             post(research::create).layer(DefaultBodyLimit::max(research::MAX_RESEARCH_BODY)),
         )
-        .route("/v1/research/studies/{id}", get(research::criteria))
+        .route(
+            "/v1/research/studies/{id}",
+            get(research::criteria).delete(research::delete),
+        )
         .route(
             "/v1/research/studies/{id}/responses",
             post(research::answer).layer(DefaultBodyLimit::max(research::MAX_RESEARCH_BODY)),

@@ -34,6 +34,11 @@ use serde_json::Value;
 use crate::node::{unix_now, Node};
 
 pub use export::ExportJobs;
+#[cfg(test)]
+pub(crate) use export::{
+    plan as export_plan, MAX_JOBS as MAX_EXPORT_JOBS,
+    MAX_JOBS_PER_REQUESTER as MAX_EXPORT_JOBS_PER_REQUESTER,
+};
 pub use health_cards::request::{
     parse_request as parse_health_cards_request, IssueRequest as HealthCardsRequest,
 };

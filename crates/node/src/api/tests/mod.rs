@@ -4,6 +4,7 @@
 
 mod connections;
 mod consent;
+mod exhaustion;
 mod rejections;
 mod scopes;
 mod search_oracle;
@@ -221,6 +222,47 @@ impl Net {
         self.send(request.body(body).unwrap()).await
     }
 
+    /// A request signed by `key` (RFC 9421), with a JSON body if given.
+    pub async fn signed(
+        &self,
+        key: &Keypair,
+        method: Method,
+        path: &str,
+        body: Option<Vec<u8>>,
+    ) -> Answer {
+        use sha2::Digest;
+        let digest = body
+            .as_ref()
+            .map(|b| <[u8; 32]>::from(sha2::Sha256::digest(b)));
+        let signed = hygeia_auth::sign_request(
+            key,
+            &method,
+            path,
+            digest,
+            now() as u64,
+            &hygeia_auth::random_nonce(),
+        )
+        .unwrap();
+        let mut request = Request::builder()
+            .method(method)
+            .uri(path)
+            .header("signature-input", signed.signature_input)
+            .header("signature", signed.signature);
+        if let Some(d) = signed.content_digest {
+            request = request.header("content-digest", d);
+        }
+        let body = match body {
+            Some(body) => {
+                request = request
+                    .header(header::CONTENT_TYPE, "application/json")
+                    .header(header::CONTENT_LENGTH, body.len());
+                Body::from(body)
+            }
+            None => Body::empty(),
+        };
+        self.send(request.body(body).unwrap()).await
+    }
+
     /// Registers `org` with `admin`, and `member` in it with `role`.
     pub async fn member(&self, org: &str, admin: &Keypair, member: &Keypair, role: &str) {
         self.submit_ok(
@@ -265,7 +307,6 @@ impl Net {
 /// and a lab result.
 pub struct Patient {
     pub key: Keypair,
-    pub id: String,
     pub token: String,
     pub observation: String,
 }
@@ -320,7 +361,6 @@ impl Net {
         let observation = obs.json()["id"].as_str().unwrap().to_owned();
         Patient {
             key,
-            id: id.to_owned(),
             token,
             observation,
         }
