@@ -90,40 +90,47 @@ async fn issue_cards(
         decide::absent(node, session, Interaction::Read, "Patient").await?;
         return Err(decide::not_found(&key));
     };
-    let mut candidates: Vec<(Kind, Vec<Current>)> = Vec::new();
-    for kind in request.kinds() {
-        candidates.push((
-            kind,
-            node.fhir.store.search(&query(kind, patient_id, request)?),
-        ));
-    }
+    let queries = request
+        .kinds()
+        .into_iter()
+        .map(|kind| Ok((kind, query(kind, patient_id, request)?)))
+        .collect::<Result<Vec<_>, FhirError>>()?;
 
-    // Decide everything against one state, then log it all at once.
+    // Decide the Patient first; only then look at its resources. What the
+    // requester may not read of them is left out without an event, as in a
+    // search (docs/fhir.md, "Search never matches what you may not see").
     let now = unix_now() as i64;
     let mut events: Vec<Access> = Vec::new();
     let (patient_permitted, permitted) = {
         let committed = node.state.read();
-        let mut decide_one = |current: &Current| {
-            let decided = decide::decide(
+        let decide_one = |current: &Current| {
+            decide::decide(
                 &committed.state,
                 session,
                 purpose,
                 Interaction::Read,
                 &subject(current),
                 now,
-            );
-            events.push(decided.event);
-            decided.decision.is_permit()
+            )
         };
-        if decide_one(&patient) {
-            let permitted: Vec<(Kind, Vec<Current>)> = candidates
-                .into_iter()
-                .map(|(kind, found)| (kind, found.into_iter().filter(&mut decide_one).collect()))
-                .collect();
-            (true, permitted)
-        } else {
-            (false, Vec::new())
+        let on_patient = decide_one(&patient);
+        let patient_permitted = on_patient.decision.is_permit();
+        events.push(on_patient.event);
+        let mut permitted: Vec<(Kind, Vec<Current>)> = Vec::new();
+        if patient_permitted {
+            for (kind, query) in &queries {
+                let mut found = Vec::new();
+                for current in node.fhir.store.search(query) {
+                    let decided = decide_one(&current);
+                    if decided.decision.is_permit() {
+                        events.push(decided.event);
+                        found.push(current);
+                    }
+                }
+                permitted.push((*kind, found));
+            }
         }
+        (patient_permitted, permitted)
     };
     let receipt = decide::log(node, session, events, Vec::new()).await?;
     if !patient_permitted {
