@@ -4,7 +4,7 @@
 mod audit;
 mod auth;
 mod credentials;
-mod error;
+pub(crate) mod error;
 pub mod fhir;
 mod info;
 mod log;
@@ -12,6 +12,8 @@ mod proofs;
 pub mod records;
 pub mod research;
 mod submit;
+#[cfg(test)]
+mod tests;
 mod token;
 
 use std::sync::Arc;
@@ -21,6 +23,7 @@ use axum::routing::{get, post};
 use axum::Router;
 
 pub use error::ApiError;
+pub(crate) use info::health;
 
 use crate::node::Node;
 
@@ -70,7 +73,10 @@ pub fn router(node: Arc<Node>) -> Router {
             "/v1/research/studies",
             post(research::create).layer(DefaultBodyLimit::max(research::MAX_RESEARCH_BODY)),
         )
-        .route("/v1/research/studies/{id}", get(research::criteria))
+        .route(
+            "/v1/research/studies/{id}",
+            get(research::criteria).delete(research::delete),
+        )
         .route(
             "/v1/research/studies/{id}/responses",
             post(research::answer).layer(DefaultBodyLimit::max(research::MAX_RESEARCH_BODY)),
@@ -87,5 +93,6 @@ pub fn router(node: Arc<Node>) -> Router {
         .merge(fhir::routes())
         .fallback(error::not_found)
         .method_not_allowed_fallback(error::method_not_allowed)
+        .layer(axum::middleware::from_fn(error::json_errors))
         .with_state(node)
 }
