@@ -10,6 +10,7 @@ pub mod health_cards;
 pub mod node;
 pub mod research;
 pub mod state;
+pub mod views;
 
 pub use config::NodeConfig;
 pub use node::{serve, Node, NodeError};
