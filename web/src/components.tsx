@@ -93,12 +93,19 @@ export function Loading({ what }: { what: string }) {
   return <p role="status">Loading {what}…</p>;
 }
 
-/** Sets the document title and moves focus to the page's heading. */
+let firstPage = true;
+
+/**
+ * Sets the document title and, after a navigation within the app (not on
+ * the first load, where the skip link comes first), moves focus to the
+ * page's heading so screen readers announce the new page.
+ */
 export function Page({ title, lead, children }: { title: string; lead?: string; children: ComponentChildren }) {
   const heading = useRef<HTMLHeadingElement>(null);
   useEffect(() => {
     document.title = `${title} · Hygeia`;
-    heading.current?.focus();
+    if (firstPage) firstPage = false;
+    else heading.current?.focus();
   }, [title]);
   return (
     <>

@@ -86,6 +86,19 @@ before(async () => {
   cli("trust", "add", "--node", url, "--key", "governance.key", "--issuer", keys.board, "--type", "licence", "--jurisdiction", "FR");
   cli("credential", "issue", "licence", "--key", "board.key", "--holder", keys.clinician, "--licence-number", "RPPS-10101010101", "--profession", "physician", "--jurisdiction", "FR", "--out", "licence.sd-jwt");
   cli("licence", "register", "--node", url, "--key", "clinician.key", "licence.sd-jwt");
+  // Bob's FHIR records, written with the CLI: a Patient naming his key and a vaccination.
+  const bobPatient = { resourceType: "Patient", id: "bob", identifier: [{ system: "urn:ietf:rfc:3986", value: keys.bob }], name: [{ text: "Bob Synthetic" }], birthDate: "1970-01-01" };
+  const bobShot = {
+    resourceType: "Immunization",
+    id: "bob-imm1",
+    status: "completed",
+    vaccineCode: { coding: [{ system: "http://hl7.org/fhir/sid/cvx", code: "208" }] },
+    patient: { reference: "Patient/bob" },
+    occurrenceDateTime: "2021-06-23T15:25:00Z",
+    lotNumber: "SYN-1",
+  };
+  writeFileSync(join(work, "bob.ndjson"), `${JSON.stringify(bobPatient)}\n${JSON.stringify(bobShot)}\n`);
+  cli("import", "--node", url, "--key", "bob.key", "bob.ndjson");
   writeFileSync(join(work, "not-a-key.key"), "-----BEGIN PRIVATE KEY-----\nbm90IGEga2V5\n-----END PRIVATE KEY-----\n");
 
   browser = await chromium.launch({
@@ -161,7 +174,7 @@ test("the records scenario through the pages", async () => {
   // The clinician imports their key file and is denied.
   await signIn(c, "Dr Martin", "clinician.key");
   await openRecord(c, recordId);
-  await c.getByText(/access denied; this attempt is logged at index \d+/).waitFor();
+  await c.getByText(/access denied; this attempt is logged at index \d+/i).waitFor();
   await c.getByText("ask them to grant you access").waitFor();
   await accessible(c, "portal denied");
   await shot(c, "04-portal-denied");
@@ -196,11 +209,11 @@ test("the records scenario through the pages", async () => {
   await shot(p, "08-wallet-consent-cards");
   await card.getByRole("button", { name: /Stop this access/ }).click();
   await p.getByText(/^Access withdrawn at once/).waitFor();
-  assert.equal(await p.getByTestId("consent-card").count(), 0);
+  await p.getByTestId("consent-card").waitFor({ state: "detached" });
 
   // The clinician is denied again, then uses break-glass.
   await openRecord(c, recordId);
-  await c.getByText(/access denied; this attempt is logged/).waitFor();
+  await c.getByText(/access denied; this attempt is logged/i).waitFor();
   await c.getByRole("link", { name: "use emergency access (break-glass)" }).click();
   await c.getByText("Break-glass is audited").waitFor();
   await c.getByLabel(/Why is this an emergency/).fill("Synthetic drill: patient unconscious in the ER, HbA1c needed");
@@ -345,7 +358,48 @@ test("guardians: set up in the browser, recovered by the CLI; set up by the CLI,
   await visit(b, "#/wallet");
   await b.getByText("You have not given anyone access.").waitFor();
   assert.equal(await b.locator('[role="alert"]').count(), 0);
+  // His SMART Health Card, as a QR code; its content verifies with the CLI.
+  await visit(b, "#/wallet/credentials");
+  await b
+    .getByRole("button", { name: "Make a card: vaccinations" })
+    .click({ timeout: 10_000 })
+    .catch(async (e) => {
+      await shot(b, "failed-health-card");
+      throw e;
+    });
+  await b.getByRole("img", { name: /QR code of your SMART Health Card/ }).waitFor();
+  await accessible(b, "health card");
+  await shot(b, "21-wallet-health-card");
+  writeFileSync(join(work, "qr.txt"), (await b.getByTestId("qr-text").textContent()) + "\n");
+  const card = cli("shc", "verify", "--node", url, "qr.txt");
+  assert.match(card, /Immunization/);
   await phone.close();
+});
+
+test("keyboard only: skip link, then every control in order, with a visible focus", async () => {
+  const page = await clinician.newPage();
+  await visit(page, "#/wallet/grant");
+  await page.keyboard.press("Tab");
+  assert.equal(await page.evaluate(() => document.activeElement.textContent), "Skip to content");
+  await page.keyboard.press("Enter");
+  assert.equal(await page.evaluate(() => document.activeElement.id), "content");
+  const reached = [];
+  for (let i = 0; i < 60; i++) {
+    await page.keyboard.press("Tab");
+    const focused = await page.evaluate(() => {
+      const e = document.activeElement;
+      if (e === document.body || e === null) return null;
+      const style = getComputedStyle(e);
+      return { text: (e.getAttribute("aria-label") || e.labels?.[0]?.textContent || e.textContent || "").trim(), outline: style.outlineStyle };
+    });
+    if (focused === null) break; // past the last control
+    assert.notEqual(focused.outline, "none", `focus is visible on ${focused.text}`);
+    reached.push(focused.text);
+  }
+  for (const control of ["Search organizations and clinicians", "Lab results", "For your treatment (also covers emergencies)", "30 days", "Until (included)", "Give access"]) {
+    assert.ok(reached.some((t) => t.includes(control)), `${control} is reachable by keyboard: ${reached.join(" | ")}`);
+  }
+  await page.close();
 });
 
 test("dashboards and the ledger explorer show real figures and proofs", async () => {

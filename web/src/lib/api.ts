@@ -52,6 +52,7 @@ const NEXT_STEP: Record<string, string> = {
 };
 
 export function explain(code: string, message: string, status: number): string {
+  message = message.charAt(0).toUpperCase() + message.slice(1);
   if (code === "access_denied") {
     return `${message}. You need the patient's consent: ask them to grant you access from their wallet. In an emergency, a licensed clinician can use break-glass.`;
   }

@@ -44,22 +44,22 @@ function headline(f: Figure): string {
 /** A horizontal bar chart in SVG, labelled for screen readers by a table. */
 export function BarChart({ title, bars, format = (v: number) => v.toLocaleString() }: { title: string; bars: Bar[]; format?: (v: number) => string }) {
   const max = Math.max(1, ...bars.map((b) => b.value));
-  const row = 28;
-  const labelWidth = 150;
-  const width = 520;
+  const row = 26;
+  const labelWidth = 118;
+  const width = 320;
   const height = bars.length * row + 8;
   return (
     <figure>
       <figcaption>{title}</figcaption>
       <svg class="chart" viewBox={`0 0 ${width} ${height}`} role="img" aria-label={`${title}: ${bars.map((b) => `${b.label} ${format(b.value)}`).join(", ")}`}>
         {bars.map((b, i) => {
-          const w = ((width - labelWidth - 70) * b.value) / max;
+          const w = ((width - labelWidth - 44) * b.value) / max;
           return (
             <g key={b.label} transform={`translate(0 ${i * row + 4})`}>
               <text x={labelWidth - 8} y={17} text-anchor="end">
-                {b.label.length > 22 ? `${b.label.slice(0, 21)}…` : b.label}
+                {b.label.length > 17 ? `${b.label.slice(0, 16)}…` : b.label}
               </text>
-              <rect class="bar" x={labelWidth} y={4} width={Math.max(w, b.value > 0 ? 2 : 0)} height={row - 10} rx={3} />
+              <rect class="bar" x={labelWidth} y={5} width={Math.max(w, b.value > 0 ? 2 : 0)} height={row - 10} rx={3} />
               <text x={labelWidth + w + 6} y={17}>
                 {format(b.value)}
               </text>

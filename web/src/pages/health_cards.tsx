@@ -21,12 +21,12 @@ export function qrPayload(jws: string): string {
   return Array.from(jws, (c) => String(c.charCodeAt(0) - 45).padStart(2, "0")).join("");
 }
 
-export function HealthCards({ me }: { me: StoredKey }) {
+export function HealthCards({ me, patient: identity }: { me: StoredKey; patient: string }) {
   const patient = useLoad(async () => {
     const token = await fhirToken(me, "PATRQT");
-    const found = await fhir<Bundle>(token, "GET", `/fhir/Patient?identifier=${encodeURIComponent(`urn:ietf:rfc:3986|${me.did}`)}`);
+    const found = await fhir<Bundle>(token, "GET", `/fhir/Patient?identifier=${encodeURIComponent(`urn:ietf:rfc:3986|${identity}`)}`);
     return { token, id: found.entry?.[0]?.resource.id ?? null };
-  }, [me.did]);
+  }, [me.did, identity]);
   const [cards, setCards] = useState<{ kind: string; jws: string; qr: string | null; tooLarge: boolean }[]>([]);
   const issue = useAction(async (kind: string, label: string) => {
     if (!patient.data?.id) return null;
@@ -83,6 +83,10 @@ export function HealthCards({ me }: { me: StoredKey }) {
           ) : (
             <p>This card is too large for one QR code. Download the file and share it instead.</p>
           )}
+          <details>
+            <summary>The QR code's content, as text</summary>
+            <p class="mono" data-testid="qr-text">shc:/{qrPayload(c.jws)}</p>
+          </details>
           <p>
             <a download="card.smart-health-card" href={`data:application/smart-health-card;charset=utf-8,${encodeURIComponent(JSON.stringify({ verifiableCredential: [c.jws] }))}`}>
               Download the card file

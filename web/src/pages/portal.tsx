@@ -1,6 +1,6 @@
 import { useState } from "preact/hooks";
 import { ErrorBox, Loading, Mark, NeedKey, Notice, Page, SubNav, useAction, useLoad, useSession } from "../components";
-import { ApiError, getJson, getText, signedJson, signedRead, verifierKey } from "../lib/api";
+import { ApiError, getJson, getText, nodeInfo, signedJson, signedRead, verifierKey } from "../lib/api";
 import { fromUtf8 } from "../lib/bytes";
 import { shortDid } from "../lib/did";
 import { fhir, fhirToken } from "../lib/fhir";
@@ -120,23 +120,26 @@ interface Opened {
 
 /** The record's anchor on the ledger, checked against the pinned checkpoint key. */
 async function anchor(id: string) {
-  const page = await getJson<{ entries: { index: number; entry: string; leaf_hash: string }[] }>(`/v1/app/ledger?type=record&limit=100`);
-  const found = page.entries.map((e) => ({ e, tx: JSON.parse(e.entry) })).find(({ tx }) => tx.body?.commitment === id);
-  if (!found) return null;
+  const { record } = await getJson<{ record: RecordView }>(`/v1/app/records/${id}`);
+  const page = await getJson<{ entries: { index: number; entry: string; leaf_hash: string }[] }>(`/v1/app/ledger?before=${record.index + 1}&limit=1`);
+  const entry = page.entries[0];
   const note = await getText("/checkpoint");
   const { key } = await verifierKey();
   const checkpoint = await verifyCheckpoint(note, key);
-  const proof = await getJson<{ proof: string[] }>(`/v1/proofs/inclusion?index=${found.e.index}&size=${checkpoint.size}`);
-  const check = await checkEntry(found.e.entry, found.e.index, found.e.leaf_hash, proof.proof, checkpoint);
-  return { index: found.e.index, author: String(found.tx.body.author), check };
+  const proof = await getJson<{ proof: string[] }>(`/v1/proofs/inclusion?index=${entry.index}&size=${checkpoint.size}`);
+  const check = await checkEntry(entry.entry, entry.index, entry.leaf_hash, proof.proof, checkpoint, (await nodeInfo()).node_did);
+  const body = check.tx?.body as { commitment?: string } | undefined;
+  if (check.ok && (check.tx?.type !== "record" || body?.commitment !== id)) {
+    return { index: entry.index, author: record.author, check: { ok: false, problem: "the ledger entry is not this record's anchor" } };
+  }
+  return { index: entry.index, author: record.author, check };
 }
 
 function Provenance({ id }: { id: string }) {
   const loaded = useLoad(() => anchor(id), [id]);
   if (loaded.loading) return <Mark state="wait" />;
   if (loaded.error) return <ErrorBox error={loaded.error} />;
-  if (!loaded.data) return <p class="hint">This record's anchor is not among the latest 100 records; open the ledger explorer to find it.</p>;
-  const { index, author, check } = loaded.data;
+  const { index, author, check } = loaded.data!;
   return (
     <p>
       Added by <span class="mono">{shortDid(author)}</span>; anchored by the node at ledger entry {index}.{" "}
@@ -298,10 +301,9 @@ function BreakGlass({ me, id: initial }: { me: StoredKey; id: string }) {
           <label for="bg-id">Record id</label>
           <input id="bg-id" type="text" class="mono" value={id} onInput={(e) => setId(e.currentTarget.value)} autoComplete="off" spellcheck={false} />
         </div>
-        <div class="field">
-          <label>Purpose</label>
-          <p>Emergency treatment</p>
-        </div>
+        <p class="field">
+          <strong>Purpose:</strong> emergency treatment
+        </p>
         <div class="field">
           <label for="bg-reason">Why is this an emergency? (the patient will read this)</label>
           <textarea id="bg-reason" value={reason} maxLength={1000} onInput={(e) => setReason(e.currentTarget.value)} />

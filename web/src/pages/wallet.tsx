@@ -575,7 +575,7 @@ function Credentials({ me, patient }: { me: StoredKey; patient: string }) {
       <h2 id="cred-h">My credentials</h2>
       <Licences did={patient} />
       <h2>My SMART Health Cards</h2>
-      <HealthCards me={me} />
+      <HealthCards me={me} patient={patient} />
     </section>
   );
 }

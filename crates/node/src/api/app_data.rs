@@ -8,6 +8,8 @@
 //!   organizations, and the records (metadata) each covers;
 //! - `GET /v1/app/kpis` (public): the dashboards' figures;
 //! - `GET /v1/app/ledger?type=&before=&limit=` (public): entries by type;
+//! - `GET /v1/app/records/{id}` (public): a record's anchor (ledger
+//!   metadata: patient, author, category, type, index, erasure);
 //! - `GET /v1/app/records/{id}/provenance` (signed; the patient, a delegate
 //!   or the author): the author's provenance signature, kept off the log.
 //!
@@ -307,7 +309,7 @@ pub async fn ledger(
                     list[..end].iter().rev().take(limit).copied().collect()
                 })
                 .unwrap_or_default(),
-            None => (0..before).rev().take(limit as usize).collect(),
+            None => (0..before).rev().take(limit).collect(),
         };
         let mut entries = Vec::with_capacity(indexes.len());
         for index in indexes {
@@ -334,6 +336,28 @@ pub async fn ledger(
     .await
 }
 
+fn record_not_found() -> ApiError {
+    ApiError::new(
+        StatusCode::NOT_FOUND,
+        "record_not_found",
+        "no record with that id is on the ledger",
+    )
+}
+
+/// `GET /v1/app/records/{id}`: the record's `record` entry, as the view
+/// read it (public on the log already).
+pub async fn record(
+    State(node): State<Arc<Node>>,
+    Extension(cache): Extension<Arc<ViewCache>>,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    with_view(node, cache, move |view, _| {
+        let record = view.records.get(&id).ok_or_else(record_not_found)?;
+        Ok(Json(json!({"record": record, "tree_size": view.size})))
+    })
+    .await
+}
+
 /// `GET /v1/app/records/{id}/provenance` (signed).
 pub async fn provenance(
     State(node): State<Arc<Node>>,
@@ -346,13 +370,7 @@ pub async fn provenance(
     let who = authenticate(&node, &method, &uri, &headers)?;
     let node_for_view = node.clone();
     let record = with_view(node_for_view, cache, move |view, _| {
-        view.records.get(&id).cloned().ok_or_else(|| {
-            ApiError::new(
-                StatusCode::NOT_FOUND,
-                "record_not_found",
-                "no record with that id is on the ledger",
-            )
-        })
+        view.records.get(&id).cloned().ok_or_else(record_not_found)
     })
     .await?;
     if who.did.as_str() != record.author {

@@ -106,6 +106,7 @@ fn app_routes() -> Router<Arc<Node>> {
         .route("/v1/app/access", get(app_data::my_access))
         .route("/v1/app/kpis", get(app_data::kpis))
         .route("/v1/app/ledger", get(app_data::ledger))
+        .route("/v1/app/records/{id}", get(app_data::record))
         .route("/v1/app/records/{id}/provenance", get(app_data::provenance))
         .layer(axum::Extension(view))
 }

@@ -9,7 +9,7 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 
 use serde::Serialize;
 
-use super::LedgerView;
+use super::{AccessView, LedgerView, RecordView};
 
 /// How recent a lab result must be for a read of it to count as a
 /// repeated test avoided.
@@ -36,6 +36,79 @@ pub struct Figure {
     pub method: &'static str,
     pub chart_title: &'static str,
     pub bars: Vec<Bar>,
+}
+
+/// Running counts over the access events, updated as the view reads them
+/// (so the view does not keep the events themselves).
+#[derive(Default, Debug)]
+pub struct Tally {
+    permits: u64,
+    denials: u64,
+    break_glass: u64,
+    justified: u64,
+    break_glass_days: BTreeMap<String, f64>,
+    /// (requester, patient) → time of the first denied read not yet followed
+    /// by a consented one.
+    first_denial: HashMap<(String, String), i64>,
+    consented: HashSet<(String, String)>,
+    waits: Vec<i64>,
+    /// (reader, record) pairs already counted as a repeat test avoided.
+    recent_reads: HashSet<(String, String)>,
+    recent_read_days: BTreeMap<String, f64>,
+}
+
+impl Tally {
+    /// Counts one access event; `records` is the view's records so far.
+    pub fn access(&mut self, a: &AccessView, records: &BTreeMap<String, RecordView>) {
+        match (a.permit, a.break_glass) {
+            (true, true) => {
+                self.break_glass += 1;
+                *self.break_glass_days.entry(day(a.time)).or_default() += 1.0;
+            }
+            (true, false) => self.permits += 1,
+            (false, _) => self.denials += 1,
+        }
+        if a.justified {
+            self.justified += 1;
+        }
+        if a.action != "read" || a.requester == a.patient {
+            return;
+        }
+        // Time to obtain consent.
+        let pair = (a.requester.clone(), a.patient.clone());
+        if !self.consented.contains(&pair) {
+            if !a.permit && !a.break_glass {
+                self.first_denial.entry(pair).or_insert(a.time);
+            } else if a.permit && !a.grants.is_empty() {
+                if let Some(denied) = self.first_denial.remove(&pair) {
+                    self.waits.push(a.time.saturating_sub(denied).max(0));
+                    self.consented.insert(pair);
+                }
+            }
+        }
+        // Repeat lab tests avoided.
+        if !a.permit {
+            return;
+        }
+        for id in &a.records {
+            let Some(uploaded) = records
+                .get(id)
+                .and_then(|r| (r.category == "lab").then_some(r.uploaded_at).flatten())
+            else {
+                continue;
+            };
+            let age = a.time.saturating_sub(uploaded);
+            if (0..RECENT_RESULT_SECS).contains(&age)
+                && self.recent_reads.insert((a.requester.clone(), id.clone()))
+            {
+                *self.recent_read_days.entry(day(a.time)).or_default() += 1.0;
+            }
+        }
+    }
+
+    fn decisions(&self) -> u64 {
+        self.permits + self.denials + self.break_glass
+    }
 }
 
 type FigureFn = fn(&LedgerView, i64) -> Option<Figure>;
@@ -73,39 +146,19 @@ fn day(time: i64) -> String {
         .unwrap_or_else(|_| "?".into())
 }
 
-fn by_day(times: impl Iterator<Item = i64>) -> Vec<Bar> {
-    let mut days: BTreeMap<String, f64> = BTreeMap::new();
-    for t in times {
-        *days.entry(day(t)).or_default() += 1.0;
-    }
-    days.into_iter()
-        .map(|(label, value)| Bar { label, value })
+fn bars(days: &BTreeMap<String, f64>) -> Vec<Bar> {
+    days.iter()
+        .map(|(label, value)| Bar {
+            label: label.clone(),
+            value: *value,
+        })
         .collect()
 }
 
 /// From a requester's first denied read of a patient's data to their first
 /// read permitted by a grant of that patient.
 fn time_to_consent(view: &LedgerView, _now: i64) -> Option<Figure> {
-    let mut first_denial: HashMap<(&str, &str), i64> = HashMap::new();
-    let mut done: HashSet<(&str, &str)> = HashSet::new();
-    let mut waits = Vec::new();
-    for a in &view.accesses {
-        if a.action != "read" || a.requester == a.patient {
-            continue;
-        }
-        let pair = (a.requester.as_str(), a.patient.as_str());
-        if done.contains(&pair) {
-            continue;
-        }
-        if !a.permit && !a.break_glass {
-            first_denial.entry(pair).or_insert(a.time);
-        } else if a.permit && !a.grants.is_empty() {
-            if let Some(denied) = first_denial.remove(&pair) {
-                waits.push((a.time - denied).max(0));
-                done.insert(pair);
-            }
-        }
-    }
+    let mut waits = view.tally.waits.clone();
     let buckets: [(&str, i64); 5] = [
         ("under a minute", 60),
         ("under an hour", 3600),
@@ -142,101 +195,72 @@ fn time_to_consent(view: &LedgerView, _now: i64) -> Option<Figure> {
 /// Permitted reads, by someone other than the patient, of a lab result
 /// uploaded less than 90 days before: a test that did not need repeating.
 fn repeat_tests_avoided(view: &LedgerView, _now: i64) -> Option<Figure> {
-    let mut seen: HashSet<(&str, &str)> = HashSet::new();
-    let mut times = Vec::new();
-    for a in &view.accesses {
-        if a.action != "read" || !a.permit || a.requester == a.patient {
-            continue;
-        }
-        for id in &a.records {
-            let Some(record) = view.records.get(id) else {
-                continue;
-            };
-            let Some(uploaded) = record.uploaded_at else {
-                continue;
-            };
-            let age = a.time - uploaded;
-            if record.category == "lab"
-                && (0..RECENT_RESULT_SECS).contains(&age)
-                && seen.insert((a.requester.as_str(), id.as_str()))
-            {
-                times.push(a.time);
-            }
-        }
-    }
-    if times.is_empty() && view.accesses.is_empty() {
+    let t = &view.tally;
+    if t.decisions() == 0 {
         return None;
     }
     Some(Figure {
         id: "repeat-tests-avoided",
         title: "Repeat lab tests avoided",
-        value: Some(times.len() as f64),
+        value: Some(t.recent_reads.len() as f64),
         unit: "count",
         summary: "recent lab results a care team could read instead of ordering the test again".into(),
         method: "distinct (reader, lab record) pairs where someone other than the patient was permitted to read a lab result uploaded less than 90 days before",
         chart_title: "Recent results read, by day (UTC)",
-        bars: by_day(times.into_iter()),
+        bars: bars(&t.recent_read_days),
     })
 }
 
 fn decisions(view: &LedgerView, _now: i64) -> Option<Figure> {
-    if view.accesses.is_empty() {
+    let t = &view.tally;
+    if t.decisions() == 0 {
         return None;
     }
-    let permits = view
-        .accesses
-        .iter()
-        .filter(|a| a.permit && !a.break_glass)
-        .count();
-    let glass = view.accesses.iter().filter(|a| a.break_glass).count();
-    let denials = view.accesses.iter().filter(|a| !a.permit).count();
     Some(Figure {
         id: "decisions",
         title: "Access decisions",
-        value: Some(view.accesses.len() as f64),
+        value: Some(t.decisions() as f64),
         unit: "count",
-        summary: format!("{permits} permitted, {denials} denied, {glass} emergency (break-glass)"),
+        summary: format!(
+            "{} permitted, {} denied, {} emergency (break-glass)",
+            t.permits, t.denials, t.break_glass
+        ),
         method: "every access event on the log: each upload and read is decided and logged",
         chart_title: "Decisions by outcome",
         bars: vec![
             Bar {
                 label: "permitted".into(),
-                value: permits as f64,
+                value: t.permits as f64,
             },
             Bar {
                 label: "denied".into(),
-                value: denials as f64,
+                value: t.denials as f64,
             },
             Bar {
                 label: "break-glass".into(),
-                value: glass as f64,
+                value: t.break_glass as f64,
             },
         ],
     })
 }
 
 fn break_glass(view: &LedgerView, _now: i64) -> Option<Figure> {
-    let events: Vec<i64> = view
-        .accesses
-        .iter()
-        .filter(|a| a.break_glass)
-        .map(|a| a.time)
-        .collect();
-    if view.accesses.is_empty() {
+    let t = &view.tally;
+    if t.decisions() == 0 {
         return None;
     }
-    let justified = view.accesses.iter().filter(|a| a.justified).count();
     Some(Figure {
         id: "break-glass",
         title: "Emergency access (break-glass)",
-        value: Some(events.len() as f64),
+        value: Some(t.break_glass as f64),
         unit: "count",
         summary: format!(
-            "{justified} with a written justification, the rest within the hour it opened"
+            "{} with a written justification, the rest within the hour it opened",
+            t.justified
         ),
         method: "access events flagged break_glass: permitted only by the emergency policy, shown first to the patient",
         chart_title: "Break-glass reads by day (UTC)",
-        bars: by_day(events.into_iter()),
+        bars: bars(&t.break_glass_days),
     })
 }
 

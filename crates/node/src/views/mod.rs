@@ -8,7 +8,7 @@
 
 pub mod kpis;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, VecDeque};
 
 use serde::Serialize;
 use serde_json::Value;
@@ -63,14 +63,13 @@ pub struct RecordView {
     pub uploaded_at: Option<i64>,
 }
 
-/// One decision, as the dashboards need it.
+/// One decision, as the dashboards need it (not kept: folded into
+/// [`kpis::Tally`] as it is read).
 #[derive(Clone, Debug)]
 pub struct AccessView {
-    pub index: u64,
     pub requester: String,
     pub patient: String,
     pub action: String,
-    pub purpose: String,
     pub records: Vec<String>,
     pub permit: bool,
     pub break_glass: bool,
@@ -79,7 +78,14 @@ pub struct AccessView {
     pub time: i64,
 }
 
-/// Everything the apps derive from the log, up to `size` entries.
+/// How many recent uploads a `record` entry is matched against. An upload
+/// submits its access event and its record together; FHIR Bundles submit
+/// up to 1,000 pairs in one go.
+const RECENT_WRITES: usize = 2048;
+
+/// Everything the apps derive from the log, up to `size` entries. Its
+/// memory grows with organizations, members, grants and records (not with
+/// access events, which are counted as they are read).
 #[derive(Default, Debug)]
 pub struct LedgerView {
     pub size: u64,
@@ -92,7 +98,11 @@ pub struct LedgerView {
     pub licence_holders: BTreeMap<String, u64>,
     pub grants: BTreeMap<String, GrantView>,
     pub records: BTreeMap<String, RecordView>,
-    pub accesses: Vec<AccessView>,
+    /// The dashboards' running counts.
+    pub tally: kpis::Tally,
+    /// The last few permitted uploads (record, decision time): a `record`
+    /// entry follows its upload's `access` event closely.
+    recent_writes: VecDeque<(String, i64)>,
     /// identity.rotate: new key → identity, so a rotated-in signer counts
     /// as the identity it acts for.
     rotated: BTreeMap<String, String>,
@@ -204,12 +214,11 @@ impl LedgerView {
                 let commitment = text(body, "commitment");
                 // The upload's access event comes just before its record.
                 let uploaded_at = self
-                    .accesses
+                    .recent_writes
                     .iter()
                     .rev()
-                    .take(8)
-                    .find(|a| a.action == "write" && a.records.contains(&commitment))
-                    .map(|a| a.time);
+                    .find(|(c, _)| *c == commitment)
+                    .map(|(_, t)| *t);
                 self.records.insert(
                     commitment.clone(),
                     RecordView {
@@ -232,19 +241,28 @@ impl LedgerView {
                     record.erased_at = Some(index);
                 }
             }
-            "access" => self.accesses.push(AccessView {
-                index,
-                requester: text(body, "requester"),
-                patient: text(body, "patient"),
-                action: text(body, "action"),
-                purpose: text(body, "purpose"),
-                records: texts(body, "records"),
-                permit: body["decision"] == "permit",
-                break_glass: body["break_glass"].as_bool().unwrap_or(false),
-                justified: body["justified"].as_bool().unwrap_or(false),
-                grants: texts(body, "grants"),
-                time: body["time"].as_i64().unwrap_or_default(),
-            }),
+            "access" => {
+                let access = AccessView {
+                    requester: text(body, "requester"),
+                    patient: text(body, "patient"),
+                    action: text(body, "action"),
+                    records: texts(body, "records"),
+                    permit: body["decision"] == "permit",
+                    break_glass: body["break_glass"].as_bool().unwrap_or(false),
+                    justified: body["justified"].as_bool().unwrap_or(false),
+                    grants: texts(body, "grants"),
+                    time: body["time"].as_i64().unwrap_or_default(),
+                };
+                if access.action == "write" && access.permit {
+                    for record in &access.records {
+                        self.recent_writes.push_back((record.clone(), access.time));
+                    }
+                    while self.recent_writes.len() > RECENT_WRITES {
+                        self.recent_writes.pop_front();
+                    }
+                }
+                self.tally.access(&access, &self.records);
+            }
             "identity.rotate" => {
                 let subject = text(body, "subject");
                 let identity = self.identity(&subject);
