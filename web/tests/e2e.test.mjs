@@ -236,6 +236,16 @@ test("the records scenario through the pages", async () => {
   assert.equal(await p.locator('[data-verified="false"]').count(), 0);
   await accessible(p, "audit");
   await shot(p, "11-wallet-audit");
+
+  // The patient erases the record: its keys are destroyed, and the
+  // clinician's next attempt is told so (410), even with break-glass.
+  await visit(p, "#/wallet/records");
+  p.once("dialog", (dialog) => dialog.accept());
+  await p.getByTestId("record-row").first().getByRole("button", { name: "Erase" }).click();
+  await p.getByText(/^Erased\. Logged on the ledger at index \d+\.$/).waitFor();
+  await p.getByTestId("record-row").first().getByText(/^Erased \(entry \d+\)$/).waitFor();
+  await openRecord(c, recordId);
+  await c.getByText(/was erased.*nobody, not even you|nobody can read it any more/).waitFor();
   await p.close();
   await c.close();
 });
@@ -288,7 +298,13 @@ test("bad input: a key file that is not a key, an end before the start, an expir
   await visit(c, `#/portal/record?id=${recordId}`);
   await c.evaluate(() => (globalThis.hygeiaClock.skewMs = -3600_000));
   await c.getByRole("button", { name: "Open the record" }).click();
-  await c.getByText(/Set this device's clock to the correct time, then try again\./).waitFor();
+  await c
+    .getByText(/Set this device's clock to the correct time, then try again\./)
+    .waitFor({ timeout: 10_000 })
+    .catch(async (e) => {
+      await shot(c, "failed-expired");
+      throw e;
+    });
   await shot(c, "15-portal-expired-signature");
   assert.equal(await treeSize(), size, "a refused signature reaches no decision and logs nothing");
   await p.close();

@@ -79,7 +79,10 @@ async function answer(response: Response): Promise<unknown> {
 
 async function send(url: string, init: RequestInit): Promise<Response> {
   try {
-    return await fetch(url, init);
+    // Never from or into the browser's cache: answers to signed requests
+    // hold health data, and a cached "410 Gone" (which browsers keep for
+    // good unless told otherwise) would hide what the node says now.
+    return await fetch(url, { ...init, cache: "no-store" });
   } catch {
     throw new ApiError(0, "unreachable", `The node at ${location.origin} did not answer. Check that it is running (for example \`hygeia demo\`), then reload this page.`);
   }

@@ -23,7 +23,7 @@ export async function fhirToken(key: StoredKey, purposeOfUse: string): Promise<s
     client_assertion: await clientAssertion(key, node_did),
     purpose_of_use: purposeOfUse,
   });
-  const response = await fetch("/auth/token", { method: "POST", headers: { "content-type": "application/x-www-form-urlencoded" }, body: form });
+  const response = await fetch("/auth/token", { cache: "no-store", method: "POST", headers: { "content-type": "application/x-www-form-urlencoded" }, body: form });
   const body = await response.json().catch(() => ({}));
   if (!response.ok) {
     const code = String(body.error ?? `http_${response.status}`);
@@ -34,6 +34,7 @@ export async function fhirToken(key: StoredKey, purposeOfUse: string): Promise<s
 
 export async function fhir<T>(token: string, method: string, path: string, body?: unknown): Promise<T> {
   const response = await fetch(path, {
+    cache: "no-store",
     method,
     headers: { authorization: `Bearer ${token}`, accept: "application/fhir+json", ...(body ? { "content-type": "application/fhir+json" } : {}) },
     body: body ? JSON.stringify(body) : undefined,
