@@ -330,7 +330,7 @@ test("guardians: set up in the browser, recovered by the CLI; set up by the CLI,
   await p.getByRole("button", { name: "I saved the files: register recovery" }).click();
   await p.getByText(/^Recovery registered on the ledger at entry \d+/).waitFor();
   await accessible(p, "recovery set-up");
-  await shot(p, "18-recovery-setup");
+  await shot(p, "19-recovery-setup");
 
   // The Rust implementation recovers Alex's identity from two of the
   // browser's shares: Alex's browser key is retired.
@@ -341,7 +341,7 @@ test("guardians: set up in the browser, recovered by the CLI; set up by the CLI,
   const size = await treeSize();
   await visit(p, "#/wallet/records");
   await p.getByText(/This key no longer acts for your identity: it was replaced during a key recovery\./).first().waitFor();
-  await shot(p, "19-wallet-retired-key");
+  await shot(p, "20-wallet-retired-key");
   if ((await treeSize()) !== size) {
     const last = await (await fetch(`${url}/v1/app/ledger?limit=2`)).json();
     assert.fail(`the retired key changed the ledger: ${JSON.stringify(last.entries.map((e) => e.entry))}`);
@@ -369,7 +369,7 @@ test("guardians: set up in the browser, recovered by the CLI; set up by the CLI,
   await b.getByRole("button", { name: "Recover my identity" }).click();
   await b.getByText(/^Recovered\. .* now acts through a new key made in this browser/).waitFor();
   await accessible(b, "recovery recover");
-  await shot(b, "20-recovery-recovered");
+  await shot(b, "21-recovery-recovered");
   // The new browser key acts for Bob: his wallet lists his grants (none).
   await visit(b, "#/wallet");
   await b.getByText("You have not given anyone access.").waitFor();
@@ -385,7 +385,7 @@ test("guardians: set up in the browser, recovered by the CLI; set up by the CLI,
     });
   await b.getByRole("img", { name: /QR code of your SMART Health Card/ }).waitFor();
   await accessible(b, "health card");
-  await shot(b, "21-wallet-health-card");
+  await shot(b, "22-wallet-health-card");
   writeFileSync(join(work, "qr.txt"), (await b.getByTestId("qr-text").textContent()) + "\n");
   const card = cli("shc", "verify", "--node", url, "qr.txt");
   assert.match(card, /Immunization/);
@@ -434,5 +434,25 @@ test("dashboards and the ledger explorer show real figures and proofs", async ()
   await page.getByTestId("ledger-entry").first().locator('[data-verified="true"]').waitFor();
   await accessible(page, "ledger explorer");
   await shot(page, "17-ledger");
+
+  // The log grows; the explorer proves the new checkpoint extends the one
+  // it saw (RFC 9162 consistency), and refuses a forged proof.
+  writeFileSync(join(work, "doc.txt"), "synthetic document");
+  cli("tx", "attest", "--node", url, "--key", "board.key", "--label", "lab.result", "--file", "doc.txt");
+  await page.reload();
+  await page.getByTestId("consistency").getByText(/the log only grew/).waitFor();
+  await verified(page.getByTestId("consistency"));
+  await page.route("**/v1/proofs/consistency?**", async (route) => {
+    const response = await route.fetch();
+    const proof = await response.json();
+    proof.proof[0] = "11".repeat(32);
+    await route.fulfill({ response, json: proof });
+  });
+  writeFileSync(join(work, "doc2.txt"), "another synthetic document");
+  cli("tx", "attest", "--node", url, "--key", "board.key", "--label", "lab.result", "--file", "doc2.txt");
+  await page.reload();
+  await page.getByText("This node's log is not an extension of the one you saw before.", { exact: false }).waitFor();
+  assert.equal(await page.getByTestId("consistency").locator("[data-verified]").getAttribute("data-verified"), "false");
+  await shot(page, "18-ledger-forged-consistency");
   await page.close();
 });

@@ -169,3 +169,36 @@ export async function checkEntry(
   if (tx.network !== checkpoint.origin) return { ok: false, problem: "the entry belongs to another network", tx };
   return { ok: true, tx };
 }
+
+/** RFC 9162 §2.1.4.2: the tree of size `second` extends the tree of size `first`. */
+export async function verifyConsistency(first: number, second: number, proof: Uint8Array[], firstRoot: Uint8Array, secondRoot: Uint8Array): Promise<boolean> {
+  if (first > second || first === 0) return false;
+  if (first === second) return proof.length === 0 && equalBytes(firstRoot, secondRoot);
+  if (proof.length === 0 || proof.some((p) => p.length !== 32)) return false;
+  const path = (first & (first - 1)) === 0 ? [firstRoot, ...proof] : proof;
+  if (path.length === 0) return false;
+  let fn = first - 1;
+  let sn = second - 1;
+  while (fn % 2 === 1) {
+    fn = Math.floor(fn / 2);
+    sn = Math.floor(sn / 2);
+  }
+  let fr = path[0];
+  let sr = path[0];
+  for (const c of path.slice(1)) {
+    if (sn === 0) return false;
+    if (fn % 2 === 1 || fn === sn) {
+      fr = await nodeHash(c, fr);
+      sr = await nodeHash(c, sr);
+      while (fn % 2 === 0 && fn !== 0) {
+        fn = Math.floor(fn / 2);
+        sn = Math.floor(sn / 2);
+      }
+    } else {
+      sr = await nodeHash(sr, c);
+    }
+    fn = Math.floor(fn / 2);
+    sn = Math.floor(sn / 2);
+  }
+  return sn === 0 && equalBytes(fr, firstRoot) && equalBytes(sr, secondRoot);
+}

@@ -2,7 +2,46 @@ import { useState } from "preact/hooks";
 import { ErrorBox, Loading, Mark, Page, useAction, useLoad } from "../components";
 import { getJson, getText, verifierKey } from "../lib/api";
 import { shortDid } from "../lib/did";
-import { Checkpoint, checkEntry, verifyCheckpoint } from "../lib/verify";
+import { fromBase64, fromHex, toBase64 } from "../lib/bytes";
+import { Checkpoint, checkEntry, verifyCheckpoint, verifyConsistency } from "../lib/verify";
+
+const LAST_SEEN = "hygeia.lastCheckpoint";
+
+/**
+ * Whether the log only grew since the checkpoint this browser last
+ * verified: an RFC 9162 consistency proof between the two, checked here.
+ * The new checkpoint is remembered only when it is consistent.
+ */
+async function grewSince(current: Checkpoint): Promise<{ from: number; ok: boolean; problem?: string } | null> {
+  const text = localStorage.getItem(LAST_SEEN);
+  const remember = () => localStorage.setItem(LAST_SEEN, JSON.stringify({ origin: current.origin, size: current.size, root: toBase64(current.root) }));
+  let last: { origin: string; size: number; root: string } | null = null;
+  try {
+    last = text ? JSON.parse(text) : null;
+  } catch {
+    last = null;
+  }
+  if (!last || last.origin !== current.origin || last.size === 0) {
+    remember();
+    return null;
+  }
+  const root = fromBase64(last.root);
+  if (last.size > current.size) return { from: last.size, ok: false, problem: `the log shrank from ${last.size} to ${current.size} entries` };
+  let proof: Uint8Array[] = [];
+  if (last.size < current.size) {
+    const answer = await getJson<{ proof: string[] }>(`/v1/proofs/consistency?from=${last.size}&to=${current.size}`);
+    try {
+      proof = answer.proof.map(fromHex);
+    } catch {
+      return { from: last.size, ok: false, problem: "the consistency proof is malformed" };
+    }
+  }
+  const ok = await verifyConsistency(last.size, current.size, proof, root, current.root);
+  if (ok) remember();
+  return ok
+    ? { from: last.size, ok }
+    : { from: last.size, ok, problem: last.size === current.size ? "the same size now has another root: the log was rewritten" : "the consistency proof does not hold: the log was rewritten, not extended" };
+}
 
 interface LedgerPage {
   tree_size: number;
@@ -51,7 +90,8 @@ export function ExplorerPage({ params }: { params: URLSearchParams }) {
   const checkpoint = useLoad(async () => {
     const note = await getText("/checkpoint");
     const { key } = await verifierKey();
-    return { note, checkpoint: await verifyCheckpoint(note, key), key };
+    const checkpoint = await verifyCheckpoint(note, key);
+    return { note, checkpoint, key, grew: await grewSince(checkpoint) };
   }, []);
   const page = useLoad(
     () => getJson<LedgerPage>(`/v1/app/ledger?limit=25${type ? `&type=${encodeURIComponent(type)}` : ""}${before !== null ? `&before=${before}` : ""}`),
@@ -72,6 +112,20 @@ export function ExplorerPage({ params }: { params: URLSearchParams }) {
           <p>
             Tree size <strong>{checkpoint.data.checkpoint.size.toLocaleString()}</strong> <Mark state="ok" />
           </p>
+          {checkpoint.data.grew && (
+            <p data-testid="consistency">
+              {checkpoint.data.grew.ok
+                ? `Since this browser last looked (${checkpoint.data.grew.from.toLocaleString()} entries), the log only grew:`
+                : `Since this browser last looked (${checkpoint.data.grew.from.toLocaleString()} entries):`}{" "}
+              <Mark state={checkpoint.data.grew.ok ? "ok" : "bad"} problem={checkpoint.data.grew.problem} />
+            </p>
+          )}
+          {checkpoint.data.grew && !checkpoint.data.grew.ok && (
+            <div class="alert error" role="alert">
+              This node's log is not an extension of the one you saw before. Do not trust it; report it to the
+              network's governance with both checkpoints.
+            </div>
+          )}
           <pre class="mono">{checkpoint.data.note}</pre>
           <p class="hint">
             Signed by the node's key <span class="mono">{checkpoint.data.key}</span>.
