@@ -11,6 +11,7 @@ pub mod node;
 pub mod research;
 pub mod server;
 pub mod state;
+pub mod views;
 
 pub use config::NodeConfig;
 pub use node::{Node, NodeError};

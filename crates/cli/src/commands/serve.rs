@@ -343,4 +343,16 @@ fn print_demo_banner(
     println!("  hygeia verify {url}");
     println!("  open {url}/openapi.json for the whole API; docs/records.md explains the rules");
     println!();
+    println!("Or in a browser (docs/apps.md):");
+    println!("  start:          {url}/app/  (create a key, or import a key file: click 'Or import a key file')");
+    println!(
+        "  patient wallet: {url}/app/#/wallet   sign in by importing {}",
+        key("patient")
+    );
+    println!(
+        "  clinician:      {url}/app/#/portal   sign in by importing {} (in another browser profile or a private window, or switch keys on Start)",
+        key("clinician")
+    );
+    println!("  dashboards:     {url}/app/#/dashboard   ledger explorer: {url}/app/#/ledger   (no key needed)");
+    println!();
 }

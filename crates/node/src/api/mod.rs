@@ -1,6 +1,8 @@
 //! The HTTP API: the C2SP tlog-tiles endpoints, transaction submission,
 //! proofs, node information and the OpenAPI document.
 
+mod app;
+mod app_data;
 mod audit;
 mod auth;
 mod credentials;
@@ -91,8 +93,27 @@ pub fn router(node: Arc<Node>) -> Router {
             post(token::issue).layer(DefaultBodyLimit::max(hygeia_auth::token::MAX_FORM_LEN)),
         )
         .merge(fhir::routes())
+        .merge(app_routes())
         .fallback(error::not_found)
         .method_not_allowed_fallback(error::method_not_allowed)
         .layer(axum::middleware::from_fn(error::json_errors))
         .with_state(node)
+}
+
+/// The web apps at `/app/` and the endpoints they read (docs/apps.md).
+fn app_routes() -> Router<Arc<Node>> {
+    let view = Arc::new(app_data::ViewCache::default());
+    Router::new()
+        .route("/", get(app::to_app))
+        .route("/app", get(app::to_app))
+        .route("/app/", get(app::index))
+        .route("/app/{*path}", get(app::file))
+        .route("/v1/app/whoami", get(app_data::whoami))
+        .route("/v1/app/directory", get(app_data::directory))
+        .route("/v1/app/access", get(app_data::my_access))
+        .route("/v1/app/kpis", get(app_data::kpis))
+        .route("/v1/app/ledger", get(app_data::ledger))
+        .route("/v1/app/records/{id}", get(app_data::record))
+        .route("/v1/app/records/{id}/provenance", get(app_data::provenance))
+        .layer(axum::Extension(view))
 }
