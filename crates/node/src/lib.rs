@@ -9,7 +9,7 @@ pub mod fhir_store;
 pub mod health_cards;
 pub mod node;
 pub mod research;
-pub mod state;
+pub use hygeia_state as state;
 
 pub use config::NodeConfig;
 pub use node::{serve, Node, NodeError};
