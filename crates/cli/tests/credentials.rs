@@ -95,9 +95,13 @@ fn node_did(net: &Network) -> String {
         .to_owned()
 }
 
-/// The URL under which the node serves a list named `name`.
+/// The URL under which the node serves the board's list named `name`.
 fn list_url(net: &Network, name: &str) -> String {
-    format!("{}/v1/status-lists/{name}", net.node.url)
+    format!(
+        "{}/v1/status-lists/{}/{name}",
+        net.node.url,
+        did(&net.board)
+    )
 }
 
 /// A status list credential of `issuer` (signed by `key`) with `set` bits.
@@ -279,7 +283,9 @@ fn revoked_and_suspended_licences_stop_treatment_and_break_glass() {
     assert_eq!(read(&net, &net.patient, TREAT).0, 200);
     assert_eq!(read(&net, &net.clinician, BREAK_GLASS).0, 200);
     let (status, body) = {
-        let r = net.node.get("/v1/status-lists/board-revocation");
+        let r = net
+            .node
+            .get(&format!("/v1/status-lists/{board}/board-revocation"));
         (r.status().as_u16(), r.json::<Value>().unwrap())
     };
     assert_eq!(status, 200);
@@ -617,6 +623,36 @@ fn bad_licence_registrations_and_status_lists_are_refused() {
         "status.list",
         json!({ "credential": not_boards }),
         (422, "status.invalid_credential", ""),
+    );
+    // A stranger's list, under its own name: not on the trust list.
+    let stranger_list = status_list(
+        &stranger,
+        &did(&stranger),
+        &format!("{}/v1/status-lists/{}/mine", net.node.url, did(&stranger)),
+        StatusPurpose::Revocation,
+        &[],
+    );
+    refused(
+        &net,
+        &stranger,
+        "status.list",
+        json!({ "credential": stranger_list }),
+        (403, "status.untrusted_issuer", "trust list"),
+    );
+    // The board's list under an id outside its namespace.
+    let outside = status_list(
+        &net.board,
+        &did(&net.board),
+        &format!("{}/v1/status-lists/board-list", net.node.url),
+        StatusPurpose::Revocation,
+        &[],
+    );
+    refused(
+        &net,
+        &net.board,
+        "status.list",
+        json!({ "credential": outside }),
+        (403, "status.id_outside_namespace", "/v1/status-lists/"),
     );
     // The trust list is governance's alone.
     refused(
@@ -997,7 +1033,7 @@ fn the_credential_commands_work_against_a_node() {
         "cli-revocation",
     ]))
     .unwrap();
-    let list_id = format!("{url}/v1/status-lists/cli-revocation");
+    let list_id = format!("{url}/v1/status-lists/{}/cli-revocation", did(&net.board));
     assert_eq!(published["list"], list_id);
     run_refused(
         &[
@@ -1010,7 +1046,7 @@ fn the_credential_commands_work_against_a_node() {
             "--name",
             "cli-revocation",
         ],
-        "already serves a list",
+        "already serves",
     );
     let revocable = path("revocable.sd-jwt");
     run_ok(&[
@@ -1121,6 +1157,8 @@ fn the_credential_commands_work_against_a_node() {
             &other_board_key,
             "--node",
             &url,
+            "--issuer",
+            &did(&net.board),
             "--name",
             "cli-revocation",
             "--index",
@@ -1227,6 +1265,35 @@ fn bad_identifiers_and_unknown_lists_get_clear_errors() {
             "not_found",
         ),
         ("/v1/status-lists/no-such-list", 404, "not_found"),
+        (
+            "/v1/status-lists/did:key:z6MkhaXgBZDvotDkL5257faiztiGiC2QtKLGpbnnEGta2doK/no-such-list",
+            404,
+            "not_found",
+        ),
+        // The identity point (y = 1) and an order-8 point: small order.
+        (
+            "/v1/dids/did:key:z6MkeXATEjyXENzBXBxgC5EHk2JE5aqd7qMGGtDpLUH1e2Sj",
+            400,
+            "did.invalid",
+        ),
+        (
+            "/v1/dids/did:key:z6MksrRtMyx4CiuAvgkmwsiPXKj7ULY8yG49hjvu11gGFbhb",
+            400,
+            "did.invalid",
+        ),
+        // y = p + 3: the point of y = 3, encoded above the field's prime.
+        (
+            "/v1/dids/did:key:z6Mkvg2JPc7mj3oXZCpWHB9ScRB6BvScZqnrR4Ew9Gjrd75G",
+            400,
+            "did.invalid",
+        ),
+        ("/v1/licences/did:key:zNotBase58!", 400, "did.invalid"),
+        ("/v1/licences/not-a-did", 400, "did.invalid"),
+        (
+            "/v1/licences/did:key:z6MkeXATEjyXENzBXBxgC5EHk2JE5aqd7qMGGtDpLUH1e2Sj",
+            400,
+            "did.invalid",
+        ),
     ];
     for (path, status, code) in cases {
         let answer = error_code_of(net.node.get(path));

@@ -161,7 +161,11 @@ fn a_lost_device_is_replaced_through_guardians() {
         &net.node,
         &stranger,
         "identity.rotate",
-        json!({"subject": patient_did, "new_key": did(&Keypair::generate())}),
+        serde_json::to_value(hygeia_node::state::txs::IdentityRotate::accepted_by(
+            &patient_did,
+            &Keypair::generate(),
+        ))
+        .unwrap(),
     );
     assert_eq!(status, 403, "{answer}");
     assert_eq!(answer["error"]["code"], "identity.rotate_not_allowed");
@@ -261,7 +265,11 @@ fn a_lost_device_is_replaced_through_guardians() {
         &net.node,
         &net.patient,
         "identity.rotate",
-        json!({"subject": patient_did, "new_key": did(&Keypair::generate())}),
+        serde_json::to_value(hygeia_node::state::txs::IdentityRotate::accepted_by(
+            &patient_did,
+            &Keypair::generate(),
+        ))
+        .unwrap(),
     );
     assert_eq!(status, 403, "{answer}");
 

@@ -32,8 +32,8 @@ const ENTRY_TYPE: &str = "BitstringStatusListEntry";
 pub enum StatusListError {
     #[error("the status list is not valid encodedList data: {0}")]
     Malformed(&'static str),
-    #[error("the status list decodes to more than {MAX_DECODED_BYTES} bytes")]
-    TooLarge,
+    #[error("the status list decodes to more than the {limit} bytes accepted")]
+    TooLarge { limit: usize },
     #[error("the status list has fewer than {MIN_ENTRIES} entries")]
     TooShort,
     #[error("status index {index} is outside the list of {len} entries")]
@@ -64,7 +64,7 @@ impl StatusListError {
     pub fn code(&self) -> &'static str {
         match self {
             StatusListError::Malformed(_) => "status-list-malformed",
-            StatusListError::TooLarge => "status-list-too-large",
+            StatusListError::TooLarge { .. } => "status-list-too-large",
             StatusListError::TooShort => "status-list-too-short",
             StatusListError::IndexOutOfRange { .. } => "status-index-out-of-range",
             StatusListError::EntryMalformed(_) => "status-entry-malformed",
@@ -124,7 +124,9 @@ impl StatusList {
     pub fn new(entries: usize) -> Result<Self, StatusListError> {
         let bytes = entries.max(MIN_ENTRIES).div_ceil(8);
         if bytes > MAX_DECODED_BYTES {
-            return Err(StatusListError::TooLarge);
+            return Err(StatusListError::TooLarge {
+                limit: MAX_DECODED_BYTES,
+            });
         }
         Ok(StatusList {
             bits: vec![0; bytes],
@@ -188,8 +190,19 @@ impl StatusList {
     /// [`MAX_DECODED_BYTES`] (without inflating further) or to fewer than
     /// [`MIN_ENTRIES`] entries, and data after the GZIP member.
     pub fn decode(encoded: &str) -> Result<Self, StatusListError> {
-        if encoded.len() > MAX_ENCODED_LEN {
-            return Err(StatusListError::TooLarge);
+        Self::decode_limited(encoded, MAX_DECODED_BYTES)
+    }
+
+    /// [`StatusList::decode`] with a lower cap: lists decoding to more than
+    /// `max_bytes` (at most [`MAX_DECODED_BYTES`]) are refused with
+    /// `status-list-too-large`, having inflated no more than that.
+    pub fn decode_limited(encoded: &str, max_bytes: usize) -> Result<Self, StatusListError> {
+        let max_bytes = max_bytes.min(MAX_DECODED_BYTES);
+        let too_large = StatusListError::TooLarge { limit: max_bytes };
+        // base64 of GZIP: never much longer than the data it holds.
+        let max_encoded = (max_bytes + max_bytes / 1024 + 64) / 3 * 4 + 4;
+        if encoded.len() > max_encoded.min(MAX_ENCODED_LEN) {
+            return Err(too_large);
         }
         let base64 =
             encoded
@@ -200,13 +213,13 @@ impl StatusList {
         let compressed = base64::engine::general_purpose::URL_SAFE_NO_PAD
             .decode(base64)
             .map_err(|_| StatusListError::Malformed("not base64url without padding"))?;
-        let mut decoder = GzDecoder::new(compressed.as_slice()).take(MAX_DECODED_BYTES as u64 + 1);
+        let mut decoder = GzDecoder::new(compressed.as_slice()).take(max_bytes as u64 + 1);
         let mut bits = Vec::new();
         decoder
             .read_to_end(&mut bits)
             .map_err(|_| StatusListError::Malformed("not GZIP data"))?;
-        if bits.len() > MAX_DECODED_BYTES {
-            return Err(StatusListError::TooLarge);
+        if bits.len() > max_bytes {
+            return Err(too_large);
         }
         if !decoder.into_inner().into_inner().is_empty() {
             return Err(StatusListError::Malformed("data after the GZIP member"));
@@ -462,6 +475,29 @@ mod tests {
         assert_eq!(
             StatusList::decode(&max).unwrap().len(),
             MAX_DECODED_BYTES * 8
+        );
+    }
+
+    #[test]
+    fn a_lower_cap_stops_decoding_there() {
+        let cap = 1 << 20;
+        let at_cap = multibase(&gzip(&vec![0x55; cap]));
+        assert_eq!(
+            StatusList::decode_limited(&at_cap, cap).unwrap().len(),
+            cap * 8
+        );
+        let over = multibase(&gzip(&vec![0x55; cap + 1]));
+        let err = StatusList::decode_limited(&over, cap).unwrap_err();
+        assert_eq!(err.code(), "status-list-too-large");
+        assert!(err.to_string().contains("1048576"), "{err}");
+        // The cap never rises above the library's own.
+        let max = multibase(&gzip(&vec![0; MAX_DECODED_BYTES]));
+        assert!(StatusList::decode_limited(&max, usize::MAX).is_ok());
+        // Text too long to hold a list under the cap is refused unread.
+        let long = "u".to_string() + &"A".repeat(cap * 2);
+        assert_eq!(
+            StatusList::decode_limited(&long, cap).unwrap_err().code(),
+            "status-list-too-large"
         );
     }
 

@@ -6,7 +6,9 @@ use hygeia_identity::{Keypair, PublicKey};
 use serde_json::{json, Value};
 use time::OffsetDateTime;
 
-use crate::status_list::{StatusList, StatusListEntry, StatusListError, StatusPurpose};
+use crate::status_list::{
+    StatusList, StatusListEntry, StatusListError, StatusPurpose, MAX_DECODED_BYTES,
+};
 use crate::vc::{verify_credential, Credential, VcError};
 
 /// The type of a status list credential.
@@ -69,6 +71,17 @@ impl StatusListCredential {
         now: OffsetDateTime,
         resolve: impl Fn(&str) -> Option<PublicKey>,
     ) -> Result<VerifiedStatusList, StatusListError> {
+        Self::verify_limited(credential, now, resolve, MAX_DECODED_BYTES)
+    }
+
+    /// [`StatusListCredential::verify`], refusing lists that decode to more
+    /// than `max_decoded_bytes` (see [`StatusList::decode_limited`]).
+    pub fn verify_limited(
+        credential: &Value,
+        now: OffsetDateTime,
+        resolve: impl Fn(&str) -> Option<PublicKey>,
+        max_decoded_bytes: usize,
+    ) -> Result<VerifiedStatusList, StatusListError> {
         let verified = verify_credential(credential, now, resolve)?;
         if !verified.has_type(STATUS_LIST_CREDENTIAL) {
             return Err(VcError::WrongType(STATUS_LIST_CREDENTIAL).into());
@@ -94,7 +107,7 @@ impl StatusListCredential {
             .get("encodedList")
             .and_then(Value::as_str)
             .ok_or_else(|| VcError::BadSubject("encodedList is missing".into()))?;
-        let list = StatusList::decode(encoded)?;
+        let list = StatusList::decode_limited(encoded, max_decoded_bytes)?;
         Ok(VerifiedStatusList {
             id,
             issuer: verified.issuer().to_string(),
@@ -133,6 +146,11 @@ impl VerifiedStatusList {
 
     pub fn list(&self) -> &StatusList {
         &self.list
+    }
+
+    /// The decoded list, without a copy.
+    pub fn into_list(self) -> StatusList {
+        self.list
     }
 
     pub fn valid_until(&self) -> Option<OffsetDateTime> {

@@ -31,6 +31,8 @@ pub enum DidError {
     BadPoint,
     #[error("the did:key is not in its canonical encoding")]
     NonCanonical,
+    #[error("the did:key holds a small-order point, which no key pair has")]
+    SmallOrder,
     #[error(
         "the did:key holds a {} key (multicodec {codec:#x}); only Ed25519 keys, and X25519 keys for key agreement, are supported",
         crate::multicodec::key_codec_name(*codec)
@@ -51,6 +53,7 @@ impl DidError {
             DidError::BadKeyLength => "did-key-bad-length",
             DidError::BadPoint => "did-key-bad-point",
             DidError::NonCanonical => "did-key-non-canonical",
+            DidError::SmallOrder => "did-key-small-order",
         }
     }
 }
@@ -131,6 +134,16 @@ impl FromStr for Did {
             .ok_or(DidError::UnsupportedKeyType)?;
         let key_bytes: &[u8; 32] = key_bytes.try_into().map_err(|_| DidError::BadKeyLength)?;
         let key = PublicKey::from_bytes(key_bytes).map_err(|_| DidError::BadPoint)?;
+        // A point's encoding is canonical when it is the one compressing
+        // the point gives (y below p, no sign bit on x = 0); small-order
+        // points (the identity and the torsion points) are no one's key,
+        // and every signature "verifies" under some of them.
+        if key.as_dalek().is_weak() {
+            return Err(DidError::SmallOrder);
+        }
+        if key.as_dalek().to_edwards().compress().to_bytes() != *key_bytes {
+            return Err(DidError::NonCanonical);
+        }
         let did = Did::from_public_key(key);
         // base58 has one encoding per byte string, but leading-zero digits
         // could still sneak in; a DID must compare equal as text.
@@ -250,12 +263,72 @@ mod tests {
             assert_eq!(err.code(), code, "{text}");
             assert!(!err.to_string().is_empty());
         }
-        // Base58 has one encoding per byte string, so `NonCanonical` is a
-        // guard that no input is known to reach.
-        assert_eq!(DidError::NonCanonical.code(), "did-key-non-canonical");
         let codec = DidError::UnsupportedKeyCodec { codec: 0xe7 };
         assert_eq!(codec.code(), "unsupported-key-type");
         assert!(codec.to_string().contains("secp256k1"));
+    }
+
+    /// The encoding of a y coordinate `p + k` (the same field element as
+    /// `k`), with the sign bit of x as given.
+    fn y_above_p(k: u8, x_sign: bool) -> [u8; 32] {
+        // p = 2^255 - 19, little-endian: ed ff .. ff 7f.
+        let mut bytes = [0xff; 32];
+        bytes[0] = 0xed + k;
+        bytes[31] = 0x7f | if x_sign { 0x80 } else { 0 };
+        bytes
+    }
+
+    fn did_of(bytes: &[u8; 32]) -> String {
+        let mut encoded = MULTICODEC_ED25519_PUB.to_vec();
+        encoded.extend_from_slice(bytes);
+        format!("did:key:z{}", bs58::encode(encoded).into_string())
+    }
+
+    #[test]
+    fn small_order_points_are_refused() {
+        // The eight points of order dividing 8 (the identity among them),
+        // from the curve library's table.
+        for point in curve25519_dalek::constants::EIGHT_TORSION {
+            let text = did_of(&point.compress().to_bytes());
+            let err = text.parse::<Did>().unwrap_err();
+            assert_eq!(err, DidError::SmallOrder, "{text}");
+            assert_eq!(err.code(), "did-key-small-order");
+            assert!(Did::parse_cached(&text).is_err());
+        }
+    }
+
+    #[test]
+    fn non_canonical_encodings_are_refused() {
+        let mut refused = 0;
+        for k in 0..19u8 {
+            for x_sign in [false, true] {
+                let bytes = y_above_p(k, x_sign);
+                let Ok(key) = ed25519_dalek::VerifyingKey::from_bytes(&bytes) else {
+                    continue;
+                };
+                let text = did_of(&bytes);
+                let expected = if key.is_weak() {
+                    DidError::SmallOrder
+                } else {
+                    DidError::NonCanonical
+                };
+                assert_eq!(text.parse::<Did>().unwrap_err(), expected, "{text}");
+                refused += usize::from(expected == DidError::NonCanonical);
+            }
+        }
+        assert!(refused > 0, "some y >= p is a point of large order");
+        // x = 0 with the sign bit set: -0, a second encoding of the
+        // identity and of the point of order 2.
+        let mut minus_zero = [0u8; 32];
+        minus_zero[0] = 1;
+        minus_zero[31] = 0x80;
+        assert!(did_of(&minus_zero).parse::<Did>().is_err());
+        // Real keys are canonical and of large order.
+        for seed in 0..=255u8 {
+            let did = Keypair::from_seed(&[seed; 32]).did();
+            assert_eq!(did.as_str().parse::<Did>().unwrap(), did);
+        }
+        assert_eq!(DidError::NonCanonical.code(), "did-key-non-canonical");
     }
 
     #[test]

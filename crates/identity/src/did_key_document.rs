@@ -221,6 +221,7 @@ impl FromStr for DidKey {
             ED25519_PUB => s.parse().map(DidKey::Ed25519),
             X25519_PUB => {
                 let key: [u8; 32] = key.try_into().map_err(|_| DidError::BadKeyLength)?;
+                check_x25519(&key)?;
                 let did = X25519DidKey::from_public_key(key);
                 if did.text != s {
                     return Err(DidError::NonCanonical);
@@ -230,6 +231,29 @@ impl FromStr for DidKey {
             other => Err(DidError::UnsupportedKeyCodec { codec: other }),
         }
     }
+}
+
+/// An X25519 public key must be a canonical u-coordinate (below
+/// p = 2^255 - 19, so the top bit is clear) of a point whose order is not
+/// small: agreement with a small-order key gives an all-zero secret.
+fn check_x25519(key: &[u8; 32]) -> Result<(), DidError> {
+    use curve25519_dalek::montgomery::MontgomeryPoint;
+    use curve25519_dalek::scalar::Scalar;
+    // p, little-endian: ed ff … ff 7f.
+    let mut p = [0xff; 32];
+    p[0] = 0xed;
+    p[31] = 0x7f;
+    let below_p = key.iter().rev().cmp(p.iter().rev()) == std::cmp::Ordering::Less;
+    if !below_p {
+        return Err(DidError::NonCanonical);
+    }
+    // [8]P is the identity (u = 0 on the ladder) exactly for the points
+    // of the curve's and its twist's small-order subgroups.
+    let eight = Scalar::from(8u8);
+    if (MontgomeryPoint(*key) * eight).to_bytes() == [0; 32] {
+        return Err(DidError::SmallOrder);
+    }
+    Ok(())
 }
 
 impl fmt::Display for DidKey {
@@ -345,6 +369,45 @@ mod tests {
             text.parse::<DidKey>().unwrap_err().code(),
             "did-key-bad-length"
         );
+        // X25519: small-order u-coordinates (0, 1, p - 1, the two points
+        // of order 8) and encodings of u at or above p.
+        let hex32 = |text: &str| -> [u8; 32] {
+            let mut out = [0u8; 32];
+            for (i, byte) in out.iter_mut().enumerate() {
+                *byte = u8::from_str_radix(&text[2 * i..2 * i + 2], 16).unwrap();
+            }
+            out
+        };
+        let small_order = [
+            "0000000000000000000000000000000000000000000000000000000000000000",
+            "0100000000000000000000000000000000000000000000000000000000000000",
+            "ecffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff7f",
+            "e0eb7a7c3b41b8ae1656e3faf19fc46ada098deb9c32b1fd866205165f49b800",
+            "5f9c95bca3508c24b1d0b1559c83ef5b04445cc4581c8e86d8224eddd09f1157",
+        ];
+        for hex in small_order {
+            let did = X25519DidKey::from_public_key(hex32(hex));
+            let err = did.as_str().parse::<DidKey>().unwrap_err();
+            assert_eq!(err.code(), "did-key-small-order", "{hex}");
+        }
+        let non_canonical = [
+            "edffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff7f",
+            "0900000000000000000000000000000000000000000000000000000000000080",
+            "ffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff",
+        ];
+        for hex in non_canonical {
+            let did = X25519DidKey::from_public_key(hex32(hex));
+            let err = did.as_str().parse::<DidKey>().unwrap_err();
+            assert_eq!(err.code(), "did-key-non-canonical", "{hex}");
+        }
+        // Ed25519 ones are refused the same way when resolving.
+        let mut identity = vec![0xed, 0x01, 1];
+        identity.extend_from_slice(&[0; 31]);
+        let text = format!("did:key:z{}", bs58::encode(identity).into_string());
+        assert_eq!(
+            resolve_did_key(&text).unwrap_err().code(),
+            "did-key-small-order"
+        );
         // A leading zero digit on an X25519 did:key.
         let did = X25519DidKey::from_public_key([8; 32]);
         let padded = did.as_str().replacen("did:key:z", "did:key:z1", 1);
@@ -358,7 +421,9 @@ mod tests {
             let doc = resolve_did_key(key.did().as_str()).unwrap();
             let vm = key.did().verification_method();
             proptest::prop_assert_eq!(doc.ed25519_key(&vm, Relationship::AssertionMethod), Ok(key.public_key()));
-            let x = X25519DidKey::from_public_key(seed);
+            // An X25519 key pair's public key, as key agreement makes one.
+            let secret = x25519_dalek::StaticSecret::from(seed);
+            let x = X25519DidKey::from_public_key(x25519_dalek::PublicKey::from(&secret).to_bytes());
             let parsed: DidKey = x.as_str().parse().unwrap();
             proptest::prop_assert_eq!(parsed, DidKey::X25519(x));
         }

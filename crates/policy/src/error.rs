@@ -193,6 +193,20 @@ pub enum GovernanceError {
     /// The set contains no policy at all.
     #[error("the governance policy set is empty")]
     Empty,
+    /// Brackets nested deeper than [`crate::bounds::MAX_NESTING`].
+    #[error("governance policies nest brackets more than {limit} deep")]
+    TooDeep {
+        /// The limit.
+        limit: usize,
+    },
+    /// A policy with more operators than [`crate::bounds::MAX_OPERATORS`].
+    #[error(
+        "a governance policy holds more than {limit} operators; split it into several policies"
+    )]
+    TooManyOperators {
+        /// The limit.
+        limit: usize,
+    },
     /// A version not above the installed one.
     #[error("governance version {version} is not above the installed version {installed}")]
     StaleVersion {
@@ -214,6 +228,8 @@ impl GovernanceError {
             GovernanceError::Template => "governance.template",
             GovernanceError::Empty => "governance.empty",
             GovernanceError::StaleVersion { .. } => "governance.stale_version",
+            GovernanceError::TooDeep { .. } => "governance.too_deep",
+            GovernanceError::TooManyOperators { .. } => "governance.too_many_operators",
         }
     }
 }

@@ -63,10 +63,12 @@ impl GovernancePolicies {
     /// Parses `text`, names each policy by its `@id` annotation and
     /// validates the set against [`SCHEMA`] in Cedar's strict mode.
     ///
-    /// Refused: text that does not parse or validate (with Cedar's errors),
-    /// a policy without `@id`, two policies with the same `@id`, templates,
-    /// and an empty set.
+    /// Refused: text nesting brackets or holding operators beyond
+    /// [`crate::bounds`] (before Cedar reads it), text that does not parse
+    /// or validate (with Cedar's errors), a policy without `@id`, two
+    /// policies with the same `@id`, templates, and an empty set.
     pub fn parse(version: u64, text: &str) -> Result<Self, GovernanceError> {
+        crate::bounds::check(text)?;
         let parsed = PolicySet::from_str(text).map_err(|errors| GovernanceError::Parse {
             message: join(errors.iter()),
         })?;

@@ -6,6 +6,8 @@
 //!   deterministically, with stable refusal codes.
 //! - [`governance`]: the Cedar schema, the default policies and versioned
 //!   governance policy sets.
+//! - [`bounds`]: how deep and long a governance policy may be, checked
+//!   before Cedar parses it.
 //! - [`engine`]: [`PolicyEngine::decide`], permit or deny and the policies
 //!   that decided.
 //!
@@ -64,6 +66,7 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
+pub mod bounds;
 pub mod engine;
 mod entities;
 pub mod error;

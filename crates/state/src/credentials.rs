@@ -8,8 +8,17 @@
 //! suspension bits of the latest anchored status list), so revoking a
 //! licence or removing its issuer from the trust list takes effect on the
 //! next decision.
+//!
+//! What one `status.list` can cost is bounded: only issuers on the trust
+//! list publish lists, a list decodes to at most [`MAX_LIST_BYTES`], and
+//! the state keeps a list as its signed credential (the bytes of its log
+//! entry, for serving) plus only the bits registered licences point at,
+//! never the decoded bitstring. A list's id lies in its issuer's namespace
+//! ([`list_path`]), so no one can take an id another issuer's credentials
+//! name.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::sync::Arc;
 
 use hygeia_credentials::status_list::{StatusList, StatusPurpose};
 use hygeia_ledger::{ErrorCode, TxError};
@@ -17,6 +26,59 @@ use hygeia_policy::Licence;
 use serde::Serialize;
 
 use super::participants::Participants;
+
+/// The largest decoded status list anchored: 1 MiB, 8,388,608 entries
+/// (64 times the specification's 131,072-entry minimum).
+pub const MAX_LIST_BYTES: usize = 1 << 20;
+
+/// Most status entries one licence names.
+pub const MAX_STATUS_ENTRIES: usize = 8;
+
+/// The longest list name in an id (see [`list_path`]).
+pub const MAX_LIST_NAME_LEN: usize = 64;
+
+/// The path under which `issuer`'s list `name` lives: its id is any
+/// `http(s)` origin (where the list is served) followed by
+/// `/v1/status-lists/<issuer>/<name>`, the issuer's DID written as one
+/// path segment (`%` as `%25`; a DID has no other character a path
+/// segment must escape).
+pub fn list_path(issuer: &str, name: &str) -> String {
+    format!("/v1/status-lists/{}/{name}", issuer.replace('%', "%25"))
+}
+
+/// Whether a list name is 1 to 64 characters of `[A-Za-z0-9._-]`.
+pub fn is_list_name(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= MAX_LIST_NAME_LEN
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b))
+        && name != "."
+        && name != ".."
+}
+
+/// Whether the list id `id` lies in `issuer`'s namespace: an `https://`
+/// or `http://` URL, with a host, no query or fragment, whose path ends in
+/// [`list_path`]`(issuer, name)` for a valid name.
+pub fn in_namespace(id: &str, issuer: &str) -> bool {
+    let Some(rest) = id
+        .strip_prefix("https://")
+        .or_else(|| id.strip_prefix("http://"))
+    else {
+        return false;
+    };
+    let Some((authority, _)) = rest.split_once('/') else {
+        return false;
+    };
+    if authority.is_empty() || !id.bytes().all(|b| b.is_ascii_graphic()) || id.contains(['?', '#'])
+    {
+        return false;
+    }
+    let Some((before, name)) = id.rsplit_once('/') else {
+        return false;
+    };
+    is_list_name(name) && before.ends_with(list_path(issuer, "").trim_end_matches('/'))
+}
 
 /// A trust-list entry: `issuer` is trusted for credentials of one type.
 #[derive(Clone, Debug, Serialize)]
@@ -34,11 +96,30 @@ pub struct TrustEntry {
 pub struct PublishedList {
     pub issuer: String,
     pub purpose: StatusPurpose,
-    /// The signed status list credential, served as published.
-    pub credential: serde_json::Value,
-    pub bits: StatusList,
+    /// The signed status list credential, as published (its JSON text).
+    pub credential: Arc<str>,
+    /// How many entries the list has.
+    pub entries: u64,
+    /// The bits registered licences point at (index → set), read from
+    /// the list when it or the licence was anchored.
+    bits: BTreeMap<u64, bool>,
     /// Leaf index of the `status.list` transaction that anchored it.
     pub index: u64,
+}
+
+impl PublishedList {
+    /// Bit `index`, if it lies in the list and a registered licence
+    /// points at it (only those are kept).
+    pub fn bit(&self, index: u64) -> Option<bool> {
+        self.bits.get(&index).copied()
+    }
+
+    /// Heap bytes this entry holds, for memory accounting.
+    pub fn heap_bytes(&self) -> usize {
+        // A B-tree entry: key, value and about as much again in node
+        // overhead.
+        self.issuer.len() + self.credential.len() + self.bits.len() * 2 * (8 + 1)
+    }
 }
 
 /// Where a credential's status lives.
@@ -78,7 +159,8 @@ pub enum LicenceStanding {
     Expired,
     Revoked,
     Suspended,
-    /// Its status list was never published: fail closed.
+    /// Its status list was never published, is another issuer's, has
+    /// another purpose, or is shorter than its index: fail closed.
     StatusUnknown,
 }
 
@@ -102,6 +184,8 @@ pub struct Credentials {
     trust: HashMap<(String, String), TrustEntry>,
     /// Status list credential id (its URL) → latest version.
     lists: HashMap<String, PublishedList>,
+    /// Status list id → the indices registered licences point at.
+    referenced: HashMap<String, BTreeSet<u64>>,
     /// Holder DID → licences, in registration order.
     licences: HashMap<String, Vec<LicenceEntry>>,
 }
@@ -129,6 +213,11 @@ impl Credentials {
             .get(&(issuer.to_owned(), credential_type.to_owned()))
     }
 
+    /// Whether the trust list names `issuer` for any credential type.
+    pub fn is_trusted_issuer(&self, issuer: &str) -> bool {
+        self.trust.keys().any(|(i, _)| i == issuer)
+    }
+
     /// The trust list, sorted by issuer then type.
     pub fn trust_list(&self) -> Vec<&TrustEntry> {
         let mut entries: Vec<&TrustEntry> = self.trust.values().collect();
@@ -139,9 +228,17 @@ impl Credentials {
         entries
     }
 
-    /// Records a new version of a status list. The first issuer to publish
-    /// under an id owns it; only that issuer publishes later versions.
-    pub fn publish_list(&mut self, id: String, list: PublishedList) -> Result<(), TxError> {
+    /// Records a new version of a status list, given its decoded bits
+    /// (read here for the indices licences point at, then dropped). The
+    /// first issuer to publish under an id owns it (an id lies in its
+    /// issuer's namespace, so no one else can take it); only that issuer
+    /// publishes later versions, of the same purpose.
+    pub fn publish_list(
+        &mut self,
+        id: String,
+        mut list: PublishedList,
+        decoded: &StatusList,
+    ) -> Result<(), TxError> {
         if let Some(previous) = self.lists.get(&id) {
             if previous.issuer != list.issuer {
                 return Err(TxError::new(
@@ -156,6 +253,7 @@ impl Credentials {
                 ));
             }
         }
+        list.bits = read_bits(decoded, self.referenced.get(&id).into_iter().flatten());
         self.lists.insert(id, list);
         Ok(())
     }
@@ -171,11 +269,50 @@ impl Credentials {
         ids
     }
 
+    /// Adds a licence, and reads the bits its status entries point at
+    /// from the lists already anchored (each list decoded at most once).
     pub fn register_licence(&mut self, entry: LicenceEntry) {
+        let mut wanted: BTreeMap<&str, Vec<u64>> = BTreeMap::new();
+        for status in &entry.status {
+            let fresh = self
+                .referenced
+                .entry(status.list.clone())
+                .or_default()
+                .insert(status.index);
+            if fresh {
+                wanted.entry(&status.list).or_default().push(status.index);
+            }
+        }
+        for (id, indices) in wanted {
+            let Some(list) = self.lists.get_mut(id) else {
+                continue;
+            };
+            // The list verified when it was anchored; reading it again
+            // cannot fail unless the state was built some other way.
+            if let Some(decoded) = decode_anchored(&list.credential) {
+                list.bits.extend(read_bits(&decoded, &indices));
+            }
+        }
         self.licences
             .entry(entry.holder.clone())
             .or_default()
             .push(entry);
+    }
+
+    /// Heap bytes the status lists and their references hold: what a
+    /// `status.list` or `licence.register` can make the state keep.
+    pub fn status_heap_bytes(&self) -> usize {
+        let lists: usize = self
+            .lists
+            .iter()
+            .map(|(id, l)| id.len() + std::mem::size_of::<PublishedList>() + l.heap_bytes())
+            .sum();
+        let references: usize = self
+            .referenced
+            .iter()
+            .map(|(id, indices)| id.len() + indices.len() * 2 * 8)
+            .sum();
+        lists + references
     }
 
     pub fn licences_of(&self, holder: &str) -> &[LicenceEntry] {
@@ -202,13 +339,16 @@ impl Credentials {
             return LicenceStanding::Expired;
         }
         for status in &licence.status {
-            let Some(list) = self.lists.get(&status.list) else {
+            // Only the licence's own issuer's list of the entry's purpose
+            // vouches for it.
+            let Some(list) = self
+                .lists
+                .get(&status.list)
+                .filter(|l| l.issuer == licence.issuer && l.purpose == status.purpose)
+            else {
                 return LicenceStanding::StatusUnknown;
             };
-            let bit = usize::try_from(status.index)
-                .ok()
-                .and_then(|i| list.bits.get(i).ok());
-            match bit {
+            match list.bit(status.index) {
                 Some(false) => {}
                 Some(true) => {
                     return match status.purpose {
@@ -266,8 +406,37 @@ pub fn speaks_for(participants: &Participants, signer: &str, issuer: &str) -> bo
     signer == issuer || participants.org(issuer).is_some_and(|o| o.has_key(signer))
 }
 
-/// Checks a `status.list` credential: signed (eddsa-jcs-2022) by a key of
-/// its issuer, published by its issuer, a decodable Bitstring Status List.
+/// Reads the bits at `indices` that lie in `decoded`.
+fn read_bits<'a>(
+    decoded: &StatusList,
+    indices: impl IntoIterator<Item = &'a u64>,
+) -> BTreeMap<u64, bool> {
+    indices
+        .into_iter()
+        .filter_map(|&index| {
+            let bit = usize::try_from(index)
+                .ok()
+                .and_then(|i| decoded.get(i).ok())?;
+            Some((index, bit))
+        })
+        .collect()
+}
+
+/// The bits of an anchored list credential, decoded again.
+fn decode_anchored(credential: &str) -> Option<StatusList> {
+    let value: serde_json::Value = serde_json::from_str(credential).ok()?;
+    let encoded = value["credentialSubject"]["encodedList"].as_str()?;
+    StatusList::decode_limited(encoded, MAX_LIST_BYTES).ok()
+}
+
+/// Checks a `status.list` credential and returns its id, the entry to
+/// keep and its decoded bits (to read, then drop). Refused, in this order
+/// and before anything is decoded or its signature checked: an issuer the
+/// trust list does not name (`status.untrusted_issuer`), a signer that
+/// does not speak for the issuer (`status.not_issuer`), an id outside the
+/// issuer's namespace (`status.id_outside_namespace`); then a credential
+/// that does not verify or a list over [`MAX_LIST_BYTES`]
+/// (`status.invalid_credential`, with the library's code in the message).
 ///
 /// Replay must give the same answer whenever it runs, so the validity
 /// window is checked at the credential's own `validFrom` (the signature,
@@ -275,10 +444,11 @@ pub fn speaks_for(participants: &Participants, signer: &str, issuer: &str) -> bo
 /// reading the list applies its own clock.
 pub fn verify_status_list(
     participants: &Participants,
+    credentials: &Credentials,
     signer: &str,
     index: u64,
-    credential: serde_json::Value,
-) -> Result<(String, PublishedList), TxError> {
+    credential: &serde_json::Value,
+) -> Result<(String, PublishedList, StatusList), TxError> {
     use hygeia_credentials::status_list_credential::StatusListCredential;
     let invalid =
         |code: &'static str, message: String| TxError::new(ErrorCode::Invalid(code), message);
@@ -286,30 +456,55 @@ pub fn verify_status_list(
         serde_json::Value::String(s) => s.clone(),
         other => other["id"].as_str().unwrap_or_default().to_owned(),
     };
+    if !credentials.is_trusted_issuer(&issuer) {
+        return Err(TxError::new(
+            ErrorCode::Forbidden("status.untrusted_issuer"),
+            format!("{issuer:?} is on no trust list: only trusted issuers anchor status lists"),
+        ));
+    }
     if !speaks_for(participants, signer, &issuer) {
         return Err(TxError::new(
             ErrorCode::Forbidden("status.not_issuer"),
             format!("a status list of {issuer:?} is published by that issuer's own key"),
         ));
     }
+    let claimed_id = credential["id"].as_str().unwrap_or_default();
+    if !in_namespace(claimed_id, &issuer) {
+        return Err(TxError::new(
+            ErrorCode::Forbidden("status.id_outside_namespace"),
+            format!(
+                "a list of {issuer} has an id ending in {}, not {claimed_id:?}",
+                list_path(&issuer, "<name>")
+            ),
+        ));
+    }
     let at = credential["validFrom"]
         .as_str()
         .and_then(hygeia_credentials::data_integrity::parse_date_time)
         .unwrap_or(time::OffsetDateTime::UNIX_EPOCH);
-    let verified = StatusListCredential::verify(&credential, at, |method| {
-        issuer_method_key(participants, &issuer, method)
-    })
+    let verified = StatusListCredential::verify_limited(
+        credential,
+        at,
+        |method| issuer_method_key(participants, &issuer, method),
+        MAX_LIST_BYTES,
+    )
     .map_err(|e| invalid("status.invalid_credential", format!("{}: {e}", e.code())))?;
     let id = verified.id().to_owned();
+    let text = serde_json::to_string(credential)
+        .map_err(|e| invalid("status.invalid_credential", e.to_string()))?;
+    let purpose = verified.purpose();
+    let decoded = verified.into_list();
     Ok((
         id,
         PublishedList {
             issuer,
-            purpose: verified.purpose(),
-            bits: verified.list().clone(),
-            credential,
+            purpose,
+            credential: Arc::from(text),
+            entries: decoded.len() as u64,
+            bits: BTreeMap::new(),
             index,
         },
+        decoded,
     ))
 }
 
@@ -407,6 +602,25 @@ pub fn verify_licence(
                 .collect::<Result<Vec<_>, _>>()?
         }
     };
+    if status.len() > MAX_STATUS_ENTRIES {
+        return Err(invalid(
+            "licence.bad_status",
+            format!("a licence names at most {MAX_STATUS_ENTRIES} status entries"),
+        ));
+    }
+    if let Some(foreign) = status
+        .iter()
+        .find(|s| !in_namespace(&s.list, verified.issuer()))
+    {
+        return Err(invalid(
+            "licence.bad_status",
+            format!(
+                "status list {} is not in the namespace of the licence's issuer ({})",
+                foreign.list,
+                list_path(verified.issuer(), "<name>")
+            ),
+        ));
+    }
     let time = |name: &str| claims.get(name).and_then(|v| v.as_i64());
     Ok(LicenceEntry {
         holder: identity.to_owned(),
@@ -418,4 +632,133 @@ pub fn verify_licence(
         status,
         index,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use hygeia_credentials::credential_types::VCT_CLINICIAN_LICENCE;
+
+    const BOARD: &str = "did:key:z6MkpTHR8VNsBxYAAWHut2Geadd9jSwuBV8xRoAnwWsdvktH";
+    const RIVAL: &str = "did:key:z6MkhaXgBZDvotDkL5257faiztiGiC2QtKLGpbnnEGta2doK";
+    const LIST: &str = "https://node.example/v1/status-lists/x/board-2026";
+
+    fn licence(purpose: StatusPurpose) -> LicenceEntry {
+        LicenceEntry {
+            holder: "did:key:holder".into(),
+            issuer: BOARD.into(),
+            jurisdiction: "FR".into(),
+            profession: "physician".into(),
+            not_before: None,
+            not_after: None,
+            status: vec![StatusRef {
+                list: LIST.into(),
+                index: 7,
+                purpose,
+            }],
+            index: 1,
+        }
+    }
+
+    fn list(issuer: &str, purpose: StatusPurpose) -> PublishedList {
+        PublishedList {
+            issuer: issuer.into(),
+            purpose,
+            credential: Arc::from("{}"),
+            entries: 0,
+            bits: BTreeMap::new(),
+            index: 2,
+        }
+    }
+
+    fn all_set() -> StatusList {
+        let mut bits = StatusList::new(0).unwrap();
+        for i in 0..64 {
+            bits.set(i, true).unwrap();
+        }
+        bits
+    }
+
+    /// The decision reads a licence's status only from its own issuer's
+    /// list of the entry's purpose, whatever else sits under the id.
+    #[test]
+    fn only_the_licence_issuers_list_decides() {
+        let mut credentials = Credentials::default();
+        credentials.trust(TrustEntry {
+            issuer: BOARD.into(),
+            credential_type: VCT_CLINICIAN_LICENCE.into(),
+            jurisdictions: BTreeSet::new(),
+            index: 0,
+        });
+        credentials.register_licence(licence(StatusPurpose::Revocation));
+        let entry = credentials.licences_of("did:key:holder")[0].clone();
+        assert_eq!(
+            credentials.standing(&entry, 0),
+            LicenceStanding::StatusUnknown
+        );
+
+        // Another issuer's list under the id: the bit it sets counts for
+        // nothing, and the licence stays unknown (fail closed).
+        credentials
+            .publish_list(
+                LIST.into(),
+                list(RIVAL, StatusPurpose::Revocation),
+                &all_set(),
+            )
+            .unwrap();
+        assert_eq!(
+            credentials.standing(&entry, 0),
+            LicenceStanding::StatusUnknown
+        );
+        assert_eq!(credentials.list(LIST).unwrap().bit(7), Some(true));
+
+        // The issuer's own list, of another purpose: unknown too.
+        let mut credentials = Credentials::default();
+        credentials.trust(TrustEntry {
+            issuer: BOARD.into(),
+            credential_type: VCT_CLINICIAN_LICENCE.into(),
+            jurisdictions: BTreeSet::new(),
+            index: 0,
+        });
+        credentials.register_licence(licence(StatusPurpose::Revocation));
+        credentials
+            .publish_list(
+                LIST.into(),
+                list(BOARD, StatusPurpose::Suspension),
+                &all_set(),
+            )
+            .unwrap();
+        assert_eq!(
+            credentials.standing(&entry, 0),
+            LicenceStanding::StatusUnknown
+        );
+
+        // The issuer's revocation list decides.
+        let mut credentials = Credentials::default();
+        credentials.trust(TrustEntry {
+            issuer: BOARD.into(),
+            credential_type: VCT_CLINICIAN_LICENCE.into(),
+            jurisdictions: BTreeSet::new(),
+            index: 0,
+        });
+        credentials.register_licence(licence(StatusPurpose::Revocation));
+        credentials
+            .publish_list(
+                LIST.into(),
+                list(BOARD, StatusPurpose::Revocation),
+                &all_set(),
+            )
+            .unwrap();
+        assert_eq!(credentials.standing(&entry, 0), LicenceStanding::Revoked);
+        credentials
+            .publish_list(
+                LIST.into(),
+                list(BOARD, StatusPurpose::Revocation),
+                &StatusList::new(0).unwrap(),
+            )
+            .unwrap();
+        assert_eq!(credentials.standing(&entry, 0), LicenceStanding::Valid);
+        // Only the bits licences point at are kept.
+        assert_eq!(credentials.list(LIST).unwrap().bit(8), None);
+    }
 }

@@ -6,8 +6,14 @@
 //! (docs/recovery.md), which signs an `identity.rotate`: from then on a new
 //! key acts for the identity, and every key it ever used before is retired,
 //! so a stolen device can do nothing.
+//!
+//! A rotation must never make a key that already stands for someone act
+//! for someone else: the new key must be unknown to the log (no admitted
+//! transaction signed by it or naming it, see [`Identities::note_known`])
+//! and must itself sign its acceptance (`proof`), so neither a key already
+//! in use nor a key someone merely knows of can be captured.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use hygeia_ledger::{ErrorCode, TxError};
 use serde::Serialize;
@@ -43,6 +49,10 @@ pub struct Identities {
     /// Retired key → the identity it used to act for.
     retired: HashMap<String, String>,
     rotations: HashMap<String, Vec<Rotation>>,
+    /// Every did:key the log has named: the signers of admitted
+    /// transactions, every did:key their bodies name, the node and the
+    /// governance key. None of them may become another identity's key.
+    known: HashSet<String>,
 }
 
 impl Identities {
@@ -92,10 +102,55 @@ impl Identities {
         );
     }
 
+    /// Remembers that the log named `did` (a signer, or a DID in an
+    /// admitted body). Only did:keys can become an identity's key, so
+    /// only they are kept; a DID URL counts for its DID.
+    pub fn note_known(&mut self, did: &str) {
+        let did = did.split_once('#').map_or(did, |(d, _)| d);
+        // No did:key is longer (an Ed25519 one is 56 characters).
+        const MAX_DID_KEY_LEN: usize = 128;
+        if did.starts_with("did:key:") && did.len() <= MAX_DID_KEY_LEN && !self.known.contains(did)
+        {
+            self.known.insert(did.to_owned());
+        }
+    }
+
+    /// Whether the log ever named `did` (see [`Identities::note_known`]).
+    pub fn is_known(&self, did: &str) -> bool {
+        self.known.contains(did)
+    }
+
+    /// How many did:keys the log has named.
+    pub fn known_len(&self) -> usize {
+        self.known.len()
+    }
+
     /// `identity.rotate`, signed by `key` (not resolved: the recovery key
     /// acts for no identity; it may only rotate).
+    ///
+    /// Refused, in this order: a retired signing key
+    /// (`identity.key_retired`); a subject that is not an identity but a
+    /// key acting, or retired, for another one (`identity.not_an_identity`);
+    /// a signer that is neither the subject's registered recovery key nor
+    /// its current key (`identity.rotate_not_allowed`); a new key that is,
+    /// acts, acted, recovers or was ever named for anyone
+    /// (`identity.key_in_use`); a new key that did not sign its acceptance
+    /// (`identity.new_key_not_proven`).
     pub fn rotate(&mut self, key: &str, index: u64, body: &IdentityRotate) -> Result<(), TxError> {
         let subject = body.subject.as_str();
+        if let Some(identity) = self.retired.get(key) {
+            return Err(TxError::new(
+                ErrorCode::Forbidden("identity.key_retired"),
+                format!("this key was replaced by a key rotation of {identity} and signs nothing"),
+            ));
+        }
+        let foreign = |owner: Option<&String>| owner.is_some_and(|o| o != subject);
+        if foreign(self.acting.get(subject)) || foreign(self.retired.get(subject)) {
+            return Err(TxError::new(
+                ErrorCode::Conflict("identity.not_an_identity"),
+                format!("{subject} is a key of another identity, not an identity of its own"),
+            ));
+        }
         let current = self.current_key(subject).to_owned();
         let by_recovery = self
             .recovery
@@ -109,19 +164,27 @@ impl Identities {
         }
         let new_key = body.new_key.as_str();
         let taken = new_key == subject
+            || self.known.contains(new_key)
             || self.retired.contains_key(new_key)
             || self.acting.contains_key(new_key)
-            || self.current.contains_key(new_key);
-        if taken || self.recovery.values().any(|r| r.recovery_key == new_key) {
+            || self.current.contains_key(new_key)
+            || self.recovery.values().any(|r| r.recovery_key == new_key);
+        if taken {
             return Err(TxError::new(
                 ErrorCode::Conflict("identity.key_in_use"),
-                format!("{new_key} already acts, acted or recovers for an identity"),
+                format!(
+                    "{new_key} already appears on the ledger (as an identity, a key, a recovery key or in a transaction) and cannot become {subject}'s key"
+                ),
             ));
         }
+        body.verify_proof().map_err(|reason| {
+            TxError::new(ErrorCode::Forbidden("identity.new_key_not_proven"), reason)
+        })?;
         self.acting.remove(&current);
         self.retired.insert(current.clone(), subject.to_owned());
         self.acting.insert(new_key.to_owned(), subject.to_owned());
         self.current.insert(subject.to_owned(), new_key.to_owned());
+        self.known.insert(new_key.to_owned());
         self.rotations
             .entry(subject.to_owned())
             .or_default()
@@ -137,67 +200,172 @@ impl Identities {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use hygeia_identity::Keypair;
 
-    const PATIENT: &str = "did:key:patient";
-    const RECOVERY: &str = "did:key:recovery";
-    const NEW: &str = "did:key:new";
+    struct Keys {
+        patient: Keypair,
+        recovery: Keypair,
+        new: Keypair,
+    }
 
-    fn registered() -> Identities {
+    fn did(key: &Keypair) -> String {
+        key.did().to_string()
+    }
+
+    fn registered() -> (Identities, Keys) {
+        let keys = Keys {
+            patient: Keypair::generate(),
+            recovery: Keypair::generate(),
+            new: Keypair::generate(),
+        };
         let mut ids = Identities::default();
         ids.register_recovery(
-            PATIENT,
+            &did(&keys.patient),
             1,
             &IdentityRecovery {
-                recovery_key: RECOVERY.into(),
+                recovery_key: did(&keys.recovery),
                 threshold: 2,
                 guardians: vec!["did:key:g1".into(), "did:key:g2".into()],
                 split: "00".repeat(32),
             },
         );
-        ids
-    }
-
-    fn rotate_to(new_key: &str) -> IdentityRotate {
-        IdentityRotate {
-            subject: PATIENT.into(),
-            new_key: new_key.into(),
-        }
+        (ids, keys)
     }
 
     #[test]
     fn recovery_key_moves_the_identity_and_retires_the_old_key() {
-        let mut ids = registered();
-        ids.rotate(RECOVERY, 2, &rotate_to(NEW)).unwrap();
-        assert_eq!(ids.identity_of(NEW).unwrap(), PATIENT);
-        assert_eq!(ids.current_key(PATIENT), NEW);
-        let err = ids.identity_of(PATIENT).unwrap_err();
+        let (mut ids, k) = registered();
+        let patient = did(&k.patient);
+        ids.rotate(
+            &did(&k.recovery),
+            2,
+            &IdentityRotate::accepted_by(&patient, &k.new),
+        )
+        .unwrap();
+        assert_eq!(ids.identity_of(&did(&k.new)).unwrap(), patient);
+        assert_eq!(ids.current_key(&patient), did(&k.new));
+        let err = ids.identity_of(&patient).unwrap_err();
         assert_eq!(err.code.as_str(), "identity.key_retired");
-        assert_eq!(ids.rotations(PATIENT).len(), 1);
+        assert_eq!(ids.rotations(&patient).len(), 1);
+        assert!(ids.is_known(&did(&k.new)));
     }
 
     #[test]
     fn only_the_recovery_or_current_key_rotates() {
-        let mut ids = registered();
+        let (mut ids, k) = registered();
+        let patient = did(&k.patient);
+        let stranger = Keypair::generate();
         let err = ids
-            .rotate("did:key:stranger", 2, &rotate_to(NEW))
+            .rotate(
+                &did(&stranger),
+                2,
+                &IdentityRotate::accepted_by(&patient, &k.new),
+            )
             .unwrap_err();
         assert_eq!(err.code.as_str(), "identity.rotate_not_allowed");
-        // The lost device's key is retired after a rotation: it cannot
-        // rotate back.
-        ids.rotate(RECOVERY, 2, &rotate_to(NEW)).unwrap();
+        // The lost device's key is retired after a rotation: it signs
+        // nothing, not even a rotation back.
+        ids.rotate(
+            &did(&k.recovery),
+            2,
+            &IdentityRotate::accepted_by(&patient, &k.new),
+        )
+        .unwrap();
+        let thief = Keypair::generate();
         let err = ids
-            .rotate(PATIENT, 3, &rotate_to("did:key:thief"))
+            .rotate(&patient, 3, &IdentityRotate::accepted_by(&patient, &thief))
             .unwrap_err();
-        assert_eq!(err.code.as_str(), "identity.rotate_not_allowed");
+        assert_eq!(err.code.as_str(), "identity.key_retired");
     }
 
     #[test]
     fn a_key_cannot_be_reused() {
-        let mut ids = registered();
-        ids.rotate(RECOVERY, 2, &rotate_to(NEW)).unwrap();
-        let err = ids.rotate(NEW, 3, &rotate_to(PATIENT)).unwrap_err();
+        let (mut ids, k) = registered();
+        let patient = did(&k.patient);
+        ids.rotate(
+            &did(&k.recovery),
+            2,
+            &IdentityRotate::accepted_by(&patient, &k.new),
+        )
+        .unwrap();
+        let new = did(&k.new);
+        for key in [&k.patient, &k.recovery] {
+            let err = ids
+                .rotate(&new, 3, &IdentityRotate::accepted_by(&patient, key))
+                .unwrap_err();
+            assert_eq!(err.code.as_str(), "identity.key_in_use");
+        }
+    }
+
+    #[test]
+    fn a_known_key_never_becomes_another_identitys_key() {
+        let (mut ids, k) = registered();
+        let clinician = Keypair::generate();
+        ids.note_known(&format!("{}#{}", did(&clinician), "key-1"));
+        assert!(ids.is_known(&did(&clinician)));
+        // Even with the clinician's own acceptance.
+        let err = ids
+            .rotate(
+                &did(&k.recovery),
+                2,
+                &IdentityRotate::accepted_by(&did(&k.patient), &clinician),
+            )
+            .unwrap_err();
         assert_eq!(err.code.as_str(), "identity.key_in_use");
-        let err = ids.rotate(NEW, 3, &rotate_to(RECOVERY)).unwrap_err();
-        assert_eq!(err.code.as_str(), "identity.key_in_use");
+        assert_eq!(ids.current_key(&did(&k.patient)), did(&k.patient));
+        assert_eq!(ids.identity_of(&did(&clinician)).unwrap(), did(&clinician));
+    }
+
+    #[test]
+    fn the_new_key_must_accept() {
+        let (mut ids, k) = registered();
+        let patient = did(&k.patient);
+        let mut rotation = IdentityRotate::accepted_by(&patient, &k.new);
+        // Someone else's signature, or the new key's for another subject.
+        let other = IdentityRotate::accepted_by(&patient, &Keypair::generate());
+        let elsewhere = IdentityRotate::accepted_by(&did(&Keypair::generate()), &k.new);
+        for proof in [other.proof, elsewhere.proof, "A".repeat(86)] {
+            rotation.proof = proof;
+            let err = ids.rotate(&did(&k.recovery), 2, &rotation).unwrap_err();
+            assert_eq!(err.code.as_str(), "identity.new_key_not_proven");
+        }
+        assert!(ids.rotations(&patient).is_empty());
+        assert!(!ids.is_known(&did(&k.new)));
+    }
+
+    #[test]
+    fn a_key_of_another_identity_is_no_subject() {
+        let (mut ids, k) = registered();
+        let patient = did(&k.patient);
+        ids.rotate(
+            &did(&k.recovery),
+            2,
+            &IdentityRotate::accepted_by(&patient, &k.new),
+        )
+        .unwrap();
+        // The rotated-in key cannot split itself off as an identity of its
+        // own, nor can the retired one.
+        let new = did(&k.new);
+        let err = ids
+            .rotate(
+                &new,
+                3,
+                &IdentityRotate::accepted_by(&new, &Keypair::generate()),
+            )
+            .unwrap_err();
+        assert_eq!(err.code.as_str(), "identity.not_an_identity");
+        let newer = Keypair::generate();
+        ids.rotate(&new, 3, &IdentityRotate::accepted_by(&patient, &newer))
+            .unwrap();
+        let err = ids
+            .rotate(
+                &new,
+                4,
+                &IdentityRotate::accepted_by(&new, &Keypair::generate()),
+            )
+            .unwrap_err();
+        assert_eq!(err.code.as_str(), "identity.key_retired");
+        assert_eq!(ids.identity_of(&did(&newer)).unwrap(), patient);
+        assert_eq!(ids.current_key(&patient), did(&newer));
     }
 }

@@ -63,6 +63,11 @@ pub struct LedgerState {
 impl LedgerState {
     pub fn new(node: String, governance: Option<String>) -> Self {
         let registrars: Vec<String> = governance.iter().cloned().collect();
+        let mut identities = Identities::default();
+        identities.note_known(&node);
+        if let Some(governance) = &governance {
+            identities.note_known(governance);
+        }
         LedgerState {
             node,
             participants: Participants::new(governance),
@@ -73,7 +78,7 @@ impl LedgerState {
             ),
             break_glass: HashMap::new(),
             credentials: Credentials::default(),
-            identities: Identities::default(),
+            identities,
         }
     }
 
@@ -100,7 +105,29 @@ impl LedgerState {
 
     /// Applies one transaction at leaf `index`, or refuses it and changes
     /// nothing. Body schemas were checked when the transaction was parsed.
+    ///
+    /// Every did:key an admitted transaction involves (its signer, the
+    /// identity it acts for, every did:key its body names) is remembered as
+    /// known, so that no rotation can make it another identity's key.
+    /// `attest` entries change nothing: replay skips them unread
+    /// ([`may_change_state`]), so they name no one either.
     pub fn apply(&mut self, index: u64, tx: &SignedTx) -> Result<Effect, TxError> {
+        if tx.tx_type() == hygeia_ledger::attest::TX_TYPE {
+            // Only a retired key's attestation is refused, as before.
+            self.identities.identity_of(tx.signer().as_str())?;
+            return Ok(Effect::None);
+        }
+        let effect = self.apply_rule(index, tx)?;
+        self.identities.note_known(tx.signer().as_str());
+        let identity = self.identities.identity_of(tx.signer().as_str());
+        if let Ok(identity) = identity {
+            self.identities.note_known(&identity);
+        }
+        note_body_dids(&mut self.identities, tx.body());
+        Ok(effect)
+    }
+
+    fn apply_rule(&mut self, index: u64, tx: &SignedTx) -> Result<Effect, TxError> {
         let key = tx.signer().as_str();
         let body = tx.body();
         let schema = |e: String| TxError::new(ErrorCode::SchemaViolation, e);
@@ -115,7 +142,6 @@ impl LedgerState {
         let identity = self.identities.identity_of(key)?;
         let signer = identity.as_str();
         match tx.tx_type() {
-            hygeia_ledger::attest::TX_TYPE => Ok(Effect::None),
             ORG_KEYS => {
                 let b: OrgKeys = parse_body(ORG_KEYS, body).map_err(schema)?;
                 self.participants.rotate_org_keys(signer, index, &b)?;
@@ -142,13 +168,14 @@ impl LedgerState {
             }
             STATUS_LIST => {
                 let b: StatusListPublish = parse_body(STATUS_LIST, body).map_err(schema)?;
-                let (id, list) = credentials::verify_status_list(
+                let (id, list, decoded) = credentials::verify_status_list(
                     &self.participants,
+                    &self.credentials,
                     signer,
                     index,
-                    b.credential,
+                    &b.credential,
                 )?;
-                self.credentials.publish_list(id, list)?;
+                self.credentials.publish_list(id, list, &decoded)?;
                 Ok(Effect::None)
             }
             LICENCE_REGISTER => {
@@ -161,6 +188,7 @@ impl LedgerState {
                     index,
                     &b.presentation,
                 )?;
+                self.identities.note_known(&licence.issuer);
                 self.credentials.register_licence(licence);
                 Ok(Effect::None)
             }
@@ -309,6 +337,27 @@ impl LedgerState {
     fn consent(&mut self, event: ConsentEvent) -> Result<Effect, TxError> {
         self.policy.apply(&event).map_err(consent_error)?;
         Ok(Effect::None)
+    }
+}
+
+/// Remembers every did:key (or DID URL of one) a body names, at any depth.
+/// Bodies are at most 64 KiB, so this walk is as cheap as their parsing.
+fn note_body_dids(identities: &mut Identities, body: &serde_json::Value) {
+    match body {
+        serde_json::Value::String(text) if text.starts_with("did:key:") => {
+            identities.note_known(text)
+        }
+        serde_json::Value::Array(items) => {
+            for item in items {
+                note_body_dids(identities, item);
+            }
+        }
+        serde_json::Value::Object(members) => {
+            for value in members.values() {
+                note_body_dids(identities, value);
+            }
+        }
+        _ => {}
     }
 }
 

@@ -322,6 +322,59 @@ pub struct IdentityRecovery {
 pub struct IdentityRotate {
     pub subject: String,
     pub new_key: String,
+    /// The new key's acceptance: its Ed25519 signature (unpadded
+    /// base64url) over [`IdentityRotate::proof_message`], so that no one
+    /// can point an identity at a key they do not hold.
+    pub proof: String,
+}
+
+/// What a new key signs to accept acting for an identity: this domain,
+/// then the JCS (RFC 8785) bytes of `{"new_key": …, "subject": …}`.
+pub const ROTATE_PROOF_DOMAIN: &[u8] = b"hygeia.identity.rotate.v1\x00";
+
+impl IdentityRotate {
+    /// The bytes `new_key` signs to accept acting for `subject`.
+    pub fn proof_message(subject: &str, new_key: &str) -> Vec<u8> {
+        let mut message = ROTATE_PROOF_DOMAIN.to_vec();
+        let accept = serde_json::json!({"new_key": new_key, "subject": subject});
+        // A map of two strings always canonicalizes.
+        message.extend(serde_json_canonicalizer::to_vec(&accept).unwrap_or_default());
+        message
+    }
+
+    /// A rotation of `subject` to `new_key`, with the new key's acceptance.
+    pub fn accepted_by(subject: &str, new_key: &hygeia_identity::Keypair) -> IdentityRotate {
+        use base64::Engine;
+        let new_did = new_key.did().to_string();
+        let signature = new_key.sign(&Self::proof_message(subject, &new_did));
+        IdentityRotate {
+            subject: subject.to_owned(),
+            new_key: new_did,
+            proof: base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(signature.to_bytes()),
+        }
+    }
+
+    /// Checks that `new_key` signed its acceptance of `subject`.
+    pub fn verify_proof(&self) -> Result<(), String> {
+        use base64::Engine;
+        let refused = || {
+            format!(
+                "proof is not {}'s signature accepting {}",
+                self.new_key, self.subject
+            )
+        };
+        let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(&self.proof)
+            .map_err(|_| refused())?;
+        let signature = hygeia_identity::Signature::from_slice(&bytes).map_err(|_| refused())?;
+        let key = hygeia_identity::Did::parse_cached(&self.new_key).map_err(|_| refused())?;
+        key.public_key()
+            .verify(
+                &Self::proof_message(&self.subject, &self.new_key),
+                &signature,
+            )
+            .map_err(|_| refused())
+    }
 }
 
 /// Parses a body of type `T`, naming the type in the error.
@@ -614,7 +667,18 @@ pub fn register(registry: &mut ModuleRegistry) {
             check: |body| {
                 let b: IdentityRotate = parse_body(IDENTITY_ROTATE, body)?;
                 check_did_key("subject", &b.subject)?;
-                check_did_key("new_key", &b.new_key)
+                check_did_key("new_key", &b.new_key)?;
+                let signature_len = b.proof.len() == 86
+                    && b.proof
+                        .bytes()
+                        .all(|c| c.is_ascii_alphanumeric() || c == b'-' || c == b'_');
+                if !signature_len {
+                    return Err(
+                        "identity.rotate body: proof must be a 64-byte signature in unpadded base64url"
+                            .into(),
+                    );
+                }
+                Ok(())
             },
         },
     ];

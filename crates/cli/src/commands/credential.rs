@@ -114,7 +114,8 @@ pub struct IssueArgs {
     #[arg(long, default_value_t = 365, value_parser = clap::value_parser!(i64).range(1..=36_500))]
     valid_days: i64,
     /// URL of a status list credential holding a bit for this credential
-    /// (e.g. <node>/v1/status-lists/<name>, see `hygeia status publish`).
+    /// (e.g. <node>/v1/status-lists/<issuer DID>/<name>, as `hygeia status
+    /// publish` prints it).
     /// Repeat with --status-index (and --status-purpose) for each list.
     #[arg(long = "status-list", requires = "status_indexes")]
     status_lists: Vec<String>,

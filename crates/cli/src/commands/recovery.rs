@@ -204,11 +204,12 @@ fn recover_identity(
         .with_context(|| format!("cannot create the new key file {}", new_key_path.display()))?;
     let new_did = new_key.did().to_string();
     let mut client = Client::with_key(node, recovery_key);
+    // The new key signs its acceptance: a rotation names only a key its
+    // submitter holds.
+    let rotation =
+        hygeia_node::state::txs::IdentityRotate::accepted_by(identity_did.as_str(), &new_key);
     let mut answer = client
-        .submit(
-            "identity.rotate",
-            json!({"subject": identity_did.to_string(), "new_key": new_did}),
-        )
+        .submit("identity.rotate", serde_json::to_value(&rotation)?)
         .with_context(|| {
             format!(
                 "the identity was not moved; {} does not act for it",

@@ -1,6 +1,8 @@
 //! `hygeia status publish | set`: an issuer's Bitstring Status Lists,
 //! anchored on the ledger (`status.list`) and served by the node at
-//! `<node>/v1/status-lists/<name>`, the URL its credentials name.
+//! `<node>/v1/status-lists/<issuer DID>/<name>`, the URL its credentials
+//! name. Only issuers on the trust list anchor lists, and a list's id
+//! lies under its issuer's DID (docs/credentials.md).
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -15,18 +17,19 @@ use serde_json::{json, Value};
 use time::OffsetDateTime;
 
 use super::credential::Purpose;
-use super::did::{get_json, url_component, Resolver};
+use super::did::{get_json, Resolver};
 use crate::client::Client;
+use hygeia_node::state::credentials::{is_list_name, list_path, MAX_LIST_NAME_LEN};
 
 #[derive(Subcommand)]
 pub enum StatusCommand {
     /// Publish a new status list, every bit clear
     ///
     /// Signed (eddsa-jcs-2022)
-    /// by your key for the issuer and anchored with `status.list`. Its id,
-    /// which credentials name in --status-list, is
-    /// `<node>/v1/status-lists/<name>`; the first issuer to publish under
-    /// an id owns it.
+    /// by your key for the issuer and anchored with `status.list`; the
+    /// issuer must be on the network's trust list. Its id, which
+    /// credentials name in --status-list, is
+    /// `<node>/v1/status-lists/<issuer DID>/<name>` (printed as `list`).
     Publish {
         /// The issuer's key file (its did:key, or a current key of the
         /// organization given with --issuer).
@@ -61,6 +64,9 @@ pub enum StatusCommand {
         /// The list's name, as published.
         #[arg(long)]
         name: String,
+        /// The issuer's DID, as published. Default: the key's did:key.
+        #[arg(long)]
+        issuer: Option<String>,
         /// The credential's bit (its --status-index).
         #[arg(long)]
         index: usize,
@@ -77,14 +83,9 @@ pub enum StatusCommand {
 }
 
 fn check_name(name: &str) -> anyhow::Result<()> {
-    let ok = !name.is_empty()
-        && name.len() <= 64
-        && name
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b));
     anyhow::ensure!(
-        ok,
-        "--name must be 1 to 64 letters, digits, '.', '_' or '-', not {name:?}"
+        is_list_name(name),
+        "--name must be 1 to {MAX_LIST_NAME_LEN} letters, digits, '.', '_' or '-', not {name:?}"
     );
     Ok(())
 }
@@ -123,17 +124,18 @@ pub fn run(command: StatusCommand) -> anyhow::Result<ExitCode> {
         } => {
             check_name(&name)?;
             let key = read_key(&key)?;
+            let issuer = issuer.unwrap_or_else(|| key.did().to_string());
             // A new version with every bit clear would lift every
             // revocation in an existing list.
-            let path = format!("/v1/status-lists/{}", url_component(&name));
+            let path = list_path(&issuer, &name);
             if get_json(&node, &path).is_ok() {
                 anyhow::bail!(
-                    "the node already serves a list named {name}: change its bits with `hygeia status set`"
+                    "the node already serves {issuer}'s list {name}: change its bits with `hygeia status set`"
                 );
             }
             let list = StatusListCredential {
-                id: format!("{}/v1/status-lists/{name}", node.trim_end_matches('/')),
-                issuer: issuer.unwrap_or_else(|| key.did().to_string()),
+                id: format!("{}{path}", node.trim_end_matches('/')),
+                issuer,
                 purpose: purpose.into(),
                 list: StatusList::new(0)?,
                 valid_from: Some(now_seconds()?),
@@ -145,6 +147,7 @@ pub fn run(command: StatusCommand) -> anyhow::Result<ExitCode> {
             key,
             node,
             name,
+            issuer,
             index,
             revoked,
             suspended,
@@ -152,7 +155,8 @@ pub fn run(command: StatusCommand) -> anyhow::Result<ExitCode> {
         } => {
             check_name(&name)?;
             let key = read_key(&key)?;
-            let current = get_json(&node, &format!("/v1/status-lists/{}", url_component(&name)))?;
+            let issuer = issuer.unwrap_or_else(|| key.did().to_string());
+            let current = get_json(&node, &list_path(&issuer, &name))?;
             let resolver = Resolver::new(Some(&node));
             let verified =
                 StatusListCredential::verify(&current, now_seconds()?, |m| resolver.method_key(m))
@@ -211,7 +215,7 @@ mod tests {
         for good in ["board-2026", "a", "x.y_z"] {
             assert!(super::check_name(good).is_ok(), "{good}");
         }
-        for bad in ["", "a/b", "a b", "é", &"n".repeat(65)] {
+        for bad in ["", "a/b", "a b", "é", "..", &"n".repeat(65)] {
             assert!(super::check_name(bad).is_err(), "{bad}");
         }
     }

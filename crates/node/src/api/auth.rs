@@ -115,10 +115,7 @@ mod tests {
                 .rotate(
                     did(recovery).as_str(),
                     2,
-                    &IdentityRotate {
-                        subject: did(patient).to_string(),
-                        new_key: did(new_key).to_string(),
-                    },
+                    &IdentityRotate::accepted_by(did(patient).as_str(), new_key),
                 )
                 .unwrap();
         }

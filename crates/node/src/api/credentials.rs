@@ -122,7 +122,12 @@ pub async fn status_list(State(node): State<Arc<Node>>, Query(q): Query<ListQuer
         None => Json(json!({"lists": credentials.list_ids()})).into_response(),
         Some(id) => match credentials.list(&id) {
             Some(list) => {
-                let mut response = json_with_type(VC_JSON, list.credential.clone());
+                // The credential's JSON text, as anchored.
+                let mut response = (
+                    [(header::CONTENT_TYPE, VC_JSON)],
+                    list.credential.to_string(),
+                )
+                    .into_response();
                 if let Ok(v) = list.index.to_string().parse() {
                     response.headers_mut().insert("x-ledger-index", v);
                 }
@@ -135,13 +140,15 @@ pub async fn status_list(State(node): State<Arc<Node>>, Query(q): Query<ListQuer
     }
 }
 
-/// `GET /v1/status-lists/{name}`: the same, for a list whose id is
-/// `<this node>/v1/status-lists/{name}` (the URL credentials name).
+/// `GET /v1/status-lists/{issuer}/{name}`: the same, for the list whose
+/// id ends in `/v1/status-lists/{issuer}/{name}` (the URL `hygeia status
+/// publish` gives it on this node; `{issuer}` is the issuer's DID, a `%`
+/// in it written `%25`).
 pub async fn status_list_by_name(
     State(node): State<Arc<Node>>,
-    Path(name): Path<String>,
+    Path((issuer, name)): Path<(String, String)>,
 ) -> Response {
-    let suffix = format!("/v1/status-lists/{name}");
+    let suffix = crate::state::credentials::list_path(&issuer, &name);
     let id = {
         let committed = node.state.read();
         committed
@@ -164,7 +171,27 @@ pub async fn status_list_by_name(
 /// `GET /v1/licences/{did}`: the licences a professional registered, each
 /// with its standing now (valid, expired, revoked, suspended, untrusted
 /// issuer).
-pub async fn licences(State(node): State<Arc<Node>>, Path(did): Path<String>) -> Json<Value> {
+///
+/// A did:key must be a valid Ed25519 one and any other DID must have DID
+/// syntax (400 `did.invalid` otherwise); only did:keys hold licences.
+pub async fn licences(State(node): State<Arc<Node>>, Path(did): Path<String>) -> Response {
+    if did.starts_with("did:key:") {
+        if let Err(e) = hygeia_identity::Did::parse_cached(&did) {
+            return ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "did.invalid",
+                format!("{}: {e}", e.code()),
+            )
+            .into_response();
+        }
+    } else if !hygeia_policy::is_did(&did) {
+        return ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "did.invalid",
+            format!("{did:?} is not a DID"),
+        )
+        .into_response();
+    }
     let committed = node.state.read();
     let credentials = &committed.state.credentials;
     let now = i64::try_from(unix_now()).unwrap_or(i64::MAX);
@@ -182,14 +209,19 @@ pub async fn licences(State(node): State<Arc<Node>>, Path(did): Path<String>) ->
             v
         })
         .collect();
-    Json(json!({"holder": did, "time": now, "licences": licences}))
+    Json(json!({"holder": did, "time": now, "licences": licences})).into_response()
 }
 
 /// The DID document of `did` and its metadata.
 fn resolve_document(node: &Node, did: &str) -> Result<(Value, Value), ApiError> {
     if did.starts_with("did:key:") {
-        let document = hygeia_identity::resolve_did_key(did)
-            .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, "did.invalid", e.to_string()))?;
+        let document = hygeia_identity::resolve_did_key(did).map_err(|e| {
+            ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "did.invalid",
+                format!("{}: {e}", e.code()),
+            )
+        })?;
         let committed = node.state.read();
         let identities = &committed.state.identities;
         let mut metadata = json!({});

@@ -62,7 +62,7 @@ pub fn router(node: Arc<Node>) -> Router {
         .route("/v1/trust-list", get(credentials::trust_list))
         .route("/v1/status-lists", get(credentials::status_list))
         .route(
-            "/v1/status-lists/{name}",
+            "/v1/status-lists/{issuer}/{name}",
             get(credentials::status_list_by_name),
         )
         .route("/v1/licences/{did}", get(credentials::licences))
