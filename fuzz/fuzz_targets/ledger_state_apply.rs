@@ -1,4 +1,4 @@
-//! The node's state machine, `hygeia_node::state::LedgerState::apply`, fed
+//! The node's state machine, `hygeia_state::LedgerState::apply`, fed
 //! sequences of signed transactions of every type, from a few fixed keys
 //! (a governance key, the node, two patients, an organization admin and a
 //! clinician) over a few fixed organizations, records and codes.
@@ -21,8 +21,8 @@ use std::sync::LazyLock;
 use hygeia_identity::Keypair;
 use hygeia_ledger::tx::TxContext;
 use hygeia_ledger::{ModuleRegistry, SignedTx, TxBuilder};
-use hygeia_node::state::txs::*;
-use hygeia_node::state::{Effect, LedgerState};
+use hygeia_state::txs::*;
+use hygeia_state::{Effect, LedgerState};
 use hygeia_policy::{ConsentState, Requester};
 use libfuzzer_sys::arbitrary::{Result as ArbResult, Unstructured};
 use libfuzzer_sys::fuzz_target;

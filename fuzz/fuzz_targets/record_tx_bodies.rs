@@ -1,7 +1,7 @@
 //! Transaction bodies of the patient-records types (`org.*`, `governance.policy`,
 //! `record`, `record.erase`, `consent.*`, `access`) and `attest`, as a client
 //! sends them: the input, read as JSON, goes to every type's `check_body`
-//! in `hygeia_node::state::txs::registry()`, and, wrapped in a transaction
+//! in `hygeia_state::txs::registry()`, and, wrapped in a transaction
 //! of each type, through `UnverifiedTx::parse`; the input is also parsed as
 //! a whole transaction. Nothing may panic, and the parser must refuse a
 //! well-formed envelope exactly when the type's schema refuses its body
@@ -18,7 +18,7 @@ use serde_json::{Map, Value};
 
 const NETWORK: &str = "fuzz.example/log";
 
-static REGISTRY: LazyLock<ModuleRegistry> = LazyLock::new(hygeia_node::state::txs::registry);
+static REGISTRY: LazyLock<ModuleRegistry> = LazyLock::new(hygeia_state::txs::registry);
 static TYPES: LazyLock<Vec<&'static str>> = LazyLock::new(|| REGISTRY.types());
 /// The signer of the wrapping transactions (signatures are not checked).
 static SIGNER: LazyLock<String> =

@@ -529,7 +529,7 @@ fn verify_replays_the_state_and_names_an_entry_the_rules_refuse() {
     .unwrap();
     let patient = Keypair::generate();
     let stranger = Keypair::generate();
-    let modules = hygeia_node::state::txs::registry();
+    let modules = hygeia_state::txs::registry();
     let ctx = TxContext {
         network: &origin,
         modules: &modules,

@@ -628,7 +628,7 @@ pub fn verify_feed(
     let checkpoint = verifier
         .verify(note.as_bytes())
         .map_err(|e| anyhow::anyhow!("the checkpoint does not verify: {e}"))?;
-    let modules = hygeia_node::state::txs::registry();
+    let modules = hygeia_state::txs::registry();
     let ctx = TxContext {
         network: verifier.origin(),
         modules: &modules,

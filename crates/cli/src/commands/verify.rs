@@ -57,7 +57,7 @@ pub fn run(args: VerifyArgs) -> anyhow::Result<ExitCode> {
         .as_ref()
         .map(|p| std::fs::read(p).with_context(|| format!("cannot read {}", p.display())))
         .transpose()?;
-    let modules = hygeia_node::state::txs::registry();
+    let modules = hygeia_state::txs::registry();
     if is_url {
         let info = super::node_info(&args.target)?;
         let authorities = Authorities {
@@ -152,7 +152,7 @@ fn check(
 ) -> anyhow::Result<ExitCode> {
     // The state the log defines, replayed entry by entry: a transaction the
     // rules would not have admitted is as bad as a bad signature.
-    let state = std::sync::Mutex::new(hygeia_node::state::LedgerState::new(
+    let state = std::sync::Mutex::new(hygeia_state::LedgerState::new(
         authorities.node_did.clone(),
         authorities.governance.clone(),
     ));

@@ -63,3 +63,27 @@ pub async fn jwks(State(node): State<Arc<Node>>) -> impl IntoResponse {
         Json(node.health_cards.jwks().to_json()),
     )
 }
+
+#[cfg(test)]
+mod tests {
+    use serde_json::Value;
+
+    /// The descriptions of the two submission routes name every type the
+    /// node accepts (the registry the node runs, `GET /v1/node`).
+    #[test]
+    fn openapi_names_every_transaction_type() {
+        let doc: Value = serde_json::from_str(super::OPENAPI).unwrap();
+        for path in ["/v1/transactions", "/v1/transactions/batch"] {
+            let description = doc["paths"][path]["post"]["description"].as_str().unwrap();
+            let words: Vec<&str> = description
+                .split(|c: char| c.is_whitespace() || c == ',' || c == ';' || c == ':')
+                .collect();
+            let missing: Vec<&str> = crate::state::txs::registry()
+                .types()
+                .into_iter()
+                .filter(|t| !words.contains(t))
+                .collect();
+            assert!(missing.is_empty(), "POST {path} does not name {missing:?}");
+        }
+    }
+}

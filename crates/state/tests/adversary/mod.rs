@@ -24,21 +24,21 @@ use hygeia_credentials::status_list_credential::StatusListCredential;
 use hygeia_identity::{Did, Keypair};
 use hygeia_ledger::tx::TxContext;
 use hygeia_ledger::{ModuleRegistry, SignedTx, TxBuilder};
-use hygeia_node::state::txs::{self, registry};
-use hygeia_node::state::LedgerState;
+use hygeia_state::txs::{self, registry};
+use hygeia_state::LedgerState;
 use serde_json::{json, Value};
 
 const NETWORK: &str = "test.example/adversary";
 const CLINIC: &str = "did:web:clinic.example";
-/// The board's status list: its id lies in the board's namespace
-/// (`state::credentials::list_path`), as the state requires.
-fn list_id() -> String {
+/// The board's revocation list, under its issuer's namespace as status
+/// list ids must be.
+fn list() -> String {
     format!(
-        "https://board.example{}",
-        hygeia_node::state::credentials::list_path(&Actor::Board.did(), "1")
+        "https://node.example/v1/status-lists/{}/1",
+        Actor::Board.did()
     )
 }
-/// The bit of [`list_id`] that the clinician's licence uses.
+/// The bit of [`list`] that the clinician's licence uses.
 const LICENCE_BIT: usize = 7;
 /// "Now" for the world: validity windows, break-glass, licence standing.
 const T0: i64 = 1_800_000_000;
@@ -279,7 +279,7 @@ fn did_key_issuer(issuer: &str, _header: &Header) -> Option<VerifyingKey> {
 
 /// A clinician licence issued by `issuer` about `subject`, bound to
 /// `holder`'s key, presented by `holder` to `node` (as `licence.register`
-/// takes it), with its status at [`LICENCE_BIT`] of [`list_id`].
+/// takes it), with its status at [`LICENCE_BIT`] of [`list`].
 fn licence_presentation(issuer: Actor, subject: &str, holder: Actor, node: &str) -> String {
     let credential = Credential::ClinicianLicence(ClinicianLicence {
         subject: subject.parse().expect("a did:key"),
@@ -294,7 +294,7 @@ fn licence_presentation(issuer: Actor, subject: &str, holder: Actor, node: &str)
         expires_at: Some(T0 + 365 * 86_400),
         holder_key: VerifyingKey::from(holder.key().public_key()),
         status: Some(
-            StatusListEntry::new(&list_id(), StatusPurpose::Revocation, LICENCE_BIT).to_json(),
+            StatusListEntry::new(list(), StatusPurpose::Revocation, LICENCE_BIT).to_json(),
         ),
         key_id: None,
     };
@@ -378,7 +378,7 @@ fn world() -> World {
     world.setup(
         Board,
         txs::STATUS_LIST,
-        json!({"credential": status_list(Board, &Board.did(), &list_id(), &[])}),
+        json!({"credential": status_list(Board, &Board.did(), &list(), &[])}),
     );
     let presentation = licence_presentation(Board, &Clinician.did(), Clinician, &Node.did());
     world.setup(
@@ -681,15 +681,15 @@ fn cases(
         txs::STATUS_LIST => vec![
             case(
                 "publish, as itself, the list the clinician's licence uses, all revoked",
-                json!({"credential": status_list(attacker, &me, &list_id(), &[LICENCE_BIT])}),
+                json!({"credential": status_list(attacker, &me, &list(), &[LICENCE_BIT])}),
             ),
             case(
                 "publish that list under the victim's name",
-                json!({"credential": status_list(attacker, &vkey, &list_id(), &[LICENCE_BIT])}),
+                json!({"credential": status_list(attacker, &vkey, &list(), &[LICENCE_BIT])}),
             ),
             case(
                 "publish that list under the organization's name",
-                json!({"credential": status_list(attacker, CLINIC, &list_id(), &[LICENCE_BIT])}),
+                json!({"credential": status_list(attacker, CLINIC, &list(), &[LICENCE_BIT])}),
             ),
         ],
         txs::LICENCE_REGISTER => vec![

@@ -9,8 +9,8 @@ use flate2::write::GzEncoder;
 use hygeia_credentials::status_list::{StatusListEntry, StatusPurpose};
 use hygeia_credentials::status_list_credential::StatusListCredential;
 use hygeia_identity::Keypair;
-use hygeia_node::state::credentials::{LicenceStanding, MAX_LIST_BYTES, MAX_STATUS_ENTRIES};
-use hygeia_node::state::LedgerState;
+use hygeia_state::credentials::{LicenceStanding, MAX_LIST_BYTES, MAX_STATUS_ENTRIES};
+use hygeia_state::LedgerState;
 use serde_json::{json, Value};
 
 use super::fixture::*;
@@ -321,7 +321,7 @@ fn a_licence_naming_another_issuers_list_is_refused() {
 /// The id rule, case by case.
 #[test]
 fn list_ids_lie_in_their_issuers_namespace() {
-    use hygeia_node::state::credentials::in_namespace;
+    use hygeia_state::credentials::in_namespace;
     let key = "did:key:z6MkpTHR8VNsBxYAAWHut2Geadd9jSwuBV8xRoAnwWsdvktH";
     let web = "did:web:example.com%3A8443:orgs:board";
     let ok = [

@@ -14,8 +14,8 @@ use hygeia_credentials::status_list_credential::StatusListCredential;
 use hygeia_identity::Keypair;
 use hygeia_ledger::tx::TxContext;
 use hygeia_ledger::{ModuleRegistry, SignedTx, TxBuilder, TxError};
-use hygeia_node::state::txs::registry;
-use hygeia_node::state::LedgerState;
+use hygeia_state::txs::registry;
+use hygeia_state::LedgerState;
 use serde_json::{json, Value};
 
 pub const NETWORK: &str = "test.example/security";

@@ -5,9 +5,9 @@
 use hygeia_identity::Keypair;
 use hygeia_ledger::tx::TxContext;
 use hygeia_ledger::{SignedTx, StateMachine, TxBuilder};
-use hygeia_node::state::txs::registry;
-use hygeia_node::state::writer::{Committed, SharedState, StateWriter};
-use hygeia_node::state::LedgerState;
+use hygeia_state::txs::registry;
+use hygeia_state::writer::{Committed, SharedState, StateWriter};
+use hygeia_state::LedgerState;
 use proptest::prelude::*;
 use serde_json::{json, Value};
 

@@ -1,4 +1,7 @@
-//! The node's state: a deterministic replay of the log (invariant 2).
+//! The replicated state machine: the state a node, the verifier and the
+//! fuzz targets get by replaying the log (invariant 2). It knows nothing of
+//! HTTP, the vault or the async runtime, so everything that replays the log
+//! links it alone. The node re-exports it as `hygeia_node::state`.
 //!
 //! [`LedgerState::apply`] is the one place where a transaction changes the
 //! state; it refuses, with a stable code and no change, anything the state
