@@ -35,6 +35,28 @@ pub enum Readable {
     Patients(BTreeSet<String>),
 }
 
+/// Whether the policies may permit `session` to read anyone's records
+/// without consent: a licensed clinician acting for emergency treatment
+/// (the `break-glass-emergency-read` policy), or governance policies other
+/// than the defaults (version 0), which may permit anything.
+fn reads_anyone(
+    state: &LedgerState,
+    requester: &hygeia_policy::Requester,
+    purpose: PurposeOfUse,
+) -> bool {
+    state.policy.governance().version() != 0
+        || (purpose == PurposeOfUse::EmergencyTreatment
+            && requester.roles.contains("clinician")
+            && requester.licence.is_some())
+}
+
+/// Whether `grant` lets its grantee read for `purpose` at `now`.
+fn grant_reads(grant: &hygeia_policy::Grant, purpose: PurposeOfUse, now: i64) -> bool {
+    grant.is_active_at(now)
+        && grant.actions.contains(&Action::Read)
+        && grant.purpose.covered().contains(&purpose)
+}
+
 /// The patients whose resources `session` may be permitted to read for
 /// `purpose` at `now`, under the committed state. A superset of what the
 /// policy engine permits: every candidate is still decided.
@@ -44,32 +66,43 @@ pub enum Readable {
 /// (`patient-own-records`), for a directory resource (`directory-read`),
 /// or by break-glass (a licensed clinician, `ETREAT`). Installed policies
 /// may permit more, so any other version reads as [`Readable::Anyone`].
+/// `among`, when given, limits the answer to those patients (a search's
+/// compartment), and spares looking at every grant.
 pub fn readable(
     state: &LedgerState,
     session: &Session,
     purpose: PurposeOfUse,
     now: i64,
+    among: Option<&BTreeSet<String>>,
 ) -> Readable {
-    if state.policy.governance().version() != 0 {
-        return Readable::Anyone;
-    }
     let requester = state.requester(&session.did, now);
-    if purpose == PurposeOfUse::EmergencyTreatment
-        && requester.roles.contains("clinician")
-        && requester.licence.is_some()
-    {
+    if reads_anyone(state, &requester, purpose) {
         return Readable::Anyone;
     }
-    let mut patients = BTreeSet::from([session.did.clone(), state.node().to_owned()]);
     let consents = state.policy.consents();
-    let grantees = std::iter::once(session.did.as_str())
-        .chain(requester.organizations.iter().map(String::as_str));
+    let grantees: Vec<&str> = std::iter::once(session.did.as_str())
+        .chain(requester.organizations.iter().map(String::as_str))
+        .collect();
+    let own = [session.did.as_str(), state.node()];
+    if let Some(among) = among {
+        let patients = among
+            .iter()
+            .filter(|patient| {
+                own.contains(&patient.as_str())
+                    || grantees.iter().any(|grantee| {
+                        consents
+                            .grants_between(patient, grantee)
+                            .any(|g| grant_reads(g, purpose, now))
+                    })
+            })
+            .cloned()
+            .collect();
+        return Readable::Patients(patients);
+    }
+    let mut patients: BTreeSet<String> = own.iter().map(|d| (*d).to_owned()).collect();
     for grantee in grantees {
         for grant in consents.grants_to(grantee) {
-            if grant.is_active_at(now)
-                && grant.actions.contains(&Action::Read)
-                && grant.purpose.covered().contains(&purpose)
-            {
+            if grant_reads(grant, purpose, now) {
                 patients.insert(grant.patient.clone());
             }
         }
@@ -77,13 +110,11 @@ pub fn readable(
     Readable::Patients(patients)
 }
 
-/// The candidates' DIDs a query's compartment clause leaves: a search on
-/// `patient=Patient/<id>` (or `subject=`) looks at that patient's
-/// resources only, if it is a candidate.
-fn narrow(store: &FhirStore, query: &SearchQuery, patients: &BTreeSet<String>) -> BTreeSet<String> {
-    let Some(element) = query.resource_type.patient_element() else {
-        return patients.clone();
-    };
+/// The patients a query's compartment clauses name: a search on
+/// `patient=Patient/<id>` (or `subject=`) can match only that patient's
+/// resources. `None` when the query has no such clause.
+pub fn compartment(store: &FhirStore, query: &SearchQuery) -> Option<BTreeSet<String>> {
+    let element = query.resource_type.patient_element()?;
     let mut narrowed: Option<BTreeSet<String>> = None;
     for clause in &query.clauses {
         let Criterion::Reference(values) = &clause.criterion else {
@@ -106,13 +137,20 @@ fn narrow(store: &FhirStore, query: &SearchQuery, patients: &BTreeSet<String>) -
                 dids.insert(current.latest.patient);
             }
         }
-        dids.retain(|d| patients.contains(d));
         narrowed = Some(match narrowed {
             Some(before) => before.intersection(&dids).cloned().collect(),
             None => dids,
         });
     }
-    narrowed.unwrap_or_else(|| patients.clone())
+    narrowed
+}
+
+/// The candidates a query can match among `patients`.
+fn narrow(store: &FhirStore, query: &SearchQuery, patients: &BTreeSet<String>) -> BTreeSet<String> {
+    match compartment(store, query) {
+        Some(named) => named.intersection(patients).cloned().collect(),
+        None => patients.clone(),
+    }
 }
 
 /// The resources a search finds among what `readable` allows, in the

@@ -332,7 +332,8 @@ pub(crate) fn plan(
     let purpose = decide::purpose(session)?;
     let now = unix_now() as i64;
     let committed = node.state.read();
-    let readable = candidates::readable(&committed.state, session, purpose, now);
+    let named: std::collections::BTreeSet<String> = patients.iter().cloned().collect();
+    let readable = candidates::readable(&committed.state, session, purpose, now, Some(&named));
     let mut permitted = Vec::new();
     let mut events = Vec::new();
     let mut withheld = 0usize;

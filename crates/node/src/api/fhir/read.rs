@@ -586,8 +586,15 @@ async fn run_search(
     let purpose = decide::purpose(&session)?;
     let readable = match reach {
         Reach::Anyone => {
+            let named = candidates::compartment(&node.fhir.store, &query);
             let committed = node.state.read();
-            candidates::readable(&committed.state, &session, purpose, unix_now() as i64)
+            candidates::readable(
+                &committed.state,
+                &session,
+                purpose,
+                unix_now() as i64,
+                named.as_ref(),
+            )
         }
         Reach::PatientInContext => {
             candidates::Readable::Patients([scopes::patient_in_context(&session).to_owned()].into())

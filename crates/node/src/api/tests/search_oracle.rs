@@ -243,3 +243,42 @@ async fn searches_still_find_what_the_requester_may_read() {
     let orgs = search(&net, &stranger, "Organization?name=clinic").await;
     assert_eq!(orgs.json()["total"], 1, "{}", orgs.text());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_requester_reads_its_own_denials_without_the_patient_or_records() {
+    let net = Net::start();
+    let victim = net.patient("v1", "Lovelace", "1815-12-10", "female").await;
+    let commitment = net
+        .node
+        .fhir
+        .store
+        .current(&format!("Observation/{}", victim.observation))
+        .unwrap()
+        .latest
+        .commitment;
+    let stranger = net.token(&Keypair::generate(), "TREAT", None).await;
+    let denied = net
+        .fhir(
+            &stranger,
+            Method::GET,
+            &format!("/fhir/Observation/{}", victim.observation),
+            None,
+        )
+        .await;
+    assert_eq!(denied.status, 404);
+    let index = net.size() - 1;
+    let path = format!("/fhir/AuditEvent/{index}");
+    // The requester sees that it was denied, not whose record it was.
+    let own = net.fhir(&stranger, Method::GET, &path, None).await;
+    assert_eq!(own.status, 200, "{}", own.text());
+    assert_eq!(own.json()["outcome"]["code"]["code"], "4", "{}", own.text());
+    assert!(
+        !own.text().contains(&did(&victim.key)) && !own.text().contains(&commitment),
+        "{}",
+        own.text()
+    );
+    // The patient sees all of it.
+    let theirs = net.fhir(&victim.token, Method::GET, &path, None).await;
+    assert_eq!(theirs.status, 200, "{}", theirs.text());
+    assert!(theirs.text().contains(&did(&victim.key)) && theirs.text().contains(&commitment));
+}
