@@ -250,7 +250,7 @@ fn check_x25519(key: &[u8; 32]) -> Result<(), DidError> {
     // [8]P is the identity (u = 0 on the ladder) exactly for the points
     // of the curve's and its twist's small-order subgroups.
     let eight = Scalar::from(8u8);
-    if (&MontgomeryPoint(*key) * &eight).to_bytes() == [0; 32] {
+    if (MontgomeryPoint(*key) * eight).to_bytes() == [0; 32] {
         return Err(DidError::SmallOrder);
     }
     Ok(())

@@ -158,8 +158,8 @@ mod tests {
                 operators: DEFAULT_OPERATORS
             }
         );
-        assert!(DEFAULT_NESTING * 2 <= MAX_NESTING);
-        assert!(DEFAULT_OPERATORS * 3 <= MAX_OPERATORS);
+        const { assert!(DEFAULT_NESTING * 2 <= MAX_NESTING) };
+        const { assert!(DEFAULT_OPERATORS * 3 <= MAX_OPERATORS) };
     }
 
     #[test]

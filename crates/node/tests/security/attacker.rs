@@ -146,13 +146,13 @@ fn body(
 ) -> Value {
     let signer = &attacker_keys()[me];
     let did_at = |i: usize| {
-        if p[i] % 3 == 0 {
+        if p[i].is_multiple_of(3) {
             identity.to_owned()
         } else {
             pick(&pools.dids, p[i] / 3)
         }
     };
-    let flag = |i: usize| p[i] % 2 == 0;
+    let flag = |i: usize| p[i].is_multiple_of(2);
     match tx_type {
         "attest" => {
             json!({"label": "lab.result", "subject": format!("sha256:{}", commitment(p[0] as u8))})
@@ -207,12 +207,12 @@ fn body(
             // Mostly of its own identity; to a victim's key or to one of
             // its own keys (which then signs its acceptance; otherwise the
             // attacker's key signs it).
-            let subject = if p[0] % 3 == 0 {
+            let subject = if p[0].is_multiple_of(3) {
                 pick(&pools.dids, p[0] / 3)
             } else {
                 identity.to_owned()
             };
-            let new_key = if p[1] % 2 == 0 {
+            let new_key = if p[1].is_multiple_of(2) {
                 pick(&pools.victims, p[1] / 2)
             } else {
                 did(&attacker_keys()[(p[1] / 2) % attacker_keys().len()])
@@ -222,7 +222,7 @@ fn body(
                 .find(|k| did(k) == new_key)
                 .unwrap_or(signer);
             let mut body = rotate_body(&subject, &new_key, acceptor);
-            if p[3] % 3 == 0 {
+            if p[3].is_multiple_of(3) {
                 // As bodies were before a rotation needed the new key's
                 // acceptance.
                 body.as_object_mut().map(|b| b.remove("proof"));
