@@ -15,7 +15,8 @@
 //!
 //! Standard FHIR clients, which cannot sign requests, use bearer tokens
 //! instead ([`token`]): a did:key-signed client assertion (RFC 7523) is
-//! exchanged for a short-lived access token.
+//! exchanged for a short-lived access token, whose SMART scopes
+//! ([`scope`]) bound what it may do.
 //!
 //! `httpsig` parses the headers and builds the signature base;
 //! `hygeia-identity`'s strict Ed25519 checks the signature.
@@ -26,6 +27,7 @@ mod base;
 mod digest;
 mod error;
 mod nonce;
+pub mod scope;
 mod sign;
 pub mod token;
 mod verify;

@@ -424,7 +424,7 @@ fn session(expires_at: i64) -> Session {
         purpose: "ETREAT".into(),
         break_glass: Some("unconscious patient in the ED".into()),
         expires_at,
-        scope: "system/*.rs".into(),
+        scope: "system/*.rs".parse().unwrap(),
     }
 }
 

@@ -1012,7 +1012,6 @@ fn missing_and_malformed_tiles_are_not_found() {
 fn unknown_endpoints_and_wrong_methods_answer_json() {
     let mut p = Probe::start();
     for path in [
-        "/",
         "/nope",
         "/v1",
         "/v1/transaction",
@@ -1183,4 +1182,75 @@ fn openapi_lists_every_route() {
             "{method} {path} documents its responses"
         );
     }
+}
+
+/// `/` leads to the web apps, served with a policy that lets the page load
+/// nothing but its own files and talk to nothing but this node; the apps'
+/// read endpoints refuse what they do not know and change nothing.
+#[test]
+fn the_web_apps_are_served_under_a_strict_policy() {
+    let mut p = Probe::start();
+    let tx = p.fresh();
+    p.append(&[tx]);
+    let r = p.get("/");
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.url().path(), "/app/", "/ redirects to the apps");
+    let header = |r: &Response, name: &str| {
+        r.headers()
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+            .to_string()
+    };
+    let csp = header(&r, "content-security-policy");
+    for directive in [
+        "default-src 'none'",
+        "script-src 'self'",
+        "connect-src 'self'",
+        "frame-ancestors 'none'",
+    ] {
+        assert!(csp.contains(directive), "{directive} in {csp}");
+    }
+    assert_eq!(header(&r, "x-content-type-options"), "nosniff");
+    let html = r.text().unwrap();
+    assert!(html.contains("<title>Hygeia</title>"));
+    let files: Vec<&str> = html.split('"').filter(|s| s.starts_with("./")).collect();
+    assert_eq!(files.len(), 2, "one script and one stylesheet: {html}");
+    for file in files {
+        let r = p.get(&format!("/app/{}", &file[2..]));
+        assert_eq!(r.status(), 200, "{file}");
+        assert_eq!(
+            header(&r, "cache-control"),
+            "public, max-age=31536000, immutable"
+        );
+    }
+    p.refused_read("GET /app/nope.js", p.get("/app/nope.js"), 404, "not_found");
+    p.refused_read(
+        "GET /v1/app/kpis?x=1",
+        p.get("/v1/app/kpis?x=1"),
+        400,
+        "invalid_parameter",
+    );
+    p.refused_read(
+        "GET /v1/app/ledger?limit=abc",
+        p.get("/v1/app/ledger?limit=abc"),
+        400,
+        "invalid_parameter",
+    );
+    p.refused_read(
+        "GET /v1/app/access unsigned",
+        p.get("/v1/app/access"),
+        401,
+        "auth_missing",
+    );
+    p.refused_read(
+        "GET /v1/app/records/{id}/provenance unsigned",
+        p.get(&format!("/v1/app/records/{}/provenance", "0".repeat(64))),
+        401,
+        "auth_missing",
+    );
+    let page: Value = p.get("/v1/app/ledger?limit=1").json().unwrap();
+    assert_eq!(page["entries"].as_array().map(Vec::len), Some(1));
+    let figures: Value = p.get("/v1/app/kpis").json().unwrap();
+    assert!(figures["figures"].is_array());
 }

@@ -414,6 +414,30 @@ fn the_demo_seeds_a_network_whose_banner_commands_work() {
     // Keep draining, so the node never writes to a closed pipe.
     std::thread::spawn(move || for _ in lines {});
     let url = url.expect("the demo printed its URL");
+    // The web apps' URLs and how to sign in, and dashboards with figures
+    // from the demo data from the start (docs/apps.md).
+    assert!(
+        banner
+            .iter()
+            .any(|l| l.contains("/app/#/wallet") && l.contains("patient.key")),
+        "{banner:#?}"
+    );
+    let kpis: Value = common::client()
+        .get(format!("{url}/v1/app/kpis"))
+        .send()
+        .unwrap()
+        .json()
+        .unwrap();
+    let figure = |id: &str| {
+        kpis["figures"]
+            .as_array()
+            .and_then(|f| f.iter().find(|f| f["id"] == id))
+            .and_then(|f| f["value"].as_f64())
+            .unwrap_or_else(|| panic!("no {id} figure: {kpis}"))
+    };
+    assert!(figure("time-to-consent") >= 0.0);
+    assert!(figure("repeat-tests-avoided") >= 1.0);
+    assert!(figure("decisions") >= 3.0);
     let record_of = |category: &str| {
         banner
             .iter()

@@ -529,3 +529,79 @@ fn bad_query_strings_get_json_errors() {
         );
     }
 }
+
+/// The web apps' endpoints (docs/apps.md) from a stranger's side: they
+/// show nothing the public log does not, the author's provenance signature
+/// only to the patient, and reading them never writes to the log.
+#[test]
+fn the_apps_endpoints_tell_a_stranger_nothing_the_log_does_not() {
+    let net = Network::start(&[]);
+    let stranger = Keypair::generate();
+    let before = net.size();
+    let provenance = format!("/v1/app/records/{}/provenance", net.record);
+    for key in [&stranger, &net.clinician, &net.other_patient] {
+        assert_eq!(
+            error_code(signed_get(&net.node, key, &provenance)),
+            (403, "not_patient".to_owned())
+        );
+    }
+    let response = signed_get(&net.node, &net.patient, &provenance);
+    assert_eq!(response.status().as_u16(), 200);
+    let answer: serde_json::Value = response.json().unwrap();
+    assert_eq!(answer["record"]["commitment"], net.record.as_str());
+    assert_eq!(answer["signed_by"], did(&net.patient));
+    assert_eq!(answer["provenance"].as_str().map(str::len), Some(86));
+
+    let access: serde_json::Value = signed_get(&net.node, &stranger, "/v1/app/access")
+        .json()
+        .unwrap();
+    assert_eq!(access["grants"], json!([]));
+    assert_eq!(access["me"], did(&stranger));
+    let me: serde_json::Value = signed_get(&net.node, &stranger, "/v1/app/whoami")
+        .json()
+        .unwrap();
+    assert_eq!(me["identity"], did(&stranger));
+    assert_eq!(
+        error_code(signed_get(&net.node, &stranger, "/v1/app/access?x=1")),
+        (400, "invalid_parameter".to_owned())
+    );
+    let unknown = common::client()
+        .get(format!(
+            "{}/v1/app/records/{}",
+            net.node.url,
+            "0".repeat(64)
+        ))
+        .send()
+        .unwrap();
+    assert_eq!(error_code(unknown), (404, "record_not_found".to_owned()));
+    let anchor: serde_json::Value = common::client()
+        .get(format!("{}/v1/app/records/{}", net.node.url, net.record))
+        .send()
+        .unwrap()
+        .json()
+        .unwrap();
+    assert_eq!(anchor["record"]["category"], "lab");
+    assert_eq!(net.size(), before, "the apps' reads never write");
+
+    // Once the patient grants, the clinician sees the grant and the record
+    // it covers; the stranger still sees nothing.
+    let (status, answer) = submit(
+        &net.node,
+        &net.patient,
+        "consent.grant",
+        net.grant_body(&net.clinician),
+    );
+    assert_eq!(status, 201, "{answer}");
+    let access: serde_json::Value = signed_get(&net.node, &net.clinician, "/v1/app/access")
+        .json()
+        .unwrap();
+    assert_eq!(access["grants"][0]["state"], "active");
+    assert_eq!(
+        access["grants"][0]["records"][0]["commitment"],
+        net.record.as_str()
+    );
+    let access: serde_json::Value = signed_get(&net.node, &stranger, "/v1/app/access")
+        .json()
+        .unwrap();
+    assert_eq!(access["grants"], json!([]));
+}

@@ -539,7 +539,7 @@ impl Mapper<'_> {
                     "invalid",
                     at,
                     format!(
-                        "{at} names two different DIDs: its identifier {a} and its reference {b}"
+                        "{at} names two different DIDs: its identifier {a}, and another through its reference"
                     ),
                 );
                 return None;
@@ -592,7 +592,9 @@ impl Mapper<'_> {
                 self.issue(
                     "invalid",
                     at,
-                    format!("{at} names two different records: {a} and {b}"),
+                    format!(
+                        "{at} names two different records: {a}, and another through its reference"
+                    ),
                 );
                 return None;
             }

@@ -690,6 +690,18 @@ fn string_problem(s: &str, prim: Prim) -> Option<String> {
     if s.is_empty() {
         return Some("must not be an empty string".to_owned());
     }
+    // FHIR datatypes, string: no code point below U+0020 but tab,
+    // carriage return and line feed (in every primitive written as a
+    // string).
+    if let Some(c) = s
+        .chars()
+        .find(|c| *c < '\u{20}' && !matches!(c, '\t' | '\r' | '\n'))
+    {
+        return Some(format!(
+            "contains the control character U+{:04X}: FHIR strings allow none below U+0020 but tab, carriage return and line feed",
+            c as u32
+        ));
+    }
     let valid = match prim {
         Prim::Code => is_code(s),
         Prim::Id => is_valid_id(s),
@@ -2378,6 +2390,30 @@ mod tests {
         let mut v = minimal(ResourceType::Patient);
         v["extension"] = json!([{"valueString": "x"}]);
         assert_eq!(issue_at(&v, "Patient.extension[0].url").code, "required");
+    }
+
+    #[test]
+    fn control_characters_are_refused_in_strings() {
+        for bad in [
+            "a\u{0}b",
+            "\u{1}",
+            "x\u{1b}[31m",
+            "\u{7}bell",
+            "line\u{c}feed",
+        ] {
+            let mut v = minimal(ResourceType::Patient);
+            v["name"] = json!([{"family": bad}]);
+            let issue = issue_at(&v, "Patient.name[0].family");
+            assert_eq!(issue.code, "value", "{bad:?}");
+            assert!(issue.diagnostics.contains("control character"), "{bad:?}");
+            let mut v = minimal(ResourceType::Observation);
+            v["status"] = json!(format!("final{bad}"));
+            assert!(validate(&v, None).is_err(), "{bad:?} in a code");
+        }
+        // Tab, carriage return and line feed are allowed.
+        let mut v = minimal(ResourceType::Patient);
+        v["name"] = json!([{"family": "a\tb", "text": "line one\r\nline two"}]);
+        assert!(validate(&v, None).is_ok());
     }
 
     #[test]

@@ -33,6 +33,12 @@ pub struct NodeConfig {
     /// `/.well-known/jwks.json` must serve the node's issuer key set.
     /// `https://<network>` when not given.
     pub public_url: Option<String>,
+    /// How many connections the server takes and how long it waits for
+    /// them (`crate::server`).
+    pub connections: crate::server::ConnectionLimits,
+    /// Unexpired client-assertion ids remembered for participants the node
+    /// does not know (and as many again for those it knows).
+    pub jti_capacity: usize,
 }
 
 impl NodeConfig {
@@ -48,6 +54,8 @@ impl NodeConfig {
             max_record_bytes: DEFAULT_MAX_RECORD_BYTES,
             auth_window: std::time::Duration::from_secs(300),
             public_url: None,
+            connections: Default::default(),
+            jti_capacity: hygeia_auth::token::DEFAULT_JTI_CAPACITY,
         }
     }
 }

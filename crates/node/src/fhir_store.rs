@@ -14,7 +14,7 @@
 //! crash in between is repaired at start by [`FhirStore::missing`] and
 //! re-indexing from the vault.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeSet, HashMap, HashSet};
 use std::path::Path;
 use std::sync::{Mutex, RwLock};
 
@@ -99,6 +99,9 @@ struct Memory {
     current: HashMap<String, Current>,
     index: SearchIndex,
     commitments: HashSet<String>,
+    /// Patient DID → resource type → keys of its current, undeleted
+    /// resources: the candidates of a search restricted to some patients.
+    by_patient: HashMap<String, HashMap<String, BTreeSet<String>>>,
 }
 
 /// Holds the keys of a write in flight until dropped.
@@ -216,17 +219,56 @@ impl FhirStore {
             .collect()
     }
 
-    /// The current, undeleted resources whose consent `patient` governs.
+    /// The current, undeleted resources whose consent `patient` governs,
+    /// by type and id.
     pub fn of_patient(&self, patient: &str) -> Vec<Current> {
         let memory = self.read();
-        let mut out: Vec<Current> = memory
-            .current
-            .values()
-            .filter(|c| !c.latest.deleted && c.latest.patient == patient)
-            .cloned()
+        let Some(by_type) = memory.by_patient.get(patient) else {
+            return Vec::new();
+        };
+        let mut types: Vec<&String> = by_type.keys().collect();
+        types.sort();
+        types
+            .into_iter()
+            .flat_map(|t| by_type[t].iter())
+            .filter_map(|key| memory.current.get(key).cloned())
+            .collect()
+    }
+
+    /// Whether `patient` governs any current, undeleted resource here.
+    pub fn holds_patient(&self, patient: &str) -> bool {
+        self.read().by_patient.contains_key(patient)
+    }
+
+    /// How many current, undeleted resources of `resource_type` the
+    /// `patients` hold.
+    pub fn count_within(&self, resource_type: ResourceType, patients: &BTreeSet<String>) -> usize {
+        let memory = self.read();
+        patients
+            .iter()
+            .filter_map(|p| memory.by_patient.get(p))
+            .filter_map(|by_type| by_type.get(resource_type.as_str()))
+            .map(BTreeSet::len)
+            .sum()
+    }
+
+    /// A search over the resources of `patients` only, in the query's
+    /// order: what the search would find if the node held nothing else.
+    /// Its work depends on those patients' resources alone.
+    pub fn search_within(&self, query: &SearchQuery, patients: &BTreeSet<String>) -> Vec<Current> {
+        let memory = self.read();
+        let mut hits: Vec<(&str, &IndexEntry)> = patients
+            .iter()
+            .filter_map(|p| memory.by_patient.get(p))
+            .filter_map(|by_type| by_type.get(query.resource_type.as_str()))
+            .flatten()
+            .filter_map(|key| memory.index.get(key).map(|e| (key.as_str(), e)))
+            .filter(|(key, entry)| hygeia_fhir::search::matches(query, key, entry))
             .collect();
-        out.sort_by(|a, b| (&a.resource_type, &a.id).cmp(&(&b.resource_type, &b.id)));
-        out
+        hits.sort_by(|a, b| query.compare(*a, *b));
+        hits.into_iter()
+            .filter_map(|(key, _)| memory.current.get(key).cloned())
+            .collect()
     }
 
     /// Every version of a resource, newest first.
@@ -344,45 +386,42 @@ impl Memory {
         // that handing out current versions does not clone index values.
         let resource_type = current.index.resource_type;
         let entry = std::mem::replace(&mut current.index, IndexEntry::new(resource_type));
+        if let Some(previous) = self.current.get(&key) {
+            let emptied = match self.by_patient.get_mut(&previous.latest.patient) {
+                Some(by_type) => {
+                    if let Some(keys) = by_type.get_mut(&previous.resource_type) {
+                        keys.remove(&key);
+                        if keys.is_empty() {
+                            by_type.remove(&previous.resource_type);
+                        }
+                    }
+                    by_type.is_empty()
+                }
+                None => false,
+            };
+            if emptied {
+                self.by_patient.remove(&previous.latest.patient);
+            }
+        }
         if current.latest.deleted {
             self.index.remove(&key);
         } else {
             self.index.upsert(&key, entry);
+            self.by_patient
+                .entry(current.latest.patient.clone())
+                .or_default()
+                .entry(current.resource_type.clone())
+                .or_default()
+                .insert(key.clone());
         }
         self.current.insert(key, current);
     }
 }
 
-/// The node's FHIR service state: the store, the commit clock and the
-/// bulk-export jobs.
+/// The node's FHIR service state: the store and the bulk-export jobs.
 pub struct FhirService {
     pub store: FhirStore,
-    pub clock: CommitClock,
     pub exports: crate::api::fhir::ExportJobs,
-}
-
-/// An exponentially weighted average of recent commit times.
-#[derive(Default)]
-pub struct CommitClock {
-    micros: std::sync::atomic::AtomicU64,
-}
-
-impl CommitClock {
-    pub fn observe(&self, took: std::time::Duration) {
-        use std::sync::atomic::Ordering;
-        let sample = took.as_micros().min(5_000_000) as u64;
-        let old = self.micros.load(Ordering::Relaxed);
-        let new = if old == 0 {
-            sample
-        } else {
-            (old * 7 + sample) / 8
-        };
-        self.micros.store(new, Ordering::Relaxed);
-    }
-
-    pub fn typical(&self) -> std::time::Duration {
-        std::time::Duration::from_micros(self.micros.load(std::sync::atomic::Ordering::Relaxed))
-    }
 }
 
 /// The tag a deletion's tombstone carries, so the store can be rebuilt

@@ -9,7 +9,10 @@ pub mod fhir_store;
 pub mod health_cards;
 pub mod node;
 pub mod research;
+pub mod server;
 pub mod state;
+pub mod views;
 
 pub use config::NodeConfig;
-pub use node::{serve, Node, NodeError};
+pub use node::{Node, NodeError};
+pub use server::{serve, ConnectionLimits};

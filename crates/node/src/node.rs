@@ -147,12 +147,26 @@ impl Node {
         }
         let fhir = Arc::new(crate::fhir_store::FhirService {
             store: fhir_store,
-            clock: Default::default(),
             exports: Default::default(),
         });
+        // Participants the node knows (members of an organization, patients
+        // with records here) keep room in the replay cache that fresh keys
+        // cannot take (docs/auth.md, "Replay").
+        let jtis = {
+            let (state, fhir) = (state.clone(), fhir.clone());
+            hygeia_auth::token::JtiCache::with_limits(
+                config.jti_capacity,
+                config.jti_capacity,
+                hygeia_auth::token::DEFAULT_JTI_PER_ISSUER,
+                move |iss| {
+                    !state.read().state.participants.memberships(iss).is_empty()
+                        || fhir.store.holds_patient(iss)
+                },
+            )
+        };
         Ok(Node {
             tokens: hygeia_auth::token::TokenStore::new(),
-            jtis: hygeia_auth::token::JtiCache::new(hygeia_auth::token::DEFAULT_JTI_CAPACITY),
+            jtis,
             fhir,
             health_cards,
             research: Default::default(),
@@ -283,15 +297,4 @@ fn replay(
         "state replayed from the log"
     );
     Ok(committed)
-}
-
-/// Serves the HTTP API on `listener` until `shutdown` resolves.
-pub async fn serve(
-    node: Arc<Node>,
-    listener: tokio::net::TcpListener,
-    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
-) -> std::io::Result<()> {
-    axum::serve(listener, crate::api::router(node))
-        .with_graceful_shutdown(shutdown)
-        .await
 }

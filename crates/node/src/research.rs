@@ -21,6 +21,10 @@ use hygeia_credentials::zk::{
 /// Most studies a node holds at once.
 pub const MAX_STUDIES: usize = 10_000;
 
+/// Most studies one researcher holds at once (each costs the node tens of
+/// KiB); `DELETE /v1/research/studies/{id}` frees one.
+pub const MAX_STUDIES_PER_RESEARCHER: usize = 16;
+
 /// Why a study operation was refused.
 #[derive(Debug, thiserror::Error)]
 pub enum ResearchError {
@@ -30,6 +34,10 @@ pub enum ResearchError {
     UnknownStudy(String),
     #[error("this node already holds {MAX_STUDIES} studies")]
     TooManyStudies,
+    #[error("you already hold {MAX_STUDIES_PER_RESEARCHER} studies on this node; delete one you no longer need (DELETE /v1/research/studies/{{id}})")]
+    TooManyOfYours,
+    #[error("only the researcher who published study {0:?} may delete it")]
+    NotOwner(String),
     #[error("you already answered study {0:?}: each patient is counted once")]
     AlreadyAnswered(String),
     #[error("{code}: {0}", code = .0.code())]
@@ -42,6 +50,8 @@ impl ResearchError {
             ResearchError::StudyExists(_) => "research.study_exists",
             ResearchError::UnknownStudy(_) => "research.unknown_study",
             ResearchError::TooManyStudies => "research.too_many_studies",
+            ResearchError::TooManyOfYours => "research.too_many_of_yours",
+            ResearchError::NotOwner(_) => "research.not_study_owner",
             ResearchError::AlreadyAnswered(_) => "research.already_answered",
             ResearchError::Zk(e) => e.code(),
         }
@@ -81,6 +91,13 @@ impl Studies {
         if studies.contains_key(&id) {
             return Err(ResearchError::StudyExists(id));
         }
+        let theirs = studies
+            .values()
+            .filter(|s| s.researcher == researcher)
+            .count();
+        if theirs >= MAX_STUDIES_PER_RESEARCHER {
+            return Err(ResearchError::TooManyOfYours);
+        }
         if studies.len() >= MAX_STUDIES {
             return Err(ResearchError::TooManyStudies);
         }
@@ -92,6 +109,19 @@ impl Studies {
                 answered: HashSet::new(),
             },
         );
+        Ok(())
+    }
+
+    /// Deletes a study and its tally, for its researcher only.
+    pub fn delete(&self, study_id: &str, researcher: &str) -> Result<(), ResearchError> {
+        let mut studies = self.lock();
+        let study = studies
+            .get(study_id)
+            .ok_or_else(|| ResearchError::UnknownStudy(study_id.to_owned()))?;
+        if study.researcher != researcher {
+            return Err(ResearchError::NotOwner(study_id.to_owned()));
+        }
+        studies.remove(study_id);
         Ok(())
     }
 
@@ -184,6 +214,51 @@ mod tests {
         let result = studies.tally("s1", "did:key:researcher").unwrap().unwrap();
         assert_eq!(result.qualifying, 1);
         assert!(studies.tally("s1", "did:key:p1").unwrap().is_none());
+    }
+
+    #[test]
+    fn a_researcher_holds_a_bounded_number_of_studies_and_deletes_them() {
+        let lab = Keypair::generate();
+        let (studies, criteria) = study(&lab);
+        let issuers = || TrustedIssuers::new().with(lab.did().to_string(), lab.public_key());
+        let with_id = |id: &str| {
+            let mut c = criteria.clone();
+            c.study_id = id.to_owned();
+            c
+        };
+        for n in 1..MAX_STUDIES_PER_RESEARCHER {
+            studies
+                .create(
+                    "did:key:researcher",
+                    with_id(&format!("s{}", n + 1)),
+                    issuers(),
+                )
+                .unwrap();
+        }
+        let full = studies
+            .create("did:key:researcher", with_id("one-more"), issuers())
+            .unwrap_err();
+        assert_eq!(full.code(), "research.too_many_of_yours");
+        // Another researcher is not held back.
+        studies
+            .create("did:key:other", with_id("theirs"), issuers())
+            .unwrap();
+        // Only the owner deletes; then there is room again.
+        assert_eq!(
+            studies.delete("s1", "did:key:other").unwrap_err().code(),
+            "research.not_study_owner"
+        );
+        studies.delete("s1", "did:key:researcher").unwrap();
+        assert_eq!(
+            studies
+                .delete("s1", "did:key:researcher")
+                .unwrap_err()
+                .code(),
+            "research.unknown_study"
+        );
+        studies
+            .create("did:key:researcher", with_id("one-more"), issuers())
+            .unwrap();
     }
 
     #[test]

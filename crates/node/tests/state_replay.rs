@@ -11,6 +11,8 @@ use hygeia_node::state::LedgerState;
 use proptest::prelude::*;
 use serde_json::{json, Value};
 
+/// Every transaction type from every role against every other identity.
+mod adversary;
 mod security;
 
 const NETWORK: &str = "test.example/state";

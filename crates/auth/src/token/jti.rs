@@ -9,37 +9,88 @@ use sha2::{Digest, Sha256};
 
 use super::error::TokenError;
 
-/// How many unexpired (iss, jti) pairs a [`JtiCache`] holds by default.
-/// An assertion lives at most about seven minutes, so this allows a
-/// sustained 200 token requests a second in about 6 MB.
+/// How many unexpired (iss, jti) pairs a [`JtiCache`] holds by default for
+/// issuers without priority. An assertion lives at most about seven
+/// minutes, so this allows a sustained 200 token requests a second in
+/// about 6 MB.
 pub const DEFAULT_JTI_CAPACITY: usize = 100_000;
+
+/// How many unexpired pairs one issuer may hold by default: far more than
+/// a client needs (one assertion per token, a token lasting minutes), far
+/// fewer than the cache holds.
+pub const DEFAULT_JTI_PER_ISSUER: usize = 256;
+
+/// Which issuers get the cache's reserved room (a node gives it to the
+/// participants it knows, so that fresh keys cannot crowd them out).
+pub type Priority = Box<dyn Fn(&str) -> bool + Send + Sync>;
 
 /// The (iss, jti) pairs of accepted client assertions, each kept until its
 /// assertion can no longer be accepted (its `exp` plus the clock skew).
 ///
-/// Bounded: expired pairs are pruned on every insertion, and when
-/// `capacity` unexpired pairs are held a new assertion is refused
-/// ([`TokenError::Busy`]) rather than evicting a pair that could then be
-/// replayed. Thread-safe: share one cache among a node's handlers.
+/// Bounded, per issuer and in total, and fair: one issuer holds at most
+/// `per_issuer` unexpired pairs; issuers the [`Priority`] names share a
+/// room of `reserved` pairs of their own, which other issuers (any number
+/// of fresh keys) cannot fill; the others share `capacity`. Expired pairs
+/// are pruned on every insertion. When an issuer's share or its room is
+/// full a new assertion is refused ([`TokenError::Busy`]) rather than
+/// evicting a pair that could then be replayed. Thread-safe: share one
+/// cache among a node's handlers.
 pub struct JtiCache {
     capacity: usize,
+    reserved: usize,
+    per_issuer: usize,
+    priority: Option<Priority>,
     inner: Mutex<Inner>,
 }
 
 #[derive(Default)]
 struct Inner {
-    /// SHA-256(iss || 0x00 || jti), first 16 bytes → keep-until (Unix s).
-    /// Hashing bounds the memory of a pair whatever the jti's length.
-    until: HashMap<[u8; 16], i64>,
+    /// SHA-256(iss || 0x00 || jti), first 16 bytes → the pair. Hashing
+    /// bounds the memory of a pair whatever the jti's length.
+    pairs: HashMap<[u8; 16], Pair>,
     /// The same pairs, soonest expiry first, for pruning.
     by_expiry: BinaryHeap<Reverse<(i64, [u8; 16])>>,
+    /// Unexpired pairs per issuer (SHA-256(iss), first 16 bytes).
+    per_issuer: HashMap<[u8; 16], usize>,
+    /// Unexpired pairs of issuers with and without priority.
+    prioritized: usize,
+    ordinary: usize,
+}
+
+#[derive(Clone, Copy)]
+struct Pair {
+    issuer: [u8; 16],
+    prioritized: bool,
 }
 
 impl JtiCache {
-    /// A cache holding at most `capacity` unexpired pairs (at least one).
+    /// A cache holding at most `capacity` unexpired pairs (at least one),
+    /// at most [`DEFAULT_JTI_PER_ISSUER`] per issuer, with no reserved
+    /// room.
     pub fn new(capacity: usize) -> Self {
         JtiCache {
             capacity: capacity.max(1),
+            reserved: 0,
+            per_issuer: DEFAULT_JTI_PER_ISSUER,
+            priority: None,
+            inner: Mutex::new(Inner::default()),
+        }
+    }
+
+    /// A cache holding `capacity` pairs for issuers without priority,
+    /// `reserved` more for issuers `priority` names, and at most
+    /// `per_issuer` per issuer (each at least one).
+    pub fn with_limits(
+        capacity: usize,
+        reserved: usize,
+        per_issuer: usize,
+        priority: impl Fn(&str) -> bool + Send + Sync + 'static,
+    ) -> Self {
+        JtiCache {
+            capacity: capacity.max(1),
+            reserved,
+            per_issuer: per_issuer.max(1),
+            priority: Some(Box::new(priority)),
             inner: Mutex::new(Inner::default()),
         }
     }
@@ -47,7 +98,7 @@ impl JtiCache {
     /// How many pairs are held (some may have expired since the last
     /// insertion).
     pub fn len(&self) -> usize {
-        self.lock().until.len()
+        self.lock().pairs.len()
     }
 
     pub fn is_empty(&self) -> bool {
@@ -55,7 +106,8 @@ impl JtiCache {
     }
 
     /// Records the pair until `keep_until`, refusing it if it is already
-    /// held ([`TokenError::Replay`]) or the cache is full.
+    /// held ([`TokenError::Replay`]), or if the issuer's share or its room
+    /// is full ([`TokenError::Busy`]).
     pub(crate) fn insert(
         &self,
         iss: &str,
@@ -64,22 +116,44 @@ impl JtiCache {
         now: i64,
     ) -> Result<(), TokenError> {
         let key = pair_key(iss, jti);
+        let issuer = issuer_key(iss);
+        // Asked before the lock: the priority may look at other state.
+        let prioritized = self.reserved > 0 && self.priority.as_ref().is_some_and(|p| p(iss));
         let mut inner = self.lock();
         inner.prune(now);
-        if inner.until.contains_key(&key) {
+        if inner.pairs.contains_key(&key) {
             return Err(TokenError::Replay);
         }
-        if inner.until.len() >= self.capacity {
+        if inner.per_issuer.get(&issuer).copied().unwrap_or(0) >= self.per_issuer {
             return Err(TokenError::Busy);
         }
-        inner.until.insert(key, keep_until);
+        if prioritized {
+            if inner.prioritized >= self.reserved {
+                return Err(TokenError::Busy);
+            }
+            inner.prioritized += 1;
+        } else {
+            if inner.ordinary >= self.capacity {
+                return Err(TokenError::Busy);
+            }
+            inner.ordinary += 1;
+        }
+        *inner.per_issuer.entry(issuer).or_default() += 1;
+        inner.pairs.insert(
+            key,
+            Pair {
+                issuer,
+                prioritized,
+            },
+        );
         inner.by_expiry.push(Reverse((keep_until, key)));
         Ok(())
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
         // A panic elsewhere while holding the lock leaves the maps
-        // consistent (each update is one insert or remove), so keep going.
+        // consistent (each update completes before the next lock), so
+        // keep going.
         self.inner
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
@@ -96,6 +170,8 @@ impl std::fmt::Debug for JtiCache {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("JtiCache")
             .field("capacity", &self.capacity)
+            .field("reserved", &self.reserved)
+            .field("per_issuer", &self.per_issuer)
             .field("len", &self.len())
             .finish()
     }
@@ -109,9 +185,28 @@ impl Inner {
                 break;
             }
             self.by_expiry.pop();
-            self.until.remove(&key);
+            if let Some(pair) = self.pairs.remove(&key) {
+                if pair.prioritized {
+                    self.prioritized -= 1;
+                } else {
+                    self.ordinary -= 1;
+                }
+                if let Some(count) = self.per_issuer.get_mut(&pair.issuer) {
+                    *count -= 1;
+                    if *count == 0 {
+                        self.per_issuer.remove(&pair.issuer);
+                    }
+                }
+            }
         }
     }
+}
+
+fn issuer_key(iss: &str) -> [u8; 16] {
+    let digest = Sha256::digest(iss.as_bytes());
+    let mut key = [0u8; 16];
+    key.copy_from_slice(&digest[..16]);
+    key
 }
 
 /// The separator keeps ("ab", "c") and ("a", "bc") apart; a did:key has
@@ -158,6 +253,44 @@ mod tests {
         // unexpired one is still remembered.
         assert_eq!(cache.insert("i", "3", 300, 101), Ok(()));
         assert_eq!(cache.insert("i", "2", 300, 101), Err(TokenError::Replay));
+    }
+
+    #[test]
+    fn one_issuer_holds_at_most_its_share() {
+        let cache = JtiCache::with_limits(100, 0, 3, |_| false);
+        for jti in ["1", "2", "3"] {
+            assert_eq!(cache.insert("did:a", jti, 100, 0), Ok(()));
+        }
+        assert_eq!(cache.insert("did:a", "4", 100, 0), Err(TokenError::Busy));
+        assert_eq!(cache.insert("did:b", "1", 100, 0), Ok(()));
+        // Its pairs expiring free its share.
+        assert_eq!(cache.insert("did:a", "4", 200, 101), Ok(()));
+    }
+
+    #[test]
+    fn fresh_issuers_cannot_fill_the_room_of_known_ones() {
+        let cache = JtiCache::with_limits(4, 2, 10, |iss| iss.starts_with("did:known"));
+        for n in 0..4 {
+            assert_eq!(cache.insert(&format!("did:fresh{n}"), "j", 100, 0), Ok(()));
+        }
+        assert_eq!(
+            cache.insert("did:fresh9", "j", 100, 0),
+            Err(TokenError::Busy)
+        );
+        assert_eq!(cache.insert("did:known1", "j", 100, 0), Ok(()));
+        assert_eq!(cache.insert("did:known2", "j", 100, 0), Ok(()));
+        assert_eq!(
+            cache.insert("did:known3", "j", 100, 0),
+            Err(TokenError::Busy)
+        );
+        // Expiry frees both rooms; replays are still refused until then.
+        assert_eq!(
+            cache.insert("did:known1", "j", 200, 50),
+            Err(TokenError::Replay)
+        );
+        assert_eq!(cache.insert("did:fresh9", "j", 200, 101), Ok(()));
+        assert_eq!(cache.insert("did:known3", "j", 200, 101), Ok(()));
+        assert_eq!(cache.len(), 2);
     }
 
     #[test]

@@ -22,7 +22,7 @@ pub use assertion::{
     MAX_ASSERTION_LIFETIME_SECS, MAX_JTI_CHARS,
 };
 pub use error::TokenError;
-pub use jti::{JtiCache, DEFAULT_JTI_CAPACITY};
+pub use jti::{JtiCache, Priority, DEFAULT_JTI_CAPACITY, DEFAULT_JTI_PER_ISSUER};
 pub use jws::MAX_ASSERTION_LEN;
 pub use request::{
     bearer_token, TokenRequest, TokenResponse, ASSERTION_TYPE, GRANT_TYPE, MAX_FORM_LEN,

@@ -8,6 +8,7 @@ use super::assertion::verify_client_assertion;
 use super::error::TokenError;
 use super::jti::JtiCache;
 use super::jws::MAX_ASSERTION_LEN;
+use crate::scope::{Scopes, MAX_SCOPE_LEN};
 
 /// The only grant type: the client authenticates as itself.
 pub const GRANT_TYPE: &str = "client_credentials";
@@ -19,7 +20,6 @@ pub const ASSERTION_TYPE: &str = "urn:ietf:params:oauth:client-assertion-type:jw
 /// encoded where base64url needs none, plus the other parameters.
 pub const MAX_FORM_LEN: usize = MAX_ASSERTION_LEN + 8 * 1024;
 
-const MAX_SCOPE_LEN: usize = 1024;
 const MAX_PURPOSE_LEN: usize = 64;
 const MAX_BREAK_GLASS_CHARS: usize = 1000;
 
@@ -31,8 +31,9 @@ pub struct TokenRequest {
     pub client_assertion: String,
     /// `client_id`, if sent (RFC 7521 §4.2: optional; must then be `iss`).
     pub client_id: Option<String>,
-    /// The requested scope, if sent (RFC 6749 §3.3 syntax checked).
-    pub scope: Option<String>,
+    /// The requested scopes, if sent (SMART App Launch scopes, see
+    /// [`crate::scope`]).
+    pub scope: Option<Scopes>,
     /// The stated HL7 v3 PurposeOfUse code, if sent, unparsed: the node
     /// knows the codes it accepts.
     pub purpose_of_use: Option<String>,
@@ -143,9 +144,10 @@ impl Fields {
         let client_assertion = self.client_assertion.ok_or_else(|| {
             TokenError::request("client_assertion is required: a JWT signed with your did:key")
         })?;
-        if let Some(scope) = &self.scope {
-            check_scope(scope)?;
-        }
+        let scope = match &self.scope {
+            Some(text) => Some(check_scope(text)?),
+            None => None,
+        };
         if let Some(purpose) = &self.purpose_of_use {
             let ok = purpose.len() <= MAX_PURPOSE_LEN
                 && purpose
@@ -172,7 +174,7 @@ impl Fields {
         Ok(TokenRequest {
             client_assertion,
             client_id: self.client_id,
-            scope: self.scope,
+            scope,
             purpose_of_use: self.purpose_of_use,
             break_glass: self.break_glass,
         })
@@ -180,21 +182,20 @@ impl Fields {
 }
 
 /// RFC 6749 §3.3: scope tokens of `%x21 / %x23-5B / %x5D-7E`, separated by
-/// single spaces.
-fn check_scope(scope: &str) -> Result<(), TokenError> {
+/// single spaces; each one a scope [`Scopes::parse`] knows.
+fn check_scope(scope: &str) -> Result<Scopes, TokenError> {
     let token_ok = |t: &str| {
         !t.is_empty()
             && t.bytes()
                 .all(|b| b == 0x21 || (0x23..=0x5b).contains(&b) || (0x5d..=0x7e).contains(&b))
     };
-    if scope.len() <= MAX_SCOPE_LEN && scope.split(' ').all(token_ok) {
-        Ok(())
-    } else {
-        Err(TokenError::InvalidScope(format!(
+    if scope.len() > MAX_SCOPE_LEN || !scope.split(' ').all(token_ok) {
+        return Err(TokenError::InvalidScope(format!(
             "scope must be at most {MAX_SCOPE_LEN} characters of scope tokens (visible ASCII \
              except '\"' and '\\') separated by single spaces"
-        )))
+        )));
     }
+    Scopes::parse(scope).map_err(|e| TokenError::InvalidScope(e.to_string()))
 }
 
 /// The successful token response (RFC 6749 §5.1), to be sent as JSON with
@@ -261,8 +262,8 @@ mod tests {
         .unwrap();
         assert_eq!(request.client_assertion, "a.b.c");
         assert_eq!(
-            request.scope.as_deref(),
-            Some("system/*.rs system/Patient.read")
+            request.scope.map(|s| s.to_string()).as_deref(),
+            Some("system/*.rs system/Patient.rs")
         );
         assert_eq!(request.purpose_of_use.as_deref(), Some("ETREAT"));
         assert_eq!(
@@ -298,6 +299,11 @@ mod tests {
         );
         assert_eq!(code(&form("&scope=a++b")), Err("invalid_scope"));
         assert_eq!(code(&form("&scope=a%22b")), Err("invalid_scope"));
+        assert_eq!(code(&form("&scope=admin")), Err("invalid_scope"));
+        assert_eq!(
+            code(&form("&scope=user%2FPatient.sr")),
+            Err("invalid_scope")
+        );
         assert_eq!(
             code(&form("&purpose_of_use=TRE+AT")),
             Err("invalid_request")

@@ -25,8 +25,9 @@ pub struct Session {
     pub break_glass: Option<String>,
     /// When the token stops being valid (Unix seconds, exclusive).
     pub expires_at: i64,
-    /// The scope granted, as sent back in the token response.
-    pub scope: String,
+    /// The scopes granted, as sent back in the token response: every
+    /// interaction must be within them (as well as allowed by consent).
+    pub scope: crate::scope::Scopes,
 }
 
 /// The access tokens a node has issued. Thread-safe: share one store.
@@ -164,7 +165,7 @@ mod tests {
             purpose: "TREAT".into(),
             break_glass: None,
             expires_at,
-            scope: "system/*.rs".into(),
+            scope: "system/*.rs".parse().unwrap(),
         }
     }
 

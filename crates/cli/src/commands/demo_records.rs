@@ -204,5 +204,61 @@ pub fn seed(url: &str, keys: &DemoKeys, work_dir: &Path) -> anyhow::Result<Vec<S
             what,
         });
     }
+    care_story(url, keys, work_dir).context("seeding the demo: a second patient's care")?;
     Ok(seeded)
+}
+
+/// A second patient (`patient-2`), so the dashboards have figures from the
+/// start: the lab uploads an HbA1c result, the clinician asks for it and is
+/// denied, the patient grants, and the clinician reads it (a consent
+/// obtained, and a recent result read rather than the test repeated). The
+/// demo patient's own records stay without a grant to the clinician, for a
+/// newcomer's walkthrough.
+fn care_story(url: &str, keys: &DemoKeys, work_dir: &Path) -> anyhow::Result<()> {
+    let patient_did = keys.did("patient-2")?;
+    let mut patient = Client::with_key(url, keys.key("patient-2")?);
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)?
+        .as_secs() as i64;
+    submit(
+        &mut patient,
+        "consent.grant",
+        json!({"patient": patient_did, "grantee": LAB, "scope": {"categories": ["lab"]}, "actions": ["write"], "purpose": "TREAT", "not_before": now - 60, "not_after": now + 365 * 86_400}),
+    )?;
+    let (_, resource_type, category, _, resource) = synthetic_records(&patient_did)
+        .into_iter()
+        .next()
+        .context("a synthetic lab record")?;
+    let file = work_dir.join("record-patient-2.json");
+    std::fs::write(&file, serde_json::to_vec_pretty(&resource)?)?;
+    let lab = Client::with_key(url, keys.key("lab")?);
+    let upload = RecordUpload {
+        patient: &patient_did,
+        category,
+        resource_type,
+        media_type: "application/fhir+json",
+        purpose: "TREAT",
+    };
+    let answer = lab.upload_record(&upload, &file)?;
+    std::fs::remove_file(&file).ok();
+    let record = answer["record"].as_str().unwrap_or_default().to_owned();
+    let clinician = Client::with_key(url, keys.key("clinician")?);
+    let read = format!("/v1/records/{record}?purpose=TREAT");
+    let denied = clinician.get(&read, &[])?.status();
+    anyhow::ensure!(
+        denied.as_u16() == 403,
+        "the clinician's read before consent answered {denied}"
+    );
+    let clinician_did = keys.did("clinician")?;
+    submit(
+        &mut patient,
+        "consent.grant",
+        json!({"patient": patient_did, "grantee": clinician_did, "scope": {"categories": ["lab"]}, "actions": ["read"], "purpose": "TREAT", "not_before": now - 60, "not_after": now + 30 * 86_400}),
+    )?;
+    let permitted = clinician.get(&read, &[])?.status();
+    anyhow::ensure!(
+        permitted.is_success(),
+        "the clinician's read after consent answered {permitted}"
+    );
+    Ok(())
 }

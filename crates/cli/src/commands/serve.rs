@@ -51,6 +51,15 @@ pub struct ServeArgs {
     /// reach this node's /.well-known/jwks.json. Default: https://<network>.
     #[arg(long)]
     pub public_url: Option<String>,
+    /// Most connections served at once; past them a few more are answered
+    /// 503 (health checks still answered), the rest closed. Keep it under
+    /// the process's file-descriptor limit (ulimit -n).
+    #[arg(long, default_value_t = hygeia_node::server::DEFAULT_MAX_CONNECTIONS)]
+    pub max_connections: usize,
+    /// Seconds a connection may take to send a request's header, and may
+    /// stay idle between requests.
+    #[arg(long, default_value_t = 10)]
+    pub header_timeout_secs: u64,
 }
 
 #[derive(Args)]
@@ -88,6 +97,8 @@ pub fn demo(args: DemoArgs) -> anyhow::Result<ExitCode> {
             governance: None,
             max_record_bytes: hygeia_node::config::DEFAULT_MAX_RECORD_BYTES,
             public_url: args.public_url,
+            max_connections: hygeia_node::server::DEFAULT_MAX_CONNECTIONS,
+            header_timeout_secs: 10,
         },
         Some(args.fhir_patients),
     )
@@ -108,6 +119,8 @@ fn run_node(args: ServeArgs, demo: Option<usize>) -> anyhow::Result<ExitCode> {
         config.governance = args.governance.clone();
         config.max_record_bytes = args.max_record_bytes;
         config.public_url = args.public_url.clone();
+        config.connections.max_connections = args.max_connections.max(1);
+        config.connections.header_read_timeout = Duration::from_secs(args.header_timeout_secs.max(1));
         let demo_keys = DemoKeys {
             dir: args.data_dir.join("demo-keys"),
         };
@@ -329,5 +342,17 @@ fn print_demo_banner(
     );
     println!("  hygeia verify {url}");
     println!("  open {url}/openapi.json for the whole API; docs/records.md explains the rules");
+    println!();
+    println!("Or in a browser (docs/apps.md):");
+    println!("  start:          {url}/app/  (create a key, or import a key file: click 'Or import a key file')");
+    println!(
+        "  patient wallet: {url}/app/#/wallet   sign in by importing {}",
+        key("patient")
+    );
+    println!(
+        "  clinician:      {url}/app/#/portal   sign in by importing {} (in another browser profile or a private window, or switch keys on Start)",
+        key("clinician")
+    );
+    println!("  dashboards:     {url}/app/#/dashboard   ledger explorer: {url}/app/#/ledger   (no key needed)");
     println!();
 }

@@ -50,9 +50,35 @@ impl ApiError {
         Self::new(StatusCode::BAD_REQUEST, "out_of_range", message)
     }
 
+    /// A failure of the node itself. The details (which may name files,
+    /// or say how the host is failing) go to the node's log under an
+    /// incident id; the client gets only that id.
     pub fn internal(message: impl Into<String>) -> Self {
-        Self::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", message)
+        let incident = incident(&message.into());
+        Self::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "internal",
+            format!("internal error (incident {incident}); the node's log has the details"),
+        )
     }
+
+    /// Storage the node needs is failing (a full disk, no file handles
+    /// left): 503, details logged as for [`ApiError::internal`].
+    pub fn storage_unavailable(message: impl std::fmt::Display) -> Self {
+        let incident = incident(&message.to_string());
+        Self::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "storage_unavailable",
+            format!("the node's storage is unavailable; retry later (incident {incident})"),
+        )
+    }
+}
+
+/// Logs a failure's details and gives the id a client may quote.
+pub fn incident(details: &str) -> String {
+    let incident = hex::encode(rand::random::<[u8; 6]>());
+    tracing::error!(%incident, error = %details, "request failed");
+    incident
 }
 
 impl From<TxError> for ApiError {
@@ -84,7 +110,8 @@ impl From<SubmitError> for ApiError {
             SubmitError::Overloaded { .. } => {
                 ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "overloaded", e.to_string())
             }
-            SubmitError::Storage(_) | SubmitError::ShuttingDown => ApiError::new(
+            SubmitError::Storage(_) => ApiError::storage_unavailable(e),
+            SubmitError::ShuttingDown => ApiError::new(
                 StatusCode::SERVICE_UNAVAILABLE,
                 "storage_unavailable",
                 e.to_string(),
@@ -100,18 +127,8 @@ impl From<StoreError> for ApiError {
             StoreError::Busy(message) => {
                 ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "overloaded", message)
             }
-            StoreError::Corrupt(_) => {
-                tracing::error!(error = %e, "stored log is damaged");
-                ApiError::internal(e.to_string())
-            }
-            other => {
-                tracing::error!(error = %other, "storage error");
-                ApiError::new(
-                    StatusCode::SERVICE_UNAVAILABLE,
-                    "storage_unavailable",
-                    other.to_string(),
-                )
-            }
+            StoreError::Corrupt(_) => ApiError::internal(format!("stored log is damaged: {e}")),
+            other => ApiError::storage_unavailable(other),
         }
     }
 }
@@ -157,4 +174,78 @@ pub async fn method_not_allowed(method: axum::http::Method, uri: axum::http::Uri
             uri.path().chars().take(200).collect::<String>()
         ),
     )
+}
+
+/// The stable code of an error the framework answers by itself (a body
+/// over its route's limit, a path or query that does not parse).
+fn framework_code(status: StatusCode) -> &'static str {
+    match status {
+        StatusCode::PAYLOAD_TOO_LARGE => "body_too_large",
+        StatusCode::UNSUPPORTED_MEDIA_TYPE => "unsupported_media_type",
+        StatusCode::UNPROCESSABLE_ENTITY => "unprocessable",
+        StatusCode::NOT_FOUND => "not_found",
+        StatusCode::METHOD_NOT_ALLOWED => "method_not_allowed",
+        StatusCode::REQUEST_TIMEOUT => "request_timeout",
+        s if s.is_server_error() => "internal",
+        _ => "bad_request",
+    }
+}
+
+/// The FHIR issue code of the same.
+fn framework_issue(status: StatusCode) -> &'static str {
+    match status {
+        StatusCode::PAYLOAD_TOO_LARGE => "too-costly",
+        StatusCode::UNSUPPORTED_MEDIA_TYPE | StatusCode::METHOD_NOT_ALLOWED => "not-supported",
+        StatusCode::NOT_FOUND => "not-found",
+        StatusCode::REQUEST_TIMEOUT => "timeout",
+        s if s.is_server_error() => "exception",
+        _ => "structure",
+    }
+}
+
+/// Makes every error answer JSON with a stable code, including those the
+/// framework writes as plain text (its extractors' rejections: a body
+/// over the route's limit, a path segment that is not UTF-8, a stalled
+/// body): `{"error": {"code", "message"}}` on the node's API, an
+/// OperationOutcome under `/fhir`, an OAuth error at `/auth/token`.
+pub async fn json_errors(
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    let path = request.uri().path().to_owned();
+    let response = next.run(request).await;
+    let status = response.status();
+    let plain = response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|t| t.starts_with("text/plain"));
+    if !(plain && (status.is_client_error() || status.is_server_error())) {
+        return response;
+    }
+    let text = axum::body::to_bytes(response.into_body(), 4096)
+        .await
+        .map(|b| String::from_utf8_lossy(&b).into_owned())
+        .unwrap_or_default();
+    let message = if text.trim().is_empty() {
+        status.canonical_reason().unwrap_or("error").to_owned()
+    } else {
+        text.trim().chars().take(300).collect()
+    };
+    if path == "/fhir" || path.starts_with("/fhir/") || path.starts_with("/fhir-export/") {
+        let issue = hygeia_fhir::outcome::Issue::error(framework_issue(status), message);
+        return crate::api::fhir::FhirError::new(status, issue).into_response();
+    }
+    if path == "/auth/token" {
+        let mut response = (
+            status,
+            axum::Json(json!({"error": "invalid_request", "error_description": message})),
+        )
+            .into_response();
+        response
+            .headers_mut()
+            .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+        return response;
+    }
+    ApiError::new(status, framework_code(status), message).into_response()
 }

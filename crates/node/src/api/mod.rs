@@ -1,10 +1,12 @@
 //! The HTTP API: the C2SP tlog-tiles endpoints, transaction submission,
 //! proofs, node information and the OpenAPI document.
 
+mod app;
+mod app_data;
 mod audit;
 mod auth;
 mod credentials;
-mod error;
+pub(crate) mod error;
 pub mod fhir;
 mod info;
 mod log;
@@ -12,6 +14,8 @@ mod proofs;
 pub mod records;
 pub mod research;
 mod submit;
+#[cfg(test)]
+mod tests;
 mod token;
 
 use std::sync::Arc;
@@ -21,6 +25,7 @@ use axum::routing::{get, post};
 use axum::Router;
 
 pub use error::ApiError;
+pub(crate) use info::health;
 
 use crate::node::Node;
 
@@ -70,7 +75,10 @@ pub fn router(node: Arc<Node>) -> Router {
             "/v1/research/studies",
             post(research::create).layer(DefaultBodyLimit::max(research::MAX_RESEARCH_BODY)),
         )
-        .route("/v1/research/studies/{id}", get(research::criteria))
+        .route(
+            "/v1/research/studies/{id}",
+            get(research::criteria).delete(research::delete),
+        )
         .route(
             "/v1/research/studies/{id}/responses",
             post(research::answer).layer(DefaultBodyLimit::max(research::MAX_RESEARCH_BODY)),
@@ -85,7 +93,27 @@ pub fn router(node: Arc<Node>) -> Router {
             post(token::issue).layer(DefaultBodyLimit::max(hygeia_auth::token::MAX_FORM_LEN)),
         )
         .merge(fhir::routes())
+        .merge(app_routes())
         .fallback(error::not_found)
         .method_not_allowed_fallback(error::method_not_allowed)
+        .layer(axum::middleware::from_fn(error::json_errors))
         .with_state(node)
+}
+
+/// The web apps at `/app/` and the endpoints they read (docs/apps.md).
+fn app_routes() -> Router<Arc<Node>> {
+    let view = Arc::new(app_data::ViewCache::default());
+    Router::new()
+        .route("/", get(app::to_app))
+        .route("/app", get(app::to_app))
+        .route("/app/", get(app::index))
+        .route("/app/{*path}", get(app::file))
+        .route("/v1/app/whoami", get(app_data::whoami))
+        .route("/v1/app/directory", get(app_data::directory))
+        .route("/v1/app/access", get(app_data::my_access))
+        .route("/v1/app/kpis", get(app_data::kpis))
+        .route("/v1/app/ledger", get(app_data::ledger))
+        .route("/v1/app/records/{id}", get(app_data::record))
+        .route("/v1/app/records/{id}/provenance", get(app_data::provenance))
+        .layer(axum::Extension(view))
 }

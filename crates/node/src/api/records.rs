@@ -440,7 +440,7 @@ pub async fn upload(State(node): State<Arc<Node>>, request: Request) -> Result<R
     let patient_key = patient_recipient(&node, &patient_did).map_err(ApiError::internal)?;
     let stream = body
         .into_data_stream()
-        .map_err(|e| std::io::Error::other(e.to_string()));
+        .map_err(|e| std::io::Error::new(std::io::ErrorKind::ConnectionAborted, e.to_string()));
     let bridge = SyncIoBridge::new(StreamReader::new(stream));
     let custody = node.custody.clone();
     let media = media_type.clone();
@@ -464,6 +464,15 @@ pub async fn upload(State(node): State<Arc<Node>>, request: Request) -> Result<R
         Err(crate::custody::CustodyError::Vault(hygeia_vault::Error::MediaType)) => Err(invalid(
             "Content-Type must be 1 to 255 printable ASCII characters".into(),
         )),
+        // The file system failing (no space, no file handles): the node's
+        // trouble, told to the client without naming files.
+        Err(crate::custody::CustodyError::Vault(hygeia_vault::Error::Io(e)))
+            if e.kind() != std::io::ErrorKind::ConnectionAborted =>
+        {
+            Err(ApiError::storage_unavailable(format!(
+                "could not store a record: {e}"
+            )))
+        }
         Err(e) => Err(ApiError::bad_request(format!(
             "could not store the record: {e}"
         ))),

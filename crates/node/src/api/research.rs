@@ -8,6 +8,7 @@
 //! - `POST /v1/research/studies/{id}/responses` (signed, a patient with an
 //!   active `HRESCH` grant to the researcher or its organization)
 //! - `GET /v1/research/studies/{id}/tally` (signed, the study's researcher)
+//! - `DELETE /v1/research/studies/{id}` (signed, the study's researcher)
 
 use std::sync::Arc;
 
@@ -58,6 +59,8 @@ impl From<ResearchError> for ApiError {
             }
             ResearchError::UnknownStudy(_) => StatusCode::NOT_FOUND,
             ResearchError::TooManyStudies => StatusCode::SERVICE_UNAVAILABLE,
+            ResearchError::TooManyOfYours => StatusCode::TOO_MANY_REQUESTS,
+            ResearchError::NotOwner(_) => StatusCode::FORBIDDEN,
             ResearchError::Zk(zk) => zk_status(zk),
         };
         ApiError::new(status, e.code(), e.to_string())
@@ -273,6 +276,25 @@ pub async fn answer(
             Err(e.into())
         }
     }
+}
+
+/// `DELETE /v1/research/studies/{id}`: the study and its tally are
+/// forgotten (signed, the study's researcher).
+pub async fn delete(
+    State(node): State<Arc<Node>>,
+    Path(id): Path<String>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    let who = authenticate(&node, &method, &uri, &headers)?;
+    node.research.delete(&id, who.did.as_str())?;
+    tracing::info!(study = %id, "research study deleted");
+    Ok((
+        StatusCode::OK,
+        Json(json!({"study_id": id, "deleted": true})),
+    )
+        .into_response())
 }
 
 /// `GET /v1/research/studies/{id}/tally`: the count and pseudonyms, for the

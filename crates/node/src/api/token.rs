@@ -9,6 +9,7 @@ use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
+use hygeia_auth::scope::{Scope, Scopes};
 use hygeia_auth::token::{
     Session, TokenError, TokenRequest, TokenResponse, ACCESS_TOKEN_LIFETIME_SECS,
 };
@@ -85,10 +86,10 @@ pub async fn issue(State(node): State<Arc<Node>>, headers: HeaderMap, body: Byte
             }
         },
     };
-    let scope = request
-        .scope
-        .clone()
-        .unwrap_or_else(|| "system/*.rs".to_owned());
+    let scope = match granted(request.scope.as_ref()) {
+        Ok(scope) => scope,
+        Err(e) => return oauth_error(&e),
+    };
     let token = node.tokens.issue(Session {
         did: did.as_str().to_owned(),
         purpose: purpose.code().to_owned(),
@@ -101,7 +102,7 @@ pub async fn issue(State(node): State<Arc<Node>>, headers: HeaderMap, body: Byte
         axum::Json(TokenResponse::bearer(
             token,
             ACCESS_TOKEN_LIFETIME_SECS,
-            scope,
+            scope.to_string(),
         )),
     )
         .into_response();
@@ -109,4 +110,34 @@ pub async fn issue(State(node): State<Arc<Node>>, headers: HeaderMap, body: Byte
     h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     h.insert(header::PRAGMA, HeaderValue::from_static("no-cache"));
     response
+}
+
+/// What a client that asks for no scope gets: every interaction on every
+/// type, within what consent allows (docs/auth.md, "Scopes").
+pub const DEFAULT_SCOPE: &str = "system/*.cruds";
+
+/// The scopes granted for those asked: the resource scopes (their
+/// interactions enforced on every FHIR request); scopes about a launch, an
+/// OpenID Connect id token or a refresh token mean nothing to the
+/// client-credentials grant and are left out of the grant (RFC 6749 §3.3
+/// lets a server grant less than asked, and the response says what it
+/// granted). A resource scope narrowed by a query (`?category=…`) is
+/// refused: this node cannot enforce one.
+pub fn granted(asked: Option<&Scopes>) -> Result<Scopes, TokenError> {
+    let Some(asked) = asked else {
+        return DEFAULT_SCOPE
+            .parse()
+            .map_err(|e: hygeia_auth::scope::ScopeError| TokenError::InvalidScope(e.to_string()));
+    };
+    if let Some(narrowed) = asked.resources().find(|r| r.query.is_some()) {
+        return Err(TokenError::InvalidScope(format!(
+            "{narrowed}: scopes narrowed by a query are not supported by this node; ask for the scope without it"
+        )));
+    }
+    Ok(Scopes::from_scopes(
+        asked
+            .iter()
+            .filter(|s| matches!(s, Scope::Resource(_)))
+            .cloned(),
+    ))
 }

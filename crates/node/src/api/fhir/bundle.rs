@@ -14,6 +14,7 @@ use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
+use hygeia_auth::scope::Interaction;
 use hygeia_auth::token::Session;
 use hygeia_fhir::outcome::Issue;
 use hygeia_fhir::reference::{did_of_resource, is_valid_id};
@@ -141,6 +142,7 @@ fn understand(position: usize, entry: &Value) -> Result<Request, FhirError> {
     };
     let intent = match (method, id) {
         ("POST", None) => Intent {
+            interaction: Interaction::Create,
             resource_type,
             id: write::new_id(),
             resource: Some(need_resource(resource)?),
@@ -156,6 +158,7 @@ fn understand(position: usize, entry: &Value) -> Result<Request, FhirError> {
                 return Err(invalid(position, "invalid", format!("the resource's id must equal the id in request.url ({id})")));
             }
             Intent {
+                interaction: Interaction::Update,
                 resource_type,
                 id: id.to_owned(),
                 resource: Some(resource),
@@ -164,6 +167,7 @@ fn understand(position: usize, entry: &Value) -> Result<Request, FhirError> {
             }
         }
         ("DELETE", Some(id)) => Intent {
+            interaction: Interaction::Delete,
             resource_type,
             id: id.to_owned(),
             resource: None,
@@ -291,7 +295,14 @@ async fn transaction(
     let purpose = decide::purpose(session)?;
     let mut requests = Vec::with_capacity(entries.len());
     for (position, entry) in entries.iter().enumerate() {
-        requests.push(understand(position, entry)?);
+        let request = understand(position, entry)?;
+        super::scopes::require(
+            session,
+            request.intent.interaction,
+            request.intent.resource_type.as_str(),
+        )
+        .map_err(|e| entry_error(position, e))?;
+        requests.push(request);
     }
     // fullUrl → the id the server assigned, for references between entries.
     let assigned: HashMap<String, String> = requests
@@ -333,9 +344,7 @@ async fn transaction(
             }
             Err(refused) => {
                 write::discard(node, &prepared);
-                if let Some(denial) = refused.denial {
-                    write::log_refusals(node, session, vec![*denial]).await;
-                }
+                write::log_refusals(node, session, refused.events).await?;
                 let mut error = entry_error(position, refused.error);
                 error.issues.push(Issue::error(
                     "processing",
@@ -377,6 +386,11 @@ async fn batch(
     for (position, entry) in entries.iter().enumerate() {
         let result = async {
             let request = understand(position, entry)?;
+            super::scopes::require(
+                session,
+                request.intent.interaction,
+                request.intent.resource_type.as_str(),
+            )?;
             let key = format!("{}/{}", request.intent.resource_type, request.intent.id);
             let _lease = write::lease(node, std::slice::from_ref(&key))?;
             let prepared = match write::prepare(
@@ -389,9 +403,7 @@ async fn batch(
             ) {
                 Ok(p) => p,
                 Err(refused) => {
-                    if let Some(denial) = refused.denial {
-                        write::log_refusals(node, session, vec![*denial]).await;
-                    }
+                    write::log_refusals(node, session, refused.events).await?;
                     return Err(refused.error);
                 }
             };

@@ -9,9 +9,12 @@
 //! signed `consent.revoke`. `hygeia fhir consent` builds both. Every grant
 //! reads back as a Consent whose id is the grant id.
 
+use std::cell::RefCell;
+
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 use base64::Engine;
+use hygeia_auth::scope::Interaction;
 use hygeia_auth::token::Session;
 use hygeia_fhir::consent::{consent_to_terms, terms_to_consent, GrantTerms, LedgerLink, Resolver};
 use hygeia_fhir::outcome::Issue;
@@ -19,40 +22,97 @@ use hygeia_fhir::reference::{did_of_reference, did_of_resource, parse_local};
 use hygeia_fhir::types::ResourceType;
 use hygeia_ledger::tx::{SignedTx, TxContext};
 use hygeia_policy::Grant;
-use serde_json::{json, Value};
+use serde_json::Value;
 
 use super::{decide, fhir_json, FhirError};
+use crate::fhir_store::Current;
 use crate::node::{unix_now, Node};
-use crate::state::txs::{self, ConsentGrant, ConsentRevoke};
+use crate::state::txs::{self, Access, ConsentGrant, ConsentRevoke};
 
-/// Resolves Consent references against this node's resources.
+/// Resolves Consent references against this node's resources, as far as
+/// the requester may read them: each local reference is a read, decided
+/// (and its event kept, to be logged before the answer), and one the
+/// requester may not read resolves to nothing, exactly like one to a
+/// resource that does not exist (docs/fhir.md, "Consent as FHIR Consent").
 pub struct NodeResolver<'a> {
-    pub node: &'a Node,
+    node: &'a Node,
+    session: &'a Session,
+    events: RefCell<Vec<Access>>,
 }
 
-impl NodeResolver<'_> {
-    fn current_resource(&self, reference: &Value) -> Option<(ResourceType, Value)> {
+impl<'a> NodeResolver<'a> {
+    pub fn new(node: &'a Node, session: &'a Session) -> Self {
+        NodeResolver {
+            node,
+            session,
+            events: RefCell::new(Vec::new()),
+        }
+    }
+
+    /// The decisions made while resolving.
+    pub fn into_events(self) -> Vec<Access> {
+        self.events.into_inner()
+    }
+
+    /// The current version a local reference names, if the requester may
+    /// read it.
+    fn readable(&self, reference: &Value) -> Option<Current> {
         let text = reference.get("reference")?.as_str()?;
         let target = parse_local(text, None)?;
-        let current = self.node.fhir.store.current(&target.key())?;
-        if current.latest.deleted {
+        let purpose = decide::purpose(self.session).ok()?;
+        let current = self
+            .node
+            .fhir
+            .store
+            .current(&target.key())
+            .filter(|c| !c.latest.deleted);
+        let committed = self.node.state.read();
+        let Some(current) = current else {
+            if let Ok(event) = decide::absent_event(
+                &committed.state,
+                &self.node.node_did,
+                self.session,
+                Interaction::Read,
+                target.resource_type.as_str(),
+            ) {
+                self.events.borrow_mut().push(event);
+            }
             return None;
-        }
-        let meta = self.node.custody.meta(&current.latest.commitment).ok()??;
-        let mut bytes = Vec::new();
-        self.node.custody.open_record(&meta, &mut bytes).ok()?;
-        Some((target.resource_type, serde_json::from_slice(&bytes).ok()?))
+        };
+        let decided = decide::decide(
+            &committed.state,
+            self.session,
+            purpose,
+            Interaction::Read,
+            &decide::Subject {
+                patient: &current.latest.patient,
+                resource_type: &current.resource_type,
+                category: &current.latest.category,
+                commitment: Some(&current.latest.commitment),
+            },
+            unix_now() as i64,
+        );
+        let permitted = decided.decision.is_permit();
+        self.events.borrow_mut().push(decided.event);
+        permitted.then_some(current)
     }
 }
 
 impl Resolver for NodeResolver<'_> {
     fn did(&self, reference: &Value) -> Option<String> {
-        if let Some(did) = did_of_reference(reference) {
-            return Some(did.to_owned());
+        let by_identifier = did_of_reference(reference).map(str::to_owned);
+        if reference.get("reference").is_none() {
+            return by_identifier;
         }
-        let (resource_type, resource) = self.current_resource(reference)?;
-        match resource_type {
-            ResourceType::Patient | ResourceType::Practitioner | ResourceType::Organization => {
+        let current = self.readable(reference)?;
+        match current.resource_type.parse::<ResourceType>().ok()? {
+            // A Patient's DID is the patient whose consent governs it.
+            ResourceType::Patient => Some(current.latest.patient),
+            ResourceType::Practitioner | ResourceType::Organization => {
+                let meta = self.node.custody.meta(&current.latest.commitment).ok()??;
+                let mut bytes = Vec::new();
+                self.node.custody.open_record(&meta, &mut bytes).ok()?;
+                let resource: Value = serde_json::from_slice(&bytes).ok()?;
                 did_of_resource(&resource).map(str::to_owned)
             }
             _ => None,
@@ -60,10 +120,7 @@ impl Resolver for NodeResolver<'_> {
     }
 
     fn record(&self, reference: &Value) -> Option<String> {
-        let text = reference.get("reference")?.as_str()?;
-        let target = parse_local(text, None)?;
-        let current = self.node.fhir.store.current(&target.key())?;
-        (!current.latest.deleted).then_some(current.latest.commitment)
+        self.readable(reference).map(|c| c.latest.commitment)
     }
 }
 
@@ -157,8 +214,6 @@ pub async fn create(
 ) -> Result<Response, FhirError> {
     hygeia_fhir::validate::validate(&consent, Some(ResourceType::Consent))
         .map_err(|issues| FhirError::many(StatusCode::UNPROCESSABLE_ENTITY, issues))?;
-    let terms = consent_to_terms(&consent, &NodeResolver { node })
-        .map_err(|issues| FhirError::many(StatusCode::UNPROCESSABLE_ENTITY, issues))?;
     let tx = signed_transaction(node, headers, "consent.grant")?;
     if tx.tx_type() != txs::CONSENT_GRANT {
         return Err(unprocessable(
@@ -181,6 +236,13 @@ pub async fn create(
     }
     let body: ConsentGrant = serde_json::from_value(tx.body().clone())
         .map_err(|e| unprocessable("invalid", format!("consent.grant body: {e}")))?;
+    // Resolving local references reads them: each read is decided, and the
+    // decisions are logged whatever the outcome.
+    let resolver = NodeResolver::new(node, session);
+    let terms = consent_to_terms(&consent, &resolver);
+    decide::log(node, session, resolver.into_events(), Vec::new()).await?;
+    let terms =
+        terms.map_err(|issues| FhirError::many(StatusCode::UNPROCESSABLE_ENTITY, issues))?;
     let expected = ConsentGrant {
         patient: terms.patient.clone(),
         grantee: terms.grantee.clone(),
@@ -192,11 +254,30 @@ pub async fn create(
         jurisdictions: terms.jurisdictions.clone(),
     };
     if body != expected {
+        // Name the members that differ, not their values: the expected
+        // ones come from resolving references.
+        let (signed, described) = (
+            serde_json::to_value(&body).unwrap_or_default(),
+            serde_json::to_value(&expected).unwrap_or_default(),
+        );
+        let differing: Vec<&str> = [
+            "patient",
+            "grantee",
+            "scope",
+            "actions",
+            "purpose",
+            "not_before",
+            "not_after",
+            "jurisdictions",
+        ]
+        .into_iter()
+        .filter(|member| signed.get(member) != described.get(member))
+        .collect();
         return Err(unprocessable(
             "invalid",
             format!(
-                "the signed consent.grant does not carry exactly the grant this Consent describes; expected body {}",
-                serde_json::to_string(&expected).unwrap_or_default()
+                "the signed consent.grant does not carry exactly the grant this Consent describes (it differs in: {})",
+                differing.join(", ")
             ),
         ));
     }
@@ -287,9 +368,10 @@ pub fn read(
         consents
             .get(grant_id)
             .filter(|g| {
-                g.patient == session.did
+                (g.patient == session.did
                     || g.grantee == session.did
-                    || consents.is_delegate(&g.patient, &session.did)
+                    || consents.is_delegate(&g.patient, &session.did))
+                    && super::scopes::within(session, Interaction::Read, "Consent", &g.patient)
             })
             .map(|g| {
                 (
@@ -329,13 +411,10 @@ pub fn search(
     let patient_did = match patient {
         None => None,
         Some(text) if text.starts_with("did:") => Some(text.to_owned()),
+        // Only grants the requester may see are listed, so the DID is
+        // looked up without a read.
         Some(text) => {
-            let reference = json!({ "reference": if text.contains('/') { text.to_owned() } else { format!("Patient/{text}") } });
-            Some(
-                NodeResolver { node }
-                    .did(&reference)
-                    .unwrap_or_else(|| "did:unknown".to_owned()),
-            )
+            Some(super::views::patient_did(node, text).unwrap_or_else(|| "did:unknown".to_owned()))
         }
     };
     let now = unix_now() as i64;
@@ -343,9 +422,10 @@ pub fn search(
         let committed = node.state.read();
         let consents = committed.state.policy.consents();
         let mine = |g: &&Grant| {
-            g.patient == session.did
+            (g.patient == session.did
                 || g.grantee == session.did
-                || consents.is_delegate(&g.patient, &session.did)
+                || consents.is_delegate(&g.patient, &session.did))
+                && super::scopes::within(session, Interaction::Search, "Consent", &g.patient)
         };
         let mut grants: Vec<&Grant> = match &patient_did {
             Some(did) => consents.grants_of(did).filter(mine).collect(),

@@ -7,13 +7,13 @@
 //! before the answer.
 
 use std::collections::BTreeMap;
-use std::time::Instant;
 
 use axum::http::StatusCode;
+use hygeia_auth::scope::Interaction;
 use hygeia_auth::token::Session;
 use hygeia_fhir::outcome::Issue;
 use hygeia_ledger::{Receipt, SignedTx};
-use hygeia_policy::{Action, PurposeOfUse, RecordRef};
+use hygeia_policy::{PurposeOfUse, RecordRef};
 
 use super::FhirError;
 use crate::access::{self, Attempt, Decided};
@@ -43,15 +43,20 @@ pub fn purpose(session: &Session) -> Result<PurposeOfUse, FhirError> {
         })
 }
 
-/// Decides one action on one subject against the committed state.
+/// Decides one interaction on one subject against the committed state:
+/// the policy engine decides the read or write, and the token's scopes
+/// must also reach it ([`super::scopes::within`]); outside them the
+/// decision is a deny for the reason [`super::scopes::SCOPE_REASON`],
+/// whatever consent would allow.
 pub fn decide(
     state: &LedgerState,
     session: &Session,
     purpose: PurposeOfUse,
-    action: Action,
+    interaction: Interaction,
     subject: &Subject<'_>,
     now: i64,
 ) -> Decided {
+    let action = super::scopes::action(interaction);
     let attempt = Attempt {
         requester: &session.did,
         patient: subject.patient,
@@ -66,7 +71,12 @@ pub fn decide(
         justification: session.break_glass.as_deref(),
         time: now,
     };
-    access::decide(state, &attempt)
+    let decided = access::decide(state, &attempt);
+    if super::scopes::within(session, interaction, subject.resource_type, subject.patient) {
+        decided
+    } else {
+        super::scopes::out_of_scope(decided)
+    }
 }
 
 /// Merges events that differ only in the records they name, keeping the
@@ -117,8 +127,7 @@ pub fn merge(events: Vec<Access>) -> Vec<Access> {
 }
 
 /// Signs `events` (merged), then submits them with `with` in one atomic
-/// submission and waits until it is durable. Also feeds the commit-time
-/// estimate that [`mask_timing`] uses.
+/// submission and waits until it is durable.
 pub async fn log(
     node: &Node,
     session: &Session,
@@ -145,13 +154,11 @@ pub async fn log(
         submission.push(tx);
     }
     submission.extend(with);
-    let started = Instant::now();
     let receipt = node
         .sequencer
         .submit(submission)
         .await
         .map_err(submit_error)?;
-    node.fhir.clock.observe(started.elapsed());
     Ok(Some(receipt))
 }
 
@@ -167,15 +174,65 @@ pub fn submit_error(e: hygeia_ledger::SubmitError) -> FhirError {
     FhirError::new(api.status, Issue::error(code, api.message))
 }
 
-/// Waits about as long as logging a decision takes, so that asking for a
-/// resource that does not exist answers no faster than asking for one the
-/// requester may not see (which is logged, durably, before the answer).
-pub async fn mask_timing(node: &Node, started: Instant) {
-    let typical = node.fhir.clock.typical();
-    let spent = started.elapsed();
-    if typical > spent {
-        tokio::time::sleep(typical - spent).await;
-    }
+/// The consent category of the subject decided for something that does
+/// not exist (no policy permits anything in it).
+const ABSENT_CATEGORY: &str = "absent";
+
+/// The event that logs a request about a resource that does not exist,
+/// decided with the same work as one about a resource the requester may
+/// not see: a deny about no record, whose patient is the node (no patient
+/// governs what does not exist).
+pub fn absent_event(
+    state: &LedgerState,
+    node_did: &str,
+    session: &Session,
+    interaction: Interaction,
+    resource_type: &str,
+) -> Result<Access, FhirError> {
+    let decided = decide(
+        state,
+        session,
+        purpose(session)?,
+        interaction,
+        &Subject {
+            patient: node_did,
+            resource_type,
+            category: ABSENT_CATEGORY,
+            commitment: None,
+        },
+        crate::node::unix_now() as i64,
+    );
+    let mut event = decided.event;
+    event.decision = txs::Verdict::Deny;
+    event.break_glass = false;
+    event.justified = false;
+    event.reasons.clear();
+    event.grants.clear();
+    Ok(event)
+}
+
+/// Decides and logs a request about a resource that does not exist
+/// ([`absent_event`]), durable before the answer. So a missing resource
+/// and a denied one answer alike, after the same work, and each leaves
+/// one event in the log.
+pub async fn absent(
+    node: &Node,
+    session: &Session,
+    interaction: Interaction,
+    resource_type: &str,
+) -> Result<(), FhirError> {
+    let event = {
+        let committed = node.state.read();
+        absent_event(
+            &committed.state,
+            &node.node_did,
+            session,
+            interaction,
+            resource_type,
+        )?
+    };
+    log(node, session, vec![event], Vec::new()).await?;
+    Ok(())
 }
 
 /// The same answer for "no such resource" and "not yours to see", so that
@@ -205,7 +262,7 @@ pub async fn may_read(
             &committed.state,
             session,
             purpose(session)?,
-            Action::Read,
+            Interaction::Read,
             &Subject {
                 patient: &current.latest.patient,
                 resource_type: &current.resource_type,

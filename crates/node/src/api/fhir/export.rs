@@ -14,25 +14,29 @@ use std::sync::{Arc, Mutex};
 use axum::extract::{Path, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
+use hygeia_auth::scope::Interaction;
 use hygeia_auth::token::Session;
 use hygeia_fhir::outcome::Issue;
 use hygeia_fhir::reference::parse_local;
 use hygeia_fhir::types::ResourceType;
-use hygeia_policy::Action;
 use serde_json::{json, Value};
 
+use super::candidates;
 use super::decide::{self, Subject};
 
 use super::read::open_version;
 use super::{authenticate, FhirError};
+use crate::fhir_store::Current;
 use crate::node::{unix_now, Node};
 
 /// Jobs are forgotten this long after they finish.
-const KEEP_SECS: u64 = 3600;
+const KEEP_SECS: u64 = 600;
 /// Most bytes of output one job may hold.
 const MAX_OUTPUT_BYTES: usize = 256 << 20;
-/// Most jobs running or kept at once.
-const MAX_JOBS: usize = 64;
+/// Most jobs running or kept at once, node-wide.
+pub const MAX_JOBS: usize = 64;
+/// Most jobs one requester holds, running or kept (DELETE frees one).
+pub const MAX_JOBS_PER_REQUESTER: usize = 4;
 
 #[derive(Clone)]
 enum Phase {
@@ -67,6 +71,59 @@ impl ExportJobs {
 
     fn prune(jobs: &mut HashMap<String, Job>, now: u64) {
         jobs.retain(|_, j| j.finished.is_none_or(|f| now < f + KEEP_SECS));
+    }
+
+    /// Makes room for a job of `owner`, or says why there is none. Each
+    /// requester holds at most [`MAX_JOBS_PER_REQUESTER`] jobs, running or
+    /// kept; when the node holds [`MAX_JOBS`], the oldest finished job of
+    /// whoever holds the most goes (its output can be asked for again),
+    /// and only when every held job is still running is the request
+    /// refused. So no requester, and no handful of them, keeps everyone
+    /// else from exporting for long.
+    fn admit(jobs: &mut HashMap<String, Job>, owner: &str, now: u64) -> Result<(), FhirError> {
+        Self::prune(jobs, now);
+        let busy = |message: String| {
+            FhirError::new(
+                StatusCode::TOO_MANY_REQUESTS,
+                Issue::error("too-costly", message),
+            )
+        };
+        let mine = jobs.values().filter(|j| j.owner == owner).count();
+        if mine >= MAX_JOBS_PER_REQUESTER {
+            return Err(busy(format!(
+                "you hold {mine} export jobs, the most one requester may; DELETE one you have fetched (or wait {KEEP_SECS} s after it finished)"
+            )));
+        }
+        if jobs.len() < MAX_JOBS {
+            return Ok(());
+        }
+        let mut held: HashMap<&str, usize> = HashMap::new();
+        for job in jobs.values() {
+            *held.entry(job.owner.as_str()).or_default() += 1;
+        }
+        let evict = jobs
+            .iter()
+            .filter_map(|(id, j)| j.finished.map(|f| (held[j.owner.as_str()], f, id)))
+            .max_by(|a, b| a.0.cmp(&b.0).then(b.1.cmp(&a.1)))
+            .map(|(_, _, id)| id.clone());
+        match evict {
+            Some(id) => {
+                jobs.remove(&id);
+                Ok(())
+            }
+            None => Err(busy(
+                "the node is running as many export jobs as it takes; retry shortly".to_owned(),
+            )),
+        }
+    }
+
+    /// How many jobs are held, running or kept.
+    pub fn len(&self) -> usize {
+        self.lock().len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
     }
 
     fn set(&self, id: &str, phase: Phase) {
@@ -148,7 +205,7 @@ pub async fn kick_off(
             .map_err(|e: hygeia_fhir::types::UnsupportedType| {
                 FhirError::not_supported(e.to_string())
             })?;
-    let started = std::time::Instant::now();
+    super::scopes::require(&session, Interaction::Read, resource_type.as_str())?;
     let patients: Vec<String> = match resource_type {
         ResourceType::Patient => {
             let key = format!("Patient/{id}");
@@ -156,7 +213,7 @@ pub async fn kick_off(
                 Some(c) if decide::may_read(&node, &session, &c).await? => vec![c.latest.patient],
                 Some(_) => return Err(decide::not_found(&key)),
                 None => {
-                    decide::mask_timing(&node, started).await;
+                    decide::absent(&node, &session, Interaction::Read, "Patient").await?;
                     return Err(decide::not_found(&key));
                 }
             }
@@ -172,20 +229,7 @@ pub async fn kick_off(
     {
         let mut jobs = node.fhir.exports.lock();
         let now = unix_now();
-        ExportJobs::prune(&mut jobs, now);
-        let mine = jobs
-            .values()
-            .filter(|j| j.owner == session.did && j.finished.is_none())
-            .count();
-        if jobs.len() >= MAX_JOBS || mine >= 4 {
-            return Err(FhirError::new(
-                StatusCode::TOO_MANY_REQUESTS,
-                Issue::error(
-                    "too-costly",
-                    "too many export jobs; wait for one to finish or DELETE it",
-                ),
-            ));
-        }
+        ExportJobs::admit(&mut jobs, &session.did, now)?;
         jobs.insert(
             job_id.clone(),
             Job {
@@ -210,9 +254,8 @@ pub async fn kick_off(
 /// The patients a Group lists (the Group itself read under consent).
 async fn group_members(node: &Node, session: &Session, id: &str) -> Result<Vec<String>, FhirError> {
     let key = format!("Group/{id}");
-    let started = std::time::Instant::now();
     let Some(current) = node.fhir.store.current(&key).filter(|c| !c.latest.deleted) else {
-        decide::mask_timing(node, started).await;
+        decide::absent(node, session, Interaction::Read, "Group").await?;
         return Err(decide::not_found(&key));
     };
     if !decide::may_read(node, session, &current).await? {
@@ -274,6 +317,75 @@ async fn run(
 
 type Files = (BTreeMap<String, Vec<u8>>, BTreeMap<String, usize>);
 
+/// What an export will hold: the resources of `patients` (of `types`)
+/// the requester may read, each decided, with the permits to log. Only
+/// patients the requester could be permitted to read are looked at
+/// ([`candidates::readable`]), and a resource it may not read leaves no
+/// trace (like a search match): so neither the job's progress nor its
+/// events count what the requester may not see.
+pub(crate) fn plan(
+    node: &Node,
+    session: &Session,
+    patients: &[String],
+    types: Option<&[ResourceType]>,
+) -> Result<(Vec<Current>, Vec<crate::state::txs::Access>), FhirError> {
+    let purpose = decide::purpose(session)?;
+    let now = unix_now() as i64;
+    let committed = node.state.read();
+    let readable = candidates::readable(&committed.state, session, purpose, now);
+    let mut permitted = Vec::new();
+    let mut events = Vec::new();
+    let mut withheld = 0usize;
+    for patient in patients {
+        let candidate = match &readable {
+            candidates::Readable::Anyone => true,
+            candidates::Readable::Patients(p) => p.contains(patient),
+        };
+        if !candidate {
+            continue;
+        }
+        for current in node.fhir.store.of_patient(patient) {
+            let wanted = types.is_none_or(|t| {
+                current
+                    .resource_type
+                    .parse::<ResourceType>()
+                    .is_ok_and(|rt| t.contains(&rt))
+            });
+            if !wanted {
+                continue;
+            }
+            let d = decide::decide(
+                &committed.state,
+                session,
+                purpose,
+                Interaction::Read,
+                &Subject {
+                    patient: &current.latest.patient,
+                    resource_type: &current.resource_type,
+                    category: &current.latest.category,
+                    commitment: Some(&current.latest.commitment),
+                },
+                now,
+            );
+            if d.decision.is_permit() {
+                permitted.push(current);
+                events.push(d.event);
+            } else {
+                withheld += 1;
+            }
+        }
+    }
+    if withheld > 0 {
+        tracing::info!(
+            target: "hygeia::access",
+            requester = %session.did,
+            withheld,
+            "export left out resources its requester may not read (denied, not logged on the ledger)"
+        );
+    }
+    Ok((permitted, events))
+}
+
 async fn export(
     node: &Node,
     session: &Session,
@@ -281,54 +393,19 @@ async fn export(
     patients: &[String],
     types: Option<&[ResourceType]>,
 ) -> Result<Files, FhirError> {
-    let purpose = decide::purpose(session)?;
-    let mut resources = Vec::new();
-    for patient in patients {
-        resources.extend(node.fhir.store.of_patient(patient).into_iter().filter(|c| {
-            types.is_none_or(|t| {
-                c.resource_type
-                    .parse::<ResourceType>()
-                    .is_ok_and(|rt| t.contains(&rt))
-            })
-        }));
-    }
+    let (resources, events) = plan(node, session, patients, types)?;
     let total = resources.len();
     let mut files: BTreeMap<String, Vec<u8>> = BTreeMap::new();
     let mut counts: BTreeMap<String, usize> = BTreeMap::new();
     let mut bytes = 0usize;
+    let mut events = events.into_iter();
     for (n, chunk) in resources.chunks(200).enumerate() {
         if !node.fhir.exports.lock().contains_key(job_id) {
             return Err(FhirError::internal("cancelled"));
         }
-        let now = unix_now() as i64;
-        let decided: Vec<(bool, crate::state::txs::Access)> = {
-            let committed = node.state.read();
-            chunk
-                .iter()
-                .map(|c| {
-                    let d = decide::decide(
-                        &committed.state,
-                        session,
-                        purpose,
-                        Action::Read,
-                        &Subject {
-                            patient: &c.latest.patient,
-                            resource_type: &c.resource_type,
-                            category: &c.latest.category,
-                            commitment: Some(&c.latest.commitment),
-                        },
-                        now,
-                    );
-                    (d.decision.is_permit(), d.event)
-                })
-                .collect()
-        };
-        let events = decided.iter().map(|(_, e)| e.clone()).collect();
-        decide::log(node, session, events, Vec::new()).await?;
-        for (current, (permitted, _)) in chunk.iter().zip(&decided) {
-            if !permitted {
-                continue;
-            }
+        let logged: Vec<_> = events.by_ref().take(chunk.len()).collect();
+        decide::log(node, session, logged, Vec::new()).await?;
+        for current in chunk {
             let body = open_version(node, &current.latest.commitment)?;
             bytes += body.len() + 1;
             if bytes > MAX_OUTPUT_BYTES {
@@ -377,7 +454,7 @@ pub async fn status(
             let progress = if *of == 0 {
                 "starting".to_owned()
             } else {
-                format!("{done} of {of} resources decided")
+                format!("{done} of {of} resources exported")
             };
             if let Ok(v) = HeaderValue::from_str(&progress) {
                 response.headers_mut().insert("x-progress", v);

@@ -7,12 +7,14 @@
 //! records; what is indexed for search lives in [`crate::fhir_store`].
 
 mod bundle;
+mod candidates;
 mod consent;
 mod decide;
 mod export;
 mod health_cards;
 mod metadata;
 mod read;
+mod scopes;
 mod views;
 mod write;
 
@@ -32,6 +34,11 @@ use serde_json::Value;
 use crate::node::{unix_now, Node};
 
 pub use export::ExportJobs;
+#[cfg(test)]
+pub(crate) use export::{
+    plan as export_plan, MAX_JOBS as MAX_EXPORT_JOBS,
+    MAX_JOBS_PER_REQUESTER as MAX_EXPORT_JOBS_PER_REQUESTER,
+};
 pub use health_cards::request::{
     parse_request as parse_health_cards_request, IssueRequest as HealthCardsRequest,
 };
@@ -75,8 +82,9 @@ pub fn routes() -> Router<Arc<Node>> {
 pub struct FhirError {
     pub status: StatusCode,
     pub issues: Vec<Issue>,
-    /// Answer 401 with `WWW-Authenticate: Bearer`.
-    pub challenge: bool,
+    /// A `WWW-Authenticate` challenge to answer with (RFC 6750 §3): an
+    /// invalid token (401) or an insufficient scope (403).
+    pub challenge: Option<&'static str>,
 }
 
 impl FhirError {
@@ -84,7 +92,7 @@ impl FhirError {
         FhirError {
             status,
             issues: vec![issue],
-            challenge: false,
+            challenge: None,
         }
     }
 
@@ -92,7 +100,7 @@ impl FhirError {
         FhirError {
             status,
             issues,
-            challenge: false,
+            challenge: None,
         }
     }
 
@@ -100,11 +108,16 @@ impl FhirError {
         FhirError::new(StatusCode::BAD_REQUEST, Issue::error(code, message))
     }
 
+    /// A failure of the node itself: details (file names, what the host
+    /// is short of) go to the node's log, the client gets an incident id.
     pub fn internal(message: impl std::fmt::Display) -> FhirError {
-        tracing::error!(error = %message, "FHIR request failed");
+        let incident = crate::api::error::incident(&message.to_string());
         FhirError::new(
             StatusCode::INTERNAL_SERVER_ERROR,
-            Issue::error("exception", format!("internal error: {message}")),
+            Issue::error(
+                "exception",
+                format!("internal error (incident {incident}); the node's log has the details"),
+            ),
         )
     }
 
@@ -139,10 +152,10 @@ impl FhirError {
 impl IntoResponse for FhirError {
     fn into_response(self) -> Response {
         let mut response = fhir_json(self.status, &self.outcome());
-        if self.challenge {
+        if let Some(challenge) = self.challenge {
             response.headers_mut().insert(
                 header::WWW_AUTHENTICATE,
-                HeaderValue::from_static("Bearer realm=\"hygeia\", error=\"invalid_token\""),
+                HeaderValue::from_static(challenge),
             );
         }
         response
@@ -180,7 +193,7 @@ pub fn authenticate(node: &Node, headers: &HeaderMap) -> Result<Session, FhirErr
     let unauthorized = |message: &str| FhirError {
         status: StatusCode::UNAUTHORIZED,
         issues: vec![Issue::error("login", message.to_owned())],
-        challenge: true,
+        challenge: Some("Bearer realm=\"hygeia\", error=\"invalid_token\""),
     };
     let value = headers
         .get(header::AUTHORIZATION)

@@ -4,20 +4,22 @@
 //! looks like").
 
 use std::sync::Arc;
-use std::time::Instant;
 
 use axum::body::Bytes;
 use axum::extract::{Path, RawQuery, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::Response;
+use hygeia_auth::scope::{Interaction, Reach};
 use hygeia_auth::token::Session;
 use hygeia_fhir::outcome::Issue;
 use hygeia_fhir::search::{parse_query, Handling, SearchQuery, TotalMode};
 use hygeia_fhir::types::ResourceType;
-use hygeia_policy::{Action, PurposeOfUse};
+use hygeia_policy::PurposeOfUse;
 use serde_json::{json, Value};
 
+use super::candidates;
 use super::decide::{self, Subject};
+use super::scopes;
 use super::{authenticate, fhir_bytes, fhir_json, handling, FhirError};
 use crate::fhir_store::{Current, Version};
 use crate::node::{unix_now, Node};
@@ -64,7 +66,7 @@ fn decide_version(
         &committed.state,
         session,
         purpose,
-        Action::Read,
+        Interaction::Read,
         &Subject {
             patient: &version.patient,
             resource_type,
@@ -91,20 +93,19 @@ fn with_version_headers(mut response: Response, version: &Version) -> Response {
 }
 
 /// Reads one version after deciding and logging; `None` when denied or
-/// missing (answered alike).
+/// missing (answered alike, after the same work: [`decide::absent`]).
 async fn read_version(
     node: &Node,
     session: &Session,
     key: &str,
     version: Option<Version>,
-    started: Instant,
 ) -> Result<(Version, Vec<u8>), FhirError> {
+    let resource_type = key.split('/').next().unwrap_or_default();
     let Some(version) = version else {
-        decide::mask_timing(node, started).await;
+        decide::absent(node, session, Interaction::Read, resource_type).await?;
         return Err(decide::not_found(key));
     };
     let purpose = decide::purpose(session)?;
-    let resource_type = key.split('/').next().unwrap_or_default();
     let decided = decide_version(
         node,
         session,
@@ -142,6 +143,7 @@ pub async fn read(
 ) -> Result<Response, FhirError> {
     let session = authenticate(&node, &headers)?;
     let resource_type = parse_type(&resource_type)?;
+    scopes::require(&session, Interaction::Read, resource_type.as_str())?;
     let base = super::base_url(&headers);
     match resource_type {
         ResourceType::Consent => {
@@ -164,10 +166,9 @@ pub async fn read(
         }
         _ => {}
     }
-    let started = Instant::now();
     let key = format!("{resource_type}/{id}");
     let current = node.fhir.store.current(&key).map(|c| c.latest);
-    let (version, body) = read_version(&node, &session, &key, current, started).await?;
+    let (version, body) = read_version(&node, &session, &key, current).await?;
     Ok(with_version_headers(
         fhir_bytes(StatusCode::OK, body),
         &version,
@@ -182,7 +183,7 @@ pub async fn vread(
 ) -> Result<Response, FhirError> {
     let session = authenticate(&node, &headers)?;
     let resource_type = parse_type(&resource_type)?;
-    let started = Instant::now();
+    scopes::require(&session, Interaction::Read, resource_type.as_str())?;
     let key = format!("{resource_type}/{id}");
     let wanted = match version.parse::<u64>() {
         Ok(v) => node.fhir.store.version(&key, v)?,
@@ -193,7 +194,6 @@ pub async fn vread(
         &session,
         &format!("{key}/_history/{version}"),
         wanted,
-        started,
     )
     .await?;
     Ok(with_version_headers(
@@ -227,11 +227,11 @@ async fn history(
 ) -> Result<Response, FhirError> {
     let session = authenticate(&node, &headers)?;
     let resource_type = parse_type(&resource_type)?;
-    let started = Instant::now();
+    scopes::require(&session, Interaction::Read, resource_type.as_str())?;
     let key = format!("{resource_type}/{id}");
     let versions = node.fhir.store.versions(&key)?;
     if versions.is_empty() {
-        decide::mask_timing(&node, started).await;
+        decide::absent(&node, &session, Interaction::Read, resource_type.as_str()).await?;
         return Err(decide::not_found(&key));
     }
     let purpose = decide::purpose(&session)?;
@@ -501,13 +501,20 @@ struct Decided {
     permitted: Vec<Current>,
     /// Every match was decided, so `permitted.len()` is the total.
     complete: bool,
+    /// The permits, to log: what the search discloses.
     events: Vec<Access>,
 }
 
+/// Decides matches in order until `needed` are permitted (all of them if
+/// `decide_all`). What is denied is left out and leaves no event: a denial
+/// logged for a resource the requester did not name would tell it that
+/// something matched (docs/fhir.md, "Search never matches what you may
+/// not see"). The node's own log counts them.
 fn decide_matches(
     node: &Node,
     session: &Session,
     purpose: PurposeOfUse,
+    interaction: Interaction,
     matches: Vec<Current>,
     needed: usize,
     decide_all: bool,
@@ -518,6 +525,7 @@ fn decide_matches(
     let mut events = Vec::new();
     let total = matches.len();
     let mut decided = 0;
+    let mut withheld = 0usize;
     for current in matches {
         if !decide_all && permitted.len() >= needed {
             break;
@@ -527,7 +535,7 @@ fn decide_matches(
             &committed.state,
             session,
             purpose,
-            Action::Read,
+            interaction,
             &Subject {
                 patient: &current.latest.patient,
                 resource_type: &current.resource_type,
@@ -538,8 +546,18 @@ fn decide_matches(
         );
         if d.decision.is_permit() {
             permitted.push(current);
+            events.push(d.event);
+        } else {
+            withheld += 1;
         }
-        events.push(d.event);
+    }
+    if withheld > 0 {
+        tracing::info!(
+            target: "hygeia::access",
+            requester = %session.did,
+            withheld,
+            "search matches withheld from their requester (denied, not logged on the ledger)"
+        );
     }
     Decided {
         permitted,
@@ -556,6 +574,7 @@ async fn run_search(
 ) -> Result<Response, FhirError> {
     let session = authenticate(&node, &headers)?;
     let resource_type = parse_type(&resource_type)?;
+    let reach = scopes::require(&session, Interaction::Search, resource_type.as_str())?;
     if matches!(
         resource_type,
         ResourceType::Consent | ResourceType::AuditEvent | ResourceType::Provenance
@@ -565,12 +584,29 @@ async fn run_search(
     let (query, warnings) = parse_query(resource_type, &params, handling(&headers))
         .map_err(|issues| FhirError::many(StatusCode::BAD_REQUEST, issues))?;
     let purpose = decide::purpose(&session)?;
-    let matches = node.fhir.store.search(&query);
+    let readable = match reach {
+        Reach::Anyone => {
+            let committed = node.state.read();
+            candidates::readable(&committed.state, &session, purpose, unix_now() as i64)
+        }
+        Reach::PatientInContext => {
+            candidates::Readable::Patients([scopes::patient_in_context(&session).to_owned()].into())
+        }
+    };
+    let matches = candidates::search(&node.fhir.store, &query, &readable);
     let decide_all = query.total == Some(TotalMode::Accurate)
         || query.count_only()
         || matches.len() <= DECIDE_ALL_UP_TO;
     let needed = query.offset.saturating_add(query.count).saturating_add(1);
-    let decided = decide_matches(&node, &session, purpose, matches, needed, decide_all);
+    let decided = decide_matches(
+        &node,
+        &session,
+        purpose,
+        Interaction::Search,
+        matches,
+        needed,
+        decide_all,
+    );
     let page: Vec<Current> = if query.count_only() {
         Vec::new()
     } else {
@@ -588,8 +624,22 @@ async fn run_search(
     let mut included = Vec::new();
     if !query.includes.is_empty() && !page.is_empty() {
         let keys: Vec<String> = page.iter().map(Current::key).collect();
-        let candidates = node.fhir.store.included(&keys, &query.includes);
-        let inc = decide_matches(&node, &session, purpose, candidates, usize::MAX, true);
+        let included_candidates: Vec<Current> = node
+            .fhir
+            .store
+            .included(&keys, &query.includes)
+            .into_iter()
+            .filter(|c| candidates::allows(&readable, c))
+            .collect();
+        let inc = decide_matches(
+            &node,
+            &session,
+            purpose,
+            Interaction::Read,
+            included_candidates,
+            usize::MAX,
+            true,
+        );
         events.extend(inc.events);
         included = inc.permitted;
     }

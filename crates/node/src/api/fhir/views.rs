@@ -2,6 +2,7 @@
 //! ledger index and a link to its inclusion proof, so anyone entitled can
 //! check offline that the event is in the log (docs/fhir.md).
 
+use hygeia_auth::scope::Interaction;
 use hygeia_auth::token::Session;
 use hygeia_fhir::audit::{audit_event, provenance, AccessView, Signer, VersionView};
 use hygeia_fhir::consent::LedgerLink;
@@ -88,10 +89,27 @@ pub fn read_audit_event(
         return Err(missing());
     }
     let event: Access = serde_json::from_value(tx["body"].clone()).map_err(|_| missing())?;
-    if !(may_audit(node, session, &event.patient) || event.requester == session.did) {
+    let patient_side = may_audit(node, session, &event.patient);
+    let in_scope = super::scopes::within(session, Interaction::Read, "AuditEvent", &event.patient)
+        || super::scopes::within(session, Interaction::Read, "AuditEvent", &event.requester);
+    if !(patient_side || event.requester == session.did) || !in_scope {
         return Err(missing());
     }
-    Ok(audit_event(id, &access_view(node, index, &event, base)))
+    let mut resource = audit_event(id, &access_view(node, index, &event, base));
+    if !patient_side && event.decision == Verdict::Deny {
+        withhold_subject(&mut resource);
+    }
+    Ok(resource)
+}
+
+/// A requester reading its own denied access sees that it was denied, not
+/// whose records they were: the patient and the records would confirm
+/// what the denial withheld.
+fn withhold_subject(event: &mut Value) {
+    if let Some(event) = event.as_object_mut() {
+        event.remove("patient");
+        event.remove("entity");
+    }
 }
 
 /// `GET /fhir/AuditEvent?patient=`: a patient's trail, newest first,
@@ -109,7 +127,9 @@ pub fn search_audit_events(
         Some(p) => patient_did(node, p).unwrap_or_default(),
         None => session.did.clone(),
     };
-    if !may_audit(node, session, &patient) {
+    if !may_audit(node, session, &patient)
+        || !super::scopes::within(session, Interaction::Search, "AuditEvent", &patient)
+    {
         return Ok((Vec::new(), 0));
     }
     let chosen: (Vec<u64>, usize) = {
@@ -162,36 +182,13 @@ pub fn patient_did(node: &Node, text: &str) -> Option<String> {
         .map(|c| c.latest.patient)
 }
 
-/// Provenance of one version, after a read decision on it (logged).
-async fn provenance_of(
+/// Provenance of one version the requester may read.
+fn provenance_of(
     node: &Node,
-    session: &Session,
     key: &str,
     version: &crate::fhir_store::Version,
     base: &str,
 ) -> Result<Option<Value>, FhirError> {
-    let (resource_type, _) = key.split_once('/').unwrap_or((key, ""));
-    let decided = {
-        let committed = node.state.read();
-        decide::decide(
-            &committed.state,
-            session,
-            decide::purpose(session)?,
-            Action::Read,
-            &Subject {
-                patient: &version.patient,
-                resource_type,
-                category: &version.category,
-                commitment: Some(&version.commitment),
-            },
-            crate::node::unix_now() as i64,
-        )
-    };
-    let permitted = decided.decision.is_permit();
-    decide::log(node, session, vec![decided.event], Vec::new()).await?;
-    if !permitted {
-        return Ok(None);
-    }
     let index = {
         let committed = node.state.read();
         committed
@@ -234,6 +231,57 @@ async fn provenance_of(
     Ok(Some(provenance(&version.commitment, &view)))
 }
 
+/// Decides reads of `versions` of `key` (one logged submission), or, when
+/// there are none, logs the absence with the same work; the Provenances
+/// of those permitted.
+async fn provenances(
+    node: &Node,
+    session: &Session,
+    key: &str,
+    versions: Vec<crate::fhir_store::Version>,
+    base: &str,
+) -> Result<Vec<Value>, FhirError> {
+    let (resource_type, _) = key.split_once('/').unwrap_or((key, ""));
+    if versions.is_empty() {
+        decide::absent(node, session, Interaction::Read, resource_type).await?;
+        return Ok(Vec::new());
+    }
+    let purpose = decide::purpose(session)?;
+    let now = crate::node::unix_now() as i64;
+    let mut events = Vec::with_capacity(versions.len());
+    let mut permitted = Vec::new();
+    {
+        let committed = node.state.read();
+        for version in versions {
+            let decided = decide::decide(
+                &committed.state,
+                session,
+                purpose,
+                Interaction::Read,
+                &Subject {
+                    patient: &version.patient,
+                    resource_type,
+                    category: &version.category,
+                    commitment: Some(&version.commitment),
+                },
+                now,
+            );
+            if decided.decision.is_permit() {
+                permitted.push(version);
+            }
+            events.push(decided.event);
+        }
+    }
+    decide::log(node, session, events, Vec::new()).await?;
+    let mut out = Vec::with_capacity(permitted.len());
+    for version in &permitted {
+        if let Some(p) = provenance_of(node, key, version, base)? {
+            out.push(p);
+        }
+    }
+    Ok(out)
+}
+
 /// `GET /fhir/Provenance/{record id}`.
 pub async fn read_provenance(
     node: &Node,
@@ -242,19 +290,24 @@ pub async fn read_provenance(
     base: &str,
 ) -> Result<Value, FhirError> {
     let missing = || decide::not_found(&format!("Provenance/{id}"));
-    let (key, version) = node.fhir.store.locate(id)?.ok_or_else(missing)?;
-    let version = node
-        .fhir
-        .store
-        .version(&key, version)?
-        .ok_or_else(missing)?;
-    provenance_of(node, session, &key, &version, base)
-        .await?
-        .ok_or_else(missing)
+    let located = match node.fhir.store.locate(id)? {
+        Some((key, version)) => node
+            .fhir
+            .store
+            .version(&key, version)?
+            .map(|version| (key, version)),
+        None => None,
+    };
+    let found = match located {
+        Some((key, version)) => provenances(node, session, &key, vec![version], base).await?,
+        None => provenances(node, session, "Provenance", Vec::new(), base).await?,
+    };
+    found.into_iter().next().ok_or_else(missing)
 }
 
 /// `GET /fhir/Provenance?target=Type/id`: one per version the requester
-/// may read.
+/// may read. A target that does not exist costs the same work as one the
+/// requester may not read (one decision, one logged event).
 pub async fn search_provenance(
     node: &Node,
     session: &Session,
@@ -265,14 +318,12 @@ pub async fn search_provenance(
         return Ok(Vec::new());
     };
     let key = target.key();
-    let mut out = Vec::new();
-    for version in node.fhir.store.versions(&key)? {
-        if target.version.is_some_and(|v| v != version.version) {
-            continue;
-        }
-        if let Some(p) = provenance_of(node, session, &key, &version, base).await? {
-            out.push(p);
-        }
-    }
-    Ok(out)
+    let versions: Vec<_> = node
+        .fhir
+        .store
+        .versions(&key)?
+        .into_iter()
+        .filter(|v| target.version.is_none_or(|wanted| wanted == v.version))
+        .collect();
+    provenances(node, session, &key, versions, base).await
 }

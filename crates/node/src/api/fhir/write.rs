@@ -10,6 +10,7 @@ use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
+use hygeia_auth::scope::Interaction;
 use hygeia_auth::token::Session;
 use hygeia_fhir::outcome::Issue;
 use hygeia_fhir::reference::{did_of_resource, is_valid_id, parse_local};
@@ -18,7 +19,7 @@ use hygeia_fhir::types::{consent_category, Holding, ResourceType};
 use hygeia_fhir::FHIR_JSON;
 use hygeia_identity::Did;
 use hygeia_ledger::{Receipt, SignedTx};
-use hygeia_policy::{Action, PurposeOfUse};
+use hygeia_policy::PurposeOfUse;
 use hygeia_vault::BlobId;
 use serde_json::{json, Value};
 
@@ -32,6 +33,8 @@ use crate::state::txs::{self, Access, RecordBody};
 
 /// What a write asks for, before it is decided.
 pub struct Intent {
+    /// Create (POST), update (PUT) or delete, as the token's scopes see it.
+    pub interaction: Interaction,
     pub resource_type: ResourceType,
     pub id: String,
     /// `None` deletes.
@@ -54,18 +57,19 @@ pub struct Prepared {
     pub created: bool,
 }
 
-/// Why a write did not get prepared: the error, and the refusal to log if
-/// it was decided.
+/// Why a write did not get prepared: the error, and the decisions to log
+/// (a refusal is a decision too; a write about something that does not
+/// exist logs its absence, so that both cost the same and look the same).
 pub struct Refused {
     pub error: FhirError,
-    pub denial: Option<Box<Access>>,
+    pub events: Vec<Access>,
 }
 
 impl From<FhirError> for Refused {
     fn from(error: FhirError) -> Self {
         Refused {
             error,
-            denial: None,
+            events: Vec::new(),
         }
     }
 }
@@ -77,15 +81,17 @@ fn unprocessable(issue: Issue) -> FhirError {
     FhirError::new(StatusCode::UNPROCESSABLE_ENTITY, issue)
 }
 
-/// The DID whose consent governs a resource, and its category.
+/// The DID whose consent governs a resource; `None` when its compartment
+/// reference names a Patient this node does not hold (which is answered
+/// like a write the requester may not make: see [`prepare`]).
 fn governing_patient(
     node: &Node,
     resource_type: ResourceType,
     resource: &Value,
     pending: &Pending,
-) -> Result<String, FhirError> {
+) -> Result<Option<String>, FhirError> {
     match resource_type.holding() {
-        Holding::Directory => return Ok(node.node_did.clone()),
+        Holding::Directory => return Ok(Some(node.node_did.clone())),
         Holding::LedgerView => {
             return Err(FhirError::new(
                 StatusCode::METHOD_NOT_ALLOWED,
@@ -118,7 +124,7 @@ fn governing_patient(
                     .at("Patient.identifier"),
             )
         })?;
-        return Ok(did.to_owned());
+        return Ok(Some(did.to_owned()));
     }
     let element = resource_type
         .patient_element()
@@ -139,30 +145,50 @@ fn governing_patient(
                 .at(path.clone()),
             )
         })?;
-    let unresolvable = || {
-        unprocessable(
-            Issue::error(
-                "invalid",
-                format!(
-                    "{path}: {} does not exist on this server, or you may not write for that patient",
-                    reference.chars().take(100).collect::<String>()
-                ),
-            )
-            .at(path.clone()),
-        )
-    };
     let target = parse_local(reference, None)
         .filter(|r| r.resource_type == ResourceType::Patient && r.version.is_none())
-        .ok_or_else(unresolvable)?;
+        .ok_or_else(|| {
+            unprocessable(
+                Issue::error(
+                    "invalid",
+                    format!(
+                        "{path} must be a literal reference to a Patient on this server (Patient/<id>), not {:?}",
+                        reference.chars().take(100).collect::<String>()
+                    ),
+                )
+                .at(path.clone()),
+            )
+        })?;
     let key = target.key();
     if let Some(did) = pending.get(&key) {
-        return Ok(did.clone());
+        return Ok(Some(did.clone()));
     }
-    let current = node.fhir.store.current(&key).ok_or_else(unresolvable)?;
-    if current.latest.deleted {
-        return Err(unresolvable());
+    Ok(node
+        .fhir
+        .store
+        .current(&key)
+        .filter(|c| !c.latest.deleted)
+        .map(|c| c.latest.patient))
+}
+
+/// The answer to a write the requester may not make, the same whether the
+/// resource exists or not: a delete, or a write conditioned on a version
+/// (`If-Match`), answers like one of a missing resource (404); any other
+/// write like a create the requester may not make (403). Nothing in it
+/// depends on what exists (docs/fhir.md, "Writes").
+fn refusal(label: &str, key: &str, deleting: bool, conditional: bool) -> FhirError {
+    if deleting || conditional {
+        return decide::not_found(key);
     }
-    Ok(current.latest.patient)
+    FhirError::new(
+        StatusCode::FORBIDDEN,
+        Issue::error(
+            "forbidden",
+            format!(
+                "{label}: you may not make this write (no consent for this purpose, the Patient it names is not on this server, or its id is held by a resource you may not write); the attempt is logged"
+            ),
+        ),
+    )
 }
 
 /// A fresh server-assigned id.
@@ -184,6 +210,7 @@ pub fn prepare(
     now_ms: i64,
 ) -> Result<Prepared, Refused> {
     let Intent {
+        interaction,
         resource_type,
         id,
         resource,
@@ -191,8 +218,104 @@ pub fn prepare(
         label,
     } = intent;
     let key = format!("{resource_type}/{id}");
+    let deleting = resource.is_none();
+
+    // What the request says by itself: checked before anything stored is
+    // looked at, so these answers depend on the request alone.
+    let mut content = match resource {
+        Some(resource) => {
+            hygeia_fhir::validate::validate(&resource, Some(resource_type))
+                .map_err(|issues| FhirError::many(StatusCode::UNPROCESSABLE_ENTITY, issues))?;
+            Some(resource)
+        }
+        None => None,
+    };
+    let target = match &content {
+        Some(resource) => Some(governing_patient(node, resource_type, resource, pending)?),
+        None => None,
+    };
+
+    // Decide first: the write on what exists (its latest version, deleted
+    // or not), and the write of the new content for its patient. Nothing
+    // about the existing resource is answered before both permit.
     let current = node.fhir.store.current(&key);
-    let live = current.as_ref().filter(|c| !c.latest.deleted);
+    let new_category = content
+        .as_ref()
+        .map(|resource| consent_category(resource_type, resource));
+    let (on_existing, on_content, absent) = {
+        let committed = node.state.read();
+        let on_existing = current.as_ref().map(|c| {
+            decide::decide(
+                &committed.state,
+                session,
+                purpose,
+                interaction,
+                &Subject {
+                    patient: &c.latest.patient,
+                    resource_type: resource_type.as_str(),
+                    category: &c.latest.category,
+                    commitment: Some(&c.latest.commitment),
+                },
+                now_ms / 1000,
+            )
+        });
+        let on_content = match (&target, &new_category) {
+            (Some(Some(patient)), Some(category)) => Some(decide::decide(
+                &committed.state,
+                session,
+                purpose,
+                interaction,
+                &Subject {
+                    patient,
+                    resource_type: resource_type.as_str(),
+                    category,
+                    commitment: None,
+                },
+                now_ms / 1000,
+            )),
+            _ => None,
+        };
+        let nothing_there = match &content {
+            Some(_) => matches!(target, Some(None)),
+            None => current.as_ref().is_none_or(|c| c.latest.deleted),
+        };
+        let absent = if nothing_there || (if_match.is_some() && current.is_none()) {
+            Some(decide::absent_event(
+                &committed.state,
+                &node.node_did,
+                session,
+                interaction,
+                resource_type.as_str(),
+            )?)
+        } else {
+            None
+        };
+        (on_existing, on_content, absent)
+    };
+    let denials: Vec<Access> = on_existing
+        .iter()
+        .chain(on_content.iter())
+        .filter(|d| !d.decision.is_permit())
+        .map(|d| d.event.clone())
+        .collect();
+    if !denials.is_empty() || matches!(target, Some(None)) {
+        let events = if denials.is_empty() {
+            absent.into_iter().collect()
+        } else {
+            denials
+        };
+        return Err(Refused {
+            error: refusal(&label, &key, deleting, if_match.is_some()),
+            events,
+        });
+    }
+    // Permitted so far: the precise answers are the requester's to have.
+    if let Some(absent) = absent {
+        return Err(Refused {
+            error: decide::not_found(&key),
+            events: vec![absent],
+        });
+    }
     if let (Some(expected), Some(current)) = (if_match, current.as_ref()) {
         if current.latest.version != expected {
             return Err(FhirError::new(
@@ -207,17 +330,14 @@ pub fn prepare(
             )
             .into());
         }
-    } else if if_match.is_some() && current.is_none() {
-        return Err(decide::not_found(&key).into());
     }
-
-    let (patient, category, content, index, deleted) = match &resource {
-        Some(resource) => {
-            let mut resource = resource.clone();
-            hygeia_fhir::validate::validate(&resource, Some(resource_type))
-                .map_err(|issues| FhirError::many(StatusCode::UNPROCESSABLE_ENTITY, issues))?;
-            let patient = governing_patient(node, resource_type, &resource, pending)?;
-            if let Some(live) = live {
+    let version = current.as_ref().map_or(1, |c| c.latest.version + 1);
+    let (patient, category, content, index, deleted) = match content.take() {
+        Some(mut resource) => {
+            let Some(Some(patient)) = target else {
+                return Err(FhirError::internal("a write without its patient").into());
+            };
+            if let Some(live) = current.as_ref().filter(|c| !c.latest.deleted) {
                 if live.latest.patient != patient {
                     return Err(unprocessable(Issue::error(
                         "business-rule",
@@ -228,8 +348,7 @@ pub fn prepare(
                     .into());
                 }
             }
-            let category = consent_category(resource_type, &resource);
-            let version = current.as_ref().map_or(1, |c| c.latest.version + 1);
+            let category = new_category.unwrap_or_default();
             resource["id"] = json!(id);
             let meta = resource
                 .as_object_mut()
@@ -245,10 +364,9 @@ pub fn prepare(
             (patient, category, resource, index, false)
         }
         None => {
-            let Some(live) = live else {
-                return Err(decide::not_found(&key).into());
+            let Some(live) = current.as_ref() else {
+                return Err(FhirError::internal("a delete of nothing").into());
             };
-            let version = live.latest.version + 1;
             let tombstone = json!({
                 "resourceType": resource_type.as_str(),
                 "id": id,
@@ -270,44 +388,11 @@ pub fn prepare(
             )
         }
     };
-    let version = current.as_ref().map_or(1, |c| c.latest.version + 1);
-
-    // Decide: an update or delete against what exists (its record), a
-    // create against the new resource's patient and category.
-    let decided = {
-        let committed = node.state.read();
-        let subject = Subject {
-            patient: &patient,
-            resource_type: resource_type.as_str(),
-            category: &category,
-            commitment: live.map(|c| c.latest.commitment.as_str()),
-        };
-        decide::decide(
-            &committed.state,
-            session,
-            purpose,
-            Action::Write,
-            &subject,
-            now_ms / 1000,
-        )
+    // The event logged with the write: the decision on what existed (an
+    // update or delete), or on the new content (a create).
+    let Some(decided) = on_existing.or(on_content) else {
+        return Err(FhirError::internal("a write without a decision").into());
     };
-    if !decided.decision.is_permit() {
-        let error = if resource_type == ResourceType::Patient || live.is_none() {
-            FhirError::new(
-                StatusCode::FORBIDDEN,
-                Issue::error(
-                    "forbidden",
-                    format!("{label}: you may not write this patient's records (no consent for this purpose); the attempt is logged"),
-                ),
-            )
-        } else {
-            decide::not_found(&key)
-        };
-        return Err(Refused {
-            error,
-            denial: Some(Box::new(decided.event)),
-        });
-    }
 
     let body = serde_json::to_vec(&content).map_err(FhirError::internal)?;
     let patient_key = Did::parse_cached(&patient)
@@ -413,14 +498,15 @@ pub async fn commit(
     Ok((receipt, prepared))
 }
 
-/// Logs refusals made while preparing (they are decisions too).
-pub async fn log_refusals(node: &Node, session: &Session, denials: Vec<Access>) {
-    if denials.is_empty() {
-        return;
-    }
-    if let Err(e) = decide::log(node, session, denials, Vec::new()).await {
-        tracing::error!(error = ?e.issues, "could not log refused FHIR writes");
-    }
+/// Logs the decisions of a refused write (they are decisions too), durable
+/// before the refusal is answered.
+pub async fn log_refusals(
+    node: &Node,
+    session: &Session,
+    events: Vec<Access>,
+) -> Result<(), FhirError> {
+    decide::log(node, session, events, Vec::new()).await?;
+    Ok(())
 }
 
 /// Reserves the resource for this write, or says it is busy.
@@ -556,6 +642,7 @@ pub async fn create(
 ) -> Result<Response, FhirError> {
     let session = authenticate(&node, &headers)?;
     let resource_type = parse_type(&resource_type)?;
+    super::scopes::require(&session, Interaction::Create, resource_type.as_str())?;
     require_fhir_json(&headers)?;
     let resource = parse_body(&body)?;
     if resource_type == ResourceType::Consent {
@@ -566,10 +653,15 @@ pub async fn create(
         &node,
         &session,
         &headers,
-        resource_type,
-        id,
-        Some(resource),
-        None,
+        resource_type.as_str().to_owned(),
+        Intent {
+            interaction: Interaction::Create,
+            resource_type,
+            id,
+            resource: Some(resource),
+            if_match: None,
+            label: resource_type.as_str().to_owned(),
+        },
     )
     .await
 }
@@ -583,6 +675,7 @@ pub async fn update(
 ) -> Result<Response, FhirError> {
     let session = authenticate(&node, &headers)?;
     let resource_type = parse_type(&resource_type)?;
+    super::scopes::require(&session, Interaction::Update, resource_type.as_str())?;
     require_fhir_json(&headers)?;
     if !is_valid_id(&id) {
         return Err(FhirError::bad_request(
@@ -604,14 +697,20 @@ pub async fn update(
         ));
     }
     let if_match = if_match(&headers)?;
+    let key = format!("{resource_type}/{id}");
     write_one(
         &node,
         &session,
         &headers,
-        resource_type,
-        id,
-        Some(resource),
-        if_match,
+        key.clone(),
+        Intent {
+            interaction: Interaction::Update,
+            resource_type,
+            id,
+            resource: Some(resource),
+            if_match,
+            label: key,
+        },
     )
     .await
 }
@@ -624,44 +723,43 @@ pub async fn delete(
 ) -> Result<Response, FhirError> {
     let session = authenticate(&node, &headers)?;
     let resource_type = parse_type(&resource_type)?;
+    super::scopes::require(&session, Interaction::Delete, resource_type.as_str())?;
     if resource_type == ResourceType::Consent {
         return super::consent::revoke(&node, &session, &headers, &id).await;
     }
     let if_match = if_match(&headers)?;
-    write_one(&node, &session, &headers, resource_type, id, None, if_match).await
+    let key = format!("{resource_type}/{id}");
+    write_one(
+        &node,
+        &session,
+        &headers,
+        key.clone(),
+        Intent {
+            interaction: Interaction::Delete,
+            resource_type,
+            id,
+            resource: None,
+            if_match,
+            label: key,
+        },
+    )
+    .await
 }
 
 async fn write_one(
     node: &Node,
     session: &Session,
     headers: &HeaderMap,
-    resource_type: ResourceType,
-    id: String,
-    resource: Option<Value>,
-    if_match: Option<u64>,
+    key: String,
+    intent: Intent,
 ) -> Result<Response, FhirError> {
-    let started = std::time::Instant::now();
     let purpose = decide::purpose(session)?;
-    let key = format!("{resource_type}/{id}");
     let _lease = lease(node, std::slice::from_ref(&key))?;
     let now_ms = unix_now_ms();
-    let intent = Intent {
-        resource_type,
-        id,
-        resource,
-        if_match,
-        label: key.clone(),
-    };
     let prepared = match prepare(node, session, purpose, intent, &Pending::new(), now_ms) {
         Ok(p) => p,
         Err(refused) => {
-            match refused.denial {
-                Some(denial) => log_refusals(node, session, vec![*denial]).await,
-                None if refused.error.status == StatusCode::NOT_FOUND => {
-                    decide::mask_timing(node, started).await
-                }
-                None => {}
-            }
+            log_refusals(node, session, refused.events).await?;
             return Err(refused.error);
         }
     };

@@ -13,17 +13,16 @@ mod covid19;
 pub mod request;
 
 use std::sync::Arc;
-use std::time::Instant;
 
 use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::Response;
+use hygeia_auth::scope::Interaction;
 use hygeia_auth::token::Session;
 use hygeia_credentials::shc::{self, ShcError};
 use hygeia_fhir::outcome::Issue;
 use hygeia_fhir::search::{parse_query, Handling};
-use hygeia_policy::Action;
 use serde_json::{json, Value};
 
 use super::decide::{self, Subject};
@@ -65,6 +64,7 @@ pub async fn instance_operation(
             resource_type.chars().take(40).collect::<String>()
         )));
     }
+    super::scopes::require(&session, Interaction::Read, "Patient")?;
     require_fhir_json(&headers)?;
     let request = request::parse_request(&parse_body(&body)?)?;
     let base = super::base_url(&headers);
@@ -84,47 +84,53 @@ async fn issue_cards(
     request: &IssueRequest,
     base: &str,
 ) -> Result<Response, FhirError> {
-    let started = Instant::now();
     let purpose = decide::purpose(session)?;
     let key = format!("Patient/{patient_id}");
     let Some(patient) = node.fhir.store.current(&key).filter(|c| !c.latest.deleted) else {
-        decide::mask_timing(node, started).await;
+        decide::absent(node, session, Interaction::Read, "Patient").await?;
         return Err(decide::not_found(&key));
     };
-    let mut candidates: Vec<(Kind, Vec<Current>)> = Vec::new();
-    for kind in request.kinds() {
-        candidates.push((
-            kind,
-            node.fhir.store.search(&query(kind, patient_id, request)?),
-        ));
-    }
+    let queries = request
+        .kinds()
+        .into_iter()
+        .map(|kind| Ok((kind, query(kind, patient_id, request)?)))
+        .collect::<Result<Vec<_>, FhirError>>()?;
 
-    // Decide everything against one state, then log it all at once.
+    // Decide the Patient first; only then look at its resources. What the
+    // requester may not read of them is left out without an event, as in a
+    // search (docs/fhir.md, "Search never matches what you may not see").
     let now = unix_now() as i64;
     let mut events: Vec<Access> = Vec::new();
     let (patient_permitted, permitted) = {
         let committed = node.state.read();
-        let mut decide_one = |current: &Current| {
-            let decided = decide::decide(
+        let decide_one = |current: &Current| {
+            decide::decide(
                 &committed.state,
                 session,
                 purpose,
-                Action::Read,
+                Interaction::Read,
                 &subject(current),
                 now,
-            );
-            events.push(decided.event);
-            decided.decision.is_permit()
+            )
         };
-        if decide_one(&patient) {
-            let permitted: Vec<(Kind, Vec<Current>)> = candidates
-                .into_iter()
-                .map(|(kind, found)| (kind, found.into_iter().filter(&mut decide_one).collect()))
-                .collect();
-            (true, permitted)
-        } else {
-            (false, Vec::new())
+        let on_patient = decide_one(&patient);
+        let patient_permitted = on_patient.decision.is_permit();
+        events.push(on_patient.event);
+        let mut permitted: Vec<(Kind, Vec<Current>)> = Vec::new();
+        if patient_permitted {
+            for (kind, query) in &queries {
+                let mut found = Vec::new();
+                for current in node.fhir.store.search(query) {
+                    let decided = decide_one(&current);
+                    if decided.decision.is_permit() {
+                        events.push(decided.event);
+                        found.push(current);
+                    }
+                }
+                permitted.push((*kind, found));
+            }
         }
+        (patient_permitted, permitted)
     };
     let receipt = decide::log(node, session, events, Vec::new()).await?;
     if !patient_permitted {

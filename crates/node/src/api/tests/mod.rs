@@ -1,0 +1,368 @@
+//! Behaviour tests of the HTTP API, in process: a node in a temporary
+//! directory and its router, driven as clients drive it (tower `oneshot`,
+//! no sockets), from the attacker's side as much as the user's.
+
+mod connections;
+mod consent;
+mod exhaustion;
+mod rejections;
+mod scopes;
+mod search_oracle;
+mod timing;
+mod writes;
+
+use std::sync::Arc;
+
+use axum::body::{Body, Bytes};
+use axum::http::{header, HeaderMap, Method, Request};
+use axum::Router;
+use hygeia_identity::Keypair;
+use hygeia_ledger::TxBuilder;
+use serde_json::{json, Value};
+use tower::ServiceExt;
+
+use crate::node::Node;
+use crate::NodeConfig;
+
+pub const NETWORK: &str = "test.example/api";
+pub const FHIR_JSON: &str = "application/fhir+json";
+
+/// A node and the keys of a small network: a governance key, and a patient
+/// with a Patient resource and a lab result written through FHIR.
+pub struct Net {
+    pub node: Arc<Node>,
+    pub app: Router,
+    pub governance: Keypair,
+    _dir: tempfile::TempDir,
+}
+
+/// An answer: status, headers and body.
+#[derive(Debug)]
+pub struct Answer {
+    pub status: u16,
+    pub headers: HeaderMap,
+    pub body: Bytes,
+}
+
+impl Answer {
+    pub fn json(&self) -> Value {
+        serde_json::from_slice(&self.body)
+            .unwrap_or_else(|_| json!({ "raw": String::from_utf8_lossy(&self.body).into_owned() }))
+    }
+
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(&self.body).into_owned()
+    }
+
+    /// The first issue code of an OperationOutcome.
+    pub fn issue(&self) -> String {
+        self.json()["issue"][0]["code"]
+            .as_str()
+            .unwrap_or("")
+            .to_owned()
+    }
+
+    /// The code of a `{"error": {"code"}}` answer.
+    pub fn code(&self) -> String {
+        self.json()["error"]["code"]
+            .as_str()
+            .unwrap_or("")
+            .to_owned()
+    }
+}
+
+pub fn did(key: &Keypair) -> String {
+    key.did().to_string()
+}
+
+pub fn now() -> i64 {
+    crate::node::unix_now() as i64
+}
+
+impl Net {
+    pub fn start() -> Net {
+        Net::with_config(|_| {})
+    }
+
+    pub fn with_config(change: impl FnOnce(&mut NodeConfig)) -> Net {
+        let dir = tempfile::tempdir().unwrap();
+        let governance = Keypair::generate();
+        let mut config = NodeConfig::new(
+            dir.path().join("node"),
+            "127.0.0.1:0".parse().unwrap(),
+            NETWORK.to_owned(),
+        );
+        config.governance = Some(did(&governance));
+        change(&mut config);
+        let node = Arc::new(Node::open(config).unwrap());
+        let app = super::router(node.clone());
+        Net {
+            node,
+            app,
+            governance,
+            _dir: dir,
+        }
+    }
+
+    pub async fn send(&self, request: Request<Body>) -> Answer {
+        let response = self.app.clone().oneshot(request).await.unwrap();
+        let status = response.status().as_u16();
+        let headers = response.headers().clone();
+        let body = axum::body::to_bytes(response.into_body(), usize::MAX)
+            .await
+            .unwrap();
+        Answer {
+            status,
+            headers,
+            body,
+        }
+    }
+
+    pub async fn get(&self, path: &str) -> Answer {
+        self.send(Request::get(path).body(Body::empty()).unwrap())
+            .await
+    }
+
+    /// The log's size.
+    pub fn size(&self) -> u64 {
+        self.node.sequencer.latest_checkpoint().size
+    }
+
+    /// Signs and submits a transaction.
+    pub async fn submit(&self, key: &Keypair, tx_type: &str, body: Value) -> Answer {
+        let raw = TxBuilder {
+            network: NETWORK,
+            tx_type,
+            nonce: hygeia_auth::random_nonce(),
+            body,
+        }
+        .sign(key);
+        self.send(
+            Request::post("/v1/transactions")
+                .header(header::CONTENT_TYPE, "application/json")
+                .body(Body::from(raw))
+                .unwrap(),
+        )
+        .await
+    }
+
+    /// Submits and expects 201.
+    pub async fn submit_ok(&self, key: &Keypair, tx_type: &str, body: Value) -> Answer {
+        let answer = self.submit(key, tx_type, body).await;
+        assert_eq!(answer.status, 201, "{tx_type}: {}", answer.text());
+        answer
+    }
+
+    /// Asks for a bearer token; the raw answer.
+    pub async fn token_request(&self, key: &Keypair, extra: &[(&str, &str)]) -> Answer {
+        let assertion = hygeia_auth::token::client_assertion(key, &self.node.node_did, now(), 120);
+        let mut form = form_urlencoded::Serializer::new(String::new());
+        form.append_pair("grant_type", "client_credentials")
+            .append_pair(
+                "client_assertion_type",
+                "urn:ietf:params:oauth:client-assertion-type:jwt-bearer",
+            )
+            .append_pair("client_assertion", &assertion);
+        for (name, value) in extra {
+            form.append_pair(name, value);
+        }
+        self.send(
+            Request::post("/auth/token")
+                .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+                .body(Body::from(form.finish()))
+                .unwrap(),
+        )
+        .await
+    }
+
+    /// A bearer token for `key` with `purpose` (and `scope`, if given).
+    pub async fn token(&self, key: &Keypair, purpose: &str, scope: Option<&str>) -> String {
+        let mut extra = vec![("purpose_of_use", purpose)];
+        if let Some(scope) = scope {
+            extra.push(("scope", scope));
+        }
+        let answer = self.token_request(key, &extra).await;
+        assert_eq!(answer.status, 200, "{}", answer.text());
+        answer.json()["access_token"].as_str().unwrap().to_owned()
+    }
+
+    /// A FHIR request with a bearer token.
+    pub async fn fhir(
+        &self,
+        token: &str,
+        method: Method,
+        path: &str,
+        body: Option<&Value>,
+    ) -> Answer {
+        self.fhir_with(token, method, path, body, &[]).await
+    }
+
+    pub async fn fhir_with(
+        &self,
+        token: &str,
+        method: Method,
+        path: &str,
+        body: Option<&Value>,
+        headers: &[(&str, &str)],
+    ) -> Answer {
+        let mut request = Request::builder()
+            .method(method)
+            .uri(path.replace('|', "%7C"))
+            .header(header::AUTHORIZATION, format!("Bearer {token}"));
+        for (name, value) in headers {
+            request = request.header(*name, *value);
+        }
+        let body = match body {
+            Some(body) => {
+                request = request.header(header::CONTENT_TYPE, FHIR_JSON);
+                Body::from(serde_json::to_vec(body).unwrap())
+            }
+            None => Body::empty(),
+        };
+        self.send(request.body(body).unwrap()).await
+    }
+
+    /// A request signed by `key` (RFC 9421), with a JSON body if given.
+    pub async fn signed(
+        &self,
+        key: &Keypair,
+        method: Method,
+        path: &str,
+        body: Option<Vec<u8>>,
+    ) -> Answer {
+        use sha2::Digest;
+        let digest = body
+            .as_ref()
+            .map(|b| <[u8; 32]>::from(sha2::Sha256::digest(b)));
+        let signed = hygeia_auth::sign_request(
+            key,
+            &method,
+            path,
+            digest,
+            now() as u64,
+            &hygeia_auth::random_nonce(),
+        )
+        .unwrap();
+        let mut request = Request::builder()
+            .method(method)
+            .uri(path)
+            .header("signature-input", signed.signature_input)
+            .header("signature", signed.signature);
+        if let Some(d) = signed.content_digest {
+            request = request.header("content-digest", d);
+        }
+        let body = match body {
+            Some(body) => {
+                request = request
+                    .header(header::CONTENT_TYPE, "application/json")
+                    .header(header::CONTENT_LENGTH, body.len());
+                Body::from(body)
+            }
+            None => Body::empty(),
+        };
+        self.send(request.body(body).unwrap()).await
+    }
+
+    /// Registers `org` with `admin`, and `member` in it with `role`.
+    pub async fn member(&self, org: &str, admin: &Keypair, member: &Keypair, role: &str) {
+        self.submit_ok(
+            &self.governance,
+            "org.register",
+            json!({"org": org, "admin": did(admin), "kind": "clinic"}),
+        )
+        .await;
+        self.submit_ok(
+            admin,
+            "org.member",
+            json!({"org": org, "member": did(member), "roles": [role], "jurisdiction": "FR", "status": "active"}),
+        )
+        .await;
+    }
+
+    /// A grant from `patient` to `grantee` of `actions` on `scope` for
+    /// `purpose`, valid for a day.
+    pub async fn grant(
+        &self,
+        patient: &Keypair,
+        grantee: &Keypair,
+        scope: Value,
+        actions: Value,
+        purpose: &str,
+    ) {
+        let now = now();
+        self.submit_ok(
+            patient,
+            "consent.grant",
+            json!({
+                "patient": did(patient), "grantee": did(grantee), "scope": scope,
+                "actions": actions, "purpose": purpose,
+                "not_before": now - 60, "not_after": now + 86_400,
+            }),
+        )
+        .await;
+    }
+}
+
+/// A patient who wrote, through FHIR, a Patient resource (`Patient/<id>`)
+/// and a lab result.
+pub struct Patient {
+    pub key: Keypair,
+    pub token: String,
+    pub observation: String,
+}
+
+pub fn patient_resource(id: &str, key: &Keypair, family: &str, birth: &str, gender: &str) -> Value {
+    json!({
+        "resourceType": "Patient",
+        "id": id,
+        "identifier": [{ "system": "urn:ietf:rfc:3986", "value": did(key) }],
+        "name": [{ "family": family, "given": ["Ada"] }],
+        "gender": gender,
+        "birthDate": birth,
+    })
+}
+
+pub fn observation(patient_id: &str, code: &str, value: f64) -> Value {
+    json!({
+        "resourceType": "Observation",
+        "status": "final",
+        "category": [{ "coding": [{ "system": "http://terminology.hl7.org/CodeSystem/observation-category", "code": "laboratory" }] }],
+        "code": { "coding": [{ "system": "http://loinc.org", "code": code }] },
+        "subject": { "reference": format!("Patient/{patient_id}") },
+        "effectiveDateTime": "2025-03-04T09:30:00Z",
+        "valueQuantity": { "value": value, "unit": "%", "system": "http://unitsofmeasure.org", "code": "%" },
+    })
+}
+
+impl Net {
+    /// A new patient `Patient/<id>` (family name, birth date, gender) with
+    /// one HbA1c result.
+    pub async fn patient(&self, id: &str, family: &str, birth: &str, gender: &str) -> Patient {
+        let key = Keypair::generate();
+        let token = self.token(&key, "PATRQT", None).await;
+        let put = self
+            .fhir(
+                &token,
+                Method::PUT,
+                &format!("/fhir/Patient/{id}"),
+                Some(&patient_resource(id, &key, family, birth, gender)),
+            )
+            .await;
+        assert_eq!(put.status, 201, "{}", put.text());
+        let obs = self
+            .fhir(
+                &token,
+                Method::POST,
+                "/fhir/Observation",
+                Some(&observation(id, "4548-4", 6.1)),
+            )
+            .await;
+        assert_eq!(obs.status, 201, "{}", obs.text());
+        let observation = obs.json()["id"].as_str().unwrap().to_owned();
+        Patient {
+            key,
+            token,
+            observation,
+        }
+    }
+}
