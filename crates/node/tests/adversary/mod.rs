@@ -294,7 +294,7 @@ fn licence_presentation(issuer: Actor, subject: &str, holder: Actor, node: &str)
         expires_at: Some(T0 + 365 * 86_400),
         holder_key: VerifyingKey::from(holder.key().public_key()),
         status: Some(
-            StatusListEntry::new(&list_id(), StatusPurpose::Revocation, LICENCE_BIT).to_json(),
+            StatusListEntry::new(list_id(), StatusPurpose::Revocation, LICENCE_BIT).to_json(),
         ),
         key_id: None,
     };
