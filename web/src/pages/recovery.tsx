@@ -3,6 +3,7 @@ import { ErrorBox, NeedKey, Notice, Page, SubNav, useAction, useSession } from "
 import { getJson, submit } from "../lib/api";
 import { publicKeyFromDid, shortDid } from "../lib/did";
 import { createKey, setActiveDid, StoredKey } from "../lib/keys";
+import { rotationProof } from "../lib/tx";
 
 const SECTIONS: [string, string][] = [
   ["#/recovery", "Set up guardians"],
@@ -157,7 +158,9 @@ function Recover() {
     const fresh = await createKey("Recovered key");
     // The recovery key signs the rotation, and nothing else.
     const signer = { did: recoveryKey.did, privateKey: recoveryKey.privateKey } as StoredKey;
-    const receipt = await submit(signer, "identity.rotate", { new_key: fresh.did, subject: identity.trim() });
+    // The new key accepts acting for the identity.
+    const proof = await rotationProof(fresh.privateKey, identity.trim(), fresh.did);
+    const receipt = await submit(signer, "identity.rotate", { new_key: fresh.did, proof, subject: identity.trim() });
     setActiveDid(fresh.did);
     await session.reload();
     return `Recovered. ${shortDid(identity.trim())} now acts through a new key made in this browser (${shortDid(fresh.did)}); the old key is retired (ledger entry ${receipt.index}). Set up guardians again: those who helped now know this recovery key.`;
