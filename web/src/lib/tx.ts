@@ -36,3 +36,13 @@ export async function signTx(
   const bytes = utf8(jcs({ ...unsigned, sig: toBase64url(signature) }));
   return { bytes, leafHash: toHex(await leafHash(bytes)) };
 }
+
+// An `identity.rotate` names a new key only with that key's acceptance
+// (docs/recovery.md): its Ed25519 signature over "hygeia.identity.rotate.v1"
+// 0x00 || JCS({new_key, subject}), unpadded base64url.
+export const ROTATE_PROOF_DOMAIN = utf8("hygeia.identity.rotate.v1\u0000");
+
+export async function rotationProof(newKey: CryptoKey, subject: string, newKeyDid: string): Promise<string> {
+  const message = concat(ROTATE_PROOF_DOMAIN, utf8(jcs({ new_key: newKeyDid, subject })));
+  return toBase64url(await sign(newKey, message));
+}

@@ -2,9 +2,8 @@ import { useState } from "preact/hooks";
 import { ErrorBox, NeedKey, Notice, Page, SubNav, useAction, useSession } from "../components";
 import { getJson, submit } from "../lib/api";
 import { publicKeyFromDid, shortDid } from "../lib/did";
-import { concat, toBase64url, utf8 } from "../lib/bytes";
-import { createKey, setActiveDid, sign, StoredKey } from "../lib/keys";
-import { jcs } from "../lib/tx";
+import { createKey, setActiveDid, StoredKey } from "../lib/keys";
+import { rotationProof } from "../lib/tx";
 
 const SECTIONS: [string, string][] = [
   ["#/recovery", "Set up guardians"],
@@ -159,13 +158,9 @@ function Recover() {
     const fresh = await createKey("Recovered key");
     // The recovery key signs the rotation, and nothing else.
     const signer = { did: recoveryKey.did, privateKey: recoveryKey.privateKey } as StoredKey;
-    // The new key accepts acting for the identity (the ledger refuses a
-    // rotation to a key that did not sign this): the domain, then the JCS
-    // of {new_key, subject} (docs/recovery.md).
-    const subject = identity.trim();
-    const acceptance = concat(utf8("hygeia.identity.rotate.v1\u0000"), utf8(jcs({ new_key: fresh.did, subject })));
-    const proof = toBase64url(await sign(fresh.privateKey, acceptance));
-    const receipt = await submit(signer, "identity.rotate", { new_key: fresh.did, proof, subject });
+    // The new key accepts acting for the identity.
+    const proof = await rotationProof(fresh.privateKey, identity.trim(), fresh.did);
+    const receipt = await submit(signer, "identity.rotate", { new_key: fresh.did, proof, subject: identity.trim() });
     setActiveDid(fresh.did);
     await session.reload();
     return `Recovered. ${shortDid(identity.trim())} now acts through a new key made in this browser (${shortDid(fresh.did)}); the old key is retired (ledger entry ${receipt.index}). Set up guardians again: those who helped now know this recovery key.`;
