@@ -203,6 +203,23 @@ fn framework_issue(status: StatusCode) -> &'static str {
     }
 }
 
+/// Answers that do not say how they may be cached are not cached: records,
+/// FHIR resources, audit feeds and decisions must not stay in a browser's or
+/// a proxy's cache (a cached answer can outlive a revocation or an erasure).
+/// Answers meant to be cached (tiles, the apps' assets, key sets) set their
+/// own `Cache-Control`.
+pub async fn no_store_by_default(
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    let mut response = next.run(request).await;
+    response
+        .headers_mut()
+        .entry(header::CACHE_CONTROL)
+        .or_insert(HeaderValue::from_static("no-store"));
+    response
+}
+
 /// Makes every error answer JSON with a stable code, including those the
 /// framework writes as plain text (its extractors' rejections: a body
 /// over the route's limit, a path segment that is not UTF-8, a stalled

@@ -97,6 +97,7 @@ pub fn router(node: Arc<Node>) -> Router {
         .fallback(error::not_found)
         .method_not_allowed_fallback(error::method_not_allowed)
         .layer(axum::middleware::from_fn(error::json_errors))
+        .layer(axum::middleware::from_fn(error::no_store_by_default))
         .with_state(node)
 }
 

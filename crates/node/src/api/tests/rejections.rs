@@ -150,3 +150,34 @@ async fn a_failing_file_system_is_reported_without_its_paths() {
     );
     assert!(text.contains("incident"), "{text}");
 }
+
+/// Records, FHIR resources and refusals are never left in a browser's or a
+/// proxy's cache; what is meant to be cached keeps its own policy.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn answers_are_not_cached_unless_they_say_so() {
+    let net = Net::start();
+    let patient = net
+        .patient("cache-1", "Cachet", "1970-01-01", "female")
+        .await;
+    let read = net
+        .fhir(
+            &patient.token,
+            Method::GET,
+            &format!("/fhir/Observation/{}", patient.observation),
+            None,
+        )
+        .await;
+    assert_eq!(read.status, 200, "{}", read.text());
+    let missing = net.get("/v1/no-such-endpoint").await;
+    for answer in [&read, &missing] {
+        assert_eq!(
+            answer.headers.get(header::CACHE_CONTROL).unwrap(),
+            "no-store"
+        );
+    }
+    let keys = net.get("/.well-known/jwks.json").await;
+    assert_eq!(
+        keys.headers.get(header::CACHE_CONTROL).unwrap(),
+        "public, max-age=3600"
+    );
+}
