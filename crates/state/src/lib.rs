@@ -13,6 +13,8 @@ pub mod credentials;
 pub mod identities;
 pub mod participants;
 pub mod records;
+#[cfg(feature = "testing")]
+pub mod testing;
 pub mod txs;
 pub mod writer;
 
