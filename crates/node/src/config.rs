@@ -68,5 +68,8 @@ pub const NETWORK_FILE: &str = "network.json";
 pub const VAULT_DIR: &str = "vault";
 /// The FHIR versions and search index (see `fhir_store`).
 pub const FHIR_FILE: &str = "fhir.redb";
+/// Research studies and the answers counted in them (private node state,
+/// crate::research).
+pub const RESEARCH_FILE: &str = "research.redb";
 /// 1 GiB: imaging studies fit; records stream, so memory does not grow.
 pub const DEFAULT_MAX_RECORD_BYTES: u64 = 1 << 30;

@@ -38,6 +38,8 @@ pub enum NodeError {
     #[error("the FHIR store: {0}")]
     Fhir(String),
     #[error(transparent)]
+    Research(#[from] crate::research::ResearchStoreError),
+    #[error(transparent)]
     HealthCards(#[from] crate::health_cards::IssuerError),
     #[error("the log does not replay: entry {index}: {message}")]
     Replay { index: u64, message: String },
@@ -72,8 +74,8 @@ pub struct Node {
     /// Signs the SMART Health Cards issued at
     /// `$health-cards-issue`; its key set is at `/.well-known/jwks.json`.
     pub health_cards: crate::health_cards::HealthCardIssuer,
-    /// Research eligibility studies and their tallies, in memory only
-    /// (a restart forgets them; docs/zk.md).
+    /// Research eligibility studies and their tallies, kept durably in
+    /// `research.redb` (private node state, never on the ledger; docs/zk.md).
     pub research: crate::research::Studies,
     /// Keeps the leaf-hash index caught up; stops with the node.
     _indexer: LeafIndexer,
@@ -101,6 +103,7 @@ impl Node {
         };
         let node_did = key.did().to_string();
         let health_cards = crate::health_cards::HealthCardIssuer::open(&dir, &config)?;
+        let research = crate::research::Studies::open(&crate::research::store_path(&dir))?;
         let signer = CheckpointSigner::new(
             &config.network,
             Keypair::from_seed(&key.as_dalek().to_bytes()),
@@ -169,7 +172,7 @@ impl Node {
             jtis,
             fhir,
             health_cards,
-            research: Default::default(),
+            research,
             _indexer: indexer,
             config,
             store,
