@@ -2,7 +2,7 @@
 //! code, no change to the state, and an audit event where it was an access
 //! attempt.
 
-mod common;
+use crate::common;
 
 use common::signed::*;
 use hygeia_identity::Keypair;
