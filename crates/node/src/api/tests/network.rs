@@ -1,11 +1,87 @@
 //! The one-line network over the router: `Net::network()` builds the cast
 //! of `hygeia_state::testing` (governance, an organization, a licensed
-//! clinician, a patient) through `POST /v1/transactions`.
+//! clinician, a patient) through `POST /v1/transactions`; and behaviour
+//! tests on it that need no node process (moved here from the CLI's
+//! end-to-end tests, which started one for each).
 
 use hygeia_identity::Keypair;
-use serde_json::json;
+use serde_json::{json, Value};
 
-use super::{did, Net, CLINIC};
+use super::{did, now, Net, CLINIC};
+
+/// A day's grant from `patient` to `grantee` to read lab results for
+/// treatment.
+fn grant_body(patient: &Keypair, grantee: &Keypair) -> Value {
+    let now = now();
+    json!({
+        "patient": did(patient), "grantee": did(grantee),
+        "scope": {"categories": ["lab"]}, "actions": ["read"], "purpose": "TREAT",
+        "not_before": now - 60, "not_after": now + 30 * 86_400,
+    })
+}
+
+/// Submits a transaction that must be refused with `status` and `code`
+/// and a message, and checks the log did not grow.
+async fn refused_tx(net: &Net, key: &Keypair, tx_type: &str, body: Value, status: u16, code: &str) {
+    let before = net.size();
+    let answer = net.submit(key, tx_type, body).await;
+    assert_eq!(answer.status, status, "{}", answer.text());
+    assert_eq!(answer.code(), code, "{}", answer.text());
+    assert!(!answer.json()["error"]["message"]
+        .as_str()
+        .unwrap_or("")
+        .is_empty());
+    assert_eq!(net.size(), before, "a refused transaction changed the log");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn periods_that_end_before_they_start_are_refused() {
+    let (net, cast) = Net::network().await;
+    let mut body = grant_body(&cast.patient, &cast.clinician);
+    body["not_after"] = body["not_before"].clone();
+    refused_tx(
+        &net,
+        &cast.patient,
+        "consent.grant",
+        body.clone(),
+        422,
+        "consent.invalid_period",
+    )
+    .await;
+    body["not_after"] = json!(body["not_before"].as_i64().unwrap() - 86_400);
+    refused_tx(
+        &net,
+        &cast.patient,
+        "consent.grant",
+        body,
+        422,
+        "consent.invalid_period",
+    )
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_grantee_cannot_widen_its_own_grant() {
+    let (net, cast) = Net::network().await;
+    net.submit_ok(
+        &cast.patient,
+        "consent.grant",
+        grant_body(&cast.patient, &cast.clinician),
+    )
+    .await;
+    let mut wider = grant_body(&cast.patient, &cast.clinician);
+    wider["scope"] = json!({"categories": ["lab", "mental-health"]});
+    wider["actions"] = json!(["read", "write"]);
+    refused_tx(
+        &net,
+        &cast.clinician,
+        "consent.grant",
+        wider,
+        403,
+        "consent.grantee_widening",
+    )
+    .await;
+}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn one_line_builds_a_network_with_a_licensed_clinician() {
