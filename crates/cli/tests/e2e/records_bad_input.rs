@@ -446,27 +446,6 @@ fn an_upload_with_a_bad_provenance_signature_is_refused_and_not_kept() {
 }
 
 #[test]
-fn free_text_in_a_grant_never_reaches_the_ledger() {
-    let net = Network::start(&[]);
-    for scope in [
-        json!({"categories": ["Free text, with spaces"]}),
-        json!({"resource_types": ["not a type"]}),
-        json!({"record_ids": ["not a record id"]}),
-    ] {
-        let mut body = net.grant_body(&net.clinician);
-        body["scope"] = scope;
-        refused_tx(
-            &net,
-            &net.patient,
-            "consent.grant",
-            body,
-            400,
-            "schema_violation",
-        );
-    }
-}
-
-#[test]
 fn bad_query_strings_get_json_errors() {
     let net = Network::start(&[]);
     for path in [

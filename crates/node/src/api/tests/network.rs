@@ -117,3 +117,25 @@ async fn one_line_builds_a_network_with_a_licensed_clinician() {
     )
     .await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn free_text_in_a_grant_never_reaches_the_ledger() {
+    let (net, cast) = Net::network().await;
+    for scope in [
+        json!({"categories": ["Free text, with spaces"]}),
+        json!({"resource_types": ["not a type"]}),
+        json!({"record_ids": ["not a record id"]}),
+    ] {
+        let mut body = grant_body(&cast.patient, &cast.clinician);
+        body["scope"] = scope;
+        refused_tx(
+            &net,
+            &cast.patient,
+            "consent.grant",
+            body,
+            400,
+            "schema_violation",
+        )
+        .await;
+    }
+}
