@@ -8,6 +8,7 @@ mod exhaustion;
 mod rejections;
 mod scopes;
 mod search_oracle;
+mod smart;
 mod timing;
 mod writes;
 
