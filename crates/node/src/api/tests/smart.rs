@@ -301,7 +301,9 @@ async fn bad_codes_verifiers_and_clients_are_refused_and_change_nothing() {
     let tokens = net.node.tokens.len();
 
     let wrong = "another-verifier-of-at-least-43-characters-0123";
-    let cases: Vec<(Vec<(&str, &str)>, u16, &str, &str)> = vec![
+    // (form, status, error, what the description says)
+    type Case<'a> = (Vec<(&'a str, &'a str)>, u16, &'a str, &'a str);
+    let cases: Vec<Case> = vec![
         (
             vec![
                 ("code", &code),
