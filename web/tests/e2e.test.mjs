@@ -89,7 +89,7 @@ before(async () => {
       res.writeHead(200, { "content-type": "text/html" }).end(
         page(`FHIR.oauth2.ready().then(async (client) => {
           const patient = await client.request("Patient/" + client.patient.id);
-          const shot = await client.request("Immunization/bob-imm1");
+          const shot = await client.request("Immunization/" + client.patient.id + "-imm1");
           document.getElementById("out").textContent = JSON.stringify({ patient: client.patient.id, name: patient.name[0].text, lot: shot.lotNumber, scope: client.state.tokenResponse.scope });
           document.body.dataset.done = "ok";
         }).catch((e) => { document.getElementById("out").textContent = "error: " + e.message; document.body.dataset.done = "error"; });`),
@@ -497,7 +497,21 @@ test("dashboards and the ledger explorer show real figures and proofs", async ()
 test("an independent SMART client (fhirclient) launches, the person approves with their key, and it reads FHIR", async () => {
   const context = await browser.newContext({ viewport: { width: 390, height: 844 }, isMobile: true, hasTouch: true });
   const page = await context.newPage();
-  await signIn(page, "Bob", "bob.key");
+  // Carol: a patient of her own (Bob's key is retired by the recovery test).
+  keys.carol = cli("key", "new", "--out", "carol.key");
+  const carolPatient = { resourceType: "Patient", id: "carol", identifier: [{ system: "urn:ietf:rfc:3986", value: keys.carol }], name: [{ text: "Carol Synthetic" }], birthDate: "1980-02-02" };
+  const carolShot = {
+    resourceType: "Immunization",
+    id: "carol-imm1",
+    status: "completed",
+    vaccineCode: { coding: [{ system: "http://hl7.org/fhir/sid/cvx", code: "208" }] },
+    patient: { reference: "Patient/carol" },
+    occurrenceDateTime: "2022-03-01T10:00:00Z",
+    lotNumber: "SYN-2",
+  };
+  writeFileSync(join(work, "carol.ndjson"), `${JSON.stringify(carolPatient)}\n${JSON.stringify(carolShot)}\n`);
+  cli("import", "--node", url, "--key", "carol.key", "carol.ndjson");
+  await signIn(page, "Carol", "carol.key");
   const size = await treeSize();
   // Discovery says what works.
   const config = await (await fetch(`${url}/fhir/.well-known/smart-configuration`)).json();
@@ -516,9 +530,9 @@ test("an independent SMART client (fhirclient) launches, the person approves wit
   const out = await page.locator("#out").textContent();
   assert.equal(await page.locator("body").getAttribute("data-done"), "ok", out);
   const result = JSON.parse(out);
-  assert.equal(result.patient, "bob", "the launch context");
-  assert.equal(result.name, "Bob Synthetic");
-  assert.equal(result.lot, "SYN-1");
+  assert.equal(result.patient, "carol", "the launch context");
+  assert.equal(result.name, "Carol Synthetic");
+  assert.equal(result.lot, "SYN-2");
   assert.equal(result.scope, "launch/patient patient/Patient.rs patient/Immunization.rs");
   await shot(page, "20-smart-app-read");
   assert.equal(await treeSize(), size + 2, "both reads were decided and logged");
