@@ -61,6 +61,9 @@ impl NodeConfig {
 }
 
 pub const NODE_KEY_FILE: &str = "node.key";
+/// The SMART clients the operator registered (docs/smart.md), read at
+/// start; absent means none.
+pub const SMART_CLIENTS_FILE: &str = "smart-clients.json";
 /// The SMART Health Card issuer's P-256 key, a private JWK (mode 0600).
 pub const SHC_ISSUER_KEY_FILE: &str = "shc-issuer.key";
 pub const LEDGER_FILE: &str = "ledger.redb";

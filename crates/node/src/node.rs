@@ -41,6 +41,8 @@ pub enum NodeError {
     Research(#[from] crate::research::ResearchStoreError),
     #[error(transparent)]
     HealthCards(#[from] crate::health_cards::IssuerError),
+    #[error("{0}")]
+    SmartClients(String),
     #[error("the log does not replay: entry {index}: {message}")]
     Replay { index: u64, message: String },
 }
@@ -77,6 +79,10 @@ pub struct Node {
     /// Research eligibility studies and their tallies, kept durably in
     /// `research.redb` (private node state, never on the ledger; docs/zk.md).
     pub research: crate::research::Studies,
+    /// The SMART clients registered in `smart-clients.json`, and the
+    /// authorization requests and codes in flight (docs/smart.md).
+    pub smart_clients: hygeia_auth::smart::Clients,
+    pub authorizations: hygeia_auth::smart::Authorizations,
     /// Keeps the leaf-hash index caught up; stops with the node.
     _indexer: LeafIndexer,
 }
@@ -167,7 +173,10 @@ impl Node {
                 },
             )
         };
+        let smart_clients = load_smart_clients(&dir)?;
         Ok(Node {
+            smart_clients,
+            authorizations: Default::default(),
             tokens: hygeia_auth::token::TokenStore::new(),
             jtis,
             fhir,
@@ -300,4 +309,36 @@ fn replay(
         "state replayed from the log"
     );
     Ok(committed)
+}
+
+/// Reads `smart-clients.json` if the operator wrote one: every client
+/// checked, and its purpose of use one the policy engine knows.
+fn load_smart_clients(dir: &std::path::Path) -> Result<hygeia_auth::smart::Clients, NodeError> {
+    let path = dir.join(crate::config::SMART_CLIENTS_FILE);
+    let bytes = match std::fs::read(&path) {
+        Ok(bytes) => bytes,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Default::default()),
+        Err(source) => {
+            return Err(NodeError::DataDir {
+                path: path.display().to_string(),
+                source,
+            })
+        }
+    };
+    let clients = hygeia_auth::smart::Clients::from_json(&bytes)
+        .map_err(|e| NodeError::SmartClients(format!("{}: {e}", path.display())))?;
+    for client in clients.iter() {
+        client
+            .purpose_of_use
+            .parse::<hygeia_policy::PurposeOfUse>()
+            .map_err(|e| {
+                NodeError::SmartClients(format!(
+                    "{}: {}: purpose_of_use: {e}",
+                    path.display(),
+                    client.client_id
+                ))
+            })?;
+    }
+    tracing::info!(clients = clients.iter().count(), "SMART clients registered");
+    Ok(clients)
 }

@@ -10,6 +10,7 @@ mod rejections;
 mod research;
 mod scopes;
 mod search_oracle;
+mod smart;
 mod timing;
 mod writes;
 
