@@ -258,18 +258,29 @@ impl Snapshot {
     /// at a time.
     pub fn for_each_entry(
         &self,
+        visit: impl FnMut(u64, &[u8]) -> Result<(), StoreError>,
+    ) -> Result<(), StoreError> {
+        self.for_each_entry_from(0, visit)
+    }
+
+    /// Calls `visit` with every entry from index `start` to the end of the
+    /// log, in order, one bundle read at a time.
+    pub fn for_each_entry_from(
+        &self,
+        start: u64,
         mut visit: impl FnMut(u64, &[u8]) -> Result<(), StoreError>,
     ) -> Result<(), StoreError> {
         let size = self.size();
         let bundles = self.txn.open_table(ENTRY_BUNDLES)?;
-        let mut index = 0u64;
+        let mut index = start;
         while index < size {
             let bundle = bundles.get(index / TILE_WIDTH)?.ok_or_else(|| {
                 StoreError::Corrupt(format!("missing entry bundle for entry {index}"))
             })?;
             let entries =
                 split_entries(bundle.value()).map_err(|e| StoreError::Corrupt(e.to_string()))?;
-            for entry in entries {
+            let skip = (index % TILE_WIDTH) as usize;
+            for entry in entries.into_iter().skip(skip) {
                 if index >= size {
                     break;
                 }

@@ -262,3 +262,27 @@ fn leaf_hash_is_rfc6962() {
         "395aa064aa4c29f7010acfe3f25db9485bbd4b91897b6ad7ad547639252b4d56"
     );
 }
+
+/// Reading from an index on (a restart after a state snapshot) visits
+/// exactly the entries from that index to the end, across bundle edges.
+#[test]
+fn entries_are_read_from_any_index_to_the_end() {
+    let dir = tempfile::tempdir().unwrap();
+    let key = Keypair::generate();
+    let txs: Vec<SignedTx> = (0..600).map(|i| signed(&key, i)).collect();
+    let (store, mut writer) = open(dir.path());
+    writer.append_batch(&[&txs]).unwrap();
+    let view = store.snapshot().unwrap();
+    for start in [0u64, 1, 255, 256, 257, 511, 512, 599, 600, 700] {
+        let mut seen = Vec::new();
+        view.for_each_entry_from(start, |index, entry| {
+            seen.push((index, entry.to_vec()));
+            Ok(())
+        })
+        .unwrap();
+        let expected: Vec<(u64, Vec<u8>)> = (start.min(600)..600)
+            .map(|i| (i, txs[i as usize].canonical_bytes().to_vec()))
+            .collect();
+        assert_eq!(seen, expected, "from {start}");
+    }
+}

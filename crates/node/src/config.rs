@@ -39,6 +39,10 @@ pub struct NodeConfig {
     /// Unexpired client-assertion ids remembered for participants the node
     /// does not know (and as many again for those it knows).
     pub jti_capacity: usize,
+    /// A state snapshot is written when the committed state is this many
+    /// entries past the newest one, and at a clean shutdown; 0 writes none
+    /// (`crate::snapshots`).
+    pub snapshot_every: u64,
 }
 
 impl NodeConfig {
@@ -56,6 +60,7 @@ impl NodeConfig {
             public_url: None,
             connections: Default::default(),
             jti_capacity: hygeia_auth::token::DEFAULT_JTI_CAPACITY,
+            snapshot_every: DEFAULT_SNAPSHOT_EVERY,
         }
     }
 }
@@ -69,6 +74,10 @@ pub const SHC_ISSUER_KEY_FILE: &str = "shc-issuer.key";
 pub const LEDGER_FILE: &str = "ledger.redb";
 pub const NETWORK_FILE: &str = "network.json";
 pub const VAULT_DIR: &str = "vault";
+/// State snapshots, a cache of the replayed state (`crate::snapshots`).
+pub const SNAPSHOT_DIR: &str = "snapshots";
+/// Entries between periodic state snapshots.
+pub const DEFAULT_SNAPSHOT_EVERY: u64 = 1_000_000;
 /// The FHIR versions and search index (see `fhir_store`).
 pub const FHIR_FILE: &str = "fhir.redb";
 /// Research studies and the answers counted in them (private node state,

@@ -10,6 +10,7 @@ pub mod health_cards;
 pub mod node;
 pub mod research;
 pub mod server;
+pub mod snapshots;
 pub use hygeia_state as state;
 pub mod views;
 

@@ -12,7 +12,9 @@ use hygeia_ledger::tx::TxContext;
 use hygeia_ledger::{CheckpointSigner, LogStore, ModuleRegistry, Sequencer, SignedTx, StoreError};
 use serde::{Deserialize, Serialize};
 
-use crate::config::{NodeConfig, FHIR_FILE, LEDGER_FILE, NETWORK_FILE, NODE_KEY_FILE, VAULT_DIR};
+use crate::config::{
+    NodeConfig, FHIR_FILE, LEDGER_FILE, NETWORK_FILE, NODE_KEY_FILE, SNAPSHOT_DIR, VAULT_DIR,
+};
 use crate::custody::{Custody, CustodyError};
 use crate::state::writer::{Committed, SharedState, StateWriter};
 use crate::state::{may_change_state, txs, LedgerState};
@@ -83,6 +85,9 @@ pub struct Node {
     /// authorization requests and codes in flight (docs/smart.md).
     pub smart_clients: hygeia_auth::smart::Clients,
     pub authorizations: hygeia_auth::smart::Authorizations,
+    /// The size of the state snapshot the start-up loaded (and replayed the
+    /// log after), or `None` when it replayed the whole log.
+    pub started_from_snapshot: Option<u64>,
     /// Keeps the leaf-hash index caught up; stops with the node.
     _indexer: LeafIndexer,
 }
@@ -120,7 +125,15 @@ impl Node {
         let modules = txs::registry();
 
         let custody = Arc::new(Custody::open(&dir.join(VAULT_DIR))?);
-        let committed = replay(&store, &config, &modules, &node_did)?;
+        let view = store.snapshot()?;
+        let snapshot_dir = dir.join(SNAPSHOT_DIR);
+        let loaded =
+            crate::snapshots::load_newest(&snapshot_dir, &view, &config.network, &node_did);
+        let loaded_snapshot = loaded.as_ref().map(|(size, _, _)| *size);
+        let newest_snapshot = loaded_snapshot.unwrap_or(0);
+        let committed = replay(&view, &config, &modules, &node_did, loaded)?;
+        let covered = view.size();
+        drop(view);
         // An erasure is durable before its keys are destroyed; finish any
         // that a crash interrupted.
         for record in committed.state.records.erased() {
@@ -136,10 +149,23 @@ impl Node {
             })
         };
         let writer = LogWriter::open(store.clone(), signer)?;
+        let snapshotter = Arc::new(crate::snapshots::Snapshotter::new(
+            snapshot_dir,
+            store.clone(),
+            &key,
+            &config.network,
+        ));
         let sequencer = Sequencer::start_with_state(
             writer,
             config.batch,
-            Box::new(StateWriter::new(state.clone(), on_erased)),
+            Box::new(crate::snapshots::SnapshottingWriter::new(
+                StateWriter::new(state.clone(), on_erased),
+                state.clone(),
+                snapshotter,
+                config.snapshot_every,
+                covered,
+                newest_snapshot,
+            )),
         );
         let indexer = LeafIndexer::start(store.clone());
         let auth = Verifier::new(config.auth_window, unix_now());
@@ -182,6 +208,7 @@ impl Node {
             fhir,
             health_cards,
             research,
+            started_from_snapshot: loaded_snapshot,
             _indexer: indexer,
             config,
             store,
@@ -248,18 +275,29 @@ fn settle_governance(dir: &Path, config: &NodeConfig) -> Result<Option<String>, 
 }
 
 /// Rebuilds the state from the log: every entry that can change it, with
-/// its signature checked, in order.
-fn replay(
-    store: &LogStore,
+/// its signature checked, in order. With a snapshot (checked against this
+/// log, `crate::snapshots`), from the snapshot's state and only the entries
+/// after it.
+pub(crate) fn replay(
+    snapshot: &hygeia_ledger::store::Snapshot,
     config: &NodeConfig,
     modules: &ModuleRegistry,
     node_did: &str,
+    loaded: Option<(u64, Committed, std::path::PathBuf)>,
 ) -> Result<Committed, NodeError> {
-    let mut committed = Committed::new(LedgerState::new(
-        node_did.to_owned(),
-        config.governance.clone(),
-    ));
-    let snapshot = store.snapshot()?;
+    let (start, mut committed) = match loaded {
+        Some((size, committed, path)) => {
+            tracing::info!(path = %path.display(), size, "state loaded from a snapshot; replaying the entries after it");
+            (size, committed)
+        }
+        None => (
+            0,
+            Committed::new(LedgerState::new(
+                node_did.to_owned(),
+                config.governance.clone(),
+            )),
+        ),
+    };
     let ctx = TxContext {
         network: &config.network,
         modules,
@@ -285,7 +323,7 @@ fn replay(
     let started = std::time::Instant::now();
     let mut replay_error = None;
     snapshot
-        .for_each_entry(|index, entry| {
+        .for_each_entry_from(start, |index, entry| {
             if may_change_state(entry) {
                 pending.push((index, entry.to_vec()));
                 if pending.len() >= 4096 {
@@ -304,6 +342,7 @@ fn replay(
     flush(&mut pending, &mut committed)?;
     tracing::info!(
         entries = snapshot.size(),
+        from_snapshot = start,
         records = committed.state.records.len(),
         millis = started.elapsed().as_millis() as u64,
         "state replayed from the log"

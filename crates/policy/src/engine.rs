@@ -646,3 +646,48 @@ mod tests {
         assert!(permits > 100, "too few permits to mean anything: {permits}");
     }
 }
+
+/// A policy engine as a snapshot stores it: the governance policies as
+/// installed (version and Cedar text) and the consent state. The Cedar
+/// policy set and authorizer are rebuilt from the text on load, through the
+/// same parse and validation as at installation.
+#[derive(Serialize)]
+struct EngineSnapshotRef<'a> {
+    governance_version: u64,
+    governance_text: &'a str,
+    consents: &'a ConsentState,
+}
+
+#[derive(Deserialize)]
+struct EngineSnapshot {
+    governance_version: u64,
+    governance_text: String,
+    consents: ConsentState,
+}
+
+impl Serialize for PolicyEngine {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        EngineSnapshotRef {
+            governance_version: self.governance.version(),
+            governance_text: self.governance.text(),
+            consents: &self.consents,
+        }
+        .serialize(serializer)
+    }
+}
+
+impl<'de> Deserialize<'de> for PolicyEngine {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let snapshot = EngineSnapshot::deserialize(deserializer)?;
+        let defaults = GovernancePolicies::default_policies();
+        let governance = if snapshot.governance_version == defaults.version()
+            && snapshot.governance_text == defaults.text()
+        {
+            defaults
+        } else {
+            GovernancePolicies::parse(snapshot.governance_version, &snapshot.governance_text)
+                .map_err(serde::de::Error::custom)?
+        };
+        Ok(PolicyEngine::with_state(governance, snapshot.consents))
+    }
+}

@@ -575,3 +575,89 @@ mod tests {
         assert_eq!(back, events);
     }
 }
+
+/// The consent state as a snapshot stores it: every map in key order, so
+/// one state has one encoding, and no Cedar entity (each grant's entity is
+/// rebuilt from the grant when the snapshot is loaded).
+#[derive(Serialize, Deserialize)]
+struct ConsentSnapshot {
+    registrars: BTreeSet<String>,
+    /// (grant, revoked), by grant id.
+    grants: Vec<(Grant, bool)>,
+    index: std::collections::BTreeMap<String, std::collections::BTreeMap<String, Vec<String>>>,
+    delegates: std::collections::BTreeMap<String, BTreeSet<String>>,
+    unrevoked: usize,
+}
+
+impl Serialize for ConsentState {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut grants: Vec<&GrantRecord> = self.grants.values().collect();
+        grants.sort_unstable_by(|a, b| a.grant.id.cmp(&b.grant.id));
+        // Borrowed, so a snapshot copies nothing but the output.
+        #[derive(Serialize)]
+        struct Borrowed<'a> {
+            registrars: &'a BTreeSet<String>,
+            grants: Vec<(&'a Grant, bool)>,
+            index: std::collections::BTreeMap<
+                &'a str,
+                std::collections::BTreeMap<&'a str, &'a Vec<String>>,
+            >,
+            delegates: std::collections::BTreeMap<&'a str, &'a BTreeSet<String>>,
+            unrevoked: usize,
+        }
+        Borrowed {
+            registrars: &self.registrars,
+            grants: grants.iter().map(|r| (&r.grant, r.revoked)).collect(),
+            index: self
+                .index
+                .iter()
+                .map(|(patient, by_grantee)| {
+                    (
+                        patient.as_str(),
+                        by_grantee
+                            .iter()
+                            .map(|(g, ids)| (g.as_str(), ids))
+                            .collect(),
+                    )
+                })
+                .collect(),
+            delegates: self
+                .delegates
+                .iter()
+                .map(|(p, d)| (p.as_str(), d))
+                .collect(),
+            unrevoked: self.unrevoked,
+        }
+        .serialize(serializer)
+    }
+}
+
+impl<'de> Deserialize<'de> for ConsentState {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let snapshot = ConsentSnapshot::deserialize(deserializer)?;
+        let mut grants = HashMap::with_capacity(snapshot.grants.len());
+        for (grant, revoked) in snapshot.grants {
+            let entity = grant_entity(&grant).map_err(serde::de::Error::custom)?;
+            let id = grant.id.clone();
+            let record = GrantRecord {
+                grant,
+                entity,
+                revoked,
+            };
+            if grants.insert(id, record).is_some() {
+                return Err(serde::de::Error::custom("a grant id appears twice"));
+            }
+        }
+        Ok(ConsentState {
+            registrars: snapshot.registrars,
+            grants,
+            index: snapshot
+                .index
+                .into_iter()
+                .map(|(patient, by_grantee)| (patient, by_grantee.into_iter().collect()))
+                .collect(),
+            delegates: snapshot.delegates.into_iter().collect(),
+            unrevoked: snapshot.unrevoked,
+        })
+    }
+}

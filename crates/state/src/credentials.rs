@@ -23,7 +23,7 @@ use std::sync::Arc;
 use hygeia_credentials::status_list::{StatusList, StatusPurpose};
 use hygeia_ledger::{ErrorCode, TxError};
 use hygeia_policy::Licence;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use super::participants::Participants;
 
@@ -88,7 +88,7 @@ pub fn in_namespace(id: &str, issuer: &str) -> bool {
 }
 
 /// A trust-list entry: `issuer` is trusted for credentials of one type.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct TrustEntry {
     pub issuer: String,
     pub credential_type: String,
@@ -99,11 +99,13 @@ pub struct TrustEntry {
 }
 
 /// The latest version of a status list an issuer published.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct PublishedList {
     pub issuer: String,
+    #[serde(with = "purpose_code")]
     pub purpose: StatusPurpose,
     /// The signed status list credential, as published (its JSON text).
+    #[serde(with = "crate::snapshot::arc_str")]
     pub credential: Arc<str>,
     /// How many entries the list has.
     pub entries: u64,
@@ -130,20 +132,34 @@ impl PublishedList {
 }
 
 /// Where a credential's status lives.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct StatusRef {
     pub list: String,
     pub index: u64,
-    #[serde(serialize_with = "purpose_code")]
+    #[serde(with = "purpose_code")]
     pub purpose: StatusPurpose,
 }
 
-fn purpose_code<S: serde::Serializer>(purpose: &StatusPurpose, s: S) -> Result<S::Ok, S::Error> {
-    s.serialize_str(purpose.as_str())
+/// A status purpose as its code (`revocation`, `suspension`).
+mod purpose_code {
+    use hygeia_credentials::status_list::StatusPurpose;
+    use serde::Deserialize;
+
+    pub fn serialize<S: serde::Serializer>(
+        purpose: &StatusPurpose,
+        s: S,
+    ) -> Result<S::Ok, S::Error> {
+        s.serialize_str(purpose.as_str())
+    }
+
+    pub fn deserialize<'de, D: serde::Deserializer<'de>>(d: D) -> Result<StatusPurpose, D::Error> {
+        let text = String::deserialize(d)?;
+        StatusPurpose::parse(&text).map_err(serde::de::Error::custom)
+    }
 }
 
 /// A licence a participant registered, as verified at registration.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct LicenceEntry {
     pub holder: String,
     pub issuer: String,
@@ -185,15 +201,19 @@ impl LicenceStanding {
     }
 }
 
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
 pub struct Credentials {
     /// (issuer, credential type) → entry.
+    #[serde(with = "crate::snapshot::sorted_map")]
     trust: HashMap<(String, String), TrustEntry>,
     /// Status list credential id (its URL) → latest version.
+    #[serde(with = "crate::snapshot::sorted_map")]
     lists: HashMap<String, PublishedList>,
     /// Status list id → the indices registered licences point at.
+    #[serde(with = "crate::snapshot::sorted_map")]
     referenced: HashMap<String, BTreeSet<u64>>,
     /// Holder DID → licences, in registration order.
+    #[serde(with = "crate::snapshot::sorted_map")]
     licences: HashMap<String, Vec<LicenceEntry>>,
 }
 

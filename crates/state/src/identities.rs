@@ -16,11 +16,11 @@
 use std::collections::{HashMap, HashSet};
 
 use hygeia_ledger::{ErrorCode, TxError};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use super::txs::{IdentityRecovery, IdentityRotate};
 
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct RecoveryEntry {
     pub recovery_key: String,
     pub threshold: u8,
@@ -31,7 +31,7 @@ pub struct RecoveryEntry {
 }
 
 /// One change of the key acting for an identity.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct Rotation {
     pub from: String,
     pub to: String,
@@ -39,19 +39,25 @@ pub struct Rotation {
     pub index: u64,
 }
 
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
 pub struct Identities {
+    #[serde(with = "crate::snapshot::sorted_map")]
     recovery: HashMap<String, RecoveryEntry>,
     /// Identity → the key acting for it, for rotated identities only.
+    #[serde(with = "crate::snapshot::sorted_map")]
     current: HashMap<String, String>,
     /// Key → identity it acts for, for keys other than the identity's own.
+    #[serde(with = "crate::snapshot::sorted_map")]
     acting: HashMap<String, String>,
     /// Retired key → the identity it used to act for.
+    #[serde(with = "crate::snapshot::sorted_map")]
     retired: HashMap<String, String>,
+    #[serde(with = "crate::snapshot::sorted_map")]
     rotations: HashMap<String, Vec<Rotation>>,
     /// Every did:key the log has named: the signers of admitted
     /// transactions, every did:key their bodies name, the node and the
     /// governance key. None of them may become another identity's key.
+    #[serde(with = "crate::snapshot::sorted_set")]
     known: HashSet<String>,
 }
 

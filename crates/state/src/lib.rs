@@ -13,6 +13,7 @@ pub mod credentials;
 pub mod identities;
 pub mod participants;
 pub mod records;
+pub mod snapshot;
 #[cfg(feature = "testing")]
 pub mod testing;
 pub mod txs;
@@ -49,7 +50,11 @@ pub enum Effect {
     },
 }
 
-#[derive(Clone, Debug)]
+/// Every field is part of a snapshot ([`snapshot`]): a field whose type
+/// cannot be serialized does not compile, and every hash map or set is
+/// written in key order (`snapshot::sorted_map`, `snapshot::sorted_set`)
+/// so that one state has one encoding and one digest.
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
 pub struct LedgerState {
     /// The node's DID: the custodian that signs `record` and `access`.
     node: String,
@@ -59,6 +64,7 @@ pub struct LedgerState {
     pub credentials: Credentials,
     pub identities: Identities,
     /// (requester, patient) → end of the open break-glass window.
+    #[serde(with = "snapshot::sorted_map")]
     break_glass: HashMap<(String, String), i64>,
 }
 

@@ -5,11 +5,11 @@ use std::collections::{BTreeSet, HashMap};
 
 use hygeia_ledger::{ErrorCode, TxError};
 use hygeia_policy::Requester;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use super::txs::{MemberStatus, OrgKeys, OrgKind, OrgMember, OrgRegister, Role};
 
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct Org {
     pub admin: String,
     /// Keys besides the admin key that sign credentials for it.
@@ -33,7 +33,7 @@ impl Org {
     }
 }
 
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct Membership {
     pub org: String,
     pub roles: BTreeSet<Role>,
@@ -41,11 +41,13 @@ pub struct Membership {
     pub status: MemberStatus,
 }
 
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
 pub struct Participants {
     governance: Option<String>,
+    #[serde(with = "crate::snapshot::sorted_map")]
     orgs: HashMap<String, Org>,
     /// member → their memberships, one per organization.
+    #[serde(with = "crate::snapshot::sorted_map")]
     members: HashMap<String, Vec<Membership>>,
 }
 

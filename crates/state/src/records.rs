@@ -2,9 +2,9 @@
 
 use std::collections::HashMap;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct RecordEntry {
     pub commitment: String,
     pub patient: String,
@@ -17,9 +17,11 @@ pub struct RecordEntry {
     pub erased_at: Option<u64>,
 }
 
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
 pub struct Records {
+    #[serde(with = "crate::snapshot::sorted_map")]
     by_commitment: HashMap<String, RecordEntry>,
+    #[serde(with = "crate::snapshot::sorted_map")]
     by_patient: HashMap<String, Vec<String>>,
 }
 

@@ -17,14 +17,15 @@ use super::{Effect, LedgerState};
 
 /// What readers see: the state as of the last durable batch, and the
 /// indexes that only reads need.
-#[derive(Debug)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct Committed {
     pub state: LedgerState,
     /// patient → leaf indexes of the access events about them, oldest first.
+    #[serde(with = "crate::snapshot::sorted_map")]
     pub accesses: HashMap<String, Vec<AccessRef>>,
 }
 
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, serde::Serialize, serde::Deserialize)]
 pub struct AccessRef {
     pub index: u64,
     pub break_glass: bool,

@@ -7,7 +7,9 @@ mod port_dump;
 
 use hygeia_ledger::tx::TxContext;
 use hygeia_ledger::SignedTx;
+use hygeia_state::snapshot;
 use hygeia_state::txs::registry;
+use hygeia_state::writer::Committed;
 use hygeia_state::LedgerState;
 use serde_json::Value;
 
@@ -126,4 +128,145 @@ fn the_old_log_is_refused_only_where_the_rules_were_tightened() {
         "39 consent.delegate consent.delegate_change_unauthorized",
     ];
     assert_eq!(refused, expected);
+}
+
+/// The fixture's entries, replayed into a committed state (the readers'
+/// view, with its access index); refused entries change nothing.
+fn committed_from_fixture(range: std::ops::Range<usize>, into: Option<Committed>) -> Committed {
+    let meta: Value = serde_json::from_str(&read("meta.json")).unwrap();
+    let modules = registry();
+    let ctx = TxContext {
+        network: meta["network"].as_str().unwrap(),
+        modules: &modules,
+    };
+    let mut committed = into.unwrap_or_else(|| {
+        Committed::new(LedgerState::new(
+            meta["node"].as_str().unwrap().to_owned(),
+            Some(meta["governance"].as_str().unwrap().to_owned()),
+        ))
+    });
+    for (index, line) in read("log.jsonl").lines().enumerate() {
+        if range.contains(&index) {
+            if let Ok(tx) = SignedTx::parse(line.as_bytes(), &ctx) {
+                let _ = committed.apply(index as u64, &tx);
+            }
+        }
+    }
+    committed
+}
+
+/// A snapshot's encoding is canonical: two replays of the same log (whose
+/// hash maps iterate in different orders) encode to the same bytes, a
+/// decoded snapshot encodes to the bytes it was decoded from, and a state
+/// resumed from a snapshot taken half-way and fed the rest of the log
+/// equals the state of the whole replay.
+#[test]
+fn a_snapshot_of_every_type_is_canonical_and_resumes_to_the_same_state() {
+    let entries = read("log.jsonl").lines().count();
+    let whole = committed_from_fixture(0..entries, None);
+    let again = committed_from_fixture(0..entries, None);
+    let bytes = snapshot::encode(&whole);
+    assert_eq!(bytes, snapshot::encode(&again));
+    assert!(!whole.state.records.is_empty() && !whole.state.policy.consents().is_empty());
+    assert!(!whole.accesses.is_empty(), "the fixture has access events");
+
+    let decoded = snapshot::decode(&bytes).unwrap();
+    assert_eq!(snapshot::encode(&decoded), bytes);
+
+    for cut in [1, entries / 3, entries / 2, entries - 1] {
+        let head = committed_from_fixture(0..cut, None);
+        let resumed = snapshot::decode(&snapshot::encode(&head)).unwrap();
+        let resumed = committed_from_fixture(cut..entries, Some(resumed));
+        assert_eq!(
+            snapshot::state_digest(&resumed),
+            snapshot::state_digest(&whole),
+            "resumed at {cut}"
+        );
+    }
+}
+
+/// A sealed snapshot is accepted only with the node's signature, its own
+/// digest, and a log that has its size and root.
+#[test]
+fn a_sealed_snapshot_is_checked_before_it_is_decoded() {
+    let entries = read("log.jsonl").lines().count();
+    let whole = committed_from_fixture(0..entries, None);
+    let key = hygeia_identity::Keypair::generate();
+    let node = key.did().to_string();
+    let header = snapshot::Header {
+        network: "n.test".into(),
+        node: node.clone(),
+        size: 42,
+        root: "ab".repeat(32),
+        state_digest: String::new(),
+    };
+    let file = snapshot::seal(header, &snapshot::encode(&whole), &key);
+    let parsed = snapshot::Unverified::parse(&file).unwrap();
+    parsed.check_signature("n.test", &node).unwrap();
+    parsed.check_log(42, |_| Some("ab".repeat(32))).unwrap();
+    parsed.check_log(50, |_| Some("ab".repeat(32))).unwrap();
+    let decoded = parsed.decode().unwrap();
+    assert_eq!(
+        snapshot::state_digest(&decoded),
+        snapshot::state_digest(&whole)
+    );
+
+    let code = |e: snapshot::SnapshotError| e.code();
+    assert_eq!(
+        code(parsed.check_signature("other.test", &node).unwrap_err()),
+        "snapshot.foreign"
+    );
+    let other = hygeia_identity::Keypair::generate().did().to_string();
+    assert_eq!(
+        code(parsed.check_signature("n.test", &other).unwrap_err()),
+        "snapshot.foreign"
+    );
+    assert_eq!(
+        code(parsed.check_log(41, |_| None).unwrap_err()),
+        "snapshot.size"
+    );
+    assert_eq!(
+        code(parsed.check_log(42, |_| Some("cd".repeat(32))).unwrap_err()),
+        "snapshot.root"
+    );
+
+    // One byte of the state changed: the digest no longer matches.
+    let mut damaged = file.clone();
+    let last = damaged.len() - 2;
+    damaged[last] ^= 0x01;
+    let parsed = snapshot::Unverified::parse(&damaged).unwrap();
+    parsed.check_signature("n.test", &node).unwrap();
+    assert_eq!(code(parsed.decode().unwrap_err()), "snapshot.digest");
+
+    // The header changed (a larger size claimed): the signature fails.
+    let text = String::from_utf8(file.clone()).unwrap();
+    let forged = text.replacen("\"size\":42", "\"size\":43", 1);
+    let parsed = snapshot::Unverified::parse(forged.as_bytes()).unwrap();
+    assert_eq!(
+        code(parsed.check_signature("n.test", &node).unwrap_err()),
+        "snapshot.signature"
+    );
+
+    // Signed by another key, under this node's name.
+    let stranger = hygeia_identity::Keypair::generate();
+    let header = snapshot::Header {
+        network: "n.test".into(),
+        node: node.clone(),
+        size: 42,
+        root: "ab".repeat(32),
+        state_digest: String::new(),
+    };
+    let file = snapshot::seal(header, &snapshot::encode(&whole), &stranger);
+    let parsed = snapshot::Unverified::parse(&file).unwrap();
+    assert_eq!(
+        code(parsed.check_signature("n.test", &node).unwrap_err()),
+        "snapshot.signature"
+    );
+
+    for junk in [&b""[..], b"hello\n", b"hygeia-state-snapshot/1\n{}\n"] {
+        assert_eq!(
+            code(snapshot::Unverified::parse(junk).unwrap_err()),
+            "snapshot.format"
+        );
+    }
 }

@@ -27,6 +27,9 @@ pub enum BenchCommand {
     Postgres(PostgresArgs),
     /// Fill a data directory in process (no HTTP) to a given size, e.g. 10 million.
     Fill(FillArgs),
+    /// Time `hygeia serve` on a data directory from launch until it answers
+    /// GET /v1/node, with its state snapshot or with a full replay.
+    Startup(StartupArgs),
     /// Measure inclusion and consistency proof latency over HTTP.
     Proofs(ProofArgs),
     /// Permitted record reads over HTTP: signed request, decision, durable
@@ -106,6 +109,23 @@ pub struct FillArgs {
 }
 
 #[derive(Args)]
+pub struct StartupArgs {
+    #[arg(long)]
+    data_dir: PathBuf,
+    #[arg(long, default_value = super::DEFAULT_NETWORK)]
+    network: String,
+    /// Timed starts; the median is reported.
+    #[arg(long, default_value_t = 5)]
+    runs: usize,
+    /// Start without a snapshot: <data-dir>/snapshots is deleted before
+    /// each start and none is written (--snapshot-every 0), so the node
+    /// replays the whole log. Without it, one untimed start and clean stop
+    /// first writes a snapshot if there is none.
+    #[arg(long)]
+    full_replay: bool,
+}
+
+#[derive(Args)]
 pub struct ProofArgs {
     #[arg(long)]
     node: String,
@@ -123,6 +143,7 @@ pub fn run(command: BenchCommand) -> anyhow::Result<ExitCode> {
         BenchCommand::Ingest(args) => ingest(args),
         BenchCommand::Postgres(args) => postgres(args),
         BenchCommand::Fill(args) => fill(args),
+        BenchCommand::Startup(args) => startup(args),
         BenchCommand::Proofs(args) => proofs(args),
         BenchCommand::Reads(args) => reads(args),
         BenchCommand::Fhir(args) => super::bench_fhir::run(args),
@@ -502,6 +523,99 @@ fn fill(args: FillArgs) -> anyhow::Result<ExitCode> {
         "filled {} to {} entries",
         args.data_dir.display(),
         writer.checkpoint().size
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Launches `hygeia serve` on `dir`; returns the process, its URL and the
+/// time from launch until it answered GET /v1/node.
+fn launch(
+    dir: &std::path::Path,
+    network: &str,
+    snapshot_every: u64,
+) -> anyhow::Result<(std::process::Child, Duration)> {
+    use std::io::BufRead;
+    let started = Instant::now();
+    let mut child = std::process::Command::new(std::env::current_exe()?)
+        .arg("serve")
+        .arg("--data-dir")
+        .arg(dir)
+        .args(["--listen", "127.0.0.1:0", "--network", network])
+        .args(["--snapshot-every", &snapshot_every.to_string()])
+        .stdout(std::process::Stdio::piped())
+        .spawn()?;
+    let stdout = child.stdout.take().context("no stdout")?;
+    let mut lines = std::io::BufReader::new(stdout).lines();
+    let url = loop {
+        let Some(line) = lines.next() else {
+            let status = child.wait()?;
+            anyhow::bail!("the node exited before it listened ({status})");
+        };
+        if let Some(url) = line?.strip_prefix("listening on ") {
+            break url.to_owned();
+        }
+    };
+    while node_info(&url).is_err() {
+        anyhow::ensure!(
+            started.elapsed() < Duration::from_secs(60),
+            "{url} did not answer"
+        );
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    let elapsed = started.elapsed();
+    // Keep reading its output so it never blocks on a full pipe.
+    std::thread::spawn(move || lines.for_each(drop));
+    Ok((child, elapsed))
+}
+
+/// Stops a node the way an operator does (SIGTERM: a clean shutdown).
+fn stop(mut child: std::process::Child) -> anyhow::Result<()> {
+    let status = std::process::Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()?;
+    anyhow::ensure!(status.success(), "kill -TERM failed");
+    let status = child.wait()?;
+    anyhow::ensure!(status.success(), "the node stopped with {status}");
+    Ok(())
+}
+
+fn startup(args: StartupArgs) -> anyhow::Result<ExitCode> {
+    let snapshots = args.data_dir.join(hygeia_node::config::SNAPSHOT_DIR);
+    let every = hygeia_node::config::DEFAULT_SNAPSHOT_EVERY;
+    if !args.full_replay && hygeia_node::snapshots::list(&snapshots).is_empty() {
+        println!("no snapshot yet: one untimed start and clean stop writes it");
+        let (child, elapsed) = launch(&args.data_dir, &args.network, every)?;
+        println!("  (that start took {:.3} s)", elapsed.as_secs_f64());
+        stop(child)?;
+    }
+    let mut times = Vec::with_capacity(args.runs);
+    for run in 1..=args.runs {
+        if args.full_replay && snapshots.exists() {
+            std::fs::remove_dir_all(&snapshots)?;
+        }
+        let (child, elapsed) = launch(
+            &args.data_dir,
+            &args.network,
+            if args.full_replay { 0 } else { every },
+        )?;
+        stop(child)?;
+        println!("run {run}: answered after {:.3} s", elapsed.as_secs_f64());
+        times.push(elapsed);
+    }
+    anyhow::ensure!(!times.is_empty(), "--runs must be at least 1");
+    times.sort();
+    let median = times[times.len() / 2];
+    let newest = hygeia_node::snapshots::list(&snapshots)
+        .first()
+        .map(|(size, _)| size.to_string())
+        .unwrap_or_else(|| "none".into());
+    println!(
+        "start-up ({}), {} runs: median {:.3} s, min {:.3} s, max {:.3} s; newest snapshot covers {newest} entries",
+        if args.full_replay { "full replay" } else { "from the snapshot" },
+        times.len(),
+        median.as_secs_f64(),
+        times[0].as_secs_f64(),
+        times[times.len() - 1].as_secs_f64(),
     );
     Ok(ExitCode::SUCCESS)
 }

@@ -60,6 +60,11 @@ pub struct ServeArgs {
     /// stay idle between requests.
     #[arg(long, default_value_t = 10)]
     pub header_timeout_secs: u64,
+    /// Write a state snapshot (<data-dir>/snapshots) when the state is this
+    /// many entries past the newest one, and at a clean shutdown, so a
+    /// restart replays only the log after it. 0: write none.
+    #[arg(long, default_value_t = hygeia_node::config::DEFAULT_SNAPSHOT_EVERY)]
+    pub snapshot_every: u64,
 }
 
 #[derive(Args)]
@@ -99,6 +104,7 @@ pub fn demo(args: DemoArgs) -> anyhow::Result<ExitCode> {
             public_url: args.public_url,
             max_connections: hygeia_node::server::DEFAULT_MAX_CONNECTIONS,
             header_timeout_secs: 10,
+            snapshot_every: hygeia_node::config::DEFAULT_SNAPSHOT_EVERY,
         },
         Some(args.fhir_patients),
     )
@@ -121,6 +127,7 @@ fn run_node(args: ServeArgs, demo: Option<usize>) -> anyhow::Result<ExitCode> {
         config.public_url = args.public_url.clone();
         config.connections.max_connections = args.max_connections.max(1);
         config.connections.header_read_timeout = Duration::from_secs(args.header_timeout_secs.max(1));
+        config.snapshot_every = args.snapshot_every;
         let demo_keys = DemoKeys {
             dir: args.data_dir.join("demo-keys"),
         };
@@ -175,6 +182,12 @@ fn run_node(args: ServeArgs, demo: Option<usize>) -> anyhow::Result<ExitCode> {
         std::io::stdout().flush().ok();
         tracing::info!(%url, data_dir = %data_dir.display(), network = %node.config.network, "node started");
         server.await??;
+        // The last handle stops the sequencer, which writes the shutdown
+        // state snapshot (hygeia_node::snapshots).
+        match Arc::try_unwrap(node) {
+            Ok(node) => drop(node),
+            Err(_) => tracing::warn!("the node is still in use at shutdown; no shutdown snapshot"),
+        }
         tracing::info!("node stopped");
         Ok(ExitCode::SUCCESS)
     })

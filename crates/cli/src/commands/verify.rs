@@ -42,6 +42,40 @@ pub struct VerifyArgs {
     /// Without it, a URL's /v1/node answer, or a data directory's node.key.
     #[arg(long)]
     node_did: Option<String>,
+    /// A state snapshot file to check: it must be signed by the node, name
+    /// a size and root the log has, and hold exactly the state the replay
+    /// of the log up to that size gives. Repeatable. For a data directory
+    /// without it, every snapshot in <data-dir>/snapshots is checked.
+    #[arg(long)]
+    snapshot: Vec<PathBuf>,
+}
+
+/// A state snapshot to compare with the replay.
+struct SnapshotCheck {
+    path: PathBuf,
+    /// The header's size and state digest, once its own checks passed.
+    claim: Result<(u64, String), String>,
+}
+
+/// Reads `path` and runs the checks that need no replay: format,
+/// signature, the log's size and root at that size, its own digest.
+fn read_snapshot(
+    path: PathBuf,
+    network: &str,
+    node: &str,
+    view: &hygeia_ledger::store::Snapshot,
+) -> SnapshotCheck {
+    let claim = std::fs::read(&path)
+        .map_err(|e| format!("cannot read it: {e}"))
+        .and_then(|bytes| {
+            hygeia_node::snapshots::check(&bytes, view, network, node)
+                .map_err(|e| format!("{e} ({})", e.code()))?;
+            let header = hygeia_state::snapshot::Unverified::parse(&bytes)
+                .map_err(|e| e.to_string())?
+                .header;
+            Ok((header.size, header.state_digest))
+        });
+    SnapshotCheck { path, claim }
 }
 
 /// Who the state rules trust: the custodian node and the governance key.
@@ -59,6 +93,10 @@ pub fn run(args: VerifyArgs) -> anyhow::Result<ExitCode> {
         .transpose()?;
     let modules = hygeia_state::txs::registry();
     if is_url {
+        anyhow::ensure!(
+            args.snapshot.is_empty(),
+            "--snapshot checks a snapshot against a data directory's log; give the data directory"
+        );
         let info = super::node_info(&args.target)?;
         let authorities = Authorities {
             node_did: match &args.node_did {
@@ -93,6 +131,7 @@ pub fn run(args: VerifyArgs) -> anyhow::Result<ExitCode> {
             since.as_deref(),
             &args,
             &authorities,
+            Vec::new(),
         )
     } else {
         let dir = PathBuf::from(&args.target);
@@ -129,6 +168,21 @@ pub fn run(args: VerifyArgs) -> anyhow::Result<ExitCode> {
         };
         let verifier = CheckpointVerifier::new(&key)?;
         let snapshot = store.snapshot()?;
+        let files: Vec<PathBuf> = if args.snapshot.is_empty() {
+            let mut found: Vec<PathBuf> =
+                hygeia_node::snapshots::list(&dir.join(hygeia_node::config::SNAPSHOT_DIR))
+                    .into_iter()
+                    .map(|(_, path)| path)
+                    .collect();
+            found.reverse();
+            found
+        } else {
+            args.snapshot.clone()
+        };
+        let snapshots = files
+            .into_iter()
+            .map(|path| read_snapshot(path, &origin, &authorities.node_did, &snapshot))
+            .collect();
         check(
             &StoreSource {
                 snapshot: &snapshot,
@@ -138,6 +192,7 @@ pub fn run(args: VerifyArgs) -> anyhow::Result<ExitCode> {
             since.as_deref(),
             &args,
             &authorities,
+            snapshots,
         )
     }
 }
@@ -149,17 +204,38 @@ fn check(
     since: Option<&[u8]>,
     args: &VerifyArgs,
     authorities: &Authorities,
+    snapshots: Vec<SnapshotCheck>,
 ) -> anyhow::Result<ExitCode> {
     // The state the log defines, replayed entry by entry: a transaction the
-    // rules would not have admitted is as bad as a bad signature.
-    let state = std::sync::Mutex::new(hygeia_state::LedgerState::new(
-        authorities.node_did.clone(),
-        authorities.governance.clone(),
+    // rules would not have admitted is as bad as a bad signature. The
+    // readers' view (with its access index) is what snapshots hold.
+    let state = std::sync::Mutex::new(hygeia_state::writer::Committed::new(
+        hygeia_state::LedgerState::new(
+            authorities.node_did.clone(),
+            authorities.governance.clone(),
+        ),
     ));
+    // Sizes at which a snapshot claims the state; the replay's digest at
+    // each, taken before the entry of that index is applied.
+    let wanted: std::collections::BTreeSet<u64> = snapshots
+        .iter()
+        .filter_map(|s| s.claim.as_ref().ok().map(|(size, _)| *size))
+        .collect();
+    let digests = std::sync::Mutex::new(std::collections::BTreeMap::<u64, String>::new());
+    let take_digests = |upto: u64, state: &hygeia_state::writer::Committed| {
+        let mut digests = digests.lock().unwrap_or_else(|p| p.into_inner());
+        for size in wanted.range(..=upto) {
+            if !digests.contains_key(size) {
+                digests.insert(*size, hygeia_state::snapshot::state_digest(state));
+            }
+        }
+    };
     let replay = |index: u64, tx: &hygeia_ledger::SignedTx| -> Result<(), String> {
+        let mut state = state.lock().unwrap_or_else(|p| p.into_inner());
+        if !wanted.is_empty() {
+            take_digests(index, &state);
+        }
         state
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
             .apply(index, tx)
             .map(|_| ())
             .map_err(|e| format!("{} ({})", e.message, e.code.as_str()))
@@ -199,8 +275,30 @@ fn check(
                 rate,
                 hex::encode(report.checkpoint.root.0)
             );
+            let mut snapshots_ok = true;
             {
                 let state = state.lock().unwrap_or_else(|p| p.into_inner());
+                take_digests(report.entries, &state);
+                let digests = digests.lock().unwrap_or_else(|p| p.into_inner());
+                for snapshot in &snapshots {
+                    let path = snapshot.path.display();
+                    match &snapshot.claim {
+                        Err(e) => {
+                            snapshots_ok = false;
+                            println!("FAILED: snapshot {path}: {e}");
+                        }
+                        Ok((size, digest)) if digests.get(size) == Some(digest) => println!(
+                            "OK: snapshot {path} equals the replay of the first {size} entries"
+                        ),
+                        Ok((size, _)) => {
+                            snapshots_ok = false;
+                            println!(
+                                "FAILED: snapshot {path} holds another state than the replay of the first {size} entries"
+                            );
+                        }
+                    }
+                }
+                let state = &state.state;
                 let erased = state.records.erased().count();
                 println!(
                     "OK: every entry is admitted by the state rules on replay: {} records ({erased} erased), {} consent grants ({} in force)",
@@ -220,7 +318,11 @@ fn check(
                     .with_context(|| format!("cannot write {}", path.display()))?;
                 println!("saved the checkpoint to {}", path.display());
             }
-            Ok(ExitCode::SUCCESS)
+            Ok(if snapshots_ok {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::from(1)
+            })
         }
         Err(e) => {
             println!("FAILED: {e}");

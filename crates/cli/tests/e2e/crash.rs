@@ -195,3 +195,92 @@ fn verify_names_an_entry_rewritten_behind_the_nodes_back() {
     assert_eq!(out.status.code(), Some(1), "{stdout}");
     assert!(stdout.contains("first bad entry: 123"), "{stdout}");
 }
+
+/// `hygeia verify` compares the node's state snapshots with the replay of
+/// the log up to their size: the node's own passes; one with a byte
+/// changed, and one properly signed but holding another state, fail.
+#[test]
+fn verify_checks_state_snapshots_against_the_replay() {
+    use hygeia_state::snapshot;
+    let dir = tempfile::tempdir().unwrap();
+    let key = Keypair::generate();
+    let file = dir
+        .path()
+        .join("snapshots")
+        .join(hygeia_node::snapshots::file_name(300));
+    {
+        let node = NodeProcess::start_with(dir.path(), &["--snapshot-every", "100"]);
+        let txs: Vec<Vec<u8>> = (0..300).map(|i| attest(&key, &format!("s{i}"))).collect();
+        assert_eq!(
+            node.post_json("/v1/transactions/batch", batch_body(&txs))
+                .status()
+                .as_u16(),
+            201
+        );
+        // Written in the background after the batch.
+        let waited = std::time::Instant::now();
+        while !file.exists() {
+            assert!(waited.elapsed() < Duration::from_secs(30), "no snapshot");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+    let target = dir.path().to_str().unwrap();
+    // Every snapshot in the data directory, by default.
+    let out = hygeia(&["verify", target]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{stdout}");
+    assert!(
+        stdout.contains("equals the replay of the first 300 entries"),
+        "{stdout}"
+    );
+
+    // One byte of the state changed.
+    let good = std::fs::read(&file).unwrap();
+    let mut damaged = good.clone();
+    let at = damaged.len() - 3;
+    damaged[at] ^= 0x04;
+    let damaged_file = dir.path().join("damaged.snap");
+    std::fs::write(&damaged_file, &damaged).unwrap();
+    let out = hygeia(&[
+        "verify",
+        target,
+        "--snapshot",
+        damaged_file.to_str().unwrap(),
+    ]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{stdout}");
+    assert!(stdout.contains("snapshot.digest"), "{stdout}");
+
+    // Signed by the node key, naming the log's size and root, but holding
+    // a state the log does not give.
+    let parsed = snapshot::Unverified::parse(&good).unwrap();
+    let mut state = parsed.decode().unwrap();
+    state.accesses.insert(
+        "did:key:z6MkhaXgBZDvotDkL5257faiztiGiC2QtKLGpbnnEGta2doK".into(),
+        Vec::new(),
+    );
+    let node_key = Keypair::read_key_file(&dir.path().join("node.key")).unwrap();
+    let forged = snapshot::seal(parsed.header.clone(), &snapshot::encode(&state), &node_key);
+    let forged_file = dir.path().join("forged.snap");
+    std::fs::write(&forged_file, forged).unwrap();
+    let out = hygeia(&[
+        "verify",
+        target,
+        "--snapshot",
+        forged_file.to_str().unwrap(),
+    ]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{stdout}");
+    assert!(
+        stdout.contains("holds another state than the replay of the first 300 entries"),
+        "{stdout}"
+    );
+
+    // The good one, named explicitly, still passes.
+    let out = hygeia(&["verify", target, "--snapshot", file.to_str().unwrap()]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+}
