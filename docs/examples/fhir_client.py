@@ -2,7 +2,7 @@
 
 Creates a Patient and an Observation, searches, updates with versioning,
 and reads the history, all through fhirpy's ordinary API with a bearer
-token. Run by the test suite (crates/cli/tests/fhir.rs) with:
+token. Run by the test suite (crates/cli/tests/e2e/fhir.rs) with:
 
     HYGEIA_FHIR_URL=http://127.0.0.1:7000/fhir HYGEIA_TOKEN=... \
     HYGEIA_PATIENT_DID=did:key:... python3 docs/examples/fhir_client.py

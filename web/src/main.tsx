@@ -14,6 +14,7 @@ import { PortalPage } from "./pages/portal";
 import { DashboardPage } from "./pages/dashboard";
 import { ExplorerPage } from "./pages/explorer";
 import { RecoveryPage } from "./pages/recovery";
+import { AuthorizePage } from "./pages/authorize";
 import { clock, signedJson } from "./lib/api";
 
 function useHash(): string {
@@ -72,6 +73,7 @@ function App() {
   else if (section === "#/dashboard") page = <DashboardPage />;
   else if (section === "#/ledger") page = <ExplorerPage params={params} />;
   else if (section === "#/recovery") page = <RecoveryPage path={path} />;
+  else if (section === "#/authorize") page = <AuthorizePage path={path} />;
   else page = <StartPage />;
   return (
     <SessionContext.Provider value={session}>

@@ -8,6 +8,7 @@
 import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
 import { spawn, execFileSync } from "node:child_process";
+import { createServer } from "node:http";
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { createRequire } from "node:module";
 import { tmpdir } from "node:os";
@@ -24,6 +25,8 @@ const axeSource = readFileSync(createRequire(import.meta.url).resolve("axe-core/
 
 let work;
 let node;
+let smartApp; // an independent SMART app (the fhirclient library) on another origin
+let appUrl;
 let url;
 let browser;
 let patient; // a phone-sized context
@@ -68,6 +71,39 @@ before(async () => {
   for (const name of ["governance", "clinic-admin", "clinician", "board", "guardian-1", "guardian-2", "guardian-3", "bob"]) {
     keys[name] = cli("key", "new", "--out", `${name}.key`);
   }
+  // The SMART app is served from its own origin; the node's operator
+  // registers it (docs/smart.md) before the node starts.
+  const fhirclient = readFileSync(createRequire(import.meta.url).resolve("fhirclient/build/fhir-client.min.js"));
+  smartApp = createServer((req, res) => {
+    const page = (script) =>
+      `<!doctype html><html lang="en"><head><meta charset="utf-8"><title>SMART test app</title><script src="/fhir-client.js"></script></head><body><main><h1>SMART test app</h1><pre id="out"></pre></main><script>${script}</script></body></html>`;
+    const path = new URL(req.url, "http://x").pathname;
+    if (path === "/fhir-client.js") {
+      res.writeHead(200, { "content-type": "text/javascript" }).end(fhirclient);
+    } else if (path === "/launch.html") {
+      const iss = new URL(req.url, "http://x").searchParams.get("iss");
+      res.writeHead(200, { "content-type": "text/html" }).end(
+        page(`FHIR.oauth2.authorize({ iss: ${JSON.stringify(iss)}, clientId: "e2e-app", scope: "launch/patient patient/Patient.rs patient/Immunization.rs", redirectUri: "callback.html", pkceMode: "required" }).catch((e) => { document.getElementById("out").textContent = "error: " + e.message; });`),
+      );
+    } else if (path === "/callback.html") {
+      res.writeHead(200, { "content-type": "text/html" }).end(
+        page(`FHIR.oauth2.ready().then(async (client) => {
+          const patient = await client.request("Patient/" + client.patient.id);
+          const shot = await client.request("Immunization/" + client.patient.id + "-imm1");
+          document.getElementById("out").textContent = JSON.stringify({ patient: client.patient.id, name: patient.name[0].text, lot: shot.lotNumber, scope: client.state.tokenResponse.scope });
+          document.body.dataset.done = "ok";
+        }).catch((e) => { document.getElementById("out").textContent = "error: " + e.message; document.body.dataset.done = "error"; });`),
+      );
+    } else {
+      res.writeHead(404).end();
+    }
+  });
+  appUrl = await new Promise((ok) => smartApp.listen(0, "127.0.0.1", () => ok(`http://127.0.0.1:${smartApp.address().port}`)));
+  mkdirSync(join(work, "node"), { recursive: true });
+  writeFileSync(
+    join(work, "node", "smart-clients.json"),
+    JSON.stringify({ clients: [{ client_id: "e2e-app", name: "Test health app", redirect_uris: [`${appUrl}/callback.html`], purpose_of_use: "PATRQT" }] }),
+  );
   node = spawn(hygeia, ["serve", "--data-dir", join(work, "node"), "--listen", "127.0.0.1:0", "--governance", keys.governance], {
     stdio: ["ignore", "pipe", "inherit"],
   });
@@ -116,6 +152,7 @@ before(async () => {
 
 after(async () => {
   await browser?.close();
+  smartApp?.close();
   node?.kill("SIGTERM");
   if (work) rmSync(work, { recursive: true, force: true });
 });
@@ -455,4 +492,58 @@ test("dashboards and the ledger explorer show real figures and proofs", async ()
   assert.equal(await page.getByTestId("consistency").locator("[data-verified]").getAttribute("data-verified"), "false");
   await shot(page, "18-ledger-forged-consistency");
   await page.close();
+});
+
+test("an independent SMART client (fhirclient) launches, the person approves with their key, and it reads FHIR", async () => {
+  const context = await browser.newContext({ viewport: { width: 390, height: 844 }, isMobile: true, hasTouch: true });
+  const page = await context.newPage();
+  // Carol: a patient of her own (Bob's key is retired by the recovery test).
+  keys.carol = cli("key", "new", "--out", "carol.key");
+  const carolPatient = { resourceType: "Patient", id: "carol", identifier: [{ system: "urn:ietf:rfc:3986", value: keys.carol }], name: [{ text: "Carol Synthetic" }], birthDate: "1980-02-02" };
+  const carolShot = {
+    resourceType: "Immunization",
+    id: "carol-imm1",
+    status: "completed",
+    vaccineCode: { coding: [{ system: "http://hl7.org/fhir/sid/cvx", code: "208" }] },
+    patient: { reference: "Patient/carol" },
+    occurrenceDateTime: "2022-03-01T10:00:00Z",
+    lotNumber: "SYN-2",
+  };
+  writeFileSync(join(work, "carol.ndjson"), `${JSON.stringify(carolPatient)}\n${JSON.stringify(carolShot)}\n`);
+  cli("import", "--node", url, "--key", "carol.key", "carol.ndjson");
+  await signIn(page, "Carol", "carol.key");
+  const size = await treeSize();
+  // Discovery says what works.
+  const config = await (await fetch(`${url}/fhir/.well-known/smart-configuration`)).json();
+  assert.deepEqual(config.code_challenge_methods_supported, ["S256"]);
+  // The app starts the launch; the node sends the browser to its consent page.
+  await page.goto(`${appUrl}/launch.html?iss=${encodeURIComponent(`${url}/fhir`)}`);
+  await page.waitForURL(/\/app\/#\/authorize\//);
+  await page.getByTestId("smart-app").getByText("Test health app").waitFor();
+  assert.match(await page.getByTestId("smart-scopes").textContent(), /read and search your own Immunization records/);
+  await accessible(page, "SMART consent");
+  await shot(page, "19-smart-consent");
+  await page.getByRole("button", { name: "Approve" }).click();
+  // Back in the app: fhirclient exchanged the code (PKCE) and read as Bob.
+  await page.waitForURL(new RegExp(`^${appUrl}/callback.html`));
+  await page.locator("body[data-done]").waitFor();
+  const out = await page.locator("#out").textContent();
+  assert.equal(await page.locator("body").getAttribute("data-done"), "ok", out);
+  const result = JSON.parse(out);
+  assert.equal(result.patient, "carol", "the launch context");
+  assert.equal(result.name, "Carol Synthetic");
+  assert.equal(result.lot, "SYN-2");
+  assert.equal(result.scope, "launch/patient patient/Patient.rs patient/Immunization.rs");
+  await shot(page, "20-smart-app-read");
+  assert.equal(await treeSize(), size + 2, "both reads were decided and logged");
+
+  // Declining sends the app access_denied and gives it nothing.
+  await page.goto(`${appUrl}/launch.html?iss=${encodeURIComponent(`${url}/fhir`)}`);
+  await page.waitForURL(/\/app\/#\/authorize\//);
+  await page.getByRole("button", { name: "Decline" }).click();
+  await page.waitForURL(new RegExp(`^${appUrl}/callback.html\\?error=access_denied`));
+  await page.locator("body[data-done]").waitFor();
+  assert.equal(await page.locator("body").getAttribute("data-done"), "error");
+  assert.equal(await treeSize(), size + 2, "nothing read");
+  await context.close();
 });

@@ -18,6 +18,9 @@
 //! exchanged for a short-lived access token, whose SMART scopes
 //! ([`scope`]) bound what it may do.
 //!
+//! Browser and patient apps use SMART App Launch ([`smart`]): the
+//! authorization code grant with PKCE, for clients the operator registered.
+//!
 //! `httpsig` parses the headers and builds the signature base;
 //! `hygeia-identity`'s strict Ed25519 checks the signature.
 
@@ -29,6 +32,7 @@ mod error;
 mod nonce;
 pub mod scope;
 mod sign;
+pub mod smart;
 pub mod token;
 mod verify;
 

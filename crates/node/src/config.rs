@@ -61,6 +61,9 @@ impl NodeConfig {
 }
 
 pub const NODE_KEY_FILE: &str = "node.key";
+/// The SMART clients the operator registered (docs/smart.md), read at
+/// start; absent means none.
+pub const SMART_CLIENTS_FILE: &str = "smart-clients.json";
 /// The SMART Health Card issuer's P-256 key, a private JWK (mode 0600).
 pub const SHC_ISSUER_KEY_FILE: &str = "shc-issuer.key";
 pub const LEDGER_FILE: &str = "ledger.redb";
@@ -68,5 +71,8 @@ pub const NETWORK_FILE: &str = "network.json";
 pub const VAULT_DIR: &str = "vault";
 /// The FHIR versions and search index (see `fhir_store`).
 pub const FHIR_FILE: &str = "fhir.redb";
+/// Research studies and the answers counted in them (private node state,
+/// crate::research).
+pub const RESEARCH_FILE: &str = "research.redb";
 /// 1 GiB: imaging studies fit; records stream, so memory does not grow.
 pub const DEFAULT_MAX_RECORD_BYTES: u64 = 1 << 30;

@@ -38,7 +38,11 @@ pub enum NodeError {
     #[error("the FHIR store: {0}")]
     Fhir(String),
     #[error(transparent)]
+    Research(#[from] crate::research::ResearchStoreError),
+    #[error(transparent)]
     HealthCards(#[from] crate::health_cards::IssuerError),
+    #[error("{0}")]
+    SmartClients(String),
     #[error("the log does not replay: entry {index}: {message}")]
     Replay { index: u64, message: String },
 }
@@ -72,9 +76,13 @@ pub struct Node {
     /// Signs the SMART Health Cards issued at
     /// `$health-cards-issue`; its key set is at `/.well-known/jwks.json`.
     pub health_cards: crate::health_cards::HealthCardIssuer,
-    /// Research eligibility studies and their tallies, in memory only
-    /// (a restart forgets them; docs/zk.md).
+    /// Research eligibility studies and their tallies, kept durably in
+    /// `research.redb` (private node state, never on the ledger; docs/zk.md).
     pub research: crate::research::Studies,
+    /// The SMART clients registered in `smart-clients.json`, and the
+    /// authorization requests and codes in flight (docs/smart.md).
+    pub smart_clients: hygeia_auth::smart::Clients,
+    pub authorizations: hygeia_auth::smart::Authorizations,
     /// Keeps the leaf-hash index caught up; stops with the node.
     _indexer: LeafIndexer,
 }
@@ -101,6 +109,7 @@ impl Node {
         };
         let node_did = key.did().to_string();
         let health_cards = crate::health_cards::HealthCardIssuer::open(&dir, &config)?;
+        let research = crate::research::Studies::open(&crate::research::store_path(&dir))?;
         let signer = CheckpointSigner::new(
             &config.network,
             Keypair::from_seed(&key.as_dalek().to_bytes()),
@@ -164,12 +173,15 @@ impl Node {
                 },
             )
         };
+        let smart_clients = load_smart_clients(&dir)?;
         Ok(Node {
+            smart_clients,
+            authorizations: Default::default(),
             tokens: hygeia_auth::token::TokenStore::new(),
             jtis,
             fhir,
             health_cards,
-            research: Default::default(),
+            research,
             _indexer: indexer,
             config,
             store,
@@ -297,4 +309,36 @@ fn replay(
         "state replayed from the log"
     );
     Ok(committed)
+}
+
+/// Reads `smart-clients.json` if the operator wrote one: every client
+/// checked, and its purpose of use one the policy engine knows.
+fn load_smart_clients(dir: &std::path::Path) -> Result<hygeia_auth::smart::Clients, NodeError> {
+    let path = dir.join(crate::config::SMART_CLIENTS_FILE);
+    let bytes = match std::fs::read(&path) {
+        Ok(bytes) => bytes,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Default::default()),
+        Err(source) => {
+            return Err(NodeError::DataDir {
+                path: path.display().to_string(),
+                source,
+            })
+        }
+    };
+    let clients = hygeia_auth::smart::Clients::from_json(&bytes)
+        .map_err(|e| NodeError::SmartClients(format!("{}: {e}", path.display())))?;
+    for client in clients.iter() {
+        client
+            .purpose_of_use
+            .parse::<hygeia_policy::PurposeOfUse>()
+            .map_err(|e| {
+                NodeError::SmartClients(format!(
+                    "{}: {}: purpose_of_use: {e}",
+                    path.display(),
+                    client.client_id
+                ))
+            })?;
+    }
+    tracing::info!(clients = clients.iter().count(), "SMART clients registered");
+    Ok(clients)
 }

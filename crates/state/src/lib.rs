@@ -15,6 +15,8 @@ pub mod identities;
 pub mod participants;
 pub mod records;
 pub mod registry;
+#[cfg(feature = "testing")]
+pub mod testing;
 pub mod txs;
 pub mod writer;
 

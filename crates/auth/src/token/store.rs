@@ -93,6 +93,18 @@ impl TokenStore {
         self.lock().sessions.remove(&digest(token));
     }
 
+    /// Revokes the token whose SHA-256 is `digest` (see
+    /// [`TokenStore::digest_of`]); unknown digests are ignored.
+    pub fn revoke_digest(&self, digest: &[u8; 32]) {
+        self.lock().sessions.remove(digest);
+    }
+
+    /// The digest a token is kept under: what to remember of a token in
+    /// order to revoke it later without keeping the token itself.
+    pub fn digest_of(token: &str) -> [u8; 32] {
+        digest(token)
+    }
+
     /// Drops the sessions expired at `now`. [`TokenStore::lookup`] and
     /// [`TokenStore::issue`] also do this as they go.
     pub fn prune(&self, now: i64) {

@@ -127,6 +127,7 @@ fn run_node(args: ServeArgs, demo: Option<usize>) -> anyhow::Result<ExitCode> {
         if demo {
             // The demo network's governance key is one of the demo's keys.
             config.governance = Some(demo_keys.did("governance")?);
+            register_demo_smart_client(&args.data_dir)?;
         }
         let node = Arc::new(
             Node::open(config).with_context(|| format!("cannot open the node in {}", args.data_dir.display()))?,
@@ -355,4 +356,37 @@ fn print_demo_banner(
     );
     println!("  dashboards:     {url}/app/#/dashboard   ledger explorer: {url}/app/#/ledger   (no key needed)");
     println!();
+    println!("SMART on FHIR apps (docs/smart.md):");
+    println!(
+        "  configuration:  {url}/fhir/.well-known/smart-configuration   (FHIR base {url}/fhir)"
+    );
+    println!(
+        "  demo client:    client_id {DEMO_SMART_CLIENT}, redirect URI {DEMO_SMART_REDIRECT} (PKCE S256; registered in {})",
+        data_dir.join(hygeia_node::config::SMART_CLIENTS_FILE).display()
+    );
+    println!();
+}
+
+/// The SMART client the demo registers: a public app on the person's own
+/// machine (docs/smart.md, "Registering a client").
+const DEMO_SMART_CLIENT: &str = "hygeia-demo-app";
+const DEMO_SMART_REDIRECT: &str = "http://localhost:9000/callback.html";
+
+/// Registers the demo's SMART client, unless the operator already wrote a
+/// clients file.
+fn register_demo_smart_client(data_dir: &Path) -> anyhow::Result<()> {
+    let path = data_dir.join(hygeia_node::config::SMART_CLIENTS_FILE);
+    if path.exists() {
+        return Ok(());
+    }
+    std::fs::create_dir_all(data_dir)?;
+    let clients = serde_json::json!({"clients": [{
+        "client_id": DEMO_SMART_CLIENT,
+        "name": "Hygeia demo app",
+        "redirect_uris": [DEMO_SMART_REDIRECT],
+        "purpose_of_use": "PATRQT",
+    }]});
+    std::fs::write(&path, serde_json::to_vec_pretty(&clients)?)
+        .with_context(|| format!("cannot write {}", path.display()))?;
+    Ok(())
 }

@@ -337,6 +337,17 @@ impl<K: IssuerKeys> Tally<K> {
 
     /// Verifies `response` at `now` and counts it, or says why not.
     pub fn add(&mut self, response: &EligibilityResponse, now: u64) -> Result<(), ZkError> {
+        self.check(response, now)?;
+        self.count_checked(
+            response.enrolment_token,
+            response.presentation.credential().commitment().to_bytes(),
+        )
+    }
+
+    /// Whether [`Tally::add`] would count `response` at `now`, counting
+    /// nothing: a caller that must make the answer durable first checks,
+    /// writes, then counts it with [`Tally::count_checked`].
+    pub fn check(&self, response: &EligibilityResponse, now: u64) -> Result<(), ZkError> {
         let criteria = &self.criteria;
         if response.study_id != criteria.study_id {
             return Err(ZkError::EligibilityWrongStudy);
@@ -365,7 +376,25 @@ impl<K: IssuerKeys> Tally<K> {
         if self.commitments.contains(&commitment) {
             return Err(ZkError::EligibilityDuplicateCredential);
         }
-        self.tokens.insert(response.enrolment_token);
+        Ok(())
+    }
+
+    /// Counts an answer already verified by [`Tally::check`] (now, or
+    /// before a restart: its enrolment token and its credential's
+    /// commitment are all a tally keeps). Verifies no proof; refuses a
+    /// token or a commitment already counted.
+    pub fn count_checked(
+        &mut self,
+        token: EnrolmentToken,
+        commitment: [u8; 32],
+    ) -> Result<(), ZkError> {
+        if self.tokens.contains(&token) {
+            return Err(ZkError::EligibilityDuplicateToken);
+        }
+        if self.commitments.contains(&commitment) {
+            return Err(ZkError::EligibilityDuplicateCredential);
+        }
+        self.tokens.insert(token);
         self.commitments.insert(commitment);
         Ok(())
     }

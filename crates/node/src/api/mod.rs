@@ -13,6 +13,7 @@ mod log;
 mod proofs;
 pub mod records;
 pub mod research;
+mod smart;
 mod submit;
 #[cfg(test)]
 mod tests;
@@ -88,17 +89,89 @@ pub fn router(node: Arc<Node>) -> Router {
         .route("/v1/health", get(info::health))
         .route("/openapi.json", get(info::openapi))
         .route("/.well-known/jwks.json", get(info::jwks))
-        .route(
-            "/auth/token",
-            post(token::issue).layer(DefaultBodyLimit::max(hygeia_auth::token::MAX_FORM_LEN)),
+        .route("/authorize", get(smart::authorize))
+        .route("/v1/smart/requests/{id}", get(smart::request))
+        .route("/v1/smart/requests/{id}/{decision}", post(smart::decide))
+        .merge(
+            Router::new()
+                .route(
+                    "/auth/token",
+                    post(token::issue)
+                        .layer(DefaultBodyLimit::max(hygeia_auth::token::MAX_FORM_LEN)),
+                )
+                .route(
+                    "/.well-known/smart-configuration",
+                    get(smart::configuration),
+                )
+                .route(
+                    "/fhir/.well-known/smart-configuration",
+                    get(smart::configuration),
+                )
+                .merge(fhir::routes()),
         )
-        .merge(fhir::routes())
         .merge(app_routes())
         .fallback(error::not_found)
         .method_not_allowed_fallback(error::method_not_allowed)
         .layer(axum::middleware::from_fn(error::json_errors))
         .layer(axum::middleware::from_fn(error::no_store_by_default))
+        .layer(axum::middleware::from_fn(cors))
         .with_state(node)
+}
+
+/// Cross-origin access for SMART apps in a browser on another origin: the
+/// discovery document, the token endpoint and the FHIR API (docs/smart.md).
+/// They are authenticated by bearer tokens only (no cookie, no ambient
+/// credential), so any origin may call them; `/authorize` and the consent
+/// page are navigations, and the signed-request API is for this node's own
+/// pages and the CLI: they get no CORS headers.
+async fn cors(
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    use axum::http::{header, HeaderValue, Method, StatusCode};
+    use axum::response::IntoResponse;
+    let path = request.uri().path();
+    let shared = path == "/auth/token"
+        || path == "/.well-known/smart-configuration"
+        || path == "/fhir"
+        || path.starts_with("/fhir/")
+        || path.starts_with("/fhir-export/");
+    if !shared || !request.headers().contains_key(header::ORIGIN) {
+        return next.run(request).await;
+    }
+    let preflight = request.method() == Method::OPTIONS
+        && request
+            .headers()
+            .contains_key(header::ACCESS_CONTROL_REQUEST_METHOD);
+    let mut response = if preflight {
+        let mut response = StatusCode::NO_CONTENT.into_response();
+        let h = response.headers_mut();
+        h.insert(
+            header::ACCESS_CONTROL_ALLOW_METHODS,
+            HeaderValue::from_static("GET, POST, PUT, DELETE"),
+        );
+        h.insert(
+            header::ACCESS_CONTROL_ALLOW_HEADERS,
+            HeaderValue::from_static("authorization, content-type, accept, if-match, prefer"),
+        );
+        h.insert(
+            header::ACCESS_CONTROL_MAX_AGE,
+            HeaderValue::from_static("600"),
+        );
+        response
+    } else {
+        next.run(request).await
+    };
+    let h = response.headers_mut();
+    h.insert(
+        header::ACCESS_CONTROL_ALLOW_ORIGIN,
+        HeaderValue::from_static("*"),
+    );
+    h.insert(
+        header::ACCESS_CONTROL_EXPOSE_HEADERS,
+        HeaderValue::from_static("location, etag, content-location, www-authenticate"),
+    );
+    response
 }
 
 /// The web apps at `/app/` and the endpoints they read (docs/apps.md).

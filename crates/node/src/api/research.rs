@@ -17,9 +17,7 @@ use axum::extract::{Path, State};
 use axum::http::{HeaderMap, Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use hygeia_credentials::zk::{
-    Criteria, EligibilityResponse, Range, Requirement, TrustedIssuers, ZkError,
-};
+use hygeia_credentials::zk::{Criteria, EligibilityResponse, Range, Requirement, ZkError};
 use hygeia_identity::{Did, PublicKey};
 use hygeia_policy::PurposeOfUse;
 use serde::Deserialize;
@@ -53,6 +51,10 @@ pub struct NewStudy {
 
 impl From<ResearchError> for ApiError {
     fn from(e: ResearchError) -> Self {
+        if let ResearchError::Store(_) = e {
+            // Logged with an incident id; the client learns no detail.
+            return ApiError::internal(e.to_string());
+        }
         let status = match &e {
             ResearchError::StudyExists(_) | ResearchError::AlreadyAnswered(_) => {
                 StatusCode::CONFLICT
@@ -62,6 +64,7 @@ impl From<ResearchError> for ApiError {
             ResearchError::TooManyOfYours => StatusCode::TOO_MANY_REQUESTS,
             ResearchError::NotOwner(_) => StatusCode::FORBIDDEN,
             ResearchError::Zk(zk) => zk_status(zk),
+            ResearchError::Store(_) => StatusCode::INTERNAL_SERVER_ERROR,
         };
         ApiError::new(status, e.code(), e.to_string())
     }
@@ -121,8 +124,11 @@ pub fn has_research_consent(
 
 /// The key each accepted issuer signs with: a did:key's own, or the admin
 /// key of an organization registered on this network.
-fn issuer_keys(state: &LedgerState, issuers: &[String]) -> Result<TrustedIssuers, ApiError> {
-    let mut trusted = TrustedIssuers::new();
+fn issuer_keys(
+    state: &LedgerState,
+    issuers: &[String],
+) -> Result<Vec<(String, PublicKey)>, ApiError> {
+    let mut trusted = Vec::new();
     for issuer in issuers {
         let key: Option<PublicKey> = if issuer.starts_with("did:key:") {
             Did::parse_cached(issuer).ok().map(|d| *d.public_key())
@@ -143,7 +149,7 @@ fn issuer_keys(state: &LedgerState, issuers: &[String]) -> Result<TrustedIssuers
                 ),
             )
         })?;
-        trusted.trust(issuer.clone(), key);
+        trusted.push((issuer.clone(), key));
     }
     Ok(trusted)
 }

@@ -62,6 +62,10 @@ pub async fn issue(State(node): State<Arc<Node>>, headers: HeaderMap, body: Byte
             "the token request must be application/x-www-form-urlencoded".into(),
         ));
     }
+    // SMART App Launch: a code from the consent page (docs/smart.md).
+    if super::smart::is_code_grant(&body) {
+        return super::smart::exchange(&node, &body);
+    }
     let request = match TokenRequest::from_form(&body) {
         Ok(r) => r,
         Err(e) => return oauth_error(&e),

@@ -104,7 +104,8 @@ pub async fn capability_statement() -> Response {
             "mode": "server",
             "security": {
                 "cors": false,
-                "description": "Bearer tokens from POST /auth/token (RFC 7523 client assertion signed with the participant's did:key; docs/fhir.md). Every access is decided by the patient's consent and logged on the ledger.",
+                "service": [{ "coding": [{ "system": "http://terminology.hl7.org/CodeSystem/restful-security-service", "code": "SMART-on-FHIR" }] }],
+                "description": "Bearer tokens from POST /auth/token: SMART App Launch (authorization code with PKCE S256, .well-known/smart-configuration; docs/smart.md) or an RFC 7523 client assertion signed with the participant's did:key (docs/fhir.md). SMART scopes are enforced on top of consent: every access is decided by the patient's consent and logged on the ledger.",
             },
             "resource": ResourceType::ALL.iter().map(|t| resource(*t)).collect::<Vec<_>>(),
             "interaction": [{ "code": "transaction" }, { "code": "batch" }],

@@ -5,9 +5,12 @@
 mod connections;
 mod consent;
 mod exhaustion;
+mod network;
 mod rejections;
+mod research;
 mod scopes;
 mod search_oracle;
+mod smart;
 mod timing;
 mod writes;
 
@@ -35,6 +38,9 @@ pub struct Net {
     pub governance: Keypair,
     _dir: tempfile::TempDir,
 }
+
+/// The cast of `hygeia_state::testing` on a node: see [`Net::network`].
+pub use hygeia_state::testing::{Cast, CLINIC};
 
 /// An answer: status, headers and body.
 #[derive(Debug)]
@@ -84,9 +90,25 @@ impl Net {
         Net::with_config(|_| {})
     }
 
+    /// A node with a governance key, an organization ([`CLINIC`]) and its
+    /// admin, a licensed clinician member of it and a patient, all set up
+    /// through the router: the state crate's one-line network
+    /// (`hygeia_state::testing`), over HTTP.
+    pub async fn network() -> (Net, Cast) {
+        let cast = Cast::new();
+        let net = Net::with_governance(hygeia_state::testing::copy(&cast.governance), |_| {});
+        for step in cast.setup(&net.node.node_did, now()) {
+            net.submit_ok(step.signer, step.tx_type, step.body).await;
+        }
+        (net, cast)
+    }
+
     pub fn with_config(change: impl FnOnce(&mut NodeConfig)) -> Net {
+        Net::with_governance(Keypair::generate(), change)
+    }
+
+    fn with_governance(governance: Keypair, change: impl FnOnce(&mut NodeConfig)) -> Net {
         let dir = tempfile::tempdir().unwrap();
-        let governance = Keypair::generate();
         let mut config = NodeConfig::new(
             dir.path().join("node"),
             "127.0.0.1:0".parse().unwrap(),
@@ -101,6 +123,28 @@ impl Net {
             app,
             governance,
             _dir: dir,
+        }
+    }
+
+    /// Stops the node and opens it again from its data directory, as a
+    /// restart does (in process: the same files, a fresh `Node`).
+    pub fn restart(self) -> Net {
+        let Net {
+            node,
+            app,
+            governance,
+            _dir,
+        } = self;
+        let config = node.config.clone();
+        drop(app);
+        let node = Arc::into_inner(node).expect("no request holds the node");
+        drop(node);
+        let node = Arc::new(Node::open(config).expect("the node opens again"));
+        Net {
+            app: super::router(node.clone()),
+            node,
+            governance,
+            _dir,
         }
     }
 

@@ -2,7 +2,7 @@
 //! end: a real node, transactions signed here, and the `hygeia` CLI for
 //! the credential commands.
 
-mod common;
+use crate::common;
 
 use std::path::Path;
 

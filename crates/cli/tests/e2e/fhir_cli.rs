@@ -2,7 +2,7 @@
 //! `hygeia import` of synthetic NDJSON, and `hygeia fhir consent grant` and
 //! `revoke` deciding what a grantee may read.
 
-mod common;
+use crate::common;
 
 use std::collections::BTreeMap;
 use std::path::Path;

@@ -4,8 +4,8 @@
 
 use std::path::{Path, PathBuf};
 
+use super::{Custody, RecordMeta};
 use hygeia_identity::Keypair;
-use hygeia_node::custody::{Custody, RecordMeta};
 use hygeia_vault::{BlobId, FsBlobStore, FsKeyRing, RecipientKey, RecipientPublicKey, Vault};
 
 fn files_under(dir: &Path) -> Vec<PathBuf> {

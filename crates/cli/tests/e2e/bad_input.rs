@@ -3,7 +3,7 @@
 //! JSON error with a stable code and a message, appends nothing to the log,
 //! and leaves the node serving.
 
-mod common;
+use crate::common;
 
 use std::collections::BTreeSet;
 
@@ -1118,8 +1118,8 @@ fn openapi_lists_every_route() {
 
     // The routes the router defines, read from its source.
     let source = [
-        include_str!("../../node/src/api/mod.rs"),
-        include_str!("../../node/src/api/fhir/mod.rs"),
+        include_str!("../../../node/src/api/mod.rs"),
+        include_str!("../../../node/src/api/fhir/mod.rs"),
     ]
     .concat();
     let mut routed = BTreeSet::new();

@@ -2,7 +2,7 @@
 //! zero-knowledge proofs from the command line, end to end: a real node,
 //! the `hygeia` CLI, HTTP underneath.
 
-mod common;
+use crate::common;
 
 use std::path::{Path, PathBuf};
 use std::process::Output;

@@ -3,7 +3,7 @@
 //! `/.well-known/jwks.json`, and `hygeia shc export|verify` hand the cards
 //! out and check them — and refuse tampered ones with their codes.
 
-mod common;
+use crate::common;
 
 use std::path::Path;
 

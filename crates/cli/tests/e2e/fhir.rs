@@ -2,7 +2,7 @@
 //! client assertions, consent enforced on every interaction, and the
 //! refusals of bad input.
 
-mod common;
+use crate::common;
 
 use common::signed::{did, now, submit, Network};
 use hygeia_identity::Keypair;

@@ -1,7 +1,7 @@
 //! The patient-controlled records scenario, end to end: a real node, the
 //! `hygeia` CLI for every step, HTTP underneath.
 
-mod common;
+use crate::common;
 
 use std::path::{Path, PathBuf};
 use std::process::Output;

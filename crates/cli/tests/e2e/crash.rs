@@ -2,7 +2,7 @@
 //! acknowledged transaction survives, no batch is half-visible, and the log
 //! verifies. Then tamper with one stored entry and see `verify` name it.
 
-mod common;
+use crate::common;
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};

@@ -1,0 +1,645 @@
+//! SMART on FHIR (docs/smart.md): discovery, the App Launch authorization
+//! code flow with PKCE, and every bad input of it, from the app's, the
+//! person's and a stranger's side. Each refusal has its RFC 6749 code and
+//! changes nothing: no code, no token, no ledger entry.
+
+use axum::body::Body;
+use axum::http::{header, Method, Request};
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine;
+use hygeia_identity::Keypair;
+use serde_json::json;
+use sha2::Digest;
+
+use super::{now, Answer, Net};
+
+const REDIRECT: &str = "http://127.0.0.1:9/callback";
+const AUD: &str = "http://localhost/fhir";
+const VERIFIER: &str = "a-verifier-of-at-least-43-characters-0123456789";
+
+fn challenge(verifier: &str) -> String {
+    URL_SAFE_NO_PAD.encode(sha2::Sha256::digest(verifier.as_bytes()))
+}
+
+fn smart_net() -> Net {
+    Net::with_config(|config| {
+        std::fs::create_dir_all(&config.data_dir).unwrap();
+        std::fs::write(
+            config.data_dir.join(crate::config::SMART_CLIENTS_FILE),
+            json!({"clients": [
+                {"client_id": "patient-app", "name": "Patient app", "redirect_uris": [REDIRECT], "purpose_of_use": "PATRQT"},
+                {"client_id": "clinic-app", "name": "Clinic app", "redirect_uris": ["https://clinic.example/cb"], "purpose_of_use": "TREAT"},
+            ]})
+            .to_string(),
+        )
+        .unwrap();
+    })
+}
+
+fn authorize_query(client: &str, scope: &str, extra: &[(&str, &str)]) -> String {
+    let mut form = form_urlencoded::Serializer::new(String::new());
+    let challenge = challenge(VERIFIER);
+    let mut pairs = vec![
+        ("response_type", "code"),
+        ("client_id", client),
+        ("redirect_uri", REDIRECT),
+        ("scope", scope),
+        ("state", "st-1"),
+        ("aud", AUD),
+        ("code_challenge", challenge.as_str()),
+        ("code_challenge_method", "S256"),
+    ];
+    for (name, value) in extra {
+        pairs.retain(|(n, _)| n != name);
+        pairs.push((name, value));
+    }
+    for (n, v) in pairs {
+        if !v.is_empty() {
+            form.append_pair(n, v);
+        }
+    }
+    format!("/authorize?{}", form.finish())
+}
+
+fn location(answer: &Answer) -> String {
+    answer
+        .headers
+        .get(header::LOCATION)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .to_owned()
+}
+
+fn query_of(url: &str) -> std::collections::HashMap<String, String> {
+    let query = url.split_once('?').map(|(_, q)| q).unwrap_or("");
+    form_urlencoded::parse(query.as_bytes())
+        .into_owned()
+        .collect()
+}
+
+impl Net {
+    /// Starts an authorization and gives the consent page's request id.
+    async fn begin(&self, scope: &str) -> String {
+        let answer = self.get(&authorize_query("patient-app", scope, &[])).await;
+        assert_eq!(answer.status, 302, "{}", answer.text());
+        let to = location(&answer);
+        to.strip_prefix("/app/#/authorize/")
+            .unwrap_or_else(|| panic!("{to}"))
+            .to_owned()
+    }
+
+    /// The person approves with their key: the redirect's code.
+    async fn approve(&self, key: &Keypair, id: &str) -> String {
+        let answer = self
+            .signed(
+                key,
+                Method::POST,
+                &format!("/v1/smart/requests/{id}/approve"),
+                None,
+            )
+            .await;
+        assert_eq!(answer.status, 200, "{}", answer.text());
+        let redirect = answer.json()["redirect"].as_str().unwrap().to_owned();
+        assert!(redirect.starts_with(REDIRECT), "{redirect}");
+        let q = query_of(&redirect);
+        assert_eq!(q["state"], "st-1");
+        q["code"].clone()
+    }
+
+    async fn exchange(&self, pairs: &[(&str, &str)]) -> Answer {
+        let mut form = form_urlencoded::Serializer::new(String::new());
+        form.append_pair("grant_type", "authorization_code");
+        for (n, v) in pairs {
+            form.append_pair(n, v);
+        }
+        self.send(
+            Request::post("/auth/token")
+                .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+                .body(Body::from(form.finish()))
+                .unwrap(),
+        )
+        .await
+    }
+
+    async fn redeem(&self, code: &str, verifier: &str) -> Answer {
+        self.exchange(&[
+            ("code", code),
+            ("redirect_uri", REDIRECT),
+            ("code_verifier", verifier),
+            ("client_id", "patient-app"),
+        ])
+        .await
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn discovery_lists_what_works_at_the_root_and_the_fhir_base() {
+    let net = smart_net();
+    for path in [
+        "/.well-known/smart-configuration",
+        "/fhir/.well-known/smart-configuration",
+    ] {
+        let answer = net.get(path).await;
+        assert_eq!(answer.status, 200, "{}", answer.text());
+        let c = answer.json();
+        assert_eq!(c["authorization_endpoint"], "http://localhost/authorize");
+        assert_eq!(c["token_endpoint"], "http://localhost/auth/token");
+        assert_eq!(c["code_challenge_methods_supported"], json!(["S256"]));
+        assert_eq!(
+            c["grant_types_supported"],
+            json!(["authorization_code", "client_credentials"])
+        );
+        assert_eq!(
+            c["token_endpoint_auth_signing_alg_values_supported"],
+            json!(["EdDSA"])
+        );
+        let caps: Vec<&str> = c["capabilities"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter_map(|v| v.as_str())
+            .collect();
+        assert!(caps.contains(&"launch-standalone") && caps.contains(&"client-public"));
+        for absent in [
+            "launch-ehr",
+            "sso-openid-connect",
+            "permission-offline",
+            "authorize-post",
+        ] {
+            assert!(!caps.contains(&absent), "{absent} is not supported");
+        }
+        // Every listed scope parses and is enforced by the scope module.
+        for scope in c["scopes_supported"].as_array().unwrap() {
+            scope
+                .as_str()
+                .unwrap()
+                .parse::<hygeia_auth::scope::Scopes>()
+                .unwrap();
+        }
+    }
+    // Another origin may read it, and preflight the FHIR API.
+    let answer = net
+        .send(
+            Request::options("/fhir/Patient/p1")
+                .header(header::ORIGIN, "http://127.0.0.1:9")
+                .header("access-control-request-method", "GET")
+                .header("access-control-request-headers", "authorization")
+                .body(Body::empty())
+                .unwrap(),
+        )
+        .await;
+    assert!(answer.status < 300, "{} {}", answer.status, answer.text());
+    assert_eq!(answer.headers["access-control-allow-origin"], "*");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_patient_app_launch_reads_the_patients_own_data() {
+    let net = smart_net();
+    let patient = net.patient("p1", "Lovelace", "1815-12-10", "female").await;
+    let id = net
+        .begin("launch/patient openid patient/Patient.rs patient/Observation.rs")
+        .await;
+    let shown = net.get(&format!("/v1/smart/requests/{id}")).await;
+    assert_eq!(shown.status, 200, "{}", shown.text());
+    assert_eq!(shown.json()["client_name"], "Patient app");
+    let code = net.approve(&patient.key, &id).await;
+    let token = net.redeem(&code, VERIFIER).await;
+    assert_eq!(token.status, 200, "{}", token.text());
+    let t = token.json();
+    assert_eq!(t["patient"], "p1", "the launch context");
+    assert_eq!(t["token_type"], "Bearer");
+    assert_eq!(
+        t["scope"], "launch/patient patient/Patient.rs patient/Observation.rs",
+        "openid is not granted: no id token"
+    );
+    assert_eq!(token.headers["cache-control"], "no-store");
+    let access = t["access_token"].as_str().unwrap();
+    let read = net
+        .fhir(
+            access,
+            Method::GET,
+            &format!("/fhir/Observation/{}", patient.observation),
+            None,
+        )
+        .await;
+    assert_eq!(read.status, 200, "{}", read.text());
+    // Scopes still bound it: no writes.
+    let write = net
+        .fhir(
+            access,
+            Method::DELETE,
+            &format!("/fhir/Observation/{}", patient.observation),
+            None,
+        )
+        .await;
+    assert_eq!(write.status, 403, "{}", write.text());
+    // The request was decided once: approving again finds nothing.
+    let again = net
+        .signed(
+            &patient.key,
+            Method::POST,
+            &format!("/v1/smart/requests/{id}/approve"),
+            None,
+        )
+        .await;
+    assert_eq!(again.status, 404);
+    assert_eq!(again.code(), "smart.unknown_request");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn scopes_wider_than_consent_give_a_token_whose_reads_consent_denies() {
+    let net = smart_net();
+    let patient = net.patient("p1", "Lovelace", "1815-12-10", "female").await;
+    let clinician = Keypair::generate();
+    let id = net.begin("user/*.cruds").await;
+    let code = net.approve(&clinician, &id).await;
+    let token = net.redeem(&code, VERIFIER).await;
+    assert_eq!(token.status, 200, "{}", token.text());
+    assert!(
+        token.json().get("patient").is_none(),
+        "no launch/patient asked"
+    );
+    let access = token.json()["access_token"].as_str().unwrap().to_owned();
+    let size = net.size();
+    let read = net
+        .fhir(
+            &access,
+            Method::GET,
+            &format!("/fhir/Observation/{}", patient.observation),
+            None,
+        )
+        .await;
+    assert_eq!(
+        read.status,
+        404,
+        "consent denies what the scope allows: {}",
+        read.text()
+    );
+    assert_eq!(net.size(), size + 1, "the deny is decided and logged");
+    let audit = net
+        .fhir(
+            &patient.token,
+            Method::GET,
+            "/fhir/AuditEvent?patient=Patient/p1",
+            None,
+        )
+        .await;
+    assert!(
+        audit.text().contains(&clinician.did().to_string()),
+        "{}",
+        audit.text()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_codes_verifiers_and_clients_are_refused_and_change_nothing() {
+    let net = smart_net();
+    let patient = net.patient("p1", "Lovelace", "1815-12-10", "female").await;
+    let id = net.begin("patient/*.rs").await;
+    let code = net.approve(&patient.key, &id).await;
+    let size = net.size();
+    let tokens = net.node.tokens.len();
+
+    let wrong = "another-verifier-of-at-least-43-characters-0123";
+    // (form, status, error, what the description says)
+    type Case<'a> = (Vec<(&'a str, &'a str)>, u16, &'a str, &'a str);
+    let cases: Vec<Case> = vec![
+        (
+            vec![
+                ("code", &code),
+                ("redirect_uri", REDIRECT),
+                ("code_verifier", wrong),
+                ("client_id", "patient-app"),
+            ],
+            400,
+            "invalid_grant",
+            "does not match",
+        ),
+        (
+            vec![
+                ("code", &code),
+                ("redirect_uri", REDIRECT),
+                ("client_id", "patient-app"),
+            ],
+            400,
+            "invalid_request",
+            "code_verifier is required",
+        ),
+        (
+            vec![
+                ("code", &code),
+                ("redirect_uri", REDIRECT),
+                ("code_verifier", "short"),
+                ("client_id", "patient-app"),
+            ],
+            400,
+            "invalid_grant",
+            "43 to 128",
+        ),
+        (
+            vec![
+                ("code", &code),
+                ("redirect_uri", "https://clinic.example/cb"),
+                ("code_verifier", VERIFIER),
+                ("client_id", "patient-app"),
+            ],
+            400,
+            "invalid_grant",
+            "redirect_uri",
+        ),
+        (
+            vec![
+                ("code", &code),
+                ("redirect_uri", REDIRECT),
+                ("code_verifier", VERIFIER),
+                ("client_id", "clinic-app"),
+            ],
+            400,
+            "invalid_grant",
+            "another client",
+        ),
+        (
+            vec![
+                ("code", &code),
+                ("redirect_uri", REDIRECT),
+                ("code_verifier", VERIFIER),
+                ("client_id", "stranger-app"),
+            ],
+            401,
+            "invalid_client",
+            "no client",
+        ),
+        (
+            vec![
+                ("code", "made-up"),
+                ("redirect_uri", REDIRECT),
+                ("code_verifier", VERIFIER),
+                ("client_id", "patient-app"),
+            ],
+            400,
+            "invalid_grant",
+            "unknown or expired",
+        ),
+        (
+            vec![
+                ("code", &code),
+                ("code", &code),
+                ("redirect_uri", REDIRECT),
+                ("code_verifier", VERIFIER),
+                ("client_id", "patient-app"),
+            ],
+            400,
+            "invalid_request",
+            "more than once",
+        ),
+    ];
+    for (pairs, status, error, says) in cases {
+        let answer = net.exchange(&pairs).await;
+        assert_eq!(answer.status, status, "{pairs:?}: {}", answer.text());
+        assert_eq!(answer.json()["error"], error, "{pairs:?}");
+        let description = answer.json()["error_description"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        assert!(description.contains(says), "{description}");
+        assert_eq!(net.node.tokens.len(), tokens, "no token");
+    }
+    assert_eq!(net.size(), size, "nothing on the ledger");
+
+    // The rightful client still redeems it, once.
+    let first = net.redeem(&code, VERIFIER).await;
+    assert_eq!(first.status, 200, "{}", first.text());
+    let access = first.json()["access_token"].as_str().unwrap().to_owned();
+    let obs = format!("/fhir/Observation/{}", patient.observation);
+    assert_eq!(net.fhir(&access, Method::GET, &obs, None).await.status, 200);
+    // A reused code is refused and revokes the token it gave.
+    let reused = net.redeem(&code, VERIFIER).await;
+    assert_eq!(reused.status, 400);
+    assert_eq!(reused.json()["error"], "invalid_grant");
+    let revoked = net.fhir(&access, Method::GET, &obs, None).await;
+    assert_eq!(revoked.status, 401, "{}", revoked.text());
+    assert!(revoked.headers["www-authenticate"]
+        .to_str()
+        .unwrap()
+        .contains("invalid_token"));
+
+    // An expired code.
+    let approval = hygeia_auth::smart::Approval {
+        client_id: "patient-app".into(),
+        redirect_uri: REDIRECT.into(),
+        code_challenge: challenge(VERIFIER),
+        did: patient.key.did().to_string(),
+        scope: "patient/*.rs".parse().unwrap(),
+        patient: None,
+        purpose: "PATRQT".into(),
+        expires_at: now() - 1,
+    };
+    let old = net
+        .node
+        .authorizations
+        .issue_code(approval, now() - 61)
+        .unwrap();
+    let expired = net.redeem(&old, VERIFIER).await;
+    assert_eq!(expired.json()["error"], "invalid_grant");
+    assert!(expired.text().contains("expired"));
+
+    // An expired token.
+    let stale = net.node.tokens.issue(hygeia_auth::token::Session {
+        did: patient.key.did().to_string(),
+        purpose: "PATRQT".into(),
+        break_glass: None,
+        expires_at: now() - 1,
+        scope: "patient/*.rs".parse().unwrap(),
+    });
+    assert_eq!(net.fhir(&stale, Method::GET, &obs, None).await.status, 401);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_authorization_requests_are_answered_or_redirected_with_their_codes() {
+    let net = smart_net();
+    let (pending, ..) = net.node.authorizations.counts();
+    // Errors about the client or the redirect URI are never redirected.
+    for (query, status, error) in [
+        (
+            authorize_query("stranger-app", "patient/*.rs", &[]),
+            401,
+            "invalid_client",
+        ),
+        (
+            authorize_query(
+                "patient-app",
+                "patient/*.rs",
+                &[("redirect_uri", "http://127.0.0.1:9/elsewhere")],
+            ),
+            400,
+            "invalid_request",
+        ),
+        (
+            authorize_query(
+                "patient-app",
+                "patient/*.rs",
+                &[("redirect_uri", "https://clinic.example/cb")],
+            ),
+            400,
+            "invalid_request",
+        ),
+        (
+            authorize_query("patient-app", "patient/*.rs", &[("redirect_uri", "")]),
+            400,
+            "invalid_request",
+        ),
+        (
+            authorize_query("patient-app", "patient/*.rs", &[("client_id", "")]),
+            400,
+            "invalid_request",
+        ),
+    ] {
+        let answer = net.get(&query).await;
+        assert_eq!(answer.status, status, "{query}: {}", answer.text());
+        assert_eq!(answer.json()["error"], error, "{query}");
+        assert!(answer.headers.get(header::LOCATION).is_none());
+    }
+    // The others go back to the app with `error` and `state`.
+    let plain = challenge(VERIFIER);
+    for (extra, error) in [
+        (
+            vec![
+                ("code_challenge_method", "plain"),
+                ("code_challenge", VERIFIER),
+            ],
+            "invalid_request",
+        ),
+        (vec![("code_challenge_method", "")], "invalid_request"),
+        (vec![("code_challenge", "")], "invalid_request"),
+        (
+            vec![("response_type", "token")],
+            "unsupported_response_type",
+        ),
+        (
+            vec![("scope", "patient/Observation.rs?category=laboratory")],
+            "invalid_scope",
+        ),
+        (vec![("scope", "nonsense")], "invalid_scope"),
+        (
+            vec![("aud", "https://elsewhere.example/fhir")],
+            "invalid_request",
+        ),
+        (
+            vec![
+                ("code_challenge", plain.as_str()),
+                ("state", "st-1"),
+                ("response_type", "code"),
+                ("aud", ""),
+            ],
+            "invalid_request",
+        ),
+    ] {
+        let answer = net
+            .get(&authorize_query("patient-app", "patient/*.rs", &extra))
+            .await;
+        assert_eq!(answer.status, 302, "{extra:?}: {}", answer.text());
+        let to = location(&answer);
+        assert!(to.starts_with(REDIRECT), "{to}");
+        let q = query_of(&to);
+        assert_eq!(q["error"], error, "{extra:?}");
+        assert_eq!(q["state"], "st-1");
+        assert!(!q.contains_key("code"));
+    }
+    assert_eq!(
+        net.node.authorizations.counts().0,
+        pending,
+        "no request kept"
+    );
+
+    // Deciding needs the person's signature; a stranger's unsigned call,
+    // or a made-up id, changes nothing.
+    let id = net.begin("patient/*.rs").await;
+    let unsigned = net
+        .send(
+            Request::post(format!("/v1/smart/requests/{id}/approve"))
+                .body(Body::empty())
+                .unwrap(),
+        )
+        .await;
+    assert_eq!(unsigned.status, 401, "{}", unsigned.text());
+    assert_eq!(unsigned.code(), "auth_missing");
+    let person = Keypair::generate();
+    let made_up = net
+        .signed(
+            &person,
+            Method::POST,
+            "/v1/smart/requests/made-up/approve",
+            None,
+        )
+        .await;
+    assert_eq!(made_up.status, 404);
+    assert!(
+        net.get(&format!("/v1/smart/requests/{id}")).await.status == 200,
+        "still waiting"
+    );
+    // Declining sends the app access_denied, with its state, and no code.
+    let denied = net
+        .signed(
+            &person,
+            Method::POST,
+            &format!("/v1/smart/requests/{id}/deny"),
+            None,
+        )
+        .await;
+    assert_eq!(denied.status, 200, "{}", denied.text());
+    let q = query_of(denied.json()["redirect"].as_str().unwrap());
+    assert_eq!(q["error"], "access_denied");
+    assert_eq!(q["state"], "st-1");
+    assert!(!q.contains_key("code"));
+    assert_eq!(net.node.authorizations.counts().1, 0, "no code");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_key_retired_after_approval_gets_no_token() {
+    use crate::state::txs::IdentityRotate;
+    let net = smart_net();
+    let patient = Keypair::generate();
+    let recovery = Keypair::generate();
+    net.submit_ok(
+        &patient,
+        "identity.recovery",
+        json!({"recovery_key": recovery.did().to_string(), "threshold": 2,
+               "guardians": ["did:key:g1", "did:key:g2"], "split": "00".repeat(32)}),
+    )
+    .await;
+    let id = net.begin("patient/*.rs").await;
+    let code = net.approve(&patient, &id).await;
+    let new_key = Keypair::generate();
+    let rotate = IdentityRotate::accepted_by(&patient.did().to_string(), &new_key);
+    net.submit_ok(
+        &recovery,
+        "identity.rotate",
+        serde_json::to_value(rotate).unwrap(),
+    )
+    .await;
+    let refused = net.redeem(&code, VERIFIER).await;
+    assert_eq!(refused.status, 400, "{}", refused.text());
+    assert_eq!(refused.json()["error"], "invalid_grant");
+    assert!(
+        refused.text().contains("identity.key_retired"),
+        "{}",
+        refused.text()
+    );
+}
+
+#[test]
+fn a_bad_clients_file_stops_the_node_with_a_clear_message() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("node");
+    std::fs::create_dir_all(&data).unwrap();
+    std::fs::write(
+        data.join(crate::config::SMART_CLIENTS_FILE),
+        r#"{"clients":[{"client_id":"a","name":"A","redirect_uris":["http://evil.example/cb"]}]}"#,
+    )
+    .unwrap();
+    let config =
+        crate::NodeConfig::new(data, "127.0.0.1:0".parse().unwrap(), super::NETWORK.into());
+    let error = crate::node::Node::open(config).err().expect("refused");
+    assert!(error.to_string().contains("loopback"), "{error}");
+    let _ = now();
+}
