@@ -3,6 +3,9 @@
 //! (a governance key, the node, two patients, an organization admin and a
 //! clinician) over a few fixed organizations, records and codes.
 //!
+//! The types come from the registry (`REGISTRY.types()`), so a new type is
+//! fuzzed without editing this file.
+//!
 //! The input is read with `arbitrary::Unstructured` as up to [`MAX_OPS`]
 //! operations: a signer, a type, a nonce and the choices that make up the
 //! body. Each transaction is signed with `TxBuilder`, parsed with
@@ -21,6 +24,7 @@ use std::sync::LazyLock;
 use hygeia_identity::Keypair;
 use hygeia_ledger::tx::TxContext;
 use hygeia_ledger::{ModuleRegistry, SignedTx, TxBuilder};
+use hygeia_state::registry::Registry;
 use hygeia_state::txs::*;
 use hygeia_state::{Effect, LedgerState};
 use hygeia_policy::{ConsentState, Requester};
@@ -66,18 +70,10 @@ const ROLES: [&str; 8] = [
     "device",
     "admin",
 ];
-const TYPES: [&'static str; 10] = [
-    hygeia_ledger::attest::TX_TYPE,
-    ORG_REGISTER,
-    ORG_MEMBER,
-    GOVERNANCE_POLICY,
-    RECORD,
-    RECORD_ERASE,
-    CONSENT_GRANT,
-    CONSENT_REVOKE,
-    CONSENT_DELEGATE,
-    ACCESS,
-];
+/// Every type the node accepts, from the registry: types with a
+/// vocabulary of their own in [`body`], the others from their registered
+/// example with this target's keys and commitments put in.
+static TYPES: LazyLock<Vec<&'static str>> = LazyLock::new(|| REGISTRY.types());
 /// Policy sets to install: small valid ones (Cedar validation of the
 /// default set costs tens of milliseconds here), and ones refused for a
 /// missing or repeated `@id`, for being a template and for bad syntax.
@@ -218,8 +214,40 @@ fn body(u: &mut Unstructured<'_>, tx_type: &str, grants: &[String]) -> ArbResult
             "governance_version": u.int_in_range(0..=3u64)?,
             "time": i64::from(u.int_in_range(0..=7u8)?) * 1000,
         }),
-        other => unreachable!("no body for {other}"),
+        other => {
+            let mut body = Registry::global()
+                .get(other)
+                .map(|entry| entry.example())
+                .unwrap_or(Value::Null);
+            vary(u, &mut body)?;
+            body
+        }
     })
+}
+
+/// Puts the fuzzer's keys in for every did:key and its commitments in for
+/// every 64-hex-digit string of an example body.
+fn vary(u: &mut Unstructured<'_>, value: &mut Value) -> ArbResult<()> {
+    match value {
+        Value::String(text) if text.starts_with("did:key:") => {
+            *text = pick_string(u, &KEY_DIDS)?.to_owned();
+        }
+        Value::String(text) if text.len() == 64 && text.bytes().all(|b| b.is_ascii_hexdigit()) => {
+            *text = pick_string(u, &COMMITMENTS)?.to_owned();
+        }
+        Value::Array(items) => {
+            for item in items {
+                vary(u, item)?;
+            }
+        }
+        Value::Object(members) => {
+            for member in members.values_mut() {
+                vary(u, member)?;
+            }
+        }
+        _ => {}
+    }
+    Ok(())
 }
 
 /// Everything about the state that the node's API can observe, for the

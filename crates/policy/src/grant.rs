@@ -4,6 +4,7 @@
 use std::collections::BTreeSet;
 use std::fmt;
 
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use crate::error::ConsentError;
@@ -11,7 +12,9 @@ use crate::jurisdiction::is_country_code;
 use crate::purpose::PurposeOfUse;
 
 /// What a request does to a record.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, JsonSchema,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum Action {
     /// Read a record.
@@ -46,7 +49,7 @@ impl fmt::Display for Action {
 /// record; `{categories: [lab], resource_types: [Observation]}` only lab
 /// Observations. A scope with every set empty is refused: a grant must say
 /// what it covers.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Scope {
     /// Record categories, e.g. `"lab"`, `"mental-health"`. A record without

@@ -1,6 +1,7 @@
 //! Credentials as governance state: which issuers are trusted for which
 //! credential type (the trust list), the status lists issuers publish, and
-//! the licences participants registered.
+//! the licences participants registered. Types: `trust.issuer`,
+//! `status.list`, `licence.register`.
 //!
 //! Everything here is replayed from the log. A licence is checked when it
 //! is registered (issuer signature, key binding to the registering key) and
@@ -26,6 +27,12 @@ use hygeia_policy::Licence;
 use serde::{Deserialize, Serialize};
 
 use super::participants::Participants;
+use super::registry::{Cx, Registry, TxBody};
+use super::txs::{
+    check_country, check_credential_type, check_did, LicenceRegister, StatusListPublish,
+    TrustIssuer, TrustOp, LICENCE_REGISTER, STATUS_LIST, TRUST_ISSUER,
+};
+use super::{Effect, LedgerState};
 
 /// The largest decoded status list anchored: 1 MiB, 8,388,608 entries
 /// (64 times the specification's 131,072-entry minimum).
@@ -659,6 +666,116 @@ pub fn verify_licence(
         status,
         index,
     })
+}
+
+/// Registers the types of this domain.
+pub(crate) fn register(r: &mut Registry) {
+    r.add::<TrustIssuer>();
+    r.add::<StatusListPublish>();
+    r.add::<LicenceRegister>();
+}
+
+impl TxBody for TrustIssuer {
+    const TYPE: &'static str = TRUST_ISSUER;
+
+    fn example() -> Self {
+        TrustIssuer {
+            issuer: "did:web:board.example".into(),
+            credential_type: "https://hygeia.example/credentials/clinician-licence".into(),
+            jurisdictions: ["FR".to_owned()].into(),
+            op: TrustOp::Add,
+        }
+    }
+
+    fn check(&self) -> Result<(), String> {
+        check_did("issuer", &self.issuer)?;
+        check_credential_type(&self.credential_type)?;
+        for country in &self.jurisdictions {
+            check_country("jurisdictions", country)?;
+        }
+        Ok(())
+    }
+
+    fn apply(self, state: &mut LedgerState, cx: &mut Cx<'_>) -> Result<Effect, TxError> {
+        if !state.participants.is_governance(&cx.signer) {
+            return Err(TxError::new(
+                ErrorCode::Forbidden("trust.not_governance"),
+                "only the network's governance key changes the trust list",
+            ));
+        }
+        match self.op {
+            TrustOp::Add => state.credentials.trust(TrustEntry {
+                issuer: self.issuer,
+                credential_type: self.credential_type,
+                jurisdictions: self.jurisdictions,
+                index: cx.index,
+            }),
+            TrustOp::Remove => state
+                .credentials
+                .distrust(&self.issuer, &self.credential_type)?,
+        }
+        Ok(Effect::None)
+    }
+}
+
+impl TxBody for StatusListPublish {
+    const TYPE: &'static str = STATUS_LIST;
+
+    fn example() -> Self {
+        StatusListPublish {
+            credential: serde_json::json!({"type": ["VerifiableCredential", "BitstringStatusListCredential"]}),
+        }
+    }
+
+    fn check(&self) -> Result<(), String> {
+        if !self.credential.is_object() {
+            return Err("status.list body: credential must be a JSON object".into());
+        }
+        Ok(())
+    }
+
+    fn apply(self, state: &mut LedgerState, cx: &mut Cx<'_>) -> Result<Effect, TxError> {
+        let (id, list, decoded) = verify_status_list(
+            &state.participants,
+            &state.credentials,
+            &cx.signer,
+            cx.index,
+            &self.credential,
+        )?;
+        state.credentials.publish_list(id, list, &decoded)?;
+        Ok(Effect::None)
+    }
+}
+
+impl TxBody for LicenceRegister {
+    const TYPE: &'static str = LICENCE_REGISTER;
+
+    fn example() -> Self {
+        LicenceRegister {
+            presentation: "eyJhbGciOiJFUzI1NiJ9.e30.c2ln~".into(),
+        }
+    }
+
+    fn check(&self) -> Result<(), String> {
+        if self.presentation.is_empty() || self.presentation.contains(char::is_whitespace) {
+            return Err("licence.register body: presentation must be a compact SD-JWT".into());
+        }
+        Ok(())
+    }
+
+    fn apply(self, state: &mut LedgerState, cx: &mut Cx<'_>) -> Result<Effect, TxError> {
+        let licence = verify_licence(
+            &state.participants,
+            &state.node,
+            &cx.signer,
+            cx.key,
+            cx.index,
+            &self.presentation,
+        )?;
+        state.identities.note_known(&licence.issuer);
+        state.credentials.register_licence(licence);
+        Ok(Effect::None)
+    }
 }
 
 #[cfg(test)]

@@ -12,13 +12,20 @@
 //! transaction signed by it or naming it, see [`Identities::note_known`])
 //! and must itself sign its acceptance (`proof`), so neither a key already
 //! in use nor a key someone merely knows of can be captured.
+//!
+//! Types: `identity.recovery`, `identity.rotate`.
 
 use std::collections::{HashMap, HashSet};
 
 use hygeia_ledger::{ErrorCode, TxError};
 use serde::{Deserialize, Serialize};
 
-use super::txs::{IdentityRecovery, IdentityRotate};
+use super::registry::{example_did, Cx, Registry, SignedAs, TxBody};
+use super::txs::{
+    check_did, check_did_key, check_hex32, IdentityRecovery, IdentityRotate, IDENTITY_RECOVERY,
+    IDENTITY_ROTATE,
+};
+use super::{Effect, LedgerState};
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct RecoveryEntry {
@@ -200,6 +207,82 @@ impl Identities {
                 index,
             });
         Ok(())
+    }
+}
+
+/// Registers the types of this domain.
+pub(crate) fn register(r: &mut Registry) {
+    r.add::<IdentityRecovery>();
+    r.add::<IdentityRotate>();
+}
+
+impl TxBody for IdentityRecovery {
+    const TYPE: &'static str = IDENTITY_RECOVERY;
+
+    fn example() -> Self {
+        IdentityRecovery {
+            recovery_key: example_did(6),
+            threshold: 2,
+            guardians: vec![example_did(7), example_did(8), example_did(9)],
+            split: "ef".repeat(32),
+        }
+    }
+
+    fn check(&self) -> Result<(), String> {
+        check_did_key("recovery_key", &self.recovery_key)?;
+        let n = self.guardians.len();
+        if self.threshold < 2 || usize::from(self.threshold) > n || n > 255 {
+            return Err(format!(
+                "identity.recovery body: need 2 <= threshold <= guardians <= 255, not {} of {n}",
+                self.threshold
+            ));
+        }
+        for guardian in &self.guardians {
+            check_did("guardians[]", guardian)?;
+        }
+        check_hex32("split", &self.split)
+    }
+
+    fn apply(self, state: &mut LedgerState, cx: &mut Cx<'_>) -> Result<Effect, TxError> {
+        state
+            .identities
+            .register_recovery(&cx.signer, cx.index, &self);
+        Ok(Effect::None)
+    }
+}
+
+impl TxBody for IdentityRotate {
+    const TYPE: &'static str = IDENTITY_ROTATE;
+    /// Signed by a recovery key, which acts for no identity.
+    const SIGNED_AS: SignedAs = SignedAs::Key;
+
+    fn example() -> Self {
+        IdentityRotate::accepted_by(
+            &example_did(4),
+            &hygeia_identity::Keypair::from_seed(&[10; 32]),
+        )
+    }
+
+    fn check(&self) -> Result<(), String> {
+        check_did_key("subject", &self.subject)?;
+        check_did_key("new_key", &self.new_key)?;
+        let signature_len = self.proof.len() == 86
+            && self
+                .proof
+                .bytes()
+                .all(|c| c.is_ascii_alphanumeric() || c == b'-' || c == b'_');
+        if !signature_len {
+            return Err(
+                "identity.rotate body: proof must be a 64-byte signature in unpadded base64url"
+                    .into(),
+            );
+        }
+        Ok(())
+    }
+
+    fn apply(self, state: &mut LedgerState, cx: &mut Cx<'_>) -> Result<Effect, TxError> {
+        state.identities.rotate(cx.key, cx.index, &self)?;
+        Ok(Effect::None)
     }
 }
 

@@ -9,10 +9,12 @@
 //! the batch is written ([`writer::StateWriter`]), and the node replays the
 //! whole log through it at start-up, so both paths give the same state.
 
+pub mod consent;
 pub mod credentials;
 pub mod identities;
 pub mod participants;
 pub mod records;
+pub mod registry;
 pub mod snapshot;
 #[cfg(feature = "testing")]
 pub mod testing;
@@ -22,13 +24,13 @@ pub mod writer;
 use std::collections::HashMap;
 
 use hygeia_ledger::{ErrorCode, SignedTx, TxError};
-use hygeia_policy::{ConsentError, ConsentEvent, GovernanceError, PolicyEngine};
+use hygeia_policy::PolicyEngine;
 
-use credentials::{Credentials, TrustEntry};
+use credentials::Credentials;
 use identities::Identities;
 use participants::Participants;
-use records::{RecordEntry, Records};
-use txs::*;
+use records::Records;
+use registry::Registry;
 
 /// How long a break-glass access stays open: within it, the clinician's
 /// further emergency reads of the same patient need no new justification
@@ -120,12 +122,23 @@ impl LedgerState {
     /// `attest` entries change nothing: replay skips them unread
     /// ([`may_change_state`]), so they name no one either.
     pub fn apply(&mut self, index: u64, tx: &SignedTx) -> Result<Effect, TxError> {
+        self.apply_with(Registry::global(), index, tx)
+    }
+
+    /// [`LedgerState::apply`] with the types and reactions of `registry`
+    /// (tests add domains of their own).
+    pub fn apply_with(
+        &mut self,
+        registry: &Registry,
+        index: u64,
+        tx: &SignedTx,
+    ) -> Result<Effect, TxError> {
         if tx.tx_type() == hygeia_ledger::attest::TX_TYPE {
             // Only a retired key's attestation is refused, as before.
             self.identities.identity_of(tx.signer().as_str())?;
             return Ok(Effect::None);
         }
-        let effect = self.apply_rule(index, tx)?;
+        let effect = registry.apply(self, index, tx)?;
         self.identities.note_known(tx.signer().as_str());
         let identity = self.identities.identity_of(tx.signer().as_str());
         if let Ok(identity) = identity {
@@ -135,203 +148,7 @@ impl LedgerState {
         Ok(effect)
     }
 
-    fn apply_rule(&mut self, index: u64, tx: &SignedTx) -> Result<Effect, TxError> {
-        let key = tx.signer().as_str();
-        let body = tx.body();
-        let schema = |e: String| TxError::new(ErrorCode::SchemaViolation, e);
-        if tx.tx_type() == IDENTITY_ROTATE {
-            // Signed by a recovery key, which acts for no identity.
-            let b: IdentityRotate = parse_body(IDENTITY_ROTATE, body).map_err(schema)?;
-            self.identities.rotate(key, index, &b)?;
-            return Ok(Effect::None);
-        }
-        // After a recovery, a new key signs for the identity; a retired key
-        // signs for no one.
-        let identity = self.identities.identity_of(key)?;
-        let signer = identity.as_str();
-        match tx.tx_type() {
-            ORG_KEYS => {
-                let b: OrgKeys = parse_body(ORG_KEYS, body).map_err(schema)?;
-                self.participants.rotate_org_keys(signer, index, &b)?;
-                Ok(Effect::None)
-            }
-            TRUST_ISSUER => {
-                let b: TrustIssuer = parse_body(TRUST_ISSUER, body).map_err(schema)?;
-                if !self.participants.is_governance(signer) {
-                    return Err(TxError::new(
-                        ErrorCode::Forbidden("trust.not_governance"),
-                        "only the network's governance key changes the trust list",
-                    ));
-                }
-                match b.op {
-                    TrustOp::Add => self.credentials.trust(TrustEntry {
-                        issuer: b.issuer,
-                        credential_type: b.credential_type,
-                        jurisdictions: b.jurisdictions,
-                        index,
-                    }),
-                    TrustOp::Remove => self.credentials.distrust(&b.issuer, &b.credential_type)?,
-                }
-                Ok(Effect::None)
-            }
-            STATUS_LIST => {
-                let b: StatusListPublish = parse_body(STATUS_LIST, body).map_err(schema)?;
-                let (id, list, decoded) = credentials::verify_status_list(
-                    &self.participants,
-                    &self.credentials,
-                    signer,
-                    index,
-                    &b.credential,
-                )?;
-                self.credentials.publish_list(id, list, &decoded)?;
-                Ok(Effect::None)
-            }
-            LICENCE_REGISTER => {
-                let b: LicenceRegister = parse_body(LICENCE_REGISTER, body).map_err(schema)?;
-                let licence = credentials::verify_licence(
-                    &self.participants,
-                    &self.node,
-                    signer,
-                    key,
-                    index,
-                    &b.presentation,
-                )?;
-                self.identities.note_known(&licence.issuer);
-                self.credentials.register_licence(licence);
-                Ok(Effect::None)
-            }
-            IDENTITY_RECOVERY => {
-                let b: IdentityRecovery = parse_body(IDENTITY_RECOVERY, body).map_err(schema)?;
-                self.identities.register_recovery(signer, index, &b);
-                Ok(Effect::None)
-            }
-            ORG_REGISTER => {
-                let b: OrgRegister = parse_body(ORG_REGISTER, body).map_err(schema)?;
-                self.participants.register_org(signer, index, &b)?;
-                Ok(Effect::None)
-            }
-            ORG_MEMBER => {
-                let b: OrgMember = parse_body(ORG_MEMBER, body).map_err(schema)?;
-                self.participants.set_member(signer, &b)?;
-                Ok(Effect::None)
-            }
-            GOVERNANCE_POLICY => {
-                let b: GovernancePolicy = parse_body(GOVERNANCE_POLICY, body).map_err(schema)?;
-                if !self.participants.is_governance(signer) {
-                    return Err(TxError::new(
-                        ErrorCode::Forbidden("governance.not_governance"),
-                        "only the network's governance key installs governance policies",
-                    ));
-                }
-                self.policy
-                    .install_governance(b.version, &b.policies)
-                    .map_err(governance_error)?;
-                Ok(Effect::None)
-            }
-            RECORD => {
-                let b: RecordBody = parse_body(RECORD, body).map_err(schema)?;
-                self.require_custodian(signer, RECORD)?;
-                if self.records.contains(&b.commitment) {
-                    return Err(TxError::new(
-                        ErrorCode::Conflict("record.exists"),
-                        format!("record {} is already on the ledger", b.commitment),
-                    ));
-                }
-                self.records.insert(RecordEntry {
-                    commitment: b.commitment,
-                    patient: b.patient,
-                    author: b.author,
-                    category: b.category,
-                    resource_type: b.resource_type,
-                    index,
-                    erased_at: None,
-                });
-                Ok(Effect::None)
-            }
-            RECORD_ERASE => {
-                let b: RecordErase = parse_body(RECORD_ERASE, body).map_err(schema)?;
-                let record = self.records.get(&b.record).ok_or_else(|| {
-                    TxError::new(
-                        ErrorCode::NotFound("record.unknown"),
-                        format!("no record {} on the ledger", b.record),
-                    )
-                })?;
-                if record.erased_at.is_some() {
-                    return Err(TxError::new(
-                        ErrorCode::Conflict("record.already_erased"),
-                        format!("record {} is already erased", b.record),
-                    ));
-                }
-                let consents = self.policy.consents();
-                let allowed = signer == record.patient
-                    || consents.is_delegate(&record.patient, signer)
-                    || self.participants.is_governance(signer);
-                if !allowed {
-                    return Err(TxError::new(
-                        ErrorCode::Forbidden("record.erase_not_allowed"),
-                        "only the patient, a registered delegate or the governance key erases a record",
-                    ));
-                }
-                self.records.mark_erased(&b.record, index);
-                Ok(Effect::Erased {
-                    commitment: b.record,
-                })
-            }
-            CONSENT_GRANT => {
-                let b: ConsentGrant = parse_body(CONSENT_GRANT, body).map_err(schema)?;
-                let grant = b
-                    .to_grant(hex::encode(tx.leaf_hash().0))
-                    .map_err(|e| TxError::new(ErrorCode::Invalid("consent.unknown_purpose"), e))?;
-                self.consent(ConsentEvent::Grant {
-                    author: signer.to_owned(),
-                    grant,
-                })
-            }
-            CONSENT_REVOKE => {
-                let b: ConsentRevoke = parse_body(CONSENT_REVOKE, body).map_err(schema)?;
-                self.consent(ConsentEvent::Revoke {
-                    author: signer.to_owned(),
-                    grant_id: b.grant,
-                })
-            }
-            CONSENT_DELEGATE => {
-                let b: ConsentDelegate = parse_body(CONSENT_DELEGATE, body).map_err(schema)?;
-                let (author, patient, delegate) = (signer.to_owned(), b.patient, b.delegate);
-                self.consent(match b.op {
-                    DelegateOp::Add => ConsentEvent::RegisterDelegate {
-                        author,
-                        patient,
-                        delegate,
-                    },
-                    DelegateOp::Remove => ConsentEvent::RemoveDelegate {
-                        author,
-                        patient,
-                        delegate,
-                    },
-                })
-            }
-            ACCESS => {
-                let b: Access = parse_body(ACCESS, body).map_err(schema)?;
-                self.require_custodian(signer, ACCESS)?;
-                if b.break_glass && b.justified && b.decision == Verdict::Permit {
-                    self.break_glass.insert(
-                        (b.requester.clone(), b.patient.clone()),
-                        b.time.saturating_add(BREAK_GLASS_WINDOW_SECS),
-                    );
-                }
-                Ok(Effect::Accessed {
-                    patient: b.patient,
-                    break_glass: b.break_glass,
-                })
-            }
-            other => Err(TxError::new(
-                ErrorCode::UnknownType,
-                format!("no state rule for transaction type {other:?}"),
-            )),
-        }
-    }
-
-    fn require_custodian(&self, signer: &str, tx_type: &str) -> Result<(), TxError> {
+    pub(crate) fn require_custodian(&self, signer: &str, tx_type: &str) -> Result<(), TxError> {
         if signer == self.node {
             Ok(())
         } else {
@@ -340,11 +157,6 @@ impl LedgerState {
                 format!("{tx_type} transactions are signed by the node that holds the records"),
             ))
         }
-    }
-
-    fn consent(&mut self, event: ConsentEvent) -> Result<Effect, TxError> {
-        self.policy.apply(&event).map_err(consent_error)?;
-        Ok(Effect::None)
     }
 }
 
@@ -367,33 +179,6 @@ fn note_body_dids(identities: &mut Identities, body: &serde_json::Value) {
         }
         _ => {}
     }
-}
-
-fn consent_error(e: ConsentError) -> TxError {
-    let code = e.code();
-    let kind = match e {
-        ConsentError::NotPatientOrDelegate { .. }
-        | ConsentError::GranteeWidening { .. }
-        | ConsentError::ForeignGrant { .. }
-        | ConsentError::DelegateChangeUnauthorized { .. } => ErrorCode::Forbidden(code),
-        ConsentError::UnknownGrant { .. } | ConsentError::UnknownDelegate { .. } => {
-            ErrorCode::NotFound(code)
-        }
-        ConsentError::DuplicateGrant { .. }
-        | ConsentError::AlreadyRevoked { .. }
-        | ConsentError::DuplicateDelegate { .. } => ErrorCode::Conflict(code),
-        _ => ErrorCode::Invalid(code),
-    };
-    TxError::new(kind, e.to_string())
-}
-
-fn governance_error(e: GovernanceError) -> TxError {
-    let code = e.code();
-    let kind = match e {
-        GovernanceError::StaleVersion { .. } => ErrorCode::Conflict(code),
-        _ => ErrorCode::Invalid(code),
-    };
-    TxError::new(kind, e.to_string())
 }
 
 /// Whether a stored entry can change the state. `attest` entries cannot,

@@ -1,5 +1,6 @@
 //! Who is who: organizations registered by the governance key, and their
-//! members' roles, registered by each organization's admin key.
+//! members' roles, registered by each organization's admin key. Types:
+//! `org.register`, `org.member`, `org.keys`.
 
 use std::collections::{BTreeSet, HashMap};
 
@@ -7,7 +8,12 @@ use hygeia_ledger::{ErrorCode, TxError};
 use hygeia_policy::Requester;
 use serde::{Deserialize, Serialize};
 
-use super::txs::{MemberStatus, OrgKeys, OrgKind, OrgMember, OrgRegister, Role};
+use super::registry::{example_did, Cx, Registry, TxBody};
+use super::txs::{
+    check_country, check_did, check_did_key, MemberStatus, OrgKeys, OrgKind, OrgMember,
+    OrgRegister, Role, MAX_ORG_KEYS, ORG_KEYS, ORG_MEMBER, ORG_REGISTER,
+};
+use super::{Effect, LedgerState};
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct Org {
@@ -195,5 +201,97 @@ impl Participants {
             }
         }
         requester
+    }
+}
+
+/// Registers the types of this domain.
+pub(crate) fn register(r: &mut Registry) {
+    r.add::<OrgRegister>();
+    r.add::<OrgMember>();
+    r.add::<OrgKeys>();
+}
+
+impl TxBody for OrgRegister {
+    const TYPE: &'static str = ORG_REGISTER;
+
+    fn example() -> Self {
+        OrgRegister {
+            org: "did:web:clinic.example".into(),
+            admin: example_did(1),
+            kind: OrgKind::Clinic,
+        }
+    }
+
+    fn check(&self) -> Result<(), String> {
+        check_did("org", &self.org)?;
+        check_did_key("admin", &self.admin)
+    }
+
+    fn apply(self, state: &mut LedgerState, cx: &mut Cx<'_>) -> Result<Effect, TxError> {
+        state
+            .participants
+            .register_org(&cx.signer, cx.index, &self)?;
+        Ok(Effect::None)
+    }
+}
+
+impl TxBody for OrgMember {
+    const TYPE: &'static str = ORG_MEMBER;
+
+    fn example() -> Self {
+        OrgMember {
+            org: "did:web:clinic.example".into(),
+            member: example_did(2),
+            roles: [Role::Clinician].into(),
+            jurisdiction: Some("FR".into()),
+            status: MemberStatus::Active,
+        }
+    }
+
+    fn check(&self) -> Result<(), String> {
+        check_did("org", &self.org)?;
+        check_did_key("member", &self.member)?;
+        if let Some(country) = &self.jurisdiction {
+            check_country("jurisdiction", country)?;
+        }
+        Ok(())
+    }
+
+    fn apply(self, state: &mut LedgerState, cx: &mut Cx<'_>) -> Result<Effect, TxError> {
+        state.participants.set_member(&cx.signer, &self)?;
+        Ok(Effect::None)
+    }
+}
+
+impl TxBody for OrgKeys {
+    const TYPE: &'static str = ORG_KEYS;
+
+    fn example() -> Self {
+        OrgKeys {
+            org: "did:web:clinic.example".into(),
+            admin: example_did(1),
+            assertion: vec![example_did(3)],
+        }
+    }
+
+    fn check(&self) -> Result<(), String> {
+        check_did("org", &self.org)?;
+        check_did_key("admin", &self.admin)?;
+        if self.assertion.len() > MAX_ORG_KEYS {
+            return Err(format!(
+                "org.keys body: at most {MAX_ORG_KEYS} assertion keys"
+            ));
+        }
+        for key in &self.assertion {
+            check_did_key("assertion[]", key)?;
+        }
+        Ok(())
+    }
+
+    fn apply(self, state: &mut LedgerState, cx: &mut Cx<'_>) -> Result<Effect, TxError> {
+        state
+            .participants
+            .rotate_org_keys(&cx.signer, cx.index, &self)?;
+        Ok(Effect::None)
     }
 }

@@ -6,14 +6,13 @@
 //! name, a value or free text (invariant 1). Where a person writes free text
 //! (a break-glass justification), the ledger records only that there was one.
 
-use std::collections::BTreeSet;
-use std::sync::Arc;
-
-use hygeia_ledger::{ModuleRegistry, TxModule};
+use hygeia_ledger::ModuleRegistry;
 use hygeia_policy::{is_country_code, is_did, Action, PurposeOfUse, Scope};
+use schemars::JsonSchema;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
+use std::collections::BTreeSet;
 
 pub const ORG_REGISTER: &str = "org.register";
 pub const ORG_MEMBER: &str = "org.member";
@@ -38,7 +37,7 @@ pub const MAX_RECORDS_PER_ACCESS: usize = 256;
 
 /// `org.register`, signed by the governance key: an organization joins the
 /// network, administered by `admin`'s key.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct OrgRegister {
     /// The organization's DID (usually `did:web`).
@@ -48,7 +47,7 @@ pub struct OrgRegister {
     pub kind: OrgKind,
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum OrgKind {
     Clinic,
@@ -63,7 +62,7 @@ pub enum OrgKind {
 
 /// `org.member`, signed by the organization's admin: adds or updates a
 /// member's roles, or suspends or removes the member.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct OrgMember {
     pub org: String,
@@ -75,7 +74,9 @@ pub struct OrgMember {
     pub status: MemberStatus,
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, JsonSchema,
+)]
 #[serde(rename_all = "kebab-case")]
 pub enum Role {
     Clinician,
@@ -104,7 +105,7 @@ impl Role {
     }
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum MemberStatus {
     Active,
@@ -114,7 +115,7 @@ pub enum MemberStatus {
 
 /// `governance.policy`, signed by the governance key: installs a Cedar
 /// policy set. Versions only go up.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct GovernancePolicy {
     pub version: u64,
@@ -124,7 +125,7 @@ pub struct GovernancePolicy {
 
 /// `record`, signed by the node that holds the record: a record exists.
 /// Only a salted commitment to the ciphertext's address reaches the ledger.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RecordBody {
     pub patient: String,
@@ -140,7 +141,7 @@ pub struct RecordBody {
 
 /// `record.erase`, signed by the patient, a delegate or the governance key:
 /// every copy of the record's data key is destroyed.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RecordErase {
     pub record: String,
@@ -148,7 +149,7 @@ pub struct RecordErase {
 
 /// `consent.grant`, signed by the patient or a registered delegate. The
 /// grant's id is the hex leaf hash of the transaction that carries it.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ConsentGrant {
     pub patient: String,
@@ -186,7 +187,7 @@ impl ConsentGrant {
 }
 
 /// `consent.revoke`, signed by the grant's patient or a delegate.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ConsentRevoke {
     /// The grant's id (the hex leaf hash of its `consent.grant`).
@@ -195,7 +196,7 @@ pub struct ConsentRevoke {
 
 /// `consent.delegate`, signed by the patient or the governance key: adds or
 /// removes someone (a guardian) who may grant and revoke for the patient.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ConsentDelegate {
     pub patient: String,
@@ -203,7 +204,7 @@ pub struct ConsentDelegate {
     pub op: DelegateOp,
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum DelegateOp {
     Add,
@@ -211,7 +212,7 @@ pub enum DelegateOp {
 }
 
 /// `access`, signed by the node that decided: one access decision.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Access {
     pub requester: String,
@@ -235,7 +236,7 @@ pub struct Access {
     pub time: i64,
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Verdict {
     Permit,
@@ -246,7 +247,7 @@ pub enum Verdict {
 /// governance key when that key is lost: replaces the keys that speak for
 /// the organization. Its did:web document lists the current ones; the
 /// `org.register` and `org.keys` entries are its history.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct OrgKeys {
     pub org: String,
@@ -263,7 +264,7 @@ pub const MAX_ORG_KEYS: usize = 16;
 
 /// `trust.issuer`, signed by the governance key: puts an issuer on the
 /// trust list for one credential type (by its `vct`), or takes it off.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct TrustIssuer {
     pub issuer: String,
@@ -275,7 +276,7 @@ pub struct TrustIssuer {
     pub op: TrustOp,
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum TrustOp {
     Add,
@@ -285,7 +286,7 @@ pub enum TrustOp {
 /// `status.list`, signed by the issuer (or one of its organization's
 /// keys): anchors a new version of a Bitstring Status List credential,
 /// which the node then serves. The credential names no one: bits only.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct StatusListPublish {
     pub credential: Value,
@@ -294,7 +295,7 @@ pub struct StatusListPublish {
 /// `licence.register`, signed by the licensed person: their licence, an
 /// SD-JWT VC presented with key binding to this node. It names a
 /// professional, not a patient.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct LicenceRegister {
     pub presentation: String,
@@ -303,7 +304,7 @@ pub struct LicenceRegister {
 /// `identity.recovery`, signed by the patient: registers the key that may
 /// rotate the patient's identity after a k-of-n guardian recovery. Only
 /// the recovery key's DID and the split's public id reach the ledger.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct IdentityRecovery {
     pub recovery_key: String,
@@ -317,7 +318,7 @@ pub struct IdentityRecovery {
 /// `identity.rotate`, signed by the identity's registered recovery key
 /// (or its current key): from now on `new_key` acts for `subject`, and the
 /// key it replaces acts for no one.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct IdentityRotate {
     pub subject: String,
@@ -432,7 +433,7 @@ pub fn check_hex32(field: &str, value: &str) -> Result<(), String> {
     }
 }
 
-fn check_country(field: &str, code: &str) -> Result<(), String> {
+pub(crate) fn check_country(field: &str, code: &str) -> Result<(), String> {
     if is_country_code(code) {
         Ok(())
     } else {
@@ -443,7 +444,7 @@ fn check_country(field: &str, code: &str) -> Result<(), String> {
 }
 
 /// A credential type: an `https` URL (an SD-JWT VC `vct`).
-fn check_credential_type(vct: &str) -> Result<(), String> {
+pub(crate) fn check_credential_type(vct: &str) -> Result<(), String> {
     let ok = vct.starts_with("https://")
         && vct.len() <= 256
         && vct.bytes().all(|b| b.is_ascii_graphic());
@@ -456,240 +457,14 @@ fn check_credential_type(vct: &str) -> Result<(), String> {
     }
 }
 
-fn check_purpose(code: &str) -> Result<(), String> {
+pub(crate) fn check_purpose(code: &str) -> Result<(), String> {
     code.parse::<PurposeOfUse>()
         .map(|_| ())
         .map_err(|e| e.to_string())
 }
 
-/// One registered type: its name and its stateless check.
-struct Schema {
-    tx_type: &'static str,
-    check: fn(&Value) -> Result<(), String>,
-}
-
-impl TxModule for Schema {
-    fn tx_type(&self) -> &'static str {
-        self.tx_type
-    }
-
-    fn check_body(&self, body: &Value) -> Result<(), String> {
-        (self.check)(body)
-    }
-}
-
-/// Registers every type of this module next to the ledger's own.
-pub fn register(registry: &mut ModuleRegistry) {
-    let schemas: [Schema; 15] = [
-        Schema {
-            tx_type: ORG_REGISTER,
-            check: |body| {
-                let b: OrgRegister = parse_body(ORG_REGISTER, body)?;
-                check_did("org", &b.org)?;
-                check_did_key("admin", &b.admin)
-            },
-        },
-        Schema {
-            tx_type: ORG_MEMBER,
-            check: |body| {
-                let b: OrgMember = parse_body(ORG_MEMBER, body)?;
-                check_did("org", &b.org)?;
-                check_did_key("member", &b.member)?;
-                if let Some(country) = &b.jurisdiction {
-                    check_country("jurisdiction", country)?;
-                }
-                Ok(())
-            },
-        },
-        Schema {
-            tx_type: GOVERNANCE_POLICY,
-            check: |body| {
-                let b: GovernancePolicy = parse_body(GOVERNANCE_POLICY, body)?;
-                if b.policies.trim().is_empty() {
-                    return Err("governance.policy body: policies must not be empty".into());
-                }
-                Ok(())
-            },
-        },
-        Schema {
-            tx_type: RECORD,
-            check: |body| {
-                let b: RecordBody = parse_body(RECORD, body)?;
-                check_did_key("patient", &b.patient)?;
-                check_did_key("author", &b.author)?;
-                check_code("category", &b.category)?;
-                check_resource_type(&b.resource_type)?;
-                check_hex32("commitment", &b.commitment)
-            },
-        },
-        Schema {
-            tx_type: RECORD_ERASE,
-            check: |body| {
-                let b: RecordErase = parse_body(RECORD_ERASE, body)?;
-                check_hex32("record", &b.record)
-            },
-        },
-        Schema {
-            tx_type: CONSENT_GRANT,
-            check: |body| {
-                let b: ConsentGrant = parse_body(CONSENT_GRANT, body)?;
-                check_did_key("patient", &b.patient)?;
-                check_did("grantee", &b.grantee)?;
-                check_purpose(&b.purpose)?;
-                // Scope values are codes and ids, never free text.
-                for category in &b.scope.categories {
-                    check_code("scope.categories[]", category)?;
-                }
-                for resource_type in &b.scope.resource_types {
-                    check_resource_type(resource_type)?;
-                }
-                for record in &b.scope.record_ids {
-                    check_hex32("scope.record_ids[]", record)?;
-                }
-                for country in &b.jurisdictions {
-                    check_country("jurisdictions", country)?;
-                }
-                Ok(())
-            },
-        },
-        Schema {
-            tx_type: CONSENT_REVOKE,
-            check: |body| {
-                let b: ConsentRevoke = parse_body(CONSENT_REVOKE, body)?;
-                check_hex32("grant", &b.grant)
-            },
-        },
-        Schema {
-            tx_type: CONSENT_DELEGATE,
-            check: |body| {
-                let b: ConsentDelegate = parse_body(CONSENT_DELEGATE, body)?;
-                check_did_key("patient", &b.patient)?;
-                check_did_key("delegate", &b.delegate)
-            },
-        },
-        Schema {
-            tx_type: ACCESS,
-            check: |body| {
-                let b: Access = parse_body(ACCESS, body)?;
-                check_did("requester", &b.requester)?;
-                check_did_key("patient", &b.patient)?;
-                check_purpose(&b.purpose)?;
-                if b.records.len() > MAX_RECORDS_PER_ACCESS {
-                    return Err(format!(
-                        "access body: at most {MAX_RECORDS_PER_ACCESS} records"
-                    ));
-                }
-                for record in &b.records {
-                    check_hex32("records[]", record)?;
-                }
-                for code in b.reasons.iter().chain(&b.grants) {
-                    if code.is_empty()
-                        || code.len() > MAX_CODE_LEN * 2
-                        || code.chars().any(char::is_whitespace)
-                    {
-                        return Err("access body: reasons and grants are ids, not text".into());
-                    }
-                }
-                Ok(())
-            },
-        },
-        Schema {
-            tx_type: ORG_KEYS,
-            check: |body| {
-                let b: OrgKeys = parse_body(ORG_KEYS, body)?;
-                check_did("org", &b.org)?;
-                check_did_key("admin", &b.admin)?;
-                if b.assertion.len() > MAX_ORG_KEYS {
-                    return Err(format!(
-                        "org.keys body: at most {MAX_ORG_KEYS} assertion keys"
-                    ));
-                }
-                for key in &b.assertion {
-                    check_did_key("assertion[]", key)?;
-                }
-                Ok(())
-            },
-        },
-        Schema {
-            tx_type: TRUST_ISSUER,
-            check: |body| {
-                let b: TrustIssuer = parse_body(TRUST_ISSUER, body)?;
-                check_did("issuer", &b.issuer)?;
-                check_credential_type(&b.credential_type)?;
-                for country in &b.jurisdictions {
-                    check_country("jurisdictions", country)?;
-                }
-                Ok(())
-            },
-        },
-        Schema {
-            tx_type: STATUS_LIST,
-            check: |body| {
-                let b: StatusListPublish = parse_body(STATUS_LIST, body)?;
-                if !b.credential.is_object() {
-                    return Err("status.list body: credential must be a JSON object".into());
-                }
-                Ok(())
-            },
-        },
-        Schema {
-            tx_type: LICENCE_REGISTER,
-            check: |body| {
-                let b: LicenceRegister = parse_body(LICENCE_REGISTER, body)?;
-                if b.presentation.is_empty() || b.presentation.contains(char::is_whitespace) {
-                    return Err(
-                        "licence.register body: presentation must be a compact SD-JWT".into(),
-                    );
-                }
-                Ok(())
-            },
-        },
-        Schema {
-            tx_type: IDENTITY_RECOVERY,
-            check: |body| {
-                let b: IdentityRecovery = parse_body(IDENTITY_RECOVERY, body)?;
-                check_did_key("recovery_key", &b.recovery_key)?;
-                let n = b.guardians.len();
-                if b.threshold < 2 || usize::from(b.threshold) > n || n > 255 {
-                    return Err(format!(
-                        "identity.recovery body: need 2 <= threshold <= guardians <= 255, not {} of {n}",
-                        b.threshold
-                    ));
-                }
-                for guardian in &b.guardians {
-                    check_did("guardians[]", guardian)?;
-                }
-                check_hex32("split", &b.split)
-            },
-        },
-        Schema {
-            tx_type: IDENTITY_ROTATE,
-            check: |body| {
-                let b: IdentityRotate = parse_body(IDENTITY_ROTATE, body)?;
-                check_did_key("subject", &b.subject)?;
-                check_did_key("new_key", &b.new_key)?;
-                let signature_len = b.proof.len() == 86
-                    && b.proof
-                        .bytes()
-                        .all(|c| c.is_ascii_alphanumeric() || c == b'-' || c == b'_');
-                if !signature_len {
-                    return Err(
-                        "identity.rotate body: proof must be a 64-byte signature in unpadded base64url"
-                            .into(),
-                    );
-                }
-                Ok(())
-            },
-        },
-    ];
-    for schema in schemas {
-        registry.register(Arc::new(schema));
-    }
-}
-
-/// Every transaction type a node accepts: the ledger's and these.
+/// Every transaction type a node accepts: the ledger's and those of the
+/// domains in [`crate::registry::Registry`].
 pub fn registry() -> ModuleRegistry {
-    let mut registry = ModuleRegistry::with_builtins();
-    register(&mut registry);
-    registry
+    crate::registry::Registry::global().modules()
 }

@@ -86,4 +86,35 @@ mod tests {
             assert!(missing.is_empty(), "POST {path} does not name {missing:?}");
         }
     }
+
+    /// The body schemas in `components` are those the registry derives
+    /// from the Rust types: every named schema, and by type a reference
+    /// to its body's (`x-transaction-bodies`). `HYGEIA_BLESS=1` writes
+    /// them into openapi.json.
+    #[test]
+    fn openapi_body_schemas_are_generated_from_the_registry() {
+        let (definitions, by_type) = crate::state::registry::Registry::global().body_schemas();
+        let mut doc: Value = serde_json::from_str(super::OPENAPI).unwrap();
+        let components = &mut doc["components"];
+        let stale = definitions
+            .iter()
+            .any(|(name, schema)| components["schemas"].get(name) != Some(schema))
+            || components.get("x-transaction-bodies") != Some(&Value::Object(by_type.clone()));
+        if stale && std::env::var_os("HYGEIA_BLESS").is_some() {
+            let schemas = components["schemas"].as_object_mut().unwrap();
+            for (name, schema) in definitions {
+                schemas.insert(name, schema);
+            }
+            components["x-transaction-bodies"] = Value::Object(by_type);
+            let mut text = serde_json::to_string_pretty(&doc).unwrap();
+            text.push('\n');
+            let path = concat!(env!("CARGO_MANIFEST_DIR"), "/src/api/openapi.json");
+            std::fs::write(path, text).unwrap();
+            return;
+        }
+        assert!(
+            !stale,
+            "openapi.json's transaction body schemas are stale: run HYGEIA_BLESS=1 cargo test -p hygeia-node --lib openapi_body_schemas"
+        );
+    }
 }
