@@ -5,9 +5,11 @@
 //! order give the same state and the same refusals, on every node. An event
 //! is applied whole or not at all.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::BTreeSet;
+use std::sync::Arc;
 
 use cedar_policy::Entity;
+use imbl::HashMap;
 use serde::{Deserialize, Serialize};
 
 use crate::entities::grant_entity;
@@ -67,10 +69,17 @@ struct GrantRecord {
 /// The consent state: every grant ever made (revoked ones are kept so their
 /// ids cannot be reused), an index of the unrevoked ones by patient and
 /// grantee, and each patient's delegates.
+///
+/// The maps are persistent (`imbl`): cloning the state is O(1) and the
+/// clone shares every entry with the original until one of them changes it,
+/// which then copies only the O(log n) nodes on that entry's path. The
+/// ledger's writer relies on this to admit a submission on a copy of the
+/// state whatever its size. A grant's record sits behind an `Arc` so that
+/// copying a node copies pointers, not grants and their Cedar entities.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct ConsentState {
     registrars: BTreeSet<String>,
-    grants: HashMap<String, GrantRecord>,
+    grants: HashMap<String, Arc<GrantRecord>>,
     /// patient → grantee → ids of unrevoked grants, in the order granted.
     index: HashMap<String, HashMap<String, Vec<String>>>,
     delegates: HashMap<String, BTreeSet<String>>,
@@ -159,11 +168,11 @@ impl ConsentState {
             .push(grant.id.clone());
         self.grants.insert(
             grant.id.clone(),
-            GrantRecord {
+            Arc::new(GrantRecord {
                 grant: grant.clone(),
                 entity,
                 revoked: false,
-            },
+            }),
         );
         self.unrevoked += 1;
         Ok(())
@@ -199,7 +208,7 @@ impl ConsentState {
             }
         }
         if let Some(record) = self.grants.get_mut(grant_id) {
-            record.revoked = true;
+            Arc::make_mut(record).revoked = true;
         }
         self.unrevoked -= 1;
         Ok(())

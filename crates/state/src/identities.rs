@@ -13,7 +13,7 @@
 //! and must itself sign its acceptance (`proof`), so neither a key already
 //! in use nor a key someone merely knows of can be captured.
 
-use std::collections::{HashMap, HashSet};
+use imbl::{HashMap, HashSet};
 
 use hygeia_ledger::{ErrorCode, TxError};
 use serde::Serialize;
@@ -39,6 +39,8 @@ pub struct Rotation {
     pub index: u64,
 }
 
+/// Persistent maps and set (`imbl`): a clone is O(1) and shares every
+/// entry until one side changes it (see `writer.rs`).
 #[derive(Clone, Debug, Default)]
 pub struct Identities {
     recovery: HashMap<String, RecoveryEntry>,

@@ -16,10 +16,9 @@ pub mod records;
 pub mod txs;
 pub mod writer;
 
-use std::collections::HashMap;
-
 use hygeia_ledger::{ErrorCode, SignedTx, TxError};
 use hygeia_policy::{ConsentError, ConsentEvent, GovernanceError, PolicyEngine};
+use imbl::HashMap;
 
 use credentials::{Credentials, TrustEntry};
 use identities::Identities;
@@ -47,6 +46,9 @@ pub enum Effect {
     },
 }
 
+/// Cloning it is O(1) whatever its size: every collection in it is a
+/// persistent map or shares its contents through an `Arc` (see
+/// [`writer`]), which the sequencer's writer relies on.
 #[derive(Clone, Debug)]
 pub struct LedgerState {
     /// The node's DID: the custodian that signs `record` and `access`.

@@ -1,7 +1,10 @@
 //! Who is who: organizations registered by the governance key, and their
 //! members' roles, registered by each organization's admin key.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::BTreeSet;
+use std::sync::Arc;
+
+use imbl::HashMap;
 
 use hygeia_ledger::{ErrorCode, TxError};
 use hygeia_policy::Requester;
@@ -41,12 +44,15 @@ pub struct Membership {
     pub status: MemberStatus,
 }
 
+/// Persistent maps (`imbl`): a clone is O(1) and shares every entry until
+/// one side changes it (see `writer.rs`). A member's memberships sit behind
+/// an `Arc`, so copying a node copies pointers.
 #[derive(Clone, Debug, Default)]
 pub struct Participants {
     governance: Option<String>,
     orgs: HashMap<String, Org>,
     /// member → their memberships, one per organization.
-    members: HashMap<String, Vec<Membership>>,
+    members: HashMap<String, Arc<Vec<Membership>>>,
 }
 
 impl Participants {
@@ -70,7 +76,7 @@ impl Participants {
     }
 
     pub fn memberships(&self, did: &str) -> &[Membership] {
-        self.members.get(did).map_or(&[], Vec::as_slice)
+        self.members.get(did).map_or(&[], |m| m.as_slice())
     }
 
     pub fn register_org(
@@ -154,7 +160,7 @@ impl Participants {
                 format!("only the admin key of {} manages its members", body.org),
             ));
         }
-        let memberships = self.members.entry(body.member.clone()).or_default();
+        let memberships = Arc::make_mut(self.members.entry(body.member.clone()).or_default());
         memberships.retain(|m| m.org != body.org);
         if body.status != MemberStatus::Removed {
             memberships.push(Membership {

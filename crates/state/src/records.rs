@@ -1,6 +1,8 @@
 //! The records the ledger knows of: by commitment, and by patient.
 
-use std::collections::HashMap;
+use std::sync::Arc;
+
+use imbl::{HashMap, Vector};
 
 use serde::Serialize;
 
@@ -17,15 +19,20 @@ pub struct RecordEntry {
     pub erased_at: Option<u64>,
 }
 
+/// Persistent maps (`imbl`): a clone is O(1) and shares every entry until
+/// one side changes it, which copies only that entry's path (see
+/// `writer.rs`). Entries sit behind an `Arc` so that copying a node copies
+/// pointers; a patient's list is a persistent vector, so a patient with many
+/// records costs O(log n) per new one, not a copy of the list.
 #[derive(Clone, Debug, Default)]
 pub struct Records {
-    by_commitment: HashMap<String, RecordEntry>,
-    by_patient: HashMap<String, Vec<String>>,
+    by_commitment: HashMap<String, Arc<RecordEntry>>,
+    by_patient: HashMap<String, Vector<String>>,
 }
 
 impl Records {
     pub fn get(&self, commitment: &str) -> Option<&RecordEntry> {
-        self.by_commitment.get(commitment)
+        self.by_commitment.get(commitment).map(|entry| &**entry)
     }
 
     pub fn contains(&self, commitment: &str) -> bool {
@@ -36,13 +43,14 @@ impl Records {
         self.by_patient
             .entry(entry.patient.clone())
             .or_default()
-            .push(entry.commitment.clone());
-        self.by_commitment.insert(entry.commitment.clone(), entry);
+            .push_back(entry.commitment.clone());
+        self.by_commitment
+            .insert(entry.commitment.clone(), Arc::new(entry));
     }
 
     pub fn mark_erased(&mut self, commitment: &str, index: u64) {
         if let Some(entry) = self.by_commitment.get_mut(commitment) {
-            entry.erased_at = Some(index);
+            Arc::make_mut(entry).erased_at = Some(index);
         }
     }
 
@@ -52,18 +60,16 @@ impl Records {
             .get(patient)
             .into_iter()
             .flatten()
-            .filter_map(|c| self.by_commitment.get(c))
+            .filter_map(|c| self.get(c))
     }
 
     /// Every record, in no particular order.
     pub fn all(&self) -> impl Iterator<Item = &RecordEntry> {
-        self.by_commitment.values()
+        self.by_commitment.values().map(|entry| &**entry)
     }
 
     pub fn erased(&self) -> impl Iterator<Item = &RecordEntry> {
-        self.by_commitment
-            .values()
-            .filter(|r| r.erased_at.is_some())
+        self.all().filter(|r| r.erased_at.is_some())
     }
 
     pub fn len(&self) -> usize {
