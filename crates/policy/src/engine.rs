@@ -19,6 +19,7 @@
 //! [`GovernancePolicies::is_per_grant`]).
 
 use std::collections::BTreeSet;
+use std::sync::Arc;
 
 use cedar_policy::{
     Authorizer, Context, Decision as CedarDecision, Entities, Entity, PolicySet, Request,
@@ -147,9 +148,13 @@ impl Decision {
 /// The consent state and the governance policies, and the decisions they
 /// make. The node feeds it ledger events in order; every node that feeds it
 /// the same events makes the same decisions.
+///
+/// Cloning it is cheap whatever the number of grants: the consent state is
+/// made of persistent maps and the governance policies are shared, so a
+/// clone copies pointers (see [`ConsentState`]).
 #[derive(Clone, Debug)]
 pub struct PolicyEngine {
-    governance: GovernancePolicies,
+    governance: Arc<GovernancePolicies>,
     consents: ConsentState,
     authorizer: Authorizer,
 }
@@ -169,7 +174,7 @@ impl PolicyEngine {
     /// An engine over existing governance policies and consent state.
     pub fn with_state(governance: GovernancePolicies, consents: ConsentState) -> Self {
         PolicyEngine {
-            governance,
+            governance: Arc::new(governance),
             consents,
             authorizer: Authorizer::new(),
         }
@@ -200,7 +205,7 @@ impl PolicyEngine {
                 installed: self.governance.version(),
             });
         }
-        self.governance = GovernancePolicies::parse(version, text)?;
+        self.governance = Arc::new(GovernancePolicies::parse(version, text)?);
         Ok(())
     }
 

@@ -5,9 +5,11 @@
 //! order give the same state and the same refusals, on every node. An event
 //! is applied whole or not at all.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::BTreeSet;
+use std::sync::Arc;
 
 use cedar_policy::Entity;
+use imbl::HashMap;
 use serde::{Deserialize, Serialize};
 
 use crate::entities::grant_entity;
@@ -67,10 +69,17 @@ struct GrantRecord {
 /// The consent state: every grant ever made (revoked ones are kept so their
 /// ids cannot be reused), an index of the unrevoked ones by patient and
 /// grantee, and each patient's delegates.
+///
+/// The maps are persistent (`imbl`): cloning the state is O(1) and the
+/// clone shares every entry with the original until one of them changes it,
+/// which then copies only the O(log n) nodes on that entry's path. The
+/// ledger's writer relies on this to admit a submission on a copy of the
+/// state whatever its size. A grant's record sits behind an `Arc` so that
+/// copying a node copies pointers, not grants and their Cedar entities.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct ConsentState {
     registrars: BTreeSet<String>,
-    grants: HashMap<String, GrantRecord>,
+    grants: HashMap<String, Arc<GrantRecord>>,
     /// patient → grantee → ids of unrevoked grants, in the order granted.
     index: HashMap<String, HashMap<String, Vec<String>>>,
     delegates: HashMap<String, BTreeSet<String>>,
@@ -159,11 +168,11 @@ impl ConsentState {
             .push(grant.id.clone());
         self.grants.insert(
             grant.id.clone(),
-            GrantRecord {
+            Arc::new(GrantRecord {
                 grant: grant.clone(),
                 entity,
                 revoked: false,
-            },
+            }),
         );
         self.unrevoked += 1;
         Ok(())
@@ -199,7 +208,7 @@ impl ConsentState {
             }
         }
         if let Some(record) = self.grants.get_mut(grant_id) {
-            record.revoked = true;
+            Arc::make_mut(record).revoked = true;
         }
         self.unrevoked -= 1;
         Ok(())
@@ -591,7 +600,7 @@ struct ConsentSnapshot {
 
 impl Serialize for ConsentState {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let mut grants: Vec<&GrantRecord> = self.grants.values().collect();
+        let mut grants: Vec<&GrantRecord> = self.grants.values().map(|r| r.as_ref()).collect();
         grants.sort_unstable_by(|a, b| a.grant.id.cmp(&b.grant.id));
         // Borrowed, so a snapshot copies nothing but the output.
         #[derive(Serialize)]
@@ -635,7 +644,7 @@ impl Serialize for ConsentState {
 impl<'de> Deserialize<'de> for ConsentState {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         let snapshot = ConsentSnapshot::deserialize(deserializer)?;
-        let mut grants = HashMap::with_capacity(snapshot.grants.len());
+        let mut grants = HashMap::new();
         for (grant, revoked) in snapshot.grants {
             let entity = grant_entity(&grant).map_err(serde::de::Error::custom)?;
             let id = grant.id.clone();
@@ -644,7 +653,7 @@ impl<'de> Deserialize<'de> for ConsentState {
                 entity,
                 revoked,
             };
-            if grants.insert(id, record).is_some() {
+            if grants.insert(id, Arc::new(record)).is_some() {
                 return Err(serde::de::Error::custom("a grant id appears twice"));
             }
         }

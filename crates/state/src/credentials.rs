@@ -18,8 +18,10 @@
 //! ([`list_path`]), so no one can take an id another issuer's credentials
 //! name.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
+
+use imbl::{HashMap, OrdMap, OrdSet};
 
 use hygeia_credentials::status_list::{StatusList, StatusPurpose};
 use hygeia_ledger::{ErrorCode, TxError};
@@ -118,7 +120,7 @@ pub struct PublishedList {
     pub entries: u64,
     /// The bits registered licences point at (index → set), read from
     /// the list when it or the licence was anchored.
-    bits: BTreeMap<u64, bool>,
+    bits: OrdMap<u64, bool>,
     /// Leaf index of the `status.list` transaction that anchored it.
     pub index: u64,
 }
@@ -208,6 +210,12 @@ impl LicenceStanding {
     }
 }
 
+/// Persistent collections (`imbl`): a clone is O(1) and shares every entry
+/// until one side changes it, which copies only that entry's path (see
+/// `writer.rs`). Lists and a holder's licences sit behind an `Arc`, so
+/// copying a node copies pointers; a list's referenced indices and read
+/// bits are persistent too, so a new licence costs O(log n) on a list with
+/// many, not a copy of them.
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]
 pub struct Credentials {
     /// (issuer, credential type) → entry.
@@ -215,13 +223,13 @@ pub struct Credentials {
     trust: HashMap<(String, String), TrustEntry>,
     /// Status list credential id (its URL) → latest version.
     #[serde(with = "crate::snapshot::sorted_map")]
-    lists: HashMap<String, PublishedList>,
+    lists: HashMap<String, Arc<PublishedList>>,
     /// Status list id → the indices registered licences point at.
     #[serde(with = "crate::snapshot::sorted_map")]
-    referenced: HashMap<String, BTreeSet<u64>>,
+    referenced: HashMap<String, OrdSet<u64>>,
     /// Holder DID → licences, in registration order.
     #[serde(with = "crate::snapshot::sorted_map")]
-    licences: HashMap<String, Vec<LicenceEntry>>,
+    licences: HashMap<String, Arc<Vec<LicenceEntry>>>,
 }
 
 impl Credentials {
@@ -288,12 +296,12 @@ impl Credentials {
             }
         }
         list.bits = read_bits(decoded, self.referenced.get(&id).into_iter().flatten());
-        self.lists.insert(id, list);
+        self.lists.insert(id, Arc::new(list));
         Ok(())
     }
 
     pub fn list(&self, id: &str) -> Option<&PublishedList> {
-        self.lists.get(id)
+        self.lists.get(id).map(|list| &**list)
     }
 
     /// Status list ids, sorted.
@@ -312,7 +320,8 @@ impl Credentials {
                 .referenced
                 .entry(status.list.clone())
                 .or_default()
-                .insert(status.index);
+                .insert(status.index)
+                .is_none();
             if fresh {
                 wanted.entry(&status.list).or_default().push(status.index);
             }
@@ -324,13 +333,12 @@ impl Credentials {
             // The list verified when it was anchored; reading it again
             // cannot fail unless the state was built some other way.
             if let Some(decoded) = decode_anchored(&list.credential) {
-                list.bits.extend(read_bits(&decoded, &indices));
+                Arc::make_mut(list)
+                    .bits
+                    .extend(read_bits(&decoded, &indices));
             }
         }
-        self.licences
-            .entry(entry.holder.clone())
-            .or_default()
-            .push(entry);
+        Arc::make_mut(self.licences.entry(entry.holder.clone()).or_default()).push(entry);
     }
 
     /// Heap bytes the status lists and their references hold: what a
@@ -350,7 +358,7 @@ impl Credentials {
     }
 
     pub fn licences_of(&self, holder: &str) -> &[LicenceEntry] {
-        self.licences.get(holder).map_or(&[], Vec::as_slice)
+        self.licences.get(holder).map_or(&[], |l| l.as_slice())
     }
 
     /// Whether `licence` counts at `time`, and if not, why.
@@ -444,7 +452,7 @@ pub fn speaks_for(participants: &Participants, signer: &str, issuer: &str) -> bo
 fn read_bits<'a>(
     decoded: &StatusList,
     indices: impl IntoIterator<Item = &'a u64>,
-) -> BTreeMap<u64, bool> {
+) -> OrdMap<u64, bool> {
     indices
         .into_iter()
         .filter_map(|&index| {
@@ -535,7 +543,7 @@ pub fn verify_status_list(
             purpose,
             credential: Arc::from(text),
             entries: decoded.len() as u64,
-            bits: BTreeMap::new(),
+            bits: OrdMap::new(),
             index,
         },
         decoded,
@@ -810,7 +818,7 @@ mod tests {
             purpose,
             credential: Arc::from("{}"),
             entries: 0,
-            bits: BTreeMap::new(),
+            bits: OrdMap::new(),
             index: 2,
         }
     }

@@ -15,7 +15,7 @@
 //!
 //! Types: `identity.recovery`, `identity.rotate`.
 
-use std::collections::{HashMap, HashSet};
+use imbl::{HashMap, HashSet};
 
 use hygeia_ledger::{ErrorCode, TxError};
 use serde::{Deserialize, Serialize};
@@ -46,6 +46,8 @@ pub struct Rotation {
     pub index: u64,
 }
 
+/// Persistent maps and set (`imbl`): a clone is O(1) and shares every
+/// entry until one side changes it (see `writer.rs`).
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]
 pub struct Identities {
     #[serde(with = "crate::snapshot::sorted_map")]

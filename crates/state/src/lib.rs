@@ -21,10 +21,9 @@ pub mod testing;
 pub mod txs;
 pub mod writer;
 
-use std::collections::HashMap;
-
 use hygeia_ledger::{ErrorCode, SignedTx, TxError};
 use hygeia_policy::PolicyEngine;
+use imbl::HashMap;
 
 use credentials::Credentials;
 use identities::Identities;
@@ -52,6 +51,10 @@ pub enum Effect {
     },
 }
 
+/// Cloning it is O(1) whatever its size: every collection in it is a
+/// persistent map or shares its contents through an `Arc` (see
+/// [`writer`]), which the sequencer's writer relies on.
+///
 /// Every field is part of a snapshot ([`snapshot`]): a field whose type
 /// cannot be serialized does not compile, and every hash map or set is
 /// written in key order (`snapshot::sorted_map`, `snapshot::sorted_set`)

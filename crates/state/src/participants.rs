@@ -2,7 +2,10 @@
 //! members' roles, registered by each organization's admin key. Types:
 //! `org.register`, `org.member`, `org.keys`.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::BTreeSet;
+use std::sync::Arc;
+
+use imbl::HashMap;
 
 use hygeia_ledger::{ErrorCode, TxError};
 use hygeia_policy::Requester;
@@ -47,6 +50,9 @@ pub struct Membership {
     pub status: MemberStatus,
 }
 
+/// Persistent maps (`imbl`): a clone is O(1) and shares every entry until
+/// one side changes it (see `writer.rs`). A member's memberships sit behind
+/// an `Arc`, so copying a node copies pointers.
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]
 pub struct Participants {
     governance: Option<String>,
@@ -54,7 +60,7 @@ pub struct Participants {
     orgs: HashMap<String, Org>,
     /// member → their memberships, one per organization.
     #[serde(with = "crate::snapshot::sorted_map")]
-    members: HashMap<String, Vec<Membership>>,
+    members: HashMap<String, Arc<Vec<Membership>>>,
 }
 
 impl Participants {
@@ -78,7 +84,7 @@ impl Participants {
     }
 
     pub fn memberships(&self, did: &str) -> &[Membership] {
-        self.members.get(did).map_or(&[], Vec::as_slice)
+        self.members.get(did).map_or(&[], |m| m.as_slice())
     }
 
     pub fn register_org(
@@ -162,7 +168,7 @@ impl Participants {
                 format!("only the admin key of {} manages its members", body.org),
             ));
         }
-        let memberships = self.members.entry(body.member.clone()).or_default();
+        let memberships = Arc::make_mut(self.members.entry(body.member.clone()).or_default());
         memberships.retain(|m| m.org != body.org);
         if body.status != MemberStatus::Removed {
             memberships.push(Membership {

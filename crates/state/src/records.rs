@@ -2,7 +2,9 @@
 //! `record` and `record.erase`, and `access`, the logged decisions about a
 //! patient's records (with the break-glass windows they open).
 
-use std::collections::HashMap;
+use std::sync::Arc;
+
+use imbl::{HashMap, Vector};
 
 use hygeia_ledger::{ErrorCode, TxError};
 use serde::{Deserialize, Serialize};
@@ -28,17 +30,22 @@ pub struct RecordEntry {
     pub erased_at: Option<u64>,
 }
 
+/// Persistent maps (`imbl`): a clone is O(1) and shares every entry until
+/// one side changes it, which copies only that entry's path (see
+/// `writer.rs`). Entries sit behind an `Arc` so that copying a node copies
+/// pointers; a patient's list is a persistent vector, so a patient with many
+/// records costs O(log n) per new one, not a copy of the list.
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]
 pub struct Records {
     #[serde(with = "crate::snapshot::sorted_map")]
-    by_commitment: HashMap<String, RecordEntry>,
+    by_commitment: HashMap<String, Arc<RecordEntry>>,
     #[serde(with = "crate::snapshot::sorted_map")]
-    by_patient: HashMap<String, Vec<String>>,
+    by_patient: HashMap<String, Vector<String>>,
 }
 
 impl Records {
     pub fn get(&self, commitment: &str) -> Option<&RecordEntry> {
-        self.by_commitment.get(commitment)
+        self.by_commitment.get(commitment).map(|entry| &**entry)
     }
 
     pub fn contains(&self, commitment: &str) -> bool {
@@ -49,13 +56,14 @@ impl Records {
         self.by_patient
             .entry(entry.patient.clone())
             .or_default()
-            .push(entry.commitment.clone());
-        self.by_commitment.insert(entry.commitment.clone(), entry);
+            .push_back(entry.commitment.clone());
+        self.by_commitment
+            .insert(entry.commitment.clone(), Arc::new(entry));
     }
 
     pub fn mark_erased(&mut self, commitment: &str, index: u64) {
         if let Some(entry) = self.by_commitment.get_mut(commitment) {
-            entry.erased_at = Some(index);
+            Arc::make_mut(entry).erased_at = Some(index);
         }
     }
 
@@ -65,18 +73,16 @@ impl Records {
             .get(patient)
             .into_iter()
             .flatten()
-            .filter_map(|c| self.by_commitment.get(c))
+            .filter_map(|c| self.get(c))
     }
 
     /// Every record, in no particular order.
     pub fn all(&self) -> impl Iterator<Item = &RecordEntry> {
-        self.by_commitment.values()
+        self.by_commitment.values().map(|entry| &**entry)
     }
 
     pub fn erased(&self) -> impl Iterator<Item = &RecordEntry> {
-        self.by_commitment
-            .values()
-            .filter(|r| r.erased_at.is_some())
+        self.all().filter(|r| r.erased_at.is_some())
     }
 
     pub fn len(&self) -> usize {

@@ -312,13 +312,15 @@ pub mod sorted_set {
         serializer.collect_seq(items)
     }
 
-    pub fn deserialize<'de, C, T, D>(deserializer: D) -> Result<C, D::Error>
+    /// The item type is the collection's own (`C::Item`), so that a set
+    /// that collects from anything convertible (`imbl`) still has one.
+    pub fn deserialize<'de, C, D>(deserializer: D) -> Result<C, D::Error>
     where
-        C: FromIterator<T>,
-        T: Deserialize<'de>,
+        C: IntoIterator + FromIterator<<C as IntoIterator>::Item>,
+        <C as IntoIterator>::Item: Deserialize<'de>,
         D: Deserializer<'de>,
     {
-        let items: Vec<T> = Vec::deserialize(deserializer)?;
+        let items: Vec<<C as IntoIterator>::Item> = Vec::deserialize(deserializer)?;
         Ok(items.into_iter().collect())
     }
 }

@@ -3,10 +3,19 @@
 //! The writer admits submissions into its own working copy, so a batch is
 //! checked against everything before it, including earlier submissions of
 //! the same batch. Readers (the HTTP handlers) see [`Committed`], which
-//! changes only after a batch is durable: the same transactions are then
-//! applied to it, in the same order, which gives the same result because
-//! [`LedgerState::apply`] is deterministic. No reader ever decides on a
-//! grant that a crash could take back.
+//! changes only after a batch is durable: the working copy, which is then
+//! exactly the committed state with the batch's admitted transactions
+//! applied in log order, becomes the readers' state. No reader ever
+//! decides on a grant that a crash could take back, and the rules run once
+//! per transaction.
+//!
+//! Copies are cheap whatever the size of the state: every large collection
+//! of [`LedgerState`] is a persistent map (`imbl`) or sits behind an `Arc`,
+//! so a clone copies a few pointers and a change copies only the O(log n)
+//! nodes on its path. The writer takes a copy before a submission of more
+//! than one transaction (its undo point) and hands one to the readers at
+//! commit; both cost O(1), and a refused submission restores the copy,
+//! which holds nothing the submission did not touch.
 
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock, RwLockReadGuard};
@@ -42,10 +51,17 @@ impl Committed {
     /// Applies a durable transaction; returns what the node must act on.
     pub fn apply(&mut self, index: u64, tx: &SignedTx) -> Result<Effect, TxError> {
         let effect = self.state.apply(index, tx)?;
+        self.index_effect(index, &effect);
+        Ok(effect)
+    }
+
+    /// Updates the read indexes for a transaction at `index` whose effect
+    /// on the state is already in [`Committed::state`].
+    fn index_effect(&mut self, index: u64, effect: &Effect) {
         if let Effect::Accessed {
             patient,
             break_glass,
-        } = &effect
+        } = effect
         {
             self.accesses
                 .entry(patient.clone())
@@ -55,7 +71,6 @@ impl Committed {
                     break_glass: *break_glass,
                 });
         }
-        Ok(effect)
     }
 }
 
@@ -82,8 +97,12 @@ pub type OnErased = Box<dyn Fn(&str) + Send>;
 
 /// The [`StateMachine`] the node's sequencer runs.
 pub struct StateWriter {
+    /// The committed state plus every submission admitted since the last
+    /// commit or abort.
     working: LedgerState,
-    staged: Vec<(u64, SignedTx)>,
+    /// Leaf index and effect of each transaction admitted since the last
+    /// commit or abort, in log order.
+    staged: Vec<(u64, Effect)>,
     shared: SharedState,
     on_erased: OnErased,
 }
@@ -109,18 +128,24 @@ impl StateMachine for StateWriter {
             return Ok(());
         }
         // One transaction is applied whole or not at all by `apply`; a
-        // longer submission needs a copy to go back to.
+        // longer submission needs a copy to go back to. The copy is O(1)
+        // (persistent collections, see the module's doc): it shares every
+        // node with the working state, and the submission's changes copy
+        // only the nodes they touch, so going back drops those and restores
+        // nothing else.
         let backup = (submission.len() > 1).then(|| self.working.clone());
         for (offset, tx) in submission.iter().enumerate() {
             let index = first_index + offset as u64;
-            if let Err(e) = self.working.apply(index, tx) {
-                if let Some(backup) = backup {
-                    self.working = backup;
+            match self.working.apply(index, tx) {
+                Ok(effect) => self.staged.push((index, effect)),
+                Err(e) => {
+                    if let Some(backup) = backup {
+                        self.working = backup;
+                    }
+                    self.staged.truncate(self.staged.len() - offset);
+                    return Err(e.at(offset));
                 }
-                self.staged.truncate(self.staged.len() - offset);
-                return Err(e.at(offset));
             }
-            self.staged.push((index, tx.clone()));
         }
         Ok(())
     }
@@ -129,21 +154,23 @@ impl StateMachine for StateWriter {
         if self.staged.is_empty() {
             return;
         }
+        // The working state is the committed one with exactly the staged
+        // transactions applied, in log order: it becomes the readers' state
+        // as it is (an O(1) copy), and the rules are not run again.
         let mut erased = Vec::new();
-        {
+        let previous = {
             let mut committed = self.shared.write();
-            for (index, tx) in self.staged.drain(..) {
-                match committed.apply(index, &tx) {
-                    Ok(Effect::Erased { commitment }) => erased.push(commitment),
-                    Ok(_) => {}
-                    Err(e) => tracing::error!(
-                        index,
-                        error = %e,
-                        "a transaction admitted by the writer was refused by the committed state"
-                    ),
+            let previous = std::mem::replace(&mut committed.state, self.working.clone());
+            for (index, effect) in self.staged.drain(..) {
+                committed.index_effect(index, &effect);
+                if let Effect::Erased { commitment } = effect {
+                    erased.push(commitment);
                 }
             }
-        }
+            previous
+        };
+        // Freeing the nodes only the old state held happens outside the lock.
+        drop(previous);
         for commitment in erased {
             (self.on_erased)(&commitment);
         }
@@ -151,6 +178,7 @@ impl StateMachine for StateWriter {
 
     fn abort(&mut self) {
         self.staged.clear();
+        // An O(1) copy: the admitted changes are dropped, nothing is rebuilt.
         self.working = self.shared.read().state.clone();
     }
 }

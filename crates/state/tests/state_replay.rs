@@ -417,3 +417,70 @@ fn nothing_is_visible_before_commit_and_abort_drops_it() {
     writer.commit();
     assert_eq!(shared.read().state.records.len(), 2);
 }
+
+#[test]
+fn commit_hands_readers_the_admitted_state_and_its_effects() {
+    let keys = keys();
+    let txs = build(
+        &keys,
+        &[
+            Op::Record { patient: 0, n: 1 },
+            Op::BreakGlass {
+                requester: 1,
+                patient: 0,
+            },
+            Op::Record { patient: 0, n: 2 },
+            Op::Erase { signer: 0, n: 1 },
+            // Refused at its second transaction: record 2 exists.
+            Op::Record { patient: 0, n: 3 },
+            Op::Record { patient: 0, n: 2 },
+        ],
+    );
+    let erased = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let seen = erased.clone();
+    let shared = SharedState::new(Committed::new(fresh(&keys)));
+    let mut writer = StateWriter::new(
+        shared.clone(),
+        Box::new(move |c| seen.lock().unwrap().push(c.to_owned())),
+    );
+    writer.admit(0, &txs[..1]).unwrap();
+    writer.commit();
+    // A two-transaction submission on a state that readers share.
+    writer.admit(1, &txs[1..3]).unwrap();
+    writer.admit(3, &txs[3..4]).unwrap();
+    let error = writer.admit(4, &txs[4..6]).unwrap_err();
+    assert_eq!(error.position, Some(1));
+    assert!(erased.lock().unwrap().is_empty(), "erased before durable");
+    writer.commit();
+    assert_eq!(*erased.lock().unwrap(), vec![commitment(1)]);
+    let committed = shared.read();
+    let records: Vec<(String, bool)> = {
+        let mut r: Vec<_> = committed
+            .state
+            .records
+            .all()
+            .map(|r| (r.commitment.clone(), r.erased_at.is_some()))
+            .collect();
+        r.sort();
+        r
+    };
+    assert_eq!(
+        records,
+        vec![(commitment(1), true), (commitment(2), false)],
+        "the refused submission's first record is not there"
+    );
+    let accesses = &committed.accesses[&did(&keys.people[0])];
+    assert_eq!(accesses.len(), 1);
+    assert_eq!(accesses[0].index, 1);
+    assert!(accesses[0].break_glass);
+    assert!(committed
+        .state
+        .break_glass_until(&did(&keys.people[1]), &did(&keys.people[0]), 1500)
+        .is_some());
+    // A replay of what was admitted gives the same state.
+    let mut replayed = fresh(&keys);
+    for (i, tx) in txs[..4].iter().enumerate() {
+        replayed.apply(i as u64, tx).unwrap();
+    }
+    assert_eq!(observe(&committed.state, &keys), observe(&replayed, &keys));
+}
