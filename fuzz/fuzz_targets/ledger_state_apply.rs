@@ -21,6 +21,7 @@ use std::sync::LazyLock;
 use hygeia_identity::Keypair;
 use hygeia_ledger::tx::TxContext;
 use hygeia_ledger::{ModuleRegistry, SignedTx, TxBuilder};
+use hygeia_state::network;
 use hygeia_state::txs::*;
 use hygeia_state::{Effect, LedgerState};
 use hygeia_policy::{ConsentState, Requester};
@@ -66,8 +67,10 @@ const ROLES: [&str; 8] = [
     "device",
     "admin",
 ];
-const TYPES: [&'static str; 10] = [
+const TYPES: [&'static str; 12] = [
     hygeia_ledger::attest::TX_TYPE,
+    network::GENESIS,
+    network::NETWORK_CUSTODIAN,
     ORG_REGISTER,
     ORG_MEMBER,
     GOVERNANCE_POLICY,
@@ -150,6 +153,18 @@ fn body(u: &mut Unstructured<'_>, tx_type: &str, grants: &[String]) -> ArbResult
             });
             if u.arbitrary()? {
                 b["jurisdiction"] = pick(u, &COUNTRIES)?.into();
+            }
+            b
+        }
+        network::GENESIS => json!({
+            "governance": [pick_string(u, &KEY_DIDS)?],
+            "custodians": [pick_string(u, &KEY_DIDS)?],
+        }),
+        network::NETWORK_CUSTODIAN => {
+            let op = pick(u, &["add", "remove", "rotate"])?;
+            let mut b = json!({"op": op, "key": pick_string(u, &KEY_DIDS)?});
+            if op == "rotate" {
+                b["new_key"] = pick_string(u, &KEY_DIDS)?.into();
             }
             b
         }
@@ -236,6 +251,7 @@ struct Snapshot {
     memberships: Vec<String>,
     requesters: Vec<Requester>,
     break_glass: Vec<Option<i64>>,
+    custodians: Vec<String>,
 }
 
 impl Snapshot {
@@ -287,6 +303,7 @@ impl Snapshot {
                         .map(move |p| state.break_glass_until(r, p, i64::MIN))
                 })
                 .collect(),
+            custodians: state.network.custodians().map(str::to_owned).collect(),
         }
     }
 }

@@ -15,7 +15,7 @@ use serde::{Deserialize, Serialize};
 use crate::config::{NodeConfig, FHIR_FILE, LEDGER_FILE, NETWORK_FILE, NODE_KEY_FILE, VAULT_DIR};
 use crate::custody::{Custody, CustodyError};
 use crate::state::writer::{Committed, SharedState, StateWriter};
-use crate::state::{may_change_state, txs, LedgerState};
+use crate::state::{may_change_state, network, txs, LedgerState};
 
 #[derive(Debug, thiserror::Error)]
 pub enum NodeError {
@@ -41,6 +41,8 @@ pub enum NodeError {
     HealthCards(#[from] crate::health_cards::IssuerError),
     #[error("the log does not replay: entry {index}: {message}")]
     Replay { index: u64, message: String },
+    #[error("{dir} holds a log made before logs began with a genesis entry (leaf 0 is {found:?}); migrate it with `hygeia migrate --data-dir {dir}` (the old log is kept as a backup), then start again")]
+    NotMigrated { dir: String, found: String },
 }
 
 /// The network's founding facts, written at the first start.
@@ -109,9 +111,33 @@ impl Node {
         let verifier_key = signer.verifier_key();
         let store = Arc::new(LogStore::open(&dir.join(LEDGER_FILE), &config.network)?);
         let modules = txs::registry();
+        let mut writer = LogWriter::open(store.clone(), signer)?;
+        if writer.checkpoint().size == 0 {
+            write_genesis(&mut writer, &config, &key, &modules)?;
+        }
+        let first = store.snapshot()?.entry(0)?.unwrap_or_default();
+        if !network::is_genesis_entry(&first) {
+            let found = serde_json::from_slice::<serde_json::Value>(&first)
+                .ok()
+                .and_then(|v| v["type"].as_str().map(str::to_owned))
+                .unwrap_or_else(|| "unreadable".into());
+            return Err(NodeError::NotMigrated {
+                dir: dir.display().to_string(),
+                found,
+            });
+        }
 
         let custody = Arc::new(Custody::open(&dir.join(VAULT_DIR))?);
-        let committed = replay(&store, &config, &modules, &node_did)?;
+        let committed = replay(&store, &config, &modules)?;
+        // The rules come from the log: its governance key, and whether
+        // this node's key may sign records and access events.
+        config.governance = committed.state.participants.governance().map(str::to_owned);
+        if !committed.state.network.is_custodian(&node_did) {
+            tracing::warn!(
+                node = %node_did,
+                "this node's key is not in the network's custodian set: it cannot write records or access events"
+            );
+        }
         // An erasure is durable before its keys are destroyed; finish any
         // that a crash interrupted.
         for record in committed.state.records.erased() {
@@ -126,7 +152,6 @@ impl Node {
                 }
             })
         };
-        let writer = LogWriter::open(store.clone(), signer)?;
         let sequencer = Sequencer::start_with_state(
             writer,
             config.batch,
@@ -235,18 +260,46 @@ fn settle_governance(dir: &Path, config: &NodeConfig) -> Result<Option<String>, 
     Ok(file.governance)
 }
 
+/// A new log's leaf 0: the genesis entry, signed by this (founding) node,
+/// naming the governance key and this node as the only custodian.
+fn write_genesis(
+    writer: &mut LogWriter,
+    config: &NodeConfig,
+    key: &Keypair,
+    modules: &ModuleRegistry,
+) -> Result<(), NodeError> {
+    let genesis = network::Genesis {
+        governance: config.governance.iter().cloned().collect(),
+        custodians: vec![key.did().to_string()],
+        legacy: None,
+    };
+    let tx = network::genesis_tx(&config.network, key, &genesis, modules)
+        .map_err(|e| NodeError::Network(e.to_string()))?;
+    let outcome = writer.append_batch(&[std::slice::from_ref(&tx)])?;
+    match outcome.results.first() {
+        Some(Ok(0)) => {
+            tracing::info!(
+                network = %config.network,
+                id = %hex::encode(tx.leaf_hash().0),
+                "wrote the genesis entry of a new network"
+            );
+            Ok(())
+        }
+        other => Err(NodeError::Network(format!(
+            "the genesis entry was not written at leaf 0: {other:?}"
+        ))),
+    }
+}
+
 /// Rebuilds the state from the log: every entry that can change it, with
-/// its signature checked, in order.
+/// its signature checked, in order, starting from nothing: leaf 0 is the
+/// genesis entry that names the network's rules.
 fn replay(
     store: &LogStore,
     config: &NodeConfig,
     modules: &ModuleRegistry,
-    node_did: &str,
 ) -> Result<Committed, NodeError> {
-    let mut committed = Committed::new(LedgerState::new(
-        node_did.to_owned(),
-        config.governance.clone(),
-    ));
+    let mut committed = Committed::new(LedgerState::empty());
     let snapshot = store.snapshot()?;
     let ctx = TxContext {
         network: &config.network,

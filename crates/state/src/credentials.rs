@@ -441,7 +441,8 @@ fn decode_anchored(credential: &str) -> Option<StatusList> {
 /// and before anything is decoded or its signature checked: an issuer the
 /// trust list does not name (`status.untrusted_issuer`), a signer that
 /// does not speak for the issuer (`status.not_issuer`), an id outside the
-/// issuer's namespace (`status.id_outside_namespace`); then a credential
+/// issuer's namespace (`status.id_outside_namespace`, unless `namespaced`
+/// is false: a migrated log's legacy prefix); then a credential
 /// that does not verify or a list over [`MAX_LIST_BYTES`]
 /// (`status.invalid_credential`, with the library's code in the message).
 ///
@@ -455,6 +456,7 @@ pub fn verify_status_list(
     signer: &str,
     index: u64,
     credential: &serde_json::Value,
+    namespaced: bool,
 ) -> Result<(String, PublishedList, StatusList), TxError> {
     use hygeia_credentials::status_list_credential::StatusListCredential;
     let invalid =
@@ -476,7 +478,7 @@ pub fn verify_status_list(
         ));
     }
     let claimed_id = credential["id"].as_str().unwrap_or_default();
-    if !in_namespace(claimed_id, &issuer) {
+    if namespaced && !in_namespace(claimed_id, &issuer) {
         return Err(TxError::new(
             ErrorCode::Forbidden("status.id_outside_namespace"),
             format!(
@@ -518,17 +520,20 @@ pub fn verify_status_list(
 /// Checks a `licence.register` presentation: an SD-JWT VC clinician
 /// licence signed by a key of its issuer, about the registering identity
 /// (`sub`), bound to the key that signed the transaction (`cnf`), with a
-/// key-binding JWT addressed to this node (`aud`) whose nonce is the
-/// registering identity. Trust, validity window and status are checked at
+/// key-binding JWT addressed to `audience` (the network's id, see
+/// [`crate::network::Network::id`]) whose nonce is the registering
+/// identity. `namespaced` is false only for a migrated log's legacy prefix,
+/// admitted before status entries had to lie in their issuer's namespace. Trust, validity window and status are checked at
 /// every decision instead (see [`Credentials::standing`]), so the time
 /// checks here are off and replay gives the same answer whenever it runs.
 pub fn verify_licence(
     participants: &Participants,
-    node: &str,
+    audience: &str,
     identity: &str,
     key: &str,
     index: u64,
     presentation: &str,
+    namespaced: bool,
 ) -> Result<LicenceEntry, TxError> {
     use hygeia_credentials::credential_types::VCT_CLINICIAN_LICENCE;
     use hygeia_credentials::jws::VerifyingKey;
@@ -546,7 +551,7 @@ pub fn verify_licence(
         };
         issuer_method_key(participants, issuer, &method).map(VerifyingKey::from)
     };
-    let mut options = VerifyOptions::new(0).require_key_binding(node, identity);
+    let mut options = VerifyOptions::new(0).require_key_binding(audience, identity);
     options.clock_skew_secs = i64::MAX;
     options.kb_max_age_secs = i64::MAX;
     let verified = verify_presentation(presentation, &resolver, &options)
@@ -617,7 +622,7 @@ pub fn verify_licence(
     }
     if let Some(foreign) = status
         .iter()
-        .find(|s| !in_namespace(&s.list, verified.issuer()))
+        .find(|s| namespaced && !in_namespace(&s.list, verified.issuer()))
     {
         return Err(invalid(
             "licence.bad_status",

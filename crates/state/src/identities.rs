@@ -18,7 +18,7 @@ use std::collections::{HashMap, HashSet};
 use hygeia_ledger::{ErrorCode, TxError};
 use serde::Serialize;
 
-use super::txs::{IdentityRecovery, IdentityRotate};
+use super::txs::{IdentityRecovery, IdentityRotate, IdentityRotateV1};
 
 #[derive(Clone, Debug, Serialize)]
 pub struct RecoveryEntry {
@@ -180,6 +180,58 @@ impl Identities {
         body.verify_proof().map_err(|reason| {
             TxError::new(ErrorCode::Forbidden("identity.new_key_not_proven"), reason)
         })?;
+        self.acting.remove(&current);
+        self.retired.insert(current.clone(), subject.to_owned());
+        self.acting.insert(new_key.to_owned(), subject.to_owned());
+        self.current.insert(subject.to_owned(), new_key.to_owned());
+        self.known.insert(new_key.to_owned());
+        self.rotations
+            .entry(subject.to_owned())
+            .or_default()
+            .push(Rotation {
+                from: current,
+                to: new_key.to_owned(),
+                index,
+            });
+        Ok(())
+    }
+}
+
+impl Identities {
+    /// `identity.rotate` under the rules before genesis
+    /// ([`crate::network::Rules::V1`]), for a migrated log's legacy prefix
+    /// only: no proof from the new key, and a new key is refused only if
+    /// it acts, acted or recovers for an identity.
+    pub fn rotate_v1(
+        &mut self,
+        key: &str,
+        index: u64,
+        body: &IdentityRotateV1,
+    ) -> Result<(), TxError> {
+        let subject = body.subject.as_str();
+        let current = self.current_key(subject).to_owned();
+        let by_recovery = self
+            .recovery
+            .get(subject)
+            .is_some_and(|r| r.recovery_key == key);
+        if !(by_recovery || key == current) {
+            return Err(TxError::new(
+                ErrorCode::Forbidden("identity.rotate_not_allowed"),
+                format!("only {subject}'s registered recovery key or its current key rotates it"),
+            ));
+        }
+        let new_key = body.new_key.as_str();
+        let taken = new_key == subject
+            || self.retired.contains_key(new_key)
+            || self.acting.contains_key(new_key)
+            || self.current.contains_key(new_key)
+            || self.recovery.values().any(|r| r.recovery_key == new_key);
+        if taken {
+            return Err(TxError::new(
+                ErrorCode::Conflict("identity.key_in_use"),
+                format!("{new_key} already acts, acted or recovers for an identity"),
+            ));
+        }
         self.acting.remove(&current);
         self.retired.insert(current.clone(), subject.to_owned());
         self.acting.insert(new_key.to_owned(), subject.to_owned());

@@ -11,6 +11,7 @@
 
 pub mod credentials;
 pub mod identities;
+pub mod network;
 pub mod participants;
 pub mod records;
 pub mod txs;
@@ -23,6 +24,7 @@ use hygeia_policy::{ConsentError, ConsentEvent, GovernanceError, PolicyEngine};
 
 use credentials::{Credentials, TrustEntry};
 use identities::Identities;
+use network::{Network, Rules};
 use participants::Participants;
 use records::{RecordEntry, Records};
 use txs::*;
@@ -49,8 +51,9 @@ pub enum Effect {
 
 #[derive(Clone, Debug)]
 pub struct LedgerState {
-    /// The node's DID: the custodian that signs `record` and `access`.
-    node: String,
+    /// The genesis entry and the custodian set: who signs `record` and
+    /// `access`, and the audience of licences. Never "this node".
+    pub network: Network,
     pub participants: Participants,
     pub records: Records,
     pub policy: PolicyEngine,
@@ -61,15 +64,35 @@ pub struct LedgerState {
 }
 
 impl LedgerState {
+    /// A state that has applied nothing, not even a genesis: it refuses
+    /// every entry but a genesis at leaf 0. Replay starts here.
+    pub fn empty() -> Self {
+        Self::founded(None, None)
+    }
+
+    /// The state a log gets from a genesis naming `node` as its only
+    /// custodian and `governance` as its governance key, for tests and
+    /// tools: its network id is `node` itself, so a licence's key binding
+    /// addressed to `node` verifies. Nodes and verifiers start from
+    /// [`LedgerState::empty`] and take their rules from the log.
     pub fn new(node: String, governance: Option<String>) -> Self {
-        let registrars: Vec<String> = governance.iter().cloned().collect();
-        let mut identities = Identities::default();
-        identities.note_known(&node);
-        if let Some(governance) = &governance {
-            identities.note_known(governance);
+        let genesis = network::Genesis {
+            governance: governance.into_iter().collect(),
+            custodians: vec![node.clone()],
+            legacy: None,
+        };
+        let mut state = Self::founded(None, genesis.governance.first().cloned());
+        state.network = Network::founded(node, &genesis);
+        for key in genesis.custodians.iter().chain(&genesis.governance) {
+            state.identities.note_known(key);
         }
+        state
+    }
+
+    fn founded(network: Option<Network>, governance: Option<String>) -> Self {
+        let registrars: Vec<String> = governance.iter().cloned().collect();
         LedgerState {
-            node,
+            network: network.unwrap_or_default(),
             participants: Participants::new(governance),
             records: Records::default(),
             policy: PolicyEngine::with_state(
@@ -78,7 +101,7 @@ impl LedgerState {
             ),
             break_glass: HashMap::new(),
             credentials: Credentials::default(),
-            identities,
+            identities: Identities::default(),
         }
     }
 
@@ -88,10 +111,6 @@ impl LedgerState {
         let mut requester = self.participants.requester(did);
         requester.licence = self.credentials.licence_at(did, time);
         requester
-    }
-
-    pub fn node(&self) -> &str {
-        &self.node
     }
 
     /// End of the break-glass window `requester` holds on `patient`, if one
@@ -112,6 +131,9 @@ impl LedgerState {
     /// `attest` entries change nothing: replay skips them unread
     /// ([`may_change_state`]), so they name no one either.
     pub fn apply(&mut self, index: u64, tx: &SignedTx) -> Result<Effect, TxError> {
+        if !self.network.has_genesis() || tx.tx_type() == network::GENESIS {
+            return self.apply_genesis(index, tx);
+        }
         if tx.tx_type() == hygeia_ledger::attest::TX_TYPE {
             // Only a retired key's attestation is refused, as before.
             self.identities.identity_of(tx.signer().as_str())?;
@@ -131,8 +153,14 @@ impl LedgerState {
         let key = tx.signer().as_str();
         let body = tx.body();
         let schema = |e: String| TxError::new(ErrorCode::SchemaViolation, e);
+        let rules = self.network.rules_at(index);
         if tx.tx_type() == IDENTITY_ROTATE {
             // Signed by a recovery key, which acts for no identity.
+            if rules == Rules::V1 {
+                let b: IdentityRotateV1 = parse_body(IDENTITY_ROTATE, body).map_err(schema)?;
+                self.identities.rotate_v1(key, index, &b)?;
+                return Ok(Effect::None);
+            }
             let b: IdentityRotate = parse_body(IDENTITY_ROTATE, body).map_err(schema)?;
             self.identities.rotate(key, index, &b)?;
             return Ok(Effect::None);
@@ -142,6 +170,15 @@ impl LedgerState {
         let identity = self.identities.identity_of(key)?;
         let signer = identity.as_str();
         match tx.tx_type() {
+            network::NETWORK_CUSTODIAN => {
+                let b: network::NetworkCustodian =
+                    parse_body(network::NETWORK_CUSTODIAN, body).map_err(schema)?;
+                if !self.participants.is_governance(signer) {
+                    return Err(network::not_governance());
+                }
+                self.network.change_custodians(&b)?;
+                Ok(Effect::None)
+            }
             ORG_KEYS => {
                 let b: OrgKeys = parse_body(ORG_KEYS, body).map_err(schema)?;
                 self.participants.rotate_org_keys(signer, index, &b)?;
@@ -174,19 +211,22 @@ impl LedgerState {
                     signer,
                     index,
                     &b.credential,
+                    rules == Rules::Current,
                 )?;
                 self.credentials.publish_list(id, list, &decoded)?;
                 Ok(Effect::None)
             }
             LICENCE_REGISTER => {
                 let b: LicenceRegister = parse_body(LICENCE_REGISTER, body).map_err(schema)?;
+                let audience = self.licence_audience(rules);
                 let licence = credentials::verify_licence(
                     &self.participants,
-                    &self.node,
+                    audience,
                     signer,
                     key,
                     index,
                     &b.presentation,
+                    rules == Rules::Current,
                 )?;
                 self.identities.note_known(&licence.issuer);
                 self.credentials.register_licence(licence);
@@ -222,7 +262,7 @@ impl LedgerState {
             }
             RECORD => {
                 let b: RecordBody = parse_body(RECORD, body).map_err(schema)?;
-                self.require_custodian(signer, RECORD)?;
+                self.require_custodian(rules, key, signer, RECORD)?;
                 if self.records.contains(&b.commitment) {
                     return Err(TxError::new(
                         ErrorCode::Conflict("record.exists"),
@@ -304,7 +344,7 @@ impl LedgerState {
             }
             ACCESS => {
                 let b: Access = parse_body(ACCESS, body).map_err(schema)?;
-                self.require_custodian(signer, ACCESS)?;
+                self.require_custodian(rules, key, signer, ACCESS)?;
                 if b.break_glass && b.justified && b.decision == Verdict::Permit {
                     self.break_glass.insert(
                         (b.requester.clone(), b.patient.clone()),
@@ -323,15 +363,56 @@ impl LedgerState {
         }
     }
 
-    fn require_custodian(&self, signer: &str, tx_type: &str) -> Result<(), TxError> {
-        if signer == self.node {
+    /// `record` and `access` are signed by a key of the custodian set
+    /// (under the legacy rules: by the old node, as the identity it acts
+    /// for).
+    fn require_custodian(
+        &self,
+        rules: Rules,
+        key: &str,
+        signer: &str,
+        tx_type: &str,
+    ) -> Result<(), TxError> {
+        let allowed = match (rules, self.network.legacy()) {
+            (Rules::V1, Some(legacy)) => signer == legacy.node,
+            _ => self.network.is_custodian(key),
+        };
+        if allowed {
             Ok(())
         } else {
             Err(TxError::new(
                 ErrorCode::Forbidden("custodian_only"),
-                format!("{tx_type} transactions are signed by the node that holds the records"),
+                format!(
+                    "{tx_type} transactions are signed by a key of the network's custodian set"
+                ),
             ))
         }
+    }
+
+    /// Whom a licence's key binding is addressed to: the network (its id);
+    /// under the legacy rules, the old node.
+    fn licence_audience(&self, rules: Rules) -> &str {
+        match (rules, self.network.legacy()) {
+            (Rules::V1, Some(legacy)) => &legacy.node,
+            _ => self.network.id().unwrap_or_default(),
+        }
+    }
+
+    /// Leaf 0 must be a genesis, and no other leaf may be one.
+    fn apply_genesis(&mut self, index: u64, tx: &SignedTx) -> Result<Effect, TxError> {
+        if tx.tx_type() != network::GENESIS {
+            return Err(network::no_genesis(index));
+        }
+        let genesis: network::Genesis = parse_body(network::GENESIS, tx.body())
+            .map_err(|e| TxError::new(ErrorCode::SchemaViolation, e))?;
+        self.network
+            .check_genesis(index, tx.signer().as_str(), &genesis)?;
+        let governance = genesis.governance.first().cloned();
+        let id = hex::encode(tx.leaf_hash().0);
+        *self = Self::founded(Some(Network::founded(id, &genesis)), governance);
+        self.identities.note_known(tx.signer().as_str());
+        note_body_dids(&mut self.identities, tx.body());
+        Ok(Effect::None)
     }
 
     fn consent(&mut self, event: ConsentEvent) -> Result<Effect, TxError> {

@@ -328,6 +328,16 @@ pub struct IdentityRotate {
     pub proof: String,
 }
 
+/// `identity.rotate` as the rules before genesis admitted it (no proof),
+/// accepted only in a migrated log's legacy prefix
+/// ([`crate::network::Rules::V1`]).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct IdentityRotateV1 {
+    pub subject: String,
+    pub new_key: String,
+}
+
 /// What a new key signs to accept acting for an identity: this domain,
 /// then the JCS (RFC 8785) bytes of `{"new_key": …, "subject": …}`.
 pub const ROTATE_PROOF_DOMAIN: &[u8] = b"hygeia.identity.rotate.v1\x00";
@@ -480,7 +490,15 @@ impl TxModule for Schema {
 
 /// Registers every type of this module next to the ledger's own.
 pub fn register(registry: &mut ModuleRegistry) {
-    let schemas: [Schema; 15] = [
+    let schemas: [Schema; 17] = [
+        Schema {
+            tx_type: crate::network::GENESIS,
+            check: crate::network::check_genesis,
+        },
+        Schema {
+            tx_type: crate::network::NETWORK_CUSTODIAN,
+            check: crate::network::check_custodian,
+        },
         Schema {
             tx_type: ORG_REGISTER,
             check: |body| {
@@ -665,6 +683,13 @@ pub fn register(registry: &mut ModuleRegistry) {
         Schema {
             tx_type: IDENTITY_ROTATE,
             check: |body| {
+                // A migrated log's legacy prefix holds rotations without a
+                // proof; the state refuses them anywhere else
+                // (`schema_violation`, as the parse below would).
+                if let Ok(b) = parse_body::<IdentityRotateV1>(IDENTITY_ROTATE, body) {
+                    check_did_key("subject", &b.subject)?;
+                    return check_did_key("new_key", &b.new_key);
+                }
                 let b: IdentityRotate = parse_body(IDENTITY_ROTATE, body)?;
                 check_did_key("subject", &b.subject)?;
                 check_did_key("new_key", &b.new_key)?;

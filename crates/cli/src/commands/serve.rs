@@ -268,7 +268,16 @@ fn print_demo_banner(
     println!("Hygeia demo node");
     println!("  URL:            {url}");
     println!("  data directory: {}", data_dir.display());
+    let network_id = node
+        .state
+        .read()
+        .state
+        .network
+        .id()
+        .unwrap_or_default()
+        .to_owned();
     println!("  network:        {}", node.config.network);
+    println!("  network id:     {network_id} (the genesis entry's hash, leaf 0)");
     println!("  node DID:       {}", node.node_did);
     println!("  verifier key:   {}", node.verifier_key);
     if seeded > 0 {
@@ -340,7 +349,7 @@ fn print_demo_banner(
         "  hygeia record erase --node {url} --key {} {mental}",
         key("patient")
     );
-    println!("  hygeia verify {url}");
+    println!("  hygeia verify {url} --genesis {network_id}   # the whole log, from its genesis");
     println!("  open {url}/openapi.json for the whole API; docs/records.md explains the rules");
     println!();
     println!("Or in a browser (docs/apps.md):");
