@@ -771,28 +771,28 @@ fn wrong_content_type_and_empty_batch_are_refused() {
 #[test]
 fn bad_proof_requests_are_refused() {
     let mut p = Probe::start();
-    // On the empty log nothing can be proved.
+    // On a new log (its genesis entry only) nothing else can be proved.
     for path in [
-        "/v1/proofs/inclusion?index=0",
-        "/v1/proofs/inclusion?index=0&size=1",
+        "/v1/proofs/inclusion?index=1",
+        "/v1/proofs/inclusion?index=0&size=2",
         "/v1/proofs/consistency?from=0",
-        "/v1/proofs/consistency?from=1",
+        "/v1/proofs/consistency?from=2",
         "/v1/proofs/consistency?from=0&to=0",
     ] {
         p.refused_read(
-            &format!("empty log: {path}"),
+            &format!("new log: {path}"),
             p.get(path),
             400,
             "out_of_range",
         );
     }
-    p.alive("after the requests on the empty log");
+    p.alive("after the requests on the new log");
 
-    let txs = p.fresh_many(299);
+    let txs = p.fresh_many(298);
     p.append(&txs);
     let s = p.size;
     assert_eq!(s, 300);
-    let logged = hex::encode(leaf_hash(&txs[6]).0); // leaf 7
+    let logged = hex::encode(leaf_hash(&txs[5]).0); // leaf 7 (after genesis and the liveness check)
     let unknown = hex::encode(leaf_hash(b"never submitted").0);
     let upper = logged.to_uppercase();
 
@@ -928,7 +928,8 @@ fn bad_proof_requests_are_refused() {
 #[test]
 fn missing_and_malformed_tiles_are_not_found() {
     let mut p = Probe::start();
-    let txs = p.fresh_many(300);
+    // After the genesis entry at leaf 0: leaves 1 to 299.
+    let txs = p.fresh_many(299);
     p.append(&txs);
 
     // Control: the tiles that exist, with the right lengths and content.
@@ -940,13 +941,13 @@ fn missing_and_malformed_tiles_are_not_found() {
     let full = tile("/tile/0/000");
     assert_eq!(full.len(), 8192, "a full level-0 tile is 256 hashes");
     assert_eq!(
-        &full[..32],
+        &full[32..64],
         &leaf_hash(&txs[0]).0,
-        "the tile starts with the first leaf hash"
+        "the tile's second hash is the first leaf after genesis"
     );
     let partial = tile("/tile/0/001.p/44");
     assert_eq!(partial.len(), 44 * 32);
-    assert_eq!(&partial[43 * 32..], &leaf_hash(&txs[299]).0);
+    assert_eq!(&partial[43 * 32..], &leaf_hash(&txs[298]).0);
     let prefix = tile("/tile/0/000.p/10");
     assert_eq!(
         prefix,
@@ -957,11 +958,11 @@ fn missing_and_malformed_tiles_are_not_found() {
     let bundle = tile("/tile/entries/000");
     let entries = split_entries(&bundle).expect("entry bundle");
     assert_eq!(entries.len(), 256);
-    assert_eq!(entries[5], txs[5].as_slice());
+    assert_eq!(entries[5], txs[4].as_slice());
     let bundle = tile("/tile/entries/001.p/44");
     let entries = split_entries(&bundle).expect("entry bundle");
     assert_eq!(entries.len(), 44);
-    assert_eq!(entries[43], txs[299].as_slice());
+    assert_eq!(entries[43], txs[298].as_slice());
 
     for path in [
         // Beyond the tree.
