@@ -139,7 +139,8 @@ fn run_node(args: ServeArgs, demo: Option<usize>) -> anyhow::Result<ExitCode> {
         let data_dir = std::fs::canonicalize(&args.data_dir).unwrap_or(args.data_dir.clone());
         let server = tokio::spawn(hygeia_node::serve(node.clone(), listener, shutdown_signal()));
         if demo {
-            let fresh = node.sequencer.latest_checkpoint().size == 0;
+            // A new log holds its genesis entry only.
+            let fresh = node.sequencer.latest_checkpoint().size <= 1;
             let seeded = seed_demo(&node, &data_dir).await?;
             let records_file = data_dir.join("demo-records.json");
             if fresh {
@@ -211,7 +212,8 @@ const DEMO_PARTICIPANTS: [(&str, &[&str]); 4] = [
 /// Seeds an empty log with attestations over synthetic documents generated
 /// here. Only hashes reach the log. Returns how many were added.
 async fn seed_demo(node: &Node, data_dir: &Path) -> anyhow::Result<u64> {
-    if node.sequencer.latest_checkpoint().size > 0 {
+    // Only a new log (its genesis entry alone) is seeded.
+    if node.sequencer.latest_checkpoint().size > 1 {
         return Ok(0);
     }
     let keys_dir = data_dir.join("demo-keys");
