@@ -25,6 +25,7 @@ use hygeia_identity::Keypair;
 use hygeia_ledger::tx::TxContext;
 use hygeia_ledger::{ModuleRegistry, SignedTx, TxBuilder};
 use hygeia_state::registry::Registry;
+use hygeia_state::network;
 use hygeia_state::txs::*;
 use hygeia_state::{Effect, LedgerState};
 use hygeia_policy::{ConsentState, Requester};
@@ -149,6 +150,18 @@ fn body(u: &mut Unstructured<'_>, tx_type: &str, grants: &[String]) -> ArbResult
             }
             b
         }
+        network::GENESIS => json!({
+            "governance": [pick_string(u, &KEY_DIDS)?],
+            "custodians": [pick_string(u, &KEY_DIDS)?],
+        }),
+        network::NETWORK_CUSTODIAN => {
+            let op = pick(u, &["add", "remove", "rotate"])?;
+            let mut b = json!({"op": op, "key": pick_string(u, &KEY_DIDS)?});
+            if op == "rotate" {
+                b["new_key"] = pick_string(u, &KEY_DIDS)?.into();
+            }
+            b
+        }
         GOVERNANCE_POLICY => json!({
             "version": u.int_in_range(0..=3u64)?,
             "policies": pick(u, &POLICIES)?,
@@ -264,6 +277,7 @@ struct Snapshot {
     memberships: Vec<String>,
     requesters: Vec<Requester>,
     break_glass: Vec<Option<i64>>,
+    custodians: Vec<String>,
 }
 
 impl Snapshot {
@@ -315,6 +329,7 @@ impl Snapshot {
                         .map(move |p| state.break_glass_until(r, p, i64::MIN))
                 })
                 .collect(),
+            custodians: state.network.custodians().map(str::to_owned).collect(),
         }
     }
 }

@@ -41,6 +41,16 @@ enum Command {
     Proof(commands::proof::ProofCommand),
     /// Verify a whole log offline: signatures, tiles, root, and that it only grew.
     Verify(commands::verify::VerifyArgs),
+    /// Migrate a data directory made before logs began with a genesis entry.
+    ///
+    /// Writes a new log whose leaf 0 is a genesis entry (signed by the
+    /// node's key, naming its governance key and the node as custodian, and
+    /// recording the old log's size, root hash, rules and keys), followed by
+    /// the old entries byte for byte; the old entries replay under the rules
+    /// they were admitted under. The old log is kept in
+    /// <DATA_DIR>/pre-genesis-backup/. Stop the node first. Checkpoints
+    /// saved from the old log apply to the backup, not to the new log.
+    Migrate(commands::verify::MigrateArgs),
     /// Patient records: upload, read (decided and logged), list, erase.
     #[command(subcommand)]
     Record(commands::records::RecordCommand),
@@ -109,6 +119,7 @@ fn main() -> ExitCode {
         Command::Tx(command) => commands::tx::run(command),
         Command::Proof(command) => commands::proof::run(command),
         Command::Verify(args) => commands::verify::run(args),
+        Command::Migrate(args) => commands::verify::migrate(args),
         Command::Record(command) => commands::records::run_record(command),
         Command::Consent(command) => commands::records::run_consent(command),
         Command::Org(command) => commands::records::run_org(command),

@@ -7,6 +7,7 @@ pub mod config;
 pub mod custody;
 pub mod fhir_store;
 pub mod health_cards;
+pub mod migrate;
 pub mod node;
 pub mod research;
 pub mod server;

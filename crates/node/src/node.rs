@@ -17,7 +17,7 @@ use crate::config::{
 };
 use crate::custody::{Custody, CustodyError};
 use crate::state::writer::{Committed, SharedState, StateWriter};
-use crate::state::{may_change_state, txs, LedgerState};
+use crate::state::{may_change_state, network, txs, LedgerState};
 
 #[derive(Debug, thiserror::Error)]
 pub enum NodeError {
@@ -47,6 +47,8 @@ pub enum NodeError {
     SmartClients(String),
     #[error("the log does not replay: entry {index}: {message}")]
     Replay { index: u64, message: String },
+    #[error("{dir} holds a log made before logs began with a genesis entry (leaf 0 is {found:?}); migrate it with `hygeia migrate --data-dir {dir}` (the old log is kept as a backup), then start again")]
+    NotMigrated { dir: String, found: String },
 }
 
 /// The network's founding facts, written at the first start.
@@ -123,6 +125,21 @@ impl Node {
         let verifier_key = signer.verifier_key();
         let store = Arc::new(LogStore::open(&dir.join(LEDGER_FILE), &config.network)?);
         let modules = txs::registry();
+        let mut writer = LogWriter::open(store.clone(), signer)?;
+        if writer.checkpoint().size == 0 {
+            write_genesis(&mut writer, &config, &key, &modules)?;
+        }
+        let first = store.snapshot()?.entry(0)?.unwrap_or_default();
+        if !network::is_genesis_entry(&first) {
+            let found = serde_json::from_slice::<serde_json::Value>(&first)
+                .ok()
+                .and_then(|v| v["type"].as_str().map(str::to_owned))
+                .unwrap_or_else(|| "unreadable".into());
+            return Err(NodeError::NotMigrated {
+                dir: dir.display().to_string(),
+                found,
+            });
+        }
 
         let custody = Arc::new(Custody::open(&dir.join(VAULT_DIR))?);
         let view = store.snapshot()?;
@@ -131,9 +148,18 @@ impl Node {
             crate::snapshots::load_newest(&snapshot_dir, &view, &config.network, &node_did);
         let loaded_snapshot = loaded.as_ref().map(|(size, _, _)| *size);
         let newest_snapshot = loaded_snapshot.unwrap_or(0);
-        let committed = replay(&view, &config, &modules, &node_did, loaded)?;
+        let committed = replay(&view, &config, &modules, loaded)?;
         let covered = view.size();
         drop(view);
+        // The rules come from the log: its governance key, and whether
+        // this node's key may sign records and access events.
+        config.governance = committed.state.participants.governance().map(str::to_owned);
+        if !committed.state.network.is_custodian(&node_did) {
+            tracing::warn!(
+                node = %node_did,
+                "this node's key is not in the network's custodian set: it cannot write records or access events"
+            );
+        }
         // An erasure is durable before its keys are destroyed; finish any
         // that a crash interrupted.
         for record in committed.state.records.erased() {
@@ -148,7 +174,6 @@ impl Node {
                 }
             })
         };
-        let writer = LogWriter::open(store.clone(), signer)?;
         let snapshotter = Arc::new(crate::snapshots::Snapshotter::new(
             snapshot_dir,
             store.clone(),
@@ -274,15 +299,46 @@ fn settle_governance(dir: &Path, config: &NodeConfig) -> Result<Option<String>, 
     Ok(file.governance)
 }
 
+/// A new log's leaf 0: the genesis entry, signed by this (founding) node,
+/// naming the governance key and this node as the only custodian.
+fn write_genesis(
+    writer: &mut LogWriter,
+    config: &NodeConfig,
+    key: &Keypair,
+    modules: &ModuleRegistry,
+) -> Result<(), NodeError> {
+    let genesis = network::Genesis {
+        governance: config.governance.iter().cloned().collect(),
+        custodians: vec![key.did().to_string()],
+        legacy: None,
+    };
+    let tx = network::genesis_tx(&config.network, key, &genesis, modules)
+        .map_err(|e| NodeError::Network(e.to_string()))?;
+    let outcome = writer.append_batch(&[std::slice::from_ref(&tx)])?;
+    match outcome.results.first() {
+        Some(Ok(0)) => {
+            tracing::info!(
+                network = %config.network,
+                id = %hex::encode(tx.leaf_hash().0),
+                "wrote the genesis entry of a new network"
+            );
+            Ok(())
+        }
+        other => Err(NodeError::Network(format!(
+            "the genesis entry was not written at leaf 0: {other:?}"
+        ))),
+    }
+}
+
 /// Rebuilds the state from the log: every entry that can change it, with
-/// its signature checked, in order. With a snapshot (checked against this
-/// log, `crate::snapshots`), from the snapshot's state and only the entries
-/// after it.
+/// its signature checked, in order, starting from nothing: leaf 0 is the
+/// genesis entry that names the network's rules. With a snapshot (checked
+/// against this log, `crate::snapshots`), from the snapshot's state and
+/// only the entries after it.
 pub(crate) fn replay(
     snapshot: &hygeia_ledger::store::Snapshot,
     config: &NodeConfig,
     modules: &ModuleRegistry,
-    node_did: &str,
     loaded: Option<(u64, Committed, std::path::PathBuf)>,
 ) -> Result<Committed, NodeError> {
     let (start, mut committed) = match loaded {
@@ -290,13 +346,7 @@ pub(crate) fn replay(
             tracing::info!(path = %path.display(), size, "state loaded from a snapshot; replaying the entries after it");
             (size, committed)
         }
-        None => (
-            0,
-            Committed::new(LedgerState::new(
-                node_did.to_owned(),
-                config.governance.clone(),
-            )),
-        ),
+        None => (0, Committed::new(LedgerState::empty())),
     };
     let ctx = TxContext {
         network: &config.network,

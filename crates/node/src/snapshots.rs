@@ -405,7 +405,6 @@ mod tests {
             &node.store.snapshot().unwrap(),
             &node.config,
             &hygeia_state::txs::registry(),
-            &node.node_did,
             None,
         )
         .unwrap();

@@ -476,7 +476,8 @@ fn decode_anchored(credential: &str) -> Option<StatusList> {
 /// and before anything is decoded or its signature checked: an issuer the
 /// trust list does not name (`status.untrusted_issuer`), a signer that
 /// does not speak for the issuer (`status.not_issuer`), an id outside the
-/// issuer's namespace (`status.id_outside_namespace`); then a credential
+/// issuer's namespace (`status.id_outside_namespace`, unless `namespaced`
+/// is false: a migrated log's legacy prefix); then a credential
 /// that does not verify or a list over [`MAX_LIST_BYTES`]
 /// (`status.invalid_credential`, with the library's code in the message).
 ///
@@ -490,6 +491,7 @@ pub fn verify_status_list(
     signer: &str,
     index: u64,
     credential: &serde_json::Value,
+    namespaced: bool,
 ) -> Result<(String, PublishedList, StatusList), TxError> {
     use hygeia_credentials::status_list_credential::StatusListCredential;
     let invalid =
@@ -511,7 +513,7 @@ pub fn verify_status_list(
         ));
     }
     let claimed_id = credential["id"].as_str().unwrap_or_default();
-    if !in_namespace(claimed_id, &issuer) {
+    if namespaced && !in_namespace(claimed_id, &issuer) {
         return Err(TxError::new(
             ErrorCode::Forbidden("status.id_outside_namespace"),
             format!(
@@ -553,17 +555,20 @@ pub fn verify_status_list(
 /// Checks a `licence.register` presentation: an SD-JWT VC clinician
 /// licence signed by a key of its issuer, about the registering identity
 /// (`sub`), bound to the key that signed the transaction (`cnf`), with a
-/// key-binding JWT addressed to this node (`aud`) whose nonce is the
-/// registering identity. Trust, validity window and status are checked at
+/// key-binding JWT addressed to `audience` (the network's id, see
+/// [`crate::network::Network::id`]) whose nonce is the registering
+/// identity. `namespaced` is false only for a migrated log's legacy prefix,
+/// admitted before status entries had to lie in their issuer's namespace. Trust, validity window and status are checked at
 /// every decision instead (see [`Credentials::standing`]), so the time
 /// checks here are off and replay gives the same answer whenever it runs.
 pub fn verify_licence(
     participants: &Participants,
-    node: &str,
+    audience: &str,
     identity: &str,
     key: &str,
     index: u64,
     presentation: &str,
+    namespaced: bool,
 ) -> Result<LicenceEntry, TxError> {
     use hygeia_credentials::credential_types::VCT_CLINICIAN_LICENCE;
     use hygeia_credentials::jws::VerifyingKey;
@@ -581,7 +586,7 @@ pub fn verify_licence(
         };
         issuer_method_key(participants, issuer, &method).map(VerifyingKey::from)
     };
-    let mut options = VerifyOptions::new(0).require_key_binding(node, identity);
+    let mut options = VerifyOptions::new(0).require_key_binding(audience, identity);
     options.clock_skew_secs = i64::MAX;
     options.kb_max_age_secs = i64::MAX;
     let verified = verify_presentation(presentation, &resolver, &options)
@@ -652,7 +657,7 @@ pub fn verify_licence(
     }
     if let Some(foreign) = status
         .iter()
-        .find(|s| !in_namespace(&s.list, verified.issuer()))
+        .find(|s| namespaced && !in_namespace(&s.list, verified.issuer()))
     {
         return Err(invalid(
             "licence.bad_status",
@@ -749,6 +754,7 @@ impl TxBody for StatusListPublish {
             &cx.signer,
             cx.index,
             &self.credential,
+            state.network.rules_at(cx.index) == crate::network::Rules::Current,
         )?;
         state.credentials.publish_list(id, list, &decoded)?;
         Ok(Effect::None)
@@ -774,11 +780,12 @@ impl TxBody for LicenceRegister {
     fn apply(self, state: &mut LedgerState, cx: &mut Cx<'_>) -> Result<Effect, TxError> {
         let licence = verify_licence(
             &state.participants,
-            &state.node,
+            state.licence_audience(cx.index),
             &cx.signer,
             cx.key,
             cx.index,
             &self.presentation,
+            state.network.rules_at(cx.index) == crate::network::Rules::Current,
         )?;
         state.identities.note_known(&licence.issuer);
         state.credentials.register_licence(licence);

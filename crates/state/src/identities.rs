@@ -22,7 +22,7 @@ use serde::{Deserialize, Serialize};
 
 use super::registry::{example_did, Cx, Registry, SignedAs, TxBody};
 use super::txs::{
-    check_did, check_did_key, check_hex32, IdentityRecovery, IdentityRotate, IDENTITY_RECOVERY,
+    check_did, check_did_key, check_hex32, IdentityRecovery, IdentityRotate, IdentityRotateV1, IDENTITY_RECOVERY,
     IDENTITY_ROTATE,
 };
 use super::{Effect, LedgerState};
@@ -215,7 +215,11 @@ impl Identities {
 /// Registers the types of this domain.
 pub(crate) fn register(r: &mut Registry) {
     r.add::<IdentityRecovery>();
-    r.add::<IdentityRotate>();
+    r.add::<IdentityRotate>().or_legacy(|body| {
+        let b: IdentityRotateV1 = crate::txs::parse_body(IDENTITY_ROTATE, body)?;
+        check_did_key("subject", &b.subject)?;
+        check_did_key("new_key", &b.new_key)
+    });
 }
 
 impl TxBody for IdentityRecovery {
@@ -285,6 +289,58 @@ impl TxBody for IdentityRotate {
     fn apply(self, state: &mut LedgerState, cx: &mut Cx<'_>) -> Result<Effect, TxError> {
         state.identities.rotate(cx.key, cx.index, &self)?;
         Ok(Effect::None)
+    }
+}
+
+impl Identities {
+    /// `identity.rotate` under the rules before genesis
+    /// ([`crate::network::Rules::V1`]), for a migrated log's legacy prefix
+    /// only: no proof from the new key, and a new key is refused only if
+    /// it acts, acted or recovers for an identity.
+    pub fn rotate_v1(
+        &mut self,
+        key: &str,
+        index: u64,
+        body: &IdentityRotateV1,
+    ) -> Result<(), TxError> {
+        let subject = body.subject.as_str();
+        let current = self.current_key(subject).to_owned();
+        let by_recovery = self
+            .recovery
+            .get(subject)
+            .is_some_and(|r| r.recovery_key == key);
+        if !(by_recovery || key == current) {
+            return Err(TxError::new(
+                ErrorCode::Forbidden("identity.rotate_not_allowed"),
+                format!("only {subject}'s registered recovery key or its current key rotates it"),
+            ));
+        }
+        let new_key = body.new_key.as_str();
+        let taken = new_key == subject
+            || self.retired.contains_key(new_key)
+            || self.acting.contains_key(new_key)
+            || self.current.contains_key(new_key)
+            || self.recovery.values().any(|r| r.recovery_key == new_key);
+        if taken {
+            return Err(TxError::new(
+                ErrorCode::Conflict("identity.key_in_use"),
+                format!("{new_key} already acts, acted or recovers for an identity"),
+            ));
+        }
+        self.acting.remove(&current);
+        self.retired.insert(current.clone(), subject.to_owned());
+        self.acting.insert(new_key.to_owned(), subject.to_owned());
+        self.current.insert(subject.to_owned(), new_key.to_owned());
+        self.known.insert(new_key.to_owned());
+        self.rotations
+            .entry(subject.to_owned())
+            .or_default()
+            .push(Rotation {
+                from: current,
+                to: new_key.to_owned(),
+                index,
+            });
+        Ok(())
     }
 }
 

@@ -12,6 +12,7 @@
 pub mod consent;
 pub mod credentials;
 pub mod identities;
+pub mod network;
 pub mod participants;
 pub mod records;
 pub mod registry;
@@ -27,6 +28,7 @@ use imbl::HashMap;
 
 use credentials::Credentials;
 use identities::Identities;
+use network::{Network, Rules};
 use participants::Participants;
 use records::Records;
 use registry::Registry;
@@ -61,8 +63,9 @@ pub enum Effect {
 /// so that one state has one encoding and one digest.
 #[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
 pub struct LedgerState {
-    /// The node's DID: the custodian that signs `record` and `access`.
-    node: String,
+    /// The genesis entry and the custodian set: who signs `record` and
+    /// `access`, and the audience of licences. Never "this node".
+    pub network: Network,
     pub participants: Participants,
     pub records: Records,
     pub policy: PolicyEngine,
@@ -74,15 +77,35 @@ pub struct LedgerState {
 }
 
 impl LedgerState {
+    /// A state that has applied nothing, not even a genesis: it refuses
+    /// every entry but a genesis at leaf 0. Replay starts here.
+    pub fn empty() -> Self {
+        Self::founded(None, None)
+    }
+
+    /// The state a log gets from a genesis naming `node` as its only
+    /// custodian and `governance` as its governance key, for tests and
+    /// tools: its network id is `node` itself, so a licence's key binding
+    /// addressed to `node` verifies. Nodes and verifiers start from
+    /// [`LedgerState::empty`] and take their rules from the log.
     pub fn new(node: String, governance: Option<String>) -> Self {
-        let registrars: Vec<String> = governance.iter().cloned().collect();
-        let mut identities = Identities::default();
-        identities.note_known(&node);
-        if let Some(governance) = &governance {
-            identities.note_known(governance);
+        let genesis = network::Genesis {
+            governance: governance.into_iter().collect(),
+            custodians: vec![node.clone()],
+            legacy: None,
+        };
+        let mut state = Self::founded(None, genesis.governance.first().cloned());
+        state.network = Network::founded(node, &genesis);
+        for key in genesis.custodians.iter().chain(&genesis.governance) {
+            state.identities.note_known(key);
         }
+        state
+    }
+
+    fn founded(network: Option<Network>, governance: Option<String>) -> Self {
+        let registrars: Vec<String> = governance.iter().cloned().collect();
         LedgerState {
-            node,
+            network: network.unwrap_or_default(),
             participants: Participants::new(governance),
             records: Records::default(),
             policy: PolicyEngine::with_state(
@@ -91,7 +114,7 @@ impl LedgerState {
             ),
             break_glass: HashMap::new(),
             credentials: Credentials::default(),
-            identities,
+            identities: Identities::default(),
         }
     }
 
@@ -101,10 +124,6 @@ impl LedgerState {
         let mut requester = self.participants.requester(did);
         requester.licence = self.credentials.licence_at(did, time);
         requester
-    }
-
-    pub fn node(&self) -> &str {
-        &self.node
     }
 
     /// End of the break-glass window `requester` holds on `patient`, if one
@@ -136,6 +155,12 @@ impl LedgerState {
         index: u64,
         tx: &SignedTx,
     ) -> Result<Effect, TxError> {
+        if !self.network.has_genesis() || tx.tx_type() == network::GENESIS {
+            return self.apply_genesis(index, tx);
+        }
+        if tx.tx_type() == txs::IDENTITY_ROTATE && self.network.rules_at(index) == Rules::V1 {
+            return self.apply_rotate_v1(index, tx);
+        }
         if tx.tx_type() == hygeia_ledger::attest::TX_TYPE {
             // Only a retired key's attestation is refused, as before.
             self.identities.identity_of(tx.signer().as_str())?;
@@ -151,15 +176,70 @@ impl LedgerState {
         Ok(effect)
     }
 
-    pub(crate) fn require_custodian(&self, signer: &str, tx_type: &str) -> Result<(), TxError> {
-        if signer == self.node {
+    /// `record` and `access` are signed by a key of the custodian set
+    /// (under the legacy rules: by the old node, as the identity it acts
+    /// for).
+    pub(crate) fn require_custodian(
+        &self,
+        index: u64,
+        key: &str,
+        signer: &str,
+        tx_type: &str,
+    ) -> Result<(), TxError> {
+        let allowed = match (self.network.rules_at(index), self.network.legacy()) {
+            (Rules::V1, Some(legacy)) => signer == legacy.node,
+            _ => self.network.is_custodian(key),
+        };
+        if allowed {
             Ok(())
         } else {
             Err(TxError::new(
                 ErrorCode::Forbidden("custodian_only"),
-                format!("{tx_type} transactions are signed by the node that holds the records"),
+                format!(
+                    "{tx_type} transactions are signed by a key of the network's custodian set"
+                ),
             ))
         }
+    }
+
+    /// Whom a licence's key binding is addressed to: the network (its id);
+    /// under the legacy rules, the old node.
+    pub(crate) fn licence_audience(&self, index: u64) -> &str {
+        match (self.network.rules_at(index), self.network.legacy()) {
+            (Rules::V1, Some(legacy)) => &legacy.node,
+            _ => self.network.id().unwrap_or_default(),
+        }
+    }
+
+    /// Leaf 0 must be a genesis, and no other leaf may be one.
+    fn apply_genesis(&mut self, index: u64, tx: &SignedTx) -> Result<Effect, TxError> {
+        if tx.tx_type() != network::GENESIS {
+            return Err(network::no_genesis(index));
+        }
+        let genesis: network::Genesis = txs::parse_body(network::GENESIS, tx.body())
+            .map_err(|e| TxError::new(ErrorCode::SchemaViolation, e))?;
+        self.network
+            .check_genesis(index, tx.signer().as_str(), &genesis)?;
+        let governance = genesis.governance.first().cloned();
+        let id = hex::encode(tx.leaf_hash().0);
+        *self = Self::founded(Some(Network::founded(id, &genesis)), governance);
+        self.identities.note_known(tx.signer().as_str());
+        note_body_dids(&mut self.identities, tx.body());
+        Ok(Effect::None)
+    }
+
+
+    /// `identity.rotate` in a migrated log's legacy prefix: the body has no
+    /// proof, and the rules of before genesis apply
+    /// ([`identities::Identities::rotate_v1`]).
+    fn apply_rotate_v1(&mut self, index: u64, tx: &SignedTx) -> Result<Effect, TxError> {
+        let body: txs::IdentityRotateV1 = txs::parse_body(txs::IDENTITY_ROTATE, tx.body())
+            .map_err(|e| TxError::new(ErrorCode::SchemaViolation, e))?;
+        self.identities
+            .rotate_v1(tx.signer().as_str(), index, &body)?;
+        self.identities.note_known(tx.signer().as_str());
+        note_body_dids(&mut self.identities, tx.body());
+        Ok(Effect::None)
     }
 }
 

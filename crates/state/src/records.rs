@@ -123,7 +123,7 @@ impl TxBody for RecordBody {
     }
 
     fn apply(self, state: &mut LedgerState, cx: &mut Cx<'_>) -> Result<Effect, TxError> {
-        state.require_custodian(&cx.signer, RECORD)?;
+        state.require_custodian(cx.index, cx.key, &cx.signer, RECORD)?;
         if state.records.contains(&self.commitment) {
             return Err(TxError::new(
                 ErrorCode::Conflict("record.exists"),
@@ -231,7 +231,7 @@ impl TxBody for Access {
     }
 
     fn apply(self, state: &mut LedgerState, cx: &mut Cx<'_>) -> Result<Effect, TxError> {
-        state.require_custodian(&cx.signer, ACCESS)?;
+        state.require_custodian(cx.index, cx.key, &cx.signer, ACCESS)?;
         if self.break_glass && self.justified && self.decision == Verdict::Permit {
             state.break_glass.insert(
                 (self.requester.clone(), self.patient.clone()),

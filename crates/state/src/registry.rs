@@ -50,6 +50,7 @@ pub const DOMAINS: &[Domain] = &[
     ("records", crate::records::register),
     ("credentials", crate::credentials::register),
     ("identities", crate::identities::register),
+    ("network", crate::network::register),
 ];
 
 /// Most events (and reactions) one transaction may set off, so that two
@@ -149,15 +150,29 @@ pub struct TxType {
     /// Whether some domain reacts to what it emits: then it is applied on
     /// a copy of the state.
     copies: bool,
+    /// A second body shape a log may hold from before a rule was
+    /// tightened (a migrated log's legacy prefix); the state decides by
+    /// the rules of the entry's leaf whether it counts.
+    legacy: Option<CheckFn>,
 }
 
 impl TxType {
     /// Parses and checks a body, as [`SignedTx::parse`] does.
     pub fn check_body(&self, body: &Value) -> Result<(), String> {
-        (self.check)(body)
+        match ((self.check)(body), self.legacy) {
+            (Err(_), Some(legacy)) if legacy(body).is_ok() => Ok(()),
+            (result, _) => result,
+        }
     }
 
     /// [`TxBody::example`], as JSON.
+    /// Whether `body` has the legacy shape this type also accepts at parse
+    /// time ([`Registration::or_legacy`]); the state refuses it outside a
+    /// migrated log's legacy prefix.
+    pub fn legacy_accepts(&self, body: &Value) -> bool {
+        self.legacy.is_some_and(|legacy| legacy(body).is_ok())
+    }
+
     pub fn example(&self) -> Value {
         (self.example)()
     }
@@ -213,6 +228,14 @@ pub struct Registration<'a> {
 
 impl Registration<'_> {
     /// Declares that the type's rule may emit events of type `E`.
+    /// Accepts, at parse time, the body shape `legacy` checks too: an
+    /// older shape a migrated log holds, which the state admits only at the
+    /// leaves its legacy rules cover.
+    pub fn or_legacy(self, legacy: CheckFn) -> Self {
+        self.entry.legacy = Some(legacy);
+        self
+    }
+
     pub fn emits<E: Any>(self) -> Self {
         self.entry.emits.push(TypeId::of::<E>());
         self
@@ -265,6 +288,7 @@ impl Registry {
             example: example::<T>,
             emits: Vec::new(),
             copies: false,
+            legacy: None,
         });
         Registration { entry }
     }

@@ -329,6 +329,16 @@ pub struct IdentityRotate {
     pub proof: String,
 }
 
+/// `identity.rotate` as the rules before genesis admitted it (no proof),
+/// accepted only in a migrated log's legacy prefix
+/// ([`crate::network::Rules::V1`]).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct IdentityRotateV1 {
+    pub subject: String,
+    pub new_key: String,
+}
+
 /// What a new key signs to accept acting for an identity: this domain,
 /// then the JCS (RFC 8785) bytes of `{"new_key": …, "subject": …}`.
 pub const ROTATE_PROOF_DOMAIN: &[u8] = b"hygeia.identity.rotate.v1\x00";

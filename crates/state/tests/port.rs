@@ -1,12 +1,15 @@
 //! The port is faithful: the log made by the state machine before it
 //! became a crate of its own (tests/fixtures/port-v1, see its README)
-//! replays through today's state machine to the same state.
+//! replays through today's state machine to the same state, once migrated
+//! (`hygeia migrate`: a genesis entry in front, the old entries replayed
+//! under the rules they were admitted under).
 
 #[path = "support/port_dump.rs"]
 mod port_dump;
 
 use hygeia_ledger::tx::TxContext;
 use hygeia_ledger::SignedTx;
+use hygeia_state::network::{genesis_tx, Genesis, Legacy, LEGACY_RULES_V1};
 use hygeia_state::snapshot;
 use hygeia_state::txs::registry;
 use hygeia_state::writer::Committed;
@@ -19,35 +22,85 @@ fn read(name: &str) -> String {
     std::fs::read_to_string(format!("{FIXTURE}/{name}")).unwrap()
 }
 
-#[test]
-#[ignore = "the rules tightened since the fixture (status list ids in the issuer's namespace, \
-            identity.rotate with a proof) refuse 8 of its entries; replaying pre-migration entries \
-            under the rules they were admitted under is not built yet"]
-fn the_old_log_replays_to_the_old_state() {
-    let meta: Value = serde_json::from_str(&read("meta.json")).unwrap();
+/// The old log, migrated as `hygeia migrate` migrates it: a genesis
+/// entry signed by the old node's key, recording the legacy prefix, then
+/// the old entries byte for byte at leaves 1 to 42.
+fn migrated(meta: &Value) -> (Vec<SignedTx>, Vec<SignedTx>) {
     let network = meta["network"].as_str().unwrap();
     let modules = registry();
     let ctx = TxContext {
         network,
         modules: &modules,
     };
-    let txs: Vec<SignedTx> = read("log.jsonl")
+    let old: Vec<SignedTx> = read("log.jsonl")
         .lines()
         .map(|line| SignedTx::parse(line.as_bytes(), &ctx).unwrap())
         .collect();
-    assert_eq!(txs.len() as u64, meta["entries"].as_u64().unwrap());
+    assert_eq!(old.len() as u64, meta["entries"].as_u64().unwrap());
+    let mut root = hygeia_ledger::merkle::RootBuilder::new();
+    for tx in &old {
+        root.push(tx.leaf_hash());
+    }
+    // The fixture's generator derived the node key from the seed [1; 32].
+    let node = hygeia_identity::Keypair::from_seed(&[1; 32]);
+    assert_eq!(node.did().to_string(), meta["node"].as_str().unwrap());
+    let governance = meta["governance"].as_str().unwrap().to_owned();
+    let genesis = Genesis {
+        governance: vec![governance.clone()],
+        custodians: vec![node.did().to_string()],
+        legacy: Some(Legacy {
+            entries: old.len() as u64,
+            root: hex::encode(root.root().0),
+            rules: LEGACY_RULES_V1.into(),
+            node: node.did().to_string(),
+            governance: Some(governance),
+        }),
+    };
+    let genesis = genesis_tx(network, &node, &genesis, &modules).unwrap();
+    let new = std::iter::once(genesis)
+        .chain(old.iter().cloned())
+        .collect();
+    (old, new)
+}
 
-    let mut state = LedgerState::new(
-        meta["node"].as_str().unwrap().to_owned(),
-        Some(meta["governance"].as_str().unwrap().to_owned()),
-    );
-    for (index, tx) in txs.iter().enumerate() {
+/// Adds one to every leaf index in a dump (not to bit indices or times):
+/// the migrated log holds the old entries one leaf further on.
+fn shift_leaf_indices(value: &mut Value, key: Option<&str>, parent: Option<&str>) {
+    match value {
+        Value::Number(n) => {
+            let leaf = matches!(key, Some("index" | "registered_at" | "erased_at"))
+                && parent != Some("status")
+                || matches!(parent, Some("key_changes"));
+            if leaf {
+                *value = Value::from(n.as_u64().unwrap() + 1);
+            }
+        }
+        Value::Array(items) => {
+            for item in items {
+                shift_leaf_indices(item, None, key.or(parent));
+            }
+        }
+        Value::Object(members) => {
+            for (k, v) in members.iter_mut() {
+                shift_leaf_indices(v, Some(k.as_str()), key.or(parent));
+            }
+        }
+        _ => {}
+    }
+}
+
+#[test]
+fn the_old_log_replays_through_the_migration_to_the_old_state() {
+    let meta: Value = serde_json::from_str(&read("meta.json")).unwrap();
+    let (old, new) = migrated(&meta);
+    let mut state = LedgerState::empty();
+    for (index, tx) in new.iter().enumerate() {
         state
             .apply(index as u64, tx)
             .unwrap_or_else(|e| panic!("entry {index} ({}) refused: {e}", tx.tx_type()));
     }
 
-    let universe = port_dump::universe(&txs);
+    let universe = port_dump::universe(&old);
     let got: Value = serde_json::from_str(&port_dump::dump_text(
         &state,
         &universe,
@@ -60,7 +113,29 @@ fn the_old_log_replays_to_the_old_state() {
     for list in want["status_lists"].as_array_mut().unwrap() {
         list.as_object_mut().unwrap().remove("bits_sha256");
     }
+    shift_leaf_indices(&mut want, None, None);
     assert_eq!(got, want);
+}
+
+/// After the legacy prefix, today's rules apply again: a rotation
+/// without a proof is refused, and so is a status list outside its
+/// issuer's namespace, as in a log that was never migrated.
+#[test]
+fn after_the_legacy_prefix_the_current_rules_apply() {
+    let meta: Value = serde_json::from_str(&read("meta.json")).unwrap();
+    let (old, new) = migrated(&meta);
+    let mut state = LedgerState::empty();
+    for (index, tx) in new.iter().enumerate() {
+        state.apply(index as u64, tx).unwrap();
+    }
+    let next = new.len() as u64;
+    for (old_index, code) in [
+        (37, "schema_violation"),
+        (14, "status.id_outside_namespace"),
+    ] {
+        let e = state.apply(next, &old[old_index]).unwrap_err();
+        assert_eq!(e.code.as_str(), code, "old entry {old_index}");
+    }
 }
 
 /// The fixture holds every type the registry knew when it was made (16),
@@ -86,9 +161,10 @@ fn the_fixture_covers_every_type_of_its_time() {
     assert!(dropped.is_empty(), "no longer registered: {dropped:?}");
 }
 
-/// Until pre-migration entries replay under the rules they were admitted
-/// under, the fixture pins exactly where today's rules part from the old
-/// ones: every other entry is still accepted.
+/// Without the migration (today's rules from leaf 0 on, as
+/// `LedgerState::new` sets them up for tests), the fixture pins exactly
+/// where today's rules part from the old ones: every other entry is still
+/// accepted. The migration replays these under the old rules instead.
 #[test]
 fn the_old_log_is_refused_only_where_the_rules_were_tightened() {
     let meta: Value = serde_json::from_str(&read("meta.json")).unwrap();

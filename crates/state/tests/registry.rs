@@ -179,15 +179,20 @@ fn every_type_refuses_bodies_that_break_its_schema_and_changes_nothing() {
             modules: &lenient,
         };
         for (what, body) in schema_breakers(entry) {
-            let error = parse(entry.tx_type, body.clone())
-                .err()
-                .unwrap_or_else(|| panic!("{} accepted a body {what}", entry.tx_type));
-            assert_eq!(
-                error.code.as_str(),
-                "schema_violation",
-                "{} {what}",
-                entry.tx_type
-            );
+            // A migrated log's legacy prefix may hold an older shape (an
+            // `identity.rotate` without proof): the parser lets it through
+            // and the state below refuses it outside that prefix.
+            if !entry.legacy_accepts(&body) {
+                let error = parse(entry.tx_type, body.clone())
+                    .err()
+                    .unwrap_or_else(|| panic!("{} accepted a body {what}", entry.tx_type));
+                assert_eq!(
+                    error.code.as_str(),
+                    "schema_violation",
+                    "{} {what}",
+                    entry.tx_type
+                );
+            }
 
             let raw = TxBuilder {
                 network: NETWORK,

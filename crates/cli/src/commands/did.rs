@@ -55,15 +55,6 @@ pub fn get_json(node: &str, path: &str) -> anyhow::Result<Value> {
     json_or_refusal(response).with_context(|| format!("GET {url}"))
 }
 
-/// The node's own DID: the `aud` a licence registration is addressed to.
-pub fn node_did(node: &str) -> anyhow::Result<String> {
-    let info = super::node_info(node)?;
-    info["node_did"]
-        .as_str()
-        .map(str::to_owned)
-        .context("the node did not say its DID")
-}
-
 /// A DID or URL as one path segment or query value: `%` and anything
 /// outside the unreserved characters and `:` escaped.
 pub fn url_component(text: &str) -> String {

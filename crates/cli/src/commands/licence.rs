@@ -13,7 +13,7 @@ use hygeia_credentials::credential_types::VCT_CLINICIAN_LICENCE;
 use hygeia_identity::Keypair;
 use serde_json::{json, Value};
 
-use super::did::{get_json, node_did, url_component, Resolver};
+use super::did::{get_json, url_component, Resolver};
 use crate::client::Client;
 
 #[derive(Subcommand)]
@@ -21,7 +21,8 @@ pub enum LicenceCommand {
     /// Register your licence on a node
     ///
     /// Presents it with a key-binding JWT
-    /// addressed to the node (aud = the node's DID, nonce = your DID) and
+    /// addressed to the network (aud = its network id, the hash of its
+    /// genesis entry, as GET /v1/node gives it; nonce = your DID) and
     /// submits it as `licence.register`, signed with your key. The node
     /// checks the issuer's signature and that the licence is bound to your
     /// key and about you; trust, validity and status are checked at every
@@ -93,7 +94,12 @@ pub fn run(command: LicenceCommand) -> anyhow::Result<ExitCode> {
 /// Registers an issued licence as `holder` on `node`; returns the node's
 /// answer.
 pub fn register(node: &str, holder: &Keypair, issued: &str) -> anyhow::Result<Value> {
-    let audience = node_did(node)?;
+    // Bound to the network, not to one node: every node replaying the log
+    // admits it.
+    let audience = super::node_info(node)?["network_id"]
+        .as_str()
+        .map(str::to_owned)
+        .context("the node did not give its network id (network_id)")?;
     let resolver = Resolver::new(Some(node));
     let presentation = registration(
         issued,

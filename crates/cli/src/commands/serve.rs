@@ -147,7 +147,8 @@ fn run_node(args: ServeArgs, demo: Option<usize>) -> anyhow::Result<ExitCode> {
         let data_dir = std::fs::canonicalize(&args.data_dir).unwrap_or(args.data_dir.clone());
         let server = tokio::spawn(hygeia_node::serve(node.clone(), listener, shutdown_signal()));
         if demo {
-            let fresh = node.sequencer.latest_checkpoint().size == 0;
+            // A new log holds its genesis entry only.
+            let fresh = node.sequencer.latest_checkpoint().size <= 1;
             let seeded = seed_demo(&node, &data_dir).await?;
             let records_file = data_dir.join("demo-records.json");
             if fresh {
@@ -225,7 +226,8 @@ const DEMO_PARTICIPANTS: [(&str, &[&str]); 4] = [
 /// Seeds an empty log with attestations over synthetic documents generated
 /// here. Only hashes reach the log. Returns how many were added.
 async fn seed_demo(node: &Node, data_dir: &Path) -> anyhow::Result<u64> {
-    if node.sequencer.latest_checkpoint().size > 0 {
+    // Only a new log (its genesis entry alone) is seeded.
+    if node.sequencer.latest_checkpoint().size > 1 {
         return Ok(0);
     }
     let keys_dir = data_dir.join("demo-keys");
@@ -282,7 +284,16 @@ fn print_demo_banner(
     println!("Hygeia demo node");
     println!("  URL:            {url}");
     println!("  data directory: {}", data_dir.display());
+    let network_id = node
+        .state
+        .read()
+        .state
+        .network
+        .id()
+        .unwrap_or_default()
+        .to_owned();
     println!("  network:        {}", node.config.network);
+    println!("  network id:     {network_id} (the genesis entry's hash, leaf 0)");
     println!("  node DID:       {}", node.node_did);
     println!("  verifier key:   {}", node.verifier_key);
     if seeded > 0 {
@@ -354,7 +365,7 @@ fn print_demo_banner(
         "  hygeia record erase --node {url} --key {} {mental}",
         key("patient")
     );
-    println!("  hygeia verify {url}");
+    println!("  hygeia verify {url} --genesis {network_id}   # the whole log, from its genesis");
     println!("  open {url}/openapi.json for the whole API; docs/records.md explains the rules");
     println!();
     println!("Or in a browser (docs/apps.md):");

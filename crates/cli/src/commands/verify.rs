@@ -34,12 +34,17 @@ pub struct VerifyArgs {
     /// Bundles of 256 entries fetched and checked in parallel.
     #[arg(long, default_value_t = 32)]
     parallel: usize,
-    /// The network's governance did:key, for replaying the state. Without
-    /// it, a URL's /v1/node answer, or a data directory's network.json.
+    /// Pin the network: the hex leaf hash of the log's genesis entry (its
+    /// network id, `network_id` in GET /v1/node). The log must start with
+    /// exactly that genesis.
+    #[arg(long)]
+    genesis: Option<String>,
+    /// Optional pin: the network's governance did:key must be this one.
+    /// (The rules come from the log's genesis entry; this only checks it.)
     #[arg(long)]
     governance: Option<String>,
-    /// The custodian node's did:key (signer of record and access events).
-    /// Without it, a URL's /v1/node answer, or a data directory's node.key.
+    /// Optional pin: this node key must be in the custodian set the log
+    /// ends with. (The rules come from the log; this only checks it.)
     #[arg(long)]
     node_did: Option<String>,
     /// A state snapshot file to check: it must be signed by the node, name
@@ -78,10 +83,30 @@ fn read_snapshot(
     SnapshotCheck { path, claim }
 }
 
-/// Who the state rules trust: the custodian node and the governance key.
-struct Authorities {
-    node_did: String,
-    governance: Option<String>,
+#[derive(Args)]
+pub struct MigrateArgs {
+    /// The node's data directory (the node must not be running).
+    #[arg(long)]
+    data_dir: PathBuf,
+}
+
+/// `hygeia migrate`.
+pub fn migrate(args: MigrateArgs) -> anyhow::Result<ExitCode> {
+    let done = hygeia_node::migrate::migrate(&args.data_dir)?;
+    println!(
+        "migrated {}: leaf 0 is now a genesis entry, followed by the {} entries of the old log (root {}), unchanged",
+        args.data_dir.display(),
+        done.entries,
+        done.old_root
+    );
+    println!("network id: {}", done.network_id);
+    println!("the old log is kept in {}", done.backup.display());
+    println!(
+        "check it with: hygeia verify {} --genesis {}",
+        args.data_dir.display(),
+        done.network_id
+    );
+    Ok(ExitCode::SUCCESS)
 }
 
 pub fn run(args: VerifyArgs) -> anyhow::Result<ExitCode> {
@@ -98,19 +123,6 @@ pub fn run(args: VerifyArgs) -> anyhow::Result<ExitCode> {
             "--snapshot checks a snapshot against a data directory's log; give the data directory"
         );
         let info = super::node_info(&args.target)?;
-        let authorities = Authorities {
-            node_did: match &args.node_did {
-                Some(did) => did.clone(),
-                None => info["node_did"]
-                    .as_str()
-                    .context("the node did not give its DID")?
-                    .to_owned(),
-            },
-            governance: args
-                .governance
-                .clone()
-                .or_else(|| info["governance"].as_str().map(str::to_owned)),
-        };
         let key = match args.key.clone() {
             Some(key) => key,
             None => {
@@ -130,7 +142,6 @@ pub fn run(args: VerifyArgs) -> anyhow::Result<ExitCode> {
             &modules,
             since.as_deref(),
             &args,
-            &authorities,
             Vec::new(),
         )
     } else {
@@ -142,23 +153,6 @@ pub fn run(args: VerifyArgs) -> anyhow::Result<ExitCode> {
             dir.display()
         );
         let (store, origin) = LogStore::open_existing(&ledger)?;
-        let network_file: serde_json::Value =
-            std::fs::read(dir.join(hygeia_node::config::NETWORK_FILE))
-                .ok()
-                .and_then(|b| serde_json::from_slice(&b).ok())
-                .unwrap_or_default();
-        let authorities = Authorities {
-            node_did: match &args.node_did {
-                Some(did) => did.clone(),
-                None => Keypair::read_key_file(&dir.join(NODE_KEY_FILE))?
-                    .did()
-                    .to_string(),
-            },
-            governance: args
-                .governance
-                .clone()
-                .or_else(|| network_file["governance"].as_str().map(str::to_owned)),
-        };
         let key = match args.key.clone() {
             Some(key) => key,
             None => {
@@ -168,6 +162,13 @@ pub fn run(args: VerifyArgs) -> anyhow::Result<ExitCode> {
         };
         let verifier = CheckpointVerifier::new(&key)?;
         let snapshot = store.snapshot()?;
+        // Snapshots are signed by the node that wrote them.
+        let node_did = match &args.node_did {
+            Some(did) => did.clone(),
+            None => Keypair::read_key_file(&dir.join(NODE_KEY_FILE))?
+                .did()
+                .to_string(),
+        };
         let files: Vec<PathBuf> = if args.snapshot.is_empty() {
             let mut found: Vec<PathBuf> =
                 hygeia_node::snapshots::list(&dir.join(hygeia_node::config::SNAPSHOT_DIR))
@@ -181,7 +182,7 @@ pub fn run(args: VerifyArgs) -> anyhow::Result<ExitCode> {
         };
         let snapshots = files
             .into_iter()
-            .map(|path| read_snapshot(path, &origin, &authorities.node_did, &snapshot))
+            .map(|path| read_snapshot(path, &origin, &node_did, &snapshot))
             .collect();
         check(
             &StoreSource {
@@ -191,7 +192,6 @@ pub fn run(args: VerifyArgs) -> anyhow::Result<ExitCode> {
             &modules,
             since.as_deref(),
             &args,
-            &authorities,
             snapshots,
         )
     }
@@ -203,17 +203,15 @@ fn check(
     modules: &ModuleRegistry,
     since: Option<&[u8]>,
     args: &VerifyArgs,
-    authorities: &Authorities,
     snapshots: Vec<SnapshotCheck>,
 ) -> anyhow::Result<ExitCode> {
-    // The state the log defines, replayed entry by entry: a transaction the
-    // rules would not have admitted is as bad as a bad signature. The
-    // readers' view (with its access index) is what snapshots hold.
+    // The state the log defines, replayed entry by entry from nothing: leaf
+    // 0 is the genesis entry that names the governance key and the
+    // custodian set, and a transaction the rules would not have admitted
+    // is as bad as a bad signature. The readers' view (with its access
+    // index) is what snapshots hold.
     let state = std::sync::Mutex::new(hygeia_state::writer::Committed::new(
-        hygeia_state::LedgerState::new(
-            authorities.node_did.clone(),
-            authorities.governance.clone(),
-        ),
+        hygeia_state::LedgerState::empty(),
     ));
     // Sizes at which a snapshot claims the state; the replay's digest at
     // each, taken before the entry of that index is applied.
@@ -299,6 +297,24 @@ fn check(
                     }
                 }
                 let state = &state.state;
+                if let Some(problem) = pins_broken(state, args) {
+                    println!("FAILED: {problem}");
+                    return Ok(ExitCode::from(1));
+                }
+                let network = &state.network;
+                println!(
+                    "OK: network id {} (genesis at leaf 0{}); governance {}; custodians {}",
+                    network.id().unwrap_or("(none: empty log)"),
+                    match network.legacy() {
+                        Some(legacy) => format!(
+                            ", then {} entries migrated from a log made before genesis",
+                            legacy.entries
+                        ),
+                        None => String::new(),
+                    },
+                    state.participants.governance().unwrap_or("(none)"),
+                    network.custodians().collect::<Vec<_>>().join(", "),
+                );
                 let erased = state.records.erased().count();
                 println!(
                     "OK: every entry is admitted by the state rules on replay: {} records ({erased} erased), {} consent grants ({} in force)",
@@ -332,4 +348,32 @@ fn check(
             Ok(ExitCode::from(1))
         }
     }
+}
+
+/// What the log's own genesis and custodian state contradicts among the
+/// pins given on the command line.
+fn pins_broken(state: &hygeia_state::LedgerState, args: &VerifyArgs) -> Option<String> {
+    let network = &state.network;
+    if let Some(pinned) = &args.genesis {
+        if network.id() != Some(pinned.as_str()) {
+            return Some(format!(
+                "the log's genesis is {}, not the pinned {pinned}",
+                network.id().unwrap_or("(none)")
+            ));
+        }
+    }
+    if let Some(pinned) = &args.governance {
+        if state.participants.governance() != Some(pinned.as_str()) {
+            return Some(format!(
+                "the log's governance key is {}, not the pinned {pinned}",
+                state.participants.governance().unwrap_or("(none)")
+            ));
+        }
+    }
+    if let Some(pinned) = &args.node_did {
+        if !network.is_custodian(pinned) {
+            return Some(format!("{pinned} is not in the log's custodian set"));
+        }
+    }
+    None
 }

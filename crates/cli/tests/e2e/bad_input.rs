@@ -7,7 +7,7 @@ use crate::common;
 
 use std::collections::BTreeSet;
 
-use common::{attest, batch_body, client, NodeProcess, NETWORK};
+use common::{attest, batch_body, client, hygeia, NodeProcess, NETWORK};
 use hygeia_identity::Keypair;
 use hygeia_ledger::merkle::leaf_hash;
 use hygeia_ledger::tiles::split_entries;
@@ -32,7 +32,7 @@ impl Probe {
         let dir = tempfile::tempdir().expect("temporary directory");
         let node = NodeProcess::start(dir.path());
         let size = node.tree_size();
-        assert_eq!(size, 0, "a new node starts with an empty log");
+        assert_eq!(size, 1, "a new node's log holds its genesis entry");
         Probe {
             node,
             _dir: dir,
@@ -771,28 +771,28 @@ fn wrong_content_type_and_empty_batch_are_refused() {
 #[test]
 fn bad_proof_requests_are_refused() {
     let mut p = Probe::start();
-    // On the empty log nothing can be proved.
+    // On a new log (its genesis entry only) nothing else can be proved.
     for path in [
-        "/v1/proofs/inclusion?index=0",
-        "/v1/proofs/inclusion?index=0&size=1",
+        "/v1/proofs/inclusion?index=1",
+        "/v1/proofs/inclusion?index=0&size=2",
         "/v1/proofs/consistency?from=0",
-        "/v1/proofs/consistency?from=1",
+        "/v1/proofs/consistency?from=2",
         "/v1/proofs/consistency?from=0&to=0",
     ] {
         p.refused_read(
-            &format!("empty log: {path}"),
+            &format!("new log: {path}"),
             p.get(path),
             400,
             "out_of_range",
         );
     }
-    p.alive("after the requests on the empty log");
+    p.alive("after the requests on the new log");
 
-    let txs = p.fresh_many(299);
+    let txs = p.fresh_many(298);
     p.append(&txs);
     let s = p.size;
     assert_eq!(s, 300);
-    let logged = hex::encode(leaf_hash(&txs[6]).0); // leaf 7
+    let logged = hex::encode(leaf_hash(&txs[5]).0); // leaf 7 (after genesis and the liveness check)
     let unknown = hex::encode(leaf_hash(b"never submitted").0);
     let upper = logged.to_uppercase();
 
@@ -928,7 +928,8 @@ fn bad_proof_requests_are_refused() {
 #[test]
 fn missing_and_malformed_tiles_are_not_found() {
     let mut p = Probe::start();
-    let txs = p.fresh_many(300);
+    // After the genesis entry at leaf 0: leaves 1 to 299.
+    let txs = p.fresh_many(299);
     p.append(&txs);
 
     // Control: the tiles that exist, with the right lengths and content.
@@ -940,13 +941,13 @@ fn missing_and_malformed_tiles_are_not_found() {
     let full = tile("/tile/0/000");
     assert_eq!(full.len(), 8192, "a full level-0 tile is 256 hashes");
     assert_eq!(
-        &full[..32],
+        &full[32..64],
         &leaf_hash(&txs[0]).0,
-        "the tile starts with the first leaf hash"
+        "the tile's second hash is the first leaf after genesis"
     );
     let partial = tile("/tile/0/001.p/44");
     assert_eq!(partial.len(), 44 * 32);
-    assert_eq!(&partial[43 * 32..], &leaf_hash(&txs[299]).0);
+    assert_eq!(&partial[43 * 32..], &leaf_hash(&txs[298]).0);
     let prefix = tile("/tile/0/000.p/10");
     assert_eq!(
         prefix,
@@ -957,11 +958,11 @@ fn missing_and_malformed_tiles_are_not_found() {
     let bundle = tile("/tile/entries/000");
     let entries = split_entries(&bundle).expect("entry bundle");
     assert_eq!(entries.len(), 256);
-    assert_eq!(entries[5], txs[5].as_slice());
+    assert_eq!(entries[5], txs[4].as_slice());
     let bundle = tile("/tile/entries/001.p/44");
     let entries = split_entries(&bundle).expect("entry bundle");
     assert_eq!(entries.len(), 44);
-    assert_eq!(entries[43], txs[299].as_slice());
+    assert_eq!(entries[43], txs[298].as_slice());
 
     for path in [
         // Beyond the tree.
@@ -1253,4 +1254,161 @@ fn the_web_apps_are_served_under_a_strict_policy() {
     assert_eq!(page["entries"].as_array().map(Vec::len), Some(1));
     let figures: Value = p.get("/v1/app/kpis").json().unwrap();
     assert!(figures["figures"].is_array());
+}
+
+/// A data directory made before logs began with a genesis entry: the
+/// log of crates/state/tests/fixtures/port-v1, written by the code of its
+/// time, with its node key (seed [1; 32]) and network.json.
+fn old_data_directory(dir: &std::path::Path) -> (String, usize) {
+    use hygeia_ledger::store::LogWriter;
+    use hygeia_ledger::tx::TxContext;
+    use hygeia_ledger::{CheckpointSigner, LogStore, SignedTx};
+    let fixture = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../state/tests/fixtures/port-v1"
+    );
+    let meta: Value =
+        serde_json::from_str(&std::fs::read_to_string(format!("{fixture}/meta.json")).unwrap())
+            .unwrap();
+    let network = meta["network"].as_str().unwrap().to_owned();
+    let node = Keypair::from_seed(&[1; 32]);
+    node.write_key_file(&dir.join("node.key")).unwrap();
+    std::fs::write(
+        dir.join("network.json"),
+        json!({"network": network, "governance": meta["governance"]}).to_string(),
+    )
+    .unwrap();
+    let modules = hygeia_state::txs::registry();
+    let ctx = TxContext {
+        network: &network,
+        modules: &modules,
+    };
+    let txs: Vec<SignedTx> = std::fs::read_to_string(format!("{fixture}/log.jsonl"))
+        .unwrap()
+        .lines()
+        .map(|line| SignedTx::parse(line.as_bytes(), &ctx).unwrap())
+        .collect();
+    let store = std::sync::Arc::new(LogStore::open(&dir.join("ledger.redb"), &network).unwrap());
+    let signer = CheckpointSigner::new(&network, Keypair::from_seed(&[1; 32])).unwrap();
+    let mut writer = LogWriter::open(store, signer).unwrap();
+    let submissions: Vec<&[SignedTx]> = txs.iter().map(std::slice::from_ref).collect();
+    writer.append_batch(&submissions).unwrap();
+    (network, txs.len())
+}
+
+#[test]
+fn an_old_data_directory_is_refused_then_migrated() {
+    let dir = tempfile::tempdir().unwrap();
+    let (network, entries) = old_data_directory(dir.path());
+    let data_dir = dir.path().to_str().unwrap();
+
+    let refused = hygeia(&[
+        "serve",
+        "--data-dir",
+        data_dir,
+        "--network",
+        &network,
+        "--listen",
+        "127.0.0.1:0",
+    ]);
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert!(!refused.status.success());
+    assert!(
+        stderr.contains(&format!("hygeia migrate --data-dir {data_dir}")),
+        "{stderr}"
+    );
+
+    let migrated = hygeia(&["migrate", "--data-dir", data_dir]);
+    let stdout = String::from_utf8_lossy(&migrated.stdout);
+    assert!(
+        migrated.status.success(),
+        "{stdout} {}",
+        String::from_utf8_lossy(&migrated.stderr)
+    );
+    let network_id = stdout
+        .lines()
+        .find_map(|l| l.strip_prefix("network id: "))
+        .expect("the migration prints the network id")
+        .to_owned();
+    assert!(dir.path().join("pre-genesis-backup/ledger.redb").exists());
+
+    // The new log verifies from nothing but itself, its old entries under
+    // the rules they were admitted under, and pinned to its genesis.
+    let verified = hygeia(&["verify", data_dir, "--genesis", &network_id]);
+    let stdout = String::from_utf8_lossy(&verified.stdout);
+    assert!(verified.status.success(), "{stdout}");
+    assert!(
+        stdout.contains(&format!("OK: {} entries verified", entries + 1)),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains(&format!("{entries} entries migrated")),
+        "{stdout}"
+    );
+    let wrong = hygeia(&["verify", data_dir, "--genesis", &"00".repeat(32)]);
+    assert!(!wrong.status.success());
+
+    // Migrating twice is refused and changes nothing.
+    let again = hygeia(&["migrate", "--data-dir", data_dir]);
+    assert!(!again.status.success());
+    let still = hygeia(&["verify", data_dir, "--genesis", &network_id]);
+    assert!(still.status.success());
+}
+
+/// `hygeia verify` needs nothing but the log: a `record` signed by a key
+/// outside the custodian set, or a log with no genesis, is named with its
+/// index and the rule's code.
+#[test]
+fn verify_names_an_entry_signed_outside_the_custodian_set() {
+    use hygeia_ledger::store::LogWriter;
+    use hygeia_ledger::tx::TxContext;
+    use hygeia_ledger::{CheckpointSigner, LogStore, SignedTx};
+    use hygeia_state::network::{genesis_tx, Genesis};
+    let modules = hygeia_state::txs::registry();
+    let ctx = TxContext {
+        network: NETWORK,
+        modules: &modules,
+    };
+    let node = Keypair::generate();
+    let stranger = Keypair::generate();
+    let patient = stranger.did().to_string();
+    let record = TxBuilder {
+        network: NETWORK,
+        tx_type: "record",
+        nonce: "r".into(),
+        body: json!({"patient": patient, "author": patient, "category": "lab",
+                     "resource_type": "Observation", "commitment": "ab".repeat(32)}),
+    }
+    .sign(&stranger);
+    let record = SignedTx::parse(&record, &ctx).unwrap();
+    let genesis = Genesis {
+        governance: vec![],
+        custodians: vec![node.did().to_string()],
+        legacy: None,
+    };
+    let genesis = genesis_tx(NETWORK, &node, &genesis, &modules).unwrap();
+    for (log, bad, code) in [
+        (vec![genesis, record.clone()], 1, "custodian_only"),
+        (vec![record], 0, "genesis.missing"),
+    ] {
+        let dir = tempfile::tempdir().unwrap();
+        node.write_key_file(&dir.path().join("node.key")).unwrap();
+        let store =
+            std::sync::Arc::new(LogStore::open(&dir.path().join("ledger.redb"), NETWORK).unwrap());
+        let signer =
+            CheckpointSigner::new(NETWORK, Keypair::from_seed(&node.as_dalek().to_bytes()))
+                .unwrap();
+        let mut writer = LogWriter::open(store, signer).unwrap();
+        let submissions: Vec<&[SignedTx]> = log.iter().map(std::slice::from_ref).collect();
+        writer.append_batch(&submissions).unwrap();
+        drop(writer);
+        let out = hygeia(&["verify", dir.path().to_str().unwrap()]);
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert_eq!(out.status.code(), Some(1), "{stdout}");
+        assert!(
+            stdout.contains(&format!("first bad entry: {bad}")),
+            "{stdout}"
+        );
+        assert!(stdout.contains(code), "{stdout}");
+    }
 }

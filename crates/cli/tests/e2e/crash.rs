@@ -207,7 +207,7 @@ fn verify_checks_state_snapshots_against_the_replay() {
     let file = dir
         .path()
         .join("snapshots")
-        .join(hygeia_node::snapshots::file_name(300));
+        .join(hygeia_node::snapshots::file_name(301));
     {
         let node = NodeProcess::start_with(dir.path(), &["--snapshot-every", "100"]);
         let txs: Vec<Vec<u8>> = (0..300).map(|i| attest(&key, &format!("s{i}"))).collect();
@@ -217,7 +217,8 @@ fn verify_checks_state_snapshots_against_the_replay() {
                 .as_u16(),
             201
         );
-        // Written in the background after the batch.
+        // Leaf 0 is the genesis entry: the batch ends at size 301, where
+        // the snapshot is written, in the background after the batch.
         let waited = std::time::Instant::now();
         while !file.exists() {
             assert!(waited.elapsed() < Duration::from_secs(30), "no snapshot");
@@ -230,7 +231,7 @@ fn verify_checks_state_snapshots_against_the_replay() {
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success(), "{stdout}");
     assert!(
-        stdout.contains("equals the replay of the first 300 entries"),
+        stdout.contains("equals the replay of the first 301 entries"),
         "{stdout}"
     );
 
@@ -272,7 +273,7 @@ fn verify_checks_state_snapshots_against_the_replay() {
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert_eq!(out.status.code(), Some(1), "{stdout}");
     assert!(
-        stdout.contains("holds another state than the replay of the first 300 entries"),
+        stdout.contains("holds another state than the replay of the first 301 entries"),
         "{stdout}"
     );
 

@@ -88,8 +88,9 @@ fn standings(net: &Network, holder: &Keypair) -> Vec<String> {
         .collect()
 }
 
-fn node_did(net: &Network) -> String {
-    net.node.get("/v1/node").json::<Value>().unwrap()["node_did"]
+/// The audience of a licence's key binding: the network's id.
+fn network_id(net: &Network) -> String {
+    net.node.get("/v1/node").json::<Value>().unwrap()["network_id"]
         .as_str()
         .unwrap()
         .to_owned()
@@ -404,7 +405,7 @@ fn bad_licence_registrations_and_status_lists_are_refused() {
     let net = Network::start(&[]);
     let clinician = new_clinician(&net, "FR");
     let other = Keypair::generate();
-    let node = node_did(&net);
+    let node = network_id(&net);
     let holder = did(&clinician);
     let now = now() as i64;
     let issued = licence(&net.board, &clinician, "FR", None);
@@ -843,7 +844,7 @@ fn an_organization_did_web_follows_its_key_rotations() {
         &net.node,
         &clinician,
         "licence.register",
-        json!({ "presentation": SdJwt::parse(&issued, &|_: &str, _: &_| Some(VerifyingKey::from(old_admin.public_key()))).unwrap().present_with_key_binding(&[], &node_did(&net), &did(&clinician), now, &signing_key(&clinician)).unwrap() }),
+        json!({ "presentation": SdJwt::parse(&issued, &|_: &str, _: &_| Some(VerifyingKey::from(old_admin.public_key()))).unwrap().present_with_key_binding(&[], &network_id(&net), &did(&clinician), now, &signing_key(&clinician)).unwrap() }),
     );
     assert_eq!(status, 422, "{answer}");
     assert!(answer["error"]["message"]

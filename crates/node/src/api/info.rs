@@ -14,8 +14,18 @@ use crate::node::Node;
 /// `GET /v1/node`: what a client needs to talk to and verify this node.
 pub async fn node_info(State(node): State<Arc<Node>>) -> Json<Value> {
     let checkpoint = node.sequencer.latest_checkpoint();
+    let (network_id, custodians) = {
+        let committed = node.state.read();
+        let network = &committed.state.network;
+        (
+            network.id().map(str::to_owned),
+            network.custodians().map(str::to_owned).collect::<Vec<_>>(),
+        )
+    };
     Json(json!({
         "network": node.config.network,
+        "network_id": network_id,
+        "custodians": custodians,
         "node_did": node.node_did,
         "checkpoint_verifier_key": node.verifier_key,
         "governance": node.config.governance,

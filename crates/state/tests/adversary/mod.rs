@@ -24,6 +24,7 @@ use hygeia_credentials::status_list_credential::StatusListCredential;
 use hygeia_identity::{Did, Keypair};
 use hygeia_ledger::tx::TxContext;
 use hygeia_ledger::{ModuleRegistry, SignedTx, TxBuilder};
+use hygeia_state::network;
 use hygeia_state::txs::{self, registry};
 use hygeia_state::LedgerState;
 use serde_json::{json, Value};
@@ -166,6 +167,8 @@ pub enum Aspect {
     TrustList,
     /// The governance key and the installed policy version.
     Governance,
+    /// The network's id and custodian set (who signs records and access).
+    Custodians,
 }
 
 impl Aspect {
@@ -183,7 +186,7 @@ impl Aspect {
             | LicenceStanding(v)
             | BreakGlass(v)
             | OrgKeys(v) => Some(*v),
-            TrustList | Governance => None,
+            TrustList | Governance | Custodians => None,
         }
     }
 }
@@ -206,6 +209,7 @@ pub fn allowed(attacker: Actor, aspect: &Aspect) -> bool {
             OrgKeys(_)
                 | TrustList
                 | Governance
+                | Custodians
                 | LicenceStanding(_)
                 | Delegates(_)
                 | Records(Victim::Patient)
@@ -552,6 +556,14 @@ fn standing(state: &LedgerState) -> BTreeMap<Aspect, String> {
             state.policy.governance().version()
         ),
     );
+    out.insert(
+        Aspect::Custodians,
+        format!(
+            "{:?} {:?}",
+            state.network.id(),
+            state.network.custodians().collect::<Vec<_>>()
+        ),
+    );
     out
 }
 
@@ -731,6 +743,24 @@ fn cases(
                 ),
             ]
         }
+        network::GENESIS => vec![case(
+            "found the network again, with the attacker as governance and custodian",
+            json!({"governance": [me], "custodians": [me]}),
+        )],
+        network::NETWORK_CUSTODIAN => vec![
+            case(
+                "add the attacker to the custodian set",
+                json!({"op": "add", "key": me}),
+            ),
+            case(
+                "rotate the node's key onto the attacker's",
+                json!({"op": "rotate", "key": Actor::Node.did(), "new_key": me}),
+            ),
+            case(
+                "remove the node from the custodian set",
+                json!({"op": "remove", "key": Actor::Node.did()}),
+            ),
+        ],
         _ => return None,
     };
     Some(bodies)

@@ -229,6 +229,12 @@ fn body(
             }
             body
         }
+        "genesis" => json!({"governance": [did_at(0)], "custodians": [did_at(1)]}),
+        "network.custodian" => match p[2] % 3 {
+            0 => json!({"op": "add", "key": did_at(0)}),
+            1 => json!({"op": "remove", "key": did_at(0)}),
+            _ => json!({"op": "rotate", "key": did_at(0), "new_key": did_at(1)}),
+        },
         other => panic!("no attacker body for transaction type {other:?}: add one here"),
     }
 }

@@ -314,7 +314,11 @@ impl Victims {
 
     /// Everything about the victims that readers and decisions see.
     pub fn standing(&self, state: &LedgerState) -> Vec<String> {
-        let mut seen = Vec::new();
+        let mut seen = vec![format!(
+            "network {:?} custodians {:?}",
+            state.network.id(),
+            state.network.custodians().collect::<Vec<_>>()
+        )];
         let consents = state.policy.consents();
         for key in [
             &self.node,

@@ -3,7 +3,7 @@
 //! docs/credentials.md).
 
 mod attacker;
-mod fixture;
+pub mod fixture;
 mod identity;
 mod policy;
 mod status_lists;

@@ -298,14 +298,15 @@ pub fn licence(
 /// register` builds it (nothing extra disclosed, a key-binding JWT for the
 /// node with the holder's DID as nonce). The issuer must be a did:key.
 pub fn registration(node: &NodeProcess, issued: &str, holder: &Keypair) -> String {
-    let node_did = node.get("/v1/node").json::<Value>().unwrap()["node_did"]
+    // A licence's key binding is addressed to the network (its id).
+    let network_id = node.get("/v1/node").json::<Value>().unwrap()["network_id"]
         .as_str()
         .unwrap()
         .to_owned();
     hygeia_cli::licensing::registration(
         issued,
         holder,
-        &node_did,
+        &network_id,
         now() as i64,
         &hygeia_cli::licensing::did_key_issuer_key,
     )

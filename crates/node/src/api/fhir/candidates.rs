@@ -83,12 +83,12 @@ pub fn readable(
     let grantees: Vec<&str> = std::iter::once(session.did.as_str())
         .chain(requester.organizations.iter().map(String::as_str))
         .collect();
-    let own = [session.did.as_str(), state.node()];
+    let own = |patient: &str| patient == session.did || state.network.is_custodian(patient);
     if let Some(among) = among {
         let patients = among
             .iter()
             .filter(|patient| {
-                own.contains(&patient.as_str())
+                own(patient)
                     || grantees.iter().any(|grantee| {
                         consents
                             .grants_between(patient, grantee)
@@ -99,7 +99,9 @@ pub fn readable(
             .collect();
         return Readable::Patients(patients);
     }
-    let mut patients: BTreeSet<String> = own.iter().map(|d| (*d).to_owned()).collect();
+    let mut patients: BTreeSet<String> = std::iter::once(session.did.clone())
+        .chain(state.network.custodians().map(str::to_owned))
+        .collect();
     for grantee in grantees {
         for grant in consents.grants_to(grantee) {
             if grant_reads(grant, purpose, now) {

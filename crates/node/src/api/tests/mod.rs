@@ -97,7 +97,18 @@ impl Net {
     pub async fn network() -> (Net, Cast) {
         let cast = Cast::new();
         let net = Net::with_governance(hygeia_state::testing::copy(&cast.governance), |_| {});
-        for step in cast.setup(&net.node.node_did, now()) {
+        // A licence's key binding is addressed to the network (the id of
+        // its genesis entry), not to one node.
+        let network_id = net
+            .node
+            .state
+            .read()
+            .state
+            .network
+            .id()
+            .unwrap_or_default()
+            .to_owned();
+        for step in cast.setup(&network_id, now()) {
             net.submit_ok(step.signer, step.tx_type, step.body).await;
         }
         (net, cast)
