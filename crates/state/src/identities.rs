@@ -22,8 +22,8 @@ use serde::{Deserialize, Serialize};
 
 use super::registry::{example_did, Cx, Registry, SignedAs, TxBody};
 use super::txs::{
-    check_did, check_did_key, check_hex32, IdentityRecovery, IdentityRotate, IdentityRotateV1, IDENTITY_RECOVERY,
-    IDENTITY_ROTATE,
+    check_did, check_did_key, check_hex32, IdentityRecovery, IdentityRotate, IdentityRotateV1,
+    IDENTITY_RECOVERY, IDENTITY_ROTATE,
 };
 use super::{Effect, LedgerState};
 

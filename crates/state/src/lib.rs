@@ -228,7 +228,6 @@ impl LedgerState {
         Ok(Effect::None)
     }
 
-
     /// `identity.rotate` in a migrated log's legacy prefix: the body has no
     /// proof, and the rules of before genesis apply
     /// ([`identities::Identities::rotate_v1`]).

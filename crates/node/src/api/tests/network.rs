@@ -86,7 +86,11 @@ async fn a_grantee_cannot_widen_its_own_grant() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn one_line_builds_a_network_with_a_licensed_clinician() {
     let (net, cast) = Net::network().await;
-    assert_eq!(net.size(), 5, "the genesis entry and four set-up transactions");
+    assert_eq!(
+        net.size(),
+        5,
+        "the genesis entry and four set-up transactions"
+    );
     let licences = net
         .get(&format!("/v1/licences/{}", did(&cast.clinician)))
         .await;
