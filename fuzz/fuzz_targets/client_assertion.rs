@@ -11,9 +11,11 @@ const AUDIENCE: &str = "did:key:z6MkhaXgBZDvotDkL5257faiztiGiC2QtKLGpbnnEGta2doK
 fuzz_target!(|data: &[u8]| {
     let seen = JtiCache::new(64);
     if let Ok(request) = TokenRequest::from_form(data) {
-        assert!(request.authenticate(AUDIENCE, 1_800_000_000, &seen).is_err());
+        assert!(request
+            .authenticate(&[AUDIENCE], 1_800_000_000, &seen)
+            .is_err());
     }
     if let Ok(text) = std::str::from_utf8(data) {
-        assert!(verify_client_assertion(text, AUDIENCE, 1_800_000_000, &seen).is_err());
+        assert!(verify_client_assertion(text, &[AUDIENCE], 1_800_000_000, &seen).is_err());
     }
 });

@@ -52,7 +52,7 @@ fn eddsa() -> Value {
 }
 
 fn verify(jwt: &str) -> Result<Did, TokenError> {
-    verify_client_assertion(jwt, AUD, NOW, &JtiCache::default())
+    verify_client_assertion(jwt, &[AUD], NOW, &JtiCache::default())
 }
 
 /// The refusal of `jwt`, checking that its code is `invalid_client`.
@@ -293,20 +293,23 @@ fn replayed_jti() {
     let k = key(1);
     let seen = JtiCache::default();
     let jwt = jws(&eddsa(), &claims(&k), &k);
-    assert_eq!(verify_client_assertion(&jwt, AUD, NOW, &seen), Ok(k.did()));
-    let e = verify_client_assertion(&jwt, AUD, NOW + 1, &seen).unwrap_err();
+    assert_eq!(
+        verify_client_assertion(&jwt, &[AUD], NOW, &seen),
+        Ok(k.did())
+    );
+    let e = verify_client_assertion(&jwt, &[AUD], NOW + 1, &seen).unwrap_err();
     assert_eq!(e, TokenError::Replay);
     assert_eq!(e.code(), "invalid_client");
     // Same jti in a new assertion (new exp): still a replay.
     let again = with(&k, |c| c["exp"] = json!(NOW + 200));
     assert_eq!(
-        verify_client_assertion(&again, AUD, NOW + 2, &seen),
+        verify_client_assertion(&again, &[AUD], NOW + 2, &seen),
         Err(TokenError::Replay)
     );
     // Another issuer may use the same jti.
     let other = key(2);
     let theirs = jws(&eddsa(), &claims(&other), &other);
-    assert!(verify_client_assertion(&theirs, AUD, NOW, &seen).is_ok());
+    assert!(verify_client_assertion(&theirs, &[AUD], NOW, &seen).is_ok());
 }
 
 #[test]
@@ -314,9 +317,9 @@ fn a_refused_assertion_does_not_spend_its_jti() {
     let k = key(1);
     let seen = JtiCache::default();
     let forged = jws(&eddsa(), &claims(&k), &key(2));
-    assert!(verify_client_assertion(&forged, AUD, NOW, &seen).is_err());
+    assert!(verify_client_assertion(&forged, &[AUD], NOW, &seen).is_err());
     let good = jws(&eddsa(), &claims(&k), &k);
-    assert!(verify_client_assertion(&good, AUD, NOW, &seen).is_ok());
+    assert!(verify_client_assertion(&good, &[AUD], NOW, &seen).is_ok());
 }
 
 #[test]
@@ -409,12 +412,12 @@ fn the_form_request_end_to_end() {
         k.did()
     );
     let request = TokenRequest::from_form(body.as_bytes()).unwrap();
-    assert_eq!(request.authenticate(AUD, NOW, &seen), Ok(k.did()));
+    assert_eq!(request.authenticate(&[AUD], NOW, &seen), Ok(k.did()));
     // A client_id naming someone else is refused.
     let body = body.replace(&assertion, &client_assertion(&k, AUD, NOW, 60));
     let body = body.replace(k.did().as_str(), key(2).did().as_str());
     let request = TokenRequest::from_form(body.as_bytes()).unwrap();
-    let e = request.authenticate(AUD, NOW, &seen).unwrap_err();
+    let e = request.authenticate(&[AUD], NOW, &seen).unwrap_err();
     assert_eq!(e.code(), "invalid_client");
 }
 
@@ -576,9 +579,9 @@ fn an_assertion_made_by_python_verifies() {
     assert_eq!(verify(&jwt), Ok(Keypair::from_seed(&seed).did()));
     // And the (iss, jti) is spent for it too.
     let seen = JtiCache::default();
-    assert!(verify_client_assertion(&jwt, AUD, NOW, &seen).is_ok());
+    assert!(verify_client_assertion(&jwt, &[AUD], NOW, &seen).is_ok());
     assert_eq!(
-        verify_client_assertion(&jwt, AUD, NOW, &seen),
+        verify_client_assertion(&jwt, &[AUD], NOW, &seen),
         Err(TokenError::Replay)
     );
 }

@@ -31,7 +31,9 @@ pub struct NodeConfig {
     /// The `https` URL this node is reached at from outside, without a
     /// trailing `/`: the `iss` of the SMART Health Cards it issues, whose
     /// `/.well-known/jwks.json` must serve the node's issuer key set.
-    /// `https://<network>` when not given.
+    /// `https://<network>` when not given. SMART discovery lists its
+    /// endpoints under it, and a client assertion's `aud` may be
+    /// `<public_url>/auth/token` (`api::token::audiences`).
     pub public_url: Option<String>,
     /// How many connections the server takes and how long it waits for
     /// them (`crate::server`).

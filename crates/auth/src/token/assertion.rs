@@ -69,8 +69,11 @@ fn random_jti() -> String {
     URL_SAFE_NO_PAD.encode(bytes)
 }
 
-/// Verifies a client assertion for the token endpoint `audience` at `now`
-/// (Unix seconds) and gives the authenticated participant.
+/// Verifies a client assertion for the token endpoint at `now` (Unix
+/// seconds) and gives the authenticated participant. `audiences` are the
+/// names of the token endpoint an `aud` may use (a node gives its DID, and
+/// its token endpoint URL when that URL is configured rather than taken
+/// from the request); at least one.
 ///
 /// Checks, in order (the first failure is the answer): size and JWS
 /// structure; header (`alg` exactly `EdDSA`, no `crit`, `typ` `JWT` if
@@ -82,7 +85,7 @@ fn random_jti() -> String {
 /// cannot burn a legitimate client's jti.
 pub fn verify_client_assertion(
     jwt: &str,
-    audience: &str,
+    audiences: &[&str],
     now: i64,
     seen: &JtiCache,
 ) -> Result<Did, TokenError> {
@@ -91,7 +94,7 @@ pub fn verify_client_assertion(
 
     let did = issuer(&claims)?;
     check_kid(jws.header.kid.as_ref(), &did)?;
-    check_audience(claims.aud.as_ref(), audience)?;
+    check_audience(claims.aud.as_ref(), audiences)?;
     let exp = check_times(&claims, now)?;
     let jti = jti(&claims)?;
 
@@ -151,23 +154,32 @@ fn check_kid(kid: Option<&Value>, did: &Did) -> Result<(), TokenError> {
     }
 }
 
-/// `aud` is the token endpoint URL, or an array containing it (RFC 7519
-/// §4.1.3), compared exactly.
-fn check_audience(aud: Option<&Value>, expected: &str) -> Result<(), TokenError> {
+/// `aud` names the token endpoint (one of `expected`), or is an array
+/// containing such a name (RFC 7519 §4.1.3), compared exactly.
+fn check_audience(aud: Option<&Value>, expected: &[&str]) -> Result<(), TokenError> {
+    let names = || {
+        expected
+            .iter()
+            .map(|e| format!("{e:?}"))
+            .collect::<Vec<_>>()
+            .join(" or ")
+    };
     let ok = match aud {
         None => {
             return Err(TokenError::claims(format!(
-                "aud is required: {expected:?} (a Hygeia node's DID)"
+                "aud is required: {} (this token endpoint)",
+                names()
             )))
         }
-        Some(Value::String(aud)) => aud == expected,
+        Some(Value::String(aud)) => expected.contains(&aud.as_str()),
         Some(Value::Array(auds)) => {
             if !auds.iter().all(Value::is_string) {
                 return Err(TokenError::claims(
                     "aud must be a string or an array of strings",
                 ));
             }
-            auds.iter().any(|a| a.as_str() == Some(expected))
+            auds.iter()
+                .any(|a| a.as_str().is_some_and(|a| expected.contains(&a)))
         }
         Some(other) => {
             return Err(TokenError::claims(format!(
@@ -178,9 +190,7 @@ fn check_audience(aud: Option<&Value>, expected: &str) -> Result<(), TokenError>
     if ok {
         Ok(())
     } else {
-        Err(TokenError::WrongAudience {
-            expected: expected.to_string(),
-        })
+        Err(TokenError::WrongAudience { expected: names() })
     }
 }
 
@@ -263,7 +273,7 @@ mod tests {
     fn made_here_verifies_here() {
         let key = Keypair::from_seed(&[3; 32]);
         let jwt = client_assertion(&key, AUD, NOW, 120);
-        let did = verify_client_assertion(&jwt, AUD, NOW, &JtiCache::default()).unwrap();
+        let did = verify_client_assertion(&jwt, &[AUD], NOW, &JtiCache::default()).unwrap();
         assert_eq!(did, key.did());
     }
 
@@ -317,22 +327,31 @@ mod tests {
 
     #[test]
     fn audience_forms() {
-        assert!(check_audience(Some(&AUD.into()), AUD).is_ok());
-        assert!(check_audience(Some(&serde_json::json!(["x", AUD])), AUD).is_ok());
+        let did = "did:key:z6MktwupdmLXVVqTzCw4i46r4uGyosGXRnR3XjN4Zq7oMMsw";
+        assert!(check_audience(Some(&AUD.into()), &[did, AUD]).is_ok());
+        assert!(check_audience(Some(&did.into()), &[did, AUD]).is_ok());
+        assert!(check_audience(Some(&serde_json::json!(["x", did])), &[did, AUD]).is_ok());
         assert!(matches!(
-            check_audience(Some(&serde_json::json!(["x"])), AUD),
+            check_audience(Some(&AUD.into()), &[did]),
+            Err(TokenError::WrongAudience { .. })
+        ));
+        let aud = &[AUD][..];
+        assert!(check_audience(Some(&aud[0].into()), aud).is_ok());
+        assert!(check_audience(Some(&serde_json::json!(["x", aud[0]])), aud).is_ok());
+        assert!(matches!(
+            check_audience(Some(&serde_json::json!(["x"])), aud),
             Err(TokenError::WrongAudience { .. })
         ));
         assert!(matches!(
-            check_audience(Some(&format!("{AUD}/").into()), AUD),
+            check_audience(Some(&format!("{}/", aud[0]).into()), aud),
             Err(TokenError::WrongAudience { .. })
         ));
         assert!(matches!(
-            check_audience(Some(&serde_json::json!([AUD, 1])), AUD),
+            check_audience(Some(&serde_json::json!([AUD, 1])), aud),
             Err(TokenError::Claims(_))
         ));
         assert!(matches!(
-            check_audience(None, AUD),
+            check_audience(None, aud),
             Err(TokenError::Claims(_))
         ));
     }

@@ -40,9 +40,12 @@ pub enum TokenError {
     #[error("client assertion issuer refused: {0}")]
     Issuer(String),
     /// `aud` does not name this token endpoint.
-    #[error("the client assertion's aud must be (or contain) {expected:?} (a Hygeia node's DID, from GET /v1/node)")]
+    #[error(
+        "the client assertion's aud must be (or contain) {expected}: the node's DID (node_did \
+         from GET /v1/node) or, when the node has a public URL, its token endpoint URL"
+    )]
     WrongAudience {
-        /// The audience the node expects (its DID).
+        /// The audiences the node accepts, quoted, joined with " or ".
         expected: String,
     },
     /// `exp` is in the past (beyond the allowed clock skew).

@@ -92,11 +92,11 @@ impl TokenRequest {
     /// that `client_id`, if sent, names the same participant.
     pub fn authenticate(
         &self,
-        audience: &str,
+        audiences: &[&str],
         now: i64,
         seen: &JtiCache,
     ) -> Result<Did, TokenError> {
-        let did = verify_client_assertion(&self.client_assertion, audience, now, seen)?;
+        let did = verify_client_assertion(&self.client_assertion, audiences, now, seen)?;
         // Checked after the assertion: the jti it spends is the client's
         // own, and anyone holding the assertion could have used it anyway.
         match &self.client_id {

@@ -49,6 +49,8 @@ pub struct ServeArgs {
     /// trailing '/': the issuer (iss) of the SMART Health Cards it signs.
     /// Verifiers fetch <URL>/.well-known/jwks.json, so that address must
     /// reach this node's /.well-known/jwks.json. Default: https://<network>.
+    /// SMART discovery lists its endpoints under it, and backend clients'
+    /// assertions may name <URL>/auth/token as their aud.
     #[arg(long)]
     pub public_url: Option<String>,
     /// Most connections served at once; past them a few more are answered

@@ -19,11 +19,22 @@ use super::auth::acting_identity;
 use super::error::ApiError;
 use crate::node::{unix_now, Node};
 
-/// What a client assertion's `aud` must name: this node's DID. Not a URL
-/// taken from the request: a client chooses its `Host` header, so an
-/// assertion made for one node could then be spent at another.
-pub fn audience(node: &Node) -> &str {
-    &node.node_did
+/// What a client assertion's `aud` may name: this node's DID, and, when
+/// the operator configured the node's public URL, its token endpoint URL
+/// (`<public-url>/auth/token`, what SMART Backend Services clients send).
+/// Never a URL taken from the request: a client chooses its `Host` header,
+/// so an assertion made for one node could then be spent at another.
+pub fn audiences(node: &Node) -> Vec<String> {
+    let mut audiences = vec![node.node_did.clone()];
+    if let Some(url) = &node.config.public_url {
+        audiences.push(token_endpoint(url));
+    }
+    audiences
+}
+
+/// The token endpoint's URL under a public URL.
+pub fn token_endpoint(public_url: &str) -> String {
+    format!("{}/auth/token", public_url.trim_end_matches('/'))
 }
 
 fn oauth_error(e: &TokenError) -> Response {
@@ -71,7 +82,9 @@ pub async fn issue(State(node): State<Arc<Node>>, headers: HeaderMap, body: Byte
         Err(e) => return oauth_error(&e),
     };
     let now = unix_now() as i64;
-    let did = match request.authenticate(audience(&node), now, &node.jtis) {
+    let audiences = audiences(&node);
+    let audiences: Vec<&str> = audiences.iter().map(String::as_str).collect();
+    let did = match request.authenticate(&audiences, now, &node.jtis) {
         Ok(did) => did,
         Err(e) => return oauth_error(&e),
     };

@@ -643,3 +643,107 @@ fn a_bad_clients_file_stops_the_node_with_a_clear_message() {
     assert!(error.to_string().contains("loopback"), "{error}");
     let _ = now();
 }
+
+/// A client-credentials token request with `assertion`.
+async fn backend_token(net: &Net, assertion: &str) -> Answer {
+    let mut form = form_urlencoded::Serializer::new(String::new());
+    form.append_pair("grant_type", "client_credentials")
+        .append_pair(
+            "client_assertion_type",
+            "urn:ietf:params:oauth:client-assertion-type:jwt-bearer",
+        )
+        .append_pair("client_assertion", assertion)
+        .append_pair("scope", "system/*.rs");
+    net.send(
+        Request::post("/auth/token")
+            .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+            .body(Body::from(form.finish()))
+            .unwrap(),
+    )
+    .await
+}
+
+/// SMART Backend Services: the assertion's `aud` is the token endpoint
+/// URL. The node accepts it when its public URL is configured (and its DID
+/// always); a URL taken from the request's `Host` is never an audience, so
+/// an assertion made for another node cannot be spent here. Each refusal
+/// is `invalid_client` and issues no token.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn backend_assertions_name_the_token_endpoint_url_or_the_node_did() {
+    use hygeia_auth::token::client_assertion;
+    let public = Net::with_config(|config| {
+        config.public_url = Some("https://node.example".into());
+    });
+    let key = Keypair::generate();
+    let url = "https://node.example/auth/token";
+    let answer = public.get("/.well-known/smart-configuration").await.json();
+    assert_eq!(answer["token_endpoint"], url);
+
+    let ok = backend_token(&public, &client_assertion(&key, url, now(), 120)).await;
+    assert_eq!(ok.status, 200, "{}", ok.text());
+    assert_eq!(ok.json()["scope"], "system/*.rs");
+    let ok = backend_token(
+        &public,
+        &client_assertion(&key, &public.node.node_did, now(), 120),
+    )
+    .await;
+    assert_eq!(ok.status, 200, "{}", ok.text());
+    let issued = public.node.tokens.len();
+
+    let refused = |answer: Answer, what: &str| {
+        assert_eq!(answer.status, 401, "{what}: {}", answer.text());
+        assert_eq!(answer.json()["error"], "invalid_client", "{what}");
+        assert_eq!(answer.headers[header::CACHE_CONTROL], "no-store", "{what}");
+        answer.json()["error_description"]
+            .as_str()
+            .unwrap_or("")
+            .to_owned()
+    };
+    // Another node's token endpoint, the URL with a trailing slash, the
+    // FHIR base: wrong audiences.
+    for aud in [
+        "https://other.example/auth/token",
+        "https://node.example/auth/token/",
+        "https://node.example/fhir",
+    ] {
+        let why = refused(
+            backend_token(&public, &client_assertion(&key, aud, now(), 120)).await,
+            aud,
+        );
+        assert!(why.contains(url) && why.contains("aud"), "{why}");
+    }
+    // Expired (beyond the minute of skew), and a replayed jti.
+    let old = client_assertion(&key, url, now() - 600, 120);
+    let why = refused(backend_token(&public, &old).await, "expired");
+    assert!(why.contains("expired"), "{why}");
+    let once = client_assertion(&key, url, now(), 120);
+    assert_eq!(backend_token(&public, &once).await.status, 200);
+    let issued = issued + 1;
+    let why = refused(backend_token(&public, &once).await, "replayed");
+    assert!(why.contains("jti"), "{why}");
+    assert_eq!(
+        public.node.tokens.len(),
+        issued,
+        "no refusal issued a token"
+    );
+
+    // Without a configured public URL, the URL the request's Host gives is
+    // no audience: only the node's DID is.
+    let net = smart_net();
+    let why = refused(
+        backend_token(
+            &net,
+            &client_assertion(&key, "http://localhost/auth/token", now(), 120),
+        )
+        .await,
+        "Host-derived URL",
+    );
+    assert!(why.contains(&net.node.node_did), "{why}");
+    assert!(net.node.tokens.is_empty());
+    let ok = backend_token(
+        &net,
+        &client_assertion(&key, &net.node.node_did, now(), 120),
+    )
+    .await;
+    assert_eq!(ok.status, 200, "{}", ok.text());
+}
