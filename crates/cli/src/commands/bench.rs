@@ -471,8 +471,31 @@ fn fill(args: FillArgs) -> anyhow::Result<ExitCode> {
         &args.data_dir.join(LEDGER_FILE),
         &args.network,
     )?);
+    let genesis_key = Keypair::from_seed(&node_key.as_dalek().to_bytes());
     let mut writer = LogWriter::open(store, CheckpointSigner::new(&args.network, node_key)?)?;
     let modules = ModuleRegistry::with_builtins();
+    if writer.checkpoint().size == 0 {
+        // Leaf 0 of every log is its genesis entry (the node refuses a log
+        // without one): written as `hygeia serve` writes it on a new data
+        // directory, with this node as the only custodian and no governance.
+        let genesis = hygeia_state::network::Genesis {
+            governance: Vec::new(),
+            custodians: vec![genesis_key.did().to_string()],
+            legacy: None,
+        };
+        let tx = hygeia_state::network::genesis_tx(
+            &args.network,
+            &genesis_key,
+            &genesis,
+            &hygeia_state::txs::registry(),
+        )
+        .map_err(|e| anyhow::anyhow!("cannot sign the genesis entry: {e}"))?;
+        let outcome = writer.append_batch(&[std::slice::from_ref(&tx)])?;
+        anyhow::ensure!(
+            matches!(outcome.results.first(), Some(Ok(0))),
+            "the genesis entry was not written at leaf 0"
+        );
+    }
     let start = writer.checkpoint().size;
     anyhow::ensure!(start <= args.count, "the log already holds {start} entries");
     let bar = ProgressBar::new(args.count);
