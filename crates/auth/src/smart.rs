@@ -37,6 +37,13 @@ pub const REQUEST_LIFETIME_SECS: i64 = 600;
 /// that, `/authorize` answers `temporarily_unavailable` rather than forget
 /// one.
 pub const MAX_PENDING: usize = 10_000;
+/// Most requests one source (an IPv4 address, an IPv6 /64) may keep waiting:
+/// `/authorize` is public, so without it one stranger could fill the table
+/// and lock every other patient out of their apps for ten minutes.
+pub const MAX_PENDING_PER_SOURCE: usize = 32;
+/// Most unredeemed codes one approving key may hold: approvals are signed,
+/// but a fresh did:key costs nothing.
+pub const MAX_CODES_PER_KEY: usize = 16;
 /// Longest `state` accepted (it is echoed in a URL).
 pub const MAX_STATE_LEN: usize = 512;
 /// Longest redirect URI a client may register.
@@ -77,6 +84,9 @@ pub enum SmartError {
     /// Too many requests or codes outstanding.
     #[error("the authorization server is busy: try again in a minute")]
     Busy,
+    /// Too many requests waiting from one source, or codes for one key.
+    #[error("too many authorizations are waiting from here: finish or cancel one, or try again in ten minutes")]
+    TooMany,
 }
 
 impl SmartError {
@@ -89,7 +99,7 @@ impl SmartError {
             SmartError::InvalidScope(_) => "invalid_scope",
             SmartError::AccessDenied => "access_denied",
             SmartError::InvalidGrant(_) => "invalid_grant",
-            SmartError::Busy => "temporarily_unavailable",
+            SmartError::Busy | SmartError::TooMany => "temporarily_unavailable",
         }
     }
 
@@ -98,6 +108,7 @@ impl SmartError {
         match self {
             SmartError::UnknownClient(_) => 401,
             SmartError::Busy => 503,
+            SmartError::TooMany => 429,
             _ => 400,
         }
     }
@@ -462,6 +473,23 @@ pub struct Approval {
 pub struct Pending {
     pub request: AuthorizationRequest,
     pub expires_at: i64,
+    /// Where the request came from ([`source_of`]), for the per-source cap.
+    pub source: String,
+}
+
+/// The bucket a peer address counts in: the address for IPv4, its /64
+/// for IPv6 (one subscriber commonly holds a whole /64).
+pub fn source_of(peer: std::net::IpAddr) -> String {
+    match peer {
+        std::net::IpAddr::V4(v4) => v4.to_string(),
+        std::net::IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+            Some(v4) => v4.to_string(),
+            None => {
+                let s = v6.segments();
+                format!("{:x}:{:x}:{:x}:{:x}::/64", s[0], s[1], s[2], s[3])
+            }
+        },
+    }
 }
 
 /// Requests waiting for the person's decision and unredeemed codes.
@@ -496,10 +524,25 @@ impl Authorizations {
             .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
-    /// Keeps `request` for the consent page; gives its id.
-    pub fn begin(&self, request: AuthorizationRequest, now: i64) -> Result<String, SmartError> {
+    /// Keeps `request`, made from `source` ([`source_of`]), for the
+    /// consent page; gives its id.
+    pub fn begin(
+        &self,
+        request: AuthorizationRequest,
+        source: &str,
+        now: i64,
+    ) -> Result<String, SmartError> {
         let mut inner = self.lock();
         inner.prune(now);
+        if inner
+            .pending
+            .values()
+            .filter(|p| p.source == source)
+            .count()
+            >= MAX_PENDING_PER_SOURCE
+        {
+            return Err(SmartError::TooMany);
+        }
         if inner.pending.len() >= MAX_PENDING {
             return Err(SmartError::Busy);
         }
@@ -509,6 +552,7 @@ impl Authorizations {
             Pending {
                 request,
                 expires_at: now + REQUEST_LIFETIME_SECS,
+                source: source.to_owned(),
             },
         );
         Ok(id)
@@ -532,6 +576,15 @@ impl Authorizations {
     pub fn issue_code(&self, approval: Approval, now: i64) -> Result<String, SmartError> {
         let mut inner = self.lock();
         inner.prune(now);
+        if inner
+            .codes
+            .values()
+            .filter(|c| c.did == approval.did)
+            .count()
+            >= MAX_CODES_PER_KEY
+        {
+            return Err(SmartError::TooMany);
+        }
         if inner.codes.len() >= MAX_PENDING {
             return Err(SmartError::Busy);
         }
@@ -886,11 +939,62 @@ mod tests {
     fn requests_are_decided_once_and_expire() {
         let store = Authorizations::default();
         let request = check(&query(&[], &[])).unwrap();
-        let id = store.begin(request.clone(), NOW).unwrap();
+        let id = store.begin(request.clone(), "192.0.2.1", NOW).unwrap();
         assert_eq!(store.pending(&id, NOW).unwrap().request, request);
         assert!(store.take(&id, NOW).is_some());
         assert!(store.take(&id, NOW).is_none());
-        let id = store.begin(request, NOW).unwrap();
+        let id = store.begin(request, "192.0.2.1", NOW).unwrap();
         assert!(store.pending(&id, NOW + REQUEST_LIFETIME_SECS).is_none());
+    }
+
+    #[test]
+    fn one_source_cannot_fill_the_waiting_room() {
+        let store = Authorizations::default();
+        let request = check(&query(&[], &[])).unwrap();
+        for _ in 0..MAX_PENDING_PER_SOURCE {
+            store.begin(request.clone(), "198.51.100.7", NOW).unwrap();
+        }
+        let e = store
+            .begin(request.clone(), "198.51.100.7", NOW)
+            .unwrap_err();
+        assert_eq!(e, SmartError::TooMany);
+        assert_eq!(
+            (e.code(), e.http_status()),
+            ("temporarily_unavailable", 429)
+        );
+        assert_eq!(store.counts().0, MAX_PENDING_PER_SOURCE);
+        // Everyone else still gets in; the flood's requests expire.
+        store.begin(request.clone(), "192.0.2.1", NOW).unwrap();
+        store
+            .begin(request, "198.51.100.7", NOW + REQUEST_LIFETIME_SECS)
+            .unwrap();
+    }
+
+    #[test]
+    fn an_ipv6_subscriber_counts_as_one_source() {
+        let a: std::net::IpAddr = "2001:db8:1:2::1".parse().unwrap();
+        let b: std::net::IpAddr = "2001:db8:1:2:ffff::9".parse().unwrap();
+        let c: std::net::IpAddr = "2001:db8:1:3::1".parse().unwrap();
+        assert_eq!(source_of(a), source_of(b));
+        assert_ne!(source_of(a), source_of(c));
+        let mapped: std::net::IpAddr = "::ffff:192.0.2.1".parse().unwrap();
+        assert_eq!(source_of(mapped), "192.0.2.1");
+    }
+
+    #[test]
+    fn one_key_cannot_hoard_codes() {
+        let store = Authorizations::default();
+        for _ in 0..MAX_CODES_PER_KEY {
+            store
+                .issue_code(approval(NOW + CODE_LIFETIME_SECS), NOW)
+                .unwrap();
+        }
+        let e = store
+            .issue_code(approval(NOW + CODE_LIFETIME_SECS), NOW)
+            .unwrap_err();
+        assert_eq!(e, SmartError::TooMany);
+        let mut other = approval(NOW + CODE_LIFETIME_SECS);
+        other.did = "did:key:z6MkOther".into();
+        store.issue_code(other, NOW).unwrap();
     }
 }

@@ -35,6 +35,10 @@ use tower_http::timeout::RequestBodyTimeoutLayer;
 use crate::api::ApiError;
 use crate::node::Node;
 
+/// The address a request's connection came from, for limits per source.
+#[derive(Debug, Clone, Copy)]
+pub struct PeerAddr(pub std::net::IpAddr);
+
 /// How many connections the server takes, and how long it waits for them.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ConnectionLimits {
@@ -114,7 +118,7 @@ pub async fn serve(
             accepted = listener.accept() => accepted,
             () = &mut shutdown => break,
         };
-        let (stream, _peer) = match accepted {
+        let (stream, peer) = match accepted {
             Ok(accepted) => accepted,
             Err(e) if is_connection_error(&e) => continue,
             Err(e) => {
@@ -134,7 +138,11 @@ pub async fn serve(
             };
         let service = ServiceBuilder::new()
             .layer(RequestBodyTimeoutLayer::new(limits.body_timeout))
-            .map_request(|request: Request<_>| request.map(Body::new))
+            .map_request(move |request: Request<_>| {
+                let mut request = request.map(Body::new);
+                request.extensions_mut().insert(PeerAddr(peer.ip()));
+                request
+            })
             .service(router);
         let mut builder = hyper::server::conn::http1::Builder::new();
         builder

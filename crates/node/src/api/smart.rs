@@ -23,6 +23,7 @@ use serde_json::{json, Value};
 use super::auth::{acting_identity, authenticate};
 use super::error::ApiError;
 use crate::node::{unix_now, Node};
+use crate::server::PeerAddr;
 
 /// The origin clients reach this node at: `public_url` if the operator set
 /// it, otherwise the request's `Host` (as the FHIR API's links).
@@ -116,7 +117,12 @@ fn found(location: &str) -> Response {
 /// consent page. An unknown client or unregistered redirect URI is
 /// answered here (RFC 6749 §4.1.2.1: never redirected); other errors go to
 /// the redirect URI with `error` and `state`.
-pub async fn authorize(State(node): State<Arc<Node>>, headers: HeaderMap, uri: Uri) -> Response {
+pub async fn authorize(
+    State(node): State<Arc<Node>>,
+    peer: Option<axum::Extension<PeerAddr>>,
+    headers: HeaderMap,
+    uri: Uri,
+) -> Response {
     let params = AuthorizeParams::from_query(uri.query().unwrap_or(""));
     let (client, redirect_uri) = match params.client(&node.smart_clients) {
         Ok(found) => found,
@@ -143,7 +149,16 @@ pub async fn authorize(State(node): State<Arc<Node>>, headers: HeaderMap, uri: U
         Ok(request) => request,
         Err(e) => return refuse(e),
     };
-    match node.authorizations.begin(request, unix_now() as i64) {
+    // Requests served without a socket (in-process callers) share one
+    // bucket.
+    let source = peer.map_or_else(
+        || "in-process".to_owned(),
+        |axum::Extension(PeerAddr(ip))| hygeia_auth::smart::source_of(ip),
+    );
+    match node
+        .authorizations
+        .begin(request, &source, unix_now() as i64)
+    {
         Ok(id) => found(&format!("/app/#/authorize/{id}")),
         Err(e) => refuse(e),
     }
@@ -256,8 +271,13 @@ pub async fn decide(
                 },
                 now,
             )
-            .map_err(|e| {
-                ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "overloaded", e.to_string())
+            .map_err(|e| match e {
+                SmartError::TooMany => ApiError::new(
+                    StatusCode::TOO_MANY_REQUESTS,
+                    "smart.too_many_codes",
+                    "this key already holds 16 codes no app has redeemed yet: wait a minute and try again",
+                ),
+                e => ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "overloaded", e.to_string()),
             })?;
         tracing::info!(client = %r.client_id, did = %caller.did, "SMART app authorized");
         redirect_to(&r.redirect_uri, &[("code", &code), ("state", &r.state)])

@@ -627,6 +627,62 @@ async fn a_key_retired_after_approval_gets_no_token() {
     );
 }
 
+/// `/authorize` is public: one source cannot fill the table of requests
+/// waiting for a decision and lock other people out of their apps.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_source_cannot_lock_others_out_of_authorization() {
+    use crate::server::PeerAddr;
+    use hygeia_auth::smart::MAX_PENDING_PER_SOURCE;
+    let net = smart_net();
+    let from = |ip: &str| {
+        let mut request =
+            axum::http::Request::get(authorize_query("patient-app", "patient/*.rs", &[]))
+                .body(axum::body::Body::empty())
+                .unwrap();
+        request
+            .extensions_mut()
+            .insert(PeerAddr(ip.parse().unwrap()));
+        request
+    };
+    for _ in 0..MAX_PENDING_PER_SOURCE {
+        let answer = net.send(from("203.0.113.9")).await;
+        assert!(location(&answer).starts_with("/app/#/authorize/"));
+    }
+    let refused = net.send(from("203.0.113.9")).await;
+    assert_eq!(refused.status, 302, "{}", refused.text());
+    let q = query_of(&location(&refused));
+    assert_eq!(q["error"], "temporarily_unavailable");
+    assert_eq!(q["state"], "st-1");
+    assert_eq!(net.node.authorizations.counts().0, MAX_PENDING_PER_SOURCE);
+    // Another address still gets its consent page.
+    let answer = net.send(from("198.51.100.20")).await;
+    assert!(location(&answer).starts_with("/app/#/authorize/"));
+}
+
+/// A fresh key approving its own requests cannot hoard the codes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_key_cannot_hoard_authorization_codes() {
+    use hygeia_auth::smart::MAX_CODES_PER_KEY;
+    let net = smart_net();
+    let stranger = Keypair::generate();
+    for _ in 0..MAX_CODES_PER_KEY {
+        let id = net.begin("patient/*.rs").await;
+        net.approve(&stranger, &id).await;
+    }
+    let id = net.begin("patient/*.rs").await;
+    let refused = net
+        .signed(
+            &stranger,
+            Method::POST,
+            &format!("/v1/smart/requests/{id}/approve"),
+            None,
+        )
+        .await;
+    assert_eq!(refused.status, 429, "{}", refused.text());
+    assert_eq!(refused.json()["error"]["code"], "smart.too_many_codes");
+    assert_eq!(net.node.authorizations.counts().1, MAX_CODES_PER_KEY);
+}
+
 #[test]
 fn a_bad_clients_file_stops_the_node_with_a_clear_message() {
     let dir = tempfile::tempdir().unwrap();
