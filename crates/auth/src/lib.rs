@@ -33,6 +33,7 @@ mod nonce;
 pub mod scope;
 mod sign;
 pub mod smart;
+pub mod smart_backend;
 pub mod token;
 mod verify;
 

@@ -26,6 +26,7 @@ use serde::Deserialize;
 use sha2::{Digest, Sha256};
 
 use crate::scope::Scopes;
+use crate::smart_backend::{BackendClient, BackendClientEntry};
 use crate::token::TokenStore;
 
 /// How long a code is valid, in seconds (RFC 6749 §4.1.2 recommends at
@@ -139,14 +140,21 @@ fn treatment() -> String {
     "TREAT".into()
 }
 
-/// The registered clients (`smart-clients.json`).
+/// The registered clients (`smart-clients.json`): apps that launch with a
+/// person, and backend services ([`crate::smart_backend`]).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Clients(BTreeMap<String, Client>);
+pub struct Clients {
+    apps: BTreeMap<String, Client>,
+    backend: BTreeMap<String, BackendClient>,
+}
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct ClientsFile {
+    #[serde(default)]
     clients: Vec<Client>,
+    #[serde(default)]
+    backend_clients: Vec<BackendClientEntry>,
 }
 
 /// Why a clients file was refused.
@@ -159,35 +167,70 @@ impl Clients {
     pub fn from_json(bytes: &[u8]) -> Result<Clients, ClientsError> {
         let file: ClientsFile =
             serde_json::from_slice(bytes).map_err(|e| ClientsError(e.to_string()))?;
-        let mut clients = BTreeMap::new();
+        let mut clients = Clients::default();
+        let twice = |id: &str| ClientsError(format!("client_id {id:?} is registered twice"));
         for client in file.clients {
             check_client(&client)?;
-            if clients.contains_key(&client.client_id) {
-                return Err(ClientsError(format!(
-                    "client_id {:?} is registered twice",
-                    client.client_id
-                )));
+            if clients.apps.contains_key(&client.client_id) {
+                return Err(twice(&client.client_id));
             }
-            clients.insert(client.client_id.clone(), client);
+            clients.apps.insert(client.client_id.clone(), client);
         }
-        Ok(Clients(clients))
+        for entry in file.backend_clients {
+            check_id_and_name(&entry.client_id, &entry.name)?;
+            check_purpose(&entry.client_id, &entry.purpose_of_use)?;
+            let id = entry.client_id.clone();
+            if clients.apps.contains_key(&id) || clients.backend.contains_key(&id) {
+                return Err(twice(&id));
+            }
+            let client = BackendClient::from_entry(entry).map_err(ClientsError)?;
+            clients.backend.insert(id, client);
+        }
+        Ok(clients)
     }
 
+    /// The app (App Launch) client `client_id`.
     pub fn get(&self, client_id: &str) -> Option<&Client> {
-        self.0.get(client_id)
+        self.apps.get(client_id)
+    }
+
+    /// The backend services client `client_id`.
+    pub fn backend(&self, client_id: &str) -> Option<&BackendClient> {
+        self.backend.get(client_id)
     }
 
     pub fn iter(&self) -> impl Iterator<Item = &Client> {
-        self.0.values()
+        self.apps.values()
     }
 
     pub fn is_empty(&self) -> bool {
-        self.0.is_empty()
+        self.apps.is_empty() && self.backend.is_empty()
     }
 }
 
 fn check_client(client: &Client) -> Result<(), ClientsError> {
+    check_id_and_name(&client.client_id, &client.name)?;
     let id = &client.client_id;
+    if client.redirect_uris.is_empty() {
+        return Err(ClientsError(format!("{id}: redirect_uris is empty")));
+    }
+    for uri in &client.redirect_uris {
+        check_redirect_uri(uri).map_err(|e| ClientsError(format!("{id}: {e}")))?;
+    }
+    check_purpose(id, &client.purpose_of_use)
+}
+
+fn check_purpose(id: &str, purpose: &str) -> Result<(), ClientsError> {
+    if purpose.is_empty() || purpose.len() > 16 || !purpose.bytes().all(|b| b.is_ascii_uppercase())
+    {
+        return Err(ClientsError(format!(
+            "{id}: purpose_of_use must be an HL7 v3 PurposeOfUse code such as TREAT or PATRQT"
+        )));
+    }
+    Ok(())
+}
+
+fn check_id_and_name(id: &str, name: &str) -> Result<(), ClientsError> {
     if id.is_empty()
         || id.len() > 64
         || !id
@@ -198,23 +241,10 @@ fn check_client(client: &Client) -> Result<(), ClientsError> {
             "client_id {id:?} must be 1 to 64 characters of A-Z a-z 0-9 . _ -"
         )));
     }
-    let name_chars = client.name.chars().count();
-    if name_chars == 0 || name_chars > 100 || client.name.chars().any(char::is_control) {
+    let name_chars = name.chars().count();
+    if name_chars == 0 || name_chars > 100 || name.chars().any(char::is_control) {
         return Err(ClientsError(format!(
             "{id}: name must be 1 to 100 characters without control characters"
-        )));
-    }
-    if client.redirect_uris.is_empty() {
-        return Err(ClientsError(format!("{id}: redirect_uris is empty")));
-    }
-    for uri in &client.redirect_uris {
-        check_redirect_uri(uri).map_err(|e| ClientsError(format!("{id}: {e}")))?;
-    }
-    let purpose = &client.purpose_of_use;
-    if purpose.is_empty() || purpose.len() > 16 || !purpose.bytes().all(|b| b.is_ascii_uppercase())
-    {
-        return Err(ClientsError(format!(
-            "{id}: purpose_of_use must be an HL7 v3 PurposeOfUse code such as TREAT or PATRQT"
         )));
     }
     Ok(())

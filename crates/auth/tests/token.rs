@@ -412,12 +412,17 @@ fn the_form_request_end_to_end() {
         k.did()
     );
     let request = TokenRequest::from_form(body.as_bytes()).unwrap();
-    assert_eq!(request.authenticate(&[AUD], NOW, &seen), Ok(k.did()));
+    assert_eq!(
+        request.authenticate_did_key(&[AUD], NOW, &seen),
+        Ok(k.did())
+    );
     // A client_id naming someone else is refused.
     let body = body.replace(&assertion, &client_assertion(&k, AUD, NOW, 60));
     let body = body.replace(k.did().as_str(), key(2).did().as_str());
     let request = TokenRequest::from_form(body.as_bytes()).unwrap();
-    let e = request.authenticate(&[AUD], NOW, &seen).unwrap_err();
+    let e = request
+        .authenticate_did_key(&[AUD], NOW, &seen)
+        .unwrap_err();
     assert_eq!(e.code(), "invalid_client");
 }
 

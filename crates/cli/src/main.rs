@@ -87,6 +87,9 @@ enum Command {
     #[command(subcommand)]
     Shc(commands::shc::ShcCommand),
     Import(commands::import::ImportArgs),
+    /// SMART on FHIR: register a backend service's ES384 key.
+    #[command(subcommand)]
+    Smart(commands::smart::SmartCommand),
     /// Guardian key recovery: split a recovery key among guardians, and
     /// move your identity to a new key when a device is lost.
     #[command(subcommand)]
@@ -133,6 +136,7 @@ fn main() -> ExitCode {
         Command::Fhir(command) => commands::fhir::run(command),
         Command::Shc(command) => commands::shc::run(command),
         Command::Import(args) => commands::import::run(args),
+        Command::Smart(command) => commands::smart::run(command),
         Command::Recovery(command) => commands::recovery::run(command),
         Command::Zk(command) => commands::zk::run(command),
         Command::Research(command) => commands::research::run(command),

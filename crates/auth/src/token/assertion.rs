@@ -27,21 +27,21 @@ pub const MAX_JTI_CHARS: usize = 128;
 /// The claims the verifier looks at; others are ignored (RFC 7519 §4).
 /// As in the header, a claim given twice is refused.
 #[derive(Debug, Deserialize)]
-struct Claims {
+pub(crate) struct Claims {
     #[serde(default, deserialize_with = "present")]
-    iss: Option<Value>,
+    pub(crate) iss: Option<Value>,
     #[serde(default, deserialize_with = "present")]
-    sub: Option<Value>,
+    pub(crate) sub: Option<Value>,
     #[serde(default, deserialize_with = "present")]
-    aud: Option<Value>,
+    pub(crate) aud: Option<Value>,
     #[serde(default, deserialize_with = "present")]
-    exp: Option<Value>,
+    pub(crate) exp: Option<Value>,
     #[serde(default, deserialize_with = "present")]
-    iat: Option<Value>,
+    pub(crate) iat: Option<Value>,
     #[serde(default, deserialize_with = "present")]
-    nbf: Option<Value>,
+    pub(crate) nbf: Option<Value>,
     #[serde(default, deserialize_with = "present")]
-    jti: Option<Value>,
+    pub(crate) jti: Option<Value>,
 }
 
 /// A client assertion for `audience` (the token endpoint URL), made by
@@ -156,7 +156,7 @@ fn check_kid(kid: Option<&Value>, did: &Did) -> Result<(), TokenError> {
 
 /// `aud` names the token endpoint (one of `expected`), or is an array
 /// containing such a name (RFC 7519 §4.1.3), compared exactly.
-fn check_audience(aud: Option<&Value>, expected: &[&str]) -> Result<(), TokenError> {
+pub(crate) fn check_audience(aud: Option<&Value>, expected: &[&str]) -> Result<(), TokenError> {
     let names = || {
         expected
             .iter()
@@ -197,7 +197,7 @@ fn check_audience(aud: Option<&Value>, expected: &[&str]) -> Result<(), TokenErr
 /// `exp` is required, not past and not too far ahead; `iat` and `nbf`, if
 /// given, are not in the future. Each with [`ASSERTION_CLOCK_SKEW_SECS`].
 /// Gives `exp`.
-fn check_times(claims: &Claims, now: i64) -> Result<i64, TokenError> {
+pub(crate) fn check_times(claims: &Claims, now: i64) -> Result<i64, TokenError> {
     let skew = ASSERTION_CLOCK_SKEW_SECS;
     let exp = numeric_date("exp", claims.exp.as_ref())?.ok_or_else(|| {
         TokenError::claims(format!(
@@ -247,7 +247,7 @@ fn numeric_date(claim: &str, value: Option<&Value>) -> Result<Option<i64>, Token
 }
 
 /// `jti` is required: 1 to [`MAX_JTI_CHARS`] characters.
-fn jti(claims: &Claims) -> Result<&str, TokenError> {
+pub(crate) fn jti(claims: &Claims) -> Result<&str, TokenError> {
     match &claims.jti {
         None => Err(TokenError::claims(
             "jti is required: a new unique string for every client assertion",

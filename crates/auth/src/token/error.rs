@@ -79,6 +79,14 @@ pub enum TokenError {
          base64url(header) \".\" base64url(payload) with that did:key's Ed25519 key (RFC 8032)"
     )]
     BadSignature { iss: String },
+    /// The ES384 signature of a registered client's assertion does not
+    /// verify with its registered key.
+    #[error(
+        "the client assertion's signature does not verify with the key registered for client \
+         {client_id}: sign base64url(header) \".\" base64url(payload) with ES384 (ECDSA P-384, \
+         SHA-384; r || s, RFC 7518 §3.4)"
+    )]
+    BadEs384Signature { client_id: String },
     /// This issuer already used this `jti` in an assertion that has not
     /// expired.
     #[error("this jti was already used by this issuer: use a new jti for every client assertion")]
@@ -106,6 +114,7 @@ impl TokenError {
             | TokenError::LifetimeTooLong { .. }
             | TokenError::NotYetValid { .. }
             | TokenError::BadSignature { .. }
+            | TokenError::BadEs384Signature { .. }
             | TokenError::Replay => "invalid_client",
             // RFC 6749 defines it for the authorization endpoint; it is the
             // closest registered code and what clients already retry on.

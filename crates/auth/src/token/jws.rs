@@ -28,6 +28,10 @@ pub const MAX_ASSERTION_LEN: usize = 8 * 1024;
 /// since the key is the issuer's Ed25519 did:key).
 pub(crate) const ALG_EDDSA: &str = "EdDSA";
 
+/// The `alg` of registered backend clients (SMART Backend Services requires
+/// servers to accept it): ECDSA P-384 with SHA-384.
+pub(crate) const ALG_ES384: &str = "ES384";
+
 /// A compact JWS whose structure and header have been checked but whose
 /// signature has not.
 #[derive(Debug)]
@@ -77,8 +81,72 @@ pub(crate) fn present<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Value>, 
     Value::deserialize(d).map(Some)
 }
 
-/// Splits and decodes a compact JWS and checks its header.
+/// Splits and decodes a compact JWS and checks its header, for `alg`
+/// `EdDSA` (a did:key client).
 pub(crate) fn parse(jwt: &str) -> Result<UncheckedJws<'_>, TokenError> {
+    let (header, payload, signing_input, signature_bytes) = split(jwt, ALG_EDDSA)?;
+    let signature = Signature::from_slice(&signature_bytes).map_err(|_| {
+        TokenError::malformed(format!(
+            "the signature is {} bytes; an Ed25519 signature is 64",
+            signature_bytes.len()
+        ))
+    })?;
+    Ok(UncheckedJws {
+        header,
+        payload,
+        signing_input,
+        signature,
+    })
+}
+
+/// A compact JWS with `alg` `ES384` (a registered backend client,
+/// [`crate::smart_backend`]): structure and header checked, the signature
+/// (`r || s`, 96 bytes, RFC 7518 §3.4) not yet.
+#[derive(Debug)]
+pub(crate) struct UncheckedEs384<'a> {
+    pub header: Header,
+    pub payload: Vec<u8>,
+    pub signing_input: &'a str,
+    pub signature: Vec<u8>,
+}
+
+/// Splits and decodes a compact JWS and checks its header, for `alg`
+/// `ES384`.
+pub(crate) fn parse_es384(jwt: &str) -> Result<UncheckedEs384<'_>, TokenError> {
+    let (header, payload, signing_input, signature) = split(jwt, ALG_ES384)?;
+    if signature.len() != 96 {
+        return Err(TokenError::malformed(format!(
+            "the signature is {} bytes; an ES384 signature is r || s, 96 bytes",
+            signature.len()
+        )));
+    }
+    Ok(UncheckedEs384 {
+        header,
+        payload,
+        signing_input,
+        signature,
+    })
+}
+
+/// The `alg` a compact JWS's header names, if it names one as a string:
+/// which verifier takes it. Nothing is trusted from it but that choice;
+/// the verifier checks everything again.
+pub(crate) fn peek_alg(jwt: &str) -> Option<String> {
+    if jwt.len() > MAX_ASSERTION_LEN {
+        return None;
+    }
+    let header_b64 = jwt.split('.').next()?;
+    let bytes = URL_SAFE_NO_PAD.decode(header_b64).ok()?;
+    let header: Header = json_object(&bytes, "the header").ok()?;
+    match header.alg {
+        Some(Value::String(alg)) => Some(alg),
+        _ => None,
+    }
+}
+
+type Parts<'a> = (Header, Vec<u8>, &'a str, Vec<u8>);
+
+fn split<'a>(jwt: &'a str, alg: &str) -> Result<Parts<'a>, TokenError> {
     if jwt.len() > MAX_ASSERTION_LEN {
         return Err(TokenError::malformed(format!(
             "it is {} bytes long; at most {MAX_ASSERTION_LEN} are accepted",
@@ -97,25 +165,13 @@ pub(crate) fn parse(jwt: &str) -> Result<UncheckedJws<'_>, TokenError> {
     // signature) is told so rather than that its signature is missing.
     let header_bytes = decode_segment(header_b64, "header")?;
     let header: Header = json_object(&header_bytes, "the header")?;
-    check_header(&header)?;
+    check_header(&header, alg)?;
     let payload = decode_segment(payload_b64, "payload")?;
-    let signature_bytes = decode_segment(signature_b64, "signature")?;
-
-    let signature = Signature::from_slice(&signature_bytes).map_err(|_| {
-        TokenError::malformed(format!(
-            "the signature is {} bytes; an Ed25519 signature is 64",
-            signature_bytes.len()
-        ))
-    })?;
+    let signature = decode_segment(signature_b64, "signature")?;
     // The three segments and two dots: this slice is the first two
     // segments with the dot between them.
     let signing_input = &jwt[..header_b64.len() + 1 + payload_b64.len()];
-    Ok(UncheckedJws {
-        header,
-        payload,
-        signing_input,
-        signature,
-    })
+    Ok((header, payload, signing_input, signature))
 }
 
 /// Unpadded base64url only (RFC 7515 §2): the engine refuses `=`, `+`,
@@ -134,22 +190,24 @@ fn decode_segment(segment: &str, name: &str) -> Result<Vec<u8>, TokenError> {
     })
 }
 
-fn check_header(header: &Header) -> Result<(), TokenError> {
+fn check_header(header: &Header, expected: &str) -> Result<(), TokenError> {
+    const WHICH: &str =
+        "\"EdDSA\" (Ed25519, a did:key client) or \"ES384\" (a registered backend client)";
     match &header.alg {
         None => {
-            return Err(TokenError::header(
-                "alg is missing; it must be \"EdDSA\" (Ed25519)",
-            ))
+            return Err(TokenError::header(format!(
+                "alg is missing; it must be {WHICH}"
+            )))
         }
-        Some(Value::String(alg)) if alg == ALG_EDDSA => {}
+        Some(Value::String(alg)) if alg == expected => {}
         Some(Value::String(alg)) if alg.eq_ignore_ascii_case("none") => {
-            return Err(TokenError::header(
-                "alg \"none\" (an unsigned JWT) is refused; it must be \"EdDSA\" (Ed25519)",
-            ))
+            return Err(TokenError::header(format!(
+                "alg \"none\" (an unsigned JWT) is refused; it must be {WHICH}"
+            )))
         }
         Some(other) => {
             return Err(TokenError::header(format!(
-                "alg must be \"EdDSA\" (Ed25519), not {other}"
+                "alg must be {WHICH}, not {other}"
             )))
         }
     }

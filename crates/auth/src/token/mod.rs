@@ -10,10 +10,10 @@
 //!
 //! The contract clients implement is in `docs/auth.md`.
 
-mod assertion;
+pub(crate) mod assertion;
 mod error;
 mod jti;
-mod jws;
+pub(crate) mod jws;
 mod request;
 mod store;
 
@@ -25,6 +25,7 @@ pub use error::TokenError;
 pub use jti::{JtiCache, Priority, DEFAULT_JTI_CAPACITY, DEFAULT_JTI_PER_ISSUER};
 pub use jws::MAX_ASSERTION_LEN;
 pub use request::{
-    bearer_token, TokenRequest, TokenResponse, ASSERTION_TYPE, GRANT_TYPE, MAX_FORM_LEN,
+    bearer_token, ClientIdentity, TokenRequest, TokenResponse, ASSERTION_TYPE, GRANT_TYPE,
+    MAX_FORM_LEN,
 };
 pub use store::{Session, TokenStore, ACCESS_TOKEN_LIFETIME_SECS};

@@ -7,8 +7,10 @@ use serde::Serialize;
 use super::assertion::verify_client_assertion;
 use super::error::TokenError;
 use super::jti::JtiCache;
-use super::jws::MAX_ASSERTION_LEN;
+use super::jws::{peek_alg, ALG_ES384, MAX_ASSERTION_LEN};
 use crate::scope::{Scopes, MAX_SCOPE_LEN};
+use crate::smart::Clients;
+use crate::smart_backend::{verify_backend_assertion, BackendClient};
 
 /// The only grant type: the client authenticates as itself.
 pub const GRANT_TYPE: &str = "client_credentials";
@@ -88,9 +90,43 @@ impl TokenRequest {
         fields.check()
     }
 
-    /// Verifies the client assertion (see [`verify_client_assertion`]) and
-    /// that `client_id`, if sent, names the same participant.
-    pub fn authenticate(
+    /// Verifies the client assertion and that `client_id`, if sent, names
+    /// the same client: an `ES384` assertion from a backend client
+    /// registered in `clients` ([`verify_backend_assertion`]), anything else
+    /// as a did:key client's ([`verify_client_assertion`]).
+    pub fn authenticate<'c>(
+        &self,
+        clients: &'c Clients,
+        audiences: &[&str],
+        now: i64,
+        seen: &JtiCache,
+    ) -> Result<ClientIdentity<'c>, TokenError> {
+        if peek_alg(&self.client_assertion).as_deref() == Some(ALG_ES384) {
+            let client = verify_backend_assertion(
+                &self.client_assertion,
+                |id| clients.backend(id),
+                audiences,
+                now,
+                seen,
+            )?;
+            if let Some(client_id) = &self.client_id {
+                if *client_id != client.client_id {
+                    return Err(TokenError::issuer(format!(
+                        "client_id, when sent, must equal the client assertion's iss {}",
+                        client.client_id
+                    )));
+                }
+            }
+            return Ok(ClientIdentity::Registered(client));
+        }
+        self.authenticate_did_key(audiences, now, seen)
+            .map(|did| ClientIdentity::DidKey(Box::new(did)))
+    }
+
+    /// Verifies a did:key client's assertion (see
+    /// [`verify_client_assertion`]) and that `client_id`, if sent, names
+    /// the same participant.
+    pub fn authenticate_did_key(
         &self,
         audiences: &[&str],
         now: i64,
@@ -104,6 +140,25 @@ impl TokenRequest {
                 "client_id, when sent, must equal the client assertion's iss {did}"
             ))),
             _ => Ok(did),
+        }
+    }
+}
+
+/// Who a token request authenticated.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ClientIdentity<'c> {
+    /// A participant, by its did:key.
+    DidKey(Box<Did>),
+    /// A registered backend client, acting as its bound did:key.
+    Registered(&'c BackendClient),
+}
+
+impl ClientIdentity<'_> {
+    /// The did:key the token acts as.
+    pub fn acting_key(&self) -> &Did {
+        match self {
+            ClientIdentity::DidKey(did) => did,
+            ClientIdentity::Registered(client) => &client.acts_as,
         }
     }
 }

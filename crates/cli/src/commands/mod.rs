@@ -15,6 +15,7 @@ pub mod recovery;
 pub mod research;
 pub mod serve;
 pub mod shc;
+pub mod smart;
 pub mod status;
 pub mod trust;
 pub mod tx;

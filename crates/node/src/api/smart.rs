@@ -73,7 +73,7 @@ pub async fn configuration(State(node): State<Arc<Node>>, headers: HeaderMap) ->
         "response_types_supported": ["code"],
         "code_challenge_methods_supported": [PKCE_METHOD],
         "token_endpoint_auth_methods_supported": ["none", "private_key_jwt"],
-        "token_endpoint_auth_signing_alg_values_supported": ["EdDSA"],
+        "token_endpoint_auth_signing_alg_values_supported": ["EdDSA", "ES384"],
         "scopes_supported": SCOPES_SUPPORTED,
         "capabilities": [
             "launch-standalone",

@@ -11,7 +11,7 @@ use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use hygeia_auth::scope::{Scope, Scopes};
 use hygeia_auth::token::{
-    Session, TokenError, TokenRequest, TokenResponse, ACCESS_TOKEN_LIFETIME_SECS,
+    ClientIdentity, Session, TokenError, TokenRequest, TokenResponse, ACCESS_TOKEN_LIFETIME_SECS,
 };
 use hygeia_policy::PurposeOfUse;
 
@@ -84,24 +84,20 @@ pub async fn issue(State(node): State<Arc<Node>>, headers: HeaderMap, body: Byte
     let now = unix_now() as i64;
     let audiences = audiences(&node);
     let audiences: Vec<&str> = audiences.iter().map(String::as_str).collect();
-    let did = match request.authenticate(&audiences, now, &node.jtis) {
-        Ok(did) => did,
+    let client = match request.authenticate(&node.smart_clients, &audiences, now, &node.jtis) {
+        Ok(client) => client,
         Err(e) => return oauth_error(&e),
     };
+    let did = client.acting_key();
     // A retired key gets no token. The session keeps the signing key, not
     // the identity: each use resolves it again (`fhir::authenticate`), so a
     // token issued before a rotation stops working with it.
-    if let Err(e) = acting_identity(&node.state.read().state, &did) {
+    if let Err(e) = acting_identity(&node.state.read().state, did) {
         return identity_error(&e);
     }
-    let purpose = match request.purpose_of_use.as_deref() {
-        None => PurposeOfUse::Treatment,
-        Some(code) => match code.parse::<PurposeOfUse>() {
-            Ok(p) => p,
-            Err(e) => {
-                return oauth_error(&TokenError::InvalidRequest(format!("purpose_of_use: {e}")))
-            }
-        },
+    let purpose = match purpose_of(&client, &request) {
+        Ok(p) => p,
+        Err(e) => return oauth_error(&e),
     };
     let scope = match granted(request.scope.as_ref()) {
         Ok(scope) => scope,
@@ -127,6 +123,46 @@ pub async fn issue(State(node): State<Arc<Node>>, headers: HeaderMap, body: Byte
     h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     h.insert(header::PRAGMA, HeaderValue::from_static("no-cache"));
     response
+}
+
+/// The purpose a token states. A did:key client states its own
+/// (`TREAT` when silent). A registered backend client states the one it
+/// was registered with, and cannot break glass: both were fixed when its
+/// acting key signed the registration, not at each request.
+fn purpose_of(
+    client: &ClientIdentity<'_>,
+    request: &TokenRequest,
+) -> Result<PurposeOfUse, TokenError> {
+    let (asked, registered) = match client {
+        ClientIdentity::DidKey(_) => (request.purpose_of_use.as_deref(), None),
+        ClientIdentity::Registered(c) => {
+            if request.break_glass.is_some() {
+                return Err(TokenError::InvalidRequest(
+                    "a registered backend client cannot break glass: a person signs break-glass requests".into(),
+                ));
+            }
+            let registered = c.purpose_of_use.as_str();
+            if request
+                .purpose_of_use
+                .as_deref()
+                .is_some_and(|p| p != registered)
+            {
+                return Err(TokenError::InvalidRequest(format!(
+                    "purpose_of_use: this client is registered for {registered}"
+                )));
+            }
+            (Some(registered), Some(registered))
+        }
+    };
+    match asked {
+        None => Ok(PurposeOfUse::Treatment),
+        Some(code) => code.parse::<PurposeOfUse>().map_err(|e| {
+            TokenError::InvalidRequest(match registered {
+                Some(_) => format!("the registered purpose_of_use: {e}"),
+                None => format!("purpose_of_use: {e}"),
+            })
+        }),
+    }
 }
 
 /// What a client that asks for no scope gets: every interaction on every

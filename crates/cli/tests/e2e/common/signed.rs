@@ -159,6 +159,16 @@ pub struct Network {
 
 impl Network {
     pub fn start(extra: &[&str]) -> Network {
+        Self::start_prepared(extra, |_, _| {})
+    }
+
+    /// Like [`Network::start`], with `prepare` given the node's data
+    /// directory and the patient's key before the node starts (to write
+    /// files the node reads at start).
+    pub fn start_prepared(
+        extra: &[&str],
+        prepare: impl FnOnce(&std::path::Path, &Keypair),
+    ) -> Network {
         let dir = tempfile::tempdir().unwrap();
         let governance = Keypair::generate();
         let clinic_admin = Keypair::generate();
@@ -169,7 +179,10 @@ impl Network {
         let gov = did(&governance);
         let mut args = vec!["--governance", gov.as_str()];
         args.extend_from_slice(extra);
-        let node = NodeProcess::start_with(&dir.path().join("node"), &args);
+        let data_dir = dir.path().join("node");
+        std::fs::create_dir_all(&data_dir).unwrap();
+        prepare(&data_dir, &patient);
+        let node = NodeProcess::start_with(&data_dir, &args);
         for (org, kind) in [
             ("did:web:clinic.example", "clinic"),
             ("did:web:lab.example", "lab"),

@@ -151,7 +151,7 @@ async fn discovery_lists_what_works_at_the_root_and_the_fhir_base() {
         );
         assert_eq!(
             c["token_endpoint_auth_signing_alg_values_supported"],
-            json!(["EdDSA"])
+            json!(["EdDSA", "ES384"])
         );
         let caps: Vec<&str> = c["capabilities"]
             .as_array()
@@ -802,4 +802,213 @@ async fn backend_assertions_name_the_token_endpoint_url_or_the_node_did() {
     )
     .await;
     assert_eq!(ok.status, 200, "{}", ok.text());
+}
+
+/// A backend service's P-384 key, its public JWK and an ES384 assertion
+/// signed with it: what any JOSE library sends (the Python one in
+/// docs/examples/smart_backend_client.py does the same).
+mod es384 {
+    use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    use base64::Engine;
+    use p384::ecdsa::signature::Signer;
+    use p384::ecdsa::{Signature, SigningKey};
+    use serde_json::{json, Value};
+
+    pub fn key(seed: u8) -> SigningKey {
+        SigningKey::from_slice(&[seed; 48]).unwrap()
+    }
+
+    pub fn jwk(key: &SigningKey) -> Value {
+        let point = key.verifying_key().to_sec1_bytes();
+        json!({"kty": "EC", "crv": "P-384", "kid": "sync-1",
+               "x": URL_SAFE_NO_PAD.encode(&point[1..49]),
+               "y": URL_SAFE_NO_PAD.encode(&point[49..])})
+    }
+
+    pub fn assertion(key: &SigningKey, client_id: &str, aud: &str, jti: &str) -> String {
+        let header = json!({"alg": "ES384", "typ": "JWT", "kid": "sync-1"});
+        let claims = json!({"iss": client_id, "sub": client_id, "aud": aud,
+                            "exp": super::now() + 120, "jti": jti});
+        let input = format!(
+            "{}.{}",
+            URL_SAFE_NO_PAD.encode(header.to_string()),
+            URL_SAFE_NO_PAD.encode(claims.to_string())
+        );
+        let signature: Signature = key.sign(input.as_bytes());
+        format!("{input}.{}", URL_SAFE_NO_PAD.encode(signature.to_bytes()))
+    }
+}
+
+fn backend_net(acting: &Keypair, purpose: &str) -> Net {
+    let mut entry = hygeia_auth::smart_backend::bind(
+        acting,
+        "lab-sync",
+        "Lab results sync",
+        &es384::jwk(&es384::key(1)),
+    )
+    .unwrap();
+    entry["purpose_of_use"] = purpose.into();
+    Net::with_config(move |config| {
+        std::fs::create_dir_all(&config.data_dir).unwrap();
+        std::fs::write(
+            config.data_dir.join(crate::config::SMART_CLIENTS_FILE),
+            json!({"backend_clients": [entry]}).to_string(),
+        )
+        .unwrap();
+    })
+}
+
+async fn form_token(net: &Net, pairs: &[(&str, &str)]) -> Answer {
+    let mut form = form_urlencoded::Serializer::new(String::new());
+    form.append_pair("grant_type", "client_credentials")
+        .append_pair(
+            "client_assertion_type",
+            "urn:ietf:params:oauth:client-assertion-type:jwt-bearer",
+        );
+    for (n, v) in pairs {
+        form.append_pair(n, v);
+    }
+    net.send(
+        Request::post("/auth/token")
+            .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+            .body(Body::from(form.finish()))
+            .unwrap(),
+    )
+    .await
+}
+
+/// SMART Backend Services with a registered ES384 key (the profile's
+/// required algorithm): the token acts as the did:key that signed the
+/// registration, states its registered purpose, and every bad assertion or
+/// request is refused with its code and issues no token.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_registered_es384_backend_client_gets_a_token_acting_as_its_bound_key() {
+    let acting = Keypair::generate();
+    let net = backend_net(&acting, "TREAT");
+    let aud = net.node.node_did.clone();
+    let key = es384::key(1);
+
+    let ok = form_token(
+        &net,
+        &[
+            (
+                "client_assertion",
+                &es384::assertion(&key, "lab-sync", &aud, "j1"),
+            ),
+            ("scope", "system/Observation.rs"),
+        ],
+    )
+    .await;
+    assert_eq!(ok.status, 200, "{}", ok.text());
+    assert_eq!(ok.json()["scope"], "system/Observation.rs");
+    let token = ok.json()["access_token"].as_str().unwrap().to_owned();
+    let session = net.node.tokens.lookup(&token, now()).unwrap();
+    assert_eq!(session.did, acting.did().as_str());
+    assert_eq!(session.purpose, "TREAT");
+    let issued = net.node.tokens.len();
+
+    let refused = |answer: &Answer, status: u16, code: &str, what: &str| {
+        assert_eq!(answer.status, status, "{what}: {}", answer.text());
+        assert_eq!(answer.json()["error"], code, "{what}");
+    };
+    // Replayed; signed by another P-384 key; an unregistered client id.
+    let replay = es384::assertion(&key, "lab-sync", &aud, "j1");
+    refused(
+        &form_token(&net, &[("client_assertion", &replay)]).await,
+        401,
+        "invalid_client",
+        "replay",
+    );
+    let forged = es384::assertion(&es384::key(2), "lab-sync", &aud, "j2");
+    refused(
+        &form_token(&net, &[("client_assertion", &forged)]).await,
+        401,
+        "invalid_client",
+        "forged",
+    );
+    let unknown = es384::assertion(&key, "other-sync", &aud, "j3");
+    refused(
+        &form_token(&net, &[("client_assertion", &unknown)]).await,
+        401,
+        "invalid_client",
+        "unknown",
+    );
+    // A machine does not break glass, nor state another purpose.
+    let a = es384::assertion(&key, "lab-sync", &aud, "j4");
+    refused(
+        &form_token(&net, &[("client_assertion", &a), ("break_glass", "urgent")]).await,
+        400,
+        "invalid_request",
+        "break glass",
+    );
+    let a = es384::assertion(&key, "lab-sync", &aud, "j5");
+    refused(
+        &form_token(
+            &net,
+            &[("client_assertion", &a), ("purpose_of_use", "HRESCH")],
+        )
+        .await,
+        400,
+        "invalid_request",
+        "purpose",
+    );
+    let a = es384::assertion(&key, "lab-sync", &aud, "j6");
+    refused(
+        &form_token(&net, &[("client_assertion", &a), ("client_id", "other")]).await,
+        401,
+        "invalid_client",
+        "client_id",
+    );
+    assert_eq!(net.node.tokens.len(), issued, "no refusal issued a token");
+}
+
+/// The acting key retired (rotated by recovery): the registration it
+/// signed gives no token any more.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_backend_client_bound_to_a_retired_key_gets_no_token() {
+    use crate::state::txs::IdentityRotate;
+    let acting = Keypair::generate();
+    let recovery = Keypair::generate();
+    let net = backend_net(&acting, "TREAT");
+    let aud = net.node.node_did.clone();
+    net.submit_ok(
+        &acting,
+        "identity.recovery",
+        json!({"recovery_key": recovery.did().to_string(), "threshold": 2,
+               "guardians": ["did:key:g1", "did:key:g2"], "split": "00".repeat(32)}),
+    )
+    .await;
+    let new_key = Keypair::generate();
+    let rotate = IdentityRotate::accepted_by(&acting.did().to_string(), &new_key);
+    net.submit_ok(
+        &recovery,
+        "identity.rotate",
+        serde_json::to_value(rotate).unwrap(),
+    )
+    .await;
+    let a = es384::assertion(&es384::key(1), "lab-sync", &aud, "r1");
+    let refused = form_token(&net, &[("client_assertion", &a)]).await;
+    assert_eq!(refused.status, 403, "{}", refused.text());
+    assert_eq!(refused.json()["error"], "identity.key_retired");
+}
+
+/// A registration whose binding another key signed stops the node with a
+/// message naming the fix: the operator cannot make a service act as
+/// someone who did not sign.
+#[test]
+fn a_backend_registration_not_signed_by_its_acting_key_stops_the_node() {
+    let signer = Keypair::generate();
+    let victim = Keypair::generate();
+    let mut entry = hygeia_auth::smart_backend::bind(
+        &signer,
+        "lab-sync",
+        "Lab sync",
+        &es384::jwk(&es384::key(1)),
+    )
+    .unwrap();
+    entry["acts_as"] = victim.did().as_str().into();
+    let text = json!({"backend_clients": [entry]}).to_string();
+    let e = hygeia_auth::smart::Clients::from_json(text.as_bytes()).unwrap_err();
+    assert!(e.to_string().contains("does not verify"), "{e}");
+    assert!(e.to_string().contains("bind-client"), "{e}");
 }
