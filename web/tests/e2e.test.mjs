@@ -68,7 +68,7 @@ before(async () => {
   work = mkdtempSync(join(tmpdir(), "hygeia-web-"));
   rmSync(artifacts, { recursive: true, force: true });
   mkdirSync(artifacts, { recursive: true });
-  for (const name of ["governance", "clinic-admin", "clinician", "board", "guardian-1", "guardian-2", "guardian-3", "bob"]) {
+  for (const name of ["governance", "clinic-admin", "clinician", "board", "guardian-1", "guardian-2", "guardian-3", "bob", "dana", "researcher", "lab"]) {
     keys[name] = cli("key", "new", "--out", `${name}.key`);
   }
   // The SMART app is served from its own origin; the node's operator
@@ -427,6 +427,35 @@ test("guardians: set up in the browser, recovered by the CLI; set up by the CLI,
   const card = cli("shc", "verify", "--node", url, "qr.txt");
   assert.match(card, /Immunization/);
   await phone.close();
+});
+
+test("a patient's research answers in the wallet, in plain words", async () => {
+  // Dana holds a lab's eligibility credential (HbA1c 7.2 %), consents to
+  // research with the researcher, and answers a study with the CLI.
+  cli("org", "register", "--node", url, "--key", "governance.key", "--org", "did:web:research.example", "--admin", keys["clinic-admin"], "--kind", "research");
+  cli("org", "member", "--node", url, "--key", "clinic-admin.key", "--org", "did:web:research.example", "--member", keys.researcher, "--role", "researcher", "--jurisdiction", "FR");
+  cli("zk", "issue", "--key", "lab.key", "--attribute", "hba1c", "--value", "7.2", "--eligibility", "--out", "dana-cred.json", "--opening", "dana-opening.json");
+  cli("research", "publish", "--key", "researcher.key", "--node", url, "--study", "web-hba1c", "--attribute", "hba1c", "--between", "6.5,9.0", "--issuer", keys.lab);
+  cli("consent", "grant", "--node", url, "--key", "dana.key", "--to", keys.researcher, "--categories", "lab", "--purpose", "HRESCH", "--days", "30");
+  cli("research", "answer", "--key", "dana.key", "--node", url, "--study", "web-hba1c", "--credential", "dana-cred.json", "--opening", "dana-opening.json", "--secret", "dana.secret");
+  const context = await browser.newContext({ viewport: { width: 390, height: 844 }, isMobile: true, hasTouch: true });
+  const page = await context.newPage();
+  await signIn(page, "Dana (patient)", "dana.key");
+  await visit(page, "#/wallet/research");
+  const card = page.getByTestId("research-answer");
+  await card.getByText("You proved that your HbA1c was at least 6.5 % and below 9.0 %, without showing the result itself.").waitFor();
+  assert.equal(await card.count(), 1);
+  assert.match(await card.textContent(), /Study web-hba1c/);
+  await accessible(page, "wallet research");
+  await shot(page, "23-wallet-research");
+  await context.close();
+  // Someone who answered nothing sees an empty list, not Dana's answer.
+  const other = await browser.newContext({ viewport: { width: 1280, height: 900 } });
+  const p2 = await other.newPage();
+  await signIn(p2, "Someone else");
+  await visit(p2, "#/wallet/research");
+  await p2.getByText("You have not answered any study yet.").waitFor();
+  await other.close();
 });
 
 test("keyboard only: skip link, then every control in order, with a visible focus", async () => {

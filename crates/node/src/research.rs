@@ -363,6 +363,19 @@ impl Studies {
         Ok(())
     }
 
+    /// The studies `patient` answered, by study id: each one's researcher
+    /// and criteria (for the patient's own wallet).
+    pub fn answered_by(&self, patient: &str) -> Vec<(String, Criteria)> {
+        let studies = self.lock();
+        let mut mine: Vec<(String, Criteria)> = studies
+            .values()
+            .filter(|s| s.answered.contains(patient))
+            .map(|s| (s.researcher.clone(), s.tally.criteria().clone()))
+            .collect();
+        mine.sort_by(|a, b| a.1.study_id.cmp(&b.1.study_id));
+        mine
+    }
+
     /// The tally, for `researcher` (`None` when the study is theirs not).
     pub fn tally(
         &self,

@@ -30,6 +30,7 @@ const SECTIONS: [string, string][] = [
   ["#/wallet/audit", "Who looked at my data"],
   ["#/wallet/records", "My records"],
   ["#/wallet/credentials", "My credentials and health cards"],
+  ["#/wallet/research", "My research answers"],
 ];
 
 export function WalletPage({ path, params }: { path: string; params: URLSearchParams }) {
@@ -49,6 +50,7 @@ export function WalletPage({ path, params }: { path: string; params: URLSearchPa
   else if (current === "#/wallet/audit") body = <Audit me={key} patient={patient} />;
   else if (current === "#/wallet/records") body = <Records me={key} patient={patient} />;
   else if (current === "#/wallet/credentials") body = <Credentials me={key} patient={patient} />;
+  else if (current === "#/wallet/research") body = <ResearchAnswers me={key} />;
   else body = <Consents me={key} patient={patient} />;
   return (
     <Page title={title} lead="Your wallet: you decide who sees your health records, and you see every time someone looks.">
@@ -576,6 +578,55 @@ function Credentials({ me, patient }: { me: StoredKey; patient: string }) {
       <Licences did={patient} />
       <h2>My SMART Health Cards</h2>
       <HealthCards me={me} patient={patient} />
+    </section>
+  );
+}
+
+interface ResearchAnswer {
+  study_id: string;
+  researcher: string;
+  attribute: string;
+  loinc: string | null;
+  range: { min_inclusive?: number | null; max_exclusive?: number | null };
+  proved: string;
+}
+
+/** What an answer proved, in everyday words (the value itself never left the wallet's proof). */
+export function provedSentence(a: ResearchAnswer): string {
+  const { min_inclusive: min, max_exclusive: max } = a.range;
+  if (a.attribute === "hba1c-percent-x10") {
+    const pct = (v: number) => `${(v / 10).toFixed(1)} %`;
+    if (min != null && max != null) return `your HbA1c was at least ${pct(min)} and below ${pct(max)}`;
+    if (max != null) return `your HbA1c was below ${pct(max)}`;
+    if (min != null) return `your HbA1c was at least ${pct(min)}`;
+  }
+  return `your ${a.attribute} is in the range ${a.proved}`;
+}
+
+function ResearchAnswers({ me }: { me: StoredKey }) {
+  const loaded = useLoad(() => signedJson<{ answers: ResearchAnswer[] }>(me, "/v1/research/answers"), [me.did]);
+  return (
+    <section aria-labelledby="research-h">
+      <h2 id="research-h">My research answers</h2>
+      <p>
+        Studies you told, through this node, that you meet their criteria. Each answer is a zero-knowledge proof: the researcher
+        learns that you qualify and a pseudonym for this study only, never your name, your key or your value.
+      </p>
+      {loaded.loading && <Loading what="research answers" />}
+      <ErrorBox error={loaded.error} />
+      {loaded.data && loaded.data.answers.length === 0 && <p>You have not answered any study yet.</p>}
+      {loaded.data && loaded.data.answers.length > 0 && (
+        <ul class="plain">
+          {loaded.data.answers.map((a) => (
+            <li key={a.study_id} class="card" data-testid="research-answer">
+              <p>
+                <strong>Study {a.study_id}</strong>, run by <span class="mono">{shortDid(a.researcher)}</span>
+              </p>
+              <p>You proved that {provedSentence(a)}, without showing the result itself.</p>
+            </li>
+          ))}
+        </ul>
+      )}
     </section>
   );
 }

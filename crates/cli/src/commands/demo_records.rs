@@ -205,6 +205,7 @@ pub fn seed(url: &str, keys: &DemoKeys, work_dir: &Path) -> anyhow::Result<Vec<S
         });
     }
     care_story(url, keys, work_dir).context("seeding the demo: a second patient's care")?;
+    research_story(url, keys).context("seeding the demo: a research eligibility answer")?;
     Ok(seeded)
 }
 
@@ -260,5 +261,52 @@ fn care_story(url: &str, keys: &DemoKeys, work_dir: &Path) -> anyhow::Result<()>
         permitted.is_success(),
         "the clinician's read after consent answered {permitted}"
     );
+    Ok(())
+}
+
+/// The demo study a patient answered: the researcher counts patients whose
+/// HbA1c is in [6.5 %, 9.0 %); the demo patient, holding the lab's
+/// eligibility credential (7.2 %), consents to research with the
+/// researcher and answers with a zero-knowledge proof. Their wallet lists
+/// it under "My research answers"; the researcher's tally counts one.
+pub const DEMO_STUDY: &str = "hba1c-registry-2026";
+
+fn research_story(url: &str, keys: &DemoKeys) -> anyhow::Result<()> {
+    use hygeia_credentials::zk::hba1c::hba1c_claims;
+    use hygeia_credentials::zk::{respond, CommittedAttributeCredential, Criteria, PatientSecret};
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)?
+        .as_secs();
+    let lab = keys.key("lab")?;
+    let lab_did = lab.did().to_string();
+    let researcher = Client::with_key(url, keys.key("researcher")?);
+    let published = researcher.post_json(
+        "/v1/research/studies",
+        serde_json::to_vec(&json!({
+            "study_id": DEMO_STUDY, "attribute": "hba1c-percent-x10", "loinc": "4548-4",
+            "range": {"min_inclusive": 65, "max_exclusive": 90}, "accepted_issuers": [lab_did],
+        }))?,
+    )?;
+    let published = crate::client::json_or_refusal(published)?;
+    let criteria: Criteria =
+        serde_json::from_value(published["criteria"].clone()).context("the node's criteria")?;
+    let patient_did = keys.did("patient")?;
+    let mut patient = Client::with_key(url, keys.key("patient")?);
+    let researcher_did = keys.did("researcher")?;
+    submit(
+        &mut patient,
+        "consent.grant",
+        json!({"patient": patient_did, "grantee": researcher_did, "scope": {"categories": ["lab"]}, "actions": ["read"], "purpose": "HRESCH", "not_before": now as i64 - 60, "not_after": now as i64 + 180 * 86_400}),
+    )?;
+    let claims = hba1c_claims(&lab_did, 72, now - 60, now + 90 * 86_400, None);
+    let (credential, opening) = CommittedAttributeCredential::issue(&lab, &claims)
+        .map_err(|e| anyhow::anyhow!("issuing the demo credential: {e}"))?;
+    let response = respond(&criteria, &credential, &opening, &PatientSecret::generate())
+        .map_err(|e| anyhow::anyhow!("answering the demo study: {e}"))?;
+    let answered = patient.post_json(
+        &format!("/v1/research/studies/{DEMO_STUDY}/responses"),
+        response.to_json().into_bytes(),
+    )?;
+    crate::client::json_or_refusal(answered)?;
     Ok(())
 }

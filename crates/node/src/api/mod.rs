@@ -85,6 +85,7 @@ pub fn router(node: Arc<Node>) -> Router {
             post(research::answer).layer(DefaultBodyLimit::max(research::MAX_RESEARCH_BODY)),
         )
         .route("/v1/research/studies/{id}/tally", get(research::tally))
+        .route("/v1/research/answers", get(research::mine))
         .route("/v1/node", get(info::node_info))
         .route("/v1/health", get(info::health))
         .route("/openapi.json", get(info::openapi))

@@ -303,6 +303,36 @@ pub async fn delete(
         .into_response())
 }
 
+/// `GET /v1/research/answers`: the studies the signer answered through this
+/// node, for their wallet: each study's id, researcher and what was
+/// proved. Only the signer's own; a stranger's key has answered nothing.
+/// The node knows who answered anyway (it checks research consent); the
+/// researcher never learns it from this.
+pub async fn mine(
+    State(node): State<Arc<Node>>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    let who = authenticate(&node, &method, &uri, &headers)?;
+    let answers: Vec<serde_json::Value> = node
+        .research
+        .answered_by(who.did.as_str())
+        .into_iter()
+        .map(|(researcher, criteria)| {
+            json!({
+                "study_id": criteria.study_id,
+                "researcher": researcher,
+                "attribute": criteria.requirement.attribute,
+                "loinc": criteria.requirement.loinc,
+                "range": criteria.requirement.range,
+                "proved": criteria.requirement.range.to_string(),
+            })
+        })
+        .collect();
+    Ok(Json(json!({ "answers": answers })))
+}
+
 /// `GET /v1/research/studies/{id}/tally`: the count and pseudonyms, for the
 /// study's researcher only.
 pub async fn tally(

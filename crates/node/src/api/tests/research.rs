@@ -87,6 +87,24 @@ async fn answers_and_tallies_survive_a_restart() {
     }
     let counted = answer(&net, &first, answer_body(&lab, &criteria, 72)).await;
     assert_eq!(counted.status, 201, "{}", counted.text());
+    // The patient sees their answer in their wallet; nobody else does.
+    let mine = net
+        .signed(&first, Method::GET, "/v1/research/answers", None)
+        .await;
+    assert_eq!(mine.status, 200, "{}", mine.text());
+    let answers = mine.json()["answers"].clone();
+    assert_eq!(answers.as_array().unwrap().len(), 1, "{answers}");
+    assert_eq!(answers[0]["study_id"], STUDY);
+    assert_eq!(answers[0]["researcher"], did(&researcher));
+    assert_eq!(answers[0]["proved"], "65 ≤ v < 90");
+    for other in [&second, &researcher, &Keypair::generate()] {
+        let theirs = net
+            .signed(other, Method::GET, "/v1/research/answers", None)
+            .await;
+        assert_eq!(theirs.json()["answers"], json!([]), "{}", theirs.text());
+    }
+    let unsigned = net.get("/v1/research/answers").await;
+    assert_eq!(unsigned.status, 401, "{}", unsigned.text());
     let size = net.size();
     let before = tally(&net, &researcher).await;
     assert_eq!(before["qualifying"], 1);
@@ -110,6 +128,15 @@ async fn answers_and_tallies_survive_a_restart() {
     assert_eq!(after["qualifying"], 2);
     let net = net.restart();
     assert_eq!(tally(&net, &researcher).await, after);
+    let mine = net
+        .signed(&first, Method::GET, "/v1/research/answers", None)
+        .await;
+    assert_eq!(
+        mine.json()["answers"][0]["study_id"],
+        STUDY,
+        "{}",
+        mine.text()
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
