@@ -346,6 +346,102 @@ impl CosignedNote {
     }
 }
 
+/// Most consistency proof lines in an `add-checkpoint` request (C2SP
+/// tlog-witness).
+pub const MAX_PROOF_LINES: usize = 63;
+/// Largest `add-checkpoint` request body: the old size line, the proof
+/// lines and a cosigned note at its limit.
+pub const MAX_ADD_CHECKPOINT: usize = 32 + MAX_PROOF_LINES * 45 + MAX_COSIGNED_NOTE;
+
+/// A C2SP tlog-witness `add-checkpoint` request body: `old <size>\n`, up to
+/// 63 base64 consistency proof lines, an empty line, then the checkpoint.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AddCheckpoint {
+    pub old: u64,
+    pub proof: Vec<Hash>,
+    pub checkpoint: CosignedNote,
+    /// The checkpoint note as sent, signature lines included.
+    pub note: Vec<u8>,
+}
+
+impl AddCheckpoint {
+    pub fn parse(body: &[u8]) -> Result<Self, CosignatureError> {
+        let malformed = |why: &str| CosignatureError::Malformed(why.to_owned());
+        if body.len() > MAX_ADD_CHECKPOINT {
+            return Err(malformed("the request body is too large"));
+        }
+        let (first, mut rest) = split_line(body).ok_or_else(|| malformed("no old size line"))?;
+        let old = first
+            .strip_prefix(b"old ")
+            .and_then(|n| std::str::from_utf8(n).ok())
+            .filter(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()))
+            .filter(|n| *n == "0" || !n.starts_with('0'))
+            .and_then(|n| n.parse::<u64>().ok())
+            .ok_or_else(|| {
+                malformed("the first line is `old <size>` in decimal without leading zeros")
+            })?;
+        let mut proof = Vec::new();
+        loop {
+            let (line, after) =
+                split_line(rest).ok_or_else(|| malformed("no empty line before the checkpoint"))?;
+            rest = after;
+            if line.is_empty() {
+                break;
+            }
+            if proof.len() == MAX_PROOF_LINES {
+                return Err(malformed("at most 63 consistency proof lines"));
+            }
+            let hash: [u8; 32] = STANDARD
+                .decode(line)
+                .ok()
+                .and_then(|h| h.try_into().ok())
+                .ok_or_else(|| malformed("a proof line is one base64 SHA-256 hash"))?;
+            proof.push(Hash(hash));
+        }
+        let checkpoint = CosignedNote::parse(rest)?;
+        Ok(AddCheckpoint {
+            old,
+            proof,
+            checkpoint,
+            note: rest.to_vec(),
+        })
+    }
+
+    /// The request body.
+    pub fn to_bytes(&self) -> Vec<u8> {
+        let mut out = format!("old {}\n", self.old).into_bytes();
+        for hash in &self.proof {
+            out.extend_from_slice(STANDARD.encode(hash.0).as_bytes());
+            out.push(b'\n');
+        }
+        out.push(b'\n');
+        out.extend_from_slice(&self.note);
+        out
+    }
+}
+
+/// The line before the first newline, and what follows it.
+fn split_line(bytes: &[u8]) -> Option<(&[u8], &[u8])> {
+    let at = bytes.iter().position(|b| *b == b'\n')?;
+    Some((&bytes[..at], &bytes[at + 1..]))
+}
+
+/// Parses signature lines (an `add-checkpoint` answer): each
+/// `— <name> <base64>\n`.
+pub fn parse_signature_lines(bytes: &[u8]) -> Result<Vec<Signature>, CosignatureError> {
+    if bytes.len() > MAX_COSIGNED_NOTE || !bytes.ends_with(b"\n") {
+        return Err(CosignatureError::Malformed(
+            "signature lines end with a newline and fit the note limit".into(),
+        ));
+    }
+    bytes[..bytes.len() - 1]
+        .split(|b| *b == b'\n')
+        .map(|line| {
+            Signature::from_bytes(line).map_err(|e| CosignatureError::Malformed(e.to_string()))
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -553,5 +649,61 @@ mod tests {
         assert!(CosignedNote::parse(&vec![b'a'; MAX_COSIGNED_NOTE + 1]).is_err());
         assert!(Cosigner::new("has space", Keypair::generate()).is_err());
         assert!(kat_cosigner().cosign(b"x\n", 1 << 63).is_err());
+    }
+
+    #[test]
+    fn add_checkpoint_requests_round_trip_and_malformed_ones_are_refused() {
+        let example = read("c2sp/tlog-checkpoint-example.txt");
+        let mut body = b"old 20852014\n".to_vec();
+        for line in [
+            "PlRNCrwHpqhGrupue0L7gxbjbMiKA9temvuZZDDpkaw=",
+            "jrJZDmY8Y7SyJE0MWLpLozkIVMSMZcD5kvuKxPC3swk=",
+            "5+pKlUdi2LeF/BcMHBn+Ku6yhPGNCswZZD1X/6QgPd8=",
+            "/6WVhPs2CwSsb5rYBH5cjHV/wSmA79abXAwhXw3Kj/0=",
+        ] {
+            body.extend_from_slice(line.as_bytes());
+            body.push(b'\n');
+        }
+        body.push(b'\n');
+        body.extend_from_slice(&example);
+        // The spec's example request.
+        let request = AddCheckpoint::parse(&body).unwrap();
+        assert_eq!((request.old, request.proof.len()), (20852014, 4));
+        assert_eq!(request.checkpoint.size, 20852163);
+        assert_eq!(request.to_bytes(), body);
+        let with_note = |head: &str| {
+            let mut b = head.as_bytes().to_vec();
+            b.extend_from_slice(&example);
+            b
+        };
+        assert_eq!(
+            AddCheckpoint::parse(&with_note("old 0\n\n")).unwrap().old,
+            0
+        );
+        for head in [
+            "old 01\n\n",
+            "old -1\n\n",
+            "old\n\n",
+            "old 1 \n\n",
+            "new 1\n\n",
+            "old 18446744073709551616\n\n",
+            "old 1\nnot base64!\n\n",
+            "old 1\nAAAA\n\n",
+            "old 1\n",
+        ] {
+            assert!(AddCheckpoint::parse(&with_note(head)).is_err(), "{head:?}");
+        }
+        let many = format!(
+            "old 1\n{}\n",
+            "PlRNCrwHpqhGrupue0L7gxbjbMiKA9temvuZZDDpkaw=\n".repeat(64)
+        );
+        assert!(AddCheckpoint::parse(&with_note(&many)).is_err());
+        assert!(AddCheckpoint::parse(b"old 1").is_err());
+        assert!(AddCheckpoint::parse(&vec![b'\n'; MAX_ADD_CHECKPOINT + 1]).is_err());
+        // Signature lines, as an answer carries them.
+        let lines = parse_signature_lines(KAT_LINE.as_bytes()).unwrap();
+        assert_eq!(lines[0].name(), "witness.example/kat");
+        assert!(parse_signature_lines(b"\xe2\x80\x94 a b\n").is_err());
+        assert!(parse_signature_lines(b"").is_err());
     }
 }
