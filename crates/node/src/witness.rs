@@ -356,6 +356,47 @@ impl Witness {
     }
 }
 
+impl crate::node::Node {
+    /// Runs `f` with the node's own log as the witness sees it: its latest
+    /// checkpoint, custodian set and roots. Blocking (the witness writes
+    /// with fsync).
+    pub fn with_own_log<R>(
+        &self,
+        f: impl FnOnce(&OwnLog) -> Result<R, WitnessError>,
+    ) -> Result<R, WitnessError> {
+        let checkpoint = self.sequencer.latest_checkpoint();
+        let snapshot = self.store.snapshot().map_err(storage)?;
+        let custodians = self
+            .state
+            .read()
+            .state
+            .network
+            .custodians()
+            .map(str::to_owned)
+            .collect();
+        let root_at = |size: u64| {
+            (size <= checkpoint.size)
+                .then(|| snapshot.root_at(size).ok())
+                .flatten()
+        };
+        let own = OwnLog {
+            origin: &self.config.network,
+            size: checkpoint.size,
+            root: checkpoint.root,
+            custodians,
+            root_at: &root_at,
+        };
+        f(&own)
+    }
+
+    /// The latest checkpoint with this node's cosignature and those
+    /// collected for it (what `GET /checkpoint` serves).
+    pub fn cosigned_checkpoint(&self) -> Result<Vec<u8>, WitnessError> {
+        let note = self.sequencer.latest_checkpoint().note.clone();
+        self.with_own_log(|own| self.witness.serve(&note, own, crate::node::unix_now()))
+    }
+}
+
 /// Reads the collected cosigned checkpoint of a node's data directory (for
 /// `hygeia verify` on a data directory), without opening it for writing.
 pub fn read_collected(dir: &Path) -> Result<Option<CosignedNote>, String> {

@@ -14,42 +14,15 @@ use super::error::ApiError;
 use crate::node::{unix_now, Node};
 use crate::witness::{OwnLog, WitnessError};
 
-/// Runs `f` with the node's own log as the witness sees it, on a blocking
-/// thread (the witness writes with fsync).
+/// Runs `f` with the node's own log on a blocking thread (the witness
+/// writes with fsync).
 async fn with_own<R: Send + 'static>(
     node: Arc<Node>,
     f: impl FnOnce(&Node, &OwnLog) -> Result<R, WitnessError> + Send + 'static,
 ) -> Result<Result<R, WitnessError>, ApiError> {
-    tokio::task::spawn_blocking(move || {
-        let checkpoint = node.sequencer.latest_checkpoint();
-        let snapshot = match node.store.snapshot() {
-            Ok(snapshot) => snapshot,
-            Err(e) => return Err(ApiError::from(e)),
-        };
-        let custodians = node
-            .state
-            .read()
-            .state
-            .network
-            .custodians()
-            .map(str::to_owned)
-            .collect();
-        let root_at = |size: u64| {
-            (size <= checkpoint.size)
-                .then(|| snapshot.root_at(size).ok())
-                .flatten()
-        };
-        let own = OwnLog {
-            origin: &node.config.network,
-            size: checkpoint.size,
-            root: checkpoint.root,
-            custodians,
-            root_at: &root_at,
-        };
-        Ok(f(&node, &own))
-    })
-    .await
-    .map_err(|e| ApiError::internal(format!("witness task failed: {e}")))?
+    tokio::task::spawn_blocking(move || node.with_own_log(|own| f(&node, own)))
+        .await
+        .map_err(|e| ApiError::internal(format!("witness task failed: {e}")))
 }
 
 fn witness_error(e: WitnessError) -> ApiError {
@@ -69,12 +42,10 @@ fn witness_error(e: WitnessError) -> ApiError {
 /// `GET /checkpoint`: the latest signed checkpoint, with this node's
 /// cosignature and the custodians' cosignatures collected for it.
 pub async fn checkpoint(State(node): State<Arc<Node>>) -> Result<Response, ApiError> {
-    let note = with_own(node, |node, own| {
-        let checkpoint = node.sequencer.latest_checkpoint();
-        node.witness.serve(&checkpoint.note, own, unix_now())
-    })
-    .await?
-    .map_err(witness_error)?;
+    let note = tokio::task::spawn_blocking(move || node.cosigned_checkpoint())
+        .await
+        .map_err(|e| ApiError::internal(format!("witness task failed: {e}")))?
+        .map_err(witness_error)?;
     Ok((
         [
             (
