@@ -184,7 +184,7 @@ impl Witness {
         // One write transaction: the check of the old size and the update
         // are atomic (redb serializes write transactions).
         let txn = self.db.begin_write().map_err(storage)?;
-        {
+        let write = {
             let mut table = txn.open_table(LATEST).map_err(storage)?;
             let stored = table
                 .get(cp.origin.as_str())
@@ -226,14 +226,24 @@ impl Witness {
             if own_origin && cp.size <= own.size && (own.root_at)(cp.size) != Some(cp.root) {
                 return Err(WitnessError::Fork(cp.size));
             }
-            table
-                .insert(
-                    cp.origin.as_str(),
-                    encode_latest(cp.size, cp.root).as_slice(),
-                )
-                .map_err(storage)?;
+            // The same checkpoint again needs no write (and no fsync a
+            // stranger could make the node do at will by replaying it).
+            if stored == Some((cp.size, cp.root)) {
+                None
+            } else {
+                table
+                    .insert(
+                        cp.origin.as_str(),
+                        encode_latest(cp.size, cp.root).as_slice(),
+                    )
+                    .map_err(storage)?;
+                Some(())
+            }
+        };
+        match write {
+            Some(()) => txn.commit().map_err(storage)?,
+            None => txn.abort().map_err(storage)?,
         }
-        txn.commit().map_err(storage)?;
         let line = self
             .cosigner
             .cosign(&cp.text, now)

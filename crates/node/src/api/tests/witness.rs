@@ -244,6 +244,33 @@ async fn witnesses_an_outside_log_by_the_specs_status_codes() {
     assert_eq!(add(&net, log.request(7, 10)).await.status, 200);
 }
 
+/// The spec's race: concurrent requests from the same old size. Only one
+/// may pass; the others learn the new size. Without an atomic check and
+/// update, several would be cosigned and the last write could roll the
+/// witness back.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_requests_cannot_roll_the_witness_back() {
+    let mut log = Outside::new();
+    log.grow(20, "r");
+    let net = std::sync::Arc::new(witness_for(&log));
+    let mut tasks = Vec::new();
+    for size in 1..=20 {
+        let (net, body) = (net.clone(), log.request(0, size));
+        tasks.push(tokio::spawn(async move { (size, add(&net, body).await) }));
+    }
+    let mut cosigned = Vec::new();
+    for task in tasks {
+        let (size, answer) = task.await.unwrap();
+        match answer.status {
+            200 => cosigned.push(size as u64),
+            409 => {}
+            other => panic!("{other}: {}", answer.text()),
+        }
+    }
+    assert_eq!(cosigned.len(), 1, "{cosigned:?}");
+    assert_conflict(&add(&net, log.request(0, 20)).await, cosigned[0]);
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn garbage_and_oversized_bodies_are_refused_and_change_nothing() {
     let mut log = Outside::new();
