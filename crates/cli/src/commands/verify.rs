@@ -291,10 +291,28 @@ fn check(
             }
         }
     };
+    // The custodian set as of a cosigned checkpoint older than the log
+    // (a data directory's collected one): taken when the replay reaches
+    // its size.
+    let cosigned_size = cosigned
+        .as_deref()
+        .and_then(|note| hygeia_ledger::cosignature::CosignedNote::parse(note).ok())
+        .map(|note| note.size);
+    let custodians_at = std::sync::Mutex::new(None::<Vec<String>>);
     let replay = |index: u64, tx: &hygeia_ledger::SignedTx| -> Result<(), String> {
         let mut state = state.lock().unwrap_or_else(|p| p.into_inner());
         if !wanted.is_empty() {
             take_digests(index, &state);
+        }
+        if cosigned_size == Some(index) {
+            *custodians_at.lock().unwrap_or_else(|p| p.into_inner()) = Some(
+                state
+                    .state
+                    .network
+                    .custodians()
+                    .map(str::to_owned)
+                    .collect(),
+            );
         }
         state
             .apply(index, tx)
@@ -379,7 +397,14 @@ fn check(
                     network.custodians().collect::<Vec<_>>().join(", "),
                 );
                 if let Some(quorum) = args.quorum {
-                    let custodians: Vec<&str> = network.custodians().collect();
+                    let at = custodians_at
+                        .lock()
+                        .unwrap_or_else(|p| p.into_inner())
+                        .take();
+                    let custodians: Vec<&str> = match &at {
+                        Some(set) => set.iter().map(String::as_str).collect(),
+                        None => network.custodians().collect(),
+                    };
                     let note = cosigned.as_deref().unwrap_or(&report.checkpoint.note);
                     match check_quorum(note, &custodians, quorum) {
                         Ok(message) => println!("{message}"),
@@ -568,6 +593,60 @@ mod tests {
         assert_eq!(
             super::run(args(&data, 2)).unwrap(),
             std::process::ExitCode::from(1)
+        );
+    }
+
+    /// The custodian set is the one as of the cosigned checkpoint: a key
+    /// rotated away after it still counts for it.
+    #[test]
+    fn the_custodian_set_is_taken_as_of_the_cosigned_checkpoint() {
+        use hygeia_ledger::tx::TxContext;
+        use hygeia_ledger::{SignedTx, TxBuilder};
+        use hygeia_node::{node::Node, NodeConfig};
+        const NETWORK: &str = "test.example/rotated";
+        let dir = tempfile::tempdir().unwrap();
+        let governance = Keypair::generate();
+        let mut config = NodeConfig::new(
+            dir.path().join("node"),
+            "127.0.0.1:0".parse().unwrap(),
+            NETWORK.into(),
+        );
+        config.governance = Some(governance.did().to_string());
+        let data = config.data_dir.clone();
+        let node = Node::open(config).unwrap();
+        let note = node.cosigned_checkpoint().unwrap();
+        node.with_own_log(|own| node.witness.collect(&note, own))
+            .unwrap();
+        // Rotate the node's key out of the custodian set afterwards.
+        let raw = TxBuilder {
+            network: NETWORK,
+            tx_type: "network.custodian",
+            nonce: "rotate-1".into(),
+            body: serde_json::json!({
+                "op": "rotate",
+                "key": node.node_did,
+                "new_key": Keypair::generate().did().to_string(),
+            }),
+        }
+        .sign(&governance);
+        let tx = SignedTx::parse(
+            &raw,
+            &TxContext {
+                network: NETWORK,
+                modules: &node.modules,
+            },
+        )
+        .unwrap();
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap()
+            .block_on(node.sequencer.submit(vec![tx]))
+            .unwrap();
+        drop(node);
+        assert_eq!(
+            super::run(args(&data, 1)).unwrap(),
+            std::process::ExitCode::SUCCESS
         );
     }
 }
