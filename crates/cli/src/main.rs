@@ -41,6 +41,8 @@ enum Command {
     Proof(commands::proof::ProofCommand),
     /// Verify a whole log offline: signatures, tiles, root, and that it only grew.
     Verify(commands::verify::VerifyArgs),
+    /// Ask witnesses (the other custodians' nodes) to cosign a node's latest checkpoint.
+    Cosign(commands::cosign::CosignArgs),
     /// Migrate a data directory made before logs began with a genesis entry.
     ///
     /// Writes a new log whose leaf 0 is a genesis entry (signed by the
@@ -122,6 +124,7 @@ fn main() -> ExitCode {
         Command::Tx(command) => commands::tx::run(command),
         Command::Proof(command) => commands::proof::run(command),
         Command::Verify(args) => commands::verify::run(args),
+        Command::Cosign(args) => commands::cosign::run(args),
         Command::Migrate(args) => commands::verify::migrate(args),
         Command::Record(command) => commands::records::run_record(command),
         Command::Consent(command) => commands::records::run_consent(command),

@@ -8,6 +8,7 @@
 
 pub mod attest;
 pub mod checkpoint;
+pub mod cosignature;
 pub mod error;
 pub mod index;
 pub mod merkle;

@@ -14,6 +14,7 @@ pub mod server;
 pub mod snapshots;
 pub use hygeia_state as state;
 pub mod views;
+pub mod witness;
 
 pub use config::NodeConfig;
 pub use node::{Node, NodeError};

@@ -90,6 +90,9 @@ pub struct Node {
     /// The size of the state snapshot the start-up loaded (and replayed the
     /// log after), or `None` when it replayed the whole log.
     pub started_from_snapshot: Option<u64>,
+    /// Cosigns the own log's checkpoints and witnesses logs at
+    /// `POST /add-checkpoint` (`crate::witness`).
+    pub witness: crate::witness::Witness,
     /// Keeps the leaf-hash index caught up; stops with the node.
     _indexer: LeafIndexer,
 }
@@ -225,7 +228,10 @@ impl Node {
             )
         };
         let smart_clients = load_smart_clients(&dir)?;
+        let witness = crate::witness::Witness::open(&dir, &config.network, &key)
+            .map_err(NodeError::Network)?;
         Ok(Node {
+            witness,
             smart_clients,
             authorizations: Default::default(),
             tokens: hygeia_auth::token::TokenStore::new(),

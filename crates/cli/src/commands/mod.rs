@@ -1,5 +1,6 @@
 pub mod bench;
 pub mod bench_fhir;
+pub mod cosign;
 pub mod credential;
 pub mod demo_fhir;
 pub mod demo_records;

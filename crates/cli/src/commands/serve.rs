@@ -368,6 +368,7 @@ fn print_demo_banner(
         key("patient")
     );
     println!("  hygeia verify {url} --genesis {network_id}   # the whole log, from its genesis");
+    println!("  hygeia verify {url} --quorum 1   # and its checkpoint cosigned by the custodian (docs/witness.md)");
     println!("  open {url}/openapi.json for the whole API; docs/records.md explains the rules");
     println!();
     println!("Or in a browser (docs/apps.md):");

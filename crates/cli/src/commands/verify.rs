@@ -53,6 +53,12 @@ pub struct VerifyArgs {
     /// without it, every snapshot in <data-dir>/snapshots is checked.
     #[arg(long)]
     snapshot: Vec<PathBuf>,
+    /// Require at least N valid C2SP cosignatures (`cosignature/v1`) on the
+    /// checkpoint, from the node keys of the custodian set the log names.
+    /// A URL's /checkpoint carries them; a data directory's are those its
+    /// node collected (witness.redb).
+    #[arg(long)]
+    quorum: Option<usize>,
 }
 
 /// A state snapshot to compare with the replay.
@@ -143,6 +149,7 @@ pub fn run(args: VerifyArgs) -> anyhow::Result<ExitCode> {
             since.as_deref(),
             &args,
             Vec::new(),
+            None,
         )
     } else {
         let dir = PathBuf::from(&args.target);
@@ -184,6 +191,12 @@ pub fn run(args: VerifyArgs) -> anyhow::Result<ExitCode> {
             .into_iter()
             .map(|path| read_snapshot(path, &origin, &node_did, &snapshot))
             .collect();
+        // The cosigned checkpoint the node collected: it must be a
+        // checkpoint of this very log.
+        let cosigned = match args.quorum {
+            None => None,
+            Some(_) => Some(collected_checkpoint(&dir, &origin, &snapshot)?),
+        };
         check(
             &StoreSource {
                 snapshot: &snapshot,
@@ -193,8 +206,57 @@ pub fn run(args: VerifyArgs) -> anyhow::Result<ExitCode> {
             since.as_deref(),
             &args,
             snapshots,
+            cosigned,
         )
     }
+}
+
+/// The cosigned checkpoint a node's data directory holds, checked to be
+/// one of its log's (origin, and root at its size).
+fn collected_checkpoint(
+    dir: &std::path::Path,
+    origin: &str,
+    snapshot: &hygeia_ledger::store::Snapshot,
+) -> anyhow::Result<Vec<u8>> {
+    let note = hygeia_node::witness::read_collected(dir)
+        .map_err(anyhow::Error::msg)?
+        .context("the data directory holds no cosigned checkpoint (cosignature.none)")?;
+    let ours = note.origin == origin
+        && note.size <= snapshot.size()
+        && snapshot.root_at(note.size).ok() == Some(note.root);
+    anyhow::ensure!(
+        ours,
+        "the cosigned checkpoint held is not a checkpoint of this log (cosignature.not_this_log)"
+    );
+    Ok(note.to_bytes())
+}
+
+/// Checks `quorum` cosignatures on `note` from the custodian set the
+/// replayed log names; the message to print, or the failure with its code.
+pub fn check_quorum(
+    note: &[u8],
+    custodians: &[&str],
+    quorum: usize,
+) -> Result<String, hygeia_ledger::cosignature::CosignatureError> {
+    use hygeia_ledger::cosignature::{CosignatureVerifier, CosignedNote};
+    let note = CosignedNote::parse(note)?;
+    let set: Vec<CosignatureVerifier> = custodians
+        .iter()
+        .map(|did| CosignatureVerifier::for_did(did))
+        .collect::<Result<_, _>>()?;
+    let found = note.check_quorum(&set, quorum)?;
+    Ok(format!(
+        "OK: checkpoint of size {} cosigned by {} of the {} custodians (quorum {quorum}): {}",
+        note.size,
+        found.valid.len(),
+        set.len(),
+        found
+            .valid
+            .iter()
+            .map(|(name, _)| name.as_str())
+            .collect::<Vec<_>>()
+            .join(", ")
+    ))
 }
 
 fn check(
@@ -204,6 +266,7 @@ fn check(
     since: Option<&[u8]>,
     args: &VerifyArgs,
     snapshots: Vec<SnapshotCheck>,
+    cosigned: Option<Vec<u8>>,
 ) -> anyhow::Result<ExitCode> {
     // The state the log defines, replayed entry by entry from nothing: leaf
     // 0 is the genesis entry that names the governance key and the
@@ -228,10 +291,28 @@ fn check(
             }
         }
     };
+    // The custodian set as of a cosigned checkpoint older than the log
+    // (a data directory's collected one): taken when the replay reaches
+    // its size.
+    let cosigned_size = cosigned
+        .as_deref()
+        .and_then(|note| hygeia_ledger::cosignature::CosignedNote::parse(note).ok())
+        .map(|note| note.size);
+    let custodians_at = std::sync::Mutex::new(None::<Vec<String>>);
     let replay = |index: u64, tx: &hygeia_ledger::SignedTx| -> Result<(), String> {
         let mut state = state.lock().unwrap_or_else(|p| p.into_inner());
         if !wanted.is_empty() {
             take_digests(index, &state);
+        }
+        if cosigned_size == Some(index) {
+            *custodians_at.lock().unwrap_or_else(|p| p.into_inner()) = Some(
+                state
+                    .state
+                    .network
+                    .custodians()
+                    .map(str::to_owned)
+                    .collect(),
+            );
         }
         state
             .apply(index, tx)
@@ -315,6 +396,24 @@ fn check(
                     state.participants.governance().unwrap_or("(none)"),
                     network.custodians().collect::<Vec<_>>().join(", "),
                 );
+                if let Some(quorum) = args.quorum {
+                    let at = custodians_at
+                        .lock()
+                        .unwrap_or_else(|p| p.into_inner())
+                        .take();
+                    let custodians: Vec<&str> = match &at {
+                        Some(set) => set.iter().map(String::as_str).collect(),
+                        None => network.custodians().collect(),
+                    };
+                    let note = cosigned.as_deref().unwrap_or(&report.checkpoint.note);
+                    match check_quorum(note, &custodians, quorum) {
+                        Ok(message) => println!("{message}"),
+                        Err(e) => {
+                            println!("FAILED: {e} ({})", e.code());
+                            return Ok(ExitCode::from(1));
+                        }
+                    }
+                }
                 let erased = state.records.erased().count();
                 println!(
                     "OK: every entry is admitted by the state rules on replay: {} records ({erased} erased), {} consent grants ({} in force)",
@@ -376,4 +475,178 @@ fn pins_broken(state: &hygeia_state::LedgerState, args: &VerifyArgs) -> Option<S
         }
     }
     None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::check_quorum;
+    use hygeia_identity::Keypair;
+    use hygeia_ledger::cosignature::{CosignedNote, Cosigner};
+    use hygeia_ledger::CheckpointSigner;
+
+    /// A checkpoint signed by the log and cosigned by `n` node keys.
+    fn cosigned(n: usize) -> (CosignedNote, Vec<String>) {
+        let log = CheckpointSigner::new("example.org/log", Keypair::generate()).unwrap();
+        let mut note =
+            CosignedNote::parse(&log.sign(5, hygeia_ledger::merkle::leaf_hash(b"l")).note).unwrap();
+        let mut dids = Vec::new();
+        for _ in 0..n {
+            let key = Keypair::generate();
+            dids.push(key.did().to_string());
+            let cosigner = Cosigner::new(key.did().as_str(), key).unwrap();
+            note.add(cosigner.cosign(&note.text, 1_700_000_000).unwrap());
+        }
+        (note, dids)
+    }
+
+    fn set(dids: &[String]) -> Vec<&str> {
+        dids.iter().map(String::as_str).collect()
+    }
+
+    #[test]
+    fn a_quorum_of_custodians_passes() {
+        let (note, dids) = cosigned(3);
+        let message = check_quorum(&note.to_bytes(), &set(&dids), 3).unwrap();
+        assert!(
+            message.contains("cosigned by 3 of the 3 custodians"),
+            "{message}"
+        );
+    }
+
+    #[test]
+    fn too_few_cosignatures_fail_with_a_stable_code() {
+        let (note, mut dids) = cosigned(2);
+        dids.push(Keypair::generate().did().to_string());
+        let err = check_quorum(&note.to_bytes(), &set(&dids), 3).unwrap_err();
+        assert_eq!(err.code(), "cosignature.quorum_not_met");
+    }
+
+    #[test]
+    fn a_tampered_cosignature_fails() {
+        let (note, dids) = cosigned(3);
+        let text = String::from_utf8(note.to_bytes()).unwrap();
+        // Flip one base64 character inside the last cosignature.
+        let at = text.len() - 10;
+        let mut bytes = text.into_bytes();
+        bytes[at] = if bytes[at] == b'A' { b'B' } else { b'A' };
+        let err = check_quorum(&bytes, &set(&dids), 2).unwrap_err();
+        assert_eq!(err.code(), "cosignature.invalid");
+    }
+
+    #[test]
+    fn cosignatures_by_keys_outside_the_custodian_set_do_not_count() {
+        let (note, dids) = cosigned(3);
+        let err = check_quorum(&note.to_bytes(), &set(&dids[..1]), 2).unwrap_err();
+        assert_eq!(err.code(), "cosignature.quorum_not_met");
+        assert!(check_quorum(&note.to_bytes(), &set(&dids[..1]), 1).is_ok());
+        assert_eq!(
+            check_quorum(b"garbage", &set(&dids), 1).unwrap_err().code(),
+            "cosignature.malformed"
+        );
+    }
+
+    fn args(target: &std::path::Path, quorum: usize) -> super::VerifyArgs {
+        super::VerifyArgs {
+            target: target.display().to_string(),
+            since: None,
+            key: None,
+            save_checkpoint: None,
+            parallel: 4,
+            genesis: None,
+            governance: None,
+            node_did: None,
+            snapshot: Vec::new(),
+            quorum: Some(quorum),
+        }
+    }
+
+    /// A data directory whose node collected its own cosignature: quorum
+    /// 1 of its one custodian passes, 2 fails; without any collected
+    /// checkpoint, `--quorum` is an error.
+    #[test]
+    fn a_data_directorys_collected_checkpoint_is_checked() {
+        use hygeia_node::{node::Node, NodeConfig};
+        let dir = tempfile::tempdir().unwrap();
+        let config = NodeConfig::new(
+            dir.path().join("node"),
+            "127.0.0.1:0".parse().unwrap(),
+            "test.example/quorum".into(),
+        );
+        let data = config.data_dir.clone();
+        let node = Node::open(config).unwrap();
+        drop(node);
+        assert!(super::run(args(&data, 1)).is_err(), "nothing collected yet");
+        let node = Node::open(NodeConfig::new(
+            data.clone(),
+            "127.0.0.1:0".parse().unwrap(),
+            "test.example/quorum".into(),
+        ))
+        .unwrap();
+        let note = node.cosigned_checkpoint().unwrap();
+        node.with_own_log(|own| node.witness.collect(&note, own))
+            .unwrap();
+        drop(node);
+        assert_eq!(
+            super::run(args(&data, 1)).unwrap(),
+            std::process::ExitCode::SUCCESS
+        );
+        assert_eq!(
+            super::run(args(&data, 2)).unwrap(),
+            std::process::ExitCode::from(1)
+        );
+    }
+
+    /// The custodian set is the one as of the cosigned checkpoint: a key
+    /// rotated away after it still counts for it.
+    #[test]
+    fn the_custodian_set_is_taken_as_of_the_cosigned_checkpoint() {
+        use hygeia_ledger::tx::TxContext;
+        use hygeia_ledger::{SignedTx, TxBuilder};
+        use hygeia_node::{node::Node, NodeConfig};
+        const NETWORK: &str = "test.example/rotated";
+        let dir = tempfile::tempdir().unwrap();
+        let governance = Keypair::generate();
+        let mut config = NodeConfig::new(
+            dir.path().join("node"),
+            "127.0.0.1:0".parse().unwrap(),
+            NETWORK.into(),
+        );
+        config.governance = Some(governance.did().to_string());
+        let data = config.data_dir.clone();
+        let node = Node::open(config).unwrap();
+        let note = node.cosigned_checkpoint().unwrap();
+        node.with_own_log(|own| node.witness.collect(&note, own))
+            .unwrap();
+        // Rotate the node's key out of the custodian set afterwards.
+        let raw = TxBuilder {
+            network: NETWORK,
+            tx_type: "network.custodian",
+            nonce: "rotate-1".into(),
+            body: serde_json::json!({
+                "op": "rotate",
+                "key": node.node_did,
+                "new_key": Keypair::generate().did().to_string(),
+            }),
+        }
+        .sign(&governance);
+        let tx = SignedTx::parse(
+            &raw,
+            &TxContext {
+                network: NETWORK,
+                modules: &node.modules,
+            },
+        )
+        .unwrap();
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap()
+            .block_on(node.sequencer.submit(vec![tx]))
+            .unwrap();
+        drop(node);
+        assert_eq!(
+            super::run(args(&data, 1)).unwrap(),
+            std::process::ExitCode::SUCCESS
+        );
+    }
 }

@@ -28,6 +28,8 @@ pub async fn node_info(State(node): State<Arc<Node>>) -> Json<Value> {
         "custodians": custodians,
         "node_did": node.node_did,
         "checkpoint_verifier_key": node.verifier_key,
+        "cosigner_key": node.witness.verifier_key(),
+        "witnessed_logs": node.witness.outside_logs().collect::<Vec<_>>(),
         "governance": node.config.governance,
         "tree_size": checkpoint.size,
         "transaction_types": node.modules.types(),

@@ -1,4 +1,5 @@
-//! The C2SP tlog-tiles read endpoints, served from the store.
+//! The C2SP tlog-tiles read endpoints, served from the store (`/checkpoint`
+//! is served with its cosignatures by `super::witness`).
 
 use std::sync::Arc;
 
@@ -13,22 +14,6 @@ use serde_json::json;
 
 use super::error::ApiError;
 use crate::node::Node;
-
-/// `GET /checkpoint`: the latest signed checkpoint.
-pub async fn checkpoint(axum::extract::State(node): axum::extract::State<Arc<Node>>) -> Response {
-    let checkpoint = node.sequencer.latest_checkpoint();
-    (
-        [
-            (
-                header::CONTENT_TYPE,
-                HeaderValue::from_static("text/plain; charset=utf-8"),
-            ),
-            (header::CACHE_CONTROL, HeaderValue::from_static("no-store")),
-        ],
-        checkpoint.note.clone(),
-    )
-        .into_response()
-}
 
 /// `GET /tile/<L>/<N>[.p/<W>]` and `GET /tile/entries/<N>[.p/<W>]`.
 pub async fn tile(

@@ -18,6 +18,7 @@ mod submit;
 #[cfg(test)]
 mod tests;
 mod token;
+mod witness;
 
 use std::sync::Arc;
 
@@ -40,7 +41,19 @@ const MAX_SINGLE_BODY: usize = hygeia_ledger::MAX_TX_BYTES;
 pub fn router(node: Arc<Node>) -> Router {
     let batch_limit = node.config.max_batch_body_bytes;
     Router::new()
-        .route("/checkpoint", get(log::checkpoint))
+        .route("/checkpoint", get(witness::checkpoint))
+        .route(
+            "/add-checkpoint",
+            post(witness::add_checkpoint).layer(DefaultBodyLimit::max(
+                hygeia_ledger::cosignature::MAX_ADD_CHECKPOINT,
+            )),
+        )
+        .route(
+            "/v1/checkpoint/cosignatures",
+            post(witness::collect).layer(DefaultBodyLimit::max(
+                hygeia_ledger::cosignature::MAX_COSIGNED_NOTE,
+            )),
+        )
         .route("/tile/{*path}", get(log::tile))
         .route(
             "/v1/transactions",

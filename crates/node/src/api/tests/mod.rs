@@ -12,6 +12,7 @@ mod scopes;
 mod search_oracle;
 mod smart;
 mod timing;
+mod witness;
 mod writes;
 
 use std::sync::Arc;
