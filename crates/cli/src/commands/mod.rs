@@ -3,6 +3,7 @@ pub mod bench_fhir;
 pub mod credential;
 pub mod demo_fhir;
 pub mod demo_records;
+pub mod device;
 pub mod did;
 pub mod fhir;
 pub mod import;
