@@ -451,6 +451,34 @@ mod tests {
         );
     }
 
+    /// A batch signed by an independent implementation (Python's
+    /// `cryptography` Ed25519 and the `jcs` package, the fuzz seed
+    /// `signed-three-kinds.json`) verifies; its tampered copy does not.
+    #[test]
+    fn a_batch_signed_by_an_independent_implementation_verifies() {
+        let seeds = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../../fuzz/seeds/device_batch/"
+        );
+        let good = std::fs::read(format!("{seeds}signed-three-kinds.json")).unwrap();
+        let parsed = parse(&good).unwrap();
+        parsed.verify().unwrap();
+        let kinds: Vec<ReadingKind> = parsed.readings.iter().map(|r| r.kind).collect();
+        assert_eq!(
+            kinds,
+            [ReadingKind::Glucose, ReadingKind::Spo2, ReadingKind::Steps]
+        );
+        // 09:00+01:00 is 08:00 UTC.
+        assert_eq!(parsed.readings[1].time - parsed.readings[0].time, 0);
+        let tampered = std::fs::read(format!("{seeds}tampered-value.json")).unwrap();
+        assert_eq!(
+            parse(&tampered).unwrap().verify(),
+            Err(BatchError::BadSignature { index: 0 })
+        );
+        let wrong = std::fs::read(format!("{seeds}wrong-device.json")).unwrap();
+        assert_eq!(parse(&wrong).unwrap_err().code(), "device.wrong_device");
+    }
+
     #[test]
     fn a_changed_value_or_another_key_is_a_bad_signature() {
         let key = Keypair::generate();
