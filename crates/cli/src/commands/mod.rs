@@ -1,4 +1,5 @@
 pub mod bench;
+pub mod bench_devices;
 pub mod bench_fhir;
 pub mod credential;
 pub mod demo_fhir;

@@ -158,17 +158,38 @@ pub fn parse_batch(batch: SignedBatch) -> Result<ParsedBatch, BatchError> {
     let device = Did::parse_cached(&batch.device)
         .map_err(|e| BatchError::Malformed(format!("device must be a did:key: {e}")))?;
     let method = device.verification_method();
-    let mut header_ok: Option<String> = None;
-    let mut readings = Vec::with_capacity(batch.readings.len());
-    for (index, reading) in batch.readings.into_iter().enumerate() {
-        readings.push(parse_reading(
-            index,
-            reading,
-            device.as_str(),
-            &method,
-            &mut header_ok,
-        )?);
+    // Headers are checked once each (a device sends the same one), then
+    // the readings are parsed and canonicalized in parallel.
+    let mut checked: Vec<&str> = Vec::new();
+    for (index, reading) in batch.readings.iter().enumerate() {
+        let header = reading.jws.split('.').next().unwrap_or_default();
+        if !checked.contains(&header) {
+            check_header(header, &method).map_err(|reason| BatchError::BadReading {
+                index,
+                reason: reason.to_owned(),
+            })?;
+            checked.push(header);
+        }
     }
+    let parse =
+        |(index, reading): (usize, SignedReading)| parse_reading(index, reading, device.as_str());
+    let readings: Vec<ParsedReading> = if batch.readings.len() < 16 {
+        batch
+            .readings
+            .into_iter()
+            .enumerate()
+            .map(parse)
+            .collect::<Result<_, _>>()?
+    } else {
+        use rayon::prelude::*;
+        batch
+            .readings
+            .into_par_iter()
+            .enumerate()
+            .with_min_len(32)
+            .map(parse)
+            .collect::<Result<_, _>>()?
+    };
     Ok(ParsedBatch { device, readings })
 }
 
@@ -176,8 +197,6 @@ fn parse_reading(
     index: usize,
     reading: SignedReading,
     device: &str,
-    method: &str,
-    header_ok: &mut Option<String>,
 ) -> Result<ParsedReading, BatchError> {
     let bad = |reason: &str| BatchError::BadReading {
         index,
@@ -235,10 +254,6 @@ fn parse_reading(
         .and_then(|s| URL_SAFE_NO_PAD.decode(s).ok())
         .and_then(|b| Signature::from_slice(&b).ok())
         .ok_or_else(|| bad("jws must be BASE64URL(header)..BASE64URL(Ed25519 signature)"))?;
-    if header_ok.as_deref() != Some(header) {
-        check_header(header, method).map_err(bad)?;
-        *header_ok = Some(header.to_owned());
-    }
     let mut signing_input = Vec::with_capacity(header.len() + 1 + canonical.len() * 4 / 3 + 4);
     signing_input.extend_from_slice(header.as_bytes());
     signing_input.push(b'.');
