@@ -4,9 +4,10 @@
 //! `POST /v1/devices/batches` takes a batch signed, reading by reading, by
 //! an attested device, with the request itself signed (RFC 9421) by the
 //! same device key. Everything a stranger can get refused cheaply is
-//! refused before any reading's signature is checked: the size, the
-//! request's signature, the device being the signer, attested, in good
-//! standing, and the readings' window. The signatures are then checked in
+//! refused before the body is parsed (the declared size, the request's
+//! signature, the signing key being an attested device) or before any
+//! reading's signature is checked (the batch's device being the signer, in
+//! good standing, the readings' window). The signatures are then checked in
 //! parallel off the async workers; the batch is encrypted into the vault
 //! for the device's patient, and one `device.batch` entry commits to it.
 //! A refusal at any step changes nothing (a stored blob is erased again).
@@ -61,6 +62,25 @@ pub async fn ingest(State(node): State<Arc<Node>>, request: Request) -> Result<R
         return Err(too_large());
     }
     let who = authenticate(&node, &parts.method, &parts.uri, &parts.headers)?;
+    // Only an attested device's key gets its body read and parsed: a
+    // stranger's request costs one signature check and one lookup.
+    if node
+        .state
+        .read()
+        .state
+        .devices
+        .device(who.key.as_str())
+        .is_none()
+    {
+        return Err(ApiError::new(
+            StatusCode::NOT_FOUND,
+            "device.unknown",
+            format!(
+                "{} is not an attested device; a batch is sent by its device",
+                who.key.as_str()
+            ),
+        ));
+    }
     let bytes = axum::body::to_bytes(body, MAX_BATCH_BYTES)
         .await
         .map_err(|_| too_large())?;

@@ -228,6 +228,11 @@ async fn refused_batches_have_codes_and_change_nothing() {
     assert_eq!(send_batch(&w.net, &w.device, &good).await.status, 201);
 
     let stranger = Keypair::generate();
+    let other = Keypair::generate();
+    let body = attest(&w, &other);
+    w.net
+        .submit_ok(&w.cast.patient, "device.attest", body)
+        .await;
     let mut tampered = batch(&device, &w.device, w.start, &[3]);
     tampered["readings"][0]["observation"]["valueQuantity"]["value"] = json!(40.0);
     let mut impersonated = batch(&device, &w.device, w.start, &[3, 4]);
@@ -255,8 +260,15 @@ async fn refused_batches_have_codes_and_change_nothing() {
         ),
         // A stranger sends the wearable's batch.
         (
-            "another key sends the batch",
+            "a stranger sends the batch",
             &stranger,
+            batch(&device, &w.device, w.start, &[3]),
+            404,
+            "device.unknown",
+        ),
+        (
+            "another device sends the batch",
+            &other,
             batch(&device, &w.device, w.start, &[3]),
             403,
             "device.not_device",
