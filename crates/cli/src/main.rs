@@ -103,6 +103,12 @@ enum Command {
     /// Research eligibility: publish criteria, answer anonymously, tally.
     #[command(subcommand)]
     Research(commands::research::ResearchCommand),
+    /// Connected devices: bind an attested device, send signed readings.
+    #[command(subcommand)]
+    Device(commands::device::DeviceCommand),
+    /// Adherence rules over device readings: define, evaluate, show.
+    #[command(subcommand)]
+    Adherence(commands::device::AdherenceCommand),
     /// Load generators and measurements (see BENCHMARKS.md).
     #[command(subcommand)]
     Bench(commands::bench::BenchCommand),
@@ -143,6 +149,8 @@ fn main() -> ExitCode {
         Command::Recovery(command) => commands::recovery::run(command),
         Command::Zk(command) => commands::zk::run(command),
         Command::Research(command) => commands::research::run(command),
+        Command::Device(command) => commands::device::run_device(command),
+        Command::Adherence(command) => commands::device::run_adherence(command),
         Command::Bench(command) => commands::bench::run(command),
     };
     match result {

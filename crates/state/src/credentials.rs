@@ -314,8 +314,17 @@ impl Credentials {
     /// Adds a licence, and reads the bits its status entries point at
     /// from the lists already anchored (each list decoded at most once).
     pub fn register_licence(&mut self, entry: LicenceEntry) {
+        self.reference_status(&entry.status);
+        Arc::make_mut(self.licences.entry(entry.holder.clone()).or_default()).push(entry);
+    }
+
+    /// Notes the status entries a registered credential (a licence, a
+    /// device attestation) points at, and reads their bits from the lists
+    /// already anchored (each list decoded at most once); later versions of
+    /// those lists keep them.
+    pub fn reference_status(&mut self, status: &[StatusRef]) {
         let mut wanted: BTreeMap<&str, Vec<u64>> = BTreeMap::new();
-        for status in &entry.status {
+        for status in status {
             let fresh = self
                 .referenced
                 .entry(status.list.clone())
@@ -338,7 +347,6 @@ impl Credentials {
                     .extend(read_bits(&decoded, &indices));
             }
         }
-        Arc::make_mut(self.licences.entry(entry.holder.clone()).or_default()).push(entry);
     }
 
     /// Heap bytes the status lists and their references hold: what a
@@ -380,13 +388,21 @@ impl Credentials {
         if licence.not_after.is_some_and(|exp| time >= exp) {
             return LicenceStanding::Expired;
         }
-        for status in &licence.status {
-            // Only the licence's own issuer's list of the entry's purpose
-            // vouches for it.
+        self.status_standing(&licence.issuer, &licence.status)
+    }
+
+    /// What the status lists say of a credential of `issuer` with these
+    /// status entries: `Valid`, `Revoked`, `Suspended` or, when a list is
+    /// missing, another issuer's, of another purpose or too short,
+    /// `StatusUnknown` (fail closed).
+    pub fn status_standing(&self, issuer: &str, status: &[StatusRef]) -> LicenceStanding {
+        for status in status {
+            // Only the credential's own issuer's list of the entry's
+            // purpose vouches for it.
             let Some(list) = self
                 .lists
                 .get(&status.list)
-                .filter(|l| l.issuer == licence.issuer && l.purpose == status.purpose)
+                .filter(|l| l.issuer == issuer && l.purpose == status.purpose)
             else {
                 return LicenceStanding::StatusUnknown;
             };
@@ -628,6 +644,29 @@ pub fn verify_licence(
             "the licence names no profession".into(),
         )
     })?;
+    let status = status_refs(&verified, "licence.bad_status", namespaced)?;
+    let time = |name: &str| claims.get(name).and_then(|v| v.as_i64());
+    Ok(LicenceEntry {
+        holder: identity.to_owned(),
+        issuer: verified.issuer().to_owned(),
+        jurisdiction,
+        profession,
+        not_before: time("nbf"),
+        not_after: time("exp"),
+        status,
+        index,
+    })
+}
+
+/// The status entries of a verified SD-JWT VC (`status`, one entry or a
+/// list), at most [`MAX_STATUS_ENTRIES`], each in its issuer's namespace
+/// unless `namespaced` is false; refused with `code`.
+pub fn status_refs(
+    verified: &hygeia_credentials::sd_jwt::VerifiedSdJwt,
+    code: &'static str,
+    namespaced: bool,
+) -> Result<Vec<StatusRef>, TxError> {
+    let invalid = |message: String| TxError::new(ErrorCode::Invalid(code), message);
     let status = match verified.status() {
         None => Vec::new(),
         Some(value) => {
@@ -644,41 +683,27 @@ pub fn verify_licence(
                             index: e.index as u64,
                             purpose: e.purpose,
                         })
-                        .map_err(|e| invalid("licence.bad_status", e.to_string()))
+                        .map_err(|e| invalid(e.to_string()))
                 })
                 .collect::<Result<Vec<_>, _>>()?
         }
     };
     if status.len() > MAX_STATUS_ENTRIES {
-        return Err(invalid(
-            "licence.bad_status",
-            format!("a licence names at most {MAX_STATUS_ENTRIES} status entries"),
-        ));
+        return Err(invalid(format!(
+            "a credential names at most {MAX_STATUS_ENTRIES} status entries"
+        )));
     }
     if let Some(foreign) = status
         .iter()
         .find(|s| namespaced && !in_namespace(&s.list, verified.issuer()))
     {
-        return Err(invalid(
-            "licence.bad_status",
-            format!(
-                "status list {} is not in the namespace of the licence's issuer ({})",
-                foreign.list,
-                list_path(verified.issuer(), "<name>")
-            ),
-        ));
+        return Err(invalid(format!(
+            "status list {} is not in the namespace of the credential's issuer ({})",
+            foreign.list,
+            list_path(verified.issuer(), "<name>")
+        )));
     }
-    let time = |name: &str| claims.get(name).and_then(|v| v.as_i64());
-    Ok(LicenceEntry {
-        holder: identity.to_owned(),
-        issuer: verified.issuer().to_owned(),
-        jurisdiction,
-        profession,
-        not_before: time("nbf"),
-        not_after: time("exp"),
-        status,
-        index,
-    })
+    Ok(status)
 }
 
 /// Registers the types of this domain.

@@ -11,6 +11,7 @@
 
 pub mod consent;
 pub mod credentials;
+pub mod devices;
 pub mod identities;
 pub mod network;
 pub mod participants;
@@ -71,6 +72,9 @@ pub struct LedgerState {
     pub policy: PolicyEngine,
     pub credentials: Credentials,
     pub identities: Identities,
+    /// Attested devices, their batches' days, adherence rules and results.
+    #[serde(default)]
+    pub devices: devices::Devices,
     /// (requester, patient) → end of the open break-glass window.
     #[serde(with = "snapshot::sorted_map")]
     break_glass: HashMap<(String, String), i64>,
@@ -115,6 +119,7 @@ impl LedgerState {
             break_glass: HashMap::new(),
             credentials: Credentials::default(),
             identities: Identities::default(),
+            devices: devices::Devices::default(),
         }
     }
 

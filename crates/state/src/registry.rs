@@ -51,6 +51,7 @@ pub const DOMAINS: &[Domain] = &[
     ("credentials", crate::credentials::register),
     ("identities", crate::identities::register),
     ("network", crate::network::register),
+    ("devices", crate::devices::register),
 ];
 
 /// Most events (and reactions) one transaction may set off, so that two

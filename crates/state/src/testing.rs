@@ -149,6 +149,49 @@ pub fn licence_presentation(board: &Keypair, holder: &Keypair, audience: &str, n
         .expect("a presentation is made")
 }
 
+/// A device attestation from `manufacturer` about `device` (bound to its
+/// key, valid from a day before `now` for a year, with `status` as its
+/// status claim), presented by the device to `audience` with `patient` as
+/// the key binding's nonce, disclosing nothing.
+pub fn device_presentation(
+    manufacturer: &Keypair,
+    device: &Keypair,
+    audience: &str,
+    patient: &str,
+    now: i64,
+    status: Option<Value>,
+) -> String {
+    use hygeia_credentials::credential_types::DeviceAttestation;
+    let issuance = Issuance {
+        issuer: did(manufacturer),
+        issued_at: now - 86_400,
+        expires_at: Some(now + 86_400 * 365),
+        holder_key: VerifyingKey::from(device.public_key()),
+        status,
+        key_id: Some(manufacturer.did().verification_method()),
+    };
+    let issued = Credential::DeviceAttestation(DeviceAttestation {
+        subject: device.did(),
+        model: "GlucoMeter 3".into(),
+        firmware_version: "2.1.0".into(),
+        serial_number: Some("SN-0042".into()),
+        udi: None,
+    })
+    .issue(&issuance, &SigningKey::from(copy(manufacturer)))
+    .expect("an attestation issues");
+    let key = VerifyingKey::from(manufacturer.public_key());
+    SdJwt::parse(&issued, &|_: &str, _: &_| Some(key.clone()))
+        .expect("the attestation just issued parses")
+        .present_with_key_binding(
+            &[],
+            audience,
+            patient,
+            now - 60,
+            &SigningKey::from(copy(device)),
+        )
+        .expect("a presentation is made")
+}
+
 /// The transaction types the state knows.
 pub fn modules() -> &'static ModuleRegistry {
     static MODULES: std::sync::OnceLock<ModuleRegistry> = std::sync::OnceLock::new();

@@ -36,6 +36,8 @@ pub enum BenchCommand {
     /// audit event, decryption.
     Reads(ReadArgs),
     Fhir(super::bench_fhir::FhirBenchArgs),
+    /// Signed device readings ingested per second over HTTP, in batches.
+    Devices(super::bench_devices::DeviceBenchArgs),
 }
 
 #[derive(Args)]
@@ -147,6 +149,7 @@ pub fn run(command: BenchCommand) -> anyhow::Result<ExitCode> {
         BenchCommand::Proofs(args) => proofs(args),
         BenchCommand::Reads(args) => reads(args),
         BenchCommand::Fhir(args) => super::bench_fhir::run(args),
+        BenchCommand::Devices(args) => super::bench_devices::run(args),
     }
 }
 

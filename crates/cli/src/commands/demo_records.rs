@@ -206,6 +206,16 @@ pub fn seed(url: &str, keys: &DemoKeys, work_dir: &Path) -> anyhow::Result<Vec<S
     }
     care_story(url, keys, work_dir).context("seeding the demo: a second patient's care")?;
     research_story(url, keys).context("seeding the demo: a research eligibility answer")?;
+    let (batches, adherence) =
+        super::device::seed_demo(url, keys).context("seeding the demo: an attested wearable")?;
+    for id in batches {
+        seeded.push(SeededRecord {
+            id,
+            category: "device",
+            what: "a day of wearable readings, each signed by the device",
+        });
+    }
+    tracing::info!(rule = %adherence["rule"], met = %adherence["met"], missing = %adherence["missing"], "demo adherence rule evaluated");
     Ok(seeded)
 }
 

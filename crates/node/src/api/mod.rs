@@ -6,6 +6,7 @@ mod app_data;
 mod audit;
 mod auth;
 mod credentials;
+mod devices;
 pub(crate) mod error;
 pub mod fhir;
 mod info;
@@ -85,6 +86,12 @@ pub fn router(node: Arc<Node>) -> Router {
             get(credentials::status_list_by_name),
         )
         .route("/v1/licences/{did}", get(credentials::licences))
+        .route(
+            "/v1/devices/batches",
+            post(devices::ingest).layer(DefaultBodyLimit::disable()),
+        )
+        .route("/v1/devices/{did}", get(devices::device))
+        .route("/v1/adherence/{rule}/{subject}", get(devices::adherence))
         .route(
             "/v1/research/studies",
             post(research::create).layer(DefaultBodyLimit::max(research::MAX_RESEARCH_BODY)),

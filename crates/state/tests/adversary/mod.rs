@@ -24,9 +24,9 @@ use hygeia_credentials::status_list_credential::StatusListCredential;
 use hygeia_identity::{Did, Keypair};
 use hygeia_ledger::tx::TxContext;
 use hygeia_ledger::{ModuleRegistry, SignedTx, TxBuilder};
-use hygeia_state::network;
 use hygeia_state::txs::{self, registry};
 use hygeia_state::LedgerState;
+use hygeia_state::{devices, network};
 use serde_json::{json, Value};
 
 const NETWORK: &str = "test.example/adversary";
@@ -743,6 +743,28 @@ fn cases(
                 ),
             ]
         }
+        devices::DEVICE_ATTEST => vec![
+            case(
+                "bind the victim's key to the attacker as its device",
+                json!({"device": vkey, "presentation": licence_presentation(attacker, &vkey, attacker, &Actor::Node.did()), "from": T0, "until": T0 + 86_400}),
+            ),
+            case(
+                "bind the attacker's key to the victim as a device, with a self-issued attestation",
+                json!({"device": me, "presentation": licence_presentation(attacker, &me, attacker, &Actor::Node.did()), "from": T0, "until": T0 + 86_400}),
+            ),
+        ],
+        devices::DEVICE_BATCH => vec![case(
+            "commit a batch of readings into the victim's records",
+            json!({"device": vkey, "root": commitment(9), "count": 1, "from": T0, "to": T0, "days": [{"kind": "glucose", "days": [T0 / 86_400]}], "commitment": commitment(10)}),
+        )],
+        devices::ADHERENCE_RULE => vec![case(
+            "define an adherence rule (anyone may; it binds no one)",
+            json!({"rule": commitment(11), "kind": "glucose", "start_day": T0 / 86_400, "end_day": T0 / 86_400 + 1, "min_percent": 1}),
+        )],
+        devices::ADHERENCE_EVALUATE => vec![case(
+            "evaluate an adherence rule for the victim",
+            json!({"rule": commitment(11), "subject": vkey}),
+        )],
         network::GENESIS => vec![case(
             "found the network again, with the attacker as governance and custodian",
             json!({"governance": [me], "custodians": [me]}),

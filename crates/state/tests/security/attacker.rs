@@ -229,6 +229,22 @@ fn body(
             }
             body
         }
+        "device.attest" => json!({
+            "device": did_at(0), "presentation": pick(&arsenal.presentations[me], p[1]),
+            "from": NOW, "until": NOW + 86_400,
+        }),
+        "device.batch" => json!({
+            "device": did_at(0), "root": pick(&pools.commitments, p[1]), "count": 1,
+            "from": NOW, "to": NOW, "days": [{"kind": "glucose", "days": [NOW / 86_400]}],
+            "commitment": pick(&pools.commitments, p[2]),
+        }),
+        "adherence.rule" => json!({
+            "rule": pick(&pools.commitments, p[0]), "kind": "glucose",
+            "start_day": NOW / 86_400, "end_day": NOW / 86_400 + 1, "min_percent": 50,
+        }),
+        "adherence.evaluate" => {
+            json!({"rule": pick(&pools.commitments, p[0]), "subject": did_at(1)})
+        }
         "genesis" => json!({"governance": [did_at(0)], "custodians": [did_at(1)]}),
         "network.custodian" => match p[2] % 3 {
             0 => json!({"op": "add", "key": did_at(0)}),
