@@ -15,5 +15,6 @@ mod credentials_shc;
 mod fhir;
 mod fhir_cli;
 mod identity;
+mod readme;
 mod records;
 mod records_bad_input;
