@@ -9,11 +9,14 @@
 //! the batch is written ([`writer::StateWriter`]), and the node replays the
 //! whole log through it at start-up, so both paths give the same state.
 
+pub mod accounts;
 pub mod consent;
 pub mod credentials;
+pub mod escrow;
 pub mod identities;
 pub mod network;
 pub mod participants;
+pub mod programs;
 pub mod records;
 pub mod registry;
 pub mod snapshot;
@@ -71,6 +74,15 @@ pub struct LedgerState {
     pub policy: PolicyEngine,
     pub credentials: Credentials,
     pub identities: Identities,
+    /// Units and balances.
+    #[serde(default)]
+    pub accounts: accounts::Accounts,
+    /// Escrows and the ledger's clock.
+    #[serde(default)]
+    pub escrows: escrow::Escrows,
+    /// Care programs and the claims they paid.
+    #[serde(default)]
+    pub programs: programs::Programs,
     /// (requester, patient) → end of the open break-glass window.
     #[serde(with = "snapshot::sorted_map")]
     break_glass: HashMap<(String, String), i64>,
@@ -115,6 +127,9 @@ impl LedgerState {
             break_glass: HashMap::new(),
             credentials: Credentials::default(),
             identities: Identities::default(),
+            accounts: Default::default(),
+            escrows: Default::default(),
+            programs: Default::default(),
         }
     }
 

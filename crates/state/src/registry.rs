@@ -51,6 +51,9 @@ pub const DOMAINS: &[Domain] = &[
     ("credentials", crate::credentials::register),
     ("identities", crate::identities::register),
     ("network", crate::network::register),
+    ("accounts", crate::accounts::register),
+    ("escrow", crate::escrow::register),
+    ("programs", crate::programs::register),
 ];
 
 /// Most events (and reactions) one transaction may set off, so that two
