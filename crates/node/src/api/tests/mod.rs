@@ -4,6 +4,7 @@
 
 mod connections;
 mod consent;
+mod economy;
 mod exhaustion;
 mod network;
 mod rejections;
