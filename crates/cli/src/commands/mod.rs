@@ -1,9 +1,11 @@
 pub mod bench;
 pub mod bench_fhir;
 pub mod credential;
+pub mod demo_economy;
 pub mod demo_fhir;
 pub mod demo_records;
 pub mod did;
+pub mod economy;
 pub mod fhir;
 pub mod import;
 pub mod key;

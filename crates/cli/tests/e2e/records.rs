@@ -502,6 +502,31 @@ fn the_demo_seeds_a_network_whose_banner_commands_work() {
         get("clinician", &[], &record_of("mental-health")),
         "access_denied",
     );
+    // The care program: patient-2 was paid; the banner's claim command
+    // pays the demo patient once, a second claim is refused, and no proof
+    // of a 7.4 % result can be made.
+    let programs: Value = common::client()
+        .get(format!("{url}/v1/programs"))
+        .send()
+        .unwrap()
+        .json()
+        .unwrap();
+    assert_eq!(programs["programs"][0]["claims"], 1, "{programs}");
+    let claim = banner
+        .iter()
+        .find(|l| l.trim_start().starts_with("hygeia program claim"))
+        .unwrap_or_else(|| panic!("no claim command in the banner: {banner:#?}"));
+    let args: Vec<&str> = claim.split_whitespace().skip(1).collect();
+    ok_json(run(&args));
+    refused(run(&args), "program.already_claimed");
+    let high: Vec<String> = args
+        .iter()
+        .map(|a| a.replace("hba1c-patient.", "hba1c-patient-high."))
+        .collect();
+    let high: Vec<&str> = high.iter().map(String::as_str).collect();
+    let output = run(&high);
+    assert!(!output.status.success());
+    assert!(String::from_utf8_lossy(&output.stderr).contains("zk-value-out-of-range"));
     let verify = run(&["verify", &url]);
     assert!(verify.status.success());
     let _ = child.kill();
