@@ -1,4 +1,5 @@
 pub mod bench;
+pub mod bench_economy;
 pub mod bench_fhir;
 pub mod credential;
 pub mod demo_economy;

@@ -638,3 +638,79 @@ fn a_large_record_streams_in_and_out() {
         "the record came back different"
     );
 }
+
+/// The README's "diabetes incentive in five minutes" runs as written: its
+/// commands, after the set-up the records walkthrough before it makes
+/// (keys, a node with a governance key, the clinic), print what its
+/// comments say. Needs bash and jq, like the walkthrough.
+#[test]
+fn the_readme_diabetes_walkthrough_runs_as_written() {
+    let readme =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../README.md")).unwrap();
+    let section = readme
+        .split("## The diabetes incentive in five minutes")
+        .nth(1)
+        .and_then(|rest| rest.split("\n## ").next())
+        .expect("the README has the section");
+    let script: String = section
+        .split("```sh\n")
+        .nth(1)
+        .and_then(|block| block.split("\n```").next())
+        .expect("the section has a sh block")
+        .to_owned();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    // The node may take longer than the walkthrough's second to start
+    // under a loaded test run: wait for it instead.
+    let script = script
+        .replace("127.0.0.1:7100", &format!("127.0.0.1:{port}"))
+        .replace(
+            "sleep 1;",
+            &format!("for i in $(seq 100); do curl -sf http://127.0.0.1:{port}/v1/health >/dev/null && break; sleep 0.2; done;"),
+        );
+    let dir = tempfile::tempdir().unwrap();
+    let bin_dir = Path::new(common::hygeia_bin()).parent().unwrap();
+    let setup = format!(
+        "set -e\nGOV=$(hygeia key new --out governance.key)\nADMIN=$(hygeia key new --out clinic-admin.key)\n\
+         hygeia key new --out patient.key >/dev/null\n\
+         hygeia serve --data-dir ./node --listen 127.0.0.1:{port} --governance \"$GOV\" > setup.log 2>&1 &\n\
+         for i in $(seq 100); do curl -sf http://127.0.0.1:{port}/v1/health >/dev/null && break; sleep 0.2; done\n\
+         hygeia org register --node http://127.0.0.1:{port} --key governance.key --org did:web:clinic.example --admin \"$ADMIN\" --kind clinic >/dev/null\n\
+         kill %1; wait\nset +e\n"
+    );
+    let output = std::process::Command::new("bash")
+        .arg("-c")
+        .arg(format!("{setup}{script}\nwait\n"))
+        .current_dir(dir.path())
+        .env(
+            "PATH",
+            format!(
+                "{}:{}",
+                bin_dir.display(),
+                std::env::var("PATH").unwrap_or_default()
+            ),
+        )
+        .env("HYGEIA_LOG", "warn")
+        .output()
+        .expect("bash runs");
+    let printed = format!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let expected: Vec<&str> = script
+        .lines()
+        .filter_map(|l| l.strip_prefix("# "))
+        .filter(|l| l.starts_with('{') || l.starts_with("error:"))
+        .collect();
+    assert_eq!(expected.len(), 4, "{expected:?}");
+    for line in expected {
+        assert!(
+            printed.contains(line),
+            "the README says {line:?}; the commands printed:\n{printed}"
+        );
+    }
+}
