@@ -109,6 +109,19 @@ enum Command {
     /// Adherence rules over device readings: define, evaluate, show.
     #[command(subcommand)]
     Adherence(commands::device::AdherenceCommand),
+    /// Units and balances: register, mint, transfer, balance.
+    #[command(subcommand)]
+    Unit(commands::economy::UnitCommand),
+    /// Escrows: lock funds until a milestone, a deadline or a program's
+    /// proofs; release; refund.
+    #[command(subcommand)]
+    Escrow(commands::economy::EscrowCommand),
+    /// Care programs: publish a goal ("HbA1c < 7.0 %"), claim its reward
+    /// with a zero-knowledge proof.
+    #[command(subcommand)]
+    Program(commands::economy::ProgramCommand),
+    /// The ledger's clock: show it, or ask the node to attest its time.
+    Clock(commands::economy::ClockArgs),
     /// Load generators and measurements (see BENCHMARKS.md).
     #[command(subcommand)]
     Bench(commands::bench::BenchCommand),
@@ -151,6 +164,10 @@ fn main() -> ExitCode {
         Command::Research(command) => commands::research::run(command),
         Command::Device(command) => commands::device::run_device(command),
         Command::Adherence(command) => commands::device::run_adherence(command),
+        Command::Unit(command) => commands::economy::run_unit(command),
+        Command::Escrow(command) => commands::economy::run_escrow(command),
+        Command::Program(command) => commands::economy::run_program(command),
+        Command::Clock(args) => commands::economy::run_clock(args),
         Command::Bench(command) => commands::bench::run(command),
     };
     match result {

@@ -38,6 +38,7 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use super::credentials::{issuer_method_key, status_refs, LicenceStanding, StatusRef};
+use super::escrow::MilestoneReached;
 use super::records::RecordEntry;
 use super::registry::{example_did, Cx, Registry, TxBody};
 use super::txs::{check_did_key, check_hex32};
@@ -160,6 +161,19 @@ pub struct AdherenceEvaluate {
 pub struct AdherenceMet {
     pub rule: String,
     pub subject: String,
+}
+
+/// The escrow milestone a met rule reaches
+/// ([`crate::escrow`], condition `{"kind":"milestone","id":…}`):
+/// `adherence/<rule>/<owner>/<subject>`, the owner and the subject as the
+/// first 32 hex digits of the SHA-256 of their DIDs. Only this domain
+/// emits ids under `adherence/`, and the id names the rule's owner: a
+/// sponsor who funds a participant's stipend on its own rule cannot be
+/// paid out by a look-alike rule someone else registered.
+pub fn milestone_id(rule: &str, owner: &str, subject: &str) -> String {
+    use sha2::{Digest, Sha256};
+    let short = |did: &str| hex::encode(&Sha256::digest(did.as_bytes())[..16]);
+    format!("adherence/{rule}/{}/{}", short(owner), short(subject))
 }
 
 /// A bound device, as verified when it was attested.
@@ -354,7 +368,9 @@ pub(crate) fn register(r: &mut Registry) {
     r.add::<DeviceAttest>();
     r.add::<DeviceBatch>();
     r.add::<AdherenceRule>();
-    r.add::<AdherenceEvaluate>().emits::<AdherenceMet>();
+    r.add::<AdherenceEvaluate>()
+        .emits::<AdherenceMet>()
+        .emits::<MilestoneReached>();
 }
 
 fn invalid(code: &'static str, message: impl Into<String>) -> TxError {
@@ -770,6 +786,7 @@ impl TxBody for AdherenceEvaluate {
                 "the rule is already met for this subject",
             ));
         }
+        let owner = rule.owner.clone();
         let result = state.evaluate_adherence(&self.rule, rule, &self.subject, cx.index);
         let met = result.met;
         state
@@ -777,6 +794,9 @@ impl TxBody for AdherenceEvaluate {
             .results
             .insert((self.rule.clone(), self.subject.clone()), Arc::new(result));
         if met {
+            cx.emit(MilestoneReached {
+                id: milestone_id(&self.rule, &owner, &self.subject),
+            })?;
             cx.emit(AdherenceMet {
                 rule: self.rule,
                 subject: self.subject,

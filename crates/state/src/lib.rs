@@ -9,12 +9,15 @@
 //! the batch is written ([`writer::StateWriter`]), and the node replays the
 //! whole log through it at start-up, so both paths give the same state.
 
+pub mod accounts;
 pub mod consent;
 pub mod credentials;
 pub mod devices;
+pub mod escrow;
 pub mod identities;
 pub mod network;
 pub mod participants;
+pub mod programs;
 pub mod records;
 pub mod registry;
 pub mod snapshot;
@@ -75,6 +78,15 @@ pub struct LedgerState {
     /// Attested devices, their batches' days, adherence rules and results.
     #[serde(default)]
     pub devices: devices::Devices,
+    /// Units and balances.
+    #[serde(default)]
+    pub accounts: accounts::Accounts,
+    /// Escrows and the ledger's clock.
+    #[serde(default)]
+    pub escrows: escrow::Escrows,
+    /// Care programs and the claims they paid.
+    #[serde(default)]
+    pub programs: programs::Programs,
     /// (requester, patient) → end of the open break-glass window.
     #[serde(with = "snapshot::sorted_map")]
     break_glass: HashMap<(String, String), i64>,
@@ -120,6 +132,9 @@ impl LedgerState {
             credentials: Credentials::default(),
             identities: Identities::default(),
             devices: devices::Devices::default(),
+            accounts: Default::default(),
+            escrows: Default::default(),
+            programs: Default::default(),
         }
     }
 

@@ -52,6 +52,9 @@ pub const DOMAINS: &[Domain] = &[
     ("identities", crate::identities::register),
     ("network", crate::network::register),
     ("devices", crate::devices::register),
+    ("accounts", crate::accounts::register),
+    ("escrow", crate::escrow::register),
+    ("programs", crate::programs::register),
 ];
 
 /// Most events (and reactions) one transaction may set off, so that two

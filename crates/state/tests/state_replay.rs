@@ -14,6 +14,8 @@ use serde_json::{json, Value};
 
 /// Every transaction type from every role against every other identity.
 mod adversary;
+/// Accounts, escrows and care programs.
+mod economy;
 /// Genesis, the custodian set and the network-bound licence audience.
 mod genesis;
 mod security;

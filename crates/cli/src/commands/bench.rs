@@ -38,6 +38,9 @@ pub enum BenchCommand {
     Fhir(super::bench_fhir::FhirBenchArgs),
     /// Signed device readings ingested per second over HTTP, in batches.
     Devices(super::bench_devices::DeviceBenchArgs),
+    /// Durable token transfers (unit.transfer) over HTTP, pre-signed,
+    /// from concurrent clients, in batches.
+    Transfers(super::bench_economy::TransferArgs),
 }
 
 #[derive(Args)]
@@ -150,6 +153,7 @@ pub fn run(command: BenchCommand) -> anyhow::Result<ExitCode> {
         BenchCommand::Reads(args) => reads(args),
         BenchCommand::Fhir(args) => super::bench_fhir::run(args),
         BenchCommand::Devices(args) => super::bench_devices::run(args),
+        BenchCommand::Transfers(args) => super::bench_economy::transfers(args),
     }
 }
 
@@ -259,20 +263,20 @@ async fn gather(
     Ok((all, errors))
 }
 
-struct Summary {
-    what: String,
+pub(super) struct Summary {
+    pub(super) what: String,
     /// What one item is: "tx" for ingest, "proof" for proofs.
-    unit: &'static str,
-    clients: usize,
-    transactions: usize,
-    requests: usize,
-    errors: usize,
-    wall: Duration,
-    latencies: Vec<Duration>,
+    pub(super) unit: &'static str,
+    pub(super) clients: usize,
+    pub(super) transactions: usize,
+    pub(super) requests: usize,
+    pub(super) errors: usize,
+    pub(super) wall: Duration,
+    pub(super) latencies: Vec<Duration>,
 }
 
 impl Summary {
-    fn print(mut self, json_output: bool) {
+    pub(super) fn print(mut self, json_output: bool) {
         self.latencies.sort_unstable();
         let pct = |p: f64| -> f64 {
             if self.latencies.is_empty() {

@@ -1,12 +1,15 @@
 pub mod bench;
 pub mod bench_devices;
+pub mod bench_economy;
 pub mod bench_fhir;
 pub mod cosign;
 pub mod credential;
+pub mod demo_economy;
 pub mod demo_fhir;
 pub mod demo_records;
 pub mod device;
 pub mod did;
+pub mod economy;
 pub mod fhir;
 pub mod import;
 pub mod key;

@@ -160,6 +160,7 @@ fn run_node(args: ServeArgs, demo: Option<usize>) -> anyhow::Result<ExitCode> {
                 let fhir_dir = data_dir.clone();
                 let records = tokio::task::spawn_blocking(move || {
                     let records = demo_records::seed(&seed_url, &keys, &work)?;
+                    super::demo_economy::seed(&seed_url, &keys, &work)?;
                     if fhir_patients > 0 {
                         demo_fhir::seed(&seed_url, &keys, &fhir_dir, fhir_patients)?;
                     }
@@ -316,6 +317,25 @@ fn print_demo_banner(
         "  licensing board: {} (trusted for FR licences; licensed the clinician and the lab technician)",
         did(demo_records::BOARD)
     );
+    let programs = node
+        .state
+        .read()
+        .state
+        .programs
+        .all()
+        .into_iter()
+        .map(|(id, _)| id.to_owned())
+        .collect::<Vec<_>>();
+    if let Some(program) = programs.first() {
+        let work = data_dir.join("demo-work");
+        println!("  care program:   {program} (HbA1c < 7.0 %, 50 gluco-token per claim; patient-2 was paid)");
+        println!(
+            "    hygeia program claim --node {url} --key {} --credential {} --opening {} {program}",
+            key("patient"),
+            work.join("hba1c-patient.json").display(),
+            work.join("hba1c-patient.opening.json").display()
+        );
+    }
     println!("  patient's records (synthetic):");
     for record in records {
         println!(

@@ -502,6 +502,31 @@ fn the_demo_seeds_a_network_whose_banner_commands_work() {
         get("clinician", &[], &record_of("mental-health")),
         "access_denied",
     );
+    // The care program: patient-2 was paid; the banner's claim command
+    // pays the demo patient once, a second claim is refused, and no proof
+    // of a 7.4 % result can be made.
+    let programs: Value = common::client()
+        .get(format!("{url}/v1/programs"))
+        .send()
+        .unwrap()
+        .json()
+        .unwrap();
+    assert_eq!(programs["programs"][0]["claims"], 1, "{programs}");
+    let claim = banner
+        .iter()
+        .find(|l| l.trim_start().starts_with("hygeia program claim"))
+        .unwrap_or_else(|| panic!("no claim command in the banner: {banner:#?}"));
+    let args: Vec<&str> = claim.split_whitespace().skip(1).collect();
+    ok_json(run(&args));
+    refused(run(&args), "program.already_claimed");
+    let high: Vec<String> = args
+        .iter()
+        .map(|a| a.replace("hba1c-patient.", "hba1c-patient-high."))
+        .collect();
+    let high: Vec<&str> = high.iter().map(String::as_str).collect();
+    let output = run(&high);
+    assert!(!output.status.success());
+    assert!(String::from_utf8_lossy(&output.stderr).contains("zk-value-out-of-range"));
     let verify = run(&["verify", &url]);
     assert!(verify.status.success());
     let _ = child.kill();
@@ -612,4 +637,80 @@ fn a_large_record_streams_in_and_out() {
         std::fs::read(&out).unwrap() == content,
         "the record came back different"
     );
+}
+
+/// The README's "diabetes incentive in five minutes" runs as written: its
+/// commands, after the set-up the records walkthrough before it makes
+/// (keys, a node with a governance key, the clinic), print what its
+/// comments say. Needs bash and jq, like the walkthrough.
+#[test]
+fn the_readme_diabetes_walkthrough_runs_as_written() {
+    let readme =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../README.md")).unwrap();
+    let section = readme
+        .split("## The diabetes incentive in five minutes")
+        .nth(1)
+        .and_then(|rest| rest.split("\n## ").next())
+        .expect("the README has the section");
+    let script: String = section
+        .split("```sh\n")
+        .nth(1)
+        .and_then(|block| block.split("\n```").next())
+        .expect("the section has a sh block")
+        .to_owned();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    // The node may take longer than the walkthrough's second to start
+    // under a loaded test run: wait for it instead.
+    let script = script
+        .replace("127.0.0.1:7100", &format!("127.0.0.1:{port}"))
+        .replace(
+            "sleep 1;",
+            &format!("for i in $(seq 100); do curl -sf http://127.0.0.1:{port}/v1/health >/dev/null && break; sleep 0.2; done;"),
+        );
+    let dir = tempfile::tempdir().unwrap();
+    let bin_dir = Path::new(common::hygeia_bin()).parent().unwrap();
+    let setup = format!(
+        "set -e\nGOV=$(hygeia key new --out governance.key)\nADMIN=$(hygeia key new --out clinic-admin.key)\n\
+         hygeia key new --out patient.key >/dev/null\n\
+         hygeia serve --data-dir ./node --listen 127.0.0.1:{port} --governance \"$GOV\" > setup.log 2>&1 &\n\
+         for i in $(seq 100); do curl -sf http://127.0.0.1:{port}/v1/health >/dev/null && break; sleep 0.2; done\n\
+         hygeia org register --node http://127.0.0.1:{port} --key governance.key --org did:web:clinic.example --admin \"$ADMIN\" --kind clinic >/dev/null\n\
+         kill %1; wait\nset +e\n"
+    );
+    let output = std::process::Command::new("bash")
+        .arg("-c")
+        .arg(format!("{setup}{script}\nwait\n"))
+        .current_dir(dir.path())
+        .env(
+            "PATH",
+            format!(
+                "{}:{}",
+                bin_dir.display(),
+                std::env::var("PATH").unwrap_or_default()
+            ),
+        )
+        .env("HYGEIA_LOG", "warn")
+        .output()
+        .expect("bash runs");
+    let printed = format!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let expected: Vec<&str> = script
+        .lines()
+        .filter_map(|l| l.strip_prefix("# "))
+        .filter(|l| l.starts_with('{') || l.starts_with("error:"))
+        .collect();
+    assert_eq!(expected.len(), 4, "{expected:?}");
+    for line in expected {
+        assert!(
+            printed.contains(line),
+            "the README says {line:?}; the commands printed:\n{printed}"
+        );
+    }
 }

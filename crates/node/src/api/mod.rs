@@ -7,6 +7,7 @@ mod audit;
 mod auth;
 mod credentials;
 mod devices;
+mod economy;
 pub(crate) mod error;
 pub mod fhir;
 mod info;
@@ -106,6 +107,12 @@ pub fn router(node: Arc<Node>) -> Router {
         )
         .route("/v1/research/studies/{id}/tally", get(research::tally))
         .route("/v1/research/answers", get(research::mine))
+        .route("/v1/units", get(economy::units))
+        .route("/v1/accounts/{did}", get(economy::account))
+        .route("/v1/escrows/{id}", get(economy::escrow))
+        .route("/v1/programs", get(economy::programs))
+        .route("/v1/programs/{id}", get(economy::program))
+        .route("/v1/clock", get(economy::clock).post(economy::tick))
         .route("/v1/node", get(info::node_info))
         .route("/v1/health", get(info::health))
         .route("/openapi.json", get(info::openapi))

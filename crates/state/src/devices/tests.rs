@@ -555,3 +555,79 @@ fn an_unmet_rule_is_recorded_and_can_be_met_later() {
             .met
     );
 }
+
+/// The oncology trial's stipend: a sponsor escrows a participant's stipend
+/// on its own adherence rule; the evaluation that finds the rule met pays
+/// it in the same transaction, once. A look-alike rule (same kind and
+/// window, another owner) reaches another milestone and pays nothing.
+#[test]
+fn a_met_rule_pays_the_stipend_its_sponsor_escrowed() {
+    let mut f = fixture(false);
+    let b = batch_body(&f, &[0, 1], 1);
+    submit_batch(&mut f, b).unwrap();
+    let sponsor = Keypair::generate();
+    let governance = crate::testing::copy(&f.net.cast.governance);
+    let subject = did(&f.net.cast.patient);
+    f.net
+        .submit(
+            &governance,
+            "unit.register",
+            json!({"unit": "eur-cents", "issuer": did(&sponsor)}),
+        )
+        .unwrap();
+    f.net
+        .submit(
+            &sponsor,
+            "unit.mint",
+            json!({"unit": "eur-cents", "to": did(&sponsor), "amount": 10_000}),
+        )
+        .unwrap();
+    let rule = "dd".repeat(32);
+    let start_day = (f.start / DAY) as u32;
+    let milestone = milestone_id(&rule, &did(&sponsor), &subject);
+    assert!(
+        crate::escrow::check_milestone_id(&milestone).is_ok(),
+        "{milestone}"
+    );
+    f.net
+        .submit(
+            &sponsor,
+            "escrow.open",
+            json!({"unit": "eur-cents", "amount": 2_500, "beneficiary": subject,
+                   "condition": {"kind": "milestone", "id": milestone},
+                   "refund_after": f.start + 365 * DAY}),
+        )
+        .unwrap();
+    // A stranger's look-alike rule, met by the same readings, pays nothing.
+    let stranger = Keypair::generate();
+    let look_alike = "ee".repeat(32);
+    for (owner, id) in [(&stranger, &look_alike), (&sponsor, &rule)] {
+        f.net
+            .submit(
+                owner,
+                ADHERENCE_RULE,
+                json!({"rule": id, "kind": "glucose", "start_day": start_day, "end_day": start_day + 1, "min_percent": 100}),
+            )
+            .unwrap();
+    }
+    f.net
+        .submit(
+            &stranger,
+            ADHERENCE_EVALUATE,
+            json!({"rule": look_alike, "subject": subject}),
+        )
+        .unwrap();
+    assert_eq!(f.net.state.accounts.balance("eur-cents", &subject), 0);
+    f.net
+        .submit(
+            &sponsor,
+            ADHERENCE_EVALUATE,
+            json!({"rule": rule, "subject": subject}),
+        )
+        .unwrap();
+    assert_eq!(f.net.state.accounts.balance("eur-cents", &subject), 2_500);
+    assert_eq!(
+        f.net.state.accounts.balance("eur-cents", &did(&sponsor)),
+        7_500
+    );
+}

@@ -169,6 +169,11 @@ pub enum Aspect {
     Governance,
     /// The network's id and custodian set (who signs records and access).
     Custodians,
+    /// The victim's balances, the escrows it funds or benefits from, and
+    /// what its care programs still hold and paid.
+    Funds(Victim),
+    /// The units, their issuers and supplies, and the ledger's clock.
+    Units,
 }
 
 impl Aspect {
@@ -185,8 +190,9 @@ impl Aspect {
             | Licences(v)
             | LicenceStanding(v)
             | BreakGlass(v)
-            | OrgKeys(v) => Some(*v),
-            TrustList | Governance | Custodians => None,
+            | OrgKeys(v)
+            | Funds(v) => Some(*v),
+            TrustList | Governance | Custodians | Units => None,
         }
     }
 }
@@ -213,11 +219,15 @@ pub fn allowed(attacker: Actor, aspect: &Aspect) -> bool {
                 | LicenceStanding(_)
                 | Delegates(_)
                 | Records(Victim::Patient)
+                | Units
         ),
-        // Manages the organization's members and keys.
+        // Manages the organization's members and keys; mints the unit the
+        // organization issues (which raises the supply and the balance it
+        // mints to, never lowers anyone's).
         Actor::OrgAdmin => match aspect {
             Membership(_, org) => org == CLINIC,
             OrgKeys(Victim::Org) => true,
+            Units | Funds(_) => true,
             _ => false,
         },
         // Grants, revokes and erases for the patient.
@@ -239,6 +249,45 @@ struct World {
     grants: Vec<String>,
     /// The clinician's licence registration, as submitted.
     clinician_presentation: String,
+    /// The organization's deadline escrow for the victim patient.
+    escrow: String,
+    /// The organization's care program, funded, and the victim patient's
+    /// accepted claim.
+    program: String,
+    claim: Value,
+}
+
+/// The unit of the world, issued by the organization.
+const UNIT: &str = "gluco-token";
+
+/// The lab whose HbA1c credentials the organization's program accepts
+/// (not among the attackers).
+fn lab() -> Keypair {
+    Keypair::from_seed(&[250; 32])
+}
+
+/// A claim of `program` by `holder`, over an HbA1c of 6.4 % issued by
+/// `issuer`.
+fn program_claim(program: &str, issuer: &Keypair, holder: Actor) -> Value {
+    use hygeia_credentials::zk;
+    let claims = zk::hba1c::hba1c_claims(
+        issuer.did().as_str(),
+        64,
+        (T0 - 86_400) as u64,
+        (T0 + 86_400 * 365) as u64,
+        Some(holder.key().did()),
+    );
+    let (credential, opening) =
+        zk::CommittedAttributeCredential::issue(issuer, &claims).expect("issued");
+    let presentation = zk::prove(
+        &credential,
+        &opening,
+        zk::Range::below(70).expect("range"),
+        &hygeia_state::programs::challenge(program),
+        Some(&holder.key()),
+    )
+    .expect("proved");
+    json!({"program": program, "presentation": presentation.to_json()})
 }
 
 fn commitment(n: u8) -> String {
@@ -359,6 +408,9 @@ fn world() -> World {
         records: Vec::new(),
         grants: Vec::new(),
         clinician_presentation: String::new(),
+        escrow: String::new(),
+        program: String::new(),
+        claim: Value::Null,
     };
     use Actor::*;
     world.setup(
@@ -423,6 +475,48 @@ fn world() -> World {
         txs::ACCESS,
         json!({"requester": Clinician.did(), "patient": VictimPatient.did(), "action": "read", "purpose": "ETREAT", "records": [commitment(1)], "decision": "permit", "break_glass": true, "justified": true, "reasons": ["break-glass-emergency-read"], "grants": [], "governance_version": 0, "time": T0 - 60}),
     );
+    // Accounts, an escrow and a care program.
+    world.setup(Node, "clock.tick", json!({"time": T0}));
+    world.setup(
+        Governance,
+        "unit.register",
+        json!({"unit": UNIT, "issuer": CLINIC}),
+    );
+    for (to, amount) in [
+        (CLINIC.to_owned(), 1000),
+        (VictimPatient.did(), 100),
+        (Clinician.did(), 100),
+    ] {
+        world.setup(
+            OrgAdmin,
+            "unit.mint",
+            json!({"unit": UNIT, "to": to, "amount": amount}),
+        );
+    }
+    let escrow = world.setup(
+        OrgAdmin,
+        "escrow.open",
+        json!({"unit": UNIT, "amount": 50, "funder": CLINIC, "beneficiary": VictimPatient.did(),
+               "condition": {"kind": "deadline", "at": T0 + 86_400}, "refund_after": T0 + 2 * 86_400}),
+    );
+    world.escrow = hex::encode(escrow.leaf_hash().0);
+    let program = world.setup(
+        OrgAdmin,
+        "program.publish",
+        json!({"org": CLINIC, "unit": UNIT, "reward": 10, "attribute": "hba1c-percent-x10",
+               "loinc": "4548-4", "range": {"max_exclusive": 70}, "issuers": [lab().did().to_string()],
+               "start": T0 - 60, "period_secs": 86_400 * 90}),
+    );
+    world.program = hex::encode(program.leaf_hash().0);
+    world.setup(
+        OrgAdmin,
+        "escrow.open",
+        json!({"unit": UNIT, "amount": 100, "funder": CLINIC,
+               "condition": {"kind": "proof", "program": world.program}, "refund_after": T0 + 2 * 86_400}),
+    );
+    let claim = program_claim(&world.program, &lab(), VictimPatient);
+    world.setup(VictimPatient, "program.claim", claim.clone());
+    world.claim = claim;
     world
 }
 
@@ -536,6 +630,43 @@ fn standing(state: &LedgerState) -> BTreeMap<Aspect, String> {
             ),
         );
     }
+    for victim in VICTIMS {
+        let did = victim.did();
+        let escrows: Vec<String> = state
+            .escrows
+            .all()
+            .into_iter()
+            .filter(|(_, e)| e.funder == did || e.beneficiary.as_deref() == Some(did.as_str()))
+            .map(|(id, e)| format!("{id}:{:?}:{}", e.status, e.locked))
+            .collect();
+        let programs: Vec<String> = state
+            .programs
+            .all()
+            .into_iter()
+            .filter(|(_, p)| p.org == did)
+            .map(|(id, p)| format!("{id}:{}:{}", p.claims, state.escrows.program_balance(id)))
+            .collect();
+        out.insert(
+            Aspect::Funds(victim),
+            format!(
+                "{:?} {escrows:?} {programs:?}",
+                state.accounts.balances_of(&did)
+            ),
+        );
+    }
+    out.insert(
+        Aspect::Units,
+        format!(
+            "{:?} clock {}",
+            state
+                .accounts
+                .units()
+                .iter()
+                .map(|(u, unit)| (u.to_string(), unit.issuer.clone(), unit.supply))
+                .collect::<Vec<_>>(),
+            state.escrows.clock
+        ),
+    );
     out.insert(
         Aspect::TrustList,
         format!(
@@ -781,6 +912,75 @@ fn cases(
             case(
                 "remove the node from the custodian set",
                 json!({"op": "remove", "key": Actor::Node.did()}),
+            ),
+        ],
+        "unit.register" => vec![
+            case(
+                "register a unit the attacker issues",
+                json!({"unit": "evil-token", "issuer": me}),
+            ),
+            case(
+                "register the organization's unit again, issued by the attacker",
+                json!({"unit": UNIT, "issuer": me}),
+            ),
+        ],
+        "unit.mint" => vec![
+            case(
+                "mint the organization's unit to the attacker",
+                json!({"unit": UNIT, "to": me, "amount": 1_000_000}),
+            ),
+            case(
+                "mint the organization's unit to the victim",
+                json!({"unit": UNIT, "to": victim.did(), "amount": 1}),
+            ),
+        ],
+        "unit.transfer" => vec![
+            case(
+                "move the victim's funds to the attacker",
+                json!({"unit": UNIT, "from": victim.did(), "to": me, "amount": 10}),
+            ),
+            case(
+                "spend more than the attacker holds",
+                json!({"unit": UNIT, "to": victim.did(), "amount": 1_000_000}),
+            ),
+        ],
+        "escrow.open" => vec![
+            case(
+                "lock the victim's funds in an escrow for the attacker",
+                json!({"unit": UNIT, "amount": 10, "funder": victim.did(), "beneficiary": me,
+                       "condition": {"kind": "milestone", "id": "evil"}, "refund_after": T0 + 100}),
+            ),
+            case(
+                "fund the organization's program from the victim's funds",
+                json!({"unit": UNIT, "amount": 10, "funder": victim.did(),
+                       "condition": {"kind": "proof", "program": world.program}, "refund_after": T0 + 100}),
+            ),
+        ],
+        "escrow.release" => vec![case(
+            "release the organization's escrow before its deadline",
+            json!({"escrow": world.escrow}),
+        )],
+        "escrow.refund" => vec![case(
+            "take back the organization's escrow",
+            json!({"escrow": world.escrow}),
+        )],
+        "clock.tick" => vec![case(
+            "move the ledger's clock past every deadline",
+            json!({"time": T0 + 10 * 365 * 86_400}),
+        )],
+        "program.publish" => vec![case(
+            "publish a program in the organization's name",
+            json!({"org": CLINIC, "unit": UNIT, "reward": 1000, "attribute": "hba1c-percent-x10",
+                   "range": {"max_exclusive": 70}, "issuers": [me], "start": T0, "period_secs": 86_400}),
+        )],
+        "program.claim" => vec![
+            case(
+                "replay the victim patient's accepted claim",
+                world.claim.clone(),
+            ),
+            case(
+                "claim the program's reward with a self-issued credential",
+                program_claim(&world.program, &attacker.key(), attacker),
             ),
         ],
         _ => return None,

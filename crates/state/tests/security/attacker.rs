@@ -251,6 +251,26 @@ fn body(
             1 => json!({"op": "remove", "key": did_at(0)}),
             _ => json!({"op": "rotate", "key": did_at(0), "new_key": did_at(1)}),
         },
+        "unit.register" => json!({"unit": "gluco-token", "issuer": did_at(0)}),
+        "unit.mint" => json!({"unit": "gluco-token", "to": did_at(0), "amount": p[1] % 1000 + 1}),
+        "unit.transfer" => json!({
+            "unit": "gluco-token", "from": if flag(2) { CLINIC.to_owned() } else { did_at(0) },
+            "to": did_at(1), "amount": p[3] % 100 + 1,
+        }),
+        "escrow.open" => json!({
+            "unit": "gluco-token", "amount": p[3] % 100 + 1,
+            "funder": if flag(2) { CLINIC.to_owned() } else { did_at(0) },
+            "beneficiary": did_at(1), "condition": {"kind": "milestone", "id": "m"},
+            "refund_after": NOW + 10,
+        }),
+        "escrow.release" | "escrow.refund" => json!({"escrow": pick(&pools.grants, p[0])}),
+        "clock.tick" => json!({"time": NOW + 10 * 86_400}),
+        "program.publish" => json!({
+            "org": pick(&pools.orgs, p[0]), "unit": "gluco-token", "reward": 10,
+            "attribute": "hba1c-percent-x10", "range": {"max_exclusive": 70},
+            "issuers": [did_at(1)], "start": NOW, "period_secs": 86_400,
+        }),
+        "program.claim" => json!({"program": pick(&pools.grants, p[0]), "presentation": "{}"}),
         other => panic!("no attacker body for transaction type {other:?}: add one here"),
     }
 }
@@ -273,7 +293,7 @@ proptest! {
             dids,
             orgs: vec![CLINIC.to_owned(), "did:web:evil.example".to_owned()],
             commitments: vec![commitment(1), commitment(2), commitment(0x30), commitment(0x31)],
-            grants: vec![victims.grant.clone(), "ab".repeat(32)],
+            grants: vec![victims.grant.clone(), victims.escrow.clone(), "ab".repeat(32)],
         };
         let mut admitted = Vec::new();
         for (i, a) in attacks.iter().enumerate() {

@@ -180,6 +180,8 @@ pub struct Victims {
     pub board: Keypair,
     /// The patient's grant to the clinician.
     pub grant: String,
+    /// The clinic's deadline escrow for the patient.
+    pub escrow: String,
     /// The board's revocation list, and the clinician's bit in it.
     pub list: String,
     pub bit: usize,
@@ -200,6 +202,7 @@ impl Victims {
             guardian: seed(7),
             board,
             grant: String::new(),
+            escrow: String::new(),
             bit: 7,
         }
     }
@@ -291,11 +294,38 @@ impl Victims {
                 "s11",
                 json!({"requester": did(&v.clinician), "patient": did(&v.patient), "action": "read", "purpose": "TREAT", "records": [commitment(1)], "decision": "permit", "break_glass": false, "justified": false, "reasons": ["consent-grant"], "grants": [], "governance_version": 0, "time": NOW}),
             ),
+            tx(&v.node, "clock.tick", "s12", json!({"time": NOW})),
+            tx(
+                &v.governance,
+                "unit.register",
+                "s13",
+                json!({"unit": "gluco-token", "issuer": CLINIC}),
+            ),
+            tx(
+                &v.admin,
+                "unit.mint",
+                "s14",
+                json!({"unit": "gluco-token", "to": CLINIC, "amount": 1000}),
+            ),
+            tx(
+                &v.admin,
+                "unit.mint",
+                "s15",
+                json!({"unit": "gluco-token", "to": did(&v.patient), "amount": 100}),
+            ),
+            tx(
+                &v.admin,
+                "escrow.open",
+                "s16",
+                json!({"unit": "gluco-token", "amount": 50, "funder": CLINIC, "beneficiary": did(&v.patient),
+                       "condition": {"kind": "deadline", "at": NOW + 86_400}, "refund_after": NOW + 2 * 86_400}),
+            ),
         ]
         .into_iter()
         .map(|t| t.expect("the fixture's transactions are well formed"))
         .collect::<Vec<_>>();
         self.grant = hex::encode(txs[7].leaf_hash().0);
+        self.escrow = hex::encode(txs[15].leaf_hash().0);
         txs.shrink_to_fit();
         txs
     }
@@ -368,6 +398,15 @@ impl Victims {
             seen.push(format!("{d}: records {records:?}"));
         }
         seen.push(format!("clinic: {:?}", state.participants.org(CLINIC)));
+        for d in self.dids().iter().map(String::as_str).chain([CLINIC]) {
+            seen.push(format!("{d}: funds {:?}", state.accounts.balances_of(d)));
+        }
+        seen.push(format!(
+            "escrows {:?} units {:?} clock {}",
+            state.escrows.all(),
+            state.accounts.units(),
+            state.escrows.clock
+        ));
         seen.push(format!(
             "governance: {:?} version {}",
             state.participants.governance(),

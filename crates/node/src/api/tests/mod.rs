@@ -5,6 +5,7 @@
 mod connections;
 mod consent;
 mod devices;
+mod economy;
 mod exhaustion;
 mod network;
 mod rejections;
