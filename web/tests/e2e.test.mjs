@@ -458,6 +458,27 @@ test("a patient's research answers in the wallet, in plain words", async () => {
   await other.close();
 });
 
+test("a patient's incentives in the wallet: a balance and a stipend waiting", async () => {
+  // A care program's token: the governance registers it for its issuer
+  // (the lab's key), which pays Dana 25 and sets 40 aside for her, paid on
+  // a date.
+  cli("unit", "register", "--node", url, "--key", "governance.key", "--unit", "gluco-token", "--issuer", keys.lab);
+  cli("unit", "mint", "--node", url, "--key", "lab.key", "--unit", "gluco-token", "--to", keys.dana, "--amount", "25");
+  cli("unit", "mint", "--node", url, "--key", "lab.key", "--unit", "gluco-token", "--to", keys.lab, "--amount", "40");
+  const at = Math.floor(Date.now() / 1000) + 30 * 86400;
+  cli("escrow", "open", "--node", url, "--key", "lab.key", "--unit", "gluco-token", "--amount", "40", "--beneficiary", keys.dana, "--deadline", String(at), "--refund-after", String(at + 86400));
+  const context = await browser.newContext({ viewport: { width: 390, height: 844 }, isMobile: true, hasTouch: true });
+  const page = await context.newPage();
+  await signIn(page, "Dana (patient)", "dana.key");
+  await visit(page, "#/wallet/incentives");
+  await page.getByTestId("balance").getByText("gluco-token").waitFor();
+  assert.match(await page.getByTestId("balance").textContent(), /^25 gluco-token$/);
+  assert.match(await page.getByTestId("escrow").textContent(), /^40 gluco-token set aside by .*, paid on );
+  await accessible(page, "wallet incentives");
+  await shot(page, "24-wallet-incentives");
+  await context.close();
+});
+
 test("keyboard only: skip link, then every control in order, with a visible focus", async () => {
   const page = await clinician.newPage();
   await visit(page, "#/wallet/grant");

@@ -184,6 +184,11 @@ impl Programs {
     }
 }
 
+/// How far behind real time the ledger's clock may be when a claim is
+/// checked: a credential issued up to this long after the last tick is
+/// already valid.
+pub const CLOCK_LAG_SECS: u64 = 300;
+
 /// The key `issuer` signs credentials with now: a did:key's own, or a
 /// registered organization's admin key.
 fn issuer_key(state: &LedgerState, issuer: &str) -> Option<PublicKey> {
@@ -339,7 +344,13 @@ impl TxBody for ProgramClaim {
             .map_err(|e| refused("program.bad_goal", e))?;
         let requirement = Requirement::new(&program.attribute, program.loinc.as_deref(), range)
             .map_err(|e| refused("program.bad_goal", e.to_string()))?;
-        let clock = u64::try_from(now).unwrap_or(0);
+        // The ledger's clock trails real time by up to the time between two
+        // ticks (a node ticks at most once a minute on request): a
+        // credential issued since the last tick is valid, and one expiring
+        // within that lag already counts as expired (the safe side).
+        let clock = u64::try_from(now)
+            .unwrap_or(0)
+            .saturating_add(CLOCK_LAG_SECS);
         zk::verify(
             &presentation,
             &accepted,

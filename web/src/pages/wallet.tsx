@@ -31,6 +31,7 @@ const SECTIONS: [string, string][] = [
   ["#/wallet/records", "My records"],
   ["#/wallet/credentials", "My credentials and health cards"],
   ["#/wallet/research", "My research answers"],
+  ["#/wallet/incentives", "My incentives"],
 ];
 
 export function WalletPage({ path, params }: { path: string; params: URLSearchParams }) {
@@ -51,6 +52,7 @@ export function WalletPage({ path, params }: { path: string; params: URLSearchPa
   else if (current === "#/wallet/records") body = <Records me={key} patient={patient} />;
   else if (current === "#/wallet/credentials") body = <Credentials me={key} patient={patient} />;
   else if (current === "#/wallet/research") body = <ResearchAnswers me={key} />;
+  else if (current === "#/wallet/incentives") body = <Incentives patient={patient} />;
   else body = <Consents me={key} patient={patient} />;
   return (
     <Page title={title} lead="Your wallet: you decide who sees your health records, and you see every time someone looks.">
@@ -626,6 +628,73 @@ function ResearchAnswers({ me }: { me: StoredKey }) {
             </li>
           ))}
         </ul>
+      )}
+    </section>
+  );
+}
+
+interface Escrow {
+  id: string;
+  funder: string;
+  unit: string;
+  locked: number;
+  beneficiary: string | null;
+  condition: { kind: "milestone"; id: string } | { kind: "deadline"; at: number } | { kind: "proof"; program: string };
+  status: "locked" | "released" | "refunded";
+}
+
+interface Account {
+  balances: Record<string, number>;
+  escrows: Escrow[];
+}
+
+/** When an escrow waiting for me pays, in everyday words. */
+export function whenPaid(c: Escrow["condition"]): string {
+  if (c.kind === "deadline") return `on ${localDate(c.at)}`;
+  if (c.kind === "proof") return "for each health goal you prove to the care program";
+  if (c.id.startsWith("adherence/")) return "when your device readings meet the study's adherence rule";
+  return "when the program's milestone is recorded on the ledger";
+}
+
+function Incentives({ patient }: { patient: string }) {
+  const loaded = useLoad(() => getJson<Account>(`/v1/accounts/${encodeURIComponent(patient)}`), [patient]);
+  const balances = loaded.data ? Object.entries(loaded.data.balances).filter(([, amount]) => amount > 0) : [];
+  const waiting = loaded.data ? loaded.data.escrows.filter((e) => e.beneficiary === patient && e.status === "locked") : [];
+  return (
+    <section aria-labelledby="incentives-h">
+      <h2 id="incentives-h">My incentives</h2>
+      <p>
+        Rewards paid to you on the ledger: by care programs for health goals you proved (never the result itself), and by studies
+        for taking part. Balances on the ledger are public, tied to your key, not to your name.
+      </p>
+      {loaded.loading && <Loading what="incentives" />}
+      <ErrorBox error={loaded.error} />
+      {loaded.data && balances.length === 0 && waiting.length === 0 && <p>You have no incentives yet.</p>}
+      {balances.length > 0 && (
+        <ul class="plain">
+          {balances.map(([unit, amount]) => (
+            <li key={unit} class="card" data-testid="balance">
+              <p>
+                <strong>{amount.toLocaleString()}</strong> {unit}
+              </p>
+            </li>
+          ))}
+        </ul>
+      )}
+      {waiting.length > 0 && (
+        <>
+          <h3>Waiting for you</h3>
+          <ul class="plain">
+            {waiting.map((e) => (
+              <li key={e.id} class="card" data-testid="escrow">
+                <p>
+                  <strong>{e.locked.toLocaleString()}</strong> {e.unit} set aside by <span class="mono">{shortDid(e.funder)}</span>, paid{" "}
+                  {whenPaid(e.condition)}.
+                </p>
+              </li>
+            ))}
+          </ul>
+        </>
       )}
     </section>
   );

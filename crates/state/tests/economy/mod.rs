@@ -960,3 +960,30 @@ proptest! {
         prop_assert!(ended.values().all(|n| *n == 1));
     }
 }
+
+/// The ledger's clock trails real time by up to a tick interval: a
+/// credential the lab issued a minute after the last tick is already good
+/// for a claim, one "issued" beyond the allowed lag is not yet valid.
+#[test]
+fn a_credential_issued_since_the_last_tick_is_valid_within_the_clock_lag() {
+    let Diabetes {
+        mut net,
+        lab,
+        program,
+    } = diabetes();
+    let patient = hygeia_state::testing::copy(&net.cast.patient);
+    let clock = net.state.escrows.clock as u64;
+    let issued_at = |at: u64| {
+        let claims = hba1c::hba1c_claims(&did(&lab), 64, at, at + 86_400, Some(patient.did()));
+        CommittedAttributeCredential::issue(&lab, &claims).unwrap()
+    };
+    let lag = programs::CLOCK_LAG_SECS;
+    let (early, early_opening) = issued_at(clock + lag + 1);
+    let body = claim(&program, &early, &early_opening, &patient);
+    let err = run(&mut net, &patient, "program.claim", body).unwrap_err();
+    assert_eq!(err.code.as_str(), "program.proof_refused");
+    assert!(err.message.contains("zk-not-yet-valid"), "{err:?}");
+    let (fresh, fresh_opening) = issued_at(clock + 60);
+    let body = claim(&program, &fresh, &fresh_opening, &patient);
+    run(&mut net, &patient, "program.claim", body).unwrap();
+}
