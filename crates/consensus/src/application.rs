@@ -690,6 +690,11 @@ impl<E: Spawner, B: Blocker<PublicKey = PublicKey>> Actor<E, B> {
                 post
             }
         };
+        if post.txs.is_empty() {
+            // An empty block adds nothing to the log: no write.
+            self.advance(digest, block.view, &post, HashMap::new());
+            return Ok(());
+        }
         let submissions: Vec<&[SignedTx]> = post.txs.iter().map(Vec::as_slice).collect();
         let outcome = self
             .setup
@@ -716,6 +721,21 @@ impl<E: Spawner, B: Blocker<PublicKey = PublicKey>> Actor<E, B> {
                 );
             }
         }
+        self.advance(digest, block.view, &post, answered);
+        Ok(())
+    }
+
+    /// `digest` (after which the state is `post`) is the new last appended
+    /// block: answer the submitters whose submissions it holds (`answered`)
+    /// or made replays, and forget every block at or below it but itself.
+    fn advance(
+        &mut self,
+        digest: Digest,
+        view: u64,
+        post: &Post,
+        mut answered: HashMap<ReplayKey, Receipt>,
+    ) {
+        let height = post.height;
         for pending in std::mem::take(&mut self.mempool) {
             if let Some(receipt) = answered.remove(&pending.key) {
                 let _ = pending.reply.send(Ok(receipt));
@@ -732,8 +752,6 @@ impl<E: Spawner, B: Blocker<PublicKey = PublicKey>> Actor<E, B> {
                 self.mempool.push_back(pending);
             }
         }
-        // Forget everything at or below this height but the new tip.
-        let height = post.height;
         self.blocks
             .retain(|d, (b, _)| b.height > height || *d == digest);
         self.posts.retain(|d, p| p.height > height || *d == digest);
@@ -742,9 +760,8 @@ impl<E: Spawner, B: Blocker<PublicKey = PublicKey>> Actor<E, B> {
         self.last_final = digest;
         self.done.insert(digest);
         if let Ok(mut observed) = self.setup.observed.lock() {
-            observed.appended.push((block.view, digest, height));
+            observed.appended.push((view, digest, height));
         }
-        Ok(())
     }
 }
 

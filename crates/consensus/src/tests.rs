@@ -24,11 +24,10 @@ use hygeia_state::network::{genesis_tx, Genesis};
 use hygeia_state::testing::{did, modules, NETWORK};
 use serde_json::json;
 
-use crate::block::MAX_BLOCK_BYTES;
 use crate::{start, BftOrderer, Channels, Config, Proposing, Timeouts};
 
 const ORIGIN: &str = "test.example/network";
-const QUOTA: Quota = Quota::per_second(NZU32!(1_000_000));
+const QUOTA: Quota = Quota::per_second(NZU32!(10_000));
 
 /// The organizations' keys and the governance key, fixed so runs repeat.
 struct Keys {
@@ -107,7 +106,7 @@ async fn network(context: &Context, keys: &Keys) -> Oracle<PublicKey, Context> {
     let (network, oracle) = Network::new_with_peers(
         context.child("network"),
         simulated::Config {
-            max_size: (MAX_BLOCK_BYTES + 1024) as u32,
+            max_size: 1 << 20,
             max_peers_per_set: NZUsize!(8),
             disconnect_on_block: true,
             tracked_peer_sets: NZUsize!(1),
