@@ -410,7 +410,7 @@ impl<E: Spawner, B: Blocker<PublicKey = PublicKey>> Actor<E, B> {
         match bytes.split_first() {
             Some((&TAG_BLOCK, encoded)) => match Block::decode(encoded) {
                 Ok(block) => {
-                    let digest = Block::digest(encoded);
+                    let digest = Digest(Block::digest(encoded));
                     let above_final = self
                         .posts
                         .get(&self.last_final)
@@ -490,17 +490,17 @@ impl<E: Spawner, B: Blocker<PublicKey = PublicKey>> Actor<E, B> {
     fn check(&mut self, payload: &Digest, expected: Option<(Digest, u64)>) -> Option<bool> {
         let (block, _) = self.blocks.get(payload)?.clone();
         if let Some((parent, view)) = expected {
-            if block.parent != parent || block.view != view {
+            if block.parent != parent.0 || block.view != view {
                 return Some(self.refuse(*payload, "block does not match its consensus context"));
             }
         }
         if self.posts.contains_key(payload) {
             return Some(true);
         }
-        if self.invalid.contains(payload) || self.invalid.contains(&block.parent) {
+        if self.invalid.contains(payload) || self.invalid.contains(&Digest(block.parent)) {
             return Some(self.refuse(*payload, "invalid block or parent"));
         }
-        let parent = self.posts.get(&block.parent)?.clone();
+        let parent = self.posts.get(&Digest(block.parent))?.clone();
         if block.height != parent.height + 1 {
             return Some(self.refuse(*payload, "wrong height"));
         }
@@ -599,13 +599,13 @@ impl<E: Spawner, B: Blocker<PublicKey = PublicKey>> Actor<E, B> {
             }
         }
         let block = Block {
-            parent: context.parent.1,
+            parent: context.parent.1 .0,
             height: parent.height + 1,
             view: context.round.view().get(),
             submissions,
         };
         let encoded = block.encode();
-        let digest = Block::digest(&encoded);
+        let digest = Digest(Block::digest(&encoded));
         let mut message = Vec::with_capacity(encoded.len() + 1);
         message.push(TAG_BLOCK);
         message.extend_from_slice(&encoded);
@@ -634,7 +634,7 @@ impl<E: Spawner, B: Blocker<PublicKey = PublicKey>> Actor<E, B> {
                 match self.blocks.get(&cursor) {
                     Some((block, _)) => {
                         chain.push(cursor);
-                        cursor = block.parent;
+                        cursor = Digest(block.parent);
                     }
                     None => {
                         missing = Some(cursor);
@@ -676,7 +676,7 @@ impl<E: Spawner, B: Blocker<PublicKey = PublicKey>> Actor<E, B> {
     /// appended block) to the log, durably, then answers its submitters.
     fn append(&mut self, digest: Digest) -> Result<(), String> {
         let (block, _) = self.blocks[&digest].clone();
-        if block.parent != self.last_final {
+        if block.parent != self.last_final.0 {
             return Err("finalized block does not extend the log".into());
         }
         let post = match self.posts.get(&digest) {

@@ -15,8 +15,11 @@
 //! per transaction: length (u32) | bytes
 //! ```
 
-use commonware_cryptography::{sha256::Digest, Hasher, Sha256};
 use hygeia_ledger::MAX_TX_BYTES;
+use sha2::{Digest as _, Sha256};
+
+/// A block digest (SHA-256).
+pub type Digest = [u8; 32];
 
 /// Most transactions one block carries.
 pub const MAX_BLOCK_TXS: usize = 4096;
@@ -60,7 +63,7 @@ pub enum BlockError {
 impl Block {
     /// The digest consensus votes on.
     pub fn digest(encoded: &[u8]) -> Digest {
-        Sha256::hash(&[encoded])
+        Sha256::digest(encoded).into()
     }
 
     /// Transactions in the block.
@@ -70,7 +73,7 @@ impl Block {
 
     pub fn encode(&self) -> Vec<u8> {
         let mut out = Vec::with_capacity(52 + self.tx_count() * 512);
-        out.extend_from_slice(self.parent.as_ref());
+        out.extend_from_slice(&self.parent);
         out.extend_from_slice(&self.height.to_be_bytes());
         out.extend_from_slice(&self.view.to_be_bytes());
         out.extend_from_slice(&(self.submissions.len() as u32).to_be_bytes());
@@ -123,7 +126,7 @@ impl Block {
             return Err(BlockError::Trailing(r.0.len()));
         }
         Ok(Block {
-            parent: Digest::from(parent),
+            parent,
             height,
             view,
             submissions,
@@ -135,7 +138,11 @@ impl Block {
 /// root when consensus starts, so nodes whose logs differ do not agree on
 /// a first block.
 pub fn genesis_digest(size: u64, root: &[u8; 32]) -> Digest {
-    Sha256::hash(&[GENESIS_DOMAIN, &size.to_be_bytes(), root])
+    let mut hasher = Sha256::new();
+    hasher.update(GENESIS_DOMAIN);
+    hasher.update(size.to_be_bytes());
+    hasher.update(root);
+    hasher.finalize().into()
 }
 
 struct Reader<'a>(&'a [u8]);

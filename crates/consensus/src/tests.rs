@@ -97,8 +97,15 @@ fn public(key: &Keypair) -> PublicKey {
 }
 
 struct Node {
-    orderer: BftOrderer,
+    /// `None` for a log ordered by the single-node sequencer.
+    orderer: Option<BftOrderer>,
     store: Arc<LogStore>,
+}
+
+impl Node {
+    fn bft(&self) -> &BftOrderer {
+        self.orderer.as_ref().expect("a BFT node")
+    }
 }
 
 async fn network(context: &Context, keys: &Keys) -> Oracle<PublicKey, Context> {
@@ -202,7 +209,10 @@ async fn start_node(
         channels,
     )
     .expect("the node starts");
-    Node { orderer, store }
+    Node {
+        orderer: Some(orderer),
+        store,
+    }
 }
 
 fn size(node: &Node) -> u64 {
@@ -257,7 +267,7 @@ fn runner(seed: u64) -> deterministic::Runner {
     deterministic::Runner::new(
         deterministic::Config::new()
             .with_seed(seed)
-            .with_timeout(Some(Duration::from_secs(600))),
+            .with_timeout(Some(Duration::from_secs(120))),
     )
 }
 
@@ -289,7 +299,7 @@ fn four_nodes_order_submissions_into_identical_logs() {
             if i == 7 {
                 txs.push(register(&keys, 1000));
             }
-            let orderer = nodes[i % 4].orderer.clone();
+            let orderer = nodes[i % 4].bft().clone();
             answers.push(
                 context
                     .child("client")
@@ -315,20 +325,20 @@ fn four_nodes_order_submissions_into_identical_logs() {
         );
         assert_identical(&nodes.iter().collect::<Vec<_>>());
         for node in &nodes {
-            let seen = node.orderer.observed();
+            let seen = node.bft().observed();
             assert!(seen.faults.is_empty(), "{:?}", seen.faults);
             assert!(seen.halted.is_none());
-            assert_eq!(node.orderer.latest_checkpoint().size, 42);
+            assert_eq!(node.bft().latest_checkpoint().size, 42);
         }
         // A replay of an ordered transaction is refused with its code.
-        let again = nodes[1].orderer.submit(vec![register(&keys, 3)]).await;
+        let again = nodes[1].bft().submit(vec![register(&keys, 3)]).await;
         match again {
             Err(hygeia_ledger::SubmitError::Rejected(e)) => assert_eq!(e.code.as_str(), "replay"),
             other => panic!("replay not refused: {other:?}"),
         }
         // A transaction the rules refuse is refused by an honest proposer
         // and never reaches any log.
-        let refused = nodes[2].orderer.submit(vec![forbidden(0)]).await;
+        let refused = nodes[2].bft().submit(vec![forbidden(0)]).await;
         match refused {
             Err(hygeia_ledger::SubmitError::Rejected(e)) => {
                 assert_eq!(e.code.as_str(), "org.not_governance")
@@ -360,7 +370,7 @@ fn a_partition_stops_progress_without_forking_and_healing_resumes_it() {
             );
         }
         let first = nodes[0]
-            .orderer
+            .bft()
             .submit(vec![register(&keys, 0)])
             .await
             .unwrap();
@@ -387,7 +397,7 @@ fn a_partition_stops_progress_without_forking_and_healing_resumes_it() {
         }
         let mut waiting = Vec::new();
         for i in 0..8 {
-            let orderer = nodes[i % 4].orderer.clone();
+            let orderer = nodes[i % 4].bft().clone();
             let tx = register(&keys, 100 + i);
             waiting.push(
                 context
@@ -398,7 +408,7 @@ fn a_partition_stops_progress_without_forking_and_healing_resumes_it() {
         context.sleep(Duration::from_secs(20)).await;
         for node in &nodes {
             assert_eq!(size(node), 2, "no progress without a quorum");
-            assert!(node.orderer.observed().halted.is_none());
+            assert!(node.bft().observed().halted.is_none());
         }
 
         // Heal: everything submitted during the partition is finalized,
@@ -443,21 +453,21 @@ fn a_block_with_a_refused_transaction_is_never_finalized() {
         }
         // The byzantine node (0) puts a forbidden transaction, with a good
         // one, in its next block.
-        let byzantine = nodes[0].orderer.clone();
+        let byzantine = nodes[0].bft().clone();
         let bad = forbidden(1);
         let bad_leaf = bad.leaf_hash();
         let good = register(&keys, 5);
         let _stuck = context
             .child("client")
             .spawn(move |_| async move { byzantine.submit(vec![bad]).await });
-        let byzantine = nodes[0].orderer.clone();
+        let byzantine = nodes[0].bft().clone();
         let _other = context
             .child("client")
             .spawn(move |_| async move { byzantine.submit(vec![good]).await });
         // Honest nodes keep ordering their own submissions meanwhile.
         for i in 0..6 {
             nodes[1 + i % 3]
-                .orderer
+                .bft()
                 .submit(vec![register(&keys, 10 + i)])
                 .await
                 .expect("honest submissions are ordered");
@@ -465,12 +475,12 @@ fn a_block_with_a_refused_transaction_is_never_finalized() {
         // The honest nodes refused the byzantine block(s)...
         let refused: Vec<_> = nodes[1..]
             .iter()
-            .flat_map(|n| n.orderer.observed().refused)
+            .flat_map(|n| n.bft().observed().refused)
             .collect();
         assert!(!refused.is_empty(), "the byzantine block was refused");
         // ...no node ever finalized one of them...
         for node in &nodes {
-            let appended = node.orderer.observed().appended;
+            let appended = node.bft().observed().appended;
             for digest in &refused {
                 assert!(appended.iter().all(|(_, d, _)| d != digest));
             }
@@ -535,7 +545,7 @@ fn a_node_sending_garbage_does_not_stop_the_others() {
         }
         for i in 0..9 {
             nodes[i % 3]
-                .orderer
+                .bft()
                 .submit(vec![register(&keys, i)])
                 .await
                 .expect("ordered despite the garbage");
@@ -550,7 +560,7 @@ fn a_node_sending_garbage_does_not_stop_the_others() {
         // The garbage was seen and its sender blocked.
         let garbage: u64 = nodes
             .iter()
-            .map(|n| n.orderer.observed().garbage.get(&pk0).copied().unwrap_or(0))
+            .map(|n| n.bft().observed().garbage.get(&pk0).copied().unwrap_or(0))
             .sum();
         assert!(garbage > 0, "garbage on the block channel was noticed");
         let blocked = oracle.blocked().await.unwrap();
@@ -598,7 +608,7 @@ fn an_equivocating_validator_is_reported_and_the_others_agree() {
         }
         for i in 0..6 {
             nodes[i % 3]
-                .orderer
+                .bft()
                 .submit(vec![register(&keys, i)])
                 .await
                 .expect("ordered despite the equivocation");
@@ -611,7 +621,7 @@ fn an_equivocating_validator_is_reported_and_the_others_agree() {
         );
         assert_identical(&nodes.iter().collect::<Vec<_>>());
         for node in &nodes {
-            let faults = node.orderer.observed().faults;
+            let faults = node.bft().observed().faults;
             assert!(
                 faults
                     .iter()
@@ -654,5 +664,65 @@ fn a_key_outside_the_custodian_set_cannot_join() {
             channels,
         );
         assert!(matches!(result, Err(crate::StartError::NotAValidator)));
+    });
+}
+
+/// Submits one at a time through the trait, whatever orders them.
+async fn order_one_by_one(orderer: &dyn Orderer, txs: &[SignedTx]) -> Vec<u64> {
+    let mut indexes = Vec::new();
+    for tx in txs {
+        let receipt = orderer.submit(vec![tx.clone()]).await.expect("ordered");
+        indexes.push(receipt.first_index);
+    }
+    indexes
+}
+
+#[test]
+fn the_sequencer_and_the_bft_orderer_give_the_same_log() {
+    let keys = keys(4);
+    let txs: Vec<SignedTx> = (0..12).map(|i| register(&keys, i)).collect();
+
+    // The embedded default: one node, its sequencer.
+    let single = tempfile::tempdir().unwrap();
+    let (store, writer) = open_log(single.path(), &keys.nodes[0], &keys);
+    let sequencer = hygeia_ledger::Sequencer::start(writer, hygeia_ledger::BatchConfig::default());
+    let indexes = futures::executor::block_on(order_one_by_one(&sequencer, &txs));
+    assert_eq!(indexes, (1..=12).collect::<Vec<u64>>());
+    drop(sequencer);
+    let reference = Node {
+        orderer: None,
+        store,
+    };
+
+    // Four organizations, BFT: the same submissions through the same trait.
+    runner(7).start(|context| async move {
+        let dirs: Vec<_> = (0..4).map(|_| tempfile::tempdir().unwrap()).collect();
+        let oracle = network(&context, &keys).await;
+        let mut nodes = Vec::new();
+        for i in 0..4 {
+            nodes.push(
+                start_node(
+                    &context,
+                    &oracle,
+                    &keys,
+                    i,
+                    dirs[i].path(),
+                    Proposing::Honest,
+                )
+                .await,
+            );
+        }
+        let orderer: &dyn Orderer = nodes[2].bft();
+        let indexes = order_one_by_one(orderer, &txs).await;
+        assert_eq!(indexes, (1..=12).collect::<Vec<u64>>());
+        assert!(
+            wait_for(&context, Duration::from_secs(10), || nodes
+                .iter()
+                .all(|n| size(n) == 13))
+            .await
+        );
+        let mut all: Vec<&Node> = nodes.iter().collect();
+        all.push(&reference);
+        assert_identical(&all);
     });
 }
