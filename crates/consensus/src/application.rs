@@ -1,0 +1,793 @@
+//! The application simplex orders: it proposes blocks of pending
+//! submissions, checks proposed blocks against the state machine before
+//! voting for them, and appends finalized blocks to the local log.
+//!
+//! One actor task owns everything; consensus talks to it through
+//! [`Mailbox`] (the engine's `Automaton`, `CertifiableAutomaton` and
+//! `Relay`) and [`Reporter`]. Block bytes travel on a p2p channel of their
+//! own: the proposer sends each block to every validator, and a node that
+//! sees a finalization of a block it lacks asks its peers for it (and
+//! checks that the answer hashes to the finalized digest).
+//!
+//! Every block is executed on the state after its parent (the state of a
+//! log is a deterministic replay of it, and cloning a
+//! [`hygeia_state::LedgerState`] is O(1)): a block with a transaction the
+//! rules refuse, a replayed transaction, a bad signature or an undecodable
+//! entry is invalid, and an honest node votes against it (consensus then
+//! nullifies the view).
+
+use std::collections::{HashMap, HashSet, VecDeque};
+use std::sync::{Arc, Mutex};
+
+use bytes::Bytes;
+use commonware_actor::Feedback;
+use commonware_consensus::simplex::scheme::ed25519::Scheme;
+use commonware_consensus::simplex::types::{Activity, Attributable, Context};
+use commonware_consensus::simplex::Plan;
+use commonware_consensus::types::Round;
+use commonware_consensus::{Automaton, CertifiableAutomaton, Relay, Viewable};
+use commonware_cryptography::ed25519::PublicKey;
+use commonware_cryptography::sha256::Digest;
+use commonware_macros::select_loop;
+use commonware_p2p::{Blocker, Receiver, Recipients, Sender};
+use commonware_runtime::{spawn_cell, ContextCell, Handle, Spawner};
+use commonware_utils::channel::{mpsc, oneshot};
+use hygeia_ledger::store::LogWriter;
+use hygeia_ledger::tx::TxContext;
+use hygeia_ledger::{
+    ErrorCode, ModuleRegistry, Receipt, SignedTx, StateMachine, SubmitError, TxError,
+};
+use hygeia_state::LedgerState;
+
+use crate::block::{Block, MAX_BLOCK_BYTES};
+
+/// Tag of a block on the block channel.
+const TAG_BLOCK: u8 = 0;
+/// Tag of a request for a block by digest.
+const TAG_REQUEST: u8 = 1;
+/// Most blocks above the finalized height kept in memory: more are
+/// dropped (a peer cannot fill memory with made-up blocks).
+const MAX_UNFINALIZED_BLOCKS: usize = 4096;
+
+/// A replay key (signer, nonce) of a transaction.
+type ReplayKey = [u8; 32];
+
+/// The state after a block: what the next block is checked against.
+#[derive(Clone)]
+struct Post {
+    state: LedgerState,
+    replay: imbl::HashSet<ReplayKey>,
+    /// Log size after the block.
+    size: u64,
+    height: u64,
+    /// The block's submissions, parsed and checked.
+    txs: Arc<Vec<Vec<SignedTx>>>,
+}
+
+/// What the actor reports to tests, metrics and logs.
+#[derive(Debug, Default, Clone)]
+pub struct Observations {
+    /// Finalized blocks appended to the local log: (view, digest, height).
+    pub appended: Vec<(u64, Digest, u64)>,
+    /// Digests of blocks this node refused to vote for.
+    pub refused: Vec<Digest>,
+    /// Faults consensus proved: (kind, view, offender).
+    pub faults: Vec<(&'static str, u64, PublicKey)>,
+    /// Messages on the block channel that did not decode, per sender.
+    pub garbage: HashMap<PublicKey, u64>,
+    /// Set when a finalized block could not be executed or written: the
+    /// node stops appending (its log would diverge) and says so.
+    pub halted: Option<String>,
+}
+
+/// Shared view of a node's [`Observations`].
+pub type Observed = Arc<Mutex<Observations>>;
+
+pub(crate) enum Message {
+    Propose {
+        context: Context<Digest, PublicKey>,
+        response: oneshot::Sender<Digest>,
+    },
+    Verify {
+        context: Context<Digest, PublicKey>,
+        payload: Digest,
+        response: oneshot::Sender<bool>,
+    },
+    Certify {
+        round: Round,
+        payload: Digest,
+        response: oneshot::Sender<bool>,
+    },
+    Broadcast {
+        payload: Digest,
+        recipients: Recipients<PublicKey>,
+    },
+    Finalized {
+        view: u64,
+        payload: Digest,
+    },
+    Submit {
+        txs: Vec<SignedTx>,
+        reply: oneshot::Sender<Result<Receipt, SubmitError>>,
+    },
+}
+
+/// The engine's handle on the application.
+#[derive(Clone)]
+pub struct Mailbox {
+    sender: mpsc::UnboundedSender<Message>,
+}
+
+impl Mailbox {
+    fn send(&self, message: Message) -> bool {
+        self.sender.send(message).is_ok()
+    }
+
+    /// Queues a submission; the answer comes once it is finalized and
+    /// durable in the local log, or refused.
+    pub(crate) fn submit(
+        &self,
+        txs: Vec<SignedTx>,
+    ) -> oneshot::Receiver<Result<Receipt, SubmitError>> {
+        let (reply, answer) = oneshot::channel();
+        self.send(Message::Submit { txs, reply });
+        answer
+    }
+}
+
+impl Automaton for Mailbox {
+    type Context = Context<Digest, PublicKey>;
+    type Digest = Digest;
+
+    async fn propose(&mut self, context: Self::Context) -> oneshot::Receiver<Digest> {
+        let (response, receiver) = oneshot::channel();
+        self.send(Message::Propose { context, response });
+        receiver
+    }
+
+    async fn verify(&mut self, context: Self::Context, payload: Digest) -> oneshot::Receiver<bool> {
+        let (response, receiver) = oneshot::channel();
+        self.send(Message::Verify {
+            context,
+            payload,
+            response,
+        });
+        receiver
+    }
+}
+
+impl CertifiableAutomaton for Mailbox {
+    async fn certify(&mut self, round: Round, payload: Digest) -> oneshot::Receiver<bool> {
+        let (response, receiver) = oneshot::channel();
+        self.send(Message::Certify {
+            round,
+            payload,
+            response,
+        });
+        receiver
+    }
+}
+
+impl Relay for Mailbox {
+    type Digest = Digest;
+    type PublicKey = PublicKey;
+    type Plan = Plan<PublicKey>;
+
+    fn broadcast(&mut self, payload: Digest, plan: Plan<PublicKey>) -> Feedback {
+        let recipients = match plan {
+            Plan::Prepare { .. } | Plan::Propose { .. } => Recipients::All,
+            Plan::Forward { recipients, .. } => recipients,
+        };
+        if self.send(Message::Broadcast {
+            payload,
+            recipients,
+        }) {
+            Feedback::Ok
+        } else {
+            Feedback::Closed
+        }
+    }
+}
+
+/// Receives consensus activity: finalizations go to the application,
+/// proven faults are logged and recorded.
+#[derive(Clone)]
+pub struct Reporter {
+    mailbox: Mailbox,
+    validators: Arc<Vec<PublicKey>>,
+    observed: Observed,
+}
+
+impl commonware_consensus::Reporter for Reporter {
+    type Activity = Activity<Scheme, Digest>;
+
+    fn report(&mut self, activity: Self::Activity) -> Feedback {
+        let fault = match &activity {
+            Activity::Finalization(finalization) => {
+                let sent = self.mailbox.send(Message::Finalized {
+                    view: finalization.proposal.round.view().get(),
+                    payload: finalization.proposal.payload,
+                });
+                return if sent { Feedback::Ok } else { Feedback::Closed };
+            }
+            Activity::ConflictingNotarize(f) => {
+                Some(("conflicting_notarize", f.view(), f.signer()))
+            }
+            Activity::ConflictingFinalize(f) => {
+                Some(("conflicting_finalize", f.view(), f.signer()))
+            }
+            Activity::NullifyFinalize(f) => Some(("nullify_finalize", f.view(), f.signer())),
+            _ => None,
+        };
+        if let Some((kind, view, signer)) = fault {
+            let index = signer.get() as usize;
+            if let Some(offender) = self.validators.get(index) {
+                tracing::warn!(kind, view = view.get(), %offender, "consensus fault proven");
+                if let Ok(mut observed) = self.observed.lock() {
+                    observed.faults.push((kind, view.get(), offender.clone()));
+                }
+            }
+        }
+        Feedback::Ok
+    }
+}
+
+/// How a node behaves as proposer. Anything but `Honest` exists to test
+/// that the others withstand it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Proposing {
+    /// Blocks hold only submissions the rules admit.
+    Honest,
+    /// Blocks hold every pending submission, checked or not (a byzantine
+    /// proposer).
+    Unchecked,
+}
+
+/// What the actor needs.
+pub(crate) struct Setup<B> {
+    pub validators: Arc<Vec<PublicKey>>,
+    pub network: String,
+    pub modules: &'static ModuleRegistry,
+    pub writer: LogWriter,
+    pub commit: Box<dyn StateMachine>,
+    pub state: LedgerState,
+    pub replay: imbl::HashSet<ReplayKey>,
+    pub genesis: Digest,
+    pub max_block_txs: usize,
+    pub proposing: Proposing,
+    pub blocker: B,
+    pub observed: Observed,
+    /// The latest durable checkpoint, for readers.
+    pub latest: Arc<std::sync::RwLock<Arc<hygeia_ledger::SignedCheckpoint>>>,
+}
+
+struct Pending {
+    txs: Vec<SignedTx>,
+    key: ReplayKey,
+    reply: oneshot::Sender<Result<Receipt, SubmitError>>,
+}
+
+pub(crate) struct Actor<E: Spawner, B> {
+    context: ContextCell<E>,
+    setup: Setup<B>,
+    inbox: mpsc::UnboundedReceiver<Message>,
+    /// Blocks known by digest, with their encoding.
+    blocks: HashMap<Digest, (Arc<Block>, Bytes)>,
+    /// States after executed blocks (the last finalized one included).
+    posts: HashMap<Digest, Post>,
+    invalid: HashSet<Digest>,
+    last_final: Digest,
+    /// Finalized digests not yet appended, in the order reported.
+    to_finalize: VecDeque<Digest>,
+    verifying: Vec<(Context<Digest, PublicKey>, Digest, oneshot::Sender<bool>)>,
+    certifying: Vec<(Round, Digest, oneshot::Sender<bool>)>,
+    proposing: Vec<(Context<Digest, PublicKey>, oneshot::Sender<Digest>)>,
+    requested: HashSet<Digest>,
+    /// Digests of the blocks appended so far.
+    done: HashSet<Digest>,
+    mempool: VecDeque<Pending>,
+}
+
+impl<E: Spawner, B: Blocker<PublicKey = PublicKey>> Actor<E, B> {
+    pub(crate) fn new(context: E, setup: Setup<B>) -> (Self, Mailbox, Reporter) {
+        let (sender, inbox) = mpsc::unbounded_channel();
+        let mailbox = Mailbox { sender };
+        let reporter = Reporter {
+            mailbox: mailbox.clone(),
+            validators: setup.validators.clone(),
+            observed: setup.observed.clone(),
+        };
+        let genesis = Post {
+            state: setup.state.clone(),
+            replay: setup.replay.clone(),
+            size: setup.writer.checkpoint().size,
+            height: 0,
+            txs: Arc::new(Vec::new()),
+        };
+        let mut posts = HashMap::new();
+        posts.insert(setup.genesis, genesis);
+        let last_final = setup.genesis;
+        (
+            Actor {
+                context: ContextCell::new(context),
+                setup,
+                inbox,
+                blocks: HashMap::new(),
+                posts,
+                invalid: HashSet::new(),
+                last_final,
+                to_finalize: VecDeque::new(),
+                verifying: Vec::new(),
+                certifying: Vec::new(),
+                proposing: Vec::new(),
+                requested: HashSet::new(),
+                done: HashSet::new(),
+                mempool: VecDeque::new(),
+            },
+            mailbox,
+            reporter,
+        )
+    }
+
+    pub(crate) fn start(
+        mut self,
+        network: (
+            impl Sender<PublicKey = PublicKey>,
+            impl Receiver<PublicKey = PublicKey>,
+        ),
+    ) -> Handle<()> {
+        spawn_cell!(self.context, self.run(network))
+    }
+
+    async fn run(
+        mut self,
+        (mut sender, mut receiver): (
+            impl Sender<PublicKey = PublicKey>,
+            impl Receiver<PublicKey = PublicKey>,
+        ),
+    ) {
+        select_loop! {
+            self.context,
+            on_stopped => {
+                tracing::debug!("consensus application stopping");
+            },
+            Some(message) = self.inbox.recv() else break => {
+                self.handle(message, &mut sender);
+                self.drive(&mut sender);
+            },
+            Ok((peer, bytes)) = receiver.recv() else break => {
+                self.on_network(peer, bytes.as_ref(), &mut sender);
+                self.drive(&mut sender);
+            },
+        }
+    }
+
+    fn handle(&mut self, message: Message, sender: &mut impl Sender<PublicKey = PublicKey>) {
+        match message {
+            Message::Propose { context, response } => self.proposing.push((context, response)),
+            Message::Verify {
+                context,
+                payload,
+                response,
+            } => self.verifying.push((context, payload, response)),
+            Message::Certify {
+                round,
+                payload,
+                response,
+            } => self.certifying.push((round, payload, response)),
+            Message::Broadcast {
+                payload,
+                recipients,
+            } => {
+                if let Some((_, bytes)) = self.blocks.get(&payload) {
+                    send_block(sender, recipients, bytes);
+                }
+            }
+            Message::Finalized { view, payload } => {
+                tracing::debug!(view, ?payload, "finalized");
+                self.to_finalize.push_back(payload);
+            }
+            Message::Submit { txs, reply } => {
+                let Some(first) = txs.first() else {
+                    let _ = reply.send(Err(SubmitError::Rejected(TxError::new(
+                        ErrorCode::Invalid("submission.empty"),
+                        "a submission holds at least one transaction",
+                    ))));
+                    return;
+                };
+                let key = first.replay_key();
+                self.mempool.push_back(Pending { txs, key, reply });
+            }
+        }
+    }
+
+    fn on_network(
+        &mut self,
+        peer: PublicKey,
+        bytes: &[u8],
+        sender: &mut impl Sender<PublicKey = PublicKey>,
+    ) {
+        match bytes.split_first() {
+            Some((&TAG_BLOCK, encoded)) => match Block::decode(encoded) {
+                Ok(block) => {
+                    let digest = Digest(Block::digest(encoded));
+                    let above_final = self
+                        .posts
+                        .get(&self.last_final)
+                        .is_none_or(|post| block.height > post.height);
+                    if above_final
+                        && self.blocks.len() < MAX_UNFINALIZED_BLOCKS
+                        && !self.blocks.contains_key(&digest)
+                    {
+                        self.blocks
+                            .insert(digest, (Arc::new(block), Bytes::copy_from_slice(bytes)));
+                    }
+                }
+                Err(e) => self.garbage(peer, &e.to_string()),
+            },
+            Some((&TAG_REQUEST, digest)) if digest.len() == 32 => {
+                let mut d = [0u8; 32];
+                d.copy_from_slice(digest);
+                if let Some((_, bytes)) = self.blocks.get(&Digest(d)) {
+                    send_block(sender, Recipients::One(peer), bytes);
+                }
+            }
+            _ => self.garbage(peer, "unknown message"),
+        }
+    }
+
+    /// A peer sent bytes that are not a message of this protocol: it is
+    /// recorded and the peer is blocked (disconnected).
+    fn garbage(&mut self, peer: PublicKey, why: &str) {
+        tracing::warn!(%peer, why, "undecodable message on the block channel");
+        if let Ok(mut observed) = self.setup.observed.lock() {
+            *observed.garbage.entry(peer.clone()).or_default() += 1;
+        }
+        let _ = self.setup.blocker.block(peer);
+    }
+
+    /// Answers every request that can now be answered.
+    fn drive(&mut self, sender: &mut impl Sender<PublicKey = PublicKey>) {
+        self.finalize(sender);
+        for (context, response) in std::mem::take(&mut self.proposing) {
+            match self.posts.get(&context.parent.1).cloned() {
+                Some(parent) => {
+                    let digest = self.build(&context, &parent);
+                    let _ = response.send(digest);
+                }
+                None if self.invalid.contains(&context.parent.1) => drop(response),
+                None => self.proposing.push((context, response)),
+            }
+        }
+        for (context, payload, response) in std::mem::take(&mut self.verifying) {
+            if response.is_closed() {
+                continue;
+            }
+            let expected = (context.parent.1, context.round.view().get());
+            match self.check(&payload, Some(expected)) {
+                Some(valid) => {
+                    let _ = response.send(valid);
+                }
+                None => self.verifying.push((context, payload, response)),
+            }
+        }
+        for (round, payload, response) in std::mem::take(&mut self.certifying) {
+            if response.is_closed() {
+                continue;
+            }
+            match self.check(&payload, None) {
+                Some(valid) => {
+                    let view = self.blocks.get(&payload).map(|(b, _)| b.view);
+                    let _ = response.send(valid && view == Some(round.view().get()));
+                }
+                None => self.certifying.push((round, payload, response)),
+            }
+        }
+    }
+
+    /// Whether the block `payload` is valid on its parent, if that can be
+    /// known yet (its bytes and its parent's state are here).
+    fn check(&mut self, payload: &Digest, expected: Option<(Digest, u64)>) -> Option<bool> {
+        let (block, _) = self.blocks.get(payload)?.clone();
+        if let Some((parent, view)) = expected {
+            if block.parent != parent.0 || block.view != view {
+                return Some(self.refuse(*payload, "block does not match its consensus context"));
+            }
+        }
+        if self.posts.contains_key(payload) {
+            return Some(true);
+        }
+        if self.invalid.contains(payload) || self.invalid.contains(&Digest(block.parent)) {
+            return Some(self.refuse(*payload, "invalid block or parent"));
+        }
+        let parent = self.posts.get(&Digest(block.parent))?.clone();
+        if block.height != parent.height + 1 {
+            return Some(self.refuse(*payload, "wrong height"));
+        }
+        match self.execute(&parent, &block) {
+            Ok(post) => {
+                self.posts.insert(*payload, post);
+                Some(true)
+            }
+            Err(e) => Some(self.refuse(*payload, &e.message)),
+        }
+    }
+
+    fn refuse(&mut self, payload: Digest, why: &str) -> bool {
+        tracing::warn!(?payload, why, "refusing a proposed block");
+        if self.invalid.insert(payload) {
+            if let Ok(mut observed) = self.setup.observed.lock() {
+                observed.refused.push(payload);
+            }
+        }
+        false
+    }
+
+    fn tx_context(&self) -> TxContext<'_> {
+        TxContext {
+            network: &self.setup.network,
+            modules: self.setup.modules,
+        }
+    }
+
+    /// Runs `block` on the state after its parent: every transaction
+    /// parses and verifies, none is a replay, the rules admit every one.
+    fn execute(&self, parent: &Post, block: &Block) -> Result<Post, TxError> {
+        let ctx = self.tx_context();
+        let mut post = Post {
+            state: parent.state.clone(),
+            replay: parent.replay.clone(),
+            size: parent.size,
+            height: block.height,
+            txs: Arc::new(Vec::new()),
+        };
+        let mut all = Vec::with_capacity(block.submissions.len());
+        for submission in &block.submissions {
+            let txs = submission
+                .iter()
+                .map(|raw| SignedTx::parse(raw, &ctx))
+                .collect::<Result<Vec<_>, _>>()?;
+            admit(&mut post, &txs)?;
+            all.push(txs);
+        }
+        post.txs = Arc::new(all);
+        Ok(post)
+    }
+
+    /// Builds this node's proposal on `parent` from the pending submissions.
+    fn build(&mut self, context: &Context<Digest, PublicKey>, parent: &Post) -> Digest {
+        let mut post = parent.clone();
+        let mut submissions = Vec::new();
+        let mut count = 0;
+        let mut bytes = 64;
+        let mut refused = Vec::new();
+        let mut parsed = Vec::new();
+        for (i, pending) in self.mempool.iter().enumerate() {
+            if parent.replay.contains(&pending.key) {
+                continue; // already in a block on this branch
+            }
+            let size: usize = pending
+                .txs
+                .iter()
+                .map(|t| t.canonical_bytes().len() + 4)
+                .sum();
+            if count + pending.txs.len() > self.setup.max_block_txs
+                || bytes + size + 4 > MAX_BLOCK_BYTES
+            {
+                break;
+            }
+            if self.setup.proposing == Proposing::Honest {
+                if let Err(e) = admit(&mut post, &pending.txs) {
+                    refused.push((i, e));
+                    continue;
+                }
+            }
+            count += pending.txs.len();
+            bytes += size + 4;
+            parsed.push(pending.txs.clone());
+            submissions.push(
+                pending
+                    .txs
+                    .iter()
+                    .map(|t| t.canonical_bytes().to_vec())
+                    .collect::<Vec<_>>(),
+            );
+        }
+        for (i, e) in refused.into_iter().rev() {
+            if let Some(pending) = self.mempool.remove(i) {
+                let _ = pending.reply.send(Err(SubmitError::Rejected(e)));
+            }
+        }
+        let block = Block {
+            parent: context.parent.1 .0,
+            height: parent.height + 1,
+            view: context.round.view().get(),
+            submissions,
+        };
+        let encoded = block.encode();
+        let digest = Digest(Block::digest(&encoded));
+        let mut message = Vec::with_capacity(encoded.len() + 1);
+        message.push(TAG_BLOCK);
+        message.extend_from_slice(&encoded);
+        post.height = block.height;
+        post.txs = Arc::new(parsed);
+        if self.setup.proposing == Proposing::Honest {
+            self.posts.insert(digest, post);
+        }
+        self.blocks
+            .insert(digest, (Arc::new(block), Bytes::from(message)));
+        digest
+    }
+
+    /// Appends every finalized block whose ancestry is here, oldest first.
+    fn finalize(&mut self, sender: &mut impl Sender<PublicKey = PublicKey>) {
+        while let Some(target) = self.to_finalize.front().copied() {
+            if target == self.last_final || self.done.contains(&target) {
+                self.to_finalize.pop_front();
+                continue;
+            }
+            // Walk back to the last appended block.
+            let mut chain = Vec::new();
+            let mut cursor = target;
+            let mut missing = None;
+            while cursor != self.last_final {
+                match self.blocks.get(&cursor) {
+                    Some((block, _)) => {
+                        chain.push(cursor);
+                        cursor = Digest(block.parent);
+                    }
+                    None => {
+                        missing = Some(cursor);
+                        break;
+                    }
+                }
+                if chain.len() > MAX_UNFINALIZED_BLOCKS {
+                    self.halt("finalized chain does not reach the last appended block".into());
+                    return;
+                }
+            }
+            if let Some(missing) = missing {
+                if self.requested.insert(missing) {
+                    let mut request = vec![TAG_REQUEST];
+                    request.extend_from_slice(missing.as_ref());
+                    let _ = sender.send(Recipients::All, Bytes::from(request), false);
+                }
+                return;
+            }
+            for digest in chain.into_iter().rev() {
+                if let Err(e) = self.append(digest) {
+                    self.halt(e);
+                    return;
+                }
+            }
+            self.to_finalize.pop_front();
+        }
+    }
+
+    fn halt(&mut self, why: String) {
+        tracing::error!(why, "this node stops appending finalized blocks");
+        self.to_finalize.clear();
+        if let Ok(mut observed) = self.setup.observed.lock() {
+            observed.halted.get_or_insert(why);
+        }
+    }
+
+    /// Writes the finalized block `digest` (whose parent is the last
+    /// appended block) to the log, durably, then answers its submitters.
+    fn append(&mut self, digest: Digest) -> Result<(), String> {
+        let (block, _) = self.blocks[&digest].clone();
+        if block.parent != self.last_final.0 {
+            return Err("finalized block does not extend the log".into());
+        }
+        let post = match self.posts.get(&digest) {
+            Some(post) => post.clone(),
+            None => {
+                let parent = &self.posts[&self.last_final];
+                let post = self
+                    .execute(parent, &block)
+                    .map_err(|e| format!("a finalized block is invalid here: {e}"))?;
+                self.posts.insert(digest, post.clone());
+                post
+            }
+        };
+        if post.txs.is_empty() {
+            // An empty block adds nothing to the log: no write.
+            self.advance(digest, block.view, &post, HashMap::new());
+            return Ok(());
+        }
+        let submissions: Vec<&[SignedTx]> = post.txs.iter().map(Vec::as_slice).collect();
+        let outcome = self
+            .setup
+            .writer
+            .append_batch_with(&submissions, self.setup.commit.as_mut())
+            .map_err(|e| format!("the log could not be written: {e}"))?;
+        if outcome.results.iter().any(Result::is_err) || outcome.checkpoint.size != post.size {
+            return Err("the local log refused part of a finalized block".into());
+        }
+        let checkpoint = Arc::new(outcome.checkpoint);
+        if let Ok(mut latest) = self.setup.latest.write() {
+            *latest = checkpoint.clone();
+        }
+        let mut answered: HashMap<ReplayKey, Receipt> = HashMap::new();
+        for (txs, result) in post.txs.iter().zip(&outcome.results) {
+            if let (Some(first), Ok(index)) = (txs.first(), result) {
+                answered.insert(
+                    first.replay_key(),
+                    Receipt {
+                        first_index: *index,
+                        leaf_hashes: txs.iter().map(SignedTx::leaf_hash).collect(),
+                        checkpoint: checkpoint.clone(),
+                    },
+                );
+            }
+        }
+        self.advance(digest, block.view, &post, answered);
+        Ok(())
+    }
+
+    /// `digest` (after which the state is `post`) is the new last appended
+    /// block: answer the submitters whose submissions it holds (`answered`)
+    /// or made replays, and forget every block at or below it but itself.
+    fn advance(
+        &mut self,
+        digest: Digest,
+        view: u64,
+        post: &Post,
+        mut answered: HashMap<ReplayKey, Receipt>,
+    ) {
+        let height = post.height;
+        for pending in std::mem::take(&mut self.mempool) {
+            if let Some(receipt) = answered.remove(&pending.key) {
+                let _ = pending.reply.send(Ok(receipt));
+            } else if pending
+                .txs
+                .iter()
+                .any(|t| post.replay.contains(&t.replay_key()))
+            {
+                let _ = pending.reply.send(Err(SubmitError::Rejected(TxError::new(
+                    ErrorCode::Replay,
+                    "this nonce was already used by the signer",
+                ))));
+            } else {
+                self.mempool.push_back(pending);
+            }
+        }
+        self.blocks
+            .retain(|d, (b, _)| b.height > height || *d == digest);
+        self.posts.retain(|d, p| p.height > height || *d == digest);
+        self.invalid.clear();
+        self.requested.remove(&digest);
+        self.last_final = digest;
+        self.done.insert(digest);
+        if let Ok(mut observed) = self.setup.observed.lock() {
+            observed.appended.push((view, digest, height));
+        }
+    }
+}
+
+/// Admits one submission (all or nothing) on `post`.
+fn admit(post: &mut Post, txs: &[SignedTx]) -> Result<(), TxError> {
+    let mut state = post.state.clone();
+    let mut replay = post.replay.clone();
+    for (i, tx) in txs.iter().enumerate() {
+        if replay.insert(tx.replay_key()).is_some() {
+            return Err(TxError::new(
+                ErrorCode::Replay,
+                "this nonce was already used by the signer",
+            ));
+        }
+        state.apply(post.size + i as u64, tx)?;
+    }
+    post.state = state;
+    post.replay = replay;
+    post.size += txs.len() as u64;
+    Ok(())
+}
+
+fn send_block(
+    sender: &mut impl Sender<PublicKey = PublicKey>,
+    recipients: Recipients<PublicKey>,
+    bytes: &Bytes,
+) {
+    let _ = sender.send(recipients, bytes.clone(), false);
+}

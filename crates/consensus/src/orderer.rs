@@ -1,0 +1,297 @@
+//! The engine side: starting a node's consensus and application.
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use commonware_codec::DecodeExt;
+use commonware_consensus::simplex::elector::RoundRobin;
+use commonware_consensus::simplex::scheme::ed25519::Scheme;
+use commonware_consensus::simplex::{Config as EngineConfig, Engine, Floor, ForwardPolicy};
+use commonware_consensus::simplex::{SkipBudget, SkipPolicy};
+use commonware_consensus::types::{Epoch, ViewDelta};
+use commonware_cryptography::ed25519::{PrivateKey, PublicKey};
+use commonware_cryptography::sha256::Digest;
+use commonware_cryptography::Sha256;
+use commonware_p2p::{Blocker, Receiver, Sender};
+use commonware_parallel::Sequential;
+use commonware_runtime::buffer::paged::CacheRef;
+use commonware_runtime::{Clock, Handle, Metrics, Spawner, Storage};
+use commonware_utils::ordered::Set;
+use commonware_utils::{NZDuration, NZUsize, NZU16};
+use hygeia_identity::{Did, Keypair};
+use hygeia_ledger::order::SubmitFuture;
+use hygeia_ledger::store::LogWriter;
+use hygeia_ledger::tx::TxContext;
+use hygeia_ledger::{
+    LogStore, ModuleRegistry, Orderer, SignedCheckpoint, SignedTx, StateMachine, StoreError,
+    SubmitError, TxError,
+};
+use hygeia_state::LedgerState;
+use rand_core::CryptoRng;
+
+pub use crate::application::{Observations, Observed, Proposing};
+
+use crate::application::{Actor, Mailbox, Setup};
+use crate::block;
+
+/// Domain of consensus signatures: votes of one network never count in
+/// another.
+const NAMESPACE_PREFIX: &[u8] = b"hygeia.consensus.v1\x00";
+
+/// The consensus timers.
+#[derive(Debug, Clone, Copy)]
+pub struct Timeouts {
+    /// How long a view waits for its leader's proposal.
+    pub leader: Duration,
+    /// How long a view waits for a notarization to certify.
+    pub certification: Duration,
+    /// How often a node that voted to skip a view says so again.
+    pub retry: Duration,
+    /// After how long an inactive leader is skipped at once.
+    pub skip: Duration,
+}
+
+impl Default for Timeouts {
+    fn default() -> Self {
+        Timeouts {
+            leader: Duration::from_secs(1),
+            certification: Duration::from_secs(2),
+            retry: Duration::from_secs(1),
+            skip: Duration::from_secs(5),
+        }
+    }
+}
+
+/// One node's part of the network.
+pub struct Config<B> {
+    /// The node key (a custodian key of the genesis).
+    pub key: Keypair,
+    /// The network name transactions are signed for.
+    pub network: String,
+    pub modules: &'static ModuleRegistry,
+    /// The local log and its single writer.
+    pub store: Arc<LogStore>,
+    pub writer: LogWriter,
+    /// Told of every finalized block as it becomes durable (the node's
+    /// state writer; [`hygeia_ledger::NoState`] for none).
+    pub commit: Box<dyn StateMachine>,
+    /// Disconnects peers that send what the protocol forbids.
+    pub blocker: B,
+    /// Storage partition of the engine's vote journal.
+    pub partition: String,
+    pub timeouts: Timeouts,
+    /// Most transactions in one block.
+    pub max_block_txs: usize,
+    pub proposing: Proposing,
+}
+
+/// Why a node cannot join.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error("the log has no genesis entry: consensus needs its custodian set")]
+    NoGenesis,
+    #[error("custodian {0} is not an Ed25519 did:key")]
+    BadCustodian(String),
+    #[error("this node's key is not in the genesis custodian set")]
+    NotAValidator,
+    #[error("the log could not be read: {0}")]
+    Store(#[from] StoreError),
+    #[error("entry {0} of the log does not replay: {1}")]
+    Replay(u64, TxError),
+}
+
+/// The validators: the custodian set of the log's genesis, as consensus
+/// keys.
+pub fn validators(state: &LedgerState) -> Result<Vec<PublicKey>, StartError> {
+    if !state.network.has_genesis() {
+        return Err(StartError::NoGenesis);
+    }
+    state
+        .network
+        .custodians()
+        .map(|text| {
+            let did = Did::parse_cached(text).map_err(|_| StartError::BadCustodian(text.into()))?;
+            PublicKey::decode(did.public_key().to_bytes().to_vec())
+                .map_err(|_| StartError::BadCustodian(text.into()))
+        })
+        .collect()
+}
+
+/// The consensus key of a node key (the same Ed25519 key).
+pub fn consensus_key(key: &Keypair) -> PrivateKey {
+    // A 32-byte seed always decodes.
+    PrivateKey::decode(key.as_dalek().to_bytes().to_vec()).expect("an Ed25519 seed is 32 bytes")
+}
+
+/// The signing scheme of `key` among `validators` on `network`, or
+/// `None` if `key` is not one of them.
+pub fn scheme(network: &str, validators: &[PublicKey], key: &Keypair) -> Option<Scheme> {
+    let participants = Set::from_iter_dedup(validators.iter().cloned());
+    Scheme::signer(&namespace(network), participants, consensus_key(key))
+}
+
+fn namespace(network: &str) -> Vec<u8> {
+    let mut namespace = NAMESPACE_PREFIX.to_vec();
+    namespace.extend_from_slice(network.as_bytes());
+    namespace
+}
+
+/// Replays the log: the state it leads to and the replay keys it used.
+pub fn replay(
+    store: &LogStore,
+    ctx: &TxContext<'_>,
+) -> Result<(LedgerState, imbl::HashSet<[u8; 32]>), StartError> {
+    let snapshot = store.snapshot()?;
+    let mut state = LedgerState::empty();
+    let mut keys = imbl::HashSet::new();
+    let mut failure = None;
+    snapshot.for_each_entry(|index, entry| {
+        if failure.is_some() {
+            return Ok(());
+        }
+        match SignedTx::parse(entry, ctx).and_then(|tx| {
+            keys.insert(tx.replay_key());
+            state.apply(index, &tx).map(|_| ())
+        }) {
+            Ok(()) => {}
+            Err(e) => failure = Some((index, e)),
+        }
+        Ok(())
+    })?;
+    match failure {
+        Some((index, e)) => Err(StartError::Replay(index, e)),
+        None => Ok((state, keys)),
+    }
+}
+
+/// A running node's ordering handle.
+#[derive(Clone)]
+pub struct BftOrderer {
+    mailbox: Mailbox,
+    latest: Arc<std::sync::RwLock<Arc<SignedCheckpoint>>>,
+    observed: Observed,
+}
+
+impl BftOrderer {
+    /// What this node saw: appended blocks, refused blocks, proven faults.
+    pub fn observed(&self) -> Observations {
+        self.observed
+            .lock()
+            .map(|o| o.clone())
+            .unwrap_or_else(|p| p.into_inner().clone())
+    }
+}
+
+impl Orderer for BftOrderer {
+    fn submit(&self, txs: Vec<SignedTx>) -> SubmitFuture<'_> {
+        let answer = self.mailbox.submit(txs);
+        Box::pin(async move { answer.await.unwrap_or(Err(SubmitError::ShuttingDown)) })
+    }
+
+    fn latest_checkpoint(&self) -> Arc<SignedCheckpoint> {
+        self.latest
+            .read()
+            .map(|c| c.clone())
+            .unwrap_or_else(|p| p.into_inner().clone())
+    }
+}
+
+/// The p2p channels a node uses: votes, certificates, certificate
+/// fetches (the engine's three) and blocks (the application's).
+pub struct Channels<S, R> {
+    pub votes: (S, R),
+    pub certificates: (S, R),
+    pub resolver: (S, R),
+    pub blocks: (S, R),
+}
+
+/// Starts one node: its consensus engine and application, on `context`.
+pub fn start<E, B, S, R>(
+    context: E,
+    cfg: Config<B>,
+    channels: Channels<S, R>,
+) -> Result<(BftOrderer, Handle<()>, Handle<()>), StartError>
+where
+    E: Clock + CryptoRng + Spawner + Storage + Metrics,
+    B: Blocker<PublicKey = PublicKey>,
+    S: Sender<PublicKey = PublicKey>,
+    R: Receiver<PublicKey = PublicKey>,
+{
+    let ctx = TxContext {
+        network: &cfg.network,
+        modules: cfg.modules,
+    };
+    let (state, replay_keys) = replay(&cfg.store, &ctx)?;
+    let validators = validators(&state)?;
+    let participants = Set::from_iter_dedup(validators.iter().cloned());
+    let validators: Arc<Vec<PublicKey>> = Arc::new(participants.iter().cloned().collect());
+    let me = commonware_cryptography::Signer::public_key(&consensus_key(&cfg.key));
+    if !validators.contains(&me) {
+        return Err(StartError::NotAValidator);
+    }
+    let scheme = scheme(&cfg.network, &validators, &cfg.key).ok_or(StartError::NotAValidator)?;
+    let checkpoint = cfg.writer.checkpoint().clone();
+    let genesis = Digest(block::genesis_digest(checkpoint.size, &checkpoint.root.0));
+    let latest = Arc::new(std::sync::RwLock::new(Arc::new(checkpoint)));
+    let observed: Observed = Arc::new(Mutex::new(Observations::default()));
+    let (actor, mailbox, reporter) = Actor::new(
+        context.child("application"),
+        Setup {
+            validators,
+            network: cfg.network.clone(),
+            modules: cfg.modules,
+            writer: cfg.writer,
+            commit: cfg.commit,
+            state,
+            replay: replay_keys,
+            genesis,
+            max_block_txs: cfg.max_block_txs,
+            proposing: cfg.proposing,
+            blocker: cfg.blocker.clone(),
+            observed: observed.clone(),
+            latest: latest.clone(),
+        },
+    );
+    let engine = Engine::new(
+        context.child("engine"),
+        EngineConfig {
+            scheme,
+            elector: RoundRobin::<Sha256>::default(),
+            blocker: cfg.blocker,
+            automaton: mailbox.clone(),
+            relay: mailbox.clone(),
+            reporter,
+            strategy: Sequential,
+            partition: cfg.partition,
+            mailbox_size: NZUsize!(1024),
+            epoch: Epoch::new(0),
+            floor: Floor::Genesis(genesis),
+            leader_timeout: cfg.timeouts.leader,
+            certification_timeout: cfg.timeouts.certification,
+            timeout_retry: cfg.timeouts.retry,
+            fetch_timeout: NZDuration!(Duration::from_secs(1)),
+            fetch_retry_delay: Duration::from_millis(100),
+            view_retention: ViewDelta::new(16),
+            skip: SkipPolicy::Enabled {
+                timeout: cfg.timeouts.skip,
+                budget: SkipBudget::Participants,
+            },
+            replay_buffer: NZUsize!(1024 * 1024),
+            write_buffer: NZUsize!(1024 * 1024),
+            page_cache: CacheRef::new(NZU16!(4096), NZUsize!(64)),
+            forward: ForwardPolicy::Disabled,
+            track_historical_votes: false,
+        },
+    );
+    let app = actor.start(channels.blocks);
+    let engine = engine.start(channels.votes, channels.certificates, channels.resolver);
+    Ok((
+        BftOrderer {
+            mailbox,
+            latest,
+            observed,
+        },
+        app,
+        engine,
+    ))
+}

@@ -1,0 +1,728 @@
+//! Four organizations' nodes in commonware's deterministic runtime, over
+//! its simulated p2p network: ordering, partition, a byzantine proposer,
+//! garbage, equivocation.
+
+// Node `i` uses key `i` and data directory `i`.
+#![allow(clippy::needless_range_loop)]
+
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use commonware_consensus::simplex::mocks::conflicter::Conflicter;
+use commonware_cryptography::{ed25519::PublicKey, Sha256, Signer as _};
+use commonware_p2p::simulated::{self, Link, Network, Oracle};
+use commonware_p2p::{Recipients, Sender as _};
+use commonware_runtime::deterministic::{self, Context};
+use commonware_runtime::{Clock, Quota, Runner, Spawner, Supervisor as _};
+use commonware_utils::{probability, NZUsize, NZU32};
+use hygeia_identity::Keypair;
+use hygeia_ledger::store::LogWriter;
+use hygeia_ledger::tx::TxContext;
+use hygeia_ledger::{CheckpointSigner, LogStore, NoState, Orderer, SignedTx, TxBuilder};
+use hygeia_state::network::{genesis_tx, Genesis};
+use hygeia_state::testing::{did, modules, NETWORK};
+use serde_json::json;
+
+use crate::{start, BftOrderer, Channels, Config, Proposing, Timeouts};
+
+const ORIGIN: &str = "test.example/network";
+const QUOTA: Quota = Quota::per_second(NZU32!(10_000));
+
+/// The organizations' keys and the governance key, fixed so runs repeat.
+struct Keys {
+    nodes: Vec<Keypair>,
+    governance: Keypair,
+    genesis: SignedTx,
+}
+
+fn keys(n: u8) -> Keys {
+    let nodes: Vec<Keypair> = (0..n).map(|i| Keypair::from_seed(&[i + 1; 32])).collect();
+    let governance = Keypair::from_seed(&[0xee; 32]);
+    let genesis = Genesis {
+        governance: vec![did(&governance)],
+        custodians: nodes.iter().map(did).collect(),
+        legacy: None,
+    };
+    let genesis = genesis_tx(NETWORK, &nodes[0], &genesis, modules()).expect("genesis");
+    Keys {
+        nodes,
+        governance,
+        genesis,
+    }
+}
+
+fn sign(key: &Keypair, tx_type: &str, nonce: &str, body: serde_json::Value) -> SignedTx {
+    let raw = TxBuilder {
+        network: NETWORK,
+        tx_type,
+        nonce: nonce.into(),
+        body,
+    }
+    .sign(key);
+    SignedTx::parse(
+        &raw,
+        &TxContext {
+            network: NETWORK,
+            modules: modules(),
+        },
+    )
+    .expect("a well-formed transaction")
+}
+
+/// An organization registration the rules admit (signed by governance).
+fn register(keys: &Keys, i: usize) -> SignedTx {
+    let admin = Keypair::from_seed(&[(i % 200) as u8 + 20; 32]);
+    sign(
+        &keys.governance,
+        "org.register",
+        &format!("reg-{i}"),
+        json!({"org": format!("did:web:org{i}.example"), "admin": did(&admin), "kind": "clinic"}),
+    )
+}
+
+/// A registration the rules refuse: signed by a stranger.
+fn forbidden(i: usize) -> SignedTx {
+    let stranger = Keypair::from_seed(&[0x77; 32]);
+    sign(
+        &stranger,
+        "org.register",
+        &format!("evil-{i}"),
+        json!({"org": format!("did:web:evil{i}.example"), "admin": did(&stranger), "kind": "clinic"}),
+    )
+}
+
+fn public(key: &Keypair) -> PublicKey {
+    crate::consensus_key(key).public_key()
+}
+
+struct Node {
+    /// `None` for a log ordered by the single-node sequencer.
+    orderer: Option<BftOrderer>,
+    store: Arc<LogStore>,
+}
+
+impl Node {
+    fn bft(&self) -> &BftOrderer {
+        self.orderer.as_ref().expect("a BFT node")
+    }
+}
+
+async fn network(context: &Context, keys: &Keys) -> Oracle<PublicKey, Context> {
+    let peers: Vec<PublicKey> = keys.nodes.iter().map(public).collect();
+    let (network, oracle) = Network::new_with_peers(
+        context.child("network"),
+        simulated::Config {
+            max_size: 1 << 20,
+            max_peers_per_set: NZUsize!(8),
+            disconnect_on_block: true,
+            tracked_peer_sets: NZUsize!(1),
+        },
+        peers.clone(),
+    )
+    .await;
+    network.start();
+    for a in &peers {
+        for b in &peers {
+            if a != b {
+                oracle.add_link(a.clone(), b.clone(), link()).await.unwrap();
+            }
+        }
+    }
+    oracle
+}
+
+fn link() -> Link {
+    Link {
+        latency: Duration::from_millis(10),
+        jitter: Duration::from_millis(2),
+        success_rate: probability!(1.0),
+    }
+}
+
+type Registered = (
+    simulated::Sender<PublicKey, Context>,
+    simulated::Receiver<PublicKey>,
+);
+
+async fn register_channels(
+    oracle: &Oracle<PublicKey, Context>,
+    key: &PublicKey,
+) -> Channels<simulated::Sender<PublicKey, Context>, simulated::Receiver<PublicKey>> {
+    let control = oracle.control(key.clone());
+    let mut channels: Vec<Registered> = Vec::new();
+    for channel in 0..4 {
+        channels.push(control.register(channel, QUOTA).await.unwrap());
+    }
+    let blocks = channels.pop().unwrap();
+    let resolver = channels.pop().unwrap();
+    let certificates = channels.pop().unwrap();
+    let votes = channels.pop().unwrap();
+    Channels {
+        votes,
+        certificates,
+        resolver,
+        blocks,
+    }
+}
+
+/// A node's log: its genesis entry, written by the node's own writer.
+fn open_log(dir: &Path, key: &Keypair, keys: &Keys) -> (Arc<LogStore>, LogWriter) {
+    let store = Arc::new(LogStore::open(&dir.join("log.redb"), ORIGIN).unwrap());
+    let signer =
+        CheckpointSigner::new(ORIGIN, Keypair::from_seed(&key.as_dalek().to_bytes())).unwrap();
+    let mut writer = LogWriter::open(store.clone(), signer).unwrap();
+    let outcome = writer
+        .append_batch(&[std::slice::from_ref(&keys.genesis)])
+        .unwrap();
+    assert!(outcome.results[0].is_ok());
+    (store, writer)
+}
+
+async fn start_node(
+    context: &Context,
+    oracle: &Oracle<PublicKey, Context>,
+    keys: &Keys,
+    i: usize,
+    dir: &Path,
+    proposing: Proposing,
+) -> Node {
+    let key = &keys.nodes[i];
+    let (store, writer) = open_log(dir, key, keys);
+    let pk = public(key);
+    let channels = register_channels(oracle, &pk).await;
+    let (orderer, _app, _engine) = start(
+        context.child("node").with_attribute("index", i),
+        Config {
+            key: Keypair::from_seed(&key.as_dalek().to_bytes()),
+            network: NETWORK.into(),
+            modules: modules(),
+            store: store.clone(),
+            writer,
+            commit: Box::new(NoState),
+            blocker: oracle.control(pk),
+            partition: format!("consensus-{i}"),
+            timeouts: Timeouts::default(),
+            max_block_txs: 1024,
+            proposing,
+        },
+        channels,
+    )
+    .expect("the node starts");
+    Node {
+        orderer: Some(orderer),
+        store,
+    }
+}
+
+fn size(node: &Node) -> u64 {
+    node.store.snapshot().unwrap().size()
+}
+
+fn entries(node: &Node) -> Vec<Vec<u8>> {
+    let snapshot = node.store.snapshot().unwrap();
+    let mut out = Vec::new();
+    snapshot
+        .for_each_entry(|_, e| {
+            out.push(e.to_vec());
+            Ok(())
+        })
+        .unwrap();
+    out
+}
+
+/// Every node's log has the same entries, and the same root at every size.
+fn assert_identical(nodes: &[&Node]) {
+    let first = entries(nodes[0]);
+    for node in &nodes[1..] {
+        assert_eq!(entries(node), first, "entries differ");
+    }
+    let snapshots: Vec<_> = nodes.iter().map(|n| n.store.snapshot().unwrap()).collect();
+    for size in 1..=first.len() as u64 {
+        let root = snapshots[0].root_at(size).unwrap();
+        for s in &snapshots[1..] {
+            assert_eq!(
+                s.root_at(size).unwrap(),
+                root,
+                "roots differ at size {size}"
+            );
+        }
+    }
+}
+
+async fn wait_for(context: &Context, limit: Duration, mut done: impl FnMut() -> bool) -> bool {
+    let deadline = context.current() + limit;
+    loop {
+        if done() {
+            return true;
+        }
+        if context.current() > deadline {
+            return false;
+        }
+        context.sleep(Duration::from_millis(50)).await;
+    }
+}
+
+fn runner(seed: u64) -> deterministic::Runner {
+    deterministic::Runner::new(
+        deterministic::Config::new()
+            .with_seed(seed)
+            .with_timeout(Some(Duration::from_secs(120))),
+    )
+}
+
+#[test]
+fn four_nodes_order_submissions_into_identical_logs() {
+    runner(1).start(|context| async move {
+        let keys = keys(4);
+        let dirs: Vec<_> = (0..4).map(|_| tempfile::tempdir().unwrap()).collect();
+        let oracle = network(&context, &keys).await;
+        let mut nodes = Vec::new();
+        for i in 0..4 {
+            nodes.push(
+                start_node(
+                    &context,
+                    &oracle,
+                    &keys,
+                    i,
+                    dirs[i].path(),
+                    Proposing::Honest,
+                )
+                .await,
+            );
+        }
+        // 40 submissions, spread over the four nodes (a client may submit
+        // to any node); one of them holds two transactions.
+        let mut answers = Vec::new();
+        for i in 0..40 {
+            let mut txs = vec![register(&keys, i)];
+            if i == 7 {
+                txs.push(register(&keys, 1000));
+            }
+            let orderer = nodes[i % 4].bft().clone();
+            answers.push(
+                context
+                    .child("client")
+                    .spawn(move |_| async move { orderer.submit(txs).await }),
+            );
+        }
+        let mut indexes = Vec::new();
+        for answer in answers {
+            let receipt = answer.await.unwrap().expect("acknowledged");
+            assert!(receipt.checkpoint.size > receipt.first_index);
+            indexes.push(receipt.first_index);
+        }
+        indexes.sort();
+        indexes.dedup();
+        assert_eq!(indexes.len(), 40, "every submission has its own place");
+        // Acknowledged means durable on the answering node; the others
+        // append the same blocks.
+        assert!(
+            wait_for(&context, Duration::from_secs(30), || nodes
+                .iter()
+                .all(|n| size(n) == 42))
+            .await
+        );
+        assert_identical(&nodes.iter().collect::<Vec<_>>());
+        for node in &nodes {
+            let seen = node.bft().observed();
+            assert!(seen.faults.is_empty(), "{:?}", seen.faults);
+            assert!(seen.halted.is_none());
+            assert_eq!(node.bft().latest_checkpoint().size, 42);
+        }
+        // A replay of an ordered transaction is refused with its code.
+        let again = nodes[1].bft().submit(vec![register(&keys, 3)]).await;
+        match again {
+            Err(hygeia_ledger::SubmitError::Rejected(e)) => assert_eq!(e.code.as_str(), "replay"),
+            other => panic!("replay not refused: {other:?}"),
+        }
+        // A transaction the rules refuse is refused by an honest proposer
+        // and never reaches any log.
+        let refused = nodes[2].bft().submit(vec![forbidden(0)]).await;
+        match refused {
+            Err(hygeia_ledger::SubmitError::Rejected(e)) => {
+                assert_eq!(e.code.as_str(), "org.not_governance")
+            }
+            other => panic!("forbidden transaction not refused: {other:?}"),
+        }
+        assert!(nodes.iter().all(|n| size(n) == 42));
+    });
+}
+
+#[test]
+fn a_partition_stops_progress_without_forking_and_healing_resumes_it() {
+    runner(2).start(|context| async move {
+        let keys = keys(4);
+        let dirs: Vec<_> = (0..4).map(|_| tempfile::tempdir().unwrap()).collect();
+        let oracle = network(&context, &keys).await;
+        let mut nodes = Vec::new();
+        for i in 0..4 {
+            nodes.push(
+                start_node(
+                    &context,
+                    &oracle,
+                    &keys,
+                    i,
+                    dirs[i].path(),
+                    Proposing::Honest,
+                )
+                .await,
+            );
+        }
+        let first = nodes[0]
+            .bft()
+            .submit(vec![register(&keys, 0)])
+            .await
+            .unwrap();
+        assert_eq!(first.first_index, 1);
+        assert!(
+            wait_for(&context, Duration::from_secs(10), || nodes
+                .iter()
+                .all(|n| size(n) == 2))
+            .await
+        );
+
+        // Two and two: no side has a quorum (3 of 4).
+        let pks: Vec<PublicKey> = keys.nodes.iter().map(public).collect();
+        let side = |i: usize| i < 2;
+        for a in 0..4 {
+            for b in 0..4 {
+                if a != b && side(a) != side(b) {
+                    oracle
+                        .remove_link(pks[a].clone(), pks[b].clone())
+                        .await
+                        .unwrap();
+                }
+            }
+        }
+        let mut waiting = Vec::new();
+        for i in 0..8 {
+            let orderer = nodes[i % 4].bft().clone();
+            let tx = register(&keys, 100 + i);
+            waiting.push(
+                context
+                    .child("client")
+                    .spawn(move |_| async move { orderer.submit(vec![tx]).await }),
+            );
+        }
+        context.sleep(Duration::from_secs(20)).await;
+        for node in &nodes {
+            assert_eq!(size(node), 2, "no progress without a quorum");
+            assert!(node.bft().observed().halted.is_none());
+        }
+
+        // Heal: everything submitted during the partition is finalized,
+        // and all logs agree.
+        for a in 0..4 {
+            for b in 0..4 {
+                if a != b && side(a) != side(b) {
+                    oracle
+                        .add_link(pks[a].clone(), pks[b].clone(), link())
+                        .await
+                        .unwrap();
+                }
+            }
+        }
+        for answer in waiting {
+            answer.await.unwrap().expect("acknowledged after healing");
+        }
+        assert!(
+            wait_for(&context, Duration::from_secs(30), || nodes
+                .iter()
+                .all(|n| size(n) == 10))
+            .await
+        );
+        assert_identical(&nodes.iter().collect::<Vec<_>>());
+    });
+}
+
+#[test]
+fn a_block_with_a_refused_transaction_is_never_finalized() {
+    runner(3).start(|context| async move {
+        let keys = keys(4);
+        let dirs: Vec<_> = (0..4).map(|_| tempfile::tempdir().unwrap()).collect();
+        let oracle = network(&context, &keys).await;
+        let mut nodes = Vec::new();
+        for i in 0..4 {
+            let proposing = if i == 0 {
+                Proposing::Unchecked
+            } else {
+                Proposing::Honest
+            };
+            nodes.push(start_node(&context, &oracle, &keys, i, dirs[i].path(), proposing).await);
+        }
+        // The byzantine node (0) puts a forbidden transaction, with a good
+        // one, in its next block.
+        let byzantine = nodes[0].bft().clone();
+        let bad = forbidden(1);
+        let bad_leaf = bad.leaf_hash();
+        let good = register(&keys, 5);
+        let _stuck = context
+            .child("client")
+            .spawn(move |_| async move { byzantine.submit(vec![bad]).await });
+        let byzantine = nodes[0].bft().clone();
+        let _other = context
+            .child("client")
+            .spawn(move |_| async move { byzantine.submit(vec![good]).await });
+        // Honest nodes keep ordering their own submissions meanwhile.
+        for i in 0..6 {
+            nodes[1 + i % 3]
+                .bft()
+                .submit(vec![register(&keys, 10 + i)])
+                .await
+                .expect("honest submissions are ordered");
+        }
+        // The honest nodes refused the byzantine block(s)...
+        let refused: Vec<_> = nodes[1..]
+            .iter()
+            .flat_map(|n| n.bft().observed().refused)
+            .collect();
+        assert!(!refused.is_empty(), "the byzantine block was refused");
+        // ...no node ever finalized one of them...
+        for node in &nodes {
+            let appended = node.bft().observed().appended;
+            for digest in &refused {
+                assert!(appended.iter().all(|(_, d, _)| d != digest));
+            }
+        }
+        // ...and the forbidden transaction is in no log.
+        assert!(
+            wait_for(&context, Duration::from_secs(10), || {
+                let s = size(&nodes[1]);
+                nodes.iter().all(|n| size(n) == s)
+            })
+            .await
+        );
+        for node in &nodes {
+            assert_eq!(
+                node.store.snapshot().unwrap().index_of(&bad_leaf).unwrap(),
+                None
+            );
+        }
+        assert_identical(&nodes.iter().collect::<Vec<_>>());
+    });
+}
+
+#[test]
+fn a_node_sending_garbage_does_not_stop_the_others() {
+    runner(4).start(|context| async move {
+        let keys = keys(4);
+        let dirs: Vec<_> = (0..4).map(|_| tempfile::tempdir().unwrap()).collect();
+        let oracle = network(&context, &keys).await;
+        // Node 0 runs no consensus: it sprays random bytes on every channel.
+        let pk0 = public(&keys.nodes[0]);
+        let channels = register_channels(&oracle, &pk0).await;
+        let mut senders = [
+            channels.votes.0,
+            channels.certificates.0,
+            channels.resolver.0,
+            channels.blocks.0,
+        ];
+        context.child("garbage").spawn(move |context| async move {
+            for round in 0u32..400 {
+                for (c, sender) in senders.iter_mut().enumerate() {
+                    let mut bytes =
+                        vec![(round as u8).wrapping_mul(31); (round as usize * 7 + c) % 300 + 1];
+                    bytes[0] = (round % 3) as u8; // sometimes a valid tag
+                    let _ = sender.send(Recipients::All, bytes, false);
+                }
+                context.sleep(Duration::from_millis(25)).await;
+            }
+        });
+        let mut nodes = Vec::new();
+        for i in 1..4 {
+            nodes.push(
+                start_node(
+                    &context,
+                    &oracle,
+                    &keys,
+                    i,
+                    dirs[i].path(),
+                    Proposing::Honest,
+                )
+                .await,
+            );
+        }
+        for i in 0..9 {
+            nodes[i % 3]
+                .bft()
+                .submit(vec![register(&keys, i)])
+                .await
+                .expect("ordered despite the garbage");
+        }
+        assert!(
+            wait_for(&context, Duration::from_secs(10), || nodes
+                .iter()
+                .all(|n| size(n) == 10))
+            .await
+        );
+        assert_identical(&nodes.iter().collect::<Vec<_>>());
+        // The garbage was seen and its sender blocked.
+        let garbage: u64 = nodes
+            .iter()
+            .map(|n| n.bft().observed().garbage.get(&pk0).copied().unwrap_or(0))
+            .sum();
+        assert!(garbage > 0, "garbage on the block channel was noticed");
+        let blocked = oracle.blocked().await.unwrap();
+        assert!(
+            blocked.iter().any(|(_, b)| *b == pk0),
+            "the sender was blocked"
+        );
+    });
+}
+
+#[test]
+fn an_equivocating_validator_is_reported_and_the_others_agree() {
+    runner(5).start(|context| async move {
+        let keys = keys(4);
+        let dirs: Vec<_> = (0..4).map(|_| tempfile::tempdir().unwrap()).collect();
+        let oracle = network(&context, &keys).await;
+        // Node 0 signs two different notarize (and finalize) votes for
+        // every proposal it sees: commonware's conflicter.
+        let pk0 = public(&keys.nodes[0]);
+        let channels = register_channels(&oracle, &pk0).await;
+        let scheme = crate::scheme(
+            NETWORK,
+            &keys.nodes.iter().map(public).collect::<Vec<_>>(),
+            &keys.nodes[0],
+        )
+        .expect("a validator");
+        let conflicter: Conflicter<_, _, Sha256> = Conflicter::new(
+            context.child("byzantine"),
+            commonware_consensus::simplex::mocks::conflicter::Config { scheme },
+        );
+        conflicter.start(channels.votes);
+        let mut nodes = Vec::new();
+        for i in 1..4 {
+            nodes.push(
+                start_node(
+                    &context,
+                    &oracle,
+                    &keys,
+                    i,
+                    dirs[i].path(),
+                    Proposing::Honest,
+                )
+                .await,
+            );
+        }
+        for i in 0..6 {
+            nodes[i % 3]
+                .bft()
+                .submit(vec![register(&keys, i)])
+                .await
+                .expect("ordered despite the equivocation");
+        }
+        assert!(
+            wait_for(&context, Duration::from_secs(10), || nodes
+                .iter()
+                .all(|n| size(n) == 7))
+            .await
+        );
+        assert_identical(&nodes.iter().collect::<Vec<_>>());
+        for node in &nodes {
+            let faults = node.bft().observed().faults;
+            assert!(
+                faults
+                    .iter()
+                    .any(|(kind, _, who)| *kind == "conflicting_notarize" && *who == pk0),
+                "equivocation reported: {faults:?}"
+            );
+            assert!(
+                faults.iter().all(|(_, _, who)| *who == pk0),
+                "only the equivocator is blamed"
+            );
+        }
+    });
+}
+
+#[test]
+fn a_key_outside_the_custodian_set_cannot_join() {
+    runner(6).start(|context| async move {
+        let keys = keys(4);
+        let dir = tempfile::tempdir().unwrap();
+        let oracle = network(&context, &keys).await;
+        let outsider = Keypair::from_seed(&[0x55; 32]);
+        let (store, writer) = open_log(dir.path(), &outsider, &keys);
+        let pk = public(&outsider);
+        let channels = register_channels(&oracle, &pk).await;
+        let result = start(
+            context.child("outsider"),
+            Config {
+                key: outsider,
+                network: NETWORK.into(),
+                modules: modules(),
+                store,
+                writer,
+                commit: Box::new(NoState),
+                blocker: oracle.control(pk),
+                partition: "outsider".into(),
+                timeouts: Timeouts::default(),
+                max_block_txs: 16,
+                proposing: Proposing::Honest,
+            },
+            channels,
+        );
+        assert!(matches!(result, Err(crate::StartError::NotAValidator)));
+    });
+}
+
+/// Submits one at a time through the trait, whatever orders them.
+async fn order_one_by_one(orderer: &dyn Orderer, txs: &[SignedTx]) -> Vec<u64> {
+    let mut indexes = Vec::new();
+    for tx in txs {
+        let receipt = orderer.submit(vec![tx.clone()]).await.expect("ordered");
+        indexes.push(receipt.first_index);
+    }
+    indexes
+}
+
+#[test]
+fn the_sequencer_and_the_bft_orderer_give_the_same_log() {
+    let keys = keys(4);
+    let txs: Vec<SignedTx> = (0..12).map(|i| register(&keys, i)).collect();
+
+    // The embedded default: one node, its sequencer.
+    let single = tempfile::tempdir().unwrap();
+    let (store, writer) = open_log(single.path(), &keys.nodes[0], &keys);
+    let sequencer = hygeia_ledger::Sequencer::start(writer, hygeia_ledger::BatchConfig::default());
+    let indexes = futures::executor::block_on(order_one_by_one(&sequencer, &txs));
+    assert_eq!(indexes, (1..=12).collect::<Vec<u64>>());
+    drop(sequencer);
+    let reference = Node {
+        orderer: None,
+        store,
+    };
+
+    // Four organizations, BFT: the same submissions through the same trait.
+    runner(7).start(|context| async move {
+        let dirs: Vec<_> = (0..4).map(|_| tempfile::tempdir().unwrap()).collect();
+        let oracle = network(&context, &keys).await;
+        let mut nodes = Vec::new();
+        for i in 0..4 {
+            nodes.push(
+                start_node(
+                    &context,
+                    &oracle,
+                    &keys,
+                    i,
+                    dirs[i].path(),
+                    Proposing::Honest,
+                )
+                .await,
+            );
+        }
+        let orderer: &dyn Orderer = nodes[2].bft();
+        let indexes = order_one_by_one(orderer, &txs).await;
+        assert_eq!(indexes, (1..=12).collect::<Vec<u64>>());
+        assert!(
+            wait_for(&context, Duration::from_secs(10), || nodes
+                .iter()
+                .all(|n| size(n) == 13))
+            .await
+        );
+        let mut all: Vec<&Node> = nodes.iter().collect();
+        all.push(&reference);
+        assert_identical(&all);
+    });
+}
