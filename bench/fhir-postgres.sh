@@ -11,6 +11,7 @@
 #
 #   bash bench/fhir-postgres.sh                       # 1,000 x 100, C=32, RUNS=3
 #   PATIENTS=10000 RUNS=1 bash bench/fhir-postgres.sh # 1,000,000 resources
+#   HYGEIA_BIN=/path/to/hygeia bash bench/fhir-postgres.sh   # another build
 set -euo pipefail
 cd "$(dirname "$0")/.."
 RUNS=${RUNS:-3}
@@ -33,8 +34,13 @@ cleanup() {
 trap cleanup EXIT
 as_postgres() { if [ "$(id -u)" = 0 ]; then su postgres -c "$1"; else sh -c "$1"; fi; }
 
-cargo build --release --bin hygeia
-hygeia=target/release/hygeia
+# HYGEIA_BIN runs another build (e.g. one made before a change).
+if [ -n "${HYGEIA_BIN:-}" ]; then
+  hygeia=$HYGEIA_BIN
+else
+  cargo build --release --bin hygeia
+  hygeia=target/release/hygeia
+fi
 
 # PostgreSQL from Debian's packages, in a private cluster on a Unix socket
 # in the run's directory: durable commits (fsync, synchronous_commit on).
