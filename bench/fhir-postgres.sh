@@ -25,7 +25,10 @@ results="$work/results.jsonl"
 node_pid=""
 PG_BIN=""
 cleanup() {
-  [ -n "$node_pid" ] && kill "$node_pid" 2>/dev/null || true
+  if [ -n "$node_pid" ]; then
+    kill "$node_pid" 2>/dev/null || true
+    wait "$node_pid" 2>/dev/null || true
+  fi
   if [ -n "$PG_BIN" ] && [ -f "$work/pg/postmaster.pid" ]; then
     as_postgres "$PG_BIN/pg_ctl -D $work/pg -m fast stop" >/dev/null 2>&1 || true
   fi
