@@ -34,6 +34,7 @@ pub struct Attempt<'a> {
 }
 
 /// A decision and the `access` event that logs it.
+#[derive(Clone)]
 pub struct Decided {
     pub decision: Decision,
     pub event: Access,

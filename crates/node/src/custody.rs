@@ -4,7 +4,9 @@
 //! provenance signature).
 //!
 //! Layout under `<data-dir>/vault/`: `blobs/` (ciphertexts, content
-//! addressed), `keyring/` (wrapped data keys, one file per holder),
+//! addressed), `keyring/` (wrapped data keys, one file per holder; the
+//! node's copy wrapped under the patient's group key, which is itself kept
+//! there sealed to the custodial key, see [`hygeia_vault::group`]),
 //! `custody.redb` (record metadata and break-glass justifications) and
 //! `custodial.key` (the node's X25519 private key, mode 0600).
 
@@ -13,9 +15,10 @@ use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
+use hygeia_vault::group::{self, GroupId, GroupKey, GroupWrappedKey, GROUP_WRAPPED_KEY_VERSION};
 use hygeia_vault::{
     BlobId, BlobStore, Commitment, DataKey, Erasure, FsBlobStore, FsKeyRing, KeyRing, RecipientKey,
-    RecipientPublicKey, RecordInfo, Salt, Vault,
+    RecipientPublicKey, RecordInfo, Salt, Vault, WrappedKey,
 };
 use redb::{ReadableDatabase, TableDefinition};
 use serde::{Deserialize, Serialize};
@@ -77,7 +80,18 @@ pub struct Custody {
     /// Erasure removes a record's key from here before destroying the
     /// wrapped copies; the cache lives in memory only and is bounded.
     recent_keys: Mutex<RecentKeys>,
+    /// Patients' group keys unwrapped (or made) since start: a record's
+    /// node copy is wrapped under its patient's group key, so reading it
+    /// costs an AEAD open, not an X25519 operation. Each entry says
+    /// whether the key's file is known to be durable. Bounded.
+    group_keys: Mutex<HashMap<GroupId, (GroupKey, bool)>>,
+    /// Held while a group key is loaded or made, so two stores for the
+    /// same new patient cannot make two keys.
+    group_loading: Mutex<()>,
 }
+
+/// Most group keys kept in memory (about 100 bytes each).
+const GROUP_KEYS: usize = 1 << 20;
 
 #[derive(Default)]
 struct RecentKeys {
@@ -107,6 +121,8 @@ impl Custody {
             custodial,
             meta,
             recent_keys: Mutex::new(RecentKeys::default()),
+            group_keys: Mutex::new(HashMap::new()),
+            group_loading: Mutex::new(()),
         })
     }
 
@@ -142,8 +158,27 @@ impl Custody {
         plaintext: impl Read,
         patient: &RecipientPublicKey,
     ) -> Result<Stored, CustodyError> {
-        let holders = [*patient, *self.custodial.public_key()];
-        let blob = vault.store(media_type, plaintext, &holders)?;
+        // The patient's copy is sealed to their key with HPKE (they open it
+        // with nothing but their own key); the node's copy is wrapped under
+        // the patient's group key (one X25519 unwrap per patient, not one
+        // per record, when the node reads).
+        let custodial = self.custodial.public_key();
+        let key = DataKey::generate()?;
+        let mut writer = vault.blobs().writer()?;
+        hygeia_vault::encrypt(&key, media_type, plaintext, &mut writer)?;
+        let blob = writer.commit()?;
+        vault
+            .keys()
+            .put(&blob, patient, &hygeia_vault::wrap(&key, &blob, patient)?)?;
+        let deferred = std::ptr::eq(vault, &self.deferred);
+        let group = GroupId::of(patient.as_bytes());
+        let group_key = self
+            .group_key(&group, true, !deferred)?
+            .ok_or(hygeia_vault::Error::NoKey)?;
+        let node_copy = group::wrap(&key, &blob, custodial, &group, &group_key)?;
+        vault
+            .keys()
+            .put_bytes(&blob, custodial, &node_copy.to_bytes())?;
         let (commitment, salt) = Commitment::commit(&blob)?;
         Ok(Stored {
             blob,
@@ -154,7 +189,93 @@ impl Custody {
 
     /// Makes every deferred write durable (one `syncfs`).
     pub fn sync(&self) -> Result<(), CustodyError> {
-        hygeia_vault::sync_filesystem(&self.dir).map_err(|e| CustodyError::Vault(e.into()))
+        let pending: Vec<GroupId> = self
+            .groups()
+            .iter()
+            .filter(|(_, (_, durable))| !durable)
+            .map(|(id, _)| *id)
+            .collect();
+        hygeia_vault::sync_filesystem(&self.dir).map_err(|e| CustodyError::Vault(e.into()))?;
+        let mut groups = self.groups();
+        for id in pending {
+            if let Some(entry) = groups.get_mut(&id) {
+                entry.1 = true;
+            }
+        }
+        Ok(())
+    }
+
+    fn groups(&self) -> std::sync::MutexGuard<'_, HashMap<GroupId, (GroupKey, bool)>> {
+        self.group_keys.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// A patient's group key: from memory, else unwrapped from the key
+    /// ring (one HPKE open), else — with `create` — made and stored. A key
+    /// made for a deferred store is durable with the next [`Custody::sync`];
+    /// with `durable`, the key's file is made durable before it is returned
+    /// (an immediate store must not refer to a key a crash could lose).
+    fn group_key(
+        &self,
+        group: &GroupId,
+        create: bool,
+        durable: bool,
+    ) -> Result<Option<GroupKey>, CustodyError> {
+        let cached = self.groups().get(group).cloned();
+        let cached = match cached {
+            Some(entry) => Some(entry),
+            None => {
+                let _loading = self.group_loading.lock().unwrap_or_else(|p| p.into_inner());
+                // (Bound first: the guard must not live through the load.)
+                let loaded = self.groups().get(group).cloned();
+                match loaded {
+                    Some(entry) => Some(entry),
+                    None => self.load_group_key(group, create, durable)?,
+                }
+            }
+        };
+        let Some((key, on_disk)) = cached else {
+            return Ok(None);
+        };
+        if durable && !on_disk {
+            self.sync()?;
+        }
+        Ok(Some(key))
+    }
+
+    /// [`Custody::group_key`] when it is not in memory (called with
+    /// `group_loading` held).
+    fn load_group_key(
+        &self,
+        group: &GroupId,
+        create: bool,
+        durable: bool,
+    ) -> Result<Option<(GroupKey, bool)>, CustodyError> {
+        let slot = group.slot();
+        let custodial = self.custodial.public_key();
+        let (key, on_disk) = match self.vault.keys().get(&slot, custodial)? {
+            Some(wrapped) => (
+                hygeia_vault::unwrap(&wrapped, &slot, &self.custodial)?,
+                true,
+            ),
+            None if create => {
+                let key = GroupKey::generate()?;
+                let wrapped = hygeia_vault::wrap(&key, &slot, custodial)?;
+                let ring = if durable {
+                    self.vault.keys()
+                } else {
+                    self.deferred.keys()
+                };
+                ring.put(&slot, custodial, &wrapped)?;
+                (key, durable)
+            }
+            None => return Ok(None),
+        };
+        let mut groups = self.groups();
+        if groups.len() >= GROUP_KEYS {
+            groups.clear();
+        }
+        groups.insert(*group, (key.clone(), on_disk));
+        Ok(Some((key, on_disk)))
     }
 
     /// Saves the metadata of many records in one transaction.
@@ -219,12 +340,23 @@ impl Custody {
         if let Some(key) = self.recent().keys.get(blob) {
             return Ok(key.clone());
         }
-        let wrapped = self
+        let custodial = self.custodial.public_key();
+        let bytes = self
             .vault
             .keys()
-            .get(blob, self.custodial.public_key())?
+            .get_bytes(blob, custodial)?
             .ok_or(hygeia_vault::Error::NoKey)?;
-        let key = hygeia_vault::unwrap(&wrapped, blob, &self.custodial)?;
+        let key = if bytes.first() == Some(&GROUP_WRAPPED_KEY_VERSION) {
+            let wrapped = GroupWrappedKey::from_bytes(&bytes)?;
+            let group_key = self
+                .group_key(wrapped.group(), false, false)?
+                .ok_or(hygeia_vault::Error::NoKey)?;
+            group::unwrap(&wrapped, blob, custodial, &group_key)?
+        } else {
+            // Written before group keys: sealed to the custodial key.
+            let wrapped = WrappedKey::from_bytes(&bytes)?;
+            hygeia_vault::unwrap(&wrapped, blob, &self.custodial)?
+        };
         let mut recent = self.recent();
         if !recent.erased.contains(blob) {
             if recent.keys.len() >= RECENT_KEYS {
@@ -293,6 +425,22 @@ impl Custody {
             .get(key)
             .map_err(meta_err)?
             .map(|v| v.value().to_owned()))
+    }
+}
+
+#[cfg(test)]
+impl Custody {
+    /// The data key of `blob` if it is cached in memory.
+    pub(crate) fn cached_data_key(&self, blob: &BlobId) -> Option<DataKey> {
+        self.recent().keys.get(blob).cloned()
+    }
+
+    /// The group keys held in memory.
+    pub(crate) fn cached_group_keys(&self) -> Vec<(GroupId, GroupKey)> {
+        self.groups()
+            .iter()
+            .map(|(id, (key, _))| (*id, key.clone()))
+            .collect()
     }
 }
 

@@ -98,6 +98,39 @@ impl FsKeyRing {
     fn key_path(&self, record: &BlobId, holder: &RecipientPublicKey) -> PathBuf {
         self.record_dir(record).join(holder.to_hex())
     }
+
+    /// Like [`KeyRing::put`] for a key in another encoding (a
+    /// [`crate::group::GroupWrappedKey`]): stored, shredded and erased like
+    /// any wrapped key of the record. [`KeyRing::get`] refuses it
+    /// ([`crate::Error::UnsupportedVersion`]); read it with
+    /// [`FsKeyRing::get_bytes`].
+    pub fn put_bytes(
+        &self,
+        record: &BlobId,
+        holder: &RecipientPublicKey,
+        bytes: &[u8],
+    ) -> Result<bool> {
+        let path = self.key_path(record, holder);
+        if path.try_exists()? {
+            return Ok(false);
+        }
+        durable::write_file(&self.tmp, &path, bytes, self.durability)?;
+        Ok(true)
+    }
+
+    /// The stored bytes of `holder`'s key for `record`, whatever their
+    /// encoding (the first byte is its version).
+    pub fn get_bytes(
+        &self,
+        record: &BlobId,
+        holder: &RecipientPublicKey,
+    ) -> Result<Option<Vec<u8>>> {
+        match fs::read(self.key_path(record, holder)) {
+            Ok(bytes) => Ok(Some(bytes)),
+            Err(err) if err.kind() == io::ErrorKind::NotFound => Ok(None),
+            Err(err) => Err(err.into()),
+        }
+    }
 }
 
 impl KeyRing for FsKeyRing {

@@ -8,6 +8,9 @@
 //!   durably, and re-verified when read.
 //! - [`wrap`](mod@wrap): the data key is sealed to each holder's X25519 key with HPKE
 //!   (RFC 9180), bound to the record and the holder.
+//! - [`group`]: a key hierarchy for a holder that reads a group's records
+//!   (the node, a patient's): one HPKE unwrap per group, then an AEAD key
+//!   wrap per record.
 //! - [`keyring`]: wrapped keys live apart from the ciphertext; erasing a
 //!   record destroys them all (crypto-shredding).
 //! - [`commitment`]: the salted commitment that goes on the ledger in place
@@ -22,6 +25,7 @@ mod digest;
 mod durable;
 pub use durable::{sync_filesystem, Durability};
 pub mod error;
+pub mod group;
 pub mod keyring;
 pub mod stream;
 pub mod vault;

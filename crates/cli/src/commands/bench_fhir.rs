@@ -23,6 +23,8 @@ use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 
 use super::bench::drive;
+mod postgres;
+
 use super::fhir::{fetch_token, http_client, unix_now, NodeInfo};
 
 /// Benchmark the FHIR API: ingest, consent, read by id, search
@@ -50,7 +52,13 @@ use super::fhir::{fetch_token, http_client, unix_now, NodeInfo};
 ///            Observation?patient=Patient/<id>&date=ge2020-01-01&_count=20.
 ///
 /// Every request is a policy decision logged on the ledger before the answer
-/// leaves, as in production. Each phase prints a line when it ends; at the
+/// leaves, as in production.
+///
+/// With --postgres <dsn> instead of --node, the same data set goes into
+/// PostgreSQL as JSONB (GIN and B-tree indexes on the searched parameters)
+/// and the same reads and searches run against it from the same clients,
+/// with no consent and no ledger: the side-by-side figure of BENCHMARKS.md
+/// (bench/fhir-postgres.sh runs both). Each phase prints a line when it ends; at the
 /// end, one JSON line per phase (requests/s, p50, p99 in ms, and the share of
 /// answers that were not 2xx), for BENCHMARKS.md.
 ///
@@ -60,8 +68,17 @@ use super::fhir::{fetch_token, http_client, unix_now, NodeInfo};
 #[command(verbatim_doc_comment)]
 pub struct FhirBenchArgs {
     /// The node's URL.
+    #[arg(
+        long,
+        required_unless_present = "postgres",
+        conflicts_with = "postgres"
+    )]
+    node: Option<String>,
+    /// Run against PostgreSQL instead of a node (libpq-style connection
+    /// string): the table `hygeia_bench_fhir` is (re)created and loaded
+    /// unless --skip-ingest.
     #[arg(long)]
-    node: String,
+    postgres: Option<String>,
     /// Patients, each with their own key and token.
     #[arg(long, default_value_t = 1000)]
     patients: usize,
@@ -85,7 +102,7 @@ pub struct FhirBenchArgs {
     /// The node's governance key file (the node runs with `--governance
     /// <its did:key>`): it trusts the bench's licensing board. Not needed
     /// with --skip-ingest, which reuses the licence of an earlier run.
-    #[arg(long, required_unless_present = "skip_ingest")]
+    #[arg(long, required_unless_present_any = ["skip_ingest", "postgres"])]
     governance_key: Option<std::path::PathBuf>,
     /// Names the data set: keys and histories derive from it, so a run with
     /// the same seed finds the same patients and ids.
@@ -101,6 +118,9 @@ struct BenchPatient {
     observations: Vec<(String, String)>,
     /// Transaction Bundles, serialized, with their entry counts.
     bundles: Vec<(Vec<u8>, usize)>,
+    /// The same Bundles' entries as (type, id, resource JSON), for
+    /// PostgreSQL (filled only with --postgres).
+    rows: Vec<Vec<postgres::Row>>,
 }
 
 /// What reads and searches pick from: a patient's id, their Observation
@@ -218,9 +238,7 @@ pub fn run(args: FhirBenchArgs) -> anyhow::Result<std::process::ExitCode> {
         args.patients > 0 && args.per_patient > 0 && args.clients > 0,
         "--patients, --per-patient and --clients must be positive"
     );
-    let base = args.node.trim_end_matches('/').to_owned();
-    let info = NodeInfo::fetch(&base)?;
-    let clinician = derived_key(args.seed, "clinician");
+    let pg = args.postgres.is_some();
 
     eprintln!(
         "generating {} patients of {} resources (seed {})…",
@@ -245,7 +263,15 @@ pub fn run(args: FhirBenchArgs) -> anyhow::Result<std::process::ExitCode> {
                     ))
                 })
                 .collect();
-            let bundles = if args.skip_ingest {
+            let rows = if args.skip_ingest || !pg {
+                Vec::new()
+            } else {
+                postgres::rows(&transaction_bundles(
+                    &patient.resources,
+                    args.per_bundle as usize,
+                ))
+            };
+            let bundles = if args.skip_ingest || pg {
                 Vec::new()
             } else {
                 transaction_bundles(&patient.resources, args.per_bundle as usize)
@@ -262,10 +288,22 @@ pub fn run(args: FhirBenchArgs) -> anyhow::Result<std::process::ExitCode> {
                 id: patient.patient_id,
                 observations,
                 bundles,
+                rows,
             }
         })
         .collect();
     generating.finish_and_clear();
+    if let Some(dsn) = &args.postgres {
+        return postgres::run(&args, dsn, patients);
+    }
+    let base = args
+        .node
+        .as_deref()
+        .context("--node or --postgres")?
+        .trim_end_matches('/')
+        .to_owned();
+    let info = NodeInfo::fetch(&base)?;
+    let clinician = derived_key(args.seed, "clinician");
 
     let mut phases = Vec::new();
     if let Some(path) = &args.governance_key {
@@ -289,28 +327,7 @@ pub fn run(args: FhirBenchArgs) -> anyhow::Result<std::process::ExitCode> {
         phases.push(phase);
     }
 
-    let targets: Arc<Vec<Target>> = Arc::new(
-        patients
-            .iter()
-            .filter(|p| !p.observations.is_empty())
-            .map(|p| {
-                let mut codes: Vec<String> =
-                    p.observations.iter().map(|(_, c)| c.clone()).collect();
-                codes.sort();
-                codes.dedup();
-                Target {
-                    patient: p.id.clone(),
-                    observations: p.observations.iter().map(|(id, _)| id.clone()).collect(),
-                    codes,
-                }
-            })
-            .collect(),
-    );
-    drop(patients);
-    anyhow::ensure!(
-        !targets.is_empty(),
-        "no patient has an Observation to read: raise --per-patient"
-    );
+    let targets = targets(patients)?;
     let http = http_client()?;
     let token = fetch_token(
         &http,
@@ -365,6 +382,71 @@ pub fn run(args: FhirBenchArgs) -> anyhow::Result<std::process::ExitCode> {
         std::process::ExitCode::SUCCESS
     } else {
         std::process::ExitCode::from(1)
+    })
+}
+
+/// What the read and search phases pick from.
+fn targets(patients: Vec<BenchPatient>) -> anyhow::Result<Arc<Vec<Target>>> {
+    let targets: Vec<Target> = patients
+        .iter()
+        .filter(|p| !p.observations.is_empty())
+        .map(|p| {
+            let mut codes: Vec<String> = p.observations.iter().map(|(_, c)| c.clone()).collect();
+            codes.sort();
+            codes.dedup();
+            Target {
+                patient: p.id.clone(),
+                observations: p.observations.iter().map(|(id, _)| id.clone()).collect(),
+                codes,
+            }
+        })
+        .collect();
+    anyhow::ensure!(
+        !targets.is_empty(),
+        "no patient has an Observation to read: raise --per-patient"
+    );
+    Ok(Arc::new(targets))
+}
+
+/// One read or search of the closed loop.
+enum Request {
+    /// `GET Observation/<id>`.
+    Read(String),
+    /// `Observation?patient=Patient/<patient>&code=http://loinc.org|<code>`.
+    Code { patient: String, code: String },
+    /// `Observation?patient=Patient/<patient>&date=ge2020-01-01&_count=20`.
+    Date { patient: String },
+}
+
+/// Client `c`'s requests until `deadline`: the same sequence whatever the
+/// target (node or PostgreSQL), from the seed.
+fn requests(
+    seed: u64,
+    c: usize,
+    kind: &'static str,
+    targets: Arc<Vec<Target>>,
+    deadline: Instant,
+) -> impl Iterator<Item = Request> + Send + 'static {
+    let mut rng = StdRng::seed_from_u64(seed.wrapping_mul(1_000_003).wrapping_add(c as u64));
+    let mut n = 0u64;
+    std::iter::from_fn(move || {
+        if Instant::now() >= deadline {
+            return None;
+        }
+        n += 1;
+        let target = &targets[rng.gen_range(0..targets.len())];
+        Some(match kind {
+            "read" => Request::Read(
+                target.observations[rng.gen_range(0..target.observations.len())].clone(),
+            ),
+            _ if n % 2 == 1 => Request::Code {
+                patient: target.patient.clone(),
+                code: target.codes[rng.gen_range(0..target.codes.len())].clone(),
+            },
+            _ => Request::Date {
+                patient: target.patient.clone(),
+            },
+        })
     })
 }
 
@@ -538,32 +620,15 @@ fn closed_loop(
     let deadline = Instant::now() + Duration::from_secs(args.seconds);
     let per_client: Vec<_> = (0..args.clients)
         .map(|c| {
-            let targets = targets.clone();
             let base = base.to_owned();
-            let mut rng =
-                StdRng::seed_from_u64(args.seed.wrapping_mul(1_000_003).wrapping_add(c as u64));
-            let mut n = 0u64;
-            std::iter::from_fn(move || {
-                if Instant::now() >= deadline {
-                    return None;
-                }
-                n += 1;
-                let target = &targets[rng.gen_range(0..targets.len())];
-                Some(match kind {
-                    "read" => format!(
-                        "{base}/fhir/Observation/{}",
-                        target.observations[rng.gen_range(0..target.observations.len())]
-                    ),
-                    _ if n % 2 == 1 => format!(
-                        "{base}/fhir/Observation?patient=Patient/{}&code=http://loinc.org%7C{}",
-                        target.patient,
-                        target.codes[rng.gen_range(0..target.codes.len())]
-                    ),
-                    _ => format!(
-                        "{base}/fhir/Observation?patient=Patient/{}&date=ge2020-01-01&_count=20",
-                        target.patient
-                    ),
-                })
+            requests(args.seed, c, kind, targets.clone(), deadline).map(move |r| match r {
+                Request::Read(id) => format!("{base}/fhir/Observation/{id}"),
+                Request::Code { patient, code } => format!(
+                    "{base}/fhir/Observation?patient=Patient/{patient}&code=http://loinc.org%7C{code}"
+                ),
+                Request::Date { patient } => format!(
+                    "{base}/fhir/Observation?patient=Patient/{patient}&date=ge2020-01-01&_count=20"
+                ),
             })
         })
         .collect();

@@ -79,6 +79,89 @@ pub fn decide(
     }
 }
 
+/// Decisions shared across the matches of one interaction (a search):
+/// when nothing the decision reads can tell two records of the same
+/// patient, resource type and category apart, the policy engine decides
+/// once per (patient, resource type, category) and each record gets the
+/// same decision, its own `access` event naming it. That is the case when
+/// no grant of the patient names single records and the governance
+/// policies name no record; otherwise every record is decided on its own.
+/// The requester, purpose, interaction, time and break-glass
+/// justification are those of the one interaction.
+pub struct SharedDecisions {
+    governance_names_records: bool,
+    /// Patient → whether one of their grants names single records.
+    names_records: std::collections::HashMap<String, bool>,
+    memo: std::collections::HashMap<(String, String, String), Decided>,
+    /// How many decisions the policy engine made (the rest were shared).
+    pub evaluated: usize,
+}
+
+/// Whether Cedar text names a `Hygeia::Record` entity (conservatively:
+/// any `Record::"` once whitespace is removed, comments included).
+pub fn names_records(cedar: &str) -> bool {
+    let compact: String = cedar.split_whitespace().collect();
+    compact.contains("Record::\"")
+}
+
+impl SharedDecisions {
+    pub fn new(state: &LedgerState) -> Self {
+        SharedDecisions {
+            governance_names_records: names_records(state.policy.governance().text()),
+            names_records: Default::default(),
+            memo: Default::default(),
+            evaluated: 0,
+        }
+    }
+
+    /// [`decide`], shared where it may be.
+    pub fn decide(
+        &mut self,
+        state: &LedgerState,
+        session: &Session,
+        purpose: PurposeOfUse,
+        interaction: Interaction,
+        subject: &Subject<'_>,
+        now: i64,
+    ) -> Decided {
+        let Some(commitment) = subject.commitment else {
+            self.evaluated += 1;
+            return decide(state, session, purpose, interaction, subject, now);
+        };
+        let per_record = self.governance_names_records
+            || *self
+                .names_records
+                .entry(subject.patient.to_owned())
+                .or_insert_with(|| {
+                    state
+                        .policy
+                        .consents()
+                        .grants_of(subject.patient)
+                        .any(|g| !g.scope.record_ids.is_empty())
+                });
+        if per_record {
+            self.evaluated += 1;
+            return decide(state, session, purpose, interaction, subject, now);
+        }
+        let key = (
+            subject.patient.to_owned(),
+            subject.resource_type.to_owned(),
+            subject.category.to_owned(),
+        );
+        let mut decided = match self.memo.get(&key) {
+            Some(decided) => decided.clone(),
+            None => {
+                self.evaluated += 1;
+                let decided = decide(state, session, purpose, interaction, subject, now);
+                self.memo.insert(key, decided.clone());
+                decided
+            }
+        };
+        decided.event.records = vec![commitment.to_owned()];
+        decided
+    }
+}
+
 /// Merges events that differ only in the records they name, keeping the
 /// first one's time, and splits any naming more records than one event
 /// may.
@@ -275,4 +358,20 @@ pub async fn may_read(
     let permitted = decided.decision.is_permit();
     log(node, session, vec![decided.event], Vec::new()).await?;
     Ok(permitted)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::names_records;
+
+    #[test]
+    fn governance_naming_a_record_turns_shared_decisions_off() {
+        assert!(!names_records(hygeia_policy::governance::DEFAULT_POLICIES));
+        assert!(names_records(
+            r#"@id("x") forbid (principal, action, resource == Hygeia::Record::"abc");"#
+        ));
+        assert!(names_records(
+            "@id(\"x\") forbid (principal, action, resource)\n when { resource == Hygeia::Record :: \"abc\" };"
+        ));
+    }
 }

@@ -526,12 +526,13 @@ fn decide_matches(
     let total = matches.len();
     let mut decided = 0;
     let mut withheld = 0usize;
+    let mut shared = decide::SharedDecisions::new(&committed.state);
     for current in matches {
         if !decide_all && permitted.len() >= needed {
             break;
         }
         decided += 1;
-        let d = decide::decide(
+        let d = shared.decide(
             &committed.state,
             session,
             purpose,

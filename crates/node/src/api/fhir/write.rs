@@ -473,6 +473,14 @@ pub async fn commit(
     prepared: Vec<Prepared>,
     extra_events: Vec<Access>,
 ) -> Result<(Receipt, Vec<Prepared>), FhirError> {
+    // The versions' vault files (ciphertexts, wrapped keys, any new group
+    // key) were written unflushed: one `syncfs` makes them all durable
+    // before anything durable (metadata, the `record` transactions) refers
+    // to them, so an acknowledged version survives a crash.
+    if let Err(e) = node.custody.sync() {
+        discard(node, &prepared);
+        return Err(FhirError::internal(e));
+    }
     for p in &prepared {
         if let Err(e) = node.custody.save_meta(&p.new.version.commitment, &p.meta) {
             discard(node, &prepared);

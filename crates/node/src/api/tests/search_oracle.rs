@@ -282,3 +282,62 @@ async fn a_requester_reads_its_own_denials_without_the_patient_or_records() {
     assert_eq!(theirs.status, 200, "{}", theirs.text());
     assert!(theirs.text().contains(&did(&victim.key)) && theirs.text().contains(&commitment));
 }
+
+/// A search decides once per (patient, resource type, category) only when
+/// no grant names single records: with a grant naming one record, each
+/// match is decided on its own and only the named one is found; with a
+/// grant of the type, every match is found.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shared_decisions_never_widen_a_grant_that_names_records() {
+    let net = Net::start();
+    let patient = net.patient("s1", "Hopper", "1906-12-09", "female").await;
+    let second = net
+        .fhir(
+            &patient.token,
+            Method::POST,
+            "/fhir/Observation",
+            Some(&super::observation("s1", "4548-4", 7.2)),
+        )
+        .await;
+    assert_eq!(second.status, 201, "{}", second.text());
+    let commitment = |id: &str| {
+        net.node
+            .fhir
+            .store
+            .current(&format!("Observation/{id}"))
+            .unwrap()
+            .latest
+            .commitment
+    };
+    let named = Keypair::generate();
+    net.grant(
+        &patient.key,
+        &named,
+        serde_json::json!({"record_ids": [commitment(&patient.observation)]}),
+        serde_json::json!(["read"]),
+        "HOPERAT",
+    )
+    .await;
+    let token = net.token(&named, "HOPERAT", None).await;
+    let found = search(&net, &token, "Observation?patient=Patient/s1").await;
+    assert_eq!(found.json()["total"], 1, "{}", found.text());
+    assert_eq!(
+        found.json()["entry"][0]["resource"]["id"],
+        patient.observation.as_str()
+    );
+    let typed = Keypair::generate();
+    net.grant(
+        &patient.key,
+        &typed,
+        serde_json::json!({"resource_types": ["Observation"]}),
+        serde_json::json!(["read"]),
+        "HOPERAT",
+    )
+    .await;
+    let token = net.token(&typed, "HOPERAT", None).await;
+    let before = net.size();
+    let found = search(&net, &token, "Observation?patient=Patient/s1").await;
+    assert_eq!(found.json()["total"], 2, "{}", found.text());
+    // One decision shared by both records, one event naming both.
+    assert_eq!(net.size() - before, 1);
+}
