@@ -473,7 +473,7 @@ test("a patient's incentives in the wallet: a balance and a stipend waiting", as
   await visit(page, "#/wallet/incentives");
   await page.getByTestId("balance").getByText("gluco-token").waitFor();
   assert.match(await page.getByTestId("balance").textContent(), /^25 gluco-token$/);
-  assert.match(await page.getByTestId("escrow").textContent(), /^40 gluco-token set aside by .*, paid on );
+  assert.match(await page.getByTestId("escrow").textContent(), /^40 gluco-token set aside by .*, paid on /);
   await accessible(page, "wallet incentives");
   await shot(page, "24-wallet-incentives");
   await context.close();
