@@ -315,9 +315,30 @@ fn ingest(args: IngestArgs) -> anyhow::Result<ExitCode> {
     let network = node_network(&node_info(&args.node)?)?;
     eprintln!("signing {} transactions ahead of time…", args.count);
     let signed = presign(&network, args.clients, args.count);
-    let batch = args.batch_size;
+    submit_presigned(
+        &args.node,
+        args.clients,
+        signed,
+        args.batch_size,
+        "hygeia",
+        args.json,
+    )
+}
+
+/// Sends each client's pre-signed transactions (`per_client`) to `node`
+/// from `clients` concurrent clients, one per request or `batch` per
+/// `/v1/transactions/batch` request, and prints the summary as `what`.
+pub(super) fn submit_presigned(
+    node: &str,
+    clients: usize,
+    per_client: Vec<Vec<Vec<u8>>>,
+    batch: usize,
+    what: &str,
+    json_output: bool,
+) -> anyhow::Result<ExitCode> {
+    let transactions: usize = per_client.iter().map(Vec::len).sum();
     // Each client's requests: bodies ready to send.
-    let requests: Vec<Vec<Vec<u8>>> = signed
+    let requests: Vec<Vec<Vec<u8>>> = per_client
         .into_iter()
         .map(|txs| {
             if batch == 1 {
@@ -340,12 +361,12 @@ fn ingest(args: IngestArgs) -> anyhow::Result<ExitCode> {
         })
         .collect();
     let url = if batch == 1 {
-        format!("{}/v1/transactions", args.node.trim_end_matches('/'))
+        format!("{}/v1/transactions", node.trim_end_matches('/'))
     } else {
-        format!("{}/v1/transactions/batch", args.node.trim_end_matches('/'))
+        format!("{}/v1/transactions/batch", node.trim_end_matches('/'))
     };
     let total_requests: usize = requests.iter().map(Vec::len).sum();
-    let (wall, latencies, errors) = drive(args.clients, requests, None, move |client, body| {
+    let (wall, latencies, errors) = drive(clients, requests, None, move |client, body| {
         client
             .post(&url)
             .header("content-type", "application/json")
@@ -353,19 +374,19 @@ fn ingest(args: IngestArgs) -> anyhow::Result<ExitCode> {
     })?;
     Summary {
         what: if batch == 1 {
-            "hygeia single".into()
+            format!("{what} single")
         } else {
-            format!("hygeia batch of {batch}")
+            format!("{what} batch of {batch}")
         },
         unit: "tx",
-        clients: args.clients,
-        transactions: args.count,
+        clients,
+        transactions,
         requests: total_requests,
         errors,
         wall,
         latencies,
     }
-    .print(args.json);
+    .print(json_output);
     Ok(if errors == 0 {
         ExitCode::SUCCESS
     } else {

@@ -13,7 +13,6 @@ use hygeia_ledger::TxBuilder;
 use rayon::prelude::*;
 use serde_json::json;
 
-use super::bench::{drive, Summary};
 use super::{node_info, node_network};
 use crate::client::Client;
 
@@ -63,14 +62,13 @@ pub fn transfers(args: TransferArgs) -> anyhow::Result<ExitCode> {
     }
     eprintln!("signing {} transfers ahead of time…", args.count);
     let dids: Vec<String> = keys.iter().map(|k| k.did().to_string()).collect();
-    let batch = args.batch_size;
-    let requests: Vec<Vec<Vec<u8>>> = keys
+    let signed: Vec<Vec<Vec<u8>>> = keys
         .par_iter()
         .enumerate()
         .map(|(c, key)| {
             let mine = args.count / args.clients + usize::from(c < args.count % args.clients);
             let to = &dids[(c + 1) % dids.len()];
-            let txs: Vec<Vec<u8>> = (0..mine)
+            (0..mine)
                 .map(|i| {
                     TxBuilder {
                         network: &network,
@@ -80,55 +78,15 @@ pub fn transfers(args: TransferArgs) -> anyhow::Result<ExitCode> {
                     }
                     .sign(key)
                 })
-                .collect();
-            if batch == 1 {
-                return txs;
-            }
-            txs.chunks(batch)
-                .map(|chunk| {
-                    let mut body = b"[".to_vec();
-                    for (i, tx) in chunk.iter().enumerate() {
-                        if i > 0 {
-                            body.push(b',');
-                        }
-                        body.extend_from_slice(tx);
-                    }
-                    body.push(b']');
-                    body
-                })
                 .collect()
         })
         .collect();
-    let url = if batch == 1 {
-        format!("{}/v1/transactions", args.node.trim_end_matches('/'))
-    } else {
-        format!("{}/v1/transactions/batch", args.node.trim_end_matches('/'))
-    };
-    let total_requests: usize = requests.iter().map(Vec::len).sum();
-    let (wall, latencies, errors) = drive(args.clients, requests, None, move |client, body| {
-        client
-            .post(&url)
-            .header("content-type", "application/json")
-            .body(body)
-    })?;
-    Summary {
-        what: if batch == 1 {
-            "unit.transfer single".into()
-        } else {
-            format!("unit.transfer batch of {batch}")
-        },
-        unit: "tx",
-        clients: args.clients,
-        transactions: args.count,
-        requests: total_requests,
-        errors,
-        wall,
-        latencies,
-    }
-    .print(args.json);
-    Ok(if errors == 0 {
-        ExitCode::SUCCESS
-    } else {
-        ExitCode::from(1)
-    })
+    super::bench::submit_presigned(
+        &args.node,
+        args.clients,
+        signed,
+        args.batch_size,
+        "unit.transfer",
+        args.json,
+    )
 }

@@ -702,19 +702,9 @@ fn a_bad_clients_file_stops_the_node_with_a_clear_message() {
 
 /// A client-credentials token request with `assertion`.
 async fn backend_token(net: &Net, assertion: &str) -> Answer {
-    let mut form = form_urlencoded::Serializer::new(String::new());
-    form.append_pair("grant_type", "client_credentials")
-        .append_pair(
-            "client_assertion_type",
-            "urn:ietf:params:oauth:client-assertion-type:jwt-bearer",
-        )
-        .append_pair("client_assertion", assertion)
-        .append_pair("scope", "system/*.rs");
-    net.send(
-        Request::post("/auth/token")
-            .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
-            .body(Body::from(form.finish()))
-            .unwrap(),
+    form_token(
+        net,
+        &[("client_assertion", assertion), ("scope", "system/*.rs")],
     )
     .await
 }
