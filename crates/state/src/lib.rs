@@ -15,6 +15,7 @@ pub mod credentials;
 pub mod devices;
 pub mod escrow;
 pub mod identities;
+pub mod layered;
 pub mod network;
 pub mod participants;
 pub mod programs;

@@ -294,7 +294,7 @@ mod milestones {
                 resource_type: "Task".into(),
                 index: cx.index,
                 erased_at: None,
-            });
+            })?;
             // Emitted after the change: the registry undoes it if a
             // reaction refuses.
             cx.emit(MilestoneRecorded {
@@ -374,7 +374,7 @@ mod milestones {
                 resource_type: "Task".into(),
                 index: cx.index,
                 erased_at: None,
-            });
+            })?;
             cx.emit(Echo)?;
             Ok(Effect::None)
         }
