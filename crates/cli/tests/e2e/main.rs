@@ -17,4 +17,3 @@ mod fhir_cli;
 mod identity;
 mod readme;
 mod records;
-mod records_bad_input;
