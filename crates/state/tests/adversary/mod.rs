@@ -983,6 +983,42 @@ fn cases(
                 program_claim(&world.program, &attacker.key(), attacker),
             ),
         ],
+        "study.register" => vec![case(
+            "register a study in the victim's name",
+            json!({"protocol": commitment(20), "version": "1", "committee": me, "sponsor": victim.did()}),
+        )],
+        "study.amend" => vec![case(
+            "amend a study the attacker does not sponsor",
+            json!({"study": commitment(21), "protocol": commitment(22), "version": "2", "reconsent": true}),
+        )],
+        "study.progress" => vec![case(
+            "terminate a study the attacker does not sponsor",
+            json!({"study": commitment(21), "state": "terminated"}),
+        )],
+        "ethics.approve" => vec![case(
+            "approve a protocol as a committee no one trusts",
+            json!({"study": commitment(21), "version": "1", "protocol": commitment(20)}),
+        )],
+        "site.activate" => vec![case(
+            "activate the victim as a site with a self-issued accreditation",
+            json!({"study": commitment(21), "site": victim.did(), "presentation": licence_presentation(attacker, &vkey, attacker, &Actor::Node.did())}),
+        )],
+        "econsent.give" => vec![case(
+            "consent to a study for the victim's site",
+            json!({"study": commitment(21), "site": victim.did(), "version": "1", "protocol": commitment(20), "document": commitment(23)}),
+        )],
+        "econsent.withdraw" => vec![case(
+            "withdraw from a study the attacker is no subject of",
+            json!({"study": commitment(21)}),
+        )],
+        "subject.milestone" => vec![case(
+            "record a milestone for the victim as a subject",
+            json!({"study": commitment(21), "subject": vkey, "milestone": "enrolled"}),
+        )],
+        "subject.deviation" => vec![case(
+            "record a deviation against the victim as a subject",
+            json!({"study": commitment(21), "subject": vkey, "severity": "major", "report": commitment(24)}),
+        )],
         _ => return None,
     };
     Some(bodies)

@@ -1,0 +1,141 @@
+//! Clinical trials: studies and their protocol versions, ethics approvals,
+//! accredited sites, eConsent bound to a protocol version, and research
+//! subjects' milestones and deviations (docs/trials.md). One module per
+//! concept:
+//!
+//! - [`study`]: `study.register`, `study.amend`, `study.progress` (the
+//!   sponsor's; FHIR R5 ResearchStudy `progressStatus`);
+//! - [`ethics`]: `ethics.approve` (an accredited ethics committee's);
+//! - [`sites`]: `site.activate` (the sponsor's, with the site's
+//!   trial-site accreditation);
+//! - [`econsent`]: `econsent.give`, `econsent.withdraw` (the subject's);
+//! - [`subjects`]: `subject.milestone`, `subject.deviation` (the site's;
+//!   FHIR R5 ResearchSubject `progress`), which pay sites through escrow
+//!   milestones ([`crate::escrow::MilestoneReached`]).
+//!
+//! No PHI reaches the ledger: a study is a protocol document's SHA-256, a
+//! version code and DIDs; a subject is a did:key the participant makes for
+//! this study alone (a pseudonym: who it is stays with the site, off the
+//! ledger); milestones, deviations and consents are codes, hashes and
+//! leaf indices.
+
+pub mod econsent;
+pub mod ethics;
+pub mod sites;
+pub mod study;
+pub mod subjects;
+#[cfg(test)]
+mod tests;
+
+use std::sync::Arc;
+
+use hygeia_ledger::{ErrorCode, TxError};
+use imbl::HashMap;
+use serde::{Deserialize, Serialize};
+
+use super::registry::Registry;
+
+pub use sites::SiteEntry;
+pub use study::{ProtocolVersion, Study, StudyState};
+pub use subjects::{Deviation, Milestone, Subject, SubjectState};
+
+/// The credential type the governance puts an ethics committee on the
+/// trust list for (`trust.issuer`): the committee's approvals count.
+pub const VCT_ETHICS_COMMITTEE: &str = "https://hygeia.health/vct/ethics-committee/v1";
+
+/// Registers the types of the trial domain, concept by concept.
+pub(crate) fn register(r: &mut Registry) {
+    study::register(r);
+    ethics::register(r);
+    sites::register(r);
+    econsent::register(r);
+    subjects::register(r);
+}
+
+/// Studies and their subjects. Persistent maps (`imbl`), entries behind
+/// an `Arc`.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+pub struct Trials {
+    #[serde(with = "crate::snapshot::sorted_map")]
+    studies: HashMap<String, Arc<Study>>,
+    /// (study, subject did:key) → the subject.
+    #[serde(with = "crate::snapshot::sorted_map")]
+    subjects: HashMap<(String, String), Arc<Subject>>,
+}
+
+impl Trials {
+    pub fn study(&self, id: &str) -> Option<&Study> {
+        self.studies.get(id).map(|s| &**s)
+    }
+
+    /// Every study, sorted by id.
+    pub fn studies(&self) -> Vec<(&str, &Study)> {
+        let mut all: Vec<(&str, &Study)> = self
+            .studies
+            .iter()
+            .map(|(k, v)| (k.as_str(), &**v))
+            .collect();
+        all.sort_by(|a, b| a.0.cmp(b.0));
+        all
+    }
+
+    pub fn subject(&self, study: &str, subject: &str) -> Option<&Subject> {
+        self.subjects
+            .get(&(study.to_owned(), subject.to_owned()))
+            .map(|s| &**s)
+    }
+
+    /// The subjects of `study`, sorted by their did:key.
+    pub fn subjects_of(&self, study: &str) -> Vec<(&str, &Subject)> {
+        let mut all: Vec<(&str, &Subject)> = self
+            .subjects
+            .iter()
+            .filter(|((s, _), _)| s == study)
+            .map(|((_, d), v)| (d.as_str(), &**v))
+            .collect();
+        all.sort_by(|a, b| a.0.cmp(b.0));
+        all
+    }
+
+    pub(crate) fn require_study(&self, id: &str) -> Result<&Study, TxError> {
+        self.study(id).ok_or_else(|| {
+            TxError::new(
+                ErrorCode::NotFound("trial.unknown_study"),
+                format!("no study {id}"),
+            )
+        })
+    }
+
+    pub(crate) fn put_study(&mut self, id: String, study: Study) {
+        self.studies.insert(id, Arc::new(study));
+    }
+
+    pub(crate) fn put_subject(&mut self, study: &str, subject: &str, entry: Subject) {
+        self.subjects
+            .insert((study.to_owned(), subject.to_owned()), Arc::new(entry));
+    }
+}
+
+/// The escrow milestone a subject's milestone reaches
+/// (condition `{"kind":"milestone","id":…}`):
+/// `trial/<study>/<subject>/<milestone>`, the subject as the first 32 hex
+/// digits of the SHA-256 of its did:key. Only this domain emits ids under
+/// `trial/`, and only for a milestone the subject's own active,
+/// accredited site recorded in the study the id names.
+pub fn milestone_id(study: &str, subject: &str, milestone: &Milestone) -> String {
+    use sha2::{Digest, Sha256};
+    let short = hex::encode(&Sha256::digest(subject.as_bytes())[..16]);
+    format!("trial/{study}/{short}/{milestone}")
+}
+
+fn forbidden(code: &'static str, message: impl Into<String>) -> TxError {
+    TxError::new(ErrorCode::Forbidden(code), message)
+}
+
+fn conflict(code: &'static str, message: impl Into<String>) -> TxError {
+    TxError::new(ErrorCode::Conflict(code), message)
+}
+
+fn invalid(code: &'static str, message: impl Into<String>) -> TxError {
+    TxError::new(ErrorCode::Invalid(code), message)
+}
