@@ -123,9 +123,14 @@ impl Trials {
 /// `trial/`, and only for a milestone the subject's own active,
 /// accredited site recorded in the study the id names.
 pub fn milestone_id(study: &str, subject: &str, milestone: &Milestone) -> String {
+    format!("trial/{study}/{}/{milestone}", short_subject(subject))
+}
+
+/// A subject's short name: the first 32 hex digits of the SHA-256 of its
+/// did:key (in milestone ids and FHIR ResearchSubject ids).
+pub fn short_subject(subject: &str) -> String {
     use sha2::{Digest, Sha256};
-    let short = hex::encode(&Sha256::digest(subject.as_bytes())[..16]);
-    format!("trial/{study}/{short}/{milestone}")
+    hex::encode(&Sha256::digest(subject.as_bytes())[..16])
 }
 
 fn forbidden(code: &'static str, message: impl Into<String>) -> TxError {

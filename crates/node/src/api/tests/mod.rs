@@ -14,6 +14,7 @@ mod scopes;
 mod search_oracle;
 mod smart;
 mod timing;
+mod trials;
 mod witness;
 mod writes;
 
