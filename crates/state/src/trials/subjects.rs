@@ -298,12 +298,8 @@ impl TxBody for SubjectMilestone {
                     format!("the study is {}", study.state.code()),
                 ));
             }
-            if !study.state.is_running() {
-                return Err(conflict(
-                    "trial.not_running",
-                    format!("the study is {}", study.state.code()),
-                ));
-            }
+            // A study that has subjects has recruited: it is running
+            // until it ends (the transition table never goes back).
             let Some(site) = study.sites.get(&subject.site) else {
                 return Err(forbidden("trial.not_site", "the site is not active"));
             };

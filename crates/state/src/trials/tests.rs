@@ -69,22 +69,30 @@ impl Trial {
     }
 
     fn list_id(&self) -> String {
+        self.list_named("sites")
+    }
+
+    fn list_named(&self, name: &str) -> String {
         format!(
             "https://accreditor.example{}",
-            crate::credentials::list_path(&did(&self.accreditor), "sites")
+            crate::credentials::list_path(&did(&self.accreditor), name)
         )
     }
 
     fn publish_list(&mut self, revoked: &[usize]) {
+        self.publish(StatusPurpose::Revocation, "sites", revoked);
+    }
+
+    fn publish(&mut self, purpose: StatusPurpose, name: &str, revoked: &[usize]) {
         let mut list = StatusList::new(0).unwrap();
         for i in revoked {
             list.set(*i, true).unwrap();
         }
         let created = time::OffsetDateTime::from_unix_timestamp(self.net.now - 3600).unwrap();
         let credential = StatusListCredential {
-            id: self.list_id(),
+            id: self.list_named(name),
             issuer: did(&self.accreditor),
-            purpose: StatusPurpose::Revocation,
+            purpose,
             list,
             valid_from: Some(created),
             valid_until: None,
@@ -823,4 +831,305 @@ fn milestone_codes_round_trip_and_refuse_look_alikes() {
     let id = milestone_id(&hash(1), "did:key:z6Mk", &Milestone::Visit(12));
     crate::escrow::check_milestone_id(&id).unwrap();
     let _ = Effect::None;
+}
+
+/// An accreditation whose `study_id` is `claimed` while its key binding
+/// names `study` (the one being activated), with `status` as its status
+/// claim.
+fn accreditation_for(t: &Trial, claimed: &str, status: Option<Value>, now: i64) -> String {
+    use hygeia_credentials::credential_types::{Credential, Issuance, TrialSiteAccreditation};
+    use hygeia_credentials::jws::{SigningKey, VerifyingKey};
+    use hygeia_credentials::sd_jwt::SdJwt;
+    let issuance = Issuance {
+        issuer: did(&t.accreditor),
+        issued_at: now - 86_400,
+        expires_at: Some(now + 86_400 * 365),
+        holder_key: VerifyingKey::from(t.site.public_key()),
+        status,
+        key_id: Some(t.accreditor.did().verification_method()),
+    };
+    let issued = Credential::TrialSiteAccreditation(TrialSiteAccreditation {
+        site: did(&t.site),
+        study_id: claimed.to_owned(),
+        scope: vec!["enrolment".into()],
+    })
+    .issue(&issuance, &SigningKey::from(copy(&t.accreditor)))
+    .unwrap();
+    let key = VerifyingKey::from(t.accreditor.public_key());
+    let audience = t.net.state.network.id().unwrap().to_owned();
+    SdJwt::parse(&issued, &|_: &str, _: &_| Some(key.clone()))
+        .unwrap()
+        .present_with_key_binding(
+            &[],
+            &audience,
+            &t.study,
+            now,
+            &SigningKey::from(copy(&t.site)),
+        )
+        .unwrap()
+}
+
+#[test]
+fn a_site_activation_refuses_what_is_not_this_sites_accreditation_for_this_study() {
+    let mut t = trial(true, false);
+    let sponsor = copy(&t.sponsor);
+    let now = t.net.now;
+    let activate = |t: &Trial, presentation: String| json!({"study": t.study, "site": did(&t.site), "presentation": presentation});
+    // For another study, though presented for this one.
+    let body = activate(&t, accreditation_for(&t, &hash(0x42), None, now));
+    t.refused(
+        &sponsor,
+        sites::SITE_ACTIVATE,
+        body,
+        "trial.site_wrong_study",
+    );
+    // Another credential type (a device attestation) presented for it.
+    let audience = t.net.state.network.id().unwrap().to_owned();
+    let device =
+        crate::testing::device_presentation(&t.accreditor, &t.site, &audience, &t.study, now, None);
+    t.refused(
+        &sponsor,
+        sites::SITE_ACTIVATE,
+        activate(&t, device),
+        "trial.site_wrong_type",
+    );
+    // A status list outside the accreditor's namespace.
+    let foreign = json!({"type": "BitstringStatusListEntry", "statusPurpose": "revocation",
+        "statusListIndex": "1", "statusListCredential": "https://evil.example/v1/status-lists/x/l"});
+    let body = activate(
+        &t,
+        accreditation_for(&t, &t.study.clone(), Some(foreign), now),
+    );
+    t.refused(
+        &sponsor,
+        sites::SITE_ACTIVATE,
+        body,
+        "trial.site_bad_status",
+    );
+    // The sponsor or the committee as the site.
+    let mut body = activate(&t, t.presentation(&t.site, &t.study));
+    body["site"] = json!(did(&sponsor));
+    t.refused(&sponsor, sites::SITE_ACTIVATE, body, "trial.site_is_party");
+}
+
+#[test]
+fn a_site_counts_only_within_its_accreditation_and_its_status() {
+    // Suspended.
+    let mut t = trial(true, false);
+    let sponsor = copy(&t.sponsor);
+    let subject = copy(&t.subject);
+    let now = t.net.now;
+    t.publish(StatusPurpose::Suspension, "suspended", &[]);
+    let status = json!({"type": "BitstringStatusListEntry", "statusPurpose": "suspension",
+        "statusListIndex": "2", "statusListCredential": t.list_named("suspended")});
+    let body = json!({"study": t.study, "site": did(&t.site), "presentation": accreditation_for(&t, &t.study.clone(), Some(status), now)});
+    t.ok(&sponsor, sites::SITE_ACTIVATE, body);
+    t.ok(
+        &sponsor,
+        study::STUDY_PROGRESS,
+        json!({"study": t.study, "state": "recruiting"}),
+    );
+    t.publish(StatusPurpose::Suspension, "suspended", &[2]);
+    let p = t.protocol.clone();
+    t.refused(
+        &subject,
+        econsent::ECONSENT_GIVE,
+        t.consent("1.0", &p),
+        "trial.site_suspended",
+    );
+    t.publish(StatusPurpose::Suspension, "suspended", &[]);
+    t.ok(&subject, econsent::ECONSENT_GIVE, t.consent("1.0", &p));
+    // Expired by the ledger's clock a year later.
+    let node = copy(&t.net.node);
+    t.ok(&node, "clock.tick", json!({"time": now + 366 * 86_400}));
+    let site = copy(&t.site);
+    t.refused(
+        &site,
+        subjects::SUBJECT_MILESTONE,
+        t.milestone("screened"),
+        "trial.site_expired",
+    );
+
+    // A status list never published: unknown, fail closed.
+    let mut t = trial(true, false);
+    let sponsor = copy(&t.sponsor);
+    let status = json!({"type": "BitstringStatusListEntry", "statusPurpose": "revocation",
+        "statusListIndex": "2", "statusListCredential": t.list_named("never")});
+    let body = json!({"study": t.study, "site": did(&t.site), "presentation": accreditation_for(&t, &t.study.clone(), Some(status), now)});
+    t.ok(&sponsor, sites::SITE_ACTIVATE, body);
+    t.ok(
+        &sponsor,
+        study::STUDY_PROGRESS,
+        json!({"study": t.study, "state": "recruiting"}),
+    );
+    let subject = copy(&t.subject);
+    t.refused(
+        &subject,
+        econsent::ECONSENT_GIVE,
+        t.consent("1.0", &p),
+        "trial.site_status_unknown",
+    );
+
+    // Issued after the ledger's clock (beyond its lag): not yet valid.
+    let mut t = trial(true, false);
+    let sponsor = copy(&t.sponsor);
+    let later = accreditation_for(&t, &t.study.clone(), None, now + 10 * 86_400);
+    let body = json!({"study": t.study, "site": did(&t.site), "presentation": later});
+    t.ok(&sponsor, sites::SITE_ACTIVATE, body);
+    t.ok(
+        &sponsor,
+        study::STUDY_PROGRESS,
+        json!({"study": t.study, "state": "recruiting"}),
+    );
+    let subject = copy(&t.subject);
+    t.refused(
+        &subject,
+        econsent::ECONSENT_GIVE,
+        t.consent("1.0", &p),
+        "trial.site_not_yet_valid",
+    );
+}
+
+#[test]
+fn a_subject_re_consents_at_its_own_site_and_an_ended_study_takes_nothing() {
+    let mut t = trial(true, true);
+    let (sponsor, committee, subject) = (copy(&t.sponsor), copy(&t.committee), copy(&t.subject));
+    let p = t.protocol.clone();
+    t.ok(&subject, econsent::ECONSENT_GIVE, t.consent("1.0", &p));
+    // A second site.
+    let second = Keypair::generate();
+    let body = json!({"study": t.study, "site": did(&second), "presentation": t.presentation(&second, &t.study)});
+    t.ok(&sponsor, sites::SITE_ACTIVATE, body);
+    let v2 = hash(0xa2);
+    t.ok(
+        &sponsor,
+        study::STUDY_AMEND,
+        json!({"study": t.study, "protocol": v2, "version": "2.0", "reconsent": true}),
+    );
+    t.ok(
+        &committee,
+        ethics::ETHICS_APPROVE,
+        json!({"study": t.study, "version": "2.0", "protocol": v2}),
+    );
+    let mut elsewhere = t.consent("2.0", &v2);
+    elsewhere["site"] = json!(did(&second));
+    t.refused(
+        &subject,
+        econsent::ECONSENT_GIVE,
+        elsewhere,
+        "trial.other_site",
+    );
+    // Terminated: nothing more, by anyone.
+    t.ok(
+        &sponsor,
+        study::STUDY_PROGRESS,
+        json!({"study": t.study, "state": "terminated"}),
+    );
+    t.refused(
+        &subject,
+        econsent::ECONSENT_GIVE,
+        t.consent("2.0", &v2),
+        "trial.study_ended",
+    );
+    t.refused(
+        &sponsor,
+        study::STUDY_AMEND,
+        json!({"study": t.study, "protocol": hash(0xa3), "version": "3.0", "reconsent": true}),
+        "trial.study_ended",
+    );
+    let third = Keypair::generate();
+    let body = json!({"study": t.study, "site": did(&third), "presentation": t.presentation(&third, &t.study)});
+    t.refused(&sponsor, sites::SITE_ACTIVATE, body, "trial.study_ended");
+    let site = copy(&t.site);
+    t.refused(
+        &site,
+        subjects::SUBJECT_MILESTONE,
+        t.milestone("screened"),
+        "trial.study_ended",
+    );
+    t.refused(
+        &sponsor,
+        study::STUDY_PROGRESS,
+        json!({"study": t.study, "state": "completed"}),
+        "trial.bad_transition",
+    );
+    // The site still records a withdrawal.
+    t.ok(&site, subjects::SUBJECT_MILESTONE, t.milestone("withdrawn"));
+}
+
+#[test]
+fn a_study_pending_approval_ends_only_by_withdrawal_and_the_committee_cannot_approve_it_then() {
+    let mut t = trial(false, false);
+    let (sponsor, committee) = (copy(&t.sponsor), copy(&t.committee));
+    t.ok(
+        &sponsor,
+        study::STUDY_PROGRESS,
+        json!({"study": t.study, "state": "withdrawn"}),
+    );
+    let p = t.protocol.clone();
+    t.refused(
+        &committee,
+        ethics::ETHICS_APPROVE,
+        json!({"study": t.study, "version": "1.0", "protocol": p}),
+        "trial.study_ended",
+    );
+}
+
+#[test]
+fn the_state_a_study_and_a_subject_hold_is_bounded() {
+    let mut t = trial(true, true);
+    let (sponsor, committee, site, subject) = (
+        copy(&t.sponsor),
+        copy(&t.committee),
+        copy(&t.site),
+        copy(&t.subject),
+    );
+    for v in 2..=study::MAX_VERSIONS {
+        let (version, protocol) = (format!("{v}"), hex::encode([v as u8; 32]));
+        t.ok(
+            &sponsor,
+            study::STUDY_AMEND,
+            json!({"study": t.study, "protocol": protocol, "version": version, "reconsent": false}),
+        );
+        t.ok(
+            &committee,
+            ethics::ETHICS_APPROVE,
+            json!({"study": t.study, "version": version, "protocol": protocol}),
+        );
+    }
+    t.refused(
+        &sponsor,
+        study::STUDY_AMEND,
+        json!({"study": t.study, "protocol": hash(0xff), "version": "x", "reconsent": false}),
+        "trial.too_many_versions",
+    );
+    let current = t
+        .net
+        .state
+        .trials
+        .study(&t.study)
+        .unwrap()
+        .current()
+        .unwrap()
+        .clone();
+    t.ok(
+        &subject,
+        econsent::ECONSENT_GIVE,
+        t.consent(&current.version, &current.protocol),
+    );
+    for i in 0..subjects::MAX_DEVIATIONS {
+        let report = hex::encode(<sha2::Sha256 as sha2::Digest>::digest(
+            (i as u64).to_be_bytes(),
+        ));
+        t.ok(&site, subjects::SUBJECT_DEVIATION, json!({"study": t.study, "subject": did(&subject), "severity": "minor", "report": report}));
+    }
+    t.refused(&site, subjects::SUBJECT_DEVIATION, json!({"study": t.study, "subject": did(&subject), "severity": "minor", "report": hash(0xfe)}), "trial.too_many_deviations");
+    for _ in 1..sites::MAX_SITES {
+        let another = Keypair::generate();
+        let body = json!({"study": t.study, "site": did(&another), "presentation": t.presentation(&another, &t.study)});
+        t.ok(&sponsor, sites::SITE_ACTIVATE, body);
+    }
+    let another = Keypair::generate();
+    let body = json!({"study": t.study, "site": did(&another), "presentation": t.presentation(&another, &t.study)});
+    t.refused(&sponsor, sites::SITE_ACTIVATE, body, "trial.too_many_sites");
 }
