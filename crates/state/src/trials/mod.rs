@@ -30,7 +30,7 @@ mod tests;
 use std::sync::Arc;
 
 use hygeia_ledger::{ErrorCode, TxError};
-use imbl::HashMap;
+use imbl::{HashMap, OrdMap};
 use serde::{Deserialize, Serialize};
 
 use super::registry::Registry;
@@ -58,9 +58,32 @@ pub(crate) fn register(r: &mut Registry) {
 pub struct Trials {
     #[serde(with = "crate::snapshot::sorted_map")]
     studies: HashMap<String, Arc<Study>>,
-    /// (study, subject did:key) → the subject.
-    #[serde(with = "crate::snapshot::sorted_map")]
-    subjects: HashMap<(String, String), Arc<Subject>>,
+    /// (study, subject did:key) → the subject; ordered, so that a study's
+    /// subjects are one range.
+    #[serde(with = "subject_map")]
+    subjects: OrdMap<(String, String), Arc<Subject>>,
+}
+
+/// The subjects as a sequence of pairs, in key order (as
+/// `snapshot::sorted_map` writes hash maps).
+mod subject_map {
+    use std::sync::Arc;
+
+    use imbl::OrdMap;
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    use super::Subject;
+
+    type Map = OrdMap<(String, String), Arc<Subject>>;
+
+    pub fn serialize<S: Serializer>(map: &Map, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_seq(map.iter())
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Map, D::Error> {
+        let entries: Vec<((String, String), Arc<Subject>)> = Vec::deserialize(deserializer)?;
+        Ok(entries.into_iter().collect())
+    }
 }
 
 impl Trials {
@@ -85,16 +108,14 @@ impl Trials {
             .map(|s| &**s)
     }
 
-    /// The subjects of `study`, sorted by their did:key.
+    /// The subjects of `study`, sorted by their did:key: one range of the
+    /// ordered map, whatever other studies hold.
     pub fn subjects_of(&self, study: &str) -> Vec<(&str, &Subject)> {
-        let mut all: Vec<(&str, &Subject)> = self
-            .subjects
-            .iter()
-            .filter(|((s, _), _)| s == study)
+        self.subjects
+            .range((study.to_owned(), String::new())..)
+            .take_while(|((s, _), _)| s == study)
             .map(|((_, d), v)| (d.as_str(), &**v))
-            .collect();
-        all.sort_by(|a, b| a.0.cmp(b.0));
-        all
+            .collect()
     }
 
     pub(crate) fn require_study(&self, id: &str) -> Result<&Study, TxError> {

@@ -1133,3 +1133,32 @@ fn the_state_a_study_and_a_subject_hold_is_bounded() {
     let body = json!({"study": t.study, "site": did(&another), "presentation": t.presentation(&another, &t.study)});
     t.refused(&sponsor, sites::SITE_ACTIVATE, body, "trial.too_many_sites");
 }
+
+/// A study's subjects are its own range of the ordered map, and survive a
+/// snapshot's encoding.
+#[test]
+fn a_studys_subjects_are_its_own_and_survive_a_snapshot() {
+    let mut trials = Trials::default();
+    let subject = |site: &str| Subject::new(site.into(), 0, hash(1), 7);
+    for (study, did) in [
+        ("b", "did:key:z2"),
+        ("a", "did:key:z1"),
+        ("ab", "did:key:z3"),
+        ("a", "did:key:z0"),
+    ] {
+        trials.put_subject(study, did, subject(study));
+    }
+    let names = |t: &Trials, study: &str| -> Vec<String> {
+        t.subjects_of(study)
+            .into_iter()
+            .map(|(d, _)| d.to_owned())
+            .collect()
+    };
+    assert_eq!(names(&trials, "a"), ["did:key:z0", "did:key:z1"]);
+    assert_eq!(names(&trials, "ab"), ["did:key:z3"]);
+    assert!(names(&trials, "c").is_empty());
+    let text = serde_json::to_string(&trials).unwrap();
+    let back: Trials = serde_json::from_str(&text).unwrap();
+    assert_eq!(names(&back, "a"), names(&trials, "a"));
+    assert_eq!(serde_json::to_string(&back).unwrap(), text);
+}
