@@ -12,9 +12,9 @@
 //! vault; the ledger holds its SHA-256.
 //!
 //! `econsent.withdraw`, signed by the subject, takes effect at once and at
-//! any time: the subject becomes `withdrawn`, no further milestone,
-//! deviation-free visit or payment is recorded for it, and it cannot
-//! consent to the study again.
+//! any time: the subject becomes `withdrawn`, no further milestone (and so
+//! no payment) is recorded for it, and it cannot consent to the study
+//! again.
 
 use hygeia_ledger::{ErrorCode, TxError};
 use schemars::JsonSchema;
