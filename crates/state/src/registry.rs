@@ -55,6 +55,7 @@ pub const DOMAINS: &[Domain] = &[
     ("accounts", crate::accounts::register),
     ("escrow", crate::escrow::register),
     ("programs", crate::programs::register),
+    ("trials", crate::trials::register),
 ];
 
 /// Most events (and reactions) one transaction may set off, so that two

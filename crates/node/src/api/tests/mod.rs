@@ -20,6 +20,7 @@ mod search_oracle;
 mod smart;
 mod submissions;
 mod timing;
+mod trials;
 mod witness;
 mod writes;
 
