@@ -644,6 +644,11 @@ impl Custody {
             .collect()
     }
 
+    /// The directory of `group`'s wrapped key in the key ring.
+    pub(crate) fn group_key_dir(&self, group: &GroupId) -> PathBuf {
+        self.dir.join("keyring/keys").join(group.slot().to_hex())
+    }
+
     /// Whether the key ring holds a wrapped copy of `group`'s key.
     pub(crate) fn group_key_stored(&self, group: &GroupId) -> bool {
         !self

@@ -486,10 +486,22 @@ async fn erasing_a_patients_last_record_destroys_their_group_key() {
     );
     assert_eq!(read_own(&net, &net.patient, &second).await, 200);
 
+    // (The group key's file as it was, to put back below.)
+    let key_dir = custody.group_key_dir(&group);
+    let key_files: Vec<(std::path::PathBuf, Vec<u8>)> = std::fs::read_dir(&key_dir)
+        .unwrap()
+        .map(|e| {
+            let path = e.unwrap().path();
+            let bytes = std::fs::read(&path).unwrap();
+            (path, bytes)
+        })
+        .collect();
+    assert_eq!(key_files.len(), 1);
     net.net
         .submit_ok(&net.patient, "record.erase", json!({"record": second}))
         .await;
     assert!(!custody.group_key_stored(&group));
+    assert!(!key_dir.exists());
     assert!(custody
         .cached_group_keys()
         .iter()
@@ -497,4 +509,26 @@ async fn erasing_a_patients_last_record_destroys_their_group_key() {
     assert_eq!(read_own(&net, &net.patient, &second).await, 410);
     assert!(custody.group_key_stored(&other_group));
     assert_eq!(read_own(&net, &net.other_patient, &others).await, 200);
+
+    // A crash between a record's erasure and its group key's leaves the
+    // group key's file: the next start destroys it.
+    std::fs::create_dir_all(&key_dir).unwrap();
+    for (path, bytes) in &key_files {
+        std::fs::write(path, bytes).unwrap();
+    }
+    assert!(custody.group_key_stored(&group));
+    let Clinic {
+        net: restarted,
+        other_patient,
+        ..
+    } = net;
+    let restarted = restarted.restart();
+    let custody = &restarted.node.custody;
+    assert!(!custody.group_key_stored(&group));
+    assert!(custody.group_key_stored(&other_group));
+    let path = format!("/v1/records/{others}?purpose=PATRQT");
+    assert_eq!(
+        restarted.signed_get(&other_patient, &path).await.status,
+        200
+    );
 }
