@@ -273,6 +273,19 @@ impl Custody {
         }
     }
 
+    /// The key that seals the research store's values
+    /// ([`crate::research::Sealer`]): made at first use, kept in the key
+    /// ring sealed to the custodial key (durably before it is returned).
+    pub fn research_sealer(&self) -> Result<crate::research::Sealer, CustodyError> {
+        let key = self
+            .group_key(&crate::research::Sealer::key_name(), true, true)?
+            .ok_or(hygeia_vault::Error::NoKey)?;
+        Ok(crate::research::Sealer::new(
+            *self.custodial.public_key(),
+            key,
+        ))
+    }
+
     /// The group of a patient's X25519 key.
     pub fn group_of(patient: &RecipientPublicKey) -> GroupId {
         GroupId::of(patient.as_bytes())

@@ -119,7 +119,6 @@ impl Node {
         };
         let node_did = key.did().to_string();
         let health_cards = crate::health_cards::HealthCardIssuer::open(&dir, &config)?;
-        let research = crate::research::Studies::open(&crate::research::store_path(&dir))?;
         let signer = CheckpointSigner::new(
             &config.network,
             Keypair::from_seed(&key.as_dalek().to_bytes()),
@@ -145,6 +144,10 @@ impl Node {
         }
 
         let custody = Arc::new(Custody::open(&dir.join(VAULT_DIR))?);
+        let research = crate::research::Studies::open(
+            &crate::research::store_path(&dir),
+            custody.research_sealer()?,
+        )?;
         let view = store.snapshot()?;
         let snapshot_dir = dir.join(SNAPSHOT_DIR);
         let loaded =
