@@ -13,7 +13,7 @@
 use std::collections::HashMap;
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex, RwLock};
 
 use hygeia_vault::group::{self, GroupId, GroupKey, GroupWrappedKey, GROUP_WRAPPED_KEY_VERSION};
 use hygeia_vault::{
@@ -65,6 +65,46 @@ pub struct Stored {
     pub blob: BlobId,
     pub commitment: Commitment,
     pub salt: Salt,
+    /// Keeps the patient's group key from being destroyed while the record
+    /// is on its way to the ledger: hold it (or the [`Stored`]) until the
+    /// `record` transaction is committed or the record discarded.
+    pub in_flight: InFlight,
+}
+
+/// Stores under each group not yet settled (on the ledger or discarded).
+type InFlightCounts = Arc<Mutex<HashMap<GroupId, usize>>>;
+
+/// A store under a patient's group key that has not settled yet; dropping
+/// it settles it. While one is alive, [`Custody::erase_group`] keeps the
+/// group key (the record it wrapped may be about to reach the ledger).
+pub struct InFlight {
+    counts: InFlightCounts,
+    group: GroupId,
+}
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        let mut counts = self.counts.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(count) = counts.get_mut(&self.group) {
+            *count = count.saturating_sub(1);
+            if *count == 0 {
+                counts.remove(&self.group);
+            }
+        }
+    }
+}
+
+/// What [`Custody::erase_group`] did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum GroupErasure {
+    /// The group key is destroyed: its wrapped copy in the key ring (this
+    /// many files shredded, 0 if none was left) and its copy in memory.
+    Destroyed(usize),
+    /// A live record still has its node copy wrapped under it: kept.
+    InUse,
+    /// A record stored under it has not settled: kept (destroyed at the
+    /// next erasure of the patient's records or the next start).
+    StoreInFlight,
 }
 
 pub struct Custody {
@@ -88,6 +128,13 @@ pub struct Custody {
     /// Held while a group key is loaded or made, so two stores for the
     /// same new patient cannot make two keys.
     group_loading: Mutex<()>,
+    /// Stores under each group key not yet settled ([`InFlight`]).
+    in_flight: InFlightCounts,
+    /// Shared by stores (from taking a group key to wrapping under it),
+    /// exclusive for [`Custody::erase_group`]: a group key is never
+    /// destroyed between a store taking it and the store counting itself in
+    /// flight.
+    group_gate: RwLock<()>,
 }
 
 /// Most group keys kept in memory (about 100 bytes each).
@@ -123,6 +170,8 @@ impl Custody {
             recent_keys: Mutex::new(RecentKeys::default()),
             group_keys: Mutex::new(HashMap::new()),
             group_loading: Mutex::new(()),
+            in_flight: Arc::new(Mutex::new(HashMap::new())),
+            group_gate: RwLock::new(()),
         })
     }
 
@@ -172,6 +221,8 @@ impl Custody {
             .put(&blob, patient, &hygeia_vault::wrap(&key, &blob, patient)?)?;
         let deferred = std::ptr::eq(vault, &self.deferred);
         let group = GroupId::of(patient.as_bytes());
+        let _gate = self.group_gate.read().unwrap_or_else(|p| p.into_inner());
+        let in_flight = self.enter(group);
         let group_key = self
             .group_key(&group, true, !deferred)?
             .ok_or(hygeia_vault::Error::NoKey)?;
@@ -184,7 +235,91 @@ impl Custody {
             blob,
             commitment,
             salt,
+            in_flight,
         })
+    }
+
+    /// Counts a store under `group` in flight until the guard is dropped.
+    fn enter(&self, group: GroupId) -> InFlight {
+        *self
+            .in_flight
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .entry(group)
+            .or_insert(0) += 1;
+        InFlight {
+            counts: self.in_flight.clone(),
+            group,
+        }
+    }
+
+    /// The group whose key wraps the node's copy of a record's data key;
+    /// `None` for an unknown or erased record, or one written before group
+    /// keys (its node copy is sealed to the custodial key).
+    pub fn record_group(&self, commitment: &str) -> Result<Option<GroupId>, CustodyError> {
+        let Some(meta) = self.meta(commitment)? else {
+            return Ok(None);
+        };
+        let blob = BlobId::from_hex(&meta.blob)?;
+        let bytes = self
+            .vault
+            .keys()
+            .get_bytes(&blob, self.custodial.public_key())?;
+        match bytes {
+            Some(bytes) if bytes.first() == Some(&GROUP_WRAPPED_KEY_VERSION) => {
+                Ok(Some(*GroupWrappedKey::from_bytes(&bytes)?.group()))
+            }
+            _ => Ok(None),
+        }
+    }
+
+    /// The key that seals the research store's values
+    /// ([`crate::research::Sealer`]): made at first use, kept in the key
+    /// ring sealed to the custodial key (durably before it is returned).
+    pub fn research_sealer(&self) -> Result<crate::research::Sealer, CustodyError> {
+        let key = self
+            .group_key(&crate::research::Sealer::key_name(), true, true)?
+            .ok_or(hygeia_vault::Error::NoKey)?;
+        Ok(crate::research::Sealer::new(
+            *self.custodial.public_key(),
+            key,
+        ))
+    }
+
+    /// The group of a patient's X25519 key.
+    pub fn group_of(patient: &RecipientPublicKey) -> GroupId {
+        GroupId::of(patient.as_bytes())
+    }
+
+    /// Crypto-shreds a patient's group key once nothing needs it: shreds
+    /// its wrapped copy in the key ring and forgets the copy in memory, so
+    /// no wrapped data key under it (a copy of the key ring taken before,
+    /// a replica) opens any more. Kept while a store under it is in flight,
+    /// or while `in_use` (asked with every store held off) says a live
+    /// record's node copy is wrapped under it. Safe to repeat.
+    pub fn erase_group(
+        &self,
+        group: &GroupId,
+        in_use: impl FnOnce(&Custody) -> Result<bool, CustodyError>,
+    ) -> Result<GroupErasure, CustodyError> {
+        let _gate = self.group_gate.write().unwrap_or_else(|p| p.into_inner());
+        if self
+            .in_flight
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .contains_key(group)
+        {
+            return Ok(GroupErasure::StoreInFlight);
+        }
+        if in_use(self)? {
+            return Ok(GroupErasure::InUse);
+        }
+        // Held so that no read loads the key from the ring into memory
+        // between the two steps below.
+        let _loading = self.group_loading.lock().unwrap_or_else(|p| p.into_inner());
+        let destroyed = self.vault.keys().erase(&group.slot())?;
+        self.groups().remove(group);
+        Ok(GroupErasure::Destroyed(destroyed))
     }
 
     /// Makes every deferred write durable (one `syncfs`).
@@ -428,6 +563,85 @@ impl Custody {
     }
 }
 
+/// After a record of `patient` was erased: destroys the group key its node
+/// copy was wrapped under (`group`, read before the erasure) unless a live
+/// record of the patient still has its node copy under it.
+pub(crate) fn shred_unused_group(
+    custody: &Custody,
+    state: &crate::state::writer::SharedState,
+    patient: &str,
+    group: &GroupId,
+) -> Result<GroupErasure, CustodyError> {
+    custody.erase_group(group, |custody| {
+        let live: Vec<String> = state
+            .read()
+            .state
+            .records
+            .of_patient(patient)
+            .filter(|r| r.erased_at.is_none())
+            .map(|r| r.commitment.clone())
+            .collect();
+        for commitment in live {
+            if custody.record_group(&commitment)? == Some(*group) {
+                return Ok(true);
+            }
+        }
+        Ok(false)
+    })
+}
+
+/// At start-up, after the erased records' keys were destroyed again: the
+/// group keys of every patient with an erased record (the groups of the
+/// patient's own key and of every key rotated in or out) that no live
+/// record of theirs needs, so that a crash between a record's erasure and
+/// its group key's cannot leave the group key behind.
+pub(crate) fn shred_unused_groups(
+    custody: &Custody,
+    state: &crate::state::writer::SharedState,
+) -> Result<usize, CustodyError> {
+    let candidates: Vec<(String, Vec<GroupId>)> = {
+        let committed = state.read();
+        let mut patients: Vec<&str> = committed
+            .state
+            .records
+            .erased()
+            .map(|r| r.patient.as_str())
+            .collect();
+        patients.sort_unstable();
+        patients.dedup();
+        patients
+            .into_iter()
+            .map(|patient| {
+                let mut keys = vec![patient.to_owned()];
+                for rotation in committed.state.identities.rotations(patient) {
+                    keys.push(rotation.from.clone());
+                    keys.push(rotation.to.clone());
+                }
+                let groups = keys
+                    .iter()
+                    .filter_map(|did| hygeia_identity::Did::parse_cached(did).ok())
+                    .filter_map(|did| {
+                        RecipientPublicKey::from_bytes(&did.public_key().to_x25519()).ok()
+                    })
+                    .map(|key| Custody::group_of(&key))
+                    .collect();
+                (patient.to_owned(), groups)
+            })
+            .collect()
+    };
+    let mut destroyed = 0;
+    for (patient, groups) in candidates {
+        for group in groups {
+            if let GroupErasure::Destroyed(n) =
+                shred_unused_group(custody, state, &patient, &group)?
+            {
+                destroyed += n;
+            }
+        }
+    }
+    Ok(destroyed)
+}
+
 #[cfg(test)]
 impl Custody {
     /// The data key of `blob` if it is cached in memory.
@@ -441,6 +655,21 @@ impl Custody {
             .iter()
             .map(|(id, (key, _))| (*id, key.clone()))
             .collect()
+    }
+
+    /// The directory of `group`'s wrapped key in the key ring.
+    pub(crate) fn group_key_dir(&self, group: &GroupId) -> PathBuf {
+        self.dir.join("keyring/keys").join(group.slot().to_hex())
+    }
+
+    /// Whether the key ring holds a wrapped copy of `group`'s key.
+    pub(crate) fn group_key_stored(&self, group: &GroupId) -> bool {
+        !self
+            .vault
+            .keys()
+            .holders(&group.slot())
+            .expect("key ring")
+            .is_empty()
     }
 }
 

@@ -119,7 +119,6 @@ impl Node {
         };
         let node_did = key.did().to_string();
         let health_cards = crate::health_cards::HealthCardIssuer::open(&dir, &config)?;
-        let research = crate::research::Studies::open(&crate::research::store_path(&dir))?;
         let signer = CheckpointSigner::new(
             &config.network,
             Keypair::from_seed(&key.as_dalek().to_bytes()),
@@ -145,6 +144,10 @@ impl Node {
         }
 
         let custody = Arc::new(Custody::open(&dir.join(VAULT_DIR))?);
+        let research = crate::research::Studies::open(
+            &crate::research::store_path(&dir),
+            custody.research_sealer()?,
+        )?;
         let view = store.snapshot()?;
         let snapshot_dir = dir.join(SNAPSHOT_DIR);
         let loaded =
@@ -169,11 +172,38 @@ impl Node {
             custody.erase(&record.commitment)?;
         }
         let state = SharedState::new(committed);
+        // And any group key left only for records now erased.
+        crate::custody::shred_unused_groups(&custody, &state)?;
         let on_erased = {
             let custody = custody.clone();
+            let state = state.clone();
             Box::new(move |commitment: &str| {
+                // Read before the record's keys go: its node copy names it.
+                let group = custody.record_group(commitment);
                 if let Err(e) = custody.erase(commitment) {
                     tracing::error!(commitment, error = %e, "erasure is on the ledger but its keys could not be destroyed; they will be at the next start");
+                    return;
+                }
+                let patient = state
+                    .read()
+                    .state
+                    .records
+                    .get(commitment)
+                    .map(|r| r.patient.clone());
+                let shredded = match (group, patient) {
+                    (Ok(Some(group)), Some(patient)) => {
+                        crate::custody::shred_unused_group(&custody, &state, &patient, &group)
+                    }
+                    (Ok(_), _) => return,
+                    (Err(e), _) => Err(e),
+                };
+                match shredded {
+                    Ok(outcome) => {
+                        tracing::debug!(commitment, ?outcome, "patient's group key after erasure")
+                    }
+                    Err(e) => {
+                        tracing::error!(commitment, error = %e, "a record is erased but its patient's group key could not be checked or destroyed; it will be at the next start")
+                    }
                 }
             })
         };

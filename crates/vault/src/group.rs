@@ -13,12 +13,14 @@
 //! Encoded, it is `version (1 byte, = 2) | group id (32) | nonce (24) |
 //! sealed data key (32 + 16-byte tag)`: 105 bytes.
 //!
-//! Erasure is unchanged: a record's wrapped keys — these included — are
-//! destroyed with it. The group key stays (it opens the group's other
-//! records), and without the record's wrapped key it opens nothing of the
-//! erased record. The group key itself is stored as an ordinary HPKE
-//! [`crate::WrappedKey`] under the group's id ([`GroupId::slot`]) in the
-//! same key ring.
+//! Erasure: a record's wrapped keys — these included — are destroyed with
+//! it. The group key stays while it opens the group's other records, and
+//! without the record's wrapped key it opens nothing of the erased record.
+//! The group key itself is stored as an ordinary HPKE [`crate::WrappedKey`]
+//! under the group's id ([`GroupId::slot`]) in the same key ring, so
+//! [`crate::KeyRing::erase`] of that slot crypto-shreds it: its holder
+//! (the node) does that once no record of the group is left, after which a
+//! group-wrapped key copied out of the key ring earlier opens with nothing.
 
 use chacha20poly1305::aead::{Aead, KeyInit, Payload};
 use chacha20poly1305::{XChaCha20Poly1305, XNonce};

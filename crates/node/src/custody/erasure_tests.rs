@@ -282,3 +282,199 @@ fn records_written_before_group_keys_still_open_and_erase() {
     assert_eq!(erasure.wrapped_keys_destroyed, 2);
     assert!(custody.open_record(&meta, &mut Vec::new()).is_err());
 }
+
+/// Stores `text` for `patient` and saves its metadata; returns its
+/// commitment and metadata.
+fn store(custody: &Custody, patient: &RecipientPublicKey, text: &[u8]) -> (String, RecordMeta) {
+    let stored = custody.store("text/plain", text, patient).unwrap();
+    let commitment = stored.commitment.to_hex();
+    let meta = RecordMeta {
+        blob: stored.blob.to_hex(),
+        salt: stored.salt.to_hex(),
+        media_type: "text/plain".into(),
+        author: "did:example:author".into(),
+        provenance: String::new(),
+        size: text.len() as u64,
+    };
+    custody.save_meta(&commitment, &meta).unwrap();
+    (commitment, meta)
+}
+
+/// Whether a live record among `live` has its node copy under `group`.
+fn used_by(
+    live: &[&str],
+    group: &GroupId,
+) -> impl FnOnce(&Custody) -> Result<bool, super::CustodyError> {
+    let live: Vec<String> = live.iter().map(|c| c.to_string()).collect();
+    let group = *group;
+    move |custody| {
+        for commitment in &live {
+            if custody.record_group(commitment)? == Some(group) {
+                return Ok(true);
+            }
+        }
+        Ok(false)
+    }
+}
+
+/// Once every record of a patient is erased, the patient's group key goes
+/// too (from the key ring and from memory): nothing the node keeps — read
+/// file by file, with its custodial key, the patient's key and the group
+/// key as it was — opens any of the patient's records, nor a wrapped data
+/// key copied out of the key ring before the erasure. Another patient's
+/// records still open.
+#[test]
+fn erasing_all_of_a_patients_records_destroys_their_group_key() {
+    use super::GroupErasure;
+    let dir = tempfile::tempdir().unwrap();
+    let vault_dir = dir.path().join("vault");
+    let custody = Custody::open(&vault_dir).unwrap();
+    let alice = RecipientKey::generate().unwrap();
+    let bob = RecipientKey::generate().unwrap();
+    let (a1, a1_meta) = store(&custody, alice.public_key(), b"alice's first record");
+    let (a2, a2_meta) = store(&custody, alice.public_key(), b"alice's second record");
+    let (_b1, b1_meta) = store(&custody, bob.public_key(), b"bob's record");
+    let group_a = Custody::group_of(alice.public_key());
+    let group_b = Custody::group_of(bob.public_key());
+    assert_eq!(custody.record_group(&a1).unwrap(), Some(group_a));
+    assert!(custody.group_key_stored(&group_a) && custody.group_key_stored(&group_b));
+    let custodial = std::fs::read_to_string(vault_dir.join("custodial.key")).unwrap();
+    let custodial = RecipientKey::from_bytes(&hex::decode(custodial.trim()).unwrap()).unwrap();
+    let group_key_a = custody
+        .cached_group_keys()
+        .into_iter()
+        .find(|(id, _)| *id == group_a)
+        .unwrap()
+        .1;
+    // A copy of the node's wrapped key of Alice's first record, taken from
+    // the key ring before any erasure (a backup, a replica).
+    let a1_blob = BlobId::from_hex(&a1_meta.blob).unwrap();
+    let a1_copy = std::fs::read(
+        vault_dir
+            .join("keyring/keys")
+            .join(a1_meta.blob.as_str())
+            .join(custodial.public_key().to_hex()),
+    )
+    .unwrap();
+    let a1_copy = GroupWrappedKey::from_bytes(&a1_copy).unwrap();
+    assert!(group::unwrap(&a1_copy, &a1_blob, custodial.public_key(), &group_key_a).is_ok());
+
+    // The first erasure keeps the group key: the second record needs it.
+    custody.erase(&a1).unwrap().unwrap();
+    assert_eq!(
+        custody
+            .erase_group(&group_a, used_by(&[&a2], &group_a))
+            .unwrap(),
+        GroupErasure::InUse
+    );
+    assert!(custody.group_key_stored(&group_a));
+    let mut out = Vec::new();
+    custody.open_record(&a2_meta, &mut out).unwrap();
+    assert_eq!(out, b"alice's second record");
+
+    // A store under the group on its way to the ledger keeps it too.
+    let pending = custody
+        .store("text/plain", &b"on its way"[..], alice.public_key())
+        .unwrap();
+    let a2_group = custody.record_group(&a2).unwrap().unwrap();
+    custody.erase(&a2).unwrap().unwrap();
+    assert_eq!(
+        custody
+            .erase_group(&a2_group, used_by(&[], &group_a))
+            .unwrap(),
+        GroupErasure::StoreInFlight
+    );
+    assert!(custody.group_key_stored(&group_a));
+    // (It did not reach the ledger.)
+    custody.discard(&pending.blob).unwrap();
+    drop(pending);
+
+    // The last record erased: the group key is destroyed, on disk and in
+    // memory; repeating is harmless.
+    assert_eq!(
+        custody
+            .erase_group(&group_a, used_by(&[], &group_a))
+            .unwrap(),
+        GroupErasure::Destroyed(1)
+    );
+    assert_eq!(
+        custody
+            .erase_group(&group_a, used_by(&[], &group_a))
+            .unwrap(),
+        GroupErasure::Destroyed(0)
+    );
+    assert!(!custody.group_key_stored(&group_a));
+    assert!(custody
+        .cached_group_keys()
+        .iter()
+        .all(|(id, _)| *id != group_a));
+
+    // Every file of the vault, read directly: nothing opens Alice's
+    // records, with the custodial key, her key or the group key as it was,
+    // and no wrapped copy of the group key is left.
+    for file in files_under(&vault_dir) {
+        let bytes = std::fs::read(&file).unwrap();
+        for meta in [&a1_meta, &a2_meta] {
+            assert_eq!(
+                keys_opening(
+                    &bytes,
+                    &BlobId::from_hex(&meta.blob).unwrap(),
+                    &[&custodial, &alice],
+                    custodial.public_key(),
+                    std::slice::from_ref(&group_key_a),
+                ),
+                0,
+                "a key opening one of Alice's records survives in {}",
+                file.display()
+            );
+        }
+        assert_eq!(
+            keys_opening(
+                &bytes,
+                &group_a.slot(),
+                &[&custodial],
+                custodial.public_key(),
+                &[]
+            ),
+            0,
+            "Alice's group key survives in {}",
+            file.display()
+        );
+        assert!(
+            !bytes.windows(32).any(|w| w == group_key_a.as_bytes()),
+            "Alice's group key survives in clear in {}",
+            file.display()
+        );
+    }
+    // The copy taken before finds no group key to open it: the node's
+    // ring has none for Alice, and a new store for her makes a new one.
+    let (_a3, a3_meta) = store(&custody, alice.public_key(), b"alice, later");
+    let new_key_a = custody
+        .cached_group_keys()
+        .into_iter()
+        .find(|(id, _)| *id == group_a)
+        .unwrap()
+        .1;
+    assert!(new_key_a != group_key_a);
+    assert!(group::unwrap(&a1_copy, &a1_blob, custodial.public_key(), &new_key_a).is_err());
+    let mut out = Vec::new();
+    custody.open_record(&a3_meta, &mut out).unwrap();
+    assert_eq!(out, b"alice, later");
+
+    // Bob's record still opens, for the node (after a restart, from the
+    // key ring) and for Bob.
+    drop(custody);
+    let custody = Custody::open(&vault_dir).unwrap();
+    let mut out = Vec::new();
+    custody.open_record(&b1_meta, &mut out).unwrap();
+    assert_eq!(out, b"bob's record");
+    let vault = Vault::new(
+        FsBlobStore::open(vault_dir.join("blobs")).unwrap(),
+        FsKeyRing::open(vault_dir.join("keyring")).unwrap(),
+    );
+    let mut out = Vec::new();
+    vault
+        .open(&BlobId::from_hex(&b1_meta.blob).unwrap(), &bob, &mut out)
+        .unwrap();
+    assert_eq!(out, b"bob's record");
+}

@@ -55,6 +55,10 @@ pub struct Prepared {
     /// The stored JSON (for `Prefer: return=representation`).
     pub body: Vec<u8>,
     pub created: bool,
+    /// Keeps the patient's group key until this write settles (held, not
+    /// read: dropped with the write).
+    #[allow(dead_code)]
+    pub in_flight: crate::custody::InFlight,
 }
 
 /// Why a write did not get prepared: the error, and the decisions to log
@@ -452,6 +456,7 @@ pub fn prepare(
         event,
         body,
         created: current.is_none(),
+        in_flight: stored.in_flight,
     })
 }
 

@@ -436,3 +436,99 @@ async fn the_apps_endpoints_tell_a_stranger_nothing_the_log_does_not() {
     let access = net.net.signed_get(&stranger, "/v1/app/access").await.json();
     assert_eq!(access["grants"], json!([]));
 }
+
+/// Uploads `content` as `key` for themselves; the record's commitment.
+async fn upload_own(net: &Clinic, key: &Keypair, content: &[u8]) -> String {
+    let answer = net.net.upload(key, &did(key), "lab", content).await;
+    assert_eq!(answer.status, 201, "{}", answer.text());
+    answer.json()["record"].as_str().unwrap().to_owned()
+}
+
+/// The status of `key` reading `record` for themselves.
+async fn read_own(net: &Clinic, key: &Keypair, record: &str) -> u16 {
+    let path = format!("/v1/records/{record}?purpose=PATRQT");
+    net.net.signed_get(key, &path).await.status
+}
+
+/// Erasing a patient's records through the ledger destroys the patient's
+/// group key once the last of them is erased (not before: the others still
+/// read), and only theirs: another patient's records still read.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn erasing_a_patients_last_record_destroys_their_group_key() {
+    use crate::custody::Custody;
+    use hygeia_vault::RecipientPublicKey;
+    let net = Clinic::start().await;
+    let group_of = |key: &Keypair| {
+        Custody::group_of(&RecipientPublicKey::from_bytes(&key.public_key().to_x25519()).unwrap())
+    };
+    let second = upload_own(
+        &net,
+        &net.patient,
+        br#"{"resourceType":"Observation","id":"b"}"#,
+    )
+    .await;
+    let others = upload_own(
+        &net,
+        &net.other_patient,
+        br#"{"resourceType":"Observation"}"#,
+    )
+    .await;
+    let custody = &net.net.node.custody;
+    let (group, other_group) = (group_of(&net.patient), group_of(&net.other_patient));
+    assert!(custody.group_key_stored(&group) && custody.group_key_stored(&other_group));
+
+    net.net
+        .submit_ok(&net.patient, "record.erase", json!({"record": net.record}))
+        .await;
+    assert!(
+        custody.group_key_stored(&group),
+        "the second record needs it"
+    );
+    assert_eq!(read_own(&net, &net.patient, &second).await, 200);
+
+    // (The group key's file as it was, to put back below.)
+    let key_dir = custody.group_key_dir(&group);
+    let key_files: Vec<(std::path::PathBuf, Vec<u8>)> = std::fs::read_dir(&key_dir)
+        .unwrap()
+        .map(|e| {
+            let path = e.unwrap().path();
+            let bytes = std::fs::read(&path).unwrap();
+            (path, bytes)
+        })
+        .collect();
+    assert_eq!(key_files.len(), 1);
+    net.net
+        .submit_ok(&net.patient, "record.erase", json!({"record": second}))
+        .await;
+    assert!(!custody.group_key_stored(&group));
+    assert!(!key_dir.exists());
+    assert!(custody
+        .cached_group_keys()
+        .iter()
+        .all(|(id, _)| *id != group));
+    assert_eq!(read_own(&net, &net.patient, &second).await, 410);
+    assert!(custody.group_key_stored(&other_group));
+    assert_eq!(read_own(&net, &net.other_patient, &others).await, 200);
+
+    // A crash between a record's erasure and its group key's leaves the
+    // group key's file: the next start destroys it.
+    std::fs::create_dir_all(&key_dir).unwrap();
+    for (path, bytes) in &key_files {
+        std::fs::write(path, bytes).unwrap();
+    }
+    assert!(custody.group_key_stored(&group));
+    let Clinic {
+        net: restarted,
+        other_patient,
+        ..
+    } = net;
+    let restarted = restarted.restart();
+    let custody = &restarted.node.custody;
+    assert!(!custody.group_key_stored(&group));
+    assert!(custody.group_key_stored(&other_group));
+    let path = format!("/v1/records/{others}?purpose=PATRQT");
+    assert_eq!(
+        restarted.signed_get(&other_patient, &path).await.status,
+        200
+    );
+}
