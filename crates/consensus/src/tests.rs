@@ -205,6 +205,8 @@ async fn start_node(
             timeouts: Timeouts::default(),
             max_block_txs: 1024,
             proposing,
+            chain: dir.join("chain"),
+            idle_wait: Duration::ZERO,
         },
         channels,
     )
@@ -660,6 +662,8 @@ fn a_key_outside_the_custodian_set_cannot_join() {
                 timeouts: Timeouts::default(),
                 max_block_txs: 16,
                 proposing: Proposing::Honest,
+                chain: dir.path().join("chain"),
+                idle_wait: Duration::ZERO,
             },
             channels,
         );
