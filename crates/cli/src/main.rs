@@ -122,6 +122,9 @@ enum Command {
     Program(commands::economy::ProgramCommand),
     /// The ledger's clock: show it, or ask the node to attest its time.
     Clock(commands::economy::ClockArgs),
+    /// A network of several organizations' nodes: write its genesis.
+    #[command(subcommand)]
+    Network(commands::network::NetworkCommand),
     /// Load generators and measurements (see BENCHMARKS.md).
     #[command(subcommand)]
     Bench(commands::bench::BenchCommand),
@@ -169,6 +172,7 @@ fn main() -> ExitCode {
         Command::Program(command) => commands::economy::run_program(command),
         Command::Clock(args) => commands::economy::run_clock(args),
         Command::Bench(command) => commands::bench::run(command),
+        Command::Network(command) => commands::network::run(command),
     };
     match result {
         Ok(code) => code,

@@ -314,7 +314,11 @@ pub(crate) struct Actor<E: Spawner, B> {
     to_finalize: VecDeque<Digest>,
     verifying: Vec<(Context<Digest, PublicKey>, Digest, oneshot::Sender<bool>)>,
     certifying: Vec<(Round, Digest, oneshot::Sender<bool>)>,
-    proposing: Vec<(Context<Digest, PublicKey>, oneshot::Sender<Digest>, SystemTime)>,
+    proposing: Vec<(
+        Context<Digest, PublicKey>,
+        oneshot::Sender<Digest>,
+        SystemTime,
+    )>,
     requested: HashSet<Digest>,
     /// When missing blocks were last asked for.
     last_request: SystemTime,
@@ -611,10 +615,7 @@ impl<E: Spawner + Clock, B: Blocker<PublicKey = PublicKey>> Actor<E, B> {
                     // rather than finalize empty blocks as fast as the
                     // network allows.
                     let waited = now.duration_since(since).unwrap_or_default();
-                    let idle = !self
-                        .mempool
-                        .iter()
-                        .any(|p| !parent.replay.contains(&p.key));
+                    let idle = !self.mempool.iter().any(|p| !parent.replay.contains(&p.key));
                     if idle && waited < self.setup.idle_wait {
                         self.proposing.push((context, response, since));
                         continue;

@@ -119,8 +119,7 @@ pub fn spawn(cfg: Config<()>, net: Network) -> Result<BftOrderer, NetworkError> 
                     (MAX_BLOCK_BYTES + 1024) as u32,
                     NZUsize!(4096),
                 );
-                let (mut network, mut oracle) =
-                    lookup::Network::new(context.child("p2p"), p2p);
+                let (mut network, mut oracle) = lookup::Network::new(context.child("p2p"), p2p);
                 let _ = oracle.track(0, peers);
                 let channels = Channels {
                     votes: network.register(0, QUOTA),

@@ -14,6 +14,7 @@ pub mod fhir;
 pub mod import;
 pub mod key;
 pub mod licence;
+pub mod network;
 mod private_file;
 pub mod proof;
 pub mod records;
