@@ -15,6 +15,7 @@ mod credentials_shc;
 mod fhir;
 mod fhir_cli;
 mod identity;
+mod network;
 mod readme;
 mod records;
 mod records_bad_input;

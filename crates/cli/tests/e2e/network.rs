@@ -1,0 +1,212 @@
+//! Several organizations' nodes ordering one log (BFT, docs/network.md),
+//! as real processes on loopback: `hygeia network init`, `hygeia serve
+//! --peers`, submissions to any node, the same root everywhere, a node
+//! SIGKILLed while the others go on, and its catch-up after a restart.
+
+use crate::common;
+
+use std::io::Write;
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use common::{attest, batch_body, hygeia, NodeProcess, NETWORK};
+use hygeia_identity::Keypair;
+
+/// Loopback addresses free right now.
+fn free_addresses(n: usize) -> Vec<SocketAddr> {
+    let listeners: Vec<TcpListener> = (0..n)
+        .map(|_| TcpListener::bind("127.0.0.1:0").expect("bind"))
+        .collect();
+    listeners
+        .iter()
+        .map(|l| l.local_addr().expect("address"))
+        .collect()
+}
+
+fn init(root: &Path, p2p: &[SocketAddr]) -> Vec<PathBuf> {
+    let dirs: Vec<PathBuf> = (1..=p2p.len())
+        .map(|i| root.join(format!("org-{i}")))
+        .collect();
+    let mut args = vec![
+        "network".to_string(),
+        "init".into(),
+        "--network".into(),
+        NETWORK.into(),
+    ];
+    for (dir, address) in dirs.iter().zip(p2p) {
+        args.push("--node".into());
+        args.push(format!("{}@{address}", dir.display()));
+    }
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let out = hygeia(&args);
+    assert!(
+        out.status.success(),
+        "network init: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    dirs
+}
+
+fn start(dir: &Path) -> NodeProcess {
+    let peers = dir.join("peers.json");
+    NodeProcess::start_with(dir, &["--peers", peers.to_str().expect("utf-8 path")])
+}
+
+/// The size and root lines of a node's checkpoint (its signature lines are
+/// its own).
+fn size_and_root(node: &NodeProcess) -> (u64, String) {
+    let text = node.get("/checkpoint").text().expect("checkpoint");
+    let mut lines = text.lines();
+    lines.next();
+    let size = lines.next().and_then(|l| l.parse().ok()).expect("size");
+    (size, lines.next().expect("root").to_owned())
+}
+
+/// Waits until every node's checkpoint is at `size`, and returns their
+/// roots.
+fn roots_at(nodes: &[&NodeProcess], size: u64) -> Vec<String> {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let seen: Vec<(u64, String)> = nodes.iter().map(|n| size_and_root(n)).collect();
+        if seen.iter().all(|(s, _)| *s == size) {
+            return seen.into_iter().map(|(_, r)| r).collect();
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the nodes did not all reach size {size}: {seen:?}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// Submits to `node`; the answer is an acknowledgement with the index and
+/// a checkpoint that covers it.
+fn submit(node: &NodeProcess, txs: &[Vec<u8>]) -> (u64, u64) {
+    let response = if txs.len() == 1 {
+        node.post_json("/v1/transactions", txs[0].clone())
+    } else {
+        node.post_json("/v1/transactions/batch", batch_body(txs))
+    };
+    assert_eq!(response.status().as_u16(), 201, "acknowledged");
+    let receipt: serde_json::Value = response.json().expect("receipt");
+    let index = receipt["index"]
+        .as_u64()
+        .or(receipt["first_index"].as_u64())
+        .expect("index");
+    let size = receipt["tree_size"].as_u64().expect("tree_size");
+    assert!(
+        size > index + txs.len() as u64 - 1,
+        "the checkpoint covers it"
+    );
+    assert!(receipt["checkpoint"]
+        .as_str()
+        .expect("checkpoint")
+        .contains(&format!("\n{size}\n")));
+    (index, size)
+}
+
+#[test]
+fn four_nodes_order_one_log_and_a_killed_node_catches_up() {
+    let root = tempfile::tempdir().expect("tempdir");
+    let p2p = free_addresses(4);
+    let dirs = init(root.path(), &p2p);
+    let handles: Vec<_> = dirs
+        .iter()
+        .cloned()
+        .map(|dir| std::thread::spawn(move || start(&dir)))
+        .collect();
+    let mut nodes: Vec<NodeProcess> = handles
+        .into_iter()
+        .map(|h| h.join().expect("node started"))
+        .collect();
+
+    // Submitted to one node, then to another: acknowledged once ordered.
+    let key = Keypair::generate();
+    let batch: Vec<Vec<u8>> = (0..5).map(|i| attest(&key, &format!("a-{i}"))).collect();
+    let (first, _) = submit(&nodes[0], &batch);
+    assert_eq!(first, 1, "leaf 0 is the shared genesis entry");
+    let (index, _) = submit(&nodes[1], &[attest(&key, "b-0")]);
+    assert_eq!(index, 6);
+    // A replay, at another node, is refused.
+    let replay = nodes[2].post_json("/v1/transactions", attest(&key, "b-0"));
+    assert_eq!(replay.status().as_u16(), 409, "replay refused");
+    let all: Vec<&NodeProcess> = nodes.iter().collect();
+    let roots = roots_at(&all, 7);
+    assert!(roots.iter().all(|r| *r == roots[0]), "one log: {roots:?}");
+
+    // Garbage at a node's p2p port: the handshake fails, the node goes on.
+    let mut stream = TcpStream::connect(p2p[0]).expect("connect");
+    let _ = stream.write_all(&[0xff; 4096]);
+    drop(stream);
+
+    // SIGKILL one node: the other three keep finalizing.
+    nodes[3].kill();
+    for i in 0..6 {
+        let (index, _) = submit(&nodes[i % 3], &[attest(&key, &format!("c-{i}"))]);
+        assert_eq!(index, 7 + i as u64);
+    }
+    let live: Vec<&NodeProcess> = nodes[..3].iter().collect();
+    let roots = roots_at(&live, 13);
+    assert!(roots.iter().all(|r| *r == roots[0]));
+
+    // Restarted, it catches up from its peers: the same log.
+    nodes[3] = start(&dirs[3]);
+    let all: Vec<&NodeProcess> = nodes.iter().collect();
+    let caught_up = roots_at(&all, 13);
+    assert!(caught_up.iter().all(|r| *r == roots[0]), "{caught_up:?}");
+    // And it orders again: a submission to it is acknowledged.
+    let (index, _) = submit(&nodes[3], &[attest(&key, "d-0")]);
+    assert_eq!(index, 13);
+    let roots = roots_at(&all, 14);
+    assert!(roots.iter().all(|r| *r == roots[0]));
+    for node in &mut nodes {
+        assert!(node.is_running(), "no node crashed");
+    }
+}
+
+#[test]
+fn a_node_whose_key_is_not_a_validator_does_not_start() {
+    let root = tempfile::tempdir().expect("tempdir");
+    let p2p = free_addresses(2);
+    let dirs = init(root.path(), &p2p[..1]);
+    // An outsider copies the log and lists itself in the peers file.
+    let outsider = root.path().join("outsider");
+    std::fs::create_dir_all(&outsider).unwrap();
+    std::fs::copy(dirs[0].join("ledger.redb"), outsider.join("ledger.redb")).unwrap();
+    let stranger = Keypair::generate();
+    let mut peers: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dirs[0].join("peers.json")).unwrap()).unwrap();
+    peers["peers"]
+        .as_array_mut()
+        .unwrap()
+        .push(serde_json::json!({"did": stranger.did().to_string(), "p2p": p2p[1].to_string()}));
+    stranger.write_key_file(&outsider.join("node.key")).unwrap();
+    std::fs::write(outsider.join("peers.json"), peers.to_string()).unwrap();
+    let out = hygeia(&[
+        "serve",
+        "--listen",
+        "127.0.0.1:0",
+        "--data-dir",
+        outsider.to_str().unwrap(),
+        "--peers",
+        outsider.join("peers.json").to_str().unwrap(),
+    ]);
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("not a validator"), "{stderr}");
+
+    // `network init` refuses a data directory that holds a log.
+    let again = hygeia(&[
+        "network",
+        "init",
+        "--node",
+        &format!("{}@{}", dirs[0].display(), p2p[0]),
+    ]);
+    assert!(!again.status.success());
+    assert!(String::from_utf8_lossy(&again.stderr).contains("already holds a log"));
+    // And a malformed --node.
+    let bad = hygeia(&["network", "init", "--node", "no-address-here"]);
+    assert!(!bad.status.success());
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("DATA_DIR@P2P_ADDRESS"));
+}
