@@ -13,6 +13,7 @@ use std::process::Command;
 const SECTIONS: &[&str] = &[
     "## Patient-controlled records in five minutes",
     "## Connected devices and adherence",
+    "## Four organizations, one log",
 ];
 
 /// The `sh` blocks between `heading` and the next `## ` heading.
@@ -94,10 +95,16 @@ fn run_section(heading: &str, dir: &Path) {
         script.contains(&bin_dir.display().to_string()) || !script.contains("cargo build"),
         "{heading}: the build line changed; update this test"
     );
-    for scratch in ["/tmp/hygeia-walk", "/tmp/hygeia-devices"] {
+    for scratch in [
+        "/tmp/hygeia-walk",
+        "/tmp/hygeia-devices",
+        "/tmp/hygeia-network",
+    ] {
         script = script.replace(scratch, &dir.display().to_string());
     }
-    for port in ["7100", "7101"] {
+    for port in [
+        "7100", "7101", "7201", "7202", "7203", "7204", "7211", "7212", "7213", "7214",
+    ] {
         script = script.replace(
             &format!("127.0.0.1:{port}"),
             &format!("127.0.0.1:{}", free_port()),
