@@ -18,7 +18,7 @@
 
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, SystemTime};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
 use commonware_actor::Feedback;
@@ -33,6 +33,7 @@ use commonware_macros::select_loop;
 use commonware_p2p::{Blocker, Receiver, Recipients, Sender};
 use commonware_runtime::{spawn_cell, Clock, ContextCell, Handle, Spawner};
 use commonware_utils::channel::{mpsc, oneshot};
+use hygeia_ledger::cosignature::{CosignatureVerifier, CosignedNote, Cosigner};
 use hygeia_ledger::store::LogWriter;
 use hygeia_ledger::tx::TxContext;
 use hygeia_ledger::{
@@ -54,6 +55,15 @@ const TAG_SUBMISSION: u8 = 2;
 /// Most submissions received from peers waiting to be ordered: more are
 /// dropped (their submitter's own node still holds them).
 const MAX_REMOTE_PENDING: usize = 65_536;
+/// Tag of a node's C2SP `cosignature/v1` over the checkpoint it reached by
+/// appending a finalized block: the checkpoint note with that one line.
+const TAG_COSIGNATURE: u8 = 3;
+/// Cosigned checkpoints kept per peer (the newest).
+const COSIGNED_KEPT: usize = 16;
+
+/// The newest checkpoints each peer cosigned, verified.
+pub type Cosigned = Arc<Mutex<HashMap<PublicKey, VecDeque<CosignedNote>>>>;
+
 /// How often the actor wakes without a message: to propose after
 /// [`Setup::idle_wait`], and to ask again for missing finalized blocks.
 const TICK: Duration = Duration::from_millis(100);
@@ -283,6 +293,11 @@ pub(crate) struct Setup<B> {
     /// Finalized blocks in the chain file whose entries are not in the
     /// log yet (a crash came between the two writes), oldest first.
     pub unapplied: Vec<(Digest, Block)>,
+    /// Cosigns each checkpoint this node reaches, for the others (`None`:
+    /// no cosignatures).
+    pub cosigner: Option<Cosigner>,
+    /// The checkpoints the peers cosigned.
+    pub cosigned: Cosigned,
 }
 
 struct Pending {
@@ -329,6 +344,10 @@ pub(crate) struct Actor<E: Spawner, B> {
     pending_keys: HashSet<ReplayKey>,
     /// How many of `mempool` came from peers.
     remote_pending: usize,
+    /// Each validator's cosignature verifier (its did:key is the name).
+    verifiers: HashMap<PublicKey, CosignatureVerifier>,
+    /// Messages to send to every peer at the next turn.
+    outbox: Vec<Bytes>,
 }
 
 impl<E: Spawner + Clock, B: Blocker<PublicKey = PublicKey>> Actor<E, B> {
@@ -360,6 +379,16 @@ impl<E: Spawner + Clock, B: Blocker<PublicKey = PublicKey>> Actor<E, B> {
             to_finalize.push_back(digest);
         }
         let now = context.current();
+        let verifiers = setup
+            .validators
+            .iter()
+            .filter_map(|key| {
+                let bytes: [u8; 32] = key.as_ref().try_into().ok()?;
+                let public = hygeia_identity::PublicKey::from_bytes(&bytes).ok()?;
+                let did = hygeia_identity::Did::from_public_key(public).to_string();
+                Some((key.clone(), CosignatureVerifier::for_did(&did).ok()?))
+            })
+            .collect();
         (
             Actor {
                 context: ContextCell::new(context),
@@ -379,6 +408,8 @@ impl<E: Spawner + Clock, B: Blocker<PublicKey = PublicKey>> Actor<E, B> {
                 mempool: VecDeque::new(),
                 pending_keys: HashSet::new(),
                 remote_pending: 0,
+                verifiers,
+                outbox: Vec::new(),
             },
             mailbox,
             reporter,
@@ -517,6 +548,7 @@ impl<E: Spawner + Clock, B: Blocker<PublicKey = PublicKey>> Actor<E, B> {
                 }
             }
             Some((&TAG_SUBMISSION, encoded)) => self.on_submission(peer, encoded),
+            Some((&TAG_COSIGNATURE, note)) => self.on_cosignature(peer, note),
             _ => self.garbage(peer, "unknown message"),
         }
     }
@@ -581,6 +613,53 @@ impl<E: Spawner + Clock, B: Blocker<PublicKey = PublicKey>> Actor<E, B> {
         });
     }
 
+    /// A peer's cosignature of a checkpoint: kept if it is one line by
+    /// that peer's key and verifies; anything else is garbage.
+    fn on_cosignature(&mut self, peer: PublicKey, bytes: &[u8]) {
+        let note = match CosignedNote::parse(bytes) {
+            Ok(note) => note,
+            Err(e) => return self.garbage(peer, &e.to_string()),
+        };
+        let Some(verifier) = self.verifiers.get(&peer) else {
+            return self.garbage(peer, "a cosignature from a key that is not a validator");
+        };
+        match note.signatures.as_slice() {
+            [sig] if verifier.verify(&note.text, sig).is_ok() => {}
+            _ => return self.garbage(peer, "a cosignature that does not verify"),
+        }
+        if let Ok(mut cosigned) = self.setup.cosigned.lock() {
+            let kept = cosigned.entry(peer).or_default();
+            kept.push_back(note);
+            while kept.len() > COSIGNED_KEPT {
+                kept.pop_front();
+            }
+        }
+    }
+
+    /// Cosigns a checkpoint this node reached, for the others.
+    fn cosign(&mut self, checkpoint: &hygeia_ledger::SignedCheckpoint) {
+        let Some(cosigner) = &self.setup.cosigner else {
+            return;
+        };
+        let Ok(mut note) = CosignedNote::parse(&checkpoint.note) else {
+            return;
+        };
+        let now = self
+            .context
+            .as_present()
+            .current()
+            .duration_since(UNIX_EPOCH)
+            .map(|d| d.as_secs())
+            .unwrap_or(0);
+        let Ok(sig) = cosigner.cosign(&note.text, now) else {
+            return;
+        };
+        note.signatures = vec![sig];
+        let mut message = vec![TAG_COSIGNATURE];
+        message.extend_from_slice(&note.to_bytes());
+        self.outbox.push(Bytes::from(message));
+    }
+
     /// Asks again for the missing blocks asked for a while ago (the peer
     /// asked may have been down, or the answer lost).
     fn retry_requests(&mut self) {
@@ -604,6 +683,9 @@ impl<E: Spawner + Clock, B: Blocker<PublicKey = PublicKey>> Actor<E, B> {
     /// Answers every request that can now be answered.
     fn drive(&mut self, sender: &mut impl Sender<PublicKey = PublicKey>) {
         self.finalize(sender);
+        for message in std::mem::take(&mut self.outbox) {
+            let _ = sender.send(Recipients::All, message, false);
+        }
         let now = self.context.as_present().current();
         for (context, response, since) in std::mem::take(&mut self.proposing) {
             if response.is_closed() {
@@ -893,6 +975,7 @@ impl<E: Spawner + Clock, B: Blocker<PublicKey = PublicKey>> Actor<E, B> {
         if let Ok(mut latest) = self.setup.latest.write() {
             *latest = checkpoint.clone();
         }
+        self.cosign(&checkpoint);
         let mut answered: HashMap<ReplayKey, Receipt> = HashMap::new();
         for (txs, result) in post.txs.iter().zip(&outcome.results) {
             if let (Some(first), Ok(index)) = (txs.first(), result) {

@@ -142,6 +142,7 @@ pub fn spawn(cfg: Config<()>, net: Network) -> Result<BftOrderer, NetworkError> 
                     proposing: cfg.proposing,
                     chain: cfg.chain,
                     idle_wait: cfg.idle_wait,
+                    cosigner: cfg.cosigner,
                 };
                 match start(context.child("consensus"), cfg, channels) {
                     Ok((orderer, app, engine)) => {

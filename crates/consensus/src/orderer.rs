@@ -29,7 +29,7 @@ use hygeia_ledger::{
 use hygeia_state::LedgerState;
 use rand_core::CryptoRng;
 
-pub use crate::application::{Observations, Observed, Proposing};
+pub use crate::application::{Cosigned, Observations, Observed, Proposing};
 
 use crate::application::{Actor, Mailbox, Setup};
 use crate::block;
@@ -88,6 +88,9 @@ pub struct Config<B> {
     /// How long a leader with nothing to propose waits for a submission
     /// before it proposes an empty block (zero: at once).
     pub idle_wait: Duration,
+    /// Cosigns (C2SP `cosignature/v1`) each checkpoint this node reaches
+    /// and sends it to the others; `None` sends none.
+    pub cosigner: Option<hygeia_ledger::cosignature::Cosigner>,
 }
 
 /// Why a node cannot join.
@@ -179,9 +182,23 @@ pub struct BftOrderer {
     mailbox: Mailbox,
     latest: Arc<std::sync::RwLock<Arc<SignedCheckpoint>>>,
     observed: Observed,
+    cosigned: Cosigned,
 }
 
 impl BftOrderer {
+    /// The peers' verified cosignatures of the checkpoint whose note text
+    /// (body, no signature lines) is `text`: one note per peer that
+    /// cosigned it.
+    pub fn peer_cosignatures(&self, text: &[u8]) -> Vec<hygeia_ledger::cosignature::CosignedNote> {
+        let Ok(cosigned) = self.cosigned.lock() else {
+            return Vec::new();
+        };
+        cosigned
+            .values()
+            .filter_map(|notes| notes.iter().rev().find(|n| n.text == text).cloned())
+            .collect()
+    }
+
     /// What this node saw: appended blocks, refused blocks, proven faults.
     pub fn observed(&self) -> Observations {
         self.observed
@@ -273,6 +290,7 @@ where
     let (genesis_digest, tip_height) = tip;
     let latest = Arc::new(std::sync::RwLock::new(Arc::new(checkpoint)));
     let observed: Observed = Arc::new(Mutex::new(Observations::default()));
+    let cosigned: Cosigned = Arc::default();
     let (actor, mailbox, reporter) = Actor::new(
         context.child("application"),
         Setup {
@@ -293,6 +311,8 @@ where
             chain,
             tip_height,
             unapplied,
+            cosigner: cfg.cosigner,
+            cosigned: cosigned.clone(),
         },
     );
     let engine = Engine::new(
@@ -333,6 +353,7 @@ where
             mailbox,
             latest,
             observed,
+            cosigned,
         },
         app,
         engine,

@@ -207,6 +207,7 @@ async fn start_node(
             proposing,
             chain: dir.join("chain"),
             idle_wait: Duration::ZERO,
+            cosigner: None,
         },
         channels,
     )
@@ -664,6 +665,7 @@ fn a_key_outside_the_custodian_set_cannot_join() {
                 proposing: Proposing::Honest,
                 chain: dir.path().join("chain"),
                 idle_wait: Duration::ZERO,
+                cosigner: None,
             },
             channels,
         );

@@ -323,6 +323,13 @@ fn start_bft(
             proposing: hygeia_consensus::Proposing::Honest,
             chain: consensus.join("finalized.blocks"),
             idle_wait: std::time::Duration::from_millis(200),
+            cosigner: Some(
+                hygeia_ledger::cosignature::Cosigner::new(
+                    &me,
+                    Keypair::from_seed(&key.as_dalek().to_bytes()),
+                )
+                .map_err(|e| NodeError::Network(e.to_string()))?,
+            ),
         },
         hygeia_consensus::net::Network {
             listen,

@@ -254,6 +254,27 @@ fn demo_network(base: &Path, listen: SocketAddr, n: usize) -> anyhow::Result<Exi
             .with_context(|| format!("cannot start the node in {}", dir.display()))?;
         children.push(child);
     }
+    // Print the URLs once every node answers.
+    let client = reqwest::blocking::Client::builder()
+        .timeout(Duration::from_secs(2))
+        .build()?;
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    for i in 0..n {
+        let url = format!("http://{}/v1/health", http(i));
+        while !client
+            .get(&url)
+            .send()
+            .is_ok_and(|r| r.status().is_success())
+        {
+            if std::time::Instant::now() > deadline {
+                for mut child in children {
+                    let _ = child.kill();
+                }
+                anyhow::bail!("the node at http://{} did not answer within 60 s", http(i));
+            }
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    }
     println!("Hygeia demo network: {n} organizations' nodes ordering one log (BFT)");
     for (i, dir) in dirs.iter().enumerate() {
         println!(

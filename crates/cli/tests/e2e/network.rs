@@ -134,6 +134,30 @@ fn four_nodes_order_one_log_and_a_killed_node_catches_up() {
     let all: Vec<&NodeProcess> = nodes.iter().collect();
     let roots = roots_at(&all, 7);
     assert!(roots.iter().all(|r| *r == roots[0]), "one log: {roots:?}");
+    // Each node serves its checkpoint cosigned by all four nodes (C2SP
+    // cosignature/v1, made when each appended it); `hygeia verify` checks
+    // the whole log and the quorum against the custodians in the log.
+    for node in &nodes {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            let out = hygeia(&["verify", &node.url, "--quorum", "4"]);
+            if out.status.success() {
+                break;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "no quorum of 4 at {}: {}",
+                node.url,
+                String::from_utf8_lossy(&out.stderr)
+            );
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    }
+    let quorum_of_five = hygeia(&["verify", &nodes[0].url, "--quorum", "5"]);
+    assert!(
+        !quorum_of_five.status.success(),
+        "four custodians cannot make five"
+    );
 
     // Garbage at a node's p2p port: the handshake fails, the node goes on.
     let mut stream = TcpStream::connect(p2p[0]).expect("connect");
