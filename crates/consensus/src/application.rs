@@ -348,6 +348,9 @@ pub(crate) struct Actor<E: Spawner, B> {
     verifiers: HashMap<PublicKey, CosignatureVerifier>,
     /// Messages to send to every peer at the next turn.
     outbox: Vec<Bytes>,
+    /// Finalized blocks in the chain file not in the log yet (a crash came
+    /// between the two writes): finalized, but still to append.
+    unapplied: HashSet<Digest>,
 }
 
 impl<E: Spawner + Clock, B: Blocker<PublicKey = PublicKey>> Actor<E, B> {
@@ -372,7 +375,9 @@ impl<E: Spawner + Clock, B: Blocker<PublicKey = PublicKey>> Actor<E, B> {
         // Finalized blocks a crash kept out of the log are appended first.
         let mut blocks = HashMap::new();
         let mut to_finalize = VecDeque::new();
+        let mut unapplied = HashSet::new();
         for (digest, block) in std::mem::take(&mut setup.unapplied) {
+            unapplied.insert(digest);
             let mut message = vec![TAG_BLOCK];
             message.extend_from_slice(&block.encode());
             blocks.insert(digest, (Arc::new(block), Bytes::from(message)));
@@ -410,6 +415,7 @@ impl<E: Spawner + Clock, B: Blocker<PublicKey = PublicKey>> Actor<E, B> {
                 remote_pending: 0,
                 verifiers,
                 outbox: Vec::new(),
+                unapplied,
             },
             mailbox,
             reporter,
@@ -876,10 +882,7 @@ impl<E: Spawner + Clock, B: Blocker<PublicKey = PublicKey>> Actor<E, B> {
     /// Appends every finalized block whose ancestry is here, oldest first.
     fn finalize(&mut self, sender: &mut impl Sender<PublicKey = PublicKey>) {
         'targets: while let Some(target) = self.to_finalize.front().copied() {
-            if target == self.last_final
-                || self.done.contains(&target)
-                || self.setup.chain.contains(&target.0)
-            {
+            if target == self.last_final || self.done.contains(&target) || self.appended(&target) {
                 self.to_finalize.pop_front();
                 continue;
             }
@@ -888,7 +891,7 @@ impl<E: Spawner + Clock, B: Blocker<PublicKey = PublicKey>> Actor<E, B> {
             let mut cursor = target;
             let mut missing = None;
             while cursor != self.last_final {
-                if self.setup.chain.contains(&cursor.0) {
+                if self.appended(&cursor) {
                     // An ancestor of the last appended block: nothing new.
                     self.to_finalize.pop_front();
                     continue 'targets;
@@ -924,6 +927,11 @@ impl<E: Spawner + Clock, B: Blocker<PublicKey = PublicKey>> Actor<E, B> {
             }
             self.to_finalize.pop_front();
         }
+    }
+
+    /// Whether the finalized block `digest` is in the log already.
+    fn appended(&self, digest: &Digest) -> bool {
+        self.setup.chain.contains(&digest.0) && !self.unapplied.contains(digest)
     }
 
     fn halt(&mut self, why: String) {
@@ -1027,6 +1035,7 @@ impl<E: Spawner + Clock, B: Blocker<PublicKey = PublicKey>> Actor<E, B> {
         self.posts.retain(|d, p| p.height > height || *d == digest);
         self.invalid.clear();
         self.requested.remove(&digest);
+        self.unapplied.remove(&digest);
         self.last_final = digest;
         self.done.insert(digest);
         if let Ok(mut observed) = self.setup.observed.lock() {

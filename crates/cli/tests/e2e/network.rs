@@ -234,3 +234,122 @@ fn a_node_whose_key_is_not_a_validator_does_not_start() {
     assert!(!bad.status.success());
     assert!(String::from_utf8_lossy(&bad.stderr).contains("DATA_DIR@P2P_ADDRESS"));
 }
+
+/// Waits until `node` is at least at `size`.
+fn wait_size(node: &NodeProcess, size: u64) {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while size_and_root(node).0 < size {
+        assert!(
+            Instant::now() < deadline,
+            "{} stayed behind {size}",
+            node.url
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+#[test]
+fn sigkill_under_load_loses_no_acknowledged_transaction() {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::{Arc, Mutex};
+
+    let root = tempfile::tempdir().expect("tempdir");
+    let dirs = init(root.path(), &free_addresses(4));
+    let handles: Vec<_> = dirs
+        .iter()
+        .cloned()
+        .map(|dir| std::thread::spawn(move || start(&dir)))
+        .collect();
+    let mut nodes: Vec<NodeProcess> = handles
+        .into_iter()
+        .map(|h| h.join().expect("node started"))
+        .collect();
+    // The nodes the load goes to (their URLs change when they restart).
+    let targets: Arc<Mutex<Vec<String>>> = Arc::new(Mutex::new(
+        nodes[..3].iter().map(|n| n.url.clone()).collect(),
+    ));
+    let stop = Arc::new(AtomicBool::new(false));
+    // Acknowledged: (leaf hash, index).
+    let acked: Arc<Mutex<Vec<(String, u64)>>> = Arc::default();
+    let load: Vec<_> = (0..2)
+        .map(|t| {
+            let (targets, stop, acked) = (targets.clone(), stop.clone(), acked.clone());
+            std::thread::spawn(move || {
+                let key = Keypair::generate();
+                let client = common::client();
+                let mut i = 0usize;
+                while !stop.load(Ordering::Relaxed) {
+                    i += 1;
+                    let url = {
+                        let targets = targets.lock().unwrap();
+                        targets[i % targets.len()].clone()
+                    };
+                    let tx = attest(&key, &format!("load-{t}-{i}"));
+                    let leaf = hex::encode(hygeia_ledger::merkle::leaf_hash(&tx).0);
+                    let answer = client
+                        .post(format!("{url}/v1/transactions"))
+                        .header("content-type", "application/json")
+                        .body(tx)
+                        .send();
+                    if let Ok(r) = answer {
+                        if r.status().as_u16() == 201 {
+                            let v: serde_json::Value = r.json().expect("receipt");
+                            acked
+                                .lock()
+                                .unwrap()
+                                .push((leaf, v["index"].as_u64().expect("index")));
+                        }
+                    }
+                }
+            })
+        })
+        .collect();
+
+    // One node killed and restarted under load, twice.
+    for _ in 0..2 {
+        std::thread::sleep(Duration::from_millis(1500));
+        nodes[3].kill();
+        std::thread::sleep(Duration::from_millis(1500));
+        nodes[3] = start(&dirs[3]);
+        wait_size(&nodes[3], size_and_root(&nodes[1]).0);
+    }
+    // A node that acknowledged transactions is killed: no more load to it.
+    targets.lock().unwrap()[0] = nodes[3].url.clone();
+    std::thread::sleep(Duration::from_millis(500));
+    nodes[0].kill();
+    std::thread::sleep(Duration::from_millis(1500));
+    nodes[0] = start(&dirs[0]);
+    std::thread::sleep(Duration::from_millis(1000));
+    stop.store(true, Ordering::Relaxed);
+    for thread in load {
+        thread.join().expect("load thread");
+    }
+
+    let size = size_and_root(&nodes[1]).0;
+    let all: Vec<&NodeProcess> = nodes.iter().collect();
+    let roots = roots_at(&all, size);
+    assert!(roots.iter().all(|r| *r == roots[0]), "one log: {roots:?}");
+    let acked = acked.lock().unwrap();
+    assert!(acked.len() > 10, "only {} acknowledgements", acked.len());
+    // Every acknowledged transaction is in every node's log, where it was
+    // acknowledged.
+    for node in &nodes {
+        for (leaf, index) in acked.iter() {
+            let deadline = Instant::now() + Duration::from_secs(20);
+            loop {
+                let r = node.get(&format!("/v1/transactions/{leaf}"));
+                if r.status().as_u16() == 200 {
+                    let v: serde_json::Value = r.json().expect("entry");
+                    assert_eq!(v["index"].as_u64(), Some(*index), "moved at {}", node.url);
+                    break;
+                }
+                assert!(Instant::now() < deadline, "{leaf} missing at {}", node.url);
+                std::thread::sleep(Duration::from_millis(100));
+            }
+        }
+    }
+    eprintln!(
+        "{size} entries, {} acknowledged through two kills of one node and one of another",
+        acked.len()
+    );
+}
