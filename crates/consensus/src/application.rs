@@ -348,6 +348,9 @@ pub(crate) struct Actor<E: Spawner, B> {
     verifiers: HashMap<PublicKey, CosignatureVerifier>,
     /// Messages to send to every peer at the next turn.
     outbox: Vec<Bytes>,
+    /// This node's newest cosignature message, sent again every second (a
+    /// peer whose connection was down when it was first sent gets it).
+    last_cosignature: Option<Bytes>,
     /// Finalized blocks in the chain file not in the log yet (a crash came
     /// between the two writes): finalized, but still to append.
     unapplied: HashSet<Digest>,
@@ -415,6 +418,7 @@ impl<E: Spawner + Clock, B: Blocker<PublicKey = PublicKey>> Actor<E, B> {
                 remote_pending: 0,
                 verifiers,
                 outbox: Vec::new(),
+                last_cosignature: None,
                 unapplied,
             },
             mailbox,
@@ -635,6 +639,9 @@ impl<E: Spawner + Clock, B: Blocker<PublicKey = PublicKey>> Actor<E, B> {
         }
         if let Ok(mut cosigned) = self.setup.cosigned.lock() {
             let kept = cosigned.entry(peer).or_default();
+            if kept.back().is_some_and(|last| last.text == note.text) {
+                kept.pop_back(); // the same checkpoint, sent again
+            }
             kept.push_back(note);
             while kept.len() > COSIGNED_KEPT {
                 kept.pop_front();
@@ -663,7 +670,9 @@ impl<E: Spawner + Clock, B: Blocker<PublicKey = PublicKey>> Actor<E, B> {
         note.signatures = vec![sig];
         let mut message = vec![TAG_COSIGNATURE];
         message.extend_from_slice(&note.to_bytes());
-        self.outbox.push(Bytes::from(message));
+        let message = Bytes::from(message);
+        self.last_cosignature = Some(message.clone());
+        self.outbox.push(message);
     }
 
     /// Asks again for the missing blocks asked for a while ago (the peer
@@ -673,6 +682,9 @@ impl<E: Spawner + Clock, B: Blocker<PublicKey = PublicKey>> Actor<E, B> {
         if now.duration_since(self.last_request).unwrap_or_default() >= REQUEST_RETRY {
             self.requested.clear();
             self.last_request = now;
+            if let Some(message) = &self.last_cosignature {
+                self.outbox.push(message.clone());
+            }
         }
     }
 
