@@ -55,6 +55,13 @@ fuzz_target!(|data: &[u8]| {
         let module = REGISTRY.get(tx_type).expect("a listed type is registered");
         let _ = module.check_body(&body);
         let checked = module.check_body(&canonical_body);
+        // The body a transaction carries to its rule is parsed by
+        // `parse_body`: it must accept exactly what `check_body` accepts.
+        assert_eq!(
+            module.parse_body(&canonical_body).is_ok(),
+            checked.is_ok(),
+            "{tx_type}: parse_body and check_body disagree"
+        );
 
         let mut envelope = Map::new();
         envelope.insert("body".into(), body.clone());

@@ -310,6 +310,36 @@ test("a tampered entry and a tampered proof show a failing mark", async () => {
   await p.close();
 });
 
+test("each access entry is checked against the custodian set of its time, read from the log", async () => {
+  // A node whose key was rotated reports its new DID; the entries its old
+  // key signed still verify, since the signers come from the log's genesis
+  // and custodian entries, not from what the node says now.
+  const p = await patient.newPage();
+  await p.route("**/v1/node", async (route) => {
+    const response = await route.fetch();
+    const info = await response.json();
+    info.node_did = keys.bob;
+    await route.fulfill({ response, json: info });
+  });
+  await visit(p, "#/wallet/audit");
+  await p.getByText(/^All \d+ entries verified against checkpoint \d+/).waitFor();
+  assert.equal(await p.locator('[data-verified="false"]').count(), 0);
+  await p.close();
+
+  // A custodian history that does not verify fails every entry, with why.
+  const q = await patient.newPage();
+  await q.route("**/v1/app/ledger?before=1&limit=1", async (route) => {
+    const response = await route.fetch();
+    const page = await response.json();
+    page.entries[0].entry = page.entries[0].entry.replace('"custodians":["', '"custodians":["did:key:z6Mk');
+    await route.fulfill({ response, json: page });
+  });
+  await visit(q, "#/wallet/audit");
+  await q.getByText(/the network's custodian set could not be checked: entry 0: the entry does not match its leaf hash/).first().waitFor();
+  assert.equal(await q.locator('[data-verified="true"]').count(), 0);
+  await q.close();
+});
+
 test("bad input: a key file that is not a key, an end before the start, an expired signature", async () => {
   const p = await patient.newPage();
   await visit(p, "#/");

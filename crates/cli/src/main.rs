@@ -122,6 +122,10 @@ enum Command {
     Program(commands::economy::ProgramCommand),
     /// The ledger's clock: show it, or ask the node to attest its time.
     Clock(commands::economy::ClockArgs),
+    /// Clinical trials: register a study, approve amendments, activate
+    /// sites, consent, record milestones and deviations.
+    #[command(subcommand)]
+    Trial(commands::trial::TrialCommand),
     /// A network of several organizations' nodes: write its genesis.
     #[command(subcommand)]
     Network(commands::network::NetworkCommand),
@@ -171,6 +175,7 @@ fn main() -> ExitCode {
         Command::Escrow(command) => commands::economy::run_escrow(command),
         Command::Program(command) => commands::economy::run_program(command),
         Command::Clock(args) => commands::economy::run_clock(args),
+        Command::Trial(command) => commands::trial::run(command),
         Command::Bench(command) => commands::bench::run(command),
         Command::Network(command) => commands::network::run(command),
     };

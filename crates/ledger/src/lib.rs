@@ -25,7 +25,7 @@ pub mod verify;
 pub use checkpoint::{CheckpointSigner, SignedCheckpoint};
 pub use error::{ErrorCode, TxError};
 pub use merkle::Hash;
-pub use module::{ModuleRegistry, TxModule};
+pub use module::{ModuleRegistry, ParsedBody, TxModule};
 pub use order::Orderer;
 pub use sequencer::{BatchConfig, Receipt, Sequencer, SubmitError};
 pub use state::{NoState, StateMachine};

@@ -1,6 +1,7 @@
 //! Transaction types. A transaction's `type` names the module that checks
 //! and applies it; the ledger refuses types no module claims.
 
+use std::any::Any;
 use std::collections::HashMap;
 use std::sync::Arc;
 
@@ -14,7 +15,18 @@ pub trait TxModule: Send + Sync + 'static {
     /// Stateless checks of the type-specific `body`. The error text is shown
     /// to the client as is, so it must say what to fix.
     fn check_body(&self, body: &Value) -> Result<(), String>;
+
+    /// Checks the body as [`TxModule::check_body`] does and, for a module
+    /// that parses bodies into a type of its own, hands back that parsed
+    /// body. [`SignedTx`](crate::SignedTx) carries it, so the rules that
+    /// apply the transaction do not parse it again.
+    fn parse_body(&self, body: &Value) -> Result<Option<ParsedBody>, String> {
+        self.check_body(body).map(|()| None)
+    }
 }
+
+/// A body parsed into its module's own type, and checked.
+pub type ParsedBody = Arc<dyn Any + Send + Sync>;
 
 /// The transaction types a node accepts.
 #[derive(Clone, Default)]

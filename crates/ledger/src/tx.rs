@@ -20,7 +20,7 @@ use sha2::{Digest, Sha256};
 
 use crate::error::{ErrorCode, TxError};
 use crate::merkle::{leaf_hash, Hash};
-use crate::module::ModuleRegistry;
+use crate::module::{ModuleRegistry, ParsedBody};
 
 /// The envelope version this node writes and accepts.
 pub const TX_VERSION: u64 = 1;
@@ -56,6 +56,8 @@ pub struct SignedTx {
     nonce: String,
     tx_type: String,
     body: Value,
+    /// The body as its module parsed it, when the module keeps one.
+    parsed: Option<ParsedBody>,
 }
 
 impl SignedTx {
@@ -84,6 +86,12 @@ impl SignedTx {
 
     pub fn body(&self) -> &Value {
         &self.body
+    }
+
+    /// The body as its module parsed and checked it at admission, if the
+    /// module keeps one ([`TxModule::parse_body`](crate::TxModule::parse_body)).
+    pub fn parsed_body(&self) -> Option<&(dyn std::any::Any + Send + Sync)> {
+        self.parsed.as_deref()
     }
 
     /// The key under which the replay guard remembers (signer, nonce).
@@ -200,7 +208,7 @@ impl UnverifiedTx {
                 format!("signer is not a usable did:key: {e}"),
             )
         })?;
-        module.check_body(&envelope.body).map_err(schema)?;
+        let parsed = module.parse_body(&envelope.body).map_err(schema)?;
         let signature = decode_signature(&envelope.sig)?;
 
         object.remove("sig");
@@ -215,6 +223,7 @@ impl UnverifiedTx {
                 nonce: envelope.nonce,
                 tx_type: envelope.tx_type,
                 body: envelope.body,
+                parsed,
             },
             signing_bytes,
             signature,
@@ -338,7 +347,7 @@ impl TxBuilder<'_> {
             ));
         }
         check_nonce(&self.nonce)?;
-        module.check_body(&self.body).map_err(schema)?;
+        let parsed = module.parse_body(&self.body).map_err(schema)?;
         let tx_type = self.tx_type.to_owned();
         let nonce = self.nonce.clone();
         let (canonical, body) = self.sign_parts(key);
@@ -358,6 +367,7 @@ impl TxBuilder<'_> {
             nonce,
             tx_type,
             body,
+            parsed,
         })
     }
 }

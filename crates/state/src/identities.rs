@@ -166,24 +166,9 @@ impl Identities {
                 format!("{subject} is a key of another identity, not an identity of its own"),
             ));
         }
-        let current = self.current_key(subject).to_owned();
-        let by_recovery = self
-            .recovery
-            .get(subject)
-            .is_some_and(|r| r.recovery_key == key);
-        if !(by_recovery || key == current) {
-            return Err(TxError::new(
-                ErrorCode::Forbidden("identity.rotate_not_allowed"),
-                format!("only {subject}'s registered recovery key or its current key rotates it"),
-            ));
-        }
+        let current = self.authorize_rotation(key, subject)?;
         let new_key = body.new_key.as_str();
-        let taken = new_key == subject
-            || self.known.contains(new_key)
-            || self.retired.contains_key(new_key)
-            || self.acting.contains_key(new_key)
-            || self.current.contains_key(new_key)
-            || self.recovery.values().any(|r| r.recovery_key == new_key);
+        let taken = self.known.contains(new_key) || self.acts_or_recovers(subject, new_key);
         if taken {
             return Err(TxError::new(
                 ErrorCode::Conflict("identity.key_in_use"),
@@ -195,6 +180,42 @@ impl Identities {
         body.verify_proof().map_err(|reason| {
             TxError::new(ErrorCode::Forbidden("identity.new_key_not_proven"), reason)
         })?;
+        self.install(subject, current, new_key, index);
+        Ok(())
+    }
+
+    /// Whether `key` may rotate `subject`: it is `subject`'s registered
+    /// recovery key or its current key (`identity.rotate_not_allowed`
+    /// otherwise). Returns the current key. The same under both rules.
+    fn authorize_rotation(&self, key: &str, subject: &str) -> Result<String, TxError> {
+        let current = self.current_key(subject).to_owned();
+        let by_recovery = self
+            .recovery
+            .get(subject)
+            .is_some_and(|r| r.recovery_key == key);
+        if by_recovery || key == current {
+            Ok(current)
+        } else {
+            Err(TxError::new(
+                ErrorCode::Forbidden("identity.rotate_not_allowed"),
+                format!("only {subject}'s registered recovery key or its current key rotates it"),
+            ))
+        }
+    }
+
+    /// Whether `new_key` is `subject` itself, or acts, acted or recovers
+    /// for an identity: refused as a new key under both rules.
+    fn acts_or_recovers(&self, subject: &str, new_key: &str) -> bool {
+        new_key == subject
+            || self.retired.contains_key(new_key)
+            || self.acting.contains_key(new_key)
+            || self.current.contains_key(new_key)
+            || self.recovery.values().any(|r| r.recovery_key == new_key)
+    }
+
+    /// Makes `new_key` act for `subject` from leaf `index` on, retiring
+    /// `current`, and records the rotation. The same under both rules.
+    fn install(&mut self, subject: &str, current: String, new_key: &str, index: u64) {
         self.acting.remove(&current);
         self.retired.insert(current.clone(), subject.to_owned());
         self.acting.insert(new_key.to_owned(), subject.to_owned());
@@ -208,7 +229,6 @@ impl Identities {
                 to: new_key.to_owned(),
                 index,
             });
-        Ok(())
     }
 }
 
@@ -304,42 +324,16 @@ impl Identities {
         body: &IdentityRotateV1,
     ) -> Result<(), TxError> {
         let subject = body.subject.as_str();
-        let current = self.current_key(subject).to_owned();
-        let by_recovery = self
-            .recovery
-            .get(subject)
-            .is_some_and(|r| r.recovery_key == key);
-        if !(by_recovery || key == current) {
-            return Err(TxError::new(
-                ErrorCode::Forbidden("identity.rotate_not_allowed"),
-                format!("only {subject}'s registered recovery key or its current key rotates it"),
-            ));
-        }
+        let current = self.authorize_rotation(key, subject)?;
         let new_key = body.new_key.as_str();
-        let taken = new_key == subject
-            || self.retired.contains_key(new_key)
-            || self.acting.contains_key(new_key)
-            || self.current.contains_key(new_key)
-            || self.recovery.values().any(|r| r.recovery_key == new_key);
+        let taken = self.acts_or_recovers(subject, new_key);
         if taken {
             return Err(TxError::new(
                 ErrorCode::Conflict("identity.key_in_use"),
                 format!("{new_key} already acts, acted or recovers for an identity"),
             ));
         }
-        self.acting.remove(&current);
-        self.retired.insert(current.clone(), subject.to_owned());
-        self.acting.insert(new_key.to_owned(), subject.to_owned());
-        self.current.insert(subject.to_owned(), new_key.to_owned());
-        self.known.insert(new_key.to_owned());
-        self.rotations
-            .entry(subject.to_owned())
-            .or_default()
-            .push(Rotation {
-                from: current,
-                to: new_key.to_owned(),
-                index,
-            });
+        self.install(subject, current, new_key, index);
         Ok(())
     }
 }
@@ -514,5 +508,39 @@ mod tests {
         assert_eq!(err.code.as_str(), "identity.key_retired");
         assert_eq!(ids.identity_of(&did(&newer)).unwrap(), patient);
         assert_eq!(ids.current_key(&patient), did(&newer));
+    }
+
+    /// The rules before genesis share the authorization and the key
+    /// installation with today's, and differ only where they must: no
+    /// proof from the new key, and a key merely named on the log may
+    /// become one.
+    #[test]
+    fn the_old_rules_authorize_and_install_like_todays() {
+        let (mut ids, k) = registered();
+        let patient = did(&k.patient);
+        let v1 = |new_key: &Keypair| IdentityRotateV1 {
+            subject: patient.clone(),
+            new_key: did(new_key),
+        };
+        let stranger = Keypair::generate();
+        let err = ids.rotate_v1(&did(&stranger), 2, &v1(&k.new)).unwrap_err();
+        assert_eq!(err.code.as_str(), "identity.rotate_not_allowed");
+        let err = ids
+            .rotate_v1(&did(&k.recovery), 2, &v1(&k.recovery))
+            .unwrap_err();
+        assert_eq!(err.code.as_str(), "identity.key_in_use");
+        ids.note_known(&did(&k.new));
+        ids.rotate_v1(&did(&k.recovery), 3, &v1(&k.new)).unwrap();
+        assert_eq!(ids.current_key(&patient), did(&k.new));
+        assert_eq!(ids.identity_of(&did(&k.new)).unwrap(), patient);
+        let err = ids.identity_of(&patient).unwrap_err();
+        assert_eq!(err.code.as_str(), "identity.key_retired");
+        assert_eq!(ids.rotations(&patient)[0].index, 3);
+        // The new key rotates on as the current key; the old one cannot.
+        let next = Keypair::generate();
+        let err = ids.rotate_v1(&patient, 4, &v1(&next)).unwrap_err();
+        assert_eq!(err.code.as_str(), "identity.rotate_not_allowed");
+        ids.rotate_v1(&did(&k.new), 4, &v1(&next)).unwrap();
+        assert_eq!(ids.rotations(&patient).len(), 2);
     }
 }

@@ -15,6 +15,7 @@ pub mod credentials;
 pub mod devices;
 pub mod escrow;
 pub mod identities;
+pub mod layered;
 pub mod network;
 pub mod participants;
 pub mod programs;
@@ -23,6 +24,7 @@ pub mod registry;
 pub mod snapshot;
 #[cfg(feature = "testing")]
 pub mod testing;
+pub mod trials;
 pub mod txs;
 pub mod writer;
 
@@ -87,6 +89,9 @@ pub struct LedgerState {
     /// Care programs and the claims they paid.
     #[serde(default)]
     pub programs: programs::Programs,
+    /// Clinical trials: studies, sites, consents and subjects.
+    #[serde(default)]
+    pub trials: trials::Trials,
     /// (requester, patient) → end of the open break-glass window.
     #[serde(with = "snapshot::sorted_map")]
     break_glass: HashMap<(String, String), i64>,
@@ -135,6 +140,7 @@ impl LedgerState {
             accounts: Default::default(),
             escrows: Default::default(),
             programs: Default::default(),
+            trials: Default::default(),
         }
     }
 

@@ -4,11 +4,12 @@
 
 use std::sync::Arc;
 
-use imbl::{HashMap, Vector};
+use imbl::Vector;
 
 use hygeia_ledger::{ErrorCode, TxError};
 use serde::{Deserialize, Serialize};
 
+use super::layered::LayeredMap;
 use super::registry::{example_did, Cx, Registry, TxBody};
 use super::txs::{
     check_code, check_did, check_did_key, check_hex32, check_purpose, check_resource_type, Access,
@@ -30,55 +31,115 @@ pub struct RecordEntry {
     pub erased_at: Option<u64>,
 }
 
-/// Persistent maps (`imbl`): a clone is O(1) and shares every entry until
-/// one side changes it, which copies only that entry's path (see
-/// `writer.rs`). Entries sit behind an `Arc` so that copying a node copies
-/// pointers; a patient's list is a persistent vector, so a patient with many
-/// records costs O(log n) per new one, not a copy of the list.
-#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+/// Persistent collections (`imbl`): a clone is O(1) and shares every node
+/// until one side changes it, which copies only the nodes on that change's
+/// path (see `writer.rs`).
+///
+/// The writer shares its state with the readers after every commit, so the
+/// next upload copies a path in each index. What a copy costs decides how
+/// admission scales with the state: a node holding `String`s or `Arc`s
+/// touches one heap allocation per sibling (a cache miss each once the state
+/// outgrows the cache), while a node of plain bytes is one `memcpy`. So the
+/// two hash indexes hold only fixed-size values (a commitment's 32 bytes, a
+/// digest of the patient's DID, positions in `entries`) and are layered
+/// (`layered.rs`) so that new keys land in a small trie that stays in cache.
+/// The entries themselves sit in a persistent vector in the order they
+/// reached the ledger, where a new one copies only the tail, which is
+/// recent and hot.
+///
+/// Serialized (snapshots, the state digest) exactly as the two maps it
+/// replaced: `by_commitment` (commitment → entry) and `by_patient` (DID →
+/// commitments, oldest first), each a sorted sequence of pairs.
+#[derive(Clone, Debug, Default)]
 pub struct Records {
-    #[serde(with = "crate::snapshot::sorted_map")]
-    by_commitment: HashMap<String, Arc<RecordEntry>>,
-    #[serde(with = "crate::snapshot::sorted_map")]
-    by_patient: HashMap<String, Vector<String>>,
+    entries: Vector<Arc<RecordEntry>>,
+    by_commitment: LayeredMap<[u8; 32], u32>,
+    by_patient: LayeredMap<[u8; 32], Vector<u32>>,
+}
+
+/// A commitment's bytes; `None` for a string that is not 64 lowercase hex
+/// digits, which no record can have (`check_hex32`).
+fn commitment_key(commitment: &str) -> Option<[u8; 32]> {
+    if commitment.bytes().any(|b| b.is_ascii_uppercase()) {
+        return None;
+    }
+    let mut key = [0u8; 32];
+    hex::decode_to_slice(commitment, &mut key).ok()?;
+    Some(key)
+}
+
+fn patient_key(patient: &str) -> [u8; 32] {
+    use sha2::{Digest, Sha256};
+    Sha256::digest(patient.as_bytes()).into()
 }
 
 impl Records {
+    fn position(&self, commitment: &str) -> Option<u32> {
+        self.by_commitment
+            .get(&commitment_key(commitment)?)
+            .copied()
+    }
+
     pub fn get(&self, commitment: &str) -> Option<&RecordEntry> {
-        self.by_commitment.get(commitment).map(|entry| &**entry)
+        let position = self.position(commitment)?;
+        self.entries.get(position as usize).map(|entry| &**entry)
     }
 
     pub fn contains(&self, commitment: &str) -> bool {
-        self.by_commitment.contains_key(commitment)
+        self.position(commitment).is_some()
     }
 
-    pub fn insert(&mut self, entry: RecordEntry) {
-        self.by_patient
-            .entry(entry.patient.clone())
-            .or_default()
-            .push_back(entry.commitment.clone());
-        self.by_commitment
-            .insert(entry.commitment.clone(), Arc::new(entry));
+    /// Adds a record the rules admitted. Its commitment is 64 lowercase hex
+    /// digits and not yet known (`RecordBody::check` and `apply`).
+    pub fn insert(&mut self, entry: RecordEntry) -> Result<(), TxError> {
+        let key = commitment_key(&entry.commitment).ok_or_else(|| {
+            TxError::new(
+                ErrorCode::SchemaViolation,
+                "commitment must be 64 lowercase hex digits",
+            )
+        })?;
+        let position = u32::try_from(self.entries.len()).map_err(|_| {
+            TxError::new(
+                ErrorCode::Conflict("records.full"),
+                "the ledger holds as many records as it can index",
+            )
+        })?;
+        let patient = patient_key(&entry.patient);
+        let mut list = self.by_patient.get(&patient).cloned().unwrap_or_default();
+        list.push_back(position);
+        self.by_patient.insert(patient, list);
+        self.by_commitment.insert(key, position);
+        self.entries.push_back(Arc::new(entry));
+        Ok(())
     }
 
     pub fn mark_erased(&mut self, commitment: &str, index: u64) {
-        if let Some(entry) = self.by_commitment.get_mut(commitment) {
-            Arc::make_mut(entry).erased_at = Some(index);
+        if let Some(position) = self.position(commitment) {
+            if let Some(entry) = self.entries.get_mut(position as usize) {
+                Arc::make_mut(entry).erased_at = Some(index);
+            }
         }
     }
 
     /// A patient's records, oldest first.
-    pub fn of_patient<'a>(&'a self, patient: &str) -> impl Iterator<Item = &'a RecordEntry> + 'a {
+    pub fn of_patient<'a>(
+        &'a self,
+        patient: &'a str,
+    ) -> impl Iterator<Item = &'a RecordEntry> + 'a {
         self.by_patient
-            .get(patient)
+            .get(&patient_key(patient))
             .into_iter()
             .flatten()
-            .filter_map(|c| self.get(c))
+            .filter_map(|&position| self.entries.get(position as usize))
+            .map(|entry| &**entry)
+            // A digest names one DID; checking it costs nothing and keeps
+            // the answer exact whatever the digest.
+            .filter(move |entry| entry.patient == patient)
     }
 
-    /// Every record, in no particular order.
+    /// Every record, in the order they reached the ledger.
     pub fn all(&self) -> impl Iterator<Item = &RecordEntry> {
-        self.by_commitment.values().map(|entry| &**entry)
+        self.entries.iter().map(|entry| &**entry)
     }
 
     pub fn erased(&self) -> impl Iterator<Item = &RecordEntry> {
@@ -86,11 +147,82 @@ impl Records {
     }
 
     pub fn len(&self) -> usize {
-        self.by_commitment.len()
+        self.entries.len()
     }
 
     pub fn is_empty(&self) -> bool {
-        self.by_commitment.is_empty()
+        self.entries.is_empty()
+    }
+}
+
+/// The serialized form: the two maps `Records` held before it indexed by
+/// fixed-size keys, so snapshots and state digests did not change.
+#[derive(Serialize)]
+struct RecordsOut<'a> {
+    by_commitment: Vec<(&'a str, &'a RecordEntry)>,
+    by_patient: Vec<(&'a str, Vec<&'a str>)>,
+}
+
+#[derive(Deserialize)]
+struct RecordsIn {
+    by_commitment: Vec<(String, RecordEntry)>,
+    by_patient: Vec<(String, Vec<String>)>,
+}
+
+impl Serialize for Records {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut by_commitment: Vec<(&str, &RecordEntry)> =
+            self.all().map(|e| (e.commitment.as_str(), e)).collect();
+        by_commitment.sort_unstable_by(|a, b| a.0.cmp(b.0));
+        let mut patients: std::collections::BTreeMap<&str, Vec<&str>> = Default::default();
+        for entry in self.all() {
+            patients
+                .entry(entry.patient.as_str())
+                .or_default()
+                .push(entry.commitment.as_str());
+        }
+        RecordsOut {
+            by_commitment,
+            by_patient: patients.into_iter().collect(),
+        }
+        .serialize(serializer)
+    }
+}
+
+impl<'de> Deserialize<'de> for Records {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        use serde::de::Error;
+        let form = RecordsIn::deserialize(deserializer)?;
+        let mut entries: Vec<RecordEntry> =
+            form.by_commitment.into_iter().map(|(_, e)| e).collect();
+        // Records reach the ledger in log order, so leaf index order is the
+        // order they were inserted in.
+        entries.sort_by_key(|e| e.index);
+        let mut records = Records::default();
+        for entry in entries {
+            if records.contains(&entry.commitment) {
+                return Err(D::Error::custom("a record commitment appears twice"));
+            }
+            records
+                .insert(entry)
+                .map_err(|e| D::Error::custom(e.to_string()))?;
+        }
+        // The per-patient index is derived; a form whose copy disagrees
+        // with the entries is damaged, not a state to trust.
+        let expected: usize = form.by_patient.iter().map(|(_, c)| c.len()).sum();
+        let consistent = expected == records.len()
+            && form.by_patient.iter().all(|(patient, commitments)| {
+                records
+                    .of_patient(patient)
+                    .map(|e| e.commitment.as_str())
+                    .eq(commitments.iter().map(String::as_str))
+            });
+        if !consistent {
+            return Err(D::Error::custom(
+                "records: the per-patient index does not match the records",
+            ));
+        }
+        Ok(records)
     }
 }
 
@@ -138,7 +270,7 @@ impl TxBody for RecordBody {
             resource_type: self.resource_type,
             index: cx.index,
             erased_at: None,
-        });
+        })?;
         Ok(Effect::None)
     }
 }
@@ -242,5 +374,80 @@ impl TxBody for Access {
             patient: self.patient,
             break_glass: self.break_glass,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn entry(commitment: u8, patient: &str, index: u64) -> RecordEntry {
+        RecordEntry {
+            commitment: hex::encode([commitment; 32]),
+            patient: patient.into(),
+            author: patient.into(),
+            category: "lab".into(),
+            resource_type: "Observation".into(),
+            index,
+            erased_at: None,
+        }
+    }
+
+    fn sample() -> Records {
+        let mut records = Records::default();
+        records.insert(entry(0xbb, "did:key:zB", 1)).unwrap();
+        records.insert(entry(0xaa, "did:key:zB", 2)).unwrap();
+        records.insert(entry(0xcc, "did:key:zA", 3)).unwrap();
+        records.mark_erased(&hex::encode([0xaa; 32]), 4);
+        records
+    }
+
+    #[test]
+    fn serializes_as_the_two_sorted_maps_it_replaced() {
+        let json = serde_json::to_value(sample()).unwrap();
+        let (a, b, c) = (
+            hex::encode([0xaa; 32]),
+            hex::encode([0xbb; 32]),
+            hex::encode([0xcc; 32]),
+        );
+        let keys: Vec<&str> = json["by_commitment"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|pair| pair[0].as_str().unwrap())
+            .collect();
+        assert_eq!(keys, [a.as_str(), b.as_str(), c.as_str()]);
+        assert_eq!(json["by_commitment"][0][1]["erased_at"], 4);
+        assert_eq!(
+            json["by_patient"],
+            serde_json::json!([["did:key:zA", [c]], ["did:key:zB", [b, a]]])
+        );
+        let back: Records = serde_json::from_value(json.clone()).unwrap();
+        assert_eq!(serde_json::to_value(&back).unwrap(), json);
+        let order: Vec<u64> = back.of_patient("did:key:zB").map(|e| e.index).collect();
+        assert_eq!(order, [1, 2]);
+    }
+
+    #[test]
+    fn a_form_whose_patient_index_disagrees_is_refused() {
+        let mut json = serde_json::to_value(sample()).unwrap();
+        json["by_patient"][1][1] = serde_json::json!([hex::encode([0xaa; 32])]);
+        assert!(serde_json::from_value::<Records>(json).is_err());
+        let mut twice = serde_json::to_value(sample()).unwrap();
+        let first = twice["by_commitment"][0].clone();
+        twice["by_commitment"].as_array_mut().unwrap().push(first);
+        assert!(serde_json::from_value::<Records>(twice).is_err());
+    }
+
+    #[test]
+    fn only_lowercase_hex_commitments_are_found() {
+        let records = sample();
+        assert!(records.contains(&hex::encode([0xaa; 32])));
+        assert!(!records.contains(&hex::encode([0xaa; 32]).to_uppercase()));
+        assert!(!records.contains("not hex"));
+        assert!(Records::default().insert(entry(1, "did:key:zA", 1)).is_ok());
+        let mut bad = entry(1, "did:key:zA", 1);
+        bad.commitment = "AB".repeat(32);
+        assert!(Records::default().insert(bad).is_err());
     }
 }

@@ -28,7 +28,7 @@ use std::any::{Any, TypeId};
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::{Arc, OnceLock};
 
-use hygeia_ledger::{ErrorCode, ModuleRegistry, SignedTx, TxError, TxModule};
+use hygeia_ledger::{ErrorCode, ModuleRegistry, ParsedBody, SignedTx, TxError, TxModule};
 use schemars::generate::SchemaSettings;
 use schemars::{JsonSchema, SchemaGenerator};
 use serde::de::DeserializeOwned;
@@ -55,6 +55,7 @@ pub const DOMAINS: &[Domain] = &[
     ("accounts", crate::accounts::register),
     ("escrow", crate::escrow::register),
     ("programs", crate::programs::register),
+    ("trials", crate::trials::register),
 ];
 
 /// Most events (and reactions) one transaction may set off, so that two
@@ -72,7 +73,9 @@ pub enum SignedAs {
 }
 
 /// One transaction type: the Rust type of its `body`.
-pub trait TxBody: DeserializeOwned + Serialize + JsonSchema + 'static {
+pub trait TxBody:
+    DeserializeOwned + Serialize + JsonSchema + Clone + Send + Sync + 'static
+{
     /// The envelope's `type`.
     const TYPE: &'static str;
     /// Whom the rule sees as signer.
@@ -132,7 +135,8 @@ impl Cx<'_> {
 }
 
 type CheckFn = fn(&Value) -> Result<(), String>;
-type ApplyFn = fn(&mut LedgerState, &mut Cx<'_>, &Value) -> Result<Effect, TxError>;
+type ParseFn = fn(&Value) -> Result<ParsedBody, String>;
+type ApplyFn = fn(&mut LedgerState, &mut Cx<'_>, &SignedTx) -> Result<Effect, TxError>;
 type SchemaFn = fn(&mut SchemaGenerator) -> schemars::Schema;
 type ExampleFn = fn() -> Value;
 type Reaction =
@@ -147,6 +151,7 @@ pub struct TxType {
     /// The Rust type's name, which names its schema.
     pub rust_name: &'static str,
     check: CheckFn,
+    parse: ParseFn,
     apply: ApplyFn,
     schema: SchemaFn,
     example: ExampleFn,
@@ -169,7 +174,17 @@ impl TxType {
         }
     }
 
-    /// [`TxBody::example`], as JSON.
+    /// Parses and checks a body once, for [`SignedTx`] to carry to the
+    /// rules. A body only the legacy shape accepts is not kept: the state
+    /// reads it from the JSON, by the rules of its leaf.
+    pub fn parse_body(&self, body: &Value) -> Result<Option<ParsedBody>, String> {
+        match (self.parse)(body) {
+            Ok(parsed) => Ok(Some(parsed)),
+            Err(_) if self.legacy_accepts(body) => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
     /// Whether `body` has the legacy shape this type also accepts at parse
     /// time ([`Registration::or_legacy`]); the state refuses it outside a
     /// migrated log's legacy prefix.
@@ -177,6 +192,7 @@ impl TxType {
         self.legacy.is_some_and(|legacy| legacy(body).is_ok())
     }
 
+    /// [`TxBody::example`], as JSON.
     pub fn example(&self) -> Value {
         (self.example)()
     }
@@ -195,15 +211,26 @@ fn check<T: TxBody>(body: &Value) -> Result<(), String> {
     parse::<T>(body)?.check()
 }
 
+fn parse_checked<T: TxBody>(body: &Value) -> Result<ParsedBody, String> {
+    let body = parse::<T>(body)?;
+    body.check()?;
+    Ok(Arc::new(body))
+}
+
 fn apply<T: TxBody>(
     state: &mut LedgerState,
     cx: &mut Cx<'_>,
-    body: &Value,
+    tx: &SignedTx,
 ) -> Result<Effect, TxError> {
-    // The parser checked the body already; checking again costs little
-    // and keeps a body that bypassed it (a test's lenient registry) out.
+    // The body parsed and checked when the transaction was (`parse_checked`,
+    // through this registry's modules) is used as it is.
+    if let Some(body) = tx.parsed_body().and_then(|b| b.downcast_ref::<T>()) {
+        return body.clone().apply(state, cx);
+    }
+    // A transaction parsed against other modules carries no body of this
+    // type: parse and check it here, so nothing unchecked reaches a rule.
     let schema = |e| TxError::new(ErrorCode::SchemaViolation, e);
-    let body = parse::<T>(body).map_err(schema)?;
+    let body = parse::<T>(tx.body()).map_err(schema)?;
     body.check().map_err(schema)?;
     body.apply(state, cx)
 }
@@ -287,6 +314,7 @@ impl Registry {
             signed_as: T::SIGNED_AS,
             rust_name: short_name(std::any::type_name::<T>()),
             check: check::<T>,
+            parse: parse_checked::<T>,
             apply: apply::<T>,
             schema: schema::<T>,
             example: example::<T>,
@@ -367,12 +395,12 @@ impl Registry {
             events: Vec::new(),
         };
         if !entry.copies {
-            let effect = (entry.apply)(state, &mut cx, tx.body())?;
+            let effect = (entry.apply)(state, &mut cx, tx)?;
             // Events without subscribers go nowhere.
             return Ok(effect);
         }
         let backup = state.clone();
-        let result = (entry.apply)(state, &mut cx, tx.body()).and_then(|effect| {
+        let result = (entry.apply)(state, &mut cx, tx).and_then(|effect| {
             self.react(state, &mut cx)?;
             Ok(effect)
         });
@@ -500,5 +528,9 @@ impl TxModule for Module {
 
     fn check_body(&self, body: &Value) -> Result<(), String> {
         self.0.check_body(body)
+    }
+
+    fn parse_body(&self, body: &Value) -> Result<Option<ParsedBody>, String> {
+        self.0.parse_body(body)
     }
 }

@@ -192,6 +192,49 @@ pub fn device_presentation(
         .expect("a presentation is made")
 }
 
+/// A trial-site accreditation from `accreditor` about `site` for
+/// `study` (bound to `site_key`, valid from a day before `now` for a year,
+/// with `status` as its status claim), presented by the site to
+/// `audience` with the study as the key binding's nonce, disclosing
+/// nothing.
+pub fn site_presentation(
+    accreditor: &Keypair,
+    site: &str,
+    site_key: &Keypair,
+    study: &str,
+    audience: &str,
+    now: i64,
+    status: Option<Value>,
+) -> String {
+    use hygeia_credentials::credential_types::TrialSiteAccreditation;
+    let issuance = Issuance {
+        issuer: did(accreditor),
+        issued_at: now - 86_400,
+        expires_at: Some(now + 86_400 * 365),
+        holder_key: VerifyingKey::from(site_key.public_key()),
+        status,
+        key_id: Some(accreditor.did().verification_method()),
+    };
+    let issued = Credential::TrialSiteAccreditation(TrialSiteAccreditation {
+        site: site.to_owned(),
+        study_id: study.to_owned(),
+        scope: vec!["enrolment".into(), "oncology".into()],
+    })
+    .issue(&issuance, &SigningKey::from(copy(accreditor)))
+    .expect("an accreditation issues");
+    let key = VerifyingKey::from(accreditor.public_key());
+    SdJwt::parse(&issued, &|_: &str, _: &_| Some(key.clone()))
+        .expect("the accreditation just issued parses")
+        .present_with_key_binding(
+            &[],
+            audience,
+            study,
+            now - 60,
+            &SigningKey::from(copy(site_key)),
+        )
+        .expect("a presentation is made")
+}
+
 /// The transaction types the state knows.
 pub fn modules() -> &'static ModuleRegistry {
     static MODULES: std::sync::OnceLock<ModuleRegistry> = std::sync::OnceLock::new();

@@ -1,10 +1,13 @@
 // The patient's access log (GET /v1/audit), checked in the browser: the
 // checkpoint against the pinned key, then each event's leaf hash,
-// inclusion proof and the node's signature. What is shown of an event
+// inclusion proof and signature by a custodian of its time (read from the
+// log, custodians.ts: an entry signed before a node key rotation still
+// verifies). What is shown of an event
 // comes from the verified entry itself, never from the unsigned summary.
 
 import { StoredKey } from "./keys";
-import { nodeInfo, signedJson, verifierKey } from "./api";
+import { signedJson, verifierKey } from "./api";
+import { CustodianHistory, custodianHistory, custodiansAt } from "./custodians";
 import { Checkpoint, checkEntry, verifyCheckpoint } from "./verify";
 
 export interface AuditEvent {
@@ -53,14 +56,23 @@ export async function loadAudit(key: StoredKey, patient: string): Promise<{ feed
 }
 
 export async function checkAudit(feed: AuditFeed) {
-  const [{ key: vkey }, info] = await Promise.all([verifierKey(), nodeInfo()]);
+  const { key: vkey } = await verifierKey();
   let checkpoint: Checkpoint | null = null;
   let checkpointProblem: string | undefined;
+  let history: CustodianHistory | null = null;
+  let historyProblem = "";
   try {
     checkpoint = await verifyCheckpoint(feed.checkpoint, vkey);
     if (checkpoint.size !== feed.tree_size) checkpointProblem = "the checkpoint is not of the tree the proofs are for";
   } catch (e) {
     checkpointProblem = (e as Error).message;
+  }
+  if (checkpoint && !checkpointProblem && feed.events.length > 0) {
+    try {
+      history = await custodianHistory(checkpoint);
+    } catch (e) {
+      historyProblem = `the network's custodian set could not be checked: ${(e as Error).message}`;
+    }
   }
   const events: CheckedEvent[] = [];
   for (const served of feed.events) {
@@ -68,7 +80,12 @@ export async function checkAudit(feed: AuditFeed) {
       events.push({ served, body: served.event, ok: false, problem: checkpointProblem });
       continue;
     }
-    const check = await checkEntry(served.entry, served.index, served.leaf_hash, served.inclusion_proof, checkpoint, info.node_did);
+    if (!history) {
+      events.push({ served, body: served.event, ok: false, problem: historyProblem });
+      continue;
+    }
+    const signers = custodiansAt(history, served.index);
+    const check = await checkEntry(served.entry, served.index, served.leaf_hash, served.inclusion_proof, checkpoint, signers);
     const body = check.ok && check.tx?.type === "access" ? (check.tx.body as unknown as AccessBody) : served.event;
     let problem = check.problem;
     let ok = check.ok;

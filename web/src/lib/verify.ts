@@ -135,7 +135,9 @@ export interface EntryCheck {
 /**
  * An entry served with its index, leaf hash and inclusion proof: its bytes
  * hash to the leaf, the proof leads to the verified checkpoint's root, its
- * signature verifies, and (when given) it was signed by `expectedSigner`.
+ * signature verifies, and (when given) it was signed by one of `signers`
+ * (for `record` and `access` entries: the custodian set of its time, see
+ * custodians.ts).
  */
 export async function checkEntry(
   entryText: string,
@@ -143,7 +145,7 @@ export async function checkEntry(
   leafHex: string,
   proofHex: string[],
   checkpoint: Checkpoint,
-  expectedSigner?: string,
+  signers?: ReadonlySet<string>,
 ): Promise<EntryCheck> {
   const entry = utf8(entryText);
   const leaf = await leafHash(entry);
@@ -163,8 +165,8 @@ export async function checkEntry(
   } catch (e) {
     return { ok: false, problem: (e as Error).message };
   }
-  if (expectedSigner && tx.signer !== expectedSigner) {
-    return { ok: false, problem: "the entry was not signed by this node", tx };
+  if (signers && !signers.has(tx.signer)) {
+    return { ok: false, problem: "the entry was not signed by a node of the network's custodian set at its time", tx };
   }
   if (tx.network !== checkpoint.origin) return { ok: false, problem: "the entry belongs to another network", tx };
   return { ok: true, tx };

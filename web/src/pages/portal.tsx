@@ -1,10 +1,11 @@
 import { useState } from "preact/hooks";
 import { ErrorBox, Loading, Mark, NeedKey, Notice, Page, SubNav, useAction, useLoad, useSession } from "../components";
-import { ApiError, getJson, getText, nodeInfo, signedJson, signedRead, verifierKey } from "../lib/api";
+import { ApiError, getJson, getText, signedJson, signedRead, verifierKey } from "../lib/api";
 import { fromUtf8 } from "../lib/bytes";
 import { shortDid } from "../lib/did";
 import { fhir, fhirToken } from "../lib/fhir";
 import { StoredKey } from "../lib/keys";
+import { custodianHistory, custodiansAt } from "../lib/custodians";
 import { checkEntry, verifyCheckpoint } from "../lib/verify";
 import { capitalize, category, Grant, localDate, localDateTime, orgName, purpose, scopeWords } from "../lib/words";
 import { Licences } from "./wallet";
@@ -127,7 +128,13 @@ async function anchor(id: string) {
   const { key } = await verifierKey();
   const checkpoint = await verifyCheckpoint(note, key);
   const proof = await getJson<{ proof: string[] }>(`/v1/proofs/inclusion?index=${entry.index}&size=${checkpoint.size}`);
-  const check = await checkEntry(entry.entry, entry.index, entry.leaf_hash, proof.proof, checkpoint, (await nodeInfo()).node_did);
+  let signers: Set<string>;
+  try {
+    signers = custodiansAt(await custodianHistory(checkpoint), entry.index);
+  } catch (e) {
+    return { index: entry.index, author: record.author, check: { ok: false, problem: `the network's custodian set could not be checked: ${(e as Error).message}` } };
+  }
+  const check = await checkEntry(entry.entry, entry.index, entry.leaf_hash, proof.proof, checkpoint, signers);
   const body = check.tx?.body as { commitment?: string } | undefined;
   if (check.ok && (check.tx?.type !== "record" || body?.commitment !== id)) {
     return { index: entry.index, author: record.author, check: { ok: false, problem: "the ledger entry is not this record's anchor" } };

@@ -180,6 +180,7 @@ fn run_node(args: ServeArgs, demo: Option<usize>) -> anyhow::Result<ExitCode> {
                 let records = tokio::task::spawn_blocking(move || {
                     let records = demo_records::seed(&seed_url, &keys, &work)?;
                     super::demo_economy::seed(&seed_url, &keys, &work)?;
+                    super::demo_trials::seed(&seed_url, &keys, &work)?;
                     if fhir_patients > 0 {
                         demo_fhir::seed(&seed_url, &keys, &fhir_dir, fhir_patients)?;
                     }

@@ -43,7 +43,7 @@ pub struct Target {
     /// The issuer's DID (a did:key, or an organization's did:web).
     #[arg(long)]
     issuer: String,
-    /// The credential type: licence, lab-result, device, trial-site, or
+    /// The credential type: licence, lab-result, device, trial-site, ethics-committee, or
     /// a vct URL (https://…).
     #[arg(long = "type")]
     credential_type: String,
@@ -72,9 +72,10 @@ pub fn credential_type(text: &str) -> anyhow::Result<String> {
         "lab-result" => VCT_LAB_RESULT.to_owned(),
         "device" | "device-attestation" => VCT_DEVICE_ATTESTATION.to_owned(),
         "trial-site" | "trial-site-accreditation" => VCT_TRIAL_SITE_ACCREDITATION.to_owned(),
+        "ethics-committee" => hygeia_state::trials::VCT_ETHICS_COMMITTEE.to_owned(),
         url if url.starts_with("https://") => url.to_owned(),
         other => anyhow::bail!(
-            "--type {other:?}: use licence, lab-result, device, trial-site or a vct URL (https://…)"
+            "--type {other:?}: use licence, lab-result, device, trial-site, ethics-committee or a vct URL (https://…)"
         ),
     })
 }

@@ -7,7 +7,7 @@ use crate::common;
 
 use std::path::Path;
 
-use common::signed::{did, now, submit, Network};
+use common::signed::{did, login, now, submit, Network};
 use hygeia_credentials::shc::{self, Jwks};
 use hygeia_identity::Keypair;
 use reqwest::blocking::Response;
@@ -17,32 +17,6 @@ const FHIR_JSON: &str = "application/fhir+json";
 const ISSUER: &str = "https://test.example/log";
 const IMMUNIZATION: &str = "https://smarthealth.cards#immunization";
 const LABORATORY: &str = "https://smarthealth.cards#laboratory";
-
-fn node_did(net: &Network) -> String {
-    let info: Value = net.node.get("/v1/node").json().unwrap();
-    info["node_did"].as_str().unwrap().to_owned()
-}
-
-/// A bearer token for `key` with purpose `purpose`.
-fn login(net: &Network, key: &Keypair, purpose: &str) -> String {
-    let assertion = hygeia_auth::token::client_assertion(key, &node_did(net), now() as i64, 120);
-    let response = common::client()
-        .post(format!("{}/auth/token", net.node.url))
-        .form(&[
-            ("grant_type", "client_credentials"),
-            (
-                "client_assertion_type",
-                "urn:ietf:params:oauth:client-assertion-type:jwt-bearer",
-            ),
-            ("client_assertion", assertion.as_str()),
-            ("purpose_of_use", purpose),
-        ])
-        .send()
-        .unwrap();
-    assert_eq!(response.status().as_u16(), 200);
-    let answer: Value = response.json().unwrap();
-    answer["access_token"].as_str().unwrap().to_owned()
-}
 
 fn answer(response: Response) -> (u16, Value) {
     let status = response.status().as_u16();
@@ -565,130 +539,6 @@ fn a_requester_exports_only_what_they_may_read() {
     let card = verify(&net, &cards(&parameters)[0]);
     assert_eq!(resource_types(&card), ["Patient", "Observation"]);
     assert!(!parameters.to_string().contains("Immunization"));
-}
-
-#[test]
-fn bad_requests_key_set_and_capability() {
-    let net = Network::start(&[]);
-    let (token, _, _) = seed(&net);
-
-    // Unknown credentialType: 400 with an OperationOutcome naming it.
-    let (status, outcome) = issue(&net, &token, &["https://smarthealth.cards#dog"], None);
-    assert_eq!(status, 400, "{outcome}");
-    assert_eq!(outcome["resourceType"], "OperationOutcome");
-    assert_eq!(outcome["issue"][0]["code"], "not-supported");
-    let text = outcome["issue"][0]["diagnostics"].as_str().unwrap();
-    assert!(
-        text.contains("#dog") && text.contains(IMMUNIZATION),
-        "{text}"
-    );
-    for (body, code) in [
-        (json!({"resourceType": "Parameters"}), "required"),
-        (json!({"resourceType": "Patient"}), "invalid"),
-        (
-            json!({"resourceType": "Parameters", "parameter": [
-                {"name": "credentialType", "valueUri": IMMUNIZATION},
-                {"name": "_since", "valueDateTime": "yesterday"}]}),
-            "value",
-        ),
-    ] {
-        let (status, outcome) = post(&net, &token, "Patient/p1/$health-cards-issue", &body);
-        assert_eq!(
-            (status, outcome["issue"][0]["code"].as_str()),
-            (400, Some(code)),
-            "{outcome}"
-        );
-    }
-    let (status, outcome) = post(
-        &net,
-        &token,
-        "Observation/x/$health-cards-issue",
-        &json!({"resourceType": "Parameters"}),
-    );
-    assert_eq!(
-        (status, outcome["issue"][0]["code"].as_str()),
-        (400, Some("not-supported"))
-    );
-    let (status, _) = post(
-        &net,
-        &token,
-        "Patient/p1/$everything",
-        &json!({"resourceType": "Parameters"}),
-    );
-    assert_eq!(status, 400);
-    let (status, _) = post(
-        &net,
-        "not-a-token",
-        "Patient/p1/$health-cards-issue",
-        &json!({}),
-    );
-    assert_eq!(status, 401);
-
-    // The key set: public, cacheable, EC P-256 signing keys, no private part.
-    let response = net.node.get("/.well-known/jwks.json");
-    assert_eq!(response.status().as_u16(), 200);
-    let header = |name: &str| {
-        response
-            .headers()
-            .get(name)
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or("")
-            .to_owned()
-    };
-    assert!(header("content-type").starts_with("application/json"));
-    assert!(
-        header("cache-control").contains("max-age"),
-        "{}",
-        header("cache-control")
-    );
-    assert_eq!(header("access-control-allow-origin"), "*");
-    let text = response.text().unwrap();
-    let jwks: Value = serde_json::from_str(&text).unwrap();
-    let keys = jwks["keys"].as_array().unwrap();
-    assert_eq!(keys.len(), 1);
-    for key in keys {
-        let members: Vec<&str> = key
-            .as_object()
-            .unwrap()
-            .keys()
-            .map(String::as_str)
-            .collect();
-        for private in ["d", "p", "q", "dp", "dq", "qi", "k"] {
-            assert!(
-                !members.contains(&private),
-                "private member {private} published: {key}"
-            );
-        }
-        assert_eq!(
-            (&key["kty"], &key["crv"], &key["use"], &key["alg"]),
-            (
-                &json!("EC"),
-                &json!("P-256"),
-                &json!("sig"),
-                &json!("ES256")
-            )
-        );
-    }
-    Jwks::from_json(text.as_bytes()).unwrap();
-    let info: Value = net.node.get("/v1/node").json().unwrap();
-    assert_eq!(info["health_cards"]["issuer"], ISSUER);
-
-    // The CapabilityStatement lists the operation on Patient.
-    let metadata: Value = net.node.get("/fhir/metadata").json().unwrap();
-    let patient = metadata["rest"][0]["resource"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|r| r["type"] == "Patient")
-        .unwrap();
-    assert!(
-        patient["operation"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .any(|o| o["name"] == "health-cards-issue"),
-        "{patient}"
-    );
 }
 
 #[test]

@@ -18,4 +18,3 @@ mod identity;
 mod network;
 mod readme;
 mod records;
-mod records_bad_input;

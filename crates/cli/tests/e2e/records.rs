@@ -527,6 +527,46 @@ fn the_demo_seeds_a_network_whose_banner_commands_work() {
     let output = run(&high);
     assert!(!output.status.success());
     assert!(String::from_utf8_lossy(&output.stderr).contains("zk-value-out-of-range"));
+    // The oncology trial: one study after an approved amendment, five
+    // subjects at different milestones, the clinic paid per milestone.
+    let studies = ok_json(run(&["trial", "list", "--node", &url]));
+    let study = &studies["studies"][0];
+    assert_eq!(study["state"], "recruiting", "{studies}");
+    assert_eq!(study["current_version"], "2.0");
+    assert_eq!(
+        (study["subjects"].as_u64(), study["enrolled"].as_u64()),
+        (Some(5), Some(3))
+    );
+    let id = study["id"].as_str().unwrap();
+    let shown = ok_json(run(&["trial", "show", "--node", &url, id]));
+    let mut states: Vec<(String, bool)> = shown["subject_list"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| {
+            (
+                s["state"].as_str().unwrap().to_owned(),
+                s["consent_current"].as_bool().unwrap(),
+            )
+        })
+        .collect();
+    states.sort();
+    let expected = [
+        ("eligible", false),
+        ("ineligible", false),
+        ("on-study", false),
+        ("on-study", true),
+        ("withdrawn", false),
+    ];
+    assert_eq!(states, expected.map(|(s, c)| (s.to_owned(), c)), "{shown}");
+    let clinic = ok_json(run(&[
+        "unit",
+        "balance",
+        "--node",
+        &url,
+        "did:web:clinic.example",
+    ]));
+    assert_eq!(clinic["balances"]["eur-cents"], 330_000, "{clinic}");
     let verify = run(&["verify", &url]);
     assert!(verify.status.success());
     let _ = child.kill();

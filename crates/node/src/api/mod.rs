@@ -20,6 +20,7 @@ mod submit;
 #[cfg(test)]
 mod tests;
 mod token;
+mod trials;
 mod witness;
 
 use std::sync::Arc;
@@ -113,6 +114,9 @@ pub fn router(node: Arc<Node>) -> Router {
         .route("/v1/programs", get(economy::programs))
         .route("/v1/programs/{id}", get(economy::program))
         .route("/v1/clock", get(economy::clock).post(economy::tick))
+        .route("/v1/studies", get(trials::studies))
+        .route("/v1/studies/{id}", get(trials::study))
+        .route("/v1/studies/{id}/subjects/{did}", get(trials::subject))
         .route("/v1/node", get(info::node_info))
         .route("/v1/health", get(info::health))
         .route("/openapi.json", get(info::openapi))

@@ -174,6 +174,10 @@ pub enum Aspect {
     Funds(Victim),
     /// The units, their issuers and supplies, and the ledger's clock.
     Units,
+    /// The studies the victim sponsors (state, versions, sites), its
+    /// activations as a site (with their standing now), and its progress
+    /// as a research subject.
+    Trial(Victim),
 }
 
 impl Aspect {
@@ -191,7 +195,8 @@ impl Aspect {
             | LicenceStanding(v)
             | BreakGlass(v)
             | OrgKeys(v)
-            | Funds(v) => Some(*v),
+            | Funds(v)
+            | Trial(v) => Some(*v),
             TrustList | Governance | Custodians | Units => None,
         }
     }
@@ -220,6 +225,8 @@ pub fn allowed(attacker: Actor, aspect: &Aspect) -> bool {
                 | Delegates(_)
                 | Records(Victim::Patient)
                 | Units
+                // The trust list decides whether a site's accreditation counts.
+                | Trial(Victim::Clinician)
         ),
         // Manages the organization's members and keys; mints the unit the
         // organization issues (which raises the supply and the balance it
@@ -234,6 +241,10 @@ pub fn allowed(attacker: Actor, aspect: &Aspect) -> bool {
         Actor::Delegate => matches!(aspect, Grants(Victim::Patient) | Records(Victim::Patient)),
         // Revokes and suspends the licences it issued.
         Actor::Board => matches!(aspect, LicenceStanding(Victim::Clinician)),
+        // As the organization's study site: records its subject's (the
+        // patient's) milestones, which releases the organization's escrow
+        // waiting on them.
+        Actor::Clinician => matches!(aspect, Trial(Victim::Patient) | Funds(Victim::Org)),
         _ => false,
     }
 }
@@ -255,6 +266,11 @@ struct World {
     /// accepted claim.
     program: String,
     claim: Value,
+    /// The organization's study: the board is its committee and the
+    /// clinician's accreditor, the clinician its site, the victim patient
+    /// an enrolled subject; an escrow of the organization waits on the
+    /// patient's first visit.
+    study: String,
 }
 
 /// The unit of the world, issued by the organization.
@@ -411,6 +427,7 @@ fn world() -> World {
         escrow: String::new(),
         program: String::new(),
         claim: Value::Null,
+        study: String::new(),
     };
     use Actor::*;
     world.setup(
@@ -517,6 +534,72 @@ fn world() -> World {
     let claim = program_claim(&world.program, &lab(), VictimPatient);
     world.setup(VictimPatient, "program.claim", claim.clone());
     world.claim = claim;
+    // A clinical study.
+    for vct in [
+        hygeia_state::trials::VCT_ETHICS_COMMITTEE,
+        hygeia_credentials::credential_types::VCT_TRIAL_SITE_ACCREDITATION,
+    ] {
+        world.setup(
+            Governance,
+            "trust.issuer",
+            json!({"issuer": Board.did(), "credential_type": vct, "op": "add"}),
+        );
+    }
+    let study = world.setup(
+        OrgAdmin,
+        "study.register",
+        json!({"protocol": commitment(30), "version": "1", "committee": Board.did(), "sponsor": CLINIC}),
+    );
+    world.study = hex::encode(study.leaf_hash().0);
+    let study = world.study.clone();
+    world.setup(
+        Board,
+        "ethics.approve",
+        json!({"study": study, "version": "1", "protocol": commitment(30)}),
+    );
+    let audience = world.state.network.id().unwrap_or_default().to_owned();
+    let presentation = hygeia_state::testing::site_presentation(
+        &Board.key(),
+        &Clinician.did(),
+        &Clinician.key(),
+        &study,
+        &audience,
+        T0,
+        None,
+    );
+    world.setup(
+        OrgAdmin,
+        "site.activate",
+        json!({"study": study, "site": Clinician.did(), "presentation": presentation}),
+    );
+    world.setup(
+        OrgAdmin,
+        "study.progress",
+        json!({"study": study, "state": "recruiting"}),
+    );
+    world.setup(
+        VictimPatient,
+        "econsent.give",
+        json!({"study": study, "site": Clinician.did(), "version": "1", "protocol": commitment(30), "document": commitment(31)}),
+    );
+    for milestone in ["screened", "enrolled"] {
+        world.setup(
+            Clinician,
+            "subject.milestone",
+            json!({"study": study, "subject": VictimPatient.did(), "milestone": milestone}),
+        );
+    }
+    let visit = hygeia_state::trials::milestone_id(
+        &study,
+        &VictimPatient.did(),
+        &hygeia_state::trials::Milestone::Visit(1),
+    );
+    world.setup(
+        OrgAdmin,
+        "escrow.open",
+        json!({"unit": UNIT, "amount": 10, "funder": CLINIC, "beneficiary": Clinician.did(),
+               "condition": {"kind": "milestone", "id": visit}, "refund_after": T0 + 2 * 86_400}),
+    );
     world
 }
 
@@ -653,6 +736,32 @@ fn standing(state: &LedgerState) -> BTreeMap<Aspect, String> {
                 state.accounts.balances_of(&did)
             ),
         );
+    }
+    for victim in VICTIMS {
+        let did = victim.did();
+        let mut trial = Vec::new();
+        for (id, study) in state.trials.studies() {
+            if study.sponsor == did {
+                let versions: Vec<_> = study
+                    .versions
+                    .iter()
+                    .map(|v| (&v.version, &v.protocol, v.approved_at))
+                    .collect();
+                let sites: Vec<&String> = study.sites.keys().collect();
+                trial.push(format!(
+                    "sponsor {id} {:?} {versions:?} {sites:?}",
+                    study.state
+                ));
+            }
+            if let Some(site) = study.sites.get(&did) {
+                let standing = state.site_standing(site);
+                trial.push(format!("site {id} {site:?} {standing:?}"));
+            }
+            if let Some(subject) = state.trials.subject(id, &did) {
+                trial.push(format!("subject {id} {subject:?}"));
+            }
+        }
+        out.insert(Aspect::Trial(victim), format!("{trial:?}"));
     }
     out.insert(
         Aspect::Units,
@@ -983,6 +1092,48 @@ fn cases(
                 program_claim(&world.program, &attacker.key(), attacker),
             ),
         ],
+        "study.register" => vec![case(
+            "register a study in the organization's name",
+            json!({"protocol": commitment(20), "version": "1", "committee": me, "sponsor": CLINIC}),
+        )],
+        "study.amend" => vec![case(
+            "amend the organization's study",
+            json!({"study": world.study, "protocol": commitment(22), "version": "2", "reconsent": true}),
+        )],
+        "study.progress" => vec![case(
+            "terminate the organization's study",
+            json!({"study": world.study, "state": "terminated"}),
+        )],
+        "ethics.approve" => vec![case(
+            "approve the organization's protocol again, or as a committee it did not name",
+            json!({"study": world.study, "version": "1", "protocol": commitment(30)}),
+        )],
+        "site.activate" => vec![case(
+            "activate the attacker as a site of the organization's study, with a self-issued accreditation",
+            json!({"study": world.study, "site": me, "presentation": licence_presentation(attacker, &me, attacker, &Actor::Node.did())}),
+        )],
+        "econsent.give" => vec![case(
+            "consent to the organization's study at the clinician's site (any participant may)",
+            json!({"study": world.study, "site": Actor::Clinician.did(), "version": "1", "protocol": commitment(30), "document": commitment(23)}),
+        )],
+        "econsent.withdraw" => vec![case(
+            "withdraw from the organization's study, as if the victim",
+            json!({"study": world.study}),
+        )],
+        "subject.milestone" => vec![
+            case(
+                "record the victim's first visit, releasing the organization's escrow",
+                json!({"study": world.study, "subject": vkey, "milestone": "visit-1"}),
+            ),
+            case(
+                "take the victim off the organization's study",
+                json!({"study": world.study, "subject": vkey, "milestone": "withdrawn"}),
+            ),
+        ],
+        "subject.deviation" => vec![case(
+            "record a deviation against the victim",
+            json!({"study": world.study, "subject": vkey, "severity": "major", "report": commitment(24)}),
+        )],
         _ => return None,
     };
     Some(bodies)
@@ -1105,6 +1256,8 @@ fn no_attacker_changes_another_identitys_standing() {
         (Actor::Delegate, Aspect::Grants(Victim::Patient)),
         (Actor::Delegate, Aspect::Records(Victim::Patient)),
         (Actor::Board, Aspect::LicenceStanding(Victim::Clinician)),
+        (Actor::Clinician, Aspect::Trial(Victim::Patient)),
+        (Actor::Clinician, Aspect::Funds(Victim::Org)),
     ];
     for pair in &expected {
         assert!(

@@ -263,7 +263,7 @@ mod milestones {
     use super::*;
 
     /// `test.adherence`: an adherence rule met.
-    #[derive(Serialize, Deserialize, JsonSchema)]
+    #[derive(Clone, Serialize, Deserialize, JsonSchema)]
     #[serde(deny_unknown_fields)]
     pub struct Adherence {
         pub milestone: String,

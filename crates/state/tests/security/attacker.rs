@@ -271,6 +271,32 @@ fn body(
             "issuers": [did_at(1)], "start": NOW, "period_secs": 86_400,
         }),
         "program.claim" => json!({"program": pick(&pools.grants, p[0]), "presentation": "{}"}),
+        "study.register" => json!({
+            "protocol": pick(&pools.commitments, p[0]), "version": "1", "committee": did_at(1),
+        }),
+        "study.amend" => json!({
+            "study": pick(&pools.grants, p[0]), "protocol": pick(&pools.commitments, p[1]),
+            "version": "2", "reconsent": flag(2),
+        }),
+        "study.progress" => json!({"study": pick(&pools.grants, p[0]), "state": "terminated"}),
+        "ethics.approve" => json!({
+            "study": pick(&pools.grants, p[0]), "version": "1", "protocol": pick(&pools.commitments, p[1]),
+        }),
+        "site.activate" => json!({
+            "study": pick(&pools.grants, p[0]), "site": did_at(1), "presentation": "e30.e30.c2ln~",
+        }),
+        "econsent.give" => json!({
+            "study": pick(&pools.grants, p[0]), "site": did_at(1), "version": "1",
+            "protocol": pick(&pools.commitments, p[1]), "document": pick(&pools.commitments, p[3]),
+        }),
+        "econsent.withdraw" => json!({"study": pick(&pools.grants, p[0])}),
+        "subject.milestone" => json!({
+            "study": pick(&pools.grants, p[0]), "subject": did_at(1), "milestone": "enrolled",
+        }),
+        "subject.deviation" => json!({
+            "study": pick(&pools.grants, p[0]), "subject": did_at(1), "severity": "major",
+            "report": pick(&pools.commitments, p[1]),
+        }),
         other => panic!("no attacker body for transaction type {other:?}: add one here"),
     }
 }

@@ -263,6 +263,32 @@ impl Network {
     }
 }
 
+pub fn node_did(net: &Network) -> String {
+    let info: Value = net.node.get("/v1/node").json().unwrap();
+    info["node_did"].as_str().unwrap().to_owned()
+}
+
+/// A bearer token for `key` with purpose `purpose`.
+pub fn login(net: &Network, key: &Keypair, purpose: &str) -> String {
+    let assertion = hygeia_auth::token::client_assertion(key, &node_did(net), now() as i64, 120);
+    let response = client()
+        .post(format!("{}/auth/token", net.node.url))
+        .form(&[
+            ("grant_type", "client_credentials"),
+            (
+                "client_assertion_type",
+                "urn:ietf:params:oauth:client-assertion-type:jwt-bearer",
+            ),
+            ("client_assertion", assertion.as_str()),
+            ("purpose_of_use", purpose),
+        ])
+        .send()
+        .unwrap();
+    assert_eq!(response.status().as_u16(), 200);
+    let answer: Value = response.json().unwrap();
+    answer["access_token"].as_str().unwrap().to_owned()
+}
+
 /// Puts `issuer` on the trust list for clinician licences of `countries`.
 pub fn trust_licence_issuer(
     node: &NodeProcess,

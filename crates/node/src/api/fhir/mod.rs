@@ -15,6 +15,7 @@ mod health_cards;
 mod metadata;
 mod read;
 mod scopes;
+pub mod trials;
 mod views;
 mod write;
 

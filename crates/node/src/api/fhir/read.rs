@@ -164,6 +164,19 @@ pub async fn read(
                 &super::views::read_provenance(&node, &session, &id, &base).await?,
             ))
         }
+        // A study or subject on the ledger (docs/trials.md); other ids
+        // are resources written through FHIR.
+        ResourceType::ResearchStudy => {
+            if let Some(study) = super::trials::read_study(&node, &id) {
+                return Ok(fhir_json(StatusCode::OK, &study));
+            }
+        }
+        ResourceType::ResearchSubject if super::trials::is_subject_id(&id) => {
+            return Ok(fhir_json(
+                StatusCode::OK,
+                &super::trials::read_subject(&node, &session, &id)?,
+            ))
+        }
         _ => {}
     }
     let key = format!("{resource_type}/{id}");

@@ -2,18 +2,25 @@
 //! directory and its router, driven as clients drive it (tower `oneshot`,
 //! no sockets), from the attacker's side as much as the user's.
 
+mod clinic;
 mod connections;
 mod consent;
+mod credentials;
 mod devices;
 mod economy;
 mod exhaustion;
+mod fhir;
+mod health_cards;
 mod network;
+mod records;
 mod rejections;
 mod research;
 mod scopes;
 mod search_oracle;
 mod smart;
+mod submissions;
 mod timing;
+mod trials;
 mod witness;
 mod writes;
 
@@ -84,6 +91,84 @@ pub fn did(key: &Keypair) -> String {
     key.did().to_string()
 }
 
+/// The RFC 9421 signature headers of a request by `key`, as `(name,
+/// value)` pairs (with `content-digest` when there is a body).
+pub fn signature_headers(
+    key: &Keypair,
+    method: &Method,
+    path_and_query: &str,
+    body: Option<&[u8]>,
+) -> Vec<(&'static str, String)> {
+    use sha2::Digest;
+    let digest = body.map(|b| <[u8; 32]>::from(sha2::Sha256::digest(b)));
+    let signed = hygeia_auth::sign_request(
+        key,
+        method,
+        path_and_query,
+        digest,
+        now() as u64,
+        &hygeia_auth::random_nonce(),
+    )
+    .unwrap();
+    let mut headers = vec![
+        ("signature-input", signed.signature_input),
+        ("signature", signed.signature),
+    ];
+    if let Some(d) = signed.content_digest {
+        headers.push(("content-digest", d));
+    }
+    headers
+}
+
+/// The provenance signature an author puts on a record.
+pub fn provenance(
+    author: &Keypair,
+    patient: &str,
+    category: &str,
+    resource_type: &str,
+    media_type: &str,
+    content: &[u8],
+) -> String {
+    use base64::Engine;
+    use sha2::Digest;
+    let message = crate::api::records::provenance_message(
+        patient,
+        category,
+        resource_type,
+        media_type,
+        &sha2::Sha256::digest(content).into(),
+    );
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(author.sign(&message).to_bytes())
+}
+
+/// A record upload to `path` without its body and signature: the record
+/// headers and the author's provenance signature over `signed_content`.
+pub fn upload_request(
+    author: &Keypair,
+    patient: &str,
+    category: &str,
+    signed_content: &[u8],
+    path: &str,
+) -> axum::http::request::Builder {
+    let media_type = "application/fhir+json";
+    Request::post(path)
+        .header("hygeia-patient", patient)
+        .header("hygeia-category", category)
+        .header("hygeia-resource-type", "Observation")
+        .header(header::CONTENT_TYPE, media_type)
+        .header(
+            "hygeia-provenance",
+            provenance(
+                author,
+                patient,
+                category,
+                "Observation",
+                media_type,
+                signed_content,
+            ),
+        )
+}
+
 pub fn now() -> i64 {
     crate::node::unix_now() as i64
 }
@@ -98,8 +183,13 @@ impl Net {
     /// through the router: the state crate's one-line network
     /// (`hygeia_state::testing`), over HTTP.
     pub async fn network() -> (Net, Cast) {
+        Net::network_with(|_| {}).await
+    }
+
+    /// [`Net::network`] on a node whose configuration `change` adjusts.
+    pub async fn network_with(change: impl FnOnce(&mut NodeConfig)) -> (Net, Cast) {
         let cast = Cast::new();
-        let net = Net::with_governance(hygeia_state::testing::copy(&cast.governance), |_| {});
+        let net = Net::with_governance(hygeia_state::testing::copy(&cast.governance), change);
         // A licence's key binding is addressed to the network (the id of
         // its genesis entry), not to one node.
         let network_id = net
@@ -204,6 +294,27 @@ impl Net {
         .await
     }
 
+    /// Submits a transaction that must be refused with `status` and
+    /// `code` and a message, and checks the log did not grow.
+    pub async fn refused_tx(
+        &self,
+        key: &Keypair,
+        tx_type: &str,
+        body: Value,
+        status: u16,
+        code: &str,
+    ) {
+        let before = self.size();
+        let answer = self.submit(key, tx_type, body).await;
+        assert_eq!(answer.status, status, "{}", answer.text());
+        assert_eq!(answer.code(), code, "{}", answer.text());
+        assert!(!answer.json()["error"]["message"]
+            .as_str()
+            .unwrap_or("")
+            .is_empty());
+        assert_eq!(self.size(), before, "a refused transaction changed the log");
+    }
+
     /// Submits and expects 201.
     pub async fn submit_ok(&self, key: &Keypair, tx_type: &str, body: Value) -> Answer {
         let answer = self.submit(key, tx_type, body).await;
@@ -288,26 +399,9 @@ impl Net {
         path: &str,
         body: Option<Vec<u8>>,
     ) -> Answer {
-        use sha2::Digest;
-        let digest = body
-            .as_ref()
-            .map(|b| <[u8; 32]>::from(sha2::Sha256::digest(b)));
-        let signed = hygeia_auth::sign_request(
-            key,
-            &method,
-            path,
-            digest,
-            now() as u64,
-            &hygeia_auth::random_nonce(),
-        )
-        .unwrap();
-        let mut request = Request::builder()
-            .method(method)
-            .uri(path)
-            .header("signature-input", signed.signature_input)
-            .header("signature", signed.signature);
-        if let Some(d) = signed.content_digest {
-            request = request.header("content-digest", d);
+        let mut request = Request::builder().method(method.clone()).uri(path);
+        for (name, value) in signature_headers(key, &method, path, body.as_deref()) {
+            request = request.header(name, value);
         }
         let body = match body {
             Some(body) => {
@@ -319,6 +413,30 @@ impl Net {
             None => Body::empty(),
         };
         self.send(request.body(body).unwrap()).await
+    }
+
+    /// A GET signed by `key`.
+    pub async fn signed_get(&self, key: &Keypair, path: &str) -> Answer {
+        self.signed(key, Method::GET, path, None).await
+    }
+
+    /// Uploads `content` (an Observation) as `author` for `patient` in
+    /// `category`, with the author's provenance signature; the raw answer.
+    pub async fn upload(
+        &self,
+        author: &Keypair,
+        patient: &str,
+        category: &str,
+        content: &[u8],
+    ) -> Answer {
+        let path = "/v1/records?purpose=TREAT";
+        let mut request = upload_request(author, patient, category, content, path)
+            .header(header::CONTENT_LENGTH, content.len());
+        for (name, value) in signature_headers(author, &Method::POST, path, Some(content)) {
+            request = request.header(name, value);
+        }
+        self.send(request.body(Body::from(content.to_vec())).unwrap())
+            .await
     }
 
     /// Registers `org` with `admin`, and `member` in it with `role`.

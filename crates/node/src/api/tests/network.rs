@@ -20,27 +20,12 @@ fn grant_body(patient: &Keypair, grantee: &Keypair) -> Value {
     })
 }
 
-/// Submits a transaction that must be refused with `status` and `code`
-/// and a message, and checks the log did not grow.
-async fn refused_tx(net: &Net, key: &Keypair, tx_type: &str, body: Value, status: u16, code: &str) {
-    let before = net.size();
-    let answer = net.submit(key, tx_type, body).await;
-    assert_eq!(answer.status, status, "{}", answer.text());
-    assert_eq!(answer.code(), code, "{}", answer.text());
-    assert!(!answer.json()["error"]["message"]
-        .as_str()
-        .unwrap_or("")
-        .is_empty());
-    assert_eq!(net.size(), before, "a refused transaction changed the log");
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn periods_that_end_before_they_start_are_refused() {
     let (net, cast) = Net::network().await;
     let mut body = grant_body(&cast.patient, &cast.clinician);
     body["not_after"] = body["not_before"].clone();
-    refused_tx(
-        &net,
+    net.refused_tx(
         &cast.patient,
         "consent.grant",
         body.clone(),
@@ -49,8 +34,7 @@ async fn periods_that_end_before_they_start_are_refused() {
     )
     .await;
     body["not_after"] = json!(body["not_before"].as_i64().unwrap() - 86_400);
-    refused_tx(
-        &net,
+    net.refused_tx(
         &cast.patient,
         "consent.grant",
         body,
@@ -72,8 +56,7 @@ async fn a_grantee_cannot_widen_its_own_grant() {
     let mut wider = grant_body(&cast.patient, &cast.clinician);
     wider["scope"] = json!({"categories": ["lab", "mental-health"]});
     wider["actions"] = json!(["read", "write"]);
-    refused_tx(
-        &net,
+    net.refused_tx(
         &cast.clinician,
         "consent.grant",
         wider,
@@ -132,8 +115,7 @@ async fn free_text_in_a_grant_never_reaches_the_ledger() {
     ] {
         let mut body = grant_body(&cast.patient, &cast.clinician);
         body["scope"] = scope;
-        refused_tx(
-            &net,
+        net.refused_tx(
             &cast.patient,
             "consent.grant",
             body,

@@ -1,0 +1,435 @@
+//! The oncology trial over HTTP: a sponsor registers the protocol, the
+//! ethics committee approves it, an accredited site is activated, a
+//! participant consents with a study-only key, the site records
+//! milestones and is paid from the sponsor's escrow; then an amendment
+//! with re-consent: the next visit counts (and pays) only once the
+//! participant consented to the new version. ResearchStudy and
+//! ResearchSubject are read through /fhir. And what a stranger with a
+//! fresh key can do to it.
+
+use hygeia_credentials::credential_types::VCT_TRIAL_SITE_ACCREDITATION;
+use hygeia_identity::Keypair;
+use hygeia_state::trials::{milestone_id, VCT_ETHICS_COMMITTEE};
+use serde_json::{json, Value};
+
+use super::*;
+
+const UNIT: &str = "eur-cents";
+
+fn hash(n: u8) -> String {
+    hex::encode([n; 32])
+}
+
+struct Trial {
+    net: Net,
+    cast: Cast,
+    sponsor: Keypair,
+    committee: Keypair,
+    subject: Keypair,
+    study: String,
+}
+
+impl Trial {
+    /// Submits, expects the refusal `status`/`code`, and that the log did
+    /// not grow.
+    async fn refused(&self, key: &Keypair, tx_type: &str, body: Value, status: u16, code: &str) {
+        let size = self.net.size();
+        let answer = self.net.submit(key, tx_type, body).await;
+        assert_eq!(answer.status, status, "{tx_type}: {}", answer.text());
+        assert_eq!(answer.code(), code, "{tx_type}: {}", answer.text());
+        assert_eq!(self.net.size(), size, "{tx_type} grew the log");
+    }
+
+    fn milestone(&self, milestone: &str) -> Value {
+        json!({"study": self.study, "subject": did(&self.subject), "milestone": milestone})
+    }
+
+    fn consent(&self, version: &str, protocol: &str) -> Value {
+        json!({"study": self.study, "site": CLINIC, "version": version,
+               "protocol": protocol, "document": hash(0x11)})
+    }
+
+    async fn site_balance(&self) -> u64 {
+        let account = self.net.get(&format!("/v1/accounts/{CLINIC}")).await;
+        account.json()["balances"][UNIT].as_u64().unwrap_or(0)
+    }
+}
+
+/// The network of `Net::network` (its organization, CLINIC, is the site,
+/// its admin key signing for it), a sponsor with funds, a trusted
+/// committee and site accreditor, the clock ticked, and a study
+/// registered, approved, with CLINIC active and recruiting.
+async fn trial() -> Trial {
+    let (net, cast) = Net::network().await;
+    let sponsor = Keypair::generate();
+    let committee = Keypair::generate();
+    let accreditor = Keypair::generate();
+    for (issuer, vct) in [
+        (&committee, VCT_ETHICS_COMMITTEE),
+        (&accreditor, VCT_TRIAL_SITE_ACCREDITATION),
+    ] {
+        net.submit_ok(
+            &cast.governance,
+            "trust.issuer",
+            json!({"issuer": did(issuer), "credential_type": vct, "jurisdictions": [], "op": "add"}),
+        )
+        .await;
+    }
+    net.submit_ok(
+        &cast.governance,
+        "unit.register",
+        json!({"unit": UNIT, "issuer": did(&sponsor)}),
+    )
+    .await;
+    net.submit_ok(
+        &sponsor,
+        "unit.mint",
+        json!({"unit": UNIT, "to": did(&sponsor), "amount": 1_000_000}),
+    )
+    .await;
+    let tick = net
+        .send(Request::post("/v1/clock").body(Body::empty()).unwrap())
+        .await;
+    assert_eq!(tick.status, 201, "{}", tick.text());
+    let registered = net
+        .submit_ok(
+            &sponsor,
+            "study.register",
+            json!({"protocol": hash(0xa1), "version": "1.0", "committee": did(&committee)}),
+        )
+        .await;
+    let study = registered.json()["leaf_hash"].as_str().unwrap().to_owned();
+    let t = Trial {
+        net,
+        cast,
+        sponsor,
+        committee,
+        subject: Keypair::generate(),
+        study,
+    };
+    // A stranger is no committee; the study's own committee approves.
+    let stranger = Keypair::generate();
+    let approve = json!({"study": t.study, "version": "1.0", "protocol": hash(0xa1)});
+    t.refused(
+        &stranger,
+        "ethics.approve",
+        approve.clone(),
+        403,
+        "trial.not_committee",
+    )
+    .await;
+    t.net
+        .submit_ok(&t.committee, "ethics.approve", approve)
+        .await;
+    let network_id = t
+        .net
+        .node
+        .state
+        .read()
+        .state
+        .network
+        .id()
+        .unwrap()
+        .to_owned();
+    let presentation = hygeia_state::testing::site_presentation(
+        &accreditor,
+        CLINIC,
+        &t.cast.admin,
+        &t.study,
+        &network_id,
+        now(),
+        None,
+    );
+    let activate = json!({"study": t.study, "site": CLINIC, "presentation": presentation});
+    t.refused(
+        &stranger,
+        "site.activate",
+        activate.clone(),
+        403,
+        "trial.not_sponsor",
+    )
+    .await;
+    t.net.submit_ok(&t.sponsor, "site.activate", activate).await;
+    t.net
+        .submit_ok(
+            &t.sponsor,
+            "study.progress",
+            json!({"study": t.study, "state": "recruiting"}),
+        )
+        .await;
+    t
+}
+
+#[tokio::test]
+async fn the_oncology_trial_pays_the_site_after_re_consent_following_an_amendment() {
+    let t = trial().await;
+    let (site, subject) = (&t.cast.admin, &t.subject);
+    t.net
+        .submit_ok(subject, "econsent.give", t.consent("1.0", &hash(0xa1)))
+        .await;
+    // The sponsor escrows the site's fee for each milestone of this
+    // subject (the ids are served with the subject, and computable).
+    for (milestone, fee) in [
+        ("enrolled", 50_000),
+        ("visit-1", 20_000),
+        ("visit-2", 20_000),
+    ] {
+        let id = milestone_id(&t.study, &did(subject), &milestone.parse().unwrap());
+        t.net
+            .submit_ok(
+                &t.sponsor,
+                "escrow.open",
+                json!({"unit": UNIT, "amount": fee, "beneficiary": CLINIC,
+                       "condition": {"kind": "milestone", "id": id}, "refund_after": now() + 365 * 86_400}),
+            )
+            .await;
+    }
+    for milestone in ["screened", "enrolled", "visit-1"] {
+        t.net
+            .submit_ok(site, "subject.milestone", t.milestone(milestone))
+            .await;
+    }
+    assert_eq!(t.site_balance().await, 70_000);
+
+    // The amendment, approved by the committee, asks for re-consent.
+    t.net
+        .submit_ok(
+            &t.sponsor,
+            "study.amend",
+            json!({"study": t.study, "protocol": hash(0xa2), "version": "2.0", "reconsent": true}),
+        )
+        .await;
+    t.net
+        .submit_ok(
+            &t.committee,
+            "ethics.approve",
+            json!({"study": t.study, "version": "2.0", "protocol": hash(0xa2)}),
+        )
+        .await;
+    t.refused(
+        site,
+        "subject.milestone",
+        t.milestone("visit-2"),
+        409,
+        "trial.reconsent_required",
+    )
+    .await;
+    assert_eq!(t.site_balance().await, 70_000);
+    t.refused(
+        subject,
+        "econsent.give",
+        t.consent("1.0", &hash(0xa1)),
+        409,
+        "trial.version_superseded",
+    )
+    .await;
+    t.net
+        .submit_ok(subject, "econsent.give", t.consent("2.0", &hash(0xa2)))
+        .await;
+    t.net
+        .submit_ok(site, "subject.milestone", t.milestone("visit-2"))
+        .await;
+    assert_eq!(t.site_balance().await, 90_000);
+
+    // The study and the subject as served.
+    let study = t.net.get(&format!("/v1/studies/{}", t.study)).await;
+    assert_eq!(study.status, 200, "{}", study.text());
+    let study = study.json();
+    assert_eq!(study["state"], "recruiting");
+    assert_eq!(study["current_version"], "2.0");
+    assert_eq!(study["enrolled"], 1);
+    assert_eq!(study["sites"][0]["standing"], "valid");
+    let listed = &study["subject_list"][0];
+    assert_eq!(listed["state"], "on-study");
+    assert_eq!(listed["consent_current"], true);
+    assert_eq!(listed["milestones"].as_array().unwrap().len(), 4);
+
+    // FHIR: the study for any reader, the subject for its parties only.
+    let sponsor_token = t.net.token(&t.sponsor, "HRESCH", None).await;
+    let read = t
+        .net
+        .fhir(
+            &sponsor_token,
+            Method::GET,
+            &format!("/fhir/ResearchStudy/{}", t.study),
+            None,
+        )
+        .await;
+    assert_eq!(read.status, 200, "{}", read.text());
+    let resource = read.json();
+    assert_eq!(resource["resourceType"], "ResearchStudy");
+    assert_eq!(resource["version"], "2.0");
+    let states: Vec<&str> = resource["progressStatus"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["state"]["coding"][0]["code"].as_str().unwrap())
+        .collect();
+    assert_eq!(states, ["in-review", "approved", "recruiting"]);
+    hygeia_fhir::validate::validate(&resource, None).unwrap();
+    let subject_id = crate::api::fhir::trials::subject_id(&t.study, &did(subject));
+    let path = format!("/fhir/ResearchSubject/{subject_id}");
+    for (key, status) in [(&t.sponsor, 200), (subject, 200), (site, 200)] {
+        let token = t.net.token(key, "HRESCH", None).await;
+        let read = t.net.fhir(&token, Method::GET, &path, None).await;
+        assert_eq!(read.status, status, "{}", read.text());
+        assert_eq!(
+            read.json()["progress"][0]["subjectState"]["coding"][0]["code"],
+            "on-study"
+        );
+    }
+    let stranger = Keypair::generate();
+    let token = t.net.token(&stranger, "HRESCH", None).await;
+    let hidden = t.net.fhir(&token, Method::GET, &path, None).await;
+    let unknown = t
+        .net
+        .fhir(
+            &token,
+            Method::GET,
+            &format!(
+                "/fhir/ResearchSubject/{}-{}",
+                &t.study[..24],
+                hash(0)[..32].to_owned()
+            ),
+            None,
+        )
+        .await;
+    assert_eq!(hidden.status, 404);
+    assert_eq!(unknown.status, 404);
+    assert_eq!(hidden.issue(), unknown.issue());
+
+    // No trial entry carries free text: every string of their bodies is a
+    // DID, a SHA-256, a code, or the site's accreditation presentation
+    // (an SD-JWT disclosing nothing but its issuer-signed claims).
+    let mut entries = Vec::new();
+    t.net
+        .node
+        .store
+        .snapshot()
+        .unwrap()
+        .for_each_entry(|_, entry| {
+            entries.push(entry.to_vec());
+            Ok(())
+        })
+        .unwrap();
+    let trial_types = ["study.", "ethics.", "site.", "econsent.", "subject."];
+    let mut seen = 0;
+    for entry in entries {
+        let tx: Value = serde_json::from_slice(&entry).unwrap();
+        let tx_type = tx["type"].as_str().unwrap_or_default();
+        if !trial_types.iter().any(|p| tx_type.starts_with(p)) {
+            continue;
+        }
+        seen += 1;
+        for (field, value) in tx["body"].as_object().unwrap() {
+            if field == "presentation" {
+                continue;
+            }
+            let Some(text) = value.as_str() else {
+                assert!(value.is_boolean(), "{tx_type}.{field}: {value}");
+                continue;
+            };
+            let hex = text.len() == 64 && text.bytes().all(|b| b.is_ascii_hexdigit());
+            let code = text.len() <= 64
+                && text
+                    .bytes()
+                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"-.".contains(&b));
+            assert!(
+                text.starts_with("did:") || hex || code,
+                "{tx_type}.{field} holds {text:?}"
+            );
+        }
+    }
+    assert_eq!(seen, 12);
+}
+
+/// What a stranger with a fresh did:key can do to a running trial: nothing
+/// it submits is admitted (each refusal has its code and the log does not
+/// grow), and reading tells it only what the public log says.
+#[tokio::test]
+async fn a_stranger_can_neither_amend_approve_enrol_record_nor_withdraw_others() {
+    let t = trial().await;
+    t.net
+        .submit_ok(&t.subject, "econsent.give", t.consent("1.0", &hash(0xa1)))
+        .await;
+    let stranger = Keypair::generate();
+    t.refused(
+        &stranger,
+        "study.amend",
+        json!({"study": t.study, "protocol": hash(0xb2), "version": "9", "reconsent": false}),
+        403,
+        "trial.not_sponsor",
+    )
+    .await;
+    t.refused(
+        &stranger,
+        "study.progress",
+        json!({"study": t.study, "state": "terminated"}),
+        403,
+        "trial.not_sponsor",
+    )
+    .await;
+    t.refused(
+        &stranger,
+        "subject.milestone",
+        t.milestone("screened"),
+        403,
+        "trial.not_site",
+    )
+    .await;
+    t.refused(
+        &stranger,
+        "subject.deviation",
+        json!({"study": t.study, "subject": did(&t.subject), "severity": "major", "report": hash(3)}),
+        403,
+        "trial.not_site",
+    )
+    .await;
+    t.refused(
+        &stranger,
+        "econsent.withdraw",
+        json!({"study": t.study}),
+        403,
+        "trial.not_subject",
+    )
+    .await;
+    // A stranger consenting is a new subject like any participant; a
+    // consent to a version that does not exist is refused.
+    t.refused(
+        &stranger,
+        "econsent.give",
+        t.consent("7.0", &hash(0xa1)),
+        404,
+        "trial.version_unknown",
+    )
+    .await;
+    // Reading: an unknown study is 404; a ResearchStudy id that is no
+    // ledger study reads the FHIR store, which has none either.
+    assert_eq!(
+        t.net.get(&format!("/v1/studies/{}", hash(9))).await.status,
+        404
+    );
+    let token = t.net.token(&stranger, "HRESCH", None).await;
+    let read = t
+        .net
+        .fhir(
+            &token,
+            Method::GET,
+            &format!("/fhir/ResearchStudy/{}", hash(9)),
+            None,
+        )
+        .await;
+    assert_eq!(read.status, 404);
+    // The subject withdraws at once; the site records nothing more.
+    t.net
+        .submit_ok(&t.subject, "econsent.withdraw", json!({"study": t.study}))
+        .await;
+    t.refused(
+        &t.cast.admin,
+        "subject.milestone",
+        t.milestone("screened"),
+        409,
+        "trial.subject_ended",
+    )
+    .await;
+}
