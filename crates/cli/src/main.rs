@@ -126,6 +126,9 @@ enum Command {
     /// sites, consent, record milestones and deviations.
     #[command(subcommand)]
     Trial(commands::trial::TrialCommand),
+    /// A network of several organizations' nodes: write its genesis.
+    #[command(subcommand)]
+    Network(commands::network::NetworkCommand),
     /// Load generators and measurements (see BENCHMARKS.md).
     #[command(subcommand)]
     Bench(commands::bench::BenchCommand),
@@ -174,6 +177,7 @@ fn main() -> ExitCode {
         Command::Clock(args) => commands::economy::run_clock(args),
         Command::Trial(command) => commands::trial::run(command),
         Command::Bench(command) => commands::bench::run(command),
+        Command::Network(command) => commands::network::run(command),
     };
     match result {
         Ok(code) => code,

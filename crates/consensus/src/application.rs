@@ -18,6 +18,7 @@
 
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::{Arc, Mutex};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
 use commonware_actor::Feedback;
@@ -30,8 +31,9 @@ use commonware_cryptography::ed25519::PublicKey;
 use commonware_cryptography::sha256::Digest;
 use commonware_macros::select_loop;
 use commonware_p2p::{Blocker, Receiver, Recipients, Sender};
-use commonware_runtime::{spawn_cell, ContextCell, Handle, Spawner};
+use commonware_runtime::{spawn_cell, Clock, ContextCell, Handle, Spawner};
 use commonware_utils::channel::{mpsc, oneshot};
+use hygeia_ledger::cosignature::{CosignatureVerifier, CosignedNote, Cosigner};
 use hygeia_ledger::store::LogWriter;
 use hygeia_ledger::tx::TxContext;
 use hygeia_ledger::{
@@ -39,12 +41,34 @@ use hygeia_ledger::{
 };
 use hygeia_state::LedgerState;
 
-use crate::block::{Block, MAX_BLOCK_BYTES};
+use crate::block::{Block, MAX_BLOCK_BYTES, MAX_SUBMISSION_TXS};
+use crate::chain::Chain;
 
 /// Tag of a block on the block channel.
 const TAG_BLOCK: u8 = 0;
 /// Tag of a request for a block by digest.
 const TAG_REQUEST: u8 = 1;
+/// Tag of a client submission passed on to the other validators (so the
+/// next leader proposes it, whoever received it): a block-form envelope
+/// holding that one submission.
+const TAG_SUBMISSION: u8 = 2;
+/// Most submissions received from peers waiting to be ordered: more are
+/// dropped (their submitter's own node still holds them).
+const MAX_REMOTE_PENDING: usize = 65_536;
+/// Tag of a node's C2SP `cosignature/v1` over the checkpoint it reached by
+/// appending a finalized block: the checkpoint note with that one line.
+const TAG_COSIGNATURE: u8 = 3;
+/// Cosigned checkpoints kept per peer (the newest).
+const COSIGNED_KEPT: usize = 16;
+
+/// The newest checkpoints each peer cosigned, verified.
+pub type Cosigned = Arc<Mutex<HashMap<PublicKey, VecDeque<CosignedNote>>>>;
+
+/// How often the actor wakes without a message: to propose after
+/// [`Setup::idle_wait`], and to ask again for missing finalized blocks.
+const TICK: Duration = Duration::from_millis(100);
+/// How long a request for a missing block waits before it is sent again.
+const REQUEST_RETRY: Duration = Duration::from_secs(1);
 /// Most blocks above the finalized height kept in memory: more are
 /// dropped (a peer cannot fill memory with made-up blocks).
 const MAX_UNFINALIZED_BLOCKS: usize = 4096;
@@ -259,12 +283,36 @@ pub(crate) struct Setup<B> {
     pub observed: Observed,
     /// The latest durable checkpoint, for readers.
     pub latest: Arc<std::sync::RwLock<Arc<hygeia_ledger::SignedCheckpoint>>>,
+    /// How long a leader with nothing to propose waits for a submission
+    /// before it proposes an empty block (zero: at once).
+    pub idle_wait: Duration,
+    /// The finalized chain on disk.
+    pub chain: Chain,
+    /// Height of `genesis` (the last block whose entries are in the log).
+    pub tip_height: u64,
+    /// Finalized blocks in the chain file whose entries are not in the
+    /// log yet (a crash came between the two writes), oldest first.
+    pub unapplied: Vec<(Digest, Block)>,
+    /// Cosigns each checkpoint this node reaches, for the others (`None`:
+    /// no cosignatures).
+    pub cosigner: Option<Cosigner>,
+    /// The checkpoints the peers cosigned.
+    pub cosigned: Cosigned,
 }
 
 struct Pending {
     txs: Vec<SignedTx>,
     key: ReplayKey,
-    reply: oneshot::Sender<Result<Receipt, SubmitError>>,
+    /// `None` for a submission a peer passed on: its own node answers it.
+    reply: Option<oneshot::Sender<Result<Receipt, SubmitError>>>,
+}
+
+impl Pending {
+    fn answer(self, result: Result<Receipt, SubmitError>) {
+        if let Some(reply) = self.reply {
+            let _ = reply.send(result);
+        }
+    }
 }
 
 pub(crate) struct Actor<E: Spawner, B> {
@@ -281,15 +329,35 @@ pub(crate) struct Actor<E: Spawner, B> {
     to_finalize: VecDeque<Digest>,
     verifying: Vec<(Context<Digest, PublicKey>, Digest, oneshot::Sender<bool>)>,
     certifying: Vec<(Round, Digest, oneshot::Sender<bool>)>,
-    proposing: Vec<(Context<Digest, PublicKey>, oneshot::Sender<Digest>)>,
+    proposing: Vec<(
+        Context<Digest, PublicKey>,
+        oneshot::Sender<Digest>,
+        SystemTime,
+    )>,
     requested: HashSet<Digest>,
+    /// When missing blocks were last asked for.
+    last_request: SystemTime,
     /// Digests of the blocks appended so far.
     done: HashSet<Digest>,
     mempool: VecDeque<Pending>,
+    /// Replay keys of the submissions in `mempool`.
+    pending_keys: HashSet<ReplayKey>,
+    /// How many of `mempool` came from peers.
+    remote_pending: usize,
+    /// Each validator's cosignature verifier (its did:key is the name).
+    verifiers: HashMap<PublicKey, CosignatureVerifier>,
+    /// Messages to send to every peer at the next turn.
+    outbox: Vec<Bytes>,
+    /// This node's newest cosignature message, sent again every second (a
+    /// peer whose connection was down when it was first sent gets it).
+    last_cosignature: Option<Bytes>,
+    /// Finalized blocks in the chain file not in the log yet (a crash came
+    /// between the two writes): finalized, but still to append.
+    unapplied: HashSet<Digest>,
 }
 
-impl<E: Spawner, B: Blocker<PublicKey = PublicKey>> Actor<E, B> {
-    pub(crate) fn new(context: E, setup: Setup<B>) -> (Self, Mailbox, Reporter) {
+impl<E: Spawner + Clock, B: Blocker<PublicKey = PublicKey>> Actor<E, B> {
+    pub(crate) fn new(context: E, mut setup: Setup<B>) -> (Self, Mailbox, Reporter) {
         let (sender, inbox) = mpsc::unbounded_channel();
         let mailbox = Mailbox { sender };
         let reporter = Reporter {
@@ -301,28 +369,57 @@ impl<E: Spawner, B: Blocker<PublicKey = PublicKey>> Actor<E, B> {
             state: setup.state.clone(),
             replay: setup.replay.clone(),
             size: setup.writer.checkpoint().size,
-            height: 0,
+            height: setup.tip_height,
             txs: Arc::new(Vec::new()),
         };
         let mut posts = HashMap::new();
         posts.insert(setup.genesis, genesis);
         let last_final = setup.genesis;
+        // Finalized blocks a crash kept out of the log are appended first.
+        let mut blocks = HashMap::new();
+        let mut to_finalize = VecDeque::new();
+        let mut unapplied = HashSet::new();
+        for (digest, block) in std::mem::take(&mut setup.unapplied) {
+            unapplied.insert(digest);
+            let mut message = vec![TAG_BLOCK];
+            message.extend_from_slice(&block.encode());
+            blocks.insert(digest, (Arc::new(block), Bytes::from(message)));
+            to_finalize.push_back(digest);
+        }
+        let now = context.current();
+        let verifiers = setup
+            .validators
+            .iter()
+            .filter_map(|key| {
+                let bytes: [u8; 32] = key.as_ref().try_into().ok()?;
+                let public = hygeia_identity::PublicKey::from_bytes(&bytes).ok()?;
+                let did = hygeia_identity::Did::from_public_key(public).to_string();
+                Some((key.clone(), CosignatureVerifier::for_did(&did).ok()?))
+            })
+            .collect();
         (
             Actor {
                 context: ContextCell::new(context),
                 setup,
                 inbox,
-                blocks: HashMap::new(),
+                blocks,
                 posts,
                 invalid: HashSet::new(),
                 last_final,
-                to_finalize: VecDeque::new(),
+                to_finalize,
                 verifying: Vec::new(),
                 certifying: Vec::new(),
                 proposing: Vec::new(),
                 requested: HashSet::new(),
+                last_request: now,
                 done: HashSet::new(),
                 mempool: VecDeque::new(),
+                pending_keys: HashSet::new(),
+                remote_pending: 0,
+                verifiers,
+                outbox: Vec::new(),
+                last_cosignature: None,
+                unapplied,
             },
             mailbox,
             reporter,
@@ -359,12 +456,19 @@ impl<E: Spawner, B: Blocker<PublicKey = PublicKey>> Actor<E, B> {
                 self.on_network(peer, bytes.as_ref(), &mut sender);
                 self.drive(&mut sender);
             },
+            _ = self.context.as_present().sleep(TICK) => {
+                self.retry_requests();
+                self.drive(&mut sender);
+            },
         }
     }
 
     fn handle(&mut self, message: Message, sender: &mut impl Sender<PublicKey = PublicKey>) {
         match message {
-            Message::Propose { context, response } => self.proposing.push((context, response)),
+            Message::Propose { context, response } => {
+                let now = self.context.as_present().current();
+                self.proposing.push((context, response, now));
+            }
             Message::Verify {
                 context,
                 payload,
@@ -396,7 +500,23 @@ impl<E: Spawner, B: Blocker<PublicKey = PublicKey>> Actor<E, B> {
                     return;
                 };
                 let key = first.replay_key();
-                self.mempool.push_back(Pending { txs, key, reply });
+                if self.pending_keys.contains(&key) {
+                    // A peer passed it on already: this node answers it.
+                    if let Some(pending) = self.mempool.iter_mut().find(|p| p.key == key) {
+                        if pending.reply.is_none() {
+                            self.remote_pending -= 1;
+                        }
+                        pending.reply = Some(reply);
+                    }
+                    return;
+                }
+                self.gossip(&txs, sender);
+                self.pending_keys.insert(key);
+                self.mempool.push_back(Pending {
+                    txs,
+                    key,
+                    reply: Some(reply),
+                });
             }
         }
     }
@@ -430,9 +550,141 @@ impl<E: Spawner, B: Blocker<PublicKey = PublicKey>> Actor<E, B> {
                 d.copy_from_slice(digest);
                 if let Some((_, bytes)) = self.blocks.get(&Digest(d)) {
                     send_block(sender, Recipients::One(peer), bytes);
+                } else if let Some(encoded) = self.setup.chain.read(&d) {
+                    let mut message = Vec::with_capacity(encoded.len() + 1);
+                    message.push(TAG_BLOCK);
+                    message.extend_from_slice(&encoded);
+                    send_block(sender, Recipients::One(peer), &Bytes::from(message));
                 }
             }
+            Some((&TAG_SUBMISSION, encoded)) => self.on_submission(peer, encoded),
+            Some((&TAG_COSIGNATURE, note)) => self.on_cosignature(peer, note),
             _ => self.garbage(peer, "unknown message"),
+        }
+    }
+
+    /// Passes a client's submission on to the other validators.
+    fn gossip(&self, txs: &[SignedTx], sender: &mut impl Sender<PublicKey = PublicKey>) {
+        let envelope = Block {
+            parent: [0; 32],
+            height: 0,
+            view: 0,
+            submissions: vec![txs.iter().map(|t| t.canonical_bytes().to_vec()).collect()],
+        };
+        if txs.len() > MAX_SUBMISSION_TXS {
+            return; // too large to pass on: ordered when this node leads
+        }
+        let encoded = envelope.encode();
+        if encoded.len() > MAX_BLOCK_BYTES {
+            return;
+        }
+        let mut message = Vec::with_capacity(encoded.len() + 1);
+        message.push(TAG_SUBMISSION);
+        message.extend_from_slice(&encoded);
+        let _ = sender.send(Recipients::All, Bytes::from(message), false);
+    }
+
+    /// A submission a peer passed on: checked (it must parse and its
+    /// signatures verify, as its node checked them) and held until ordered.
+    fn on_submission(&mut self, peer: PublicKey, encoded: &[u8]) {
+        let envelope = match Block::decode(encoded) {
+            Ok(envelope) => envelope,
+            Err(e) => return self.garbage(peer, &e.to_string()),
+        };
+        let [submission] = envelope.submissions.as_slice() else {
+            return self.garbage(peer, "a passed-on submission holds one submission");
+        };
+        let ctx = self.tx_context();
+        let txs = match submission
+            .iter()
+            .map(|raw| SignedTx::parse(raw, &ctx))
+            .collect::<Result<Vec<_>, _>>()
+        {
+            Ok(txs) => txs,
+            Err(e) => return self.garbage(peer, &e.message),
+        };
+        let Some(key) = txs.first().map(SignedTx::replay_key) else {
+            return;
+        };
+        let ordered = self
+            .posts
+            .get(&self.last_final)
+            .is_some_and(|post| post.replay.contains(&key));
+        if ordered || self.pending_keys.contains(&key) || self.remote_pending >= MAX_REMOTE_PENDING
+        {
+            return;
+        }
+        self.pending_keys.insert(key);
+        self.remote_pending += 1;
+        self.mempool.push_back(Pending {
+            txs,
+            key,
+            reply: None,
+        });
+    }
+
+    /// A peer's cosignature of a checkpoint: kept if it is one line by
+    /// that peer's key and verifies; anything else is garbage.
+    fn on_cosignature(&mut self, peer: PublicKey, bytes: &[u8]) {
+        let note = match CosignedNote::parse(bytes) {
+            Ok(note) => note,
+            Err(e) => return self.garbage(peer, &e.to_string()),
+        };
+        let Some(verifier) = self.verifiers.get(&peer) else {
+            return self.garbage(peer, "a cosignature from a key that is not a validator");
+        };
+        match note.signatures.as_slice() {
+            [sig] if verifier.verify(&note.text, sig).is_ok() => {}
+            _ => return self.garbage(peer, "a cosignature that does not verify"),
+        }
+        if let Ok(mut cosigned) = self.setup.cosigned.lock() {
+            let kept = cosigned.entry(peer).or_default();
+            if kept.back().is_some_and(|last| last.text == note.text) {
+                kept.pop_back(); // the same checkpoint, sent again
+            }
+            kept.push_back(note);
+            while kept.len() > COSIGNED_KEPT {
+                kept.pop_front();
+            }
+        }
+    }
+
+    /// Cosigns a checkpoint this node reached, for the others.
+    fn cosign(&mut self, checkpoint: &hygeia_ledger::SignedCheckpoint) {
+        let Some(cosigner) = &self.setup.cosigner else {
+            return;
+        };
+        let Ok(mut note) = CosignedNote::parse(&checkpoint.note) else {
+            return;
+        };
+        let now = self
+            .context
+            .as_present()
+            .current()
+            .duration_since(UNIX_EPOCH)
+            .map(|d| d.as_secs())
+            .unwrap_or(0);
+        let Ok(sig) = cosigner.cosign(&note.text, now) else {
+            return;
+        };
+        note.signatures = vec![sig];
+        let mut message = vec![TAG_COSIGNATURE];
+        message.extend_from_slice(&note.to_bytes());
+        let message = Bytes::from(message);
+        self.last_cosignature = Some(message.clone());
+        self.outbox.push(message);
+    }
+
+    /// Asks again for the missing blocks asked for a while ago (the peer
+    /// asked may have been down, or the answer lost).
+    fn retry_requests(&mut self) {
+        let now = self.context.as_present().current();
+        if now.duration_since(self.last_request).unwrap_or_default() >= REQUEST_RETRY {
+            self.requested.clear();
+            self.last_request = now;
+            if let Some(message) = &self.last_cosignature {
+                self.outbox.push(message.clone());
+            }
         }
     }
 
@@ -449,14 +701,30 @@ impl<E: Spawner, B: Blocker<PublicKey = PublicKey>> Actor<E, B> {
     /// Answers every request that can now be answered.
     fn drive(&mut self, sender: &mut impl Sender<PublicKey = PublicKey>) {
         self.finalize(sender);
-        for (context, response) in std::mem::take(&mut self.proposing) {
+        for message in std::mem::take(&mut self.outbox) {
+            let _ = sender.send(Recipients::All, message, false);
+        }
+        let now = self.context.as_present().current();
+        for (context, response, since) in std::mem::take(&mut self.proposing) {
+            if response.is_closed() {
+                continue;
+            }
             match self.posts.get(&context.parent.1).cloned() {
                 Some(parent) => {
+                    // With nothing to order, wait a little for a submission
+                    // rather than finalize empty blocks as fast as the
+                    // network allows.
+                    let waited = now.duration_since(since).unwrap_or_default();
+                    let idle = !self.mempool.iter().any(|p| !parent.replay.contains(&p.key));
+                    if idle && waited < self.setup.idle_wait {
+                        self.proposing.push((context, response, since));
+                        continue;
+                    }
                     let digest = self.build(&context, &parent);
                     let _ = response.send(digest);
                 }
                 None if self.invalid.contains(&context.parent.1) => drop(response),
-                None => self.proposing.push((context, response)),
+                None => self.proposing.push((context, response, since)),
             }
         }
         for (context, payload, response) in std::mem::take(&mut self.verifying) {
@@ -488,6 +756,9 @@ impl<E: Spawner, B: Blocker<PublicKey = PublicKey>> Actor<E, B> {
     /// Whether the block `payload` is valid on its parent, if that can be
     /// known yet (its bytes and its parent's state are here).
     fn check(&mut self, payload: &Digest, expected: Option<(Digest, u64)>) -> Option<bool> {
+        if expected.is_none() && self.setup.chain.contains(&payload.0) {
+            return Some(true); // finalized here already
+        }
         let (block, _) = self.blocks.get(payload)?.clone();
         if let Some((parent, view)) = expected {
             if block.parent != parent.0 || block.view != view {
@@ -595,7 +866,8 @@ impl<E: Spawner, B: Blocker<PublicKey = PublicKey>> Actor<E, B> {
         }
         for (i, e) in refused.into_iter().rev() {
             if let Some(pending) = self.mempool.remove(i) {
-                let _ = pending.reply.send(Err(SubmitError::Rejected(e)));
+                self.forget(&pending);
+                pending.answer(Err(SubmitError::Rejected(e)));
             }
         }
         let block = Block {
@@ -621,8 +893,8 @@ impl<E: Spawner, B: Blocker<PublicKey = PublicKey>> Actor<E, B> {
 
     /// Appends every finalized block whose ancestry is here, oldest first.
     fn finalize(&mut self, sender: &mut impl Sender<PublicKey = PublicKey>) {
-        while let Some(target) = self.to_finalize.front().copied() {
-            if target == self.last_final || self.done.contains(&target) {
+        'targets: while let Some(target) = self.to_finalize.front().copied() {
+            if target == self.last_final || self.done.contains(&target) || self.appended(&target) {
                 self.to_finalize.pop_front();
                 continue;
             }
@@ -631,6 +903,11 @@ impl<E: Spawner, B: Blocker<PublicKey = PublicKey>> Actor<E, B> {
             let mut cursor = target;
             let mut missing = None;
             while cursor != self.last_final {
+                if self.appended(&cursor) {
+                    // An ancestor of the last appended block: nothing new.
+                    self.to_finalize.pop_front();
+                    continue 'targets;
+                }
                 match self.blocks.get(&cursor) {
                     Some((block, _)) => {
                         chain.push(cursor);
@@ -664,6 +941,11 @@ impl<E: Spawner, B: Blocker<PublicKey = PublicKey>> Actor<E, B> {
         }
     }
 
+    /// Whether the finalized block `digest` is in the log already.
+    fn appended(&self, digest: &Digest) -> bool {
+        self.setup.chain.contains(&digest.0) && !self.unapplied.contains(digest)
+    }
+
     fn halt(&mut self, why: String) {
         tracing::error!(why, "this node stops appending finalized blocks");
         self.to_finalize.clear();
@@ -675,7 +957,7 @@ impl<E: Spawner, B: Blocker<PublicKey = PublicKey>> Actor<E, B> {
     /// Writes the finalized block `digest` (whose parent is the last
     /// appended block) to the log, durably, then answers its submitters.
     fn append(&mut self, digest: Digest) -> Result<(), String> {
-        let (block, _) = self.blocks[&digest].clone();
+        let (block, message) = self.blocks[&digest].clone();
         if block.parent != self.last_final.0 {
             return Err("finalized block does not extend the log".into());
         }
@@ -690,6 +972,11 @@ impl<E: Spawner, B: Blocker<PublicKey = PublicKey>> Actor<E, B> {
                 post
             }
         };
+        // The chain first (synced when the block has entries), then the log.
+        self.setup
+            .chain
+            .append(digest.0, &message[1..], !post.txs.is_empty())
+            .map_err(|e| e.to_string())?;
         if post.txs.is_empty() {
             // An empty block adds nothing to the log: no write.
             self.advance(digest, block.view, &post, HashMap::new());
@@ -708,6 +995,7 @@ impl<E: Spawner, B: Blocker<PublicKey = PublicKey>> Actor<E, B> {
         if let Ok(mut latest) = self.setup.latest.write() {
             *latest = checkpoint.clone();
         }
+        self.cosign(&checkpoint);
         let mut answered: HashMap<ReplayKey, Receipt> = HashMap::new();
         for (txs, result) in post.txs.iter().zip(&outcome.results) {
             if let (Some(first), Ok(index)) = (txs.first(), result) {
@@ -738,13 +1026,15 @@ impl<E: Spawner, B: Blocker<PublicKey = PublicKey>> Actor<E, B> {
         let height = post.height;
         for pending in std::mem::take(&mut self.mempool) {
             if let Some(receipt) = answered.remove(&pending.key) {
-                let _ = pending.reply.send(Ok(receipt));
+                self.forget(&pending);
+                pending.answer(Ok(receipt));
             } else if pending
                 .txs
                 .iter()
                 .any(|t| post.replay.contains(&t.replay_key()))
             {
-                let _ = pending.reply.send(Err(SubmitError::Rejected(TxError::new(
+                self.forget(&pending);
+                pending.answer(Err(SubmitError::Rejected(TxError::new(
                     ErrorCode::Replay,
                     "this nonce was already used by the signer",
                 ))));
@@ -757,10 +1047,21 @@ impl<E: Spawner, B: Blocker<PublicKey = PublicKey>> Actor<E, B> {
         self.posts.retain(|d, p| p.height > height || *d == digest);
         self.invalid.clear();
         self.requested.remove(&digest);
+        self.unapplied.remove(&digest);
         self.last_final = digest;
         self.done.insert(digest);
         if let Ok(mut observed) = self.setup.observed.lock() {
             observed.appended.push((view, digest, height));
+        }
+    }
+}
+
+impl<E: Spawner, B> Actor<E, B> {
+    /// A pending submission leaves the mempool.
+    fn forget(&mut self, pending: &Pending) {
+        self.pending_keys.remove(&pending.key);
+        if pending.reply.is_none() {
+            self.remote_pending = self.remote_pending.saturating_sub(1);
         }
     }
 }

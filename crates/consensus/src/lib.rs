@@ -30,6 +30,10 @@
 pub mod application;
 pub mod block;
 #[cfg(feature = "engine")]
+pub mod chain;
+#[cfg(feature = "engine")]
+pub mod net;
+#[cfg(feature = "engine")]
 mod orderer;
 
 #[cfg(feature = "engine")]

@@ -29,7 +29,7 @@ use hygeia_ledger::{
 use hygeia_state::LedgerState;
 use rand_core::CryptoRng;
 
-pub use crate::application::{Observations, Observed, Proposing};
+pub use crate::application::{Cosigned, Observations, Observed, Proposing};
 
 use crate::application::{Actor, Mailbox, Setup};
 use crate::block;
@@ -83,6 +83,14 @@ pub struct Config<B> {
     /// Most transactions in one block.
     pub max_block_txs: usize,
     pub proposing: Proposing,
+    /// The file of this node's finalized blocks ([`crate::chain`]).
+    pub chain: std::path::PathBuf,
+    /// How long a leader with nothing to propose waits for a submission
+    /// before it proposes an empty block (zero: at once).
+    pub idle_wait: Duration,
+    /// Cosigns (C2SP `cosignature/v1`) each checkpoint this node reaches
+    /// and sends it to the others; `None` sends none.
+    pub cosigner: Option<hygeia_ledger::cosignature::Cosigner>,
 }
 
 /// Why a node cannot join.
@@ -98,6 +106,10 @@ pub enum StartError {
     Store(#[from] StoreError),
     #[error("entry {0} of the log does not replay: {1}")]
     Replay(u64, TxError),
+    #[error(transparent)]
+    Chain(#[from] crate::chain::ChainError),
+    #[error("the log holds {log} entries but its finalized blocks account for {chain}: the log was changed outside consensus")]
+    Inconsistent { log: u64, chain: u64 },
 }
 
 /// The validators: the custodian set of the log's genesis, as consensus
@@ -170,9 +182,23 @@ pub struct BftOrderer {
     mailbox: Mailbox,
     latest: Arc<std::sync::RwLock<Arc<SignedCheckpoint>>>,
     observed: Observed,
+    cosigned: Cosigned,
 }
 
 impl BftOrderer {
+    /// The peers' verified cosignatures of the checkpoint whose note text
+    /// (body, no signature lines) is `text`: one note per peer that
+    /// cosigned it.
+    pub fn peer_cosignatures(&self, text: &[u8]) -> Vec<hygeia_ledger::cosignature::CosignedNote> {
+        let Ok(cosigned) = self.cosigned.lock() else {
+            return Vec::new();
+        };
+        cosigned
+            .values()
+            .filter_map(|notes| notes.iter().rev().find(|n| n.text == text).cloned())
+            .collect()
+    }
+
     /// What this node saw: appended blocks, refused blocks, proven faults.
     pub fn observed(&self) -> Observations {
         self.observed
@@ -231,9 +257,40 @@ where
     }
     let scheme = scheme(&cfg.network, &validators, &cfg.key).ok_or(StartError::NotAValidator)?;
     let checkpoint = cfg.writer.checkpoint().clone();
-    let genesis = Digest(block::genesis_digest(checkpoint.size, &checkpoint.root.0));
+    // The chain starts from the genesis entry alone (leaf 0), whatever
+    // was appended since: a restarted node agrees with the others.
+    let first = cfg.store.snapshot()?.leaf_hash_at(0)?;
+    let genesis = Digest(block::genesis_digest(1, &first.0));
+    let (chain, stored) = crate::chain::Chain::open(&cfg.chain, genesis.0)?;
+    // The blocks whose entries are in the log, and those a crash kept out.
+    let mut applied = 1u64;
+    let mut tip = (genesis, 0u64);
+    let mut unapplied = Vec::new();
+    for (digest, block) in stored {
+        let count = block.tx_count() as u64;
+        if unapplied.is_empty() && applied + count <= checkpoint.size {
+            applied += count;
+            tip = (Digest(digest), block.height);
+        } else {
+            unapplied.push((Digest(digest), block));
+        }
+    }
+    if applied != checkpoint.size {
+        return Err(StartError::Inconsistent {
+            log: checkpoint.size,
+            chain: applied,
+        });
+    }
+    if !unapplied.is_empty() {
+        tracing::warn!(
+            blocks = unapplied.len(),
+            "finalized blocks missing from the log after a crash; appending them"
+        );
+    }
+    let (genesis_digest, tip_height) = tip;
     let latest = Arc::new(std::sync::RwLock::new(Arc::new(checkpoint)));
     let observed: Observed = Arc::new(Mutex::new(Observations::default()));
+    let cosigned: Cosigned = Arc::default();
     let (actor, mailbox, reporter) = Actor::new(
         context.child("application"),
         Setup {
@@ -244,12 +301,18 @@ where
             commit: cfg.commit,
             state,
             replay: replay_keys,
-            genesis,
+            genesis: genesis_digest,
             max_block_txs: cfg.max_block_txs,
             proposing: cfg.proposing,
             blocker: cfg.blocker.clone(),
             observed: observed.clone(),
             latest: latest.clone(),
+            idle_wait: cfg.idle_wait,
+            chain,
+            tip_height,
+            unapplied,
+            cosigner: cfg.cosigner,
+            cosigned: cosigned.clone(),
         },
     );
     let engine = Engine::new(
@@ -290,6 +353,7 @@ where
             mailbox,
             latest,
             observed,
+            cosigned,
         },
         app,
         engine,

@@ -205,6 +205,9 @@ async fn start_node(
             timeouts: Timeouts::default(),
             max_block_txs: 1024,
             proposing,
+            chain: dir.join("chain"),
+            idle_wait: Duration::ZERO,
+            cosigner: None,
         },
         channels,
     )
@@ -660,6 +663,9 @@ fn a_key_outside_the_custodian_set_cannot_join() {
                 timeouts: Timeouts::default(),
                 max_block_txs: 16,
                 proposing: Proposing::Honest,
+                chain: dir.path().join("chain"),
+                idle_wait: Duration::ZERO,
+                cosigner: None,
             },
             channels,
         );
@@ -724,5 +730,42 @@ fn the_sequencer_and_the_bft_orderer_give_the_same_log() {
         let mut all: Vec<&Node> = nodes.iter().collect();
         all.push(&reference);
         assert_identical(&all);
+    });
+}
+
+#[test]
+fn a_finalized_block_a_crash_kept_out_of_the_log_is_appended_at_start() {
+    runner(9).start(|context| async move {
+        let keys = keys(1);
+        let dir = tempfile::tempdir().unwrap();
+        // The chain file holds a finalized block whose entries never
+        // reached the log (a crash between the two writes).
+        let tx = register(&keys, 1);
+        let genesis = crate::block::genesis_digest(1, &keys.genesis.leaf_hash().0);
+        let block = crate::block::Block {
+            parent: genesis,
+            height: 1,
+            view: 1,
+            submissions: vec![vec![tx.canonical_bytes().to_vec()]],
+        };
+        let encoded = block.encode();
+        let (mut chain, _) = crate::chain::Chain::open(&dir.path().join("chain"), genesis).unwrap();
+        chain
+            .append(crate::block::Block::digest(&encoded), &encoded, true)
+            .unwrap();
+        drop(chain);
+        let oracle = network(&context, &keys).await;
+        let node = start_node(&context, &oracle, &keys, 0, dir.path(), Proposing::Honest).await;
+        let appended = wait_for(&context, Duration::from_secs(10), || {
+            node.store.snapshot().unwrap().size() >= 2
+        })
+        .await;
+        assert!(appended, "the finalized block was appended at start");
+        assert_eq!(entries(&node)[1], tx.canonical_bytes().to_vec());
+        assert_eq!(node.store.snapshot().unwrap().size(), 2, "appended once");
+        assert!(node.bft().observed().halted.is_none());
+        // (The engine's journal is empty here, unlike after a real crash,
+        // where it knows the block was finalized: this node alone would
+        // not propose past it, so ordering is not checked further.)
     });
 }

@@ -45,6 +45,10 @@ pub struct NodeConfig {
     /// entries past the newest one, and at a clean shutdown; 0 writes none
     /// (`crate::snapshots`).
     pub snapshot_every: u64,
+    /// The organizations' network this node orders its log with (`hygeia
+    /// serve --peers`); `None` orders it alone with the embedded
+    /// sequencer.
+    pub peers: Option<crate::ordering::PeersFile>,
 }
 
 impl NodeConfig {
@@ -63,11 +67,17 @@ impl NodeConfig {
             connections: Default::default(),
             jti_capacity: hygeia_auth::token::DEFAULT_JTI_CAPACITY,
             snapshot_every: DEFAULT_SNAPSHOT_EVERY,
+            peers: None,
         }
     }
 }
 
 pub const NODE_KEY_FILE: &str = "node.key";
+/// The organizations' network: the peers file `hygeia network init`
+/// writes, and (under `consensus/`) the finalized chain and the
+/// consensus engine's journal.
+pub const PEERS_FILE: &str = "peers.json";
+pub const CONSENSUS_DIR: &str = "consensus";
 /// The SMART clients the operator registered (docs/smart.md), read at
 /// start; absent means none.
 pub const SMART_CLIENTS_FILE: &str = "smart-clients.json";

@@ -9,6 +9,7 @@ pub mod fhir_store;
 pub mod health_cards;
 pub mod migrate;
 pub mod node;
+pub mod ordering;
 pub mod research;
 pub mod server;
 pub mod snapshots;

@@ -62,7 +62,9 @@ struct NetworkFile {
 pub struct Node {
     pub config: NodeConfig,
     pub store: Arc<LogStore>,
-    pub sequencer: Sequencer,
+    /// Orders the log: the embedded sequencer, or the BFT orderer shared
+    /// with the other organizations' nodes (`crate::ordering`).
+    pub sequencer: crate::ordering::Ordering,
     pub modules: ModuleRegistry,
     pub node_did: String,
     pub verifier_key: String,
@@ -129,6 +131,12 @@ impl Node {
         let modules = txs::registry();
         let mut writer = LogWriter::open(store.clone(), signer)?;
         if writer.checkpoint().size == 0 {
+            if config.peers.is_some() {
+                return Err(NodeError::Network(format!(
+                    "{} holds no log: a node of a multi-organization network starts from the genesis `hygeia network init` wrote",
+                    dir.display()
+                )));
+            }
             write_genesis(&mut writer, &config, &key, &modules)?;
         }
         let first = store.snapshot()?.entry(0)?.unwrap_or_default();
@@ -213,18 +221,30 @@ impl Node {
             &key,
             &config.network,
         ));
-        let sequencer = Sequencer::start_with_state(
-            writer,
-            config.batch,
-            Box::new(crate::snapshots::SnapshottingWriter::new(
-                StateWriter::new(state.clone(), on_erased),
-                state.clone(),
-                snapshotter,
-                config.snapshot_every,
-                covered,
-                newest_snapshot,
+        let commit = Box::new(crate::snapshots::SnapshottingWriter::new(
+            StateWriter::new(state.clone(), on_erased),
+            state.clone(),
+            snapshotter,
+            config.snapshot_every,
+            covered,
+            newest_snapshot,
+        ));
+        let sequencer = match &config.peers {
+            None => crate::ordering::Ordering::Local(Sequencer::start_with_state(
+                writer,
+                config.batch,
+                commit,
             )),
-        );
+            Some(peers) => crate::ordering::Ordering::Bft(start_bft(
+                &dir,
+                &config,
+                peers,
+                &key,
+                store.clone(),
+                writer,
+                commit,
+            )?),
+        };
         let indexer = LeafIndexer::start(store.clone());
         let auth = Verifier::new(config.auth_window, unix_now());
         let fhir_store = crate::fhir_store::FhirStore::open(&dir.join(FHIR_FILE))
@@ -283,6 +303,74 @@ impl Node {
             auth,
         })
     }
+}
+
+/// Starts this node's part of the organizations' network: consensus over
+/// authenticated p2p to the peers in `peers` (docs/network.md).
+fn start_bft(
+    dir: &Path,
+    config: &NodeConfig,
+    peers: &crate::ordering::PeersFile,
+    key: &Keypair,
+    store: Arc<LogStore>,
+    writer: LogWriter,
+    commit: Box<dyn hygeia_ledger::StateMachine>,
+) -> Result<hygeia_consensus::BftOrderer, NodeError> {
+    let bad = |m: String| NodeError::Network(format!("the peers file: {m}"));
+    if peers.network != config.network {
+        return Err(bad(format!(
+            "it is for network {}, this node is on {}",
+            peers.network, config.network
+        )));
+    }
+    let me = key.did().to_string();
+    let mut listen = None;
+    let mut keys = Vec::new();
+    for peer in &peers.peers {
+        let public = hygeia_consensus::net::peer_key(&peer.did)
+            .ok_or_else(|| bad(format!("{} is not an Ed25519 did:key", peer.did)))?;
+        if peer.did == me {
+            listen = Some(peer.p2p);
+        }
+        keys.push((public, peer.p2p));
+    }
+    let listen = listen.ok_or_else(|| bad(format!("this node ({me}) is not in it")))?;
+    // One registry for the life of the process (the engine holds it).
+    let modules: &'static ModuleRegistry = Box::leak(Box::new(txs::registry()));
+    let consensus = dir.join(crate::config::CONSENSUS_DIR);
+    let orderer = hygeia_consensus::net::spawn(
+        hygeia_consensus::Config {
+            key: Keypair::from_seed(&key.as_dalek().to_bytes()),
+            network: config.network.clone(),
+            modules,
+            store,
+            writer,
+            commit,
+            blocker: (),
+            partition: "engine".into(),
+            timeouts: hygeia_consensus::Timeouts::default(),
+            max_block_txs: hygeia_consensus::block::MAX_BLOCK_TXS,
+            proposing: hygeia_consensus::Proposing::Honest,
+            chain: consensus.join("finalized.blocks"),
+            idle_wait: std::time::Duration::from_millis(200),
+            cosigner: Some(
+                hygeia_ledger::cosignature::Cosigner::new(
+                    &me,
+                    Keypair::from_seed(&key.as_dalek().to_bytes()),
+                )
+                .map_err(|e| NodeError::Network(e.to_string()))?,
+            ),
+        },
+        hygeia_consensus::net::Network {
+            listen,
+            peers: keys,
+            storage: consensus.join("engine"),
+            threads: 2,
+        },
+    )
+    .map_err(|e| NodeError::Network(e.to_string()))?;
+    tracing::info!(%listen, peers = peers.peers.len(), "ordering with the organizations' network (BFT)");
+    Ok(orderer)
 }
 
 /// Current Unix time in seconds.

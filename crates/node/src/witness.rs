@@ -403,7 +403,22 @@ impl crate::node::Node {
     /// collected for it (what `GET /checkpoint` serves).
     pub fn cosigned_checkpoint(&self) -> Result<Vec<u8>, WitnessError> {
         let note = self.sequencer.latest_checkpoint().note.clone();
-        self.with_own_log(|own| self.witness.serve(&note, own, crate::node::unix_now()))
+        let served =
+            self.with_own_log(|own| self.witness.serve(&note, own, crate::node::unix_now()))?;
+        // On a network of organizations, the other nodes' cosignatures of
+        // this same checkpoint, made when they appended it.
+        let crate::ordering::Ordering::Bft(bft) = &self.sequencer else {
+            return Ok(served);
+        };
+        let Ok(mut cosigned) = hygeia_ledger::cosignature::CosignedNote::parse(&served) else {
+            return Ok(served);
+        };
+        for peer in bft.peer_cosignatures(&cosigned.text) {
+            for sig in peer.signatures {
+                cosigned.add(sig);
+            }
+        }
+        Ok(cosigned.to_bytes())
     }
 }
 

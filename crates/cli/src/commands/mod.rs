@@ -15,6 +15,7 @@ pub mod fhir;
 pub mod import;
 pub mod key;
 pub mod licence;
+pub mod network;
 mod private_file;
 pub mod proof;
 pub mod records;

@@ -67,6 +67,11 @@ pub struct ServeArgs {
     /// restart replays only the log after it. 0: write none.
     #[arg(long, default_value_t = hygeia_node::config::DEFAULT_SNAPSHOT_EVERY)]
     pub snapshot_every: u64,
+    /// Order the log with the other organizations' nodes named in this
+    /// peers file (written by `hygeia network init`; the network name is
+    /// taken from it) instead of alone (docs/network.md).
+    #[arg(long)]
+    pub peers: Option<PathBuf>,
 }
 
 #[derive(Args)]
@@ -87,6 +92,11 @@ pub struct DemoArgs {
     /// reach this node's /.well-known/jwks.json. Default: https://<network>.
     #[arg(long)]
     pub public_url: Option<String>,
+    /// Start this many organizations' nodes instead, ordering one log
+    /// together (BFT, docs/network.md), with HTTP on consecutive ports
+    /// from --listen and p2p 100 ports above; no demo data is seeded.
+    #[arg(long)]
+    pub nodes: Option<usize>,
 }
 
 pub fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
@@ -94,6 +104,9 @@ pub fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
 }
 
 pub fn demo(args: DemoArgs) -> anyhow::Result<ExitCode> {
+    if let Some(nodes) = args.nodes {
+        return demo_network(&args.data_dir, args.listen, nodes);
+    }
     run_node(
         ServeArgs {
             data_dir: args.data_dir,
@@ -107,6 +120,7 @@ pub fn demo(args: DemoArgs) -> anyhow::Result<ExitCode> {
             max_connections: hygeia_node::server::DEFAULT_MAX_CONNECTIONS,
             header_timeout_secs: 10,
             snapshot_every: hygeia_node::config::DEFAULT_SNAPSHOT_EVERY,
+            peers: None,
         },
         Some(args.fhir_patients),
     )
@@ -130,6 +144,11 @@ fn run_node(args: ServeArgs, demo: Option<usize>) -> anyhow::Result<ExitCode> {
         config.connections.max_connections = args.max_connections.max(1);
         config.connections.header_read_timeout = Duration::from_secs(args.header_timeout_secs.max(1));
         config.snapshot_every = args.snapshot_every;
+        if let Some(path) = &args.peers {
+            let peers = hygeia_node::ordering::read_peers(path)?;
+            config.network = peers.network.clone();
+            config.peers = Some(peers);
+        }
         let demo_keys = DemoKeys {
             dir: args.data_dir.join("demo-keys"),
         };
@@ -195,6 +214,97 @@ fn run_node(args: ServeArgs, demo: Option<usize>) -> anyhow::Result<ExitCode> {
         }
         tracing::info!("node stopped");
         Ok(ExitCode::SUCCESS)
+    })
+}
+
+/// `hygeia demo --nodes N`: N organizations' nodes on this machine, one
+/// process each, ordering one log together; stops them all at Ctrl-C.
+fn demo_network(base: &Path, listen: SocketAddr, n: usize) -> anyhow::Result<ExitCode> {
+    anyhow::ensure!(
+        (1..=32).contains(&n),
+        "--nodes takes 1 to 32 (four tolerate one faulty node)"
+    );
+    let ip = listen.ip();
+    let http = |i: usize| SocketAddr::new(ip, listen.port() + i as u16);
+    let dirs: Vec<PathBuf> = (1..=n).map(|i| base.join(format!("org-{i}"))).collect();
+    if !dirs[0].join(hygeia_node::config::PEERS_FILE).exists() {
+        let nodes: Vec<hygeia_node::ordering::InitNode> = dirs
+            .iter()
+            .enumerate()
+            .map(|(i, dir)| hygeia_node::ordering::InitNode {
+                data_dir: dir.clone(),
+                p2p: SocketAddr::new(ip, listen.port() + 100 + i as u16),
+                api: Some(format!("http://{}", http(i))),
+            })
+            .collect();
+        hygeia_node::ordering::init(DEFAULT_NETWORK, None, &nodes)?;
+    }
+    let exe = std::env::current_exe()?;
+    let mut children = Vec::new();
+    for (i, dir) in dirs.iter().enumerate() {
+        let child = std::process::Command::new(&exe)
+            .arg("serve")
+            .arg("--data-dir")
+            .arg(dir)
+            .arg("--peers")
+            .arg(dir.join(hygeia_node::config::PEERS_FILE))
+            .arg("--listen")
+            .arg(http(i).to_string())
+            .stdout(std::process::Stdio::null())
+            .spawn()
+            .with_context(|| format!("cannot start the node in {}", dir.display()))?;
+        children.push(child);
+    }
+    // Print the URLs once every node answers.
+    let client = reqwest::blocking::Client::builder()
+        .timeout(Duration::from_secs(2))
+        .build()?;
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    for i in 0..n {
+        let url = format!("http://{}/v1/health", http(i));
+        while !client
+            .get(&url)
+            .send()
+            .is_ok_and(|r| r.status().is_success())
+        {
+            if std::time::Instant::now() > deadline {
+                for mut child in children {
+                    let _ = child.kill();
+                }
+                anyhow::bail!("the node at http://{} did not answer within 60 s", http(i));
+            }
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    }
+    println!("Hygeia demo network: {n} organizations' nodes ordering one log (BFT)");
+    for (i, dir) in dirs.iter().enumerate() {
+        println!(
+            "  org-{}: http://{}   data directory {}",
+            i + 1,
+            http(i),
+            dir.display()
+        );
+    }
+    println!();
+    println!("Try, in another terminal:");
+    println!("  hygeia key new --out alice.key");
+    println!(
+        "  hygeia tx attest --node http://{} --key alice.key --label demo --subject sha256:$(echo hello | sha256sum | cut -c1-64)",
+        http(0)
+    );
+    for i in 0..n {
+        println!("  curl -s http://{}/checkpoint", http(i));
+    }
+    println!("Ctrl-C stops every node.");
+    std::io::stdout().flush().ok();
+    let mut failed = false;
+    for mut child in children {
+        failed |= !child.wait().map(|s| s.success()).unwrap_or(false);
+    }
+    Ok(if failed {
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
     })
 }
 

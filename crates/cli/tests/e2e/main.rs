@@ -15,5 +15,6 @@ mod credentials_shc;
 mod fhir;
 mod fhir_cli;
 mod identity;
+mod network;
 mod readme;
 mod records;

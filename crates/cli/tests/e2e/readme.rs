@@ -14,6 +14,7 @@ const SECTIONS: &[&str] = &[
     "## Patient-controlled records in five minutes",
     "## Connected devices and adherence",
     "## The oncology trial in five minutes",
+    "## Four organizations, one log",
 ];
 
 /// The `sh` blocks between `heading` and the next `## ` heading.
@@ -99,10 +100,13 @@ fn run_section(heading: &str, dir: &Path) {
         "/tmp/hygeia-walk",
         "/tmp/hygeia-devices",
         "/tmp/hygeia-trial",
+        "/tmp/hygeia-network",
     ] {
         script = script.replace(scratch, &dir.display().to_string());
     }
-    for port in ["7100", "7101", "7102"] {
+    for port in [
+        "7100", "7101", "7102", "7201", "7202", "7203", "7204", "7211", "7212", "7213", "7214",
+    ] {
         script = script.replace(
             &format!("127.0.0.1:{port}"),
             &format!("127.0.0.1:{}", free_port()),

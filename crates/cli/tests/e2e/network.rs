@@ -1,0 +1,365 @@
+//! Several organizations' nodes ordering one log (BFT, docs/network.md),
+//! as real processes on loopback: `hygeia network init`, `hygeia serve
+//! --peers`, submissions to any node, the same root everywhere, a node
+//! SIGKILLed while the others go on, and its catch-up after a restart.
+
+use crate::common;
+
+use std::io::Write;
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use common::{attest, batch_body, hygeia, NodeProcess, NETWORK};
+use hygeia_identity::Keypair;
+
+/// Loopback addresses free right now.
+fn free_addresses(n: usize) -> Vec<SocketAddr> {
+    let listeners: Vec<TcpListener> = (0..n)
+        .map(|_| TcpListener::bind("127.0.0.1:0").expect("bind"))
+        .collect();
+    listeners
+        .iter()
+        .map(|l| l.local_addr().expect("address"))
+        .collect()
+}
+
+fn init(root: &Path, p2p: &[SocketAddr]) -> Vec<PathBuf> {
+    let dirs: Vec<PathBuf> = (1..=p2p.len())
+        .map(|i| root.join(format!("org-{i}")))
+        .collect();
+    let mut args = vec![
+        "network".to_string(),
+        "init".into(),
+        "--network".into(),
+        NETWORK.into(),
+    ];
+    for (dir, address) in dirs.iter().zip(p2p) {
+        args.push("--node".into());
+        args.push(format!("{}@{address}", dir.display()));
+    }
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let out = hygeia(&args);
+    assert!(
+        out.status.success(),
+        "network init: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    dirs
+}
+
+fn start(dir: &Path) -> NodeProcess {
+    let peers = dir.join("peers.json");
+    NodeProcess::start_with(dir, &["--peers", peers.to_str().expect("utf-8 path")])
+}
+
+/// The size and root lines of a node's checkpoint (its signature lines are
+/// its own).
+fn size_and_root(node: &NodeProcess) -> (u64, String) {
+    let text = node.get("/checkpoint").text().expect("checkpoint");
+    let mut lines = text.lines();
+    lines.next();
+    let size = lines.next().and_then(|l| l.parse().ok()).expect("size");
+    (size, lines.next().expect("root").to_owned())
+}
+
+/// Waits until every node's checkpoint is at `size`, and returns their
+/// roots.
+fn roots_at(nodes: &[&NodeProcess], size: u64) -> Vec<String> {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let seen: Vec<(u64, String)> = nodes.iter().map(|n| size_and_root(n)).collect();
+        if seen.iter().all(|(s, _)| *s == size) {
+            return seen.into_iter().map(|(_, r)| r).collect();
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the nodes did not all reach size {size}: {seen:?}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// Submits to `node`; the answer is an acknowledgement with the index and
+/// a checkpoint that covers it.
+fn submit(node: &NodeProcess, txs: &[Vec<u8>]) -> (u64, u64) {
+    let response = if txs.len() == 1 {
+        node.post_json("/v1/transactions", txs[0].clone())
+    } else {
+        node.post_json("/v1/transactions/batch", batch_body(txs))
+    };
+    assert_eq!(response.status().as_u16(), 201, "acknowledged");
+    let receipt: serde_json::Value = response.json().expect("receipt");
+    let index = receipt["index"]
+        .as_u64()
+        .or(receipt["first_index"].as_u64())
+        .expect("index");
+    let size = receipt["tree_size"].as_u64().expect("tree_size");
+    assert!(
+        size > index + txs.len() as u64 - 1,
+        "the checkpoint covers it"
+    );
+    assert!(receipt["checkpoint"]
+        .as_str()
+        .expect("checkpoint")
+        .contains(&format!("\n{size}\n")));
+    (index, size)
+}
+
+#[test]
+fn four_nodes_order_one_log_and_a_killed_node_catches_up() {
+    let root = tempfile::tempdir().expect("tempdir");
+    let p2p = free_addresses(4);
+    let dirs = init(root.path(), &p2p);
+    let handles: Vec<_> = dirs
+        .iter()
+        .cloned()
+        .map(|dir| std::thread::spawn(move || start(&dir)))
+        .collect();
+    let mut nodes: Vec<NodeProcess> = handles
+        .into_iter()
+        .map(|h| h.join().expect("node started"))
+        .collect();
+
+    // Submitted to one node, then to another: acknowledged once ordered.
+    let key = Keypair::generate();
+    let batch: Vec<Vec<u8>> = (0..5).map(|i| attest(&key, &format!("a-{i}"))).collect();
+    let (first, _) = submit(&nodes[0], &batch);
+    assert_eq!(first, 1, "leaf 0 is the shared genesis entry");
+    let (index, _) = submit(&nodes[1], &[attest(&key, "b-0")]);
+    assert_eq!(index, 6);
+    // A replay, at another node, is refused.
+    let replay = nodes[2].post_json("/v1/transactions", attest(&key, "b-0"));
+    assert_eq!(replay.status().as_u16(), 409, "replay refused");
+    let all: Vec<&NodeProcess> = nodes.iter().collect();
+    let roots = roots_at(&all, 7);
+    assert!(roots.iter().all(|r| *r == roots[0]), "one log: {roots:?}");
+    // Each node serves its checkpoint cosigned by all four nodes (C2SP
+    // cosignature/v1, made when each appended it); `hygeia verify` checks
+    // the whole log and the quorum against the custodians in the log.
+    for node in &nodes {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            let out = hygeia(&["verify", &node.url, "--quorum", "4"]);
+            if out.status.success() {
+                break;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "no quorum of 4 at {}: {}",
+                node.url,
+                String::from_utf8_lossy(&out.stderr)
+            );
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    }
+    let quorum_of_five = hygeia(&["verify", &nodes[0].url, "--quorum", "5"]);
+    assert!(
+        !quorum_of_five.status.success(),
+        "four custodians cannot make five"
+    );
+
+    // Garbage at a node's p2p port: the handshake fails, the node goes on.
+    let mut stream = TcpStream::connect(p2p[0]).expect("connect");
+    let _ = stream.write_all(&[0xff; 4096]);
+    drop(stream);
+
+    // SIGKILL one node: the other three keep finalizing.
+    nodes[3].kill();
+    for i in 0..6 {
+        let (index, _) = submit(&nodes[i % 3], &[attest(&key, &format!("c-{i}"))]);
+        assert_eq!(index, 7 + i as u64);
+    }
+    let live: Vec<&NodeProcess> = nodes[..3].iter().collect();
+    let roots = roots_at(&live, 13);
+    assert!(roots.iter().all(|r| *r == roots[0]));
+
+    // Restarted, it catches up from its peers: the same log.
+    nodes[3] = start(&dirs[3]);
+    let all: Vec<&NodeProcess> = nodes.iter().collect();
+    let caught_up = roots_at(&all, 13);
+    assert!(caught_up.iter().all(|r| *r == roots[0]), "{caught_up:?}");
+    // And it orders again: a submission to it is acknowledged.
+    let (index, _) = submit(&nodes[3], &[attest(&key, "d-0")]);
+    assert_eq!(index, 13);
+    let roots = roots_at(&all, 14);
+    assert!(roots.iter().all(|r| *r == roots[0]));
+    for node in &mut nodes {
+        assert!(node.is_running(), "no node crashed");
+    }
+}
+
+#[test]
+fn a_node_whose_key_is_not_a_validator_does_not_start() {
+    let root = tempfile::tempdir().expect("tempdir");
+    let p2p = free_addresses(2);
+    let dirs = init(root.path(), &p2p[..1]);
+    // An outsider copies the log and lists itself in the peers file.
+    let outsider = root.path().join("outsider");
+    std::fs::create_dir_all(&outsider).unwrap();
+    std::fs::copy(dirs[0].join("ledger.redb"), outsider.join("ledger.redb")).unwrap();
+    let stranger = Keypair::generate();
+    let mut peers: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dirs[0].join("peers.json")).unwrap()).unwrap();
+    peers["peers"]
+        .as_array_mut()
+        .unwrap()
+        .push(serde_json::json!({"did": stranger.did().to_string(), "p2p": p2p[1].to_string()}));
+    stranger.write_key_file(&outsider.join("node.key")).unwrap();
+    std::fs::write(outsider.join("peers.json"), peers.to_string()).unwrap();
+    let out = hygeia(&[
+        "serve",
+        "--listen",
+        "127.0.0.1:0",
+        "--data-dir",
+        outsider.to_str().unwrap(),
+        "--peers",
+        outsider.join("peers.json").to_str().unwrap(),
+    ]);
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("not a validator"), "{stderr}");
+
+    // `network init` refuses a data directory that holds a log.
+    let again = hygeia(&[
+        "network",
+        "init",
+        "--node",
+        &format!("{}@{}", dirs[0].display(), p2p[0]),
+    ]);
+    assert!(!again.status.success());
+    assert!(String::from_utf8_lossy(&again.stderr).contains("already holds a log"));
+    // And a malformed --node.
+    let bad = hygeia(&["network", "init", "--node", "no-address-here"]);
+    assert!(!bad.status.success());
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("DATA_DIR@P2P_ADDRESS"));
+}
+
+/// Waits until `node` is at least at `size`.
+fn wait_size(node: &NodeProcess, size: u64) {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while size_and_root(node).0 < size {
+        assert!(
+            Instant::now() < deadline,
+            "{} stayed behind {size}",
+            node.url
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+#[test]
+fn sigkill_under_load_loses_no_acknowledged_transaction() {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::{Arc, Mutex};
+
+    let root = tempfile::tempdir().expect("tempdir");
+    let dirs = init(root.path(), &free_addresses(4));
+    let handles: Vec<_> = dirs
+        .iter()
+        .cloned()
+        .map(|dir| std::thread::spawn(move || start(&dir)))
+        .collect();
+    let mut nodes: Vec<NodeProcess> = handles
+        .into_iter()
+        .map(|h| h.join().expect("node started"))
+        .collect();
+    // The nodes the load goes to (their URLs change when they restart).
+    let targets: Arc<Mutex<Vec<String>>> = Arc::new(Mutex::new(
+        nodes[..3].iter().map(|n| n.url.clone()).collect(),
+    ));
+    let stop = Arc::new(AtomicBool::new(false));
+    // Acknowledged: (leaf hash, index).
+    let acked: Arc<Mutex<Vec<(String, u64)>>> = Arc::default();
+    let load: Vec<_> = (0..2)
+        .map(|t| {
+            let (targets, stop, acked) = (targets.clone(), stop.clone(), acked.clone());
+            std::thread::spawn(move || {
+                let key = Keypair::generate();
+                let client = common::client();
+                let mut i = 0usize;
+                while !stop.load(Ordering::Relaxed) {
+                    i += 1;
+                    let url = {
+                        let targets = targets.lock().unwrap();
+                        targets[i % targets.len()].clone()
+                    };
+                    let tx = attest(&key, &format!("load-{t}-{i}"));
+                    let leaf = hex::encode(hygeia_ledger::merkle::leaf_hash(&tx).0);
+                    let answer = client
+                        .post(format!("{url}/v1/transactions"))
+                        .header("content-type", "application/json")
+                        .body(tx)
+                        .send();
+                    if let Ok(r) = answer {
+                        if r.status().as_u16() == 201 {
+                            let v: serde_json::Value = r.json().expect("receipt");
+                            acked
+                                .lock()
+                                .unwrap()
+                                .push((leaf, v["index"].as_u64().expect("index")));
+                        }
+                    }
+                }
+            })
+        })
+        .collect();
+
+    // One node killed and restarted under load, twice.
+    for _ in 0..2 {
+        std::thread::sleep(Duration::from_millis(1500));
+        nodes[3].kill();
+        std::thread::sleep(Duration::from_millis(1500));
+        nodes[3] = start(&dirs[3]);
+        wait_size(&nodes[3], size_and_root(&nodes[1]).0);
+    }
+    // A node that acknowledged transactions is killed: no more load to it.
+    targets.lock().unwrap()[0] = nodes[3].url.clone();
+    std::thread::sleep(Duration::from_millis(500));
+    nodes[0].kill();
+    std::thread::sleep(Duration::from_millis(1500));
+    nodes[0] = start(&dirs[0]);
+    std::thread::sleep(Duration::from_millis(1000));
+    stop.store(true, Ordering::Relaxed);
+    for thread in load {
+        thread.join().expect("load thread");
+    }
+
+    // Submissions in flight when a node was killed may still be ordered
+    // (they were passed on): wait until every node has the same log.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let size = loop {
+        let seen: Vec<(u64, String)> = nodes.iter().map(size_and_root).collect();
+        if seen.iter().all(|s| *s == seen[0]) {
+            break seen[0].0;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the logs did not converge: {seen:?}"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    let acked = acked.lock().unwrap();
+    assert!(acked.len() > 10, "only {} acknowledgements", acked.len());
+    // Every acknowledged transaction is in every node's log, where it was
+    // acknowledged.
+    for node in &nodes {
+        for (leaf, index) in acked.iter() {
+            let deadline = Instant::now() + Duration::from_secs(20);
+            loop {
+                let r = node.get(&format!("/v1/transactions/{leaf}"));
+                if r.status().as_u16() == 200 {
+                    let v: serde_json::Value = r.json().expect("entry");
+                    assert_eq!(v["index"].as_u64(), Some(*index), "moved at {}", node.url);
+                    break;
+                }
+                assert!(Instant::now() < deadline, "{leaf} missing at {}", node.url);
+                std::thread::sleep(Duration::from_millis(100));
+            }
+        }
+    }
+    eprintln!(
+        "{size} entries, {} acknowledged through two kills of one node and one of another",
+        acked.len()
+    );
+}

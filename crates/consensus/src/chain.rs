@@ -1,0 +1,210 @@
+//! The finalized chain on disk: every block this node appended (empty ones
+//! too), in order, in one append-only file next to the log.
+//!
+//! A block is written here before its transactions are written to the
+//! log, and synced first when it has any, so after a crash the file holds
+//! every block whose entries reached the log, and possibly the next one
+//! (which the node then appends at start). Empty blocks are written
+//! without a sync: losing a tail of them changes no log, and the node
+//! fetches them again from its peers. Peers that fell behind (a restarted
+//! node) are served finalized blocks from this file.
+//!
+//! Record format: a 4-byte big-endian length, then the block's encoding
+//! ([`Block::encode`]). A torn last record is cut off at open.
+
+use std::collections::HashMap;
+use std::fs::{File, OpenOptions};
+use std::io::{Read, Write};
+use std::os::unix::fs::FileExt;
+use std::path::{Path, PathBuf};
+
+use crate::block::{Block, Digest, MAX_BLOCK_BYTES};
+
+/// Why the finalized chain cannot be used.
+#[derive(Debug, thiserror::Error)]
+pub enum ChainError {
+    #[error("the finalized chain {path}: {source}")]
+    Io {
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("the finalized chain {0} is damaged: {1}")]
+    Corrupt(String, String),
+}
+
+/// The finalized blocks of this node, on disk, indexed by digest.
+pub struct Chain {
+    path: PathBuf,
+    file: File,
+    /// Digest → (offset of the encoding, its length).
+    index: HashMap<Digest, (u64, u32)>,
+    end: u64,
+}
+
+impl Chain {
+    /// Opens (creating) the chain at `path`: the blocks in it, oldest
+    /// first, each checked to extend the one before (the first extends
+    /// `genesis`).
+    pub fn open(path: &Path, genesis: Digest) -> Result<(Chain, Vec<(Digest, Block)>), ChainError> {
+        let io = |source| ChainError::Io {
+            path: path.display().to_string(),
+            source,
+        };
+        if let Some(parent) = path.parent() {
+            std::fs::create_dir_all(parent).map_err(io)?;
+        }
+        let mut file = OpenOptions::new()
+            .read(true)
+            .append(true)
+            .create(true)
+            .open(path)
+            .map_err(io)?;
+        let mut bytes = Vec::new();
+        file.read_to_end(&mut bytes).map_err(io)?;
+        let mut index = HashMap::new();
+        let mut blocks = Vec::new();
+        let mut offset = 0usize;
+        let mut parent = genesis;
+        while offset < bytes.len() {
+            let Some(len) = bytes.get(offset..offset + 4) else {
+                break; // torn length
+            };
+            let len = u32::from_be_bytes([len[0], len[1], len[2], len[3]]) as usize;
+            let start = offset + 4;
+            if len > MAX_BLOCK_BYTES {
+                return Err(ChainError::Corrupt(
+                    path.display().to_string(),
+                    format!("record at {offset} is {len} bytes"),
+                ));
+            }
+            let Some(encoded) = bytes.get(start..start + len) else {
+                break; // torn record
+            };
+            let block = Block::decode(encoded).map_err(|e| {
+                ChainError::Corrupt(path.display().to_string(), format!("at {offset}: {e}"))
+            })?;
+            if block.parent != parent {
+                return Err(ChainError::Corrupt(
+                    path.display().to_string(),
+                    format!("block at {offset} does not extend the block before it"),
+                ));
+            }
+            let digest = Block::digest(encoded);
+            index.insert(digest, (start as u64, len as u32));
+            parent = digest;
+            blocks.push((digest, block));
+            offset = start + len;
+        }
+        if offset < bytes.len() {
+            tracing::warn!(path = %path.display(), at = offset, "cutting a torn last block off the finalized chain");
+            file.set_len(offset as u64).map_err(io)?;
+            file.sync_all().map_err(io)?;
+        }
+        Ok((
+            Chain {
+                path: path.to_path_buf(),
+                file,
+                index,
+                end: offset as u64,
+            },
+            blocks,
+        ))
+    }
+
+    /// Whether `digest` is a block of the chain.
+    pub fn contains(&self, digest: &Digest) -> bool {
+        self.index.contains_key(digest)
+    }
+
+    /// Appends a finalized block; `sync` makes it durable before returning.
+    pub fn append(&mut self, digest: Digest, encoded: &[u8], sync: bool) -> Result<(), ChainError> {
+        if self.contains(&digest) {
+            return Ok(());
+        }
+        let io = |source| ChainError::Io {
+            path: self.path.display().to_string(),
+            source,
+        };
+        let mut record = Vec::with_capacity(encoded.len() + 4);
+        record.extend_from_slice(&(encoded.len() as u32).to_be_bytes());
+        record.extend_from_slice(encoded);
+        self.file.write_all(&record).map_err(io)?;
+        if sync {
+            self.file.sync_data().map_err(io)?;
+        }
+        self.index
+            .insert(digest, (self.end + 4, encoded.len() as u32));
+        self.end += record.len() as u64;
+        Ok(())
+    }
+
+    /// The encoding of the finalized block `digest`, if this node has it.
+    pub fn read(&self, digest: &Digest) -> Option<Vec<u8>> {
+        let (offset, len) = *self.index.get(digest)?;
+        let mut bytes = vec![0; len as usize];
+        self.file.read_exact_at(&mut bytes, offset).ok()?;
+        Some(bytes)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn block(parent: Digest, height: u64, txs: usize) -> (Digest, Vec<u8>) {
+        let encoded = Block {
+            parent,
+            height,
+            view: height,
+            submissions: if txs == 0 {
+                vec![]
+            } else {
+                vec![vec![b"tx".to_vec(); txs]]
+            },
+        }
+        .encode();
+        (Block::digest(&encoded), encoded)
+    }
+
+    #[test]
+    fn reopens_what_it_wrote_and_cuts_a_torn_tail() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("chain");
+        let genesis = [7; 32];
+        let (mut chain, blocks) = Chain::open(&path, genesis).unwrap();
+        assert!(blocks.is_empty());
+        let (a, ea) = block(genesis, 1, 2);
+        let (b, eb) = block(a, 2, 0);
+        chain.append(a, &ea, true).unwrap();
+        chain.append(b, &eb, false).unwrap();
+        assert_eq!(chain.read(&a).unwrap(), ea);
+        assert_eq!(chain.read(&b).unwrap(), eb);
+        drop(chain);
+        // A torn record at the end.
+        let mut file = OpenOptions::new().append(true).open(&path).unwrap();
+        file.write_all(&[0, 0, 0, 200, 1, 2]).unwrap();
+        drop(file);
+        let (chain, blocks) = Chain::open(&path, genesis).unwrap();
+        assert_eq!(blocks.iter().map(|(d, _)| *d).collect::<Vec<_>>(), [a, b]);
+        assert_eq!(chain.read(&b).unwrap(), eb);
+        assert_eq!(
+            std::fs::metadata(&path).unwrap().len(),
+            (ea.len() + eb.len() + 8) as u64
+        );
+    }
+
+    #[test]
+    fn refuses_a_chain_that_does_not_link() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("chain");
+        let (mut chain, _) = Chain::open(&path, [7; 32]).unwrap();
+        let (a, ea) = block([9; 32], 1, 1);
+        chain.append(a, &ea, true).unwrap();
+        drop(chain);
+        assert!(matches!(
+            Chain::open(&path, [7; 32]),
+            Err(ChainError::Corrupt(..))
+        ));
+    }
+}
