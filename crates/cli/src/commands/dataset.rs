@@ -123,7 +123,7 @@ mod tests {
     fn a_malformed_member_or_a_repeated_record_is_refused_before_signing() {
         let (a, g) = ("aa".repeat(32), "cc".repeat(32));
         let hash = "ee".repeat(32);
-        assert!(publish_body(&hash, &[a.clone()]).is_err());
+        assert!(publish_body(&hash, std::slice::from_ref(&a)).is_err());
         assert!(publish_body(&hash, &[format!("{a}:nothex")]).is_err());
         assert!(publish_body(&hash, &[format!("{a}:{g}"), format!("{a}:{g}")]).is_err());
         assert!(publish_body("short", &[format!("{a}:{g}")]).is_err());
