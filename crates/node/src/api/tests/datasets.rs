@@ -87,6 +87,11 @@ async fn a_published_manifest_is_valid_until_a_revocation_or_an_erasure_flags_it
         "the patient's DID is served"
     );
     assert_eq!(net.get("/v1/datasets/00").await.status, 404);
+    // The ledger entry itself names no patient and holds no content.
+    let entry = net.get(&format!("/v1/transactions/{id}")).await;
+    assert_eq!(entry.status, 200, "{}", entry.text());
+    assert!(!entry.text().contains(&patient));
+    assert!(!entry.text().contains("Observation"));
 
     // The patient erases one record: its member is flagged.
     let erased = records.iter().min().unwrap().clone();
