@@ -239,6 +239,10 @@ fn a_malformed_manifest_is_a_schema_violation() {
         .collect();
     let many: Vec<(&str, &str)> = many.iter().map(|(r, g)| (r.as_str(), g.as_str())).collect();
     let too_many = manifest(&many);
+    // The largest manifest fits in one transaction.
+    let largest = manifest(&many[..MAX_DATASET_MEMBERS]);
+    let tx = f.net.sign(&researcher, DATASET_PUBLISH, largest).unwrap();
+    assert!(serde_json::to_vec(tx.body()).unwrap().len() < hygeia_ledger::MAX_TX_BYTES);
     for body in [wrong_root, wrong_count, unsorted, repeated, empty, too_many] {
         let err = f.net.sign(&researcher, DATASET_PUBLISH, body).unwrap_err();
         assert_eq!(err.code.as_str(), "schema_violation", "{err}");
