@@ -10,7 +10,11 @@
 //! byte for byte, so every signature still verifies and every consent
 //! grant keeps its id (a leaf hash). The old log is kept, untouched, in
 //! `pre-genesis-backup/`. Before anything is written, the new log is
-//! replayed in memory: a log that would not replay is not migrated.
+//! replayed: a log that would not replay is not migrated.
+//!
+//! The old log is read twice, a chunk of entries at a time (to replay it,
+//! then to copy it from the backup), so a migration holds the state and
+//! one chunk in memory, never the whole log.
 
 use std::path::{Path, PathBuf};
 
@@ -84,7 +88,7 @@ pub fn migrate(dir: &Path) -> Result<Migrated, MigrateError> {
         governance: governance.iter().cloned().collect(),
         custodians: vec![node.clone()],
         legacy: Some(Legacy {
-            entries: entries.len() as u64,
+            entries,
             root: old_root.clone(),
             rules: LEGACY_RULES_V1.into(),
             node,
@@ -92,9 +96,13 @@ pub fn migrate(dir: &Path) -> Result<Migrated, MigrateError> {
         }),
     };
     let modules = txs::registry();
+    let ctx = TxContext {
+        network: &origin,
+        modules: &modules,
+    };
     let genesis = network::genesis_tx(&origin, &key, &genesis, &modules)
         .map_err(|e| MigrateError::Other(format!("cannot sign the genesis entry: {e}")))?;
-    let txs = replay(&origin, &genesis, &entries, &modules)?;
+    replay(&ledger, &ctx, &genesis)?;
 
     let io = |path: &Path| {
         let path = path.display().to_string();
@@ -106,9 +114,10 @@ pub fn migrate(dir: &Path) -> Result<Migrated, MigrateError> {
         let to = backup.join(file.file_name().unwrap_or_default());
         std::fs::rename(file, &to).map_err(io(file))?;
     }
-    match write_new_log(&ledger, &origin, &key, genesis, txs) {
+    let old_ledger = backup.join(LEDGER_FILE);
+    match write_new_log(&ledger, &old_ledger, &ctx, &key, genesis) {
         Ok(network_id) => Ok(Migrated {
-            entries: entries.len() as u64,
+            entries,
             network_id,
             old_root,
             backup,
@@ -128,26 +137,68 @@ pub fn migrate(dir: &Path) -> Result<Migrated, MigrateError> {
     }
 }
 
-/// The old log's entries, its network name and its root hash (hex).
-fn read_old_log(ledger: &Path) -> Result<(Vec<Vec<u8>>, String, String), MigrateError> {
+/// Entries read, parsed and written at a time.
+const CHUNK: usize = 4_096;
+
+/// Calls `visit` with the entries of the log at `ledger`, in order,
+/// [`CHUNK`] at a time, with the leaf index of each chunk's first entry.
+fn for_each_chunk(
+    ledger: &Path,
+    mut visit: impl FnMut(u64, &[Vec<u8>]) -> Result<(), MigrateError>,
+) -> Result<(), MigrateError> {
+    let (store, _) = LogStore::open_existing(ledger)?;
+    let snapshot = store.snapshot()?;
+    let mut chunk: Vec<Vec<u8>> = Vec::with_capacity(CHUNK);
+    let mut first = 0;
+    let mut stopped = None;
+    let walked = snapshot.for_each_entry(|index, entry| {
+        if chunk.is_empty() {
+            first = index;
+        }
+        chunk.push(entry.to_vec());
+        if chunk.len() == CHUNK {
+            if let Err(e) = visit(first, &chunk) {
+                stopped = Some(e);
+                return Err(StoreError::Corrupt("the migration stopped".into()));
+            }
+            chunk.clear();
+        }
+        Ok(())
+    });
+    if let Some(e) = stopped {
+        return Err(e);
+    }
+    walked?;
+    if !chunk.is_empty() {
+        visit(first, &chunk)?;
+    }
+    Ok(())
+}
+
+/// Parses a chunk of old entries (signatures included); errors name the
+/// old entry's index.
+fn parse_chunk(
+    ctx: &TxContext<'_>,
+    first: u64,
+    chunk: &[Vec<u8>],
+) -> Result<Vec<SignedTx>, MigrateError> {
+    let raws: Vec<&[u8]> = chunk.iter().map(Vec::as_slice).collect();
+    SignedTx::parse_many(&raws, ctx).map_err(|(i, e)| MigrateError::Replay {
+        index: first + i as u64,
+        message: e.to_string(),
+    })
+}
+
+/// The old log's size, its network name and its root hash (hex).
+fn read_old_log(ledger: &Path) -> Result<(u64, String, String), MigrateError> {
     let (store, origin) = LogStore::open_existing(ledger)?;
     let snapshot = store.snapshot()?;
-    let root = match snapshot.checkpoint() {
-        Some(checkpoint) if checkpoint.size > 0 => hex::encode(checkpoint.root.0),
-        _ => return Err(MigrateError::Empty),
-    };
-    let mut entries = Vec::new();
-    snapshot.for_each_entry(|_, entry| {
-        entries.push(entry.to_vec());
-        Ok(())
-    })?;
-    if entries
-        .first()
-        .is_some_and(|e| network::is_genesis_entry(e))
-    {
-        return Err(MigrateError::AlreadyMigrated);
+    match snapshot.checkpoint() {
+        Some(checkpoint) if checkpoint.size > 0 => {
+            Ok((checkpoint.size, origin, hex::encode(checkpoint.root.0)))
+        }
+        _ => Err(MigrateError::Empty),
     }
-    Ok((entries, origin, root))
 }
 
 fn read_governance(dir: &Path) -> Result<Option<String>, MigrateError> {
@@ -161,56 +212,47 @@ fn read_governance(dir: &Path) -> Result<Option<String>, MigrateError> {
 }
 
 /// Replays genesis and the old entries behind it, as the node will at
-/// its next start; returns the old entries, parsed.
-fn replay(
-    origin: &str,
-    genesis: &SignedTx,
-    entries: &[Vec<u8>],
-    modules: &hygeia_ledger::ModuleRegistry,
-) -> Result<Vec<SignedTx>, MigrateError> {
-    let ctx = TxContext {
-        network: origin,
-        modules,
-    };
+/// its next start.
+fn replay(ledger: &Path, ctx: &TxContext<'_>, genesis: &SignedTx) -> Result<(), MigrateError> {
     let mut state = LedgerState::empty();
     state
         .apply(0, genesis)
         .map_err(|e| MigrateError::Other(format!("the genesis entry is refused: {e}")))?;
-    let raws: Vec<&[u8]> = entries.iter().map(Vec::as_slice).collect();
-    let txs = SignedTx::parse_many(&raws, &ctx).map_err(|(i, e)| MigrateError::Replay {
-        index: i as u64,
-        message: e.to_string(),
-    })?;
-    for (i, tx) in txs.iter().enumerate() {
-        state
-            .apply(i as u64 + 1, tx)
-            .map_err(|e| MigrateError::Replay {
-                index: i as u64,
-                message: format!("{e} ({})", e.code.as_str()),
-            })?;
-    }
-    Ok(txs)
+    for_each_chunk(ledger, |first, chunk| {
+        if first == 0 && chunk.first().is_some_and(|e| network::is_genesis_entry(e)) {
+            return Err(MigrateError::AlreadyMigrated);
+        }
+        for (i, tx) in parse_chunk(ctx, first, chunk)?.iter().enumerate() {
+            let index = first + i as u64;
+            state
+                .apply(index + 1, tx)
+                .map_err(|e| MigrateError::Replay {
+                    index,
+                    message: format!("{e} ({})", e.code.as_str()),
+                })?;
+        }
+        Ok(())
+    })
 }
 
-/// Writes genesis then the old entries to a new log; returns the network id.
+/// Writes genesis then the entries of the old log (at `old_ledger`) to a
+/// new log; returns the network id.
 fn write_new_log(
     ledger: &Path,
-    origin: &str,
+    old_ledger: &Path,
+    ctx: &TxContext<'_>,
     key: &Keypair,
     genesis: SignedTx,
-    txs: Vec<SignedTx>,
 ) -> Result<String, MigrateError> {
-    let store = std::sync::Arc::new(LogStore::open(ledger, origin)?);
-    let signer = CheckpointSigner::new(origin, Keypair::from_seed(&key.as_dalek().to_bytes()))
+    let store = std::sync::Arc::new(LogStore::open(ledger, ctx.network)?);
+    let signer = CheckpointSigner::new(ctx.network, Keypair::from_seed(&key.as_dalek().to_bytes()))
         .map_err(|e| MigrateError::Other(e.to_string()))?;
     let mut writer = LogWriter::open(store, signer)?;
     let network_id = hex::encode(genesis.leaf_hash().0);
-    let all: Vec<SignedTx> = std::iter::once(genesis).chain(txs).collect();
     let mut expected = 0u64;
-    for chunk in all.chunks(1024) {
-        let submissions: Vec<&[SignedTx]> = chunk.iter().map(std::slice::from_ref).collect();
-        let outcome = writer.append_batch(&submissions)?;
-        for result in outcome.results {
+    let mut append = |txs: &[SignedTx]| -> Result<(), MigrateError> {
+        let submissions: Vec<&[SignedTx]> = txs.iter().map(std::slice::from_ref).collect();
+        for result in writer.append_batch(&submissions)?.results {
             match result {
                 Ok(index) if index == expected => expected += 1,
                 other => {
@@ -220,6 +262,86 @@ fn write_new_log(
                 }
             }
         }
-    }
+        Ok(())
+    };
+    append(std::slice::from_ref(&genesis))?;
+    for_each_chunk(old_ledger, |first, chunk| {
+        append(&parse_chunk(ctx, first, chunk)?)
+    })?;
     Ok(network_id)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use hygeia_ledger::{ModuleRegistry, TxBuilder};
+
+    use super::*;
+
+    /// A pre-genesis log of `n` attestations, as nodes wrote before
+    /// genesis existed; returns its entries.
+    fn old_log(dir: &Path, n: usize) -> Vec<Vec<u8>> {
+        const ORIGIN: &str = "old.hygeia.test";
+        let node = Keypair::generate();
+        node.write_key_file(&dir.join(NODE_KEY_FILE)).unwrap();
+        let store = Arc::new(LogStore::open(&dir.join(LEDGER_FILE), ORIGIN).unwrap());
+        let signer = CheckpointSigner::new(ORIGIN, node).unwrap();
+        let mut writer = LogWriter::open(store, signer).unwrap();
+        let modules = ModuleRegistry::with_builtins();
+        let ctx = TxContext {
+            network: ORIGIN,
+            modules: &modules,
+        };
+        let author = Keypair::generate();
+        let raws: Vec<Vec<u8>> = (0..n)
+            .map(|i| {
+                TxBuilder {
+                    network: ORIGIN,
+                    tx_type: "attest",
+                    nonce: format!("old-{i}"),
+                    body: serde_json::json!({"label": "lab.result", "subject": format!("sha256:{i:064x}")}),
+                }
+                .sign(&author)
+            })
+            .collect();
+        for chunk in raws.chunks(1_000) {
+            let refs: Vec<&[u8]> = chunk.iter().map(Vec::as_slice).collect();
+            let txs = SignedTx::parse_many(&refs, &ctx).unwrap();
+            let submissions: Vec<&[SignedTx]> = txs.iter().map(std::slice::from_ref).collect();
+            writer.append_batch(&submissions).unwrap();
+        }
+        raws
+    }
+
+    /// The log is read a chunk at a time: a log of two chunks and a bit is
+    /// copied whole, in order, byte for byte behind the genesis entry.
+    #[test]
+    fn a_log_longer_than_a_chunk_is_copied_byte_for_byte() {
+        let dir = tempfile::tempdir().unwrap();
+        let n = 2 * CHUNK + 3;
+        let old = old_log(dir.path(), n);
+        let done = migrate(dir.path()).unwrap();
+        assert_eq!(done.entries, n as u64);
+
+        let (store, _) = LogStore::open_existing(&dir.path().join(LEDGER_FILE)).unwrap();
+        let mut copied = Vec::new();
+        store
+            .snapshot()
+            .unwrap()
+            .for_each_entry(|_, entry| {
+                copied.push(entry.to_vec());
+                Ok(())
+            })
+            .unwrap();
+        assert_eq!(copied.len(), n + 1);
+        assert!(network::is_genesis_entry(&copied[0]));
+        assert!(copied[1..] == old[..], "the old entries follow in order");
+
+        // A second run finds the backup and changes nothing.
+        assert!(matches!(
+            migrate(dir.path()),
+            Err(MigrateError::BackupExists(_))
+        ));
+    }
 }
