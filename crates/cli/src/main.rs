@@ -122,6 +122,9 @@ enum Command {
     Program(commands::economy::ProgramCommand),
     /// The ledger's clock: show it, or ask the node to attest its time.
     Clock(commands::economy::ClockArgs),
+    /// Dataset manifests: publish one of consented records, show its status.
+    #[command(subcommand)]
+    Dataset(commands::dataset::DatasetCommand),
     /// Clinical trials: register a study, approve amendments, activate
     /// sites, consent, record milestones and deviations.
     #[command(subcommand)]
@@ -175,6 +178,7 @@ fn main() -> ExitCode {
         Command::Escrow(command) => commands::economy::run_escrow(command),
         Command::Program(command) => commands::economy::run_program(command),
         Command::Clock(args) => commands::economy::run_clock(args),
+        Command::Dataset(command) => commands::dataset::run(command),
         Command::Trial(command) => commands::trial::run(command),
         Command::Bench(command) => commands::bench::run(command),
         Command::Network(command) => commands::network::run(command),

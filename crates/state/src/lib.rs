@@ -12,6 +12,7 @@
 pub mod accounts;
 pub mod consent;
 pub mod credentials;
+pub mod datasets;
 pub mod devices;
 pub mod escrow;
 pub mod identities;
@@ -92,6 +93,9 @@ pub struct LedgerState {
     /// Clinical trials: studies, sites, consents and subjects.
     #[serde(default)]
     pub trials: trials::Trials,
+    /// Published dataset manifests.
+    #[serde(default)]
+    pub datasets: datasets::Datasets,
     /// (requester, patient) → end of the open break-glass window.
     #[serde(with = "snapshot::sorted_map")]
     break_glass: HashMap<(String, String), i64>,
@@ -141,6 +145,7 @@ impl LedgerState {
             escrows: Default::default(),
             programs: Default::default(),
             trials: Default::default(),
+            datasets: Default::default(),
         }
     }
 

@@ -56,6 +56,7 @@ pub const DOMAINS: &[Domain] = &[
     ("escrow", crate::escrow::register),
     ("programs", crate::programs::register),
     ("trials", crate::trials::register),
+    ("datasets", crate::datasets::register),
 ];
 
 /// Most events (and reactions) one transaction may set off, so that two

@@ -6,6 +6,7 @@ mod app_data;
 mod audit;
 mod auth;
 mod credentials;
+mod datasets;
 mod devices;
 mod economy;
 pub(crate) mod error;
@@ -117,6 +118,7 @@ pub fn router(node: Arc<Node>) -> Router {
         .route("/v1/studies", get(trials::studies))
         .route("/v1/studies/{id}", get(trials::study))
         .route("/v1/studies/{id}/subjects/{did}", get(trials::subject))
+        .route("/v1/datasets/{id}", get(datasets::dataset))
         .route("/v1/node", get(info::node_info))
         .route("/v1/health", get(info::health))
         .route("/openapi.json", get(info::openapi))

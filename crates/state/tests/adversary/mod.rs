@@ -1077,6 +1077,20 @@ fn cases(
             "move the ledger's clock past every deadline",
             json!({"time": T0 + 10 * 365 * 86_400}),
         )],
+        "dataset.publish" => [&world.grants[0], &world.grants[1]]
+            .into_iter()
+            .map(|grant| {
+                let members = vec![hygeia_state::datasets::DatasetMember {
+                    record: world.records[0].clone(),
+                    grant: grant.clone(),
+                }];
+                let root = hygeia_state::datasets::members_root(&members).unwrap_or_default();
+                case(
+                    "publish the victim patient's record in a dataset under their grants",
+                    json!({"root": root, "count": 1, "pseudonymisation": commitment(40), "members": members}),
+                )
+            })
+            .collect(),
         "program.publish" => vec![case(
             "publish a program in the organization's name",
             json!({"org": CLINIC, "unit": UNIT, "reward": 1000, "attribute": "hba1c-percent-x10",

@@ -297,6 +297,15 @@ fn body(
             "study": pick(&pools.grants, p[0]), "subject": did_at(1), "severity": "major",
             "report": pick(&pools.commitments, p[1]),
         }),
+        "dataset.publish" => {
+            let members = vec![hygeia_state::datasets::DatasetMember {
+                record: pick(&pools.commitments, p[0]),
+                grant: pick(&pools.grants, p[1]),
+            }];
+            let root = hygeia_state::datasets::members_root(&members).unwrap_or_default();
+            json!({"root": root, "count": 1, "pseudonymisation": pick(&pools.commitments, p[2]),
+                   "members": members})
+        }
         other => panic!("no attacker body for transaction type {other:?}: add one here"),
     }
 }

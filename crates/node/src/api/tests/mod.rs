@@ -6,6 +6,7 @@ mod clinic;
 mod connections;
 mod consent;
 mod credentials;
+mod datasets;
 mod devices;
 mod economy;
 mod exhaustion;
