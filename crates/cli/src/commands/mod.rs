@@ -5,6 +5,7 @@ pub mod bench_fhir;
 pub mod cosign;
 pub mod credential;
 pub mod dataset;
+pub mod demo_datasets;
 pub mod demo_economy;
 pub mod demo_fhir;
 pub mod demo_records;

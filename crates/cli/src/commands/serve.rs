@@ -181,6 +181,8 @@ fn run_node(args: ServeArgs, demo: Option<usize>) -> anyhow::Result<ExitCode> {
                     let records = demo_records::seed(&seed_url, &keys, &work)?;
                     super::demo_economy::seed(&seed_url, &keys, &work)?;
                     super::demo_trials::seed(&seed_url, &keys, &work)?;
+                    let dataset = super::demo_datasets::seed(&seed_url, &keys, &work)?;
+                    std::fs::write(work.join(DEMO_DATASET_FILE), &dataset)?;
                     if fhir_patients > 0 {
                         demo_fhir::seed(&seed_url, &keys, &fhir_dir, fhir_patients)?;
                     }
@@ -498,6 +500,10 @@ fn print_demo_banner(
         "  hygeia record erase --node {url} --key {} {mental}",
         key("patient")
     );
+    if let Ok(dataset) = std::fs::read_to_string(data_dir.join("demo-work").join(DEMO_DATASET_FILE))
+    {
+        println!("  hygeia dataset status --node {url} {}   # a research dataset; one member's consent was revoked since", dataset.trim());
+    }
     println!("  hygeia verify {url} --genesis {network_id}   # the whole log, from its genesis");
     println!("  hygeia verify {url} --quorum 1   # and its checkpoint cosigned by the custodian (docs/witness.md)");
     println!("  open {url}/openapi.json for the whole API; docs/records.md explains the rules");
@@ -524,6 +530,9 @@ fn print_demo_banner(
     );
     println!();
 }
+
+/// Where the demo keeps its dataset's id (under `demo-work`), for the banner.
+const DEMO_DATASET_FILE: &str = "dataset-id.txt";
 
 /// The SMART client the demo registers: a public app on the person's own
 /// machine (docs/smart.md, "Registering a client").

@@ -502,6 +502,31 @@ fn the_demo_seeds_a_network_whose_banner_commands_work() {
         get("clinician", &[], &record_of("mental-health")),
         "access_denied",
     );
+    // The research dataset: the banner's status command shows it flagged,
+    // with the one member whose consent was revoked after publication.
+    let status = banner
+        .iter()
+        .find(|l| l.trim_start().starts_with("hygeia dataset status"))
+        .unwrap_or_else(|| panic!("no dataset command in the banner: {banner:#?}"));
+    let args: Vec<&str> = status
+        .split('#')
+        .next()
+        .unwrap()
+        .split_whitespace()
+        .skip(1)
+        .collect();
+    let dataset = ok_json(run(&args));
+    assert_eq!(dataset["status"], "flagged", "{dataset}");
+    assert_eq!(dataset["count"], 3, "{dataset}");
+    assert_eq!(
+        dataset["flagged"].as_array().map(Vec::len),
+        Some(1),
+        "{dataset}"
+    );
+    assert_eq!(
+        dataset["flagged"][0]["reasons"],
+        serde_json::json!(["grant_revoked"])
+    );
     // The care program: patient-2 was paid; the banner's claim command
     // pays the demo patient once, a second claim is refused, and no proof
     // of a 7.4 % result can be made.
