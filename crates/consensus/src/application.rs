@@ -17,6 +17,7 @@
 //! nullifies the view).
 
 use std::collections::{HashMap, HashSet, VecDeque};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -133,13 +134,31 @@ pub(crate) enum Message {
     Submit {
         txs: Vec<SignedTx>,
         reply: oneshot::Sender<Result<Receipt, SubmitError>>,
+        permit: Permit,
     },
+}
+
+/// The transactions of a local submission, counted among the pending ones
+/// from the moment it is accepted until it is answered or dropped.
+pub(crate) struct Permit {
+    queued: Arc<AtomicUsize>,
+    n: usize,
+}
+
+impl Drop for Permit {
+    fn drop(&mut self) {
+        self.queued.fetch_sub(self.n, Ordering::AcqRel);
+    }
 }
 
 /// The engine's handle on the application.
 #[derive(Clone)]
 pub struct Mailbox {
     sender: mpsc::UnboundedSender<Message>,
+    /// Transactions of local submissions not answered yet.
+    queued: Arc<AtomicUsize>,
+    /// Most of them before new submissions are refused as overloaded.
+    max_pending_txs: usize,
 }
 
 impl Mailbox {
@@ -148,13 +167,27 @@ impl Mailbox {
     }
 
     /// Queues a submission; the answer comes once it is finalized and
-    /// durable in the local log, or refused.
+    /// durable in the local log, or refused. Past `max_pending_txs`
+    /// transactions waiting, it is refused at once as overloaded (as the
+    /// single-node sequencer does), so clients cannot fill memory; a
+    /// submission larger than the limit is taken when nothing waits.
     pub(crate) fn submit(
         &self,
         txs: Vec<SignedTx>,
     ) -> oneshot::Receiver<Result<Receipt, SubmitError>> {
         let (reply, answer) = oneshot::channel();
-        self.send(Message::Submit { txs, reply });
+        let n = txs.len();
+        let before = self.queued.fetch_add(n, Ordering::AcqRel);
+        let permit = Permit {
+            queued: self.queued.clone(),
+            n,
+        };
+        if before + n > self.max_pending_txs && before > 0 {
+            drop(permit);
+            let _ = reply.send(Err(SubmitError::Overloaded { queued: before }));
+            return answer;
+        }
+        self.send(Message::Submit { txs, reply, permit });
         answer
     }
 }
@@ -298,6 +331,8 @@ pub(crate) struct Setup<B> {
     pub cosigner: Option<Cosigner>,
     /// The checkpoints the peers cosigned.
     pub cosigned: Cosigned,
+    /// Most transactions of local submissions waiting to be ordered.
+    pub max_pending_txs: usize,
 }
 
 struct Pending {
@@ -305,6 +340,8 @@ struct Pending {
     key: ReplayKey,
     /// `None` for a submission a peer passed on: its own node answers it.
     reply: Option<oneshot::Sender<Result<Receipt, SubmitError>>>,
+    /// Counts a local submission among the pending ones until it leaves.
+    permit: Option<Permit>,
 }
 
 impl Pending {
@@ -359,7 +396,11 @@ pub(crate) struct Actor<E: Spawner, B> {
 impl<E: Spawner + Clock, B: Blocker<PublicKey = PublicKey>> Actor<E, B> {
     pub(crate) fn new(context: E, mut setup: Setup<B>) -> (Self, Mailbox, Reporter) {
         let (sender, inbox) = mpsc::unbounded_channel();
-        let mailbox = Mailbox { sender };
+        let mailbox = Mailbox {
+            sender,
+            queued: Arc::new(AtomicUsize::new(0)),
+            max_pending_txs: setup.max_pending_txs,
+        };
         let reporter = Reporter {
             mailbox: mailbox.clone(),
             validators: setup.validators.clone(),
@@ -491,7 +532,7 @@ impl<E: Spawner + Clock, B: Blocker<PublicKey = PublicKey>> Actor<E, B> {
                 tracing::debug!(view, ?payload, "finalized");
                 self.to_finalize.push_back(payload);
             }
-            Message::Submit { txs, reply } => {
+            Message::Submit { txs, reply, permit } => {
                 let Some(first) = txs.first() else {
                     let _ = reply.send(Err(SubmitError::Rejected(TxError::new(
                         ErrorCode::Invalid("submission.empty"),
@@ -507,6 +548,7 @@ impl<E: Spawner + Clock, B: Blocker<PublicKey = PublicKey>> Actor<E, B> {
                             self.remote_pending -= 1;
                         }
                         pending.reply = Some(reply);
+                        pending.permit = Some(permit);
                     }
                     return;
                 }
@@ -516,6 +558,7 @@ impl<E: Spawner + Clock, B: Blocker<PublicKey = PublicKey>> Actor<E, B> {
                     txs,
                     key,
                     reply: Some(reply),
+                    permit: Some(permit),
                 });
             }
         }
@@ -620,6 +663,7 @@ impl<E: Spawner + Clock, B: Blocker<PublicKey = PublicKey>> Actor<E, B> {
             txs,
             key,
             reply: None,
+            permit: None,
         });
     }
 
