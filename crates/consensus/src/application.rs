@@ -44,21 +44,11 @@ use hygeia_state::LedgerState;
 
 use crate::block::{Block, MAX_BLOCK_BYTES, MAX_SUBMISSION_TXS};
 use crate::chain::Chain;
+use crate::wire::{self, TAG_BLOCK, TAG_COSIGNATURE, TAG_REQUEST, TAG_SUBMISSION};
 
-/// Tag of a block on the block channel.
-const TAG_BLOCK: u8 = 0;
-/// Tag of a request for a block by digest.
-const TAG_REQUEST: u8 = 1;
-/// Tag of a client submission passed on to the other validators (so the
-/// next leader proposes it, whoever received it): a block-form envelope
-/// holding that one submission.
-const TAG_SUBMISSION: u8 = 2;
 /// Most submissions received from peers waiting to be ordered: more are
 /// dropped (their submitter's own node still holds them).
 const MAX_REMOTE_PENDING: usize = 65_536;
-/// Tag of a node's C2SP `cosignature/v1` over the checkpoint it reached by
-/// appending a finalized block: the checkpoint note with that one line.
-const TAG_COSIGNATURE: u8 = 3;
 /// Cosigned checkpoints kept per peer (the newest).
 const COSIGNED_KEPT: usize = 16;
 
@@ -570,27 +560,28 @@ impl<E: Spawner + Clock, B: Blocker<PublicKey = PublicKey>> Actor<E, B> {
         bytes: &[u8],
         sender: &mut impl Sender<PublicKey = PublicKey>,
     ) {
-        match bytes.split_first() {
-            Some((&TAG_BLOCK, encoded)) => match Block::decode(encoded) {
-                Ok(block) => {
-                    let digest = Digest(Block::digest(encoded));
-                    let above_final = self
-                        .posts
-                        .get(&self.last_final)
-                        .is_none_or(|post| block.height > post.height);
-                    if above_final
-                        && self.blocks.len() < MAX_UNFINALIZED_BLOCKS
-                        && !self.blocks.contains_key(&digest)
-                    {
-                        self.blocks
-                            .insert(digest, (Arc::new(block), Bytes::copy_from_slice(bytes)));
-                    }
+        // Every message of the block channel goes through one decoder
+        // (crate::wire, fuzzed); anything it refuses is garbage.
+        let message = match wire::decode(bytes) {
+            Ok(message) => message,
+            Err(e) => return self.garbage(peer, &e.to_string()),
+        };
+        match message {
+            wire::Message::Block(block) => {
+                let digest = Digest(Block::digest(bytes.get(1..).unwrap_or_default()));
+                let above_final = self
+                    .posts
+                    .get(&self.last_final)
+                    .is_none_or(|post| block.height > post.height);
+                if above_final
+                    && self.blocks.len() < MAX_UNFINALIZED_BLOCKS
+                    && !self.blocks.contains_key(&digest)
+                {
+                    self.blocks
+                        .insert(digest, (Arc::new(block), Bytes::copy_from_slice(bytes)));
                 }
-                Err(e) => self.garbage(peer, &e.to_string()),
-            },
-            Some((&TAG_REQUEST, digest)) if digest.len() == 32 => {
-                let mut d = [0u8; 32];
-                d.copy_from_slice(digest);
+            }
+            wire::Message::Request(d) => {
                 if let Some((_, bytes)) = self.blocks.get(&Digest(d)) {
                     send_block(sender, Recipients::One(peer), bytes);
                 } else if let Some(encoded) = self.setup.chain.read(&d) {
@@ -600,20 +591,14 @@ impl<E: Spawner + Clock, B: Blocker<PublicKey = PublicKey>> Actor<E, B> {
                     send_block(sender, Recipients::One(peer), &Bytes::from(message));
                 }
             }
-            Some((&TAG_SUBMISSION, encoded)) => self.on_submission(peer, encoded),
-            Some((&TAG_COSIGNATURE, note)) => self.on_cosignature(peer, note),
-            _ => self.garbage(peer, "unknown message"),
+            wire::Message::Submission(submission) => self.on_submission(peer, submission),
+            wire::Message::Cosignature(note) => self.on_cosignature(peer, note),
         }
     }
 
     /// Passes a client's submission on to the other validators.
     fn gossip(&self, txs: &[SignedTx], sender: &mut impl Sender<PublicKey = PublicKey>) {
-        let envelope = Block {
-            parent: [0; 32],
-            height: 0,
-            view: 0,
-            submissions: vec![txs.iter().map(|t| t.canonical_bytes().to_vec()).collect()],
-        };
+        let envelope = wire::envelope(txs.iter().map(|t| t.canonical_bytes().to_vec()).collect());
         if txs.len() > MAX_SUBMISSION_TXS {
             return; // too large to pass on: ordered when this node leads
         }
@@ -629,14 +614,7 @@ impl<E: Spawner + Clock, B: Blocker<PublicKey = PublicKey>> Actor<E, B> {
 
     /// A submission a peer passed on: checked (it must parse and its
     /// signatures verify, as its node checked them) and held until ordered.
-    fn on_submission(&mut self, peer: PublicKey, encoded: &[u8]) {
-        let envelope = match Block::decode(encoded) {
-            Ok(envelope) => envelope,
-            Err(e) => return self.garbage(peer, &e.to_string()),
-        };
-        let [submission] = envelope.submissions.as_slice() else {
-            return self.garbage(peer, "a passed-on submission holds one submission");
-        };
+    fn on_submission(&mut self, peer: PublicKey, submission: Vec<Vec<u8>>) {
         let ctx = self.tx_context();
         let txs = match submission
             .iter()
@@ -669,11 +647,7 @@ impl<E: Spawner + Clock, B: Blocker<PublicKey = PublicKey>> Actor<E, B> {
 
     /// A peer's cosignature of a checkpoint: kept if it is one line by
     /// that peer's key and verifies; anything else is garbage.
-    fn on_cosignature(&mut self, peer: PublicKey, bytes: &[u8]) {
-        let note = match CosignedNote::parse(bytes) {
-            Ok(note) => note,
-            Err(e) => return self.garbage(peer, &e.to_string()),
-        };
+    fn on_cosignature(&mut self, peer: PublicKey, note: CosignedNote) {
         let Some(verifier) = self.verifiers.get(&peer) else {
             return self.garbage(peer, "a cosignature from a key that is not a validator");
         };
