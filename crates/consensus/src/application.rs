@@ -17,6 +17,7 @@
 //! nullifies the view).
 
 use std::collections::{HashMap, HashSet, VecDeque};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -43,21 +44,11 @@ use hygeia_state::LedgerState;
 
 use crate::block::{Block, MAX_BLOCK_BYTES, MAX_SUBMISSION_TXS};
 use crate::chain::Chain;
+use crate::wire::{self, TAG_BLOCK, TAG_COSIGNATURE, TAG_REQUEST, TAG_SUBMISSION};
 
-/// Tag of a block on the block channel.
-const TAG_BLOCK: u8 = 0;
-/// Tag of a request for a block by digest.
-const TAG_REQUEST: u8 = 1;
-/// Tag of a client submission passed on to the other validators (so the
-/// next leader proposes it, whoever received it): a block-form envelope
-/// holding that one submission.
-const TAG_SUBMISSION: u8 = 2;
 /// Most submissions received from peers waiting to be ordered: more are
 /// dropped (their submitter's own node still holds them).
 const MAX_REMOTE_PENDING: usize = 65_536;
-/// Tag of a node's C2SP `cosignature/v1` over the checkpoint it reached by
-/// appending a finalized block: the checkpoint note with that one line.
-const TAG_COSIGNATURE: u8 = 3;
 /// Cosigned checkpoints kept per peer (the newest).
 const COSIGNED_KEPT: usize = 16;
 
@@ -133,13 +124,31 @@ pub(crate) enum Message {
     Submit {
         txs: Vec<SignedTx>,
         reply: oneshot::Sender<Result<Receipt, SubmitError>>,
+        permit: Permit,
     },
+}
+
+/// The transactions of a local submission, counted among the pending ones
+/// from the moment it is accepted until it is answered or dropped.
+pub(crate) struct Permit {
+    queued: Arc<AtomicUsize>,
+    n: usize,
+}
+
+impl Drop for Permit {
+    fn drop(&mut self) {
+        self.queued.fetch_sub(self.n, Ordering::AcqRel);
+    }
 }
 
 /// The engine's handle on the application.
 #[derive(Clone)]
 pub struct Mailbox {
     sender: mpsc::UnboundedSender<Message>,
+    /// Transactions of local submissions not answered yet.
+    queued: Arc<AtomicUsize>,
+    /// Most of them before new submissions are refused as overloaded.
+    max_pending_txs: usize,
 }
 
 impl Mailbox {
@@ -148,13 +157,27 @@ impl Mailbox {
     }
 
     /// Queues a submission; the answer comes once it is finalized and
-    /// durable in the local log, or refused.
+    /// durable in the local log, or refused. Past `max_pending_txs`
+    /// transactions waiting, it is refused at once as overloaded (as the
+    /// single-node sequencer does), so clients cannot fill memory; a
+    /// submission larger than the limit is taken when nothing waits.
     pub(crate) fn submit(
         &self,
         txs: Vec<SignedTx>,
     ) -> oneshot::Receiver<Result<Receipt, SubmitError>> {
         let (reply, answer) = oneshot::channel();
-        self.send(Message::Submit { txs, reply });
+        let n = txs.len();
+        let before = self.queued.fetch_add(n, Ordering::AcqRel);
+        let permit = Permit {
+            queued: self.queued.clone(),
+            n,
+        };
+        if before + n > self.max_pending_txs && before > 0 {
+            drop(permit);
+            let _ = reply.send(Err(SubmitError::Overloaded { queued: before }));
+            return answer;
+        }
+        self.send(Message::Submit { txs, reply, permit });
         answer
     }
 }
@@ -298,6 +321,8 @@ pub(crate) struct Setup<B> {
     pub cosigner: Option<Cosigner>,
     /// The checkpoints the peers cosigned.
     pub cosigned: Cosigned,
+    /// Most transactions of local submissions waiting to be ordered.
+    pub max_pending_txs: usize,
 }
 
 struct Pending {
@@ -305,6 +330,8 @@ struct Pending {
     key: ReplayKey,
     /// `None` for a submission a peer passed on: its own node answers it.
     reply: Option<oneshot::Sender<Result<Receipt, SubmitError>>>,
+    /// Counts a local submission among the pending ones until it leaves.
+    permit: Option<Permit>,
 }
 
 impl Pending {
@@ -359,7 +386,11 @@ pub(crate) struct Actor<E: Spawner, B> {
 impl<E: Spawner + Clock, B: Blocker<PublicKey = PublicKey>> Actor<E, B> {
     pub(crate) fn new(context: E, mut setup: Setup<B>) -> (Self, Mailbox, Reporter) {
         let (sender, inbox) = mpsc::unbounded_channel();
-        let mailbox = Mailbox { sender };
+        let mailbox = Mailbox {
+            sender,
+            queued: Arc::new(AtomicUsize::new(0)),
+            max_pending_txs: setup.max_pending_txs,
+        };
         let reporter = Reporter {
             mailbox: mailbox.clone(),
             validators: setup.validators.clone(),
@@ -491,7 +522,7 @@ impl<E: Spawner + Clock, B: Blocker<PublicKey = PublicKey>> Actor<E, B> {
                 tracing::debug!(view, ?payload, "finalized");
                 self.to_finalize.push_back(payload);
             }
-            Message::Submit { txs, reply } => {
+            Message::Submit { txs, reply, permit } => {
                 let Some(first) = txs.first() else {
                     let _ = reply.send(Err(SubmitError::Rejected(TxError::new(
                         ErrorCode::Invalid("submission.empty"),
@@ -507,6 +538,7 @@ impl<E: Spawner + Clock, B: Blocker<PublicKey = PublicKey>> Actor<E, B> {
                             self.remote_pending -= 1;
                         }
                         pending.reply = Some(reply);
+                        pending.permit = Some(permit);
                     }
                     return;
                 }
@@ -516,6 +548,7 @@ impl<E: Spawner + Clock, B: Blocker<PublicKey = PublicKey>> Actor<E, B> {
                     txs,
                     key,
                     reply: Some(reply),
+                    permit: Some(permit),
                 });
             }
         }
@@ -527,27 +560,28 @@ impl<E: Spawner + Clock, B: Blocker<PublicKey = PublicKey>> Actor<E, B> {
         bytes: &[u8],
         sender: &mut impl Sender<PublicKey = PublicKey>,
     ) {
-        match bytes.split_first() {
-            Some((&TAG_BLOCK, encoded)) => match Block::decode(encoded) {
-                Ok(block) => {
-                    let digest = Digest(Block::digest(encoded));
-                    let above_final = self
-                        .posts
-                        .get(&self.last_final)
-                        .is_none_or(|post| block.height > post.height);
-                    if above_final
-                        && self.blocks.len() < MAX_UNFINALIZED_BLOCKS
-                        && !self.blocks.contains_key(&digest)
-                    {
-                        self.blocks
-                            .insert(digest, (Arc::new(block), Bytes::copy_from_slice(bytes)));
-                    }
+        // Every message of the block channel goes through one decoder
+        // (crate::wire, fuzzed); anything it refuses is garbage.
+        let message = match wire::decode(bytes) {
+            Ok(message) => message,
+            Err(e) => return self.garbage(peer, &e.to_string()),
+        };
+        match message {
+            wire::Message::Block(block) => {
+                let digest = Digest(Block::digest(bytes.get(1..).unwrap_or_default()));
+                let above_final = self
+                    .posts
+                    .get(&self.last_final)
+                    .is_none_or(|post| block.height > post.height);
+                if above_final
+                    && self.blocks.len() < MAX_UNFINALIZED_BLOCKS
+                    && !self.blocks.contains_key(&digest)
+                {
+                    self.blocks
+                        .insert(digest, (Arc::new(block), Bytes::copy_from_slice(bytes)));
                 }
-                Err(e) => self.garbage(peer, &e.to_string()),
-            },
-            Some((&TAG_REQUEST, digest)) if digest.len() == 32 => {
-                let mut d = [0u8; 32];
-                d.copy_from_slice(digest);
+            }
+            wire::Message::Request(d) => {
                 if let Some((_, bytes)) = self.blocks.get(&Digest(d)) {
                     send_block(sender, Recipients::One(peer), bytes);
                 } else if let Some(encoded) = self.setup.chain.read(&d) {
@@ -557,20 +591,14 @@ impl<E: Spawner + Clock, B: Blocker<PublicKey = PublicKey>> Actor<E, B> {
                     send_block(sender, Recipients::One(peer), &Bytes::from(message));
                 }
             }
-            Some((&TAG_SUBMISSION, encoded)) => self.on_submission(peer, encoded),
-            Some((&TAG_COSIGNATURE, note)) => self.on_cosignature(peer, note),
-            _ => self.garbage(peer, "unknown message"),
+            wire::Message::Submission(submission) => self.on_submission(peer, submission),
+            wire::Message::Cosignature(note) => self.on_cosignature(peer, note),
         }
     }
 
     /// Passes a client's submission on to the other validators.
     fn gossip(&self, txs: &[SignedTx], sender: &mut impl Sender<PublicKey = PublicKey>) {
-        let envelope = Block {
-            parent: [0; 32],
-            height: 0,
-            view: 0,
-            submissions: vec![txs.iter().map(|t| t.canonical_bytes().to_vec()).collect()],
-        };
+        let envelope = wire::envelope(txs.iter().map(|t| t.canonical_bytes().to_vec()).collect());
         if txs.len() > MAX_SUBMISSION_TXS {
             return; // too large to pass on: ordered when this node leads
         }
@@ -586,14 +614,7 @@ impl<E: Spawner + Clock, B: Blocker<PublicKey = PublicKey>> Actor<E, B> {
 
     /// A submission a peer passed on: checked (it must parse and its
     /// signatures verify, as its node checked them) and held until ordered.
-    fn on_submission(&mut self, peer: PublicKey, encoded: &[u8]) {
-        let envelope = match Block::decode(encoded) {
-            Ok(envelope) => envelope,
-            Err(e) => return self.garbage(peer, &e.to_string()),
-        };
-        let [submission] = envelope.submissions.as_slice() else {
-            return self.garbage(peer, "a passed-on submission holds one submission");
-        };
+    fn on_submission(&mut self, peer: PublicKey, submission: Vec<Vec<u8>>) {
         let ctx = self.tx_context();
         let txs = match submission
             .iter()
@@ -620,16 +641,13 @@ impl<E: Spawner + Clock, B: Blocker<PublicKey = PublicKey>> Actor<E, B> {
             txs,
             key,
             reply: None,
+            permit: None,
         });
     }
 
     /// A peer's cosignature of a checkpoint: kept if it is one line by
     /// that peer's key and verifies; anything else is garbage.
-    fn on_cosignature(&mut self, peer: PublicKey, bytes: &[u8]) {
-        let note = match CosignedNote::parse(bytes) {
-            Ok(note) => note,
-            Err(e) => return self.garbage(peer, &e.to_string()),
-        };
+    fn on_cosignature(&mut self, peer: PublicKey, note: CosignedNote) {
         let Some(verifier) = self.verifiers.get(&peer) else {
             return self.garbage(peer, "a cosignature from a key that is not a validator");
         };

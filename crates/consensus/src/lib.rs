@@ -22,9 +22,9 @@
 //! single-node [`hygeia_ledger::Sequencer`].
 
 //!
-//! The block codec ([`block`]) needs none of the engine: without the
-//! default `engine` feature the crate is that codec alone (the fuzz
-//! target links it so).
+//! The block codec ([`block`]) and the block channel's message codec
+//! ([`wire`]) need none of the engine: without the default `engine`
+//! feature the crate is those codecs alone (the fuzz targets link it so).
 
 #[cfg(feature = "engine")]
 pub mod application;
@@ -35,6 +35,7 @@ pub mod chain;
 pub mod net;
 #[cfg(feature = "engine")]
 mod orderer;
+pub mod wire;
 
 #[cfg(feature = "engine")]
 pub use orderer::*;

@@ -143,6 +143,7 @@ pub fn spawn(cfg: Config<()>, net: Network) -> Result<BftOrderer, NetworkError> 
                     chain: cfg.chain,
                     idle_wait: cfg.idle_wait,
                     cosigner: cfg.cosigner,
+                    max_pending_txs: cfg.max_pending_txs,
                 };
                 match start(context.child("consensus"), cfg, channels) {
                     Ok((orderer, app, engine)) => {

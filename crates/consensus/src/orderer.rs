@@ -91,6 +91,10 @@ pub struct Config<B> {
     /// Cosigns (C2SP `cosignature/v1`) each checkpoint this node reaches
     /// and sends it to the others; `None` sends none.
     pub cosigner: Option<hygeia_ledger::cosignature::Cosigner>,
+    /// Most transactions of this node's clients' submissions waiting to be
+    /// ordered: past it, a submission is refused as
+    /// [`SubmitError::Overloaded`] (the node answers 503 `overloaded`).
+    pub max_pending_txs: usize,
 }
 
 /// Why a node cannot join.
@@ -313,6 +317,7 @@ where
             unapplied,
             cosigner: cfg.cosigner,
             cosigned: cosigned.clone(),
+            max_pending_txs: cfg.max_pending_txs,
         },
     );
     let engine = Engine::new(

@@ -187,6 +187,20 @@ async fn start_node(
     dir: &Path,
     proposing: Proposing,
 ) -> Node {
+    start_node_limited(context, oracle, keys, i, dir, proposing, 1 << 20).await
+}
+
+/// A node whose clients may have at most `max_pending_txs` transactions
+/// waiting.
+async fn start_node_limited(
+    context: &Context,
+    oracle: &Oracle<PublicKey, Context>,
+    keys: &Keys,
+    i: usize,
+    dir: &Path,
+    proposing: Proposing,
+    max_pending_txs: usize,
+) -> Node {
     let key = &keys.nodes[i];
     let (store, writer) = open_log(dir, key, keys);
     let pk = public(key);
@@ -208,6 +222,7 @@ async fn start_node(
             chain: dir.join("chain"),
             idle_wait: Duration::ZERO,
             cosigner: None,
+            max_pending_txs,
         },
         channels,
     )
@@ -666,6 +681,7 @@ fn a_key_outside_the_custodian_set_cannot_join() {
                 chain: dir.path().join("chain"),
                 idle_wait: Duration::ZERO,
                 cosigner: None,
+                max_pending_txs: 1 << 20,
             },
             channels,
         );
@@ -767,5 +783,86 @@ fn a_finalized_block_a_crash_kept_out_of_the_log_is_appended_at_start() {
         // (The engine's journal is empty here, unlike after a real crash,
         // where it knows the block was finalized: this node alone would
         // not propose past it, so ordering is not checked further.)
+    });
+}
+
+#[test]
+fn local_submissions_past_the_pending_limit_are_refused_as_overloaded() {
+    runner(9).start(|context| async move {
+        let keys = keys(4);
+        let dirs: Vec<_> = (0..4).map(|_| tempfile::tempdir().unwrap()).collect();
+        let oracle = network(&context, &keys).await;
+        // Node 0 alone cannot finalize anything: its clients' submissions
+        // wait. Its clients may have three transactions waiting.
+        let first = start_node_limited(
+            &context,
+            &oracle,
+            &keys,
+            0,
+            dirs[0].path(),
+            Proposing::Honest,
+            3,
+        )
+        .await;
+        let mut answers = Vec::new();
+        for txs in [
+            vec![register(&keys, 1)],
+            vec![register(&keys, 2), register(&keys, 3)],
+        ] {
+            let orderer = first.bft().clone();
+            answers.push(
+                context
+                    .child("client")
+                    .spawn(move |_| async move { orderer.submit(txs).await }),
+            );
+        }
+        context.sleep(Duration::from_millis(100)).await;
+        // A stranger's next submission is refused at once, whatever it is:
+        // nothing of it is kept.
+        let answer = Arc::new(std::sync::Mutex::new(None));
+        let orderer = first.bft().clone();
+        let kept = answer.clone();
+        context.child("stranger").spawn(move |_| async move {
+            let result = orderer.submit(vec![forbidden(1)]).await;
+            *kept.lock().unwrap() = Some(result);
+        });
+        assert!(
+            wait_for(&context, Duration::from_secs(5), || answer
+                .lock()
+                .unwrap()
+                .is_some())
+            .await,
+            "a submission past the limit was queued"
+        );
+        match answer.lock().unwrap().take() {
+            Some(Err(hygeia_ledger::SubmitError::Overloaded { queued })) => assert_eq!(queued, 3),
+            other => panic!("not refused as overloaded: {other:?}"),
+        }
+        assert_eq!(size(&first), 1);
+        // Once the others join, the waiting submissions are ordered, the
+        // limit frees up, and a retry is taken.
+        let mut nodes = vec![first];
+        for i in 1..4 {
+            nodes.push(
+                start_node(
+                    &context,
+                    &oracle,
+                    &keys,
+                    i,
+                    dirs[i].path(),
+                    Proposing::Honest,
+                )
+                .await,
+            );
+        }
+        for answer in answers {
+            answer.await.unwrap().expect("acknowledged");
+        }
+        let retry = nodes[0]
+            .bft()
+            .submit(vec![register(&keys, 4), register(&keys, 5)])
+            .await
+            .expect("taken once the queue has room");
+        assert_eq!(retry.checkpoint.size, 6);
     });
 }

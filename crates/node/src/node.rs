@@ -353,6 +353,8 @@ fn start_bft(
             proposing: hygeia_consensus::Proposing::Honest,
             chain: consensus.join("finalized.blocks"),
             idle_wait: std::time::Duration::from_millis(200),
+            // The same bound as the single-node sequencer's queue.
+            max_pending_txs: config.batch.max_queued_txs,
             cosigner: Some(
                 hygeia_ledger::cosignature::Cosigner::new(
                     &me,
