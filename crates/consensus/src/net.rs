@@ -66,8 +66,10 @@ pub fn spawn(cfg: Config<()>, net: Network) -> Result<BftOrderer, NetworkError> 
         network: &cfg.network,
         modules: cfg.modules,
     };
-    let (state, _) = crate::replay(&cfg.store, &ctx)?;
-    let validators = crate::validators(&state)?;
+    let validators = match &cfg.replayed {
+        Some(state) => crate::validators(state)?,
+        None => crate::validators(&crate::replay(&cfg.store, &ctx)?.0)?,
+    };
     for (key, _) in &net.peers {
         if !validators.contains(key) {
             return Err(NetworkError::NotAValidator(key.to_string()));
@@ -144,6 +146,7 @@ pub fn spawn(cfg: Config<()>, net: Network) -> Result<BftOrderer, NetworkError> 
                     idle_wait: cfg.idle_wait,
                     cosigner: cfg.cosigner,
                     max_pending_txs: cfg.max_pending_txs,
+                    replayed: cfg.replayed,
                 };
                 match start(context.child("consensus"), cfg, channels) {
                     Ok((orderer, app, engine)) => {

@@ -95,6 +95,10 @@ pub struct Config<B> {
     /// ordered: past it, a submission is refused as
     /// [`SubmitError::Overloaded`] (the node answers 503 `overloaded`).
     pub max_pending_txs: usize,
+    /// The state of exactly `store`'s log, if the caller replayed it
+    /// already (the node does, at start): then the log is not replayed
+    /// again, only scanned for its replay keys. `None`: replayed here.
+    pub replayed: Option<LedgerState>,
 }
 
 /// Why a node cannot join.
@@ -180,6 +184,44 @@ pub fn replay(
     }
 }
 
+/// The replay keys of every entry of the log, read from the envelopes
+/// alone (their signatures were checked when they were admitted): the
+/// guard against a transaction ordered twice, rebuilt without a second
+/// replay of the state.
+pub fn replay_keys(store: &LogStore) -> Result<imbl::HashSet<[u8; 32]>, StartError> {
+    let snapshot = store.snapshot()?;
+    let mut keys = imbl::HashSet::new();
+    let mut failure = None;
+    snapshot.for_each_entry(|index, entry| {
+        if failure.is_none() {
+            match hygeia_ledger::tx::logged_replay_key(entry) {
+                Ok(key) => {
+                    keys.insert(key);
+                }
+                Err(e) => failure = Some((index, e)),
+            }
+        }
+        Ok(())
+    })?;
+    match failure {
+        Some((index, e)) => Err(StartError::Replay(index, e)),
+        None => Ok(keys),
+    }
+}
+
+/// The state of the log and its replay keys: the caller's state if it
+/// replayed the log already, else a replay here.
+fn state_and_keys(
+    cfg_state: Option<LedgerState>,
+    store: &LogStore,
+    ctx: &TxContext<'_>,
+) -> Result<(LedgerState, imbl::HashSet<[u8; 32]>), StartError> {
+    match cfg_state {
+        Some(state) => Ok((state, replay_keys(store)?)),
+        None => replay(store, ctx),
+    }
+}
+
 /// A running node's ordering handle.
 #[derive(Clone)]
 pub struct BftOrderer {
@@ -251,7 +293,7 @@ where
         network: &cfg.network,
         modules: cfg.modules,
     };
-    let (state, replay_keys) = replay(&cfg.store, &ctx)?;
+    let (state, replay_keys) = state_and_keys(cfg.replayed, &cfg.store, &ctx)?;
     let validators = validators(&state)?;
     let participants = Set::from_iter_dedup(validators.iter().cloned());
     let validators: Arc<Vec<PublicKey>> = Arc::new(participants.iter().cloned().collect());

@@ -205,6 +205,15 @@ async fn start_node_limited(
     let (store, writer) = open_log(dir, key, keys);
     let pk = public(key);
     let channels = register_channels(oracle, &pk).await;
+    // Half the nodes start as the node process does, from the state it
+    // replayed itself, so every test (restarts included) runs both paths.
+    let replayed = (i % 2 == 1).then(|| {
+        let ctx = hygeia_ledger::tx::TxContext {
+            network: NETWORK,
+            modules: modules(),
+        };
+        crate::replay(&store, &ctx).expect("the log replays").0
+    });
     let (orderer, _app, _engine) = start(
         context.child("node").with_attribute("index", i),
         Config {
@@ -223,6 +232,7 @@ async fn start_node_limited(
             idle_wait: Duration::ZERO,
             cosigner: None,
             max_pending_txs,
+            replayed,
         },
         channels,
     )
@@ -682,6 +692,7 @@ fn a_key_outside_the_custodian_set_cannot_join() {
                 idle_wait: Duration::ZERO,
                 cosigner: None,
                 max_pending_txs: 1 << 20,
+                replayed: None,
             },
             channels,
         );

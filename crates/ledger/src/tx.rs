@@ -372,6 +372,30 @@ impl TxBuilder<'_> {
     }
 }
 
+/// The replay key of an entry of a durable log, read from its envelope
+/// alone: its signature, schema and body were checked when it was
+/// admitted, and the log's integrity is the store's (its Merkle tree).
+/// For rebuilding a replay guard without paying a signature check per
+/// entry; never for a submission.
+pub fn logged_replay_key(raw: &[u8]) -> Result<[u8; 32], TxError> {
+    #[derive(Deserialize)]
+    struct Keyed<'a> {
+        #[serde(borrow)]
+        signer: std::borrow::Cow<'a, str>,
+        #[serde(borrow)]
+        nonce: std::borrow::Cow<'a, str>,
+    }
+    let keyed: Keyed<'_> =
+        serde_json::from_slice(raw).map_err(|e| schema(format!("transaction envelope: {e}")))?;
+    let signer = Did::parse_cached(&keyed.signer).map_err(|e| {
+        TxError::new(
+            ErrorCode::BadSigner,
+            format!("signer is not a usable did:key: {e}"),
+        )
+    })?;
+    Ok(replay_key(signer.as_str(), &keyed.nonce))
+}
+
 /// `SHA-256(signer || 0x00 || nonce)`: the replay guard's key.
 pub fn replay_key(signer: &str, nonce: &str) -> [u8; 32] {
     let mut hasher = Sha256::new();
@@ -472,6 +496,22 @@ mod tests {
     fn code(raw: &[u8]) -> ErrorCode {
         let modules = ModuleRegistry::with_builtins();
         SignedTx::parse(raw, &ctx(&modules)).unwrap_err().code
+    }
+
+    /// The key read from a logged entry's envelope is the key of the
+    /// verified transaction; an entry without a usable signer or nonce
+    /// has none.
+    #[test]
+    fn a_logged_entrys_replay_key_is_its_transactions() {
+        let modules = ModuleRegistry::with_builtins();
+        for nonce in ["n-1", "0123456789abcdef"] {
+            let raw = attest(&Keypair::generate(), nonce);
+            let tx = SignedTx::parse(&raw, &ctx(&modules)).unwrap();
+            assert_eq!(logged_replay_key(&raw).unwrap(), tx.replay_key());
+        }
+        assert!(logged_replay_key(b"{\"nonce\":\"n\"}").is_err());
+        assert!(logged_replay_key(b"{\"nonce\":\"n\",\"signer\":\"did:key:nope\"}").is_err());
+        assert!(logged_replay_key(b"not json").is_err());
     }
 
     fn mutate(raw: &[u8], f: impl FnOnce(&mut Map<String, Value>)) -> Vec<u8> {

@@ -240,9 +240,12 @@ impl Node {
                 &config,
                 peers,
                 &key,
-                store.clone(),
-                writer,
-                commit,
+                OrderedLog {
+                    store: store.clone(),
+                    writer,
+                    commit,
+                    replayed: state.read().state.clone(),
+                },
             )?),
         };
         let indexer = LeafIndexer::start(store.clone());
@@ -305,6 +308,15 @@ impl Node {
     }
 }
 
+/// The log consensus appends to, its state machine, and the state the
+/// node replayed from it at start (so consensus does not replay it again).
+struct OrderedLog {
+    store: Arc<LogStore>,
+    writer: LogWriter,
+    commit: Box<dyn hygeia_ledger::StateMachine>,
+    replayed: LedgerState,
+}
+
 /// Starts this node's part of the organizations' network: consensus over
 /// authenticated p2p to the peers in `peers` (docs/network.md).
 fn start_bft(
@@ -312,10 +324,14 @@ fn start_bft(
     config: &NodeConfig,
     peers: &crate::ordering::PeersFile,
     key: &Keypair,
-    store: Arc<LogStore>,
-    writer: LogWriter,
-    commit: Box<dyn hygeia_ledger::StateMachine>,
+    log: OrderedLog,
 ) -> Result<hygeia_consensus::BftOrderer, NodeError> {
+    let OrderedLog {
+        store,
+        writer,
+        commit,
+        replayed,
+    } = log;
     let bad = |m: String| NodeError::Network(format!("the peers file: {m}"));
     if peers.network != config.network {
         return Err(bad(format!(
@@ -355,6 +371,8 @@ fn start_bft(
             idle_wait: std::time::Duration::from_millis(200),
             // The same bound as the single-node sequencer's queue.
             max_pending_txs: config.batch.max_queued_txs,
+            // Replayed once, by the node, a moment ago.
+            replayed: Some(replayed),
             cosigner: Some(
                 hygeia_ledger::cosignature::Cosigner::new(
                     &me,
