@@ -19,6 +19,7 @@ mod research;
 mod scopes;
 mod search_oracle;
 mod smart;
+mod studies;
 mod submissions;
 mod timing;
 mod trials;
