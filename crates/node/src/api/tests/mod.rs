@@ -512,6 +512,20 @@ pub fn observation(patient_id: &str, code: &str, value: f64) -> Value {
     })
 }
 
+/// A completed COVID-19 vaccination (CVX 207) of `Patient/<patient_id>`,
+/// with a lot number and a free-text note.
+pub fn immunization(patient_id: &str) -> Value {
+    json!({
+        "resourceType": "Immunization",
+        "status": "completed",
+        "vaccineCode": { "coding": [{ "system": "http://hl7.org/fhir/sid/cvx", "code": "207" }] },
+        "patient": { "reference": format!("Patient/{patient_id}") },
+        "occurrenceDateTime": "2021-01-01",
+        "lotNumber": "0000001",
+        "note": [{ "text": "a private remark that must not reach the card" }],
+    })
+}
+
 impl Net {
     /// A new patient `Patient/<id>` (family name, birth date, gender) with
     /// one HbA1c result.
