@@ -197,6 +197,11 @@ pub struct Subject {
     /// Whether the subject withdrew its consent itself (rather than the
     /// site taking it off the study).
     pub withdrawn_by_subject: bool,
+    /// The ids of the subject's own `HRESCH` grants that back its consents
+    /// (to the sponsor or its site), in the order named: revoked when the
+    /// subject withdraws or an amendment asks it to consent again.
+    #[serde(default)]
+    pub grants: Vec<String>,
 }
 
 impl Subject {
@@ -211,6 +216,7 @@ impl Subject {
             last_visit: 0,
             deviations: Vec::new(),
             withdrawn_by_subject: false,
+            grants: Vec::new(),
         }
     }
 
