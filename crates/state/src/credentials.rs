@@ -458,6 +458,26 @@ pub fn issuer_method_key(
         .map(|d| *d.public_key())
 }
 
+/// The key that verifies an issuer's SD-JWT signature: the method its JWS
+/// header's `kid` names or, without a `kid`, a did:key issuer's own
+/// method, resolved by [`issuer_method_key`] (a did:web issuer must name
+/// one of its organization's keys).
+pub fn issuer_header_key(
+    participants: &Participants,
+    issuer: &str,
+    header: &hygeia_credentials::jws::Header,
+) -> Option<hygeia_credentials::jws::VerifyingKey> {
+    let method = match header.kid() {
+        Some(kid) => kid.to_owned(),
+        None if issuer.starts_with("did:key:") => hygeia_identity::Did::parse_cached(issuer)
+            .ok()?
+            .verification_method(),
+        None => return None,
+    };
+    issuer_method_key(participants, issuer, &method)
+        .map(hygeia_credentials::jws::VerifyingKey::from)
+}
+
 /// Whether `signer` speaks for `issuer`: it is the issuer's did:key, or one
 /// of the current keys of the issuer's organization.
 pub fn speaks_for(participants: &Participants, signer: &str, issuer: &str) -> bool {
@@ -592,15 +612,7 @@ pub fn verify_licence(
     let invalid =
         |code: &'static str, message: String| TxError::new(ErrorCode::Invalid(code), message);
     let resolver = |issuer: &str, header: &hygeia_credentials::jws::Header| {
-        let method = match header.kid() {
-            Some(kid) => kid.to_owned(),
-            None if issuer.starts_with("did:key:") => {
-                let did = hygeia_identity::Did::parse_cached(issuer).ok()?;
-                did.verification_method()
-            }
-            None => return None,
-        };
-        issuer_method_key(participants, issuer, &method).map(VerifyingKey::from)
+        issuer_header_key(participants, issuer, header)
     };
     let mut options = VerifyOptions::new(0).require_key_binding(audience, identity);
     options.clock_skew_secs = i64::MAX;

@@ -37,7 +37,7 @@ use imbl::{HashMap, Vector};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use super::credentials::{issuer_method_key, status_refs, LicenceStanding, StatusRef};
+use super::credentials::{issuer_header_key, status_refs, LicenceStanding, StatusRef};
 use super::escrow::MilestoneReached;
 use super::records::RecordEntry;
 use super::registry::{example_did, Cx, Registry, TxBody};
@@ -425,16 +425,7 @@ impl TxBody for DeviceAttest {
         }
         let participants = &state.participants;
         let resolver = |issuer: &str, header: &hygeia_credentials::jws::Header| {
-            let method = match header.kid() {
-                Some(kid) => kid.to_owned(),
-                None if issuer.starts_with("did:key:") => {
-                    hygeia_identity::Did::parse_cached(issuer)
-                        .ok()?
-                        .verification_method()
-                }
-                None => return None,
-            };
-            issuer_method_key(participants, issuer, &method).map(VerifyingKey::from)
+            issuer_header_key(participants, issuer, header)
         };
         let audience = state.network.id().unwrap_or_default().to_owned();
         let mut options = VerifyOptions::new(0).require_key_binding(&audience, &cx.signer);

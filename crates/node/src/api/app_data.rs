@@ -93,7 +93,7 @@ async fn with_view<T: Send + 'static>(
     .map_err(|e| ApiError::internal(e.to_string()))?
 }
 
-fn params(
+pub(crate) fn params(
     query: Result<Query<HashMap<String, String>>, QueryRejection>,
     known: &[&str],
 ) -> Result<HashMap<String, String>, ApiError> {
@@ -116,7 +116,7 @@ fn params(
     Ok(query)
 }
 
-fn number(query: &HashMap<String, String>, name: &str) -> Result<Option<u64>, ApiError> {
+pub(crate) fn number(query: &HashMap<String, String>, name: &str) -> Result<Option<u64>, ApiError> {
     query
         .get(name)
         .map(|v| {

@@ -8,9 +8,12 @@
 //! hashes, codes and DIDs, subjects are study-only did:keys, so serving it
 //! tells a stranger nothing the log does not.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 
-use axum::extract::{Path, State};
+use axum::extract::rejection::QueryRejection;
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
 use axum::Json;
 use serde_json::{json, Value};
 
@@ -93,17 +96,54 @@ fn grants_json(state: &LedgerState, s: &Subject) -> Vec<Value> {
         .collect()
 }
 
-/// `GET /v1/studies`: every study.
-pub async fn studies(State(node): State<Arc<Node>>) -> Json<Value> {
+/// Most studies one page of `GET /v1/studies` lists (as the ledger
+/// explorer's pages, `GET /v1/app/ledger`).
+const MAX_STUDY_PAGE: u64 = 100;
+/// Studies on a page when `limit` is not given.
+const DEFAULT_STUDY_PAGE: u64 = 20;
+
+/// Whether `id` has the shape of a study id (a leaf hash: 64 lowercase hex).
+fn is_study_id(id: &str) -> bool {
+    id.len() == 64
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+}
+
+/// `GET /v1/studies?after=&limit=`: studies in the order of their ids, a
+/// page at a time; `next` is the `after` of the next page (`null` on the
+/// last one).
+pub async fn studies(
+    State(node): State<Arc<Node>>,
+    query: Result<Query<HashMap<String, String>>, QueryRejection>,
+) -> Result<Json<Value>, ApiError> {
+    let query = super::app_data::params(query, &["after", "limit"])?;
+    let limit = super::app_data::number(&query, "limit")?
+        .unwrap_or(DEFAULT_STUDY_PAGE)
+        .clamp(1, MAX_STUDY_PAGE) as usize;
+    let after = query.get("after").map(String::as_str);
+    if after.is_some_and(|a| !is_study_id(a)) {
+        return Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "invalid_parameter",
+            "after must be a study id (64 lowercase hex digits): the previous page's next",
+        ));
+    }
     let committed = node.state.read();
     let state = &committed.state;
-    let all: Vec<Value> = state
-        .trials
-        .studies()
-        .into_iter()
+    // Sorted by id; the cursor is the last id of the page before.
+    let all = state.trials.studies();
+    let start = after.map_or(0, |a| all.partition_point(|(id, _)| *id <= a));
+    let rest = &all[start..];
+    let page: Vec<Value> = rest
+        .iter()
+        .take(limit)
         .map(|(id, s)| study_json(state, id, s))
         .collect();
-    Json(json!({"studies": all, "clock": state.escrows.clock}))
+    let next = (rest.len() > limit).then(|| rest[limit - 1].0);
+    Ok(Json(
+        json!({"studies": page, "next": next, "clock": state.escrows.clock}),
+    ))
 }
 
 /// `GET /v1/studies/{id}`: a study, its versions, sites and subjects.

@@ -17,8 +17,9 @@
 //! dots. Signatures are checked strictly (RFC 8032, as the ledger does).
 //!
 //! The Observation must be `resourceType` `Observation`, name the device in
-//! `device` (`{"reference": "<device DID>"}` or `{"identifier": {"value":
-//! "<device DID>"}}`), carry a LOINC code Hygeia knows ([`kind_of`]), an
+//! `device` (a `reference` to `Device/<`[`device_fhir_id`]`>` or to the
+//! device DID itself, an `identifier` whose `value` is the device DID, or
+//! both, each naming the same device), carry a LOINC code Hygeia knows ([`kind_of`]), an
 //! `effectiveDateTime` with a time and a zone (RFC 3339), and a numeric
 //! `valueQuantity.value`.
 //!
@@ -206,12 +207,7 @@ fn parse_reading(
     if o.get("resourceType").and_then(Value::as_str) != Some("Observation") {
         return Err(bad("resourceType must be Observation"));
     }
-    let named = o.get("device").and_then(|d| {
-        d.get("reference")
-            .or_else(|| d.get("identifier").and_then(|i| i.get("value")))
-            .and_then(Value::as_str)
-    });
-    if named != Some(device) {
+    if !o.get("device").is_some_and(|d| names_device(d, device)) {
         return Err(BatchError::WrongDevice { index });
     }
     let kind = o
@@ -360,6 +356,42 @@ pub fn reading_commitment(salt: &[u8; 32], index: u32, jws: &str, canonical: &[u
     h.finalize().into()
 }
 
+/// A device's FHIR id: the method-specific identifier of its did:key
+/// (`z6Mk…`, letters and digits), so `Device/<id>` names one device and is
+/// the device's DID read back with `did:key:` in front.
+pub fn device_fhir_id(did: &str) -> Option<&str> {
+    did.strip_prefix("did:key:").filter(|id| {
+        !id.is_empty() && id.len() <= 64 && id.bytes().all(|b| b.is_ascii_alphanumeric())
+    })
+}
+
+/// The device DID a FHIR `Device` id names, if it is a did:key's
+/// identifier (an Ed25519 key; anything else is no device's id).
+pub fn device_of_fhir_id(id: &str) -> Option<String> {
+    let did = format!("did:key:{id}");
+    (device_fhir_id(&did).is_some() && did.parse::<Did>().is_ok()).then_some(did)
+}
+
+/// Whether an Observation's `device` Reference names `device`: by
+/// `reference` (`Device/<id>` or the DID) and/or by `identifier.value`
+/// (the DID); each one present must name it, and one must be present.
+fn names_device(reference: &Value, device: &str) -> bool {
+    let literal = reference.get("reference").map(|r| {
+        r.as_str().is_some_and(|r| {
+            r == device
+                || r.strip_prefix("Device/")
+                    .is_some_and(|id| Some(id) == device_fhir_id(device))
+        })
+    });
+    let logical = reference
+        .get("identifier")
+        .map(|i| i.get("value").and_then(Value::as_str) == Some(device));
+    match (literal, logical) {
+        (None, None) => false,
+        (a, b) => a.unwrap_or(true) && b.unwrap_or(true),
+    }
+}
+
 /// Signs an Observation as a device does: the detached JWS of its JCS form.
 pub fn sign_observation(key: &hygeia_identity::Keypair, observation: &Value) -> String {
     const HEADER: &str = "eyJhbGciOiJFZERTQSJ9"; // {"alg":"EdDSA"}
@@ -399,8 +431,21 @@ pub fn example_observation(device: &str, kind: ReadingKind, time: i64, value: f6
         "code": {"coding": [{"system": "http://loinc.org", "code": code, "display": display}]},
         "effectiveDateTime": when,
         "valueQuantity": {"value": value, "unit": unit, "system": "http://unitsofmeasure.org", "code": unit},
-        "device": {"reference": device},
+        "device": device_reference(device),
     })
+}
+
+/// The `device` Reference of a reading: the literal `Device/<id>` that
+/// `GET /fhir/Device/{id}` serves (docs/fhir.md), and the DID as its
+/// identifier.
+pub fn device_reference(device: &str) -> Value {
+    match device_fhir_id(device) {
+        Some(id) => serde_json::json!({
+            "reference": format!("Device/{id}"),
+            "identifier": {"system": "urn:ietf:rfc:3986", "value": device},
+        }),
+        None => serde_json::json!({"reference": device}),
+    }
 }
 
 #[cfg(test)]
@@ -492,6 +537,58 @@ mod tests {
         );
         let wrong = std::fs::read(format!("{seeds}wrong-device.json")).unwrap();
         assert_eq!(parse(&wrong).unwrap_err().code(), "device.wrong_device");
+    }
+
+    /// A reading names its device by `Device/<id>`, by the DID (as
+    /// readings did before the FHIR Device view), by identifier, or by
+    /// both; anything naming another device, or two different ones, is
+    /// refused.
+    #[test]
+    fn a_reading_names_its_device_by_fhir_id_or_did() {
+        let key = Keypair::generate();
+        let device = key.did().to_string();
+        let id = device_fhir_id(&device).unwrap();
+        assert!(id.starts_with("z6Mk"));
+        assert_eq!(device_of_fhir_id(id).as_deref(), Some(device.as_str()));
+        assert_eq!(device_of_fhir_id("not-an-id"), None);
+        assert_eq!(device_of_fhir_id("abc123"), None);
+        assert_eq!(device_of_fhir_id(&format!("{id}#x")), None);
+        let other = Keypair::generate().did().to_string();
+        let other_id = device_fhir_id(&other).unwrap().to_owned();
+        let ident = |v: &str| json!({"system": "urn:ietf:rfc:3986", "value": v});
+        let cases = [
+            (device_reference(&device), true),
+            (json!({"reference": device}), true),
+            (json!({"reference": format!("Device/{id}")}), true),
+            (json!({"identifier": ident(&device)}), true),
+            (json!({"reference": format!("Device/{other_id}")}), false),
+            (
+                json!({"reference": format!("Device/{id}"), "identifier": ident(&other)}),
+                false,
+            ),
+            (
+                json!({"reference": format!("Device/{other_id}"), "identifier": ident(&device)}),
+                false,
+            ),
+            (json!({"reference": format!("Device/{device}")}), false),
+            (json!({"reference": 7}), false),
+            (json!({"display": device}), false),
+        ];
+        for (reference, accepted) in cases {
+            let mut o = example_observation(&device, ReadingKind::Spo2, 1_800_000_000, 97.0);
+            o["device"] = reference.clone();
+            let b = json!({"device": device, "readings": [{"observation": o, "jws": sign_observation(&key, &o)}]});
+            match parse_value(&b) {
+                Ok(parsed) => {
+                    assert!(accepted, "{reference}");
+                    parsed.verify().unwrap();
+                }
+                Err(e) => {
+                    assert!(!accepted, "{reference}: {e}");
+                    assert_eq!(e.code(), "device.wrong_device");
+                }
+            }
+        }
     }
 
     #[test]

@@ -18,7 +18,7 @@ use hygeia_ledger::TxError;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use super::super::credentials::{issuer_method_key, status_refs, LicenceStanding, StatusRef};
+use super::super::credentials::{issuer_header_key, status_refs, LicenceStanding, StatusRef};
 use super::super::programs::CLOCK_LAG_SECS;
 use super::super::registry::{example_did, Cx, Registry, TxBody};
 use super::super::txs::{check_did, check_hex32};
@@ -163,16 +163,7 @@ impl TxBody for SiteActivate {
         }
         let participants = &state.participants;
         let resolver = |issuer: &str, header: &hygeia_credentials::jws::Header| {
-            let method = match header.kid() {
-                Some(kid) => kid.to_owned(),
-                None if issuer.starts_with("did:key:") => {
-                    hygeia_identity::Did::parse_cached(issuer)
-                        .ok()?
-                        .verification_method()
-                }
-                None => return None,
-            };
-            issuer_method_key(participants, issuer, &method).map(VerifyingKey::from)
+            issuer_header_key(participants, issuer, header)
         };
         let audience = state.network.id().unwrap_or_default().to_owned();
         let mut options = VerifyOptions::new(0).require_key_binding(&audience, &self.study);

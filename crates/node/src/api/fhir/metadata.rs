@@ -40,6 +40,13 @@ fn resource(resource_type: ResourceType) -> Value {
             for p in params(resource_type) {
                 search.push(json!({ "name": p.name, "type": kind(&p.kind) }));
             }
+            if resource_type == ResourceType::Device {
+                search.push(json!({
+                    "name": "patient",
+                    "type": "reference",
+                    "documentation": "Hygeia: the attested devices on the ledger bound to this patient (a DID or Patient/<id>) that the requester may see (the patient, a delegate, the device); alone, not combined with the other parameters",
+                }));
+            }
             search.push(json!({ "name": "_sort", "type": "special" }));
             search.push(json!({ "name": "_total", "type": "special" }));
             vec![

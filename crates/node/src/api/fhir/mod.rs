@@ -10,6 +10,7 @@ mod bundle;
 mod candidates;
 mod consent;
 mod decide;
+mod devices;
 mod export;
 mod health_cards;
 mod metadata;

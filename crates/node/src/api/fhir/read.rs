@@ -171,6 +171,13 @@ pub async fn read(
                 return Ok(fhir_json(StatusCode::OK, &study));
             }
         }
+        // An attested device on the ledger (docs/devices.md).
+        ResourceType::Device if super::devices::is_device_id(&id) => {
+            return Ok(fhir_json(
+                StatusCode::OK,
+                &super::devices::read_device(&node, &session, &id)?,
+            ))
+        }
         ResourceType::ResearchSubject if super::trials::is_subject_id(&id) => {
             return Ok(fhir_json(
                 StatusCode::OK,
@@ -462,6 +469,14 @@ async fn view_search(
             let total = all.len();
             (all, total, warnings)
         }
+        // The attested devices bound to a patient (docs/devices.md).
+        ResourceType::Device => {
+            let warnings = view_params(params, &["patient"], handling)?;
+            let patient = param(params, "patient").unwrap_or_default();
+            let all = super::devices::search_devices(node, session, patient);
+            let total = all.len();
+            (all, total, warnings)
+        }
         ResourceType::AuditEvent => {
             let warnings = view_params(params, &["patient", "_count", "_offset"], handling)?;
             let count = count_param(params, "_count", 50)?.min(1000);
@@ -592,7 +607,8 @@ async fn run_search(
     if matches!(
         resource_type,
         ResourceType::Consent | ResourceType::AuditEvent | ResourceType::Provenance
-    ) {
+    ) || (resource_type == ResourceType::Device && param(&params, "patient").is_some())
+    {
         return view_search(&node, &session, resource_type, &params, &headers).await;
     }
     let (query, warnings) = parse_query(resource_type, &params, handling(&headers))

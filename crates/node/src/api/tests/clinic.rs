@@ -4,6 +4,7 @@
 //! clinician, a patient), a lab of the same admin with a researcher,
 //! another patient, and one lab result the patient uploaded.
 
+use axum::http::Method;
 use hygeia_identity::Keypair;
 use serde_json::{json, Value};
 
@@ -107,6 +108,33 @@ impl Clinic {
 
     pub fn size(&self) -> u64 {
         self.net.size()
+    }
+
+    /// The patient's FHIR chart: `Patient/p1` (with an address), an
+    /// immunization and an HbA1c result, written with the patient's own
+    /// token (purpose TREAT), which is returned.
+    pub async fn fhir_chart(&self) -> String {
+        let token = self.net.token(&self.patient, "TREAT", None).await;
+        let mut patient =
+            super::patient_resource("p1", &self.patient, "Anyperson", "1951-01-20", "male");
+        patient["name"][0]["given"] = json!(["John", "B."]);
+        patient["address"] = json!([{ "city": "Nowhere" }]);
+        let put = self
+            .net
+            .fhir(&token, Method::PUT, "/fhir/Patient/p1", Some(&patient))
+            .await;
+        assert_eq!(put.status, 201, "{}", put.text());
+        for (path, resource) in [
+            ("/fhir/Immunization", super::immunization("p1")),
+            ("/fhir/Observation", super::observation("p1", "4548-4", 6.1)),
+        ] {
+            let created = self
+                .net
+                .fhir(&token, Method::POST, path, Some(&resource))
+                .await;
+            assert_eq!(created.status, 201, "{path}: {}", created.text());
+        }
+        token
     }
 
     /// How many records the patient's own list shows.

@@ -497,3 +497,121 @@ async fn no_reading_reaches_the_ledger() {
         assert!(types.contains(t), "{t} not in the scanned log");
     }
 }
+
+/// The FHIR R5 Device of an attested device: read by its patient and by
+/// the device, listed by `Device?patient=`, the id its readings
+/// reference; a stranger cannot tell it from a made-up id; it turns
+/// inactive when its manufacturer is no longer trusted.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_attested_device_reads_as_a_fhir_device() {
+    let w = wearable().await;
+    let device = did(&w.device);
+    let id = device.strip_prefix("did:key:").unwrap().to_owned();
+    let path = format!("/fhir/Device/{id}");
+
+    // The readings reference Device/<id>; the device sends them.
+    let body = batch(&device, &w.device, w.start, &[0]);
+    assert_eq!(
+        body["readings"][0]["observation"]["device"]["reference"],
+        format!("Device/{id}")
+    );
+    assert_eq!(send_batch(&w.net, &w.device, &body).await.status, 201);
+
+    let size = w.net.size();
+    for key in [&w.cast.patient, &w.device] {
+        let token = w.net.token(key, "PATRQT", None).await;
+        let read = w.net.fhir(&token, Method::GET, &path, None).await;
+        assert_eq!(read.status, 200, "{}", read.text());
+        let resource = read.json();
+        hygeia_fhir::validate::validate(&resource, Some(hygeia_fhir::types::ResourceType::Device))
+            .unwrap();
+        assert_eq!(resource["id"], id.as_str());
+        assert_eq!(resource["status"], "active");
+        assert_eq!(resource["identifier"][0]["value"], device);
+        assert_eq!(resource["manufacturer"], did(&w.manufacturer));
+        assert!(resource.get("serialNumber").is_none());
+        assert!(resource.get("udiCarrier").is_none());
+    }
+    // Reading the ledger's view writes nothing to it.
+    assert_eq!(w.net.size(), size);
+
+    // Search: the patient's devices, for the patient; none for a stranger.
+    let token = w.net.token(&w.cast.patient, "PATRQT", None).await;
+    let search = w
+        .net
+        .fhir(
+            &token,
+            Method::GET,
+            &format!("/fhir/Device?patient={}", did(&w.cast.patient)),
+            None,
+        )
+        .await;
+    assert_eq!(search.status, 200, "{}", search.text());
+    assert_eq!(search.json()["total"], 1);
+    assert_eq!(search.json()["entry"][0]["resource"]["id"], id.as_str());
+
+    // A stranger: the real device and a made-up one answer alike.
+    let stranger = Keypair::generate();
+    let token = w.net.token(&stranger, "PATRQT", None).await;
+    let hidden = w.net.fhir(&token, Method::GET, &path, None).await;
+    let made_up = did(&Keypair::generate());
+    let unknown = w
+        .net
+        .fhir(
+            &token,
+            Method::GET,
+            &format!("/fhir/Device/{}", made_up.strip_prefix("did:key:").unwrap()),
+            None,
+        )
+        .await;
+    assert_eq!(hidden.status, 404, "{}", hidden.text());
+    assert_eq!(unknown.status, 404);
+    assert_eq!(
+        hidden.issue().replace(&id, "ID"),
+        unknown
+            .issue()
+            .replace(made_up.strip_prefix("did:key:").unwrap(), "ID")
+    );
+    let search = w
+        .net
+        .fhir(
+            &token,
+            Method::GET,
+            &format!("/fhir/Device?patient={}", did(&w.cast.patient)),
+            None,
+        )
+        .await;
+    assert_eq!(search.status, 200);
+    assert_eq!(search.json()["total"], 0);
+    // An unknown parameter beside `patient` is refused when strict.
+    let strict = w
+        .net
+        .fhir_with(
+            &token,
+            Method::GET,
+            &format!("/fhir/Device?patient={}&model=x", did(&w.cast.patient)),
+            None,
+            &[("prefer", "handling=strict")],
+        )
+        .await;
+    assert_eq!(strict.status, 400, "{}", strict.text());
+    // Ids that are no did:key still read the FHIR store.
+    let store = w
+        .net
+        .fhir(&token, Method::GET, "/fhir/Device/abc123", None)
+        .await;
+    assert_eq!(store.status, 404);
+
+    // The manufacturer leaves the trust list: the device is inactive.
+    w.net
+        .submit_ok(
+            &w.cast.governance,
+            "trust.issuer",
+            json!({"issuer": did(&w.manufacturer), "credential_type": VCT_DEVICE_ATTESTATION, "jurisdictions": [], "op": "remove"}),
+        )
+        .await;
+    let token = w.net.token(&w.cast.patient, "PATRQT", None).await;
+    let read = w.net.fhir(&token, Method::GET, &path, None).await;
+    assert_eq!(read.status, 200, "{}", read.text());
+    assert_eq!(read.json()["status"], "inactive");
+}

@@ -6,11 +6,10 @@
 
 use axum::http::Method;
 use hygeia_credentials::shc::Jwks;
-use hygeia_identity::Keypair;
 use serde_json::{json, Value};
 
 use super::clinic::Clinic;
-use super::{did, Net, NETWORK};
+use super::{Net, NETWORK};
 
 const IMMUNIZATION: &str = "https://smarthealth.cards#immunization";
 
@@ -21,61 +20,10 @@ async fn post(net: &Net, token: &str, path: &str, body: &Value) -> (u16, Value) 
     (answer.status, answer.json())
 }
 
-fn patient_resource(patient: &Keypair) -> Value {
-    json!({
-        "resourceType": "Patient",
-        "id": "p1",
-        "identifier": [{ "system": "urn:ietf:rfc:3986", "value": did(patient) }],
-        "name": [{ "family": "Anyperson", "given": ["John", "B."] }],
-        "gender": "male",
-        "birthDate": "1951-01-20",
-        "address": [{ "city": "Nowhere" }],
-    })
-}
-
-fn immunization() -> Value {
-    json!({
-        "resourceType": "Immunization",
-        "status": "completed",
-        "vaccineCode": { "coding": [{ "system": "http://hl7.org/fhir/sid/cvx", "code": "207" }] },
-        "patient": { "reference": "Patient/p1" },
-        "occurrenceDateTime": "2021-01-01",
-        "lotNumber": "0000001",
-        "note": [{ "text": "a private remark that must not reach the card" }],
-    })
-}
-
-/// The patient's token after writing a Patient resource, an immunization
-/// and a lab result.
-async fn seed(net: &Clinic) -> String {
-    let token = net.net.token(&net.patient, "TREAT", None).await;
-    let created = net
-        .net
-        .fhir(
-            &token,
-            Method::PUT,
-            "/fhir/Patient/p1",
-            Some(&patient_resource(&net.patient)),
-        )
-        .await;
-    assert_eq!(created.status, 201, "{}", created.text());
-    let (status, imm) = post(&net.net, &token, "Immunization", &immunization()).await;
-    assert_eq!(status, 201, "{imm}");
-    let (status, lab) = post(
-        &net.net,
-        &token,
-        "Observation",
-        &super::observation("p1", "4548-4", 6.1),
-    )
-    .await;
-    assert_eq!(status, 201, "{lab}");
-    token
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bad_requests_key_set_and_capability() {
     let clinic = Clinic::start().await;
-    let token = seed(&clinic).await;
+    let token = clinic.fhir_chart().await;
     let net = &clinic.net;
 
     // Unknown credentialType: 400 with an OperationOutcome naming it.

@@ -19,6 +19,7 @@ mod research;
 mod scopes;
 mod search_oracle;
 mod smart;
+mod studies;
 mod submissions;
 mod timing;
 mod trials;
@@ -508,6 +509,20 @@ pub fn observation(patient_id: &str, code: &str, value: f64) -> Value {
         "subject": { "reference": format!("Patient/{patient_id}") },
         "effectiveDateTime": "2025-03-04T09:30:00Z",
         "valueQuantity": { "value": value, "unit": "%", "system": "http://unitsofmeasure.org", "code": "%" },
+    })
+}
+
+/// A completed COVID-19 vaccination (CVX 207) of `Patient/<patient_id>`,
+/// with a lot number and a free-text note.
+pub fn immunization(patient_id: &str) -> Value {
+    json!({
+        "resourceType": "Immunization",
+        "status": "completed",
+        "vaccineCode": { "coding": [{ "system": "http://hl7.org/fhir/sid/cvx", "code": "207" }] },
+        "patient": { "reference": format!("Patient/{patient_id}") },
+        "occurrenceDateTime": "2021-01-01",
+        "lotNumber": "0000001",
+        "note": [{ "text": "a private remark that must not reach the card" }],
     })
 }
 
