@@ -201,6 +201,23 @@ pub enum TrialCommand {
     },
 }
 
+/// Every study, following the node's pages (`after=` the last id of the
+/// page before), with the ledger's clock as the node served it.
+fn all_studies(node: &str) -> anyhow::Result<Value> {
+    let mut studies = Vec::new();
+    let mut path = "/v1/studies?limit=100".to_owned();
+    loop {
+        let page = get_json(node, &path)?;
+        if let Some(list) = page["studies"].as_array() {
+            studies.extend(list.iter().cloned());
+        }
+        match page["next"].as_str() {
+            Some(after) => path = format!("/v1/studies?limit=100&after={after}"),
+            None => return Ok(serde_json::json!({"studies": studies, "clock": page["clock"]})),
+        }
+    }
+}
+
 fn print(value: &Value) -> anyhow::Result<ExitCode> {
     println!("{}", serde_json::to_string_pretty(value)?);
     Ok(ExitCode::SUCCESS)
@@ -338,6 +355,6 @@ pub fn run(command: TrialCommand) -> anyhow::Result<ExitCode> {
             &node,
             &format!("/v1/studies/{}", url_component(&study)),
         )?),
-        TrialCommand::List { node } => print(&get_json(&node, "/v1/studies")?),
+        TrialCommand::List { node } => print(&all_studies(&node)?),
     }
 }
