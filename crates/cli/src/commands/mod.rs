@@ -24,6 +24,7 @@ pub mod records;
 pub mod recovery;
 pub mod research;
 pub mod serve;
+pub mod sharing;
 pub mod shc;
 pub mod smart;
 pub mod status;
