@@ -9,6 +9,7 @@ pub mod demo_datasets;
 pub mod demo_economy;
 pub mod demo_fhir;
 pub mod demo_records;
+pub mod demo_sharing;
 pub mod demo_trials;
 pub mod device;
 pub mod did;
