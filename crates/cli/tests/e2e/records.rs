@@ -562,7 +562,7 @@ fn the_demo_seeds_a_network_whose_banner_commands_work() {
     let sharing = ok_json(run(&args));
     assert_eq!(sharing["claims"], 1, "{sharing}");
     let paid = sharing["paid"].as_u64().unwrap_or(0);
-    assert!(paid >= 12 && paid % 2 == 0, "{sharing}");
+    assert!(paid >= 12 && paid.is_multiple_of(2), "{sharing}");
     assert_eq!(sharing["fund"], 1_000 - paid, "{sharing}");
     // The oncology trial: one study after an approved amendment, five
     // subjects at different milestones, the clinic paid per milestone.
