@@ -9,7 +9,7 @@
 //! programme's researcher and is paid
 //!
 //! ```text
-//! per_day    × whole days the grant was active, from
+//! per_day    × whole days the grant was active (once it was used), from
 //!              max(not_before, start, the end of the days already paid
 //!                  to this patient by this programme)
 //!              to min(ledger clock, not_after, revocation time)
@@ -25,6 +25,11 @@
 //! grants to the same researcher counts once too: no reading pattern can
 //! make a grant earn more than `per_access` a day. An access that arrives
 //! with an earlier day than one already counted is not counted.
+//!
+//! **Days** count only once the researcher has used the grant (at least one
+//! counted access): anyone can make a fresh DID and grant the researcher
+//! consent, but only the researcher's reads make a grant earn. From then
+//! on, every whole day of the grant in the window is paid.
 //!
 //! **Days** are paid once per (programme, patient), whatever the grant: the
 //! programme records up to when it paid each patient's days, and a claim
@@ -223,7 +228,10 @@ impl Sharing {
         let to = clock
             .min(grant.not_after)
             .min(usage.revoked_at.unwrap_or(i64::MAX));
-        let days = if to > from {
+        // Days count only once the researcher has read under the grant:
+        // a grant nobody used earns nothing, so fresh DIDs granting the
+        // researcher consent cannot drain the fund.
+        let days = if to > from && usage.accesses > 0 {
             u64::try_from((i128::from(to) - i128::from(from)) / i128::from(DAY_SECS)).unwrap_or(0)
         } else {
             0

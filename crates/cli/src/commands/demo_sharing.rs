@@ -2,15 +2,19 @@
 //! governance key registers the research institute's `share-token`; the
 //! institute mints, publishes a programme (2 a day of consent, 5 a counted
 //! access) that started a week ago, and funds it; `patient-2` grants the
-//! institute a research read of their lab results from the same time and
-//! claims: the whole days since, up to the ledger's clock, are paid.
+//! institute a research read of their lab results from the same time; the
+//! lab uploads a result of theirs, the institute's researcher reads it
+//! (days count only once a grant was used) and `patient-2` claims: the
+//! whole days since, up to the ledger's clock, and the read are paid.
+
+use std::path::Path;
 
 use anyhow::Context;
 use serde_json::{json, Value};
 
 use super::demo_records::{DemoKeys, RESEARCH};
 use super::economy::tick;
-use crate::client::Client;
+use crate::client::{Client, RecordUpload};
 
 /// The demo's research-sharing unit.
 pub const UNIT: &str = "share-token";
@@ -29,7 +33,7 @@ fn leaf_hash(answer: &Value) -> anyhow::Result<String> {
 }
 
 /// Seeds the programme through the node at `url`; returns its id.
-pub fn seed(url: &str, keys: &DemoKeys) -> anyhow::Result<String> {
+pub fn seed(url: &str, keys: &DemoKeys, work_dir: &Path) -> anyhow::Result<String> {
     const DAY: i64 = 86_400;
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)?
@@ -69,6 +73,38 @@ pub fn seed(url: &str, keys: &DemoKeys) -> anyhow::Result<String> {
                "not_after": now + 180 * DAY}),
     )?;
     let grant = leaf_hash(&grant)?;
+    // A synthetic result of patient-2's, uploaded by the lab (which holds
+    // their write grant), read by the institute's researcher for research.
+    std::fs::create_dir_all(work_dir)?;
+    let file = work_dir.join("sharing-record.json");
+    let resource = json!({"resourceType": "Observation", "status": "final",
+        "code": {"coding": [{"system": "http://loinc.org", "code": "2345-7"}], "text": "Glucose"},
+        "subject": {"identifier": {"system": "urn:ietf:rfc:3986", "value": patient_did}},
+        "valueQuantity": {"value": 5.4, "unit": "mmol/L"}});
+    std::fs::write(&file, serde_json::to_vec_pretty(&resource)?)?;
+    let lab = Client::with_key(url, keys.key("lab")?);
+    let uploaded = lab.upload_record(
+        &RecordUpload {
+            patient: &patient_did,
+            category: "lab",
+            resource_type: "Observation",
+            media_type: "application/fhir+json",
+            purpose: "TREAT",
+        },
+        &file,
+    )?;
+    std::fs::remove_file(&file).ok();
+    let record = uploaded["record"]
+        .as_str()
+        .context("the node gave no record id")?;
+    let researcher = Client::with_key(url, keys.key("researcher")?);
+    let read = researcher
+        .get(&format!("/v1/records/{record}?purpose=HRESCH"), &[])?
+        .status();
+    anyhow::ensure!(
+        read.is_success(),
+        "the researcher's read under the grant answered {read}"
+    );
     tick(url)?;
     submit(
         &mut patient,

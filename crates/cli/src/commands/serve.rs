@@ -180,7 +180,7 @@ fn run_node(args: ServeArgs, demo: Option<usize>) -> anyhow::Result<ExitCode> {
                 let records = tokio::task::spawn_blocking(move || {
                     let records = demo_records::seed(&seed_url, &keys, &work)?;
                     super::demo_economy::seed(&seed_url, &keys, &work)?;
-                    super::demo_sharing::seed(&seed_url, &keys)?;
+                    super::demo_sharing::seed(&seed_url, &keys, &work)?;
                     super::demo_trials::seed(&seed_url, &keys, &work)?;
                     let dataset = super::demo_datasets::seed(&seed_url, &keys, &work)?;
                     std::fs::write(work.join(DEMO_DATASET_FILE), &dataset)?;

@@ -17,7 +17,8 @@ use crate::client::Client;
 const FORMULA: &str =
     "How a claim is paid (computed by the ledger's rules, the same on every node):
 
-  per_day    x whole days the grant was active, counted
+  per_day    x whole days the grant was active (once the researcher has
+               read under it at least once), counted
                from  max(grant's not_before, programme start, end of the days
                      already paid to you by this programme)
                to    min(ledger clock, grant's not_after, time it was revoked)

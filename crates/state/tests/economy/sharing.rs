@@ -171,6 +171,7 @@ fn revocation_and_expiry_end_the_days_and_the_start_begins_them() {
         T0 - 5 * DAY_SECS,
         T0 + 5 * DAY_SECS,
     );
+    access(&mut net, &r, &did(&patient), &[&g], T0 + 10);
     tick(&mut net, T0 + 2 * DAY_SECS + 100);
     run(&mut net, &patient, "consent.revoke", json!({"grant": g})).unwrap();
     assert_eq!(
@@ -180,7 +181,10 @@ fn revocation_and_expiry_end_the_days_and_the_start_begins_them() {
     tick(&mut net, T0 + 20 * DAY_SECS);
     let before = balance(&net, &did(&patient));
     claim(&mut net, &patient, &program, &g).unwrap();
-    assert_eq!(balance(&net, &did(&patient)) - before, 2 * PER_DAY);
+    assert_eq!(
+        balance(&net, &did(&patient)) - before,
+        2 * PER_DAY + PER_ACCESS
+    );
     // A revoked grant still gets what it earned, once.
     assert_eq!(
         claim(&mut net, &patient, &program, &g),
@@ -196,9 +200,22 @@ fn revocation_and_expiry_end_the_days_and_the_start_begins_them() {
         T0 + 21 * DAY_SECS,
     );
     tick(&mut net, T0 + 40 * DAY_SECS);
+    // Unused, it earns nothing (anyone can grant; only reads make a grant
+    // earn); one read, and its day is paid.
+    assert_eq!(
+        claim(&mut net, &patient, &program, &g2),
+        Err("sharing.nothing_owed".into())
+    );
+    access(
+        &mut net,
+        &r,
+        &did(&patient),
+        &[&g2],
+        T0 + 20 * DAY_SECS + 10,
+    );
     let before = balance(&net, &did(&patient));
     claim(&mut net, &patient, &program, &g2).unwrap();
-    assert_eq!(balance(&net, &did(&patient)) - before, PER_DAY);
+    assert_eq!(balance(&net, &did(&patient)) - before, PER_DAY + PER_ACCESS);
 }
 
 #[test]
@@ -261,6 +278,7 @@ fn claims_are_refused_for_the_wrong_party_grant_or_programme_and_a_short_fund() 
         T0,
         T0 + 30 * DAY_SECS,
     );
+    access(&mut net, &r, &p, &[&g], T0 + 10);
     tick(&mut net, T0 + 10 * DAY_SECS);
     let cases = [
         (&patient, "cd".repeat(32), g.clone(), "sharing.unknown"),
@@ -289,7 +307,7 @@ fn claims_are_refused_for_the_wrong_party_grant_or_programme_and_a_short_fund() 
             elsewhere.clone(),
             "sharing.wrong_grantee",
         ),
-        // Owed 20, nothing funded.
+        // Owed 25, nothing funded.
         (&patient, program.clone(), g.clone(), "sharing.unfunded"),
     ];
     for (key, prog, grant, code) in cases {
@@ -314,8 +332,8 @@ fn claims_are_refused_for_the_wrong_party_grant_or_programme_and_a_short_fund() 
     open_fund(&mut net, &researcher, &program, 15);
     let before = balance(&net, &p);
     claim(&mut net, &patient, &program, &g).unwrap();
-    assert_eq!(balance(&net, &p) - before, 10 * PER_DAY);
-    assert_eq!(net.state.escrows.program_balance(&program), 10);
+    assert_eq!(balance(&net, &p) - before, 10 * PER_DAY + PER_ACCESS);
+    assert_eq!(net.state.escrows.program_balance(&program), 5);
     let _ = first;
     // A registered delegate claims for the patient; the patient is paid.
     let delegate = Keypair::generate();
@@ -328,7 +346,7 @@ fn claims_are_refused_for_the_wrong_party_grant_or_programme_and_a_short_fund() 
     .unwrap();
     tick(&mut net, T0 + 12 * DAY_SECS);
     claim(&mut net, &delegate, &program, &g).unwrap();
-    assert_eq!(balance(&net, &p) - before, 12 * PER_DAY);
+    assert_eq!(balance(&net, &p) - before, 12 * PER_DAY + PER_ACCESS);
     assert_eq!(balance(&net, &did(&delegate)), 0);
     assert_conserved(&net.state);
 }
@@ -408,6 +426,36 @@ fn only_the_researcher_publishes_and_funds_its_programme() {
         )
         .unwrap_err();
     assert_eq!(err.code, hygeia_ledger::ErrorCode::SchemaViolation);
+}
+
+#[test]
+fn fresh_dids_granting_consent_earn_nothing_until_the_researcher_reads() {
+    let Setup {
+        mut net,
+        researcher,
+        program,
+        ..
+    } = setup(100);
+    let r = did(&researcher);
+    // A hundred sybils grant the researcher consent a year back.
+    let sybils: Vec<(Keypair, String)> = (0..100)
+        .map(|_| {
+            let key = Keypair::generate();
+            let g = grant(&mut net, &key, &r, "HRESCH", T0, T0 + 365 * DAY_SECS);
+            (key, g)
+        })
+        .collect();
+    tick(&mut net, T0 + 300 * DAY_SECS);
+    for (key, g) in &sybils {
+        refused(
+            &mut net,
+            key,
+            "sharing.claim",
+            claim_body(&program, g),
+            "sharing.nothing_owed",
+        );
+    }
+    assert_eq!(net.state.escrows.program_balance(&program), 100);
 }
 
 #[derive(Clone, Debug)]
@@ -509,7 +557,12 @@ proptest! {
                     } else if i == 2 {
                         b_counted_at_claim = counted[1];
                         let end = clock.min(windows[2].1).min(revoked[2].unwrap_or(i64::MAX));
-                        let days = u64::try_from((end - windows[2].0).max(0) / DAY_SECS).unwrap();
+                        // Days count once the grant was read at least once.
+                        let days = if counted[1] > 0 {
+                            u64::try_from((end - windows[2].0).max(0) / DAY_SECS).unwrap()
+                        } else {
+                            0
+                        };
                         let paid = balance(&net, &b) - start[1];
                         prop_assert_eq!(paid, PER_DAY * days + PER_ACCESS * counted[1]);
                     }
