@@ -172,7 +172,7 @@ pub async fn tick(State(node): State<Arc<Node>>) -> Result<(StatusCode, Json<Val
 }
 
 /// The payout formula of research-sharing programmes, as served.
-pub const SHARING_FORMULA: &str = "per_day x whole days the grant was active from max(not_before, start, days already paid to the patient) to min(ledger clock, not_after, revocation) + per_access x counted accesses not yet paid (at most one a day per researcher and patient)";
+pub const SHARING_FORMULA: &str = "per_day x whole days the grant was active (once it has a counted access) from max(not_before, start, days already paid to the patient) to min(ledger clock, not_after, revocation) + per_access x counted accesses not yet paid (at most one a day per researcher and patient)";
 
 /// `GET /v1/sharing/{id}`: a research-sharing programme, what its escrows
 /// still hold, its claims and what it paid (docs/sharing.md). With
