@@ -200,7 +200,8 @@ pub struct PublishArgs {
     /// registered organization's did:web.
     #[arg(long = "issuer", required = true)]
     issuers: Vec<String>,
-    /// When the first period starts (Unix seconds; default: now).
+    /// When the first period starts (Unix seconds; default: the ledger's
+    /// clock, brought up to the node's time).
     #[arg(long)]
     start: Option<i64>,
     /// Length of a period: a patient is paid at most once per period.
@@ -352,8 +353,15 @@ pub fn claim_body(
 pub fn run_program(command: ProgramCommand) -> anyhow::Result<ExitCode> {
     match command {
         ProgramCommand::Publish(args) => {
-            tick(&args.signer.node)?;
-            submit(&args.signer, "program.publish", publish_body(&args)?)
+            let ticked = tick(&args.signer.node)?;
+            let mut body = publish_body(&args)?;
+            // By default the first period starts at the ledger's clock, not
+            // at this machine's time: a start a second past the last tick
+            // would refuse every claim until the next one.
+            if let (None, Some(clock)) = (args.start, ticked["clock"].as_i64()) {
+                body["start"] = json!(clock);
+            }
+            submit(&args.signer, "program.publish", body)
         }
         ProgramCommand::Claim {
             signer,
