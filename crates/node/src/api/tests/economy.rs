@@ -322,7 +322,7 @@ async fn a_sharing_programme_pays_the_patient_by_days_and_reads_once() {
             &cast.patient,
             &patient,
             "lab",
-            br#"{"resourceType":"Observation","id":"s"}"#,
+            br#"{"resourceType":"Observation","id":"s","valueString":"sharing-secret-7731"}"#,
         )
         .await;
     assert_eq!(uploaded.status, 201, "{}", uploaded.text());
@@ -429,6 +429,26 @@ async fn a_sharing_programme_pays_the_patient_by_days_and_reads_once() {
     assert_eq!(served["paid"], expected);
     assert_eq!(served["fund"], 200 - expected);
     assert!(served.get("grant").is_none());
+    // No entry holds the record's content; the claim's body is the
+    // programme and the grant, nothing else.
+    let mut claims = 0;
+    net.node
+        .store
+        .snapshot()
+        .unwrap()
+        .for_each_entry(|index, entry| {
+            let text = String::from_utf8(entry.to_vec()).unwrap();
+            assert!(!text.contains("sharing-secret"), "entry {index}: {text}");
+            let parsed: Value = serde_json::from_str(&text).unwrap();
+            if parsed["type"] == "sharing.claim" {
+                claims += 1;
+                let keys: Vec<&String> = parsed["body"].as_object().unwrap().keys().collect();
+                assert_eq!(keys, ["grant", "program"], "{text}");
+            }
+            Ok(())
+        })
+        .unwrap();
+    assert_eq!(claims, 1);
     assert_eq!(net.get("/v1/sharing/00").await.status, 404);
     assert_eq!(
         net.get(&format!("/v1/sharing/{id}?grant=00")).await.status,
