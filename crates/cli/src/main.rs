@@ -122,6 +122,10 @@ enum Command {
     Program(commands::economy::ProgramCommand),
     /// The ledger's clock: show it, or ask the node to attest its time.
     Clock(commands::economy::ClockArgs),
+    /// Research-sharing programmes: a researcher pays patients per day of
+    /// HRESCH consent and per counted access; patients claim.
+    #[command(subcommand)]
+    Sharing(commands::sharing::SharingCommand),
     /// Dataset manifests: publish one of consented records, show its status.
     #[command(subcommand)]
     Dataset(commands::dataset::DatasetCommand),
@@ -178,6 +182,7 @@ fn main() -> ExitCode {
         Command::Escrow(command) => commands::economy::run_escrow(command),
         Command::Program(command) => commands::economy::run_program(command),
         Command::Clock(args) => commands::economy::run_clock(args),
+        Command::Sharing(command) => commands::sharing::run(command),
         Command::Dataset(command) => commands::dataset::run(command),
         Command::Trial(command) => commands::trial::run(command),
         Command::Bench(command) => commands::bench::run(command),

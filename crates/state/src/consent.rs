@@ -86,13 +86,16 @@ impl TxBody for ConsentRevoke {
     }
 
     fn apply(self, state: &mut LedgerState, cx: &mut Cx<'_>) -> Result<Effect, TxError> {
-        consent(
+        let effect = consent(
             state,
             ConsentEvent::Revoke {
                 author: cx.signer.clone(),
-                grant_id: self.grant,
+                grant_id: self.grant.clone(),
             },
-        )
+        )?;
+        // When it ended, for research-sharing payouts (crate::sharing).
+        super::sharing::note_revoked(state, &self.grant);
+        Ok(effect)
     }
 }
 

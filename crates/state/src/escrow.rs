@@ -22,6 +22,9 @@
 //! - `{"kind":"proof","program":"<program id>"}`: a care program's fund
 //!   ([`crate::programs`]): each accepted proof of the program's goal draws
 //!   the program's reward from it, once per credential and period.
+//! - `{"kind":"sharing","program":"<programme id>"}`: a research-sharing
+//!   programme's fund ([`crate::sharing`]): each accepted claim draws what
+//!   the patient's grant earned, from one or more of these escrows.
 //!
 //! Every escrow has a `refund_after` time: from then on (by the ledger's
 //! clock) its funder may take back what is still locked with
@@ -88,6 +91,9 @@ pub enum Condition {
     Deadline { at: i64 },
     /// Drawn by accepted proofs of the care program `program`.
     Proof { program: String },
+    /// Drawn by accepted claims of the research-sharing programme
+    /// `program`.
+    Sharing { program: String },
 }
 
 /// Longest milestone id.
@@ -117,7 +123,9 @@ impl Condition {
                     Ok(())
                 }
             }
-            Condition::Proof { program } => check_hex32("condition.program", program),
+            Condition::Proof { program } | Condition::Sharing { program } => {
+                check_hex32("condition.program", program)
+            }
         }
     }
 }
@@ -209,7 +217,7 @@ pub struct Escrows {
     /// milestone id → the locked escrows waiting on it.
     #[serde(with = "crate::snapshot::sorted_map")]
     milestones: HashMap<String, OrdSet<String>>,
-    /// program id → its locked escrows.
+    /// program (care or research-sharing) id → its locked escrows.
     #[serde(with = "crate::snapshot::sorted_map")]
     funds: HashMap<String, OrdSet<String>>,
 }
@@ -279,7 +287,7 @@ impl Escrows {
                     }
                 }
             }
-            Condition::Proof { program } => {
+            Condition::Proof { program } | Condition::Sharing { program } => {
                 if let Some(funds) = self.funds.get_mut(&program) {
                     funds.remove(id);
                     if funds.is_empty() {
@@ -354,6 +362,55 @@ pub(crate) fn draw(
     Ok(id)
 }
 
+/// Draws `amount` from `program`'s escrows of `unit`, in id order, as
+/// many as it takes, and pays it to `to`; escrows drawn empty are
+/// released. All or nothing: refuses with `sharing.unfunded`, and changes
+/// nothing, when they lock less than `amount` together.
+pub(crate) fn draw_total(
+    state: &mut LedgerState,
+    program: &str,
+    unit: &str,
+    amount: u64,
+    to: &str,
+    index: u64,
+) -> Result<(), TxError> {
+    let sources: Vec<(String, u64)> = state
+        .escrows
+        .funds_of(program)
+        .into_iter()
+        .filter_map(|id| {
+            let e = state.escrows.escrows.get(id)?;
+            (e.status == EscrowStatus::Locked && e.unit == unit && e.locked > 0)
+                .then(|| (id.to_owned(), e.locked))
+        })
+        .collect();
+    let available = sources
+        .iter()
+        .fold(0u64, |sum, (_, locked)| sum.saturating_add(*locked));
+    if available < amount {
+        return Err(TxError::new(
+            ErrorCode::Conflict("sharing.unfunded"),
+            format!("programme {program} holds {available} {unit}; {amount} is owed"),
+        ));
+    }
+    state.accounts.credit(unit, to, amount)?;
+    let mut rest = amount;
+    for (id, locked) in sources {
+        if rest == 0 {
+            break;
+        }
+        let take = rest.min(locked);
+        rest -= take;
+        if let Some(escrow) = state.escrows.escrows.get_mut(&id) {
+            escrow.locked -= take;
+        }
+        if take == locked {
+            state.escrows.end(&id, EscrowStatus::Released, index);
+        }
+    }
+    Ok(())
+}
+
 /// The reaction to [`MilestoneReached`]: every escrow waiting on the id is
 /// released.
 fn release_on_milestone(
@@ -400,7 +457,10 @@ impl TxBody for EscrowOpen {
             (Condition::Proof { .. }, Some(_)) => {
                 return Err("a proof escrow pays its provers: no beneficiary".into())
             }
-            (Condition::Proof { .. }, None) => {}
+            (Condition::Sharing { .. }, Some(_)) => {
+                return Err("a sharing escrow pays its claimants: no beneficiary".into())
+            }
+            (Condition::Proof { .. } | Condition::Sharing { .. }, None) => {}
             (_, None) => return Err("beneficiary is required for this condition".into()),
             (_, Some(beneficiary)) => check_did("beneficiary", beneficiary)?,
         }
@@ -457,6 +517,26 @@ impl TxBody for EscrowOpen {
                     ));
                 }
             }
+            Condition::Sharing { program } => {
+                let Some(p) = state.sharing.get(program) else {
+                    return Err(TxError::new(
+                        ErrorCode::NotFound("sharing.unknown"),
+                        format!("no research-sharing programme {program}"),
+                    ));
+                };
+                if p.researcher != funder {
+                    return Err(TxError::new(
+                        ErrorCode::Forbidden("escrow.not_program_owner"),
+                        "only the programme's researcher funds it",
+                    ));
+                }
+                if p.unit != self.unit {
+                    return Err(TxError::new(
+                        ErrorCode::Invalid("escrow.wrong_unit"),
+                        format!("programme {program} pays in {}", p.unit),
+                    ));
+                }
+            }
             Condition::Deadline { .. } => {}
         }
         state.accounts.debit(&self.unit, &funder, self.amount)?;
@@ -470,7 +550,7 @@ impl TxBody for EscrowOpen {
                     .or_default()
                     .insert(id.clone());
             }
-            Condition::Proof { program } => {
+            Condition::Proof { program } | Condition::Sharing { program } => {
                 state
                     .escrows
                     .funds

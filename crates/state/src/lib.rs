@@ -22,6 +22,7 @@ pub mod participants;
 pub mod programs;
 pub mod records;
 pub mod registry;
+pub mod sharing;
 pub mod snapshot;
 #[cfg(feature = "testing")]
 pub mod testing;
@@ -96,6 +97,8 @@ pub struct LedgerState {
     /// Published dataset manifests.
     #[serde(default)]
     pub datasets: datasets::Datasets,
+    #[serde(default)]
+    pub sharing: sharing::Sharing,
     /// (requester, patient) → end of the open break-glass window.
     #[serde(with = "snapshot::sorted_map")]
     break_glass: HashMap<(String, String), i64>,
@@ -146,6 +149,7 @@ impl LedgerState {
             programs: Default::default(),
             trials: Default::default(),
             datasets: Default::default(),
+            sharing: Default::default(),
         }
     }
 

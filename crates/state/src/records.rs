@@ -370,6 +370,7 @@ impl TxBody for Access {
                 self.time.saturating_add(BREAK_GLASS_WINDOW_SECS),
             );
         }
+        super::sharing::note_access(state, &self);
         Ok(Effect::Accessed {
             patient: self.patient,
             break_glass: self.break_glass,

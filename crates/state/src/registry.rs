@@ -57,6 +57,7 @@ pub const DOMAINS: &[Domain] = &[
     ("programs", crate::programs::register),
     ("trials", crate::trials::register),
     ("datasets", crate::datasets::register),
+    ("sharing", crate::sharing::register),
 ];
 
 /// Most events (and reactions) one transaction may set off, so that two

@@ -20,10 +20,10 @@ use crate::client::{json_or_refusal, Client};
 pub struct Signer {
     /// Your key file.
     #[arg(long, short)]
-    key: PathBuf,
+    pub key: PathBuf,
     /// The node to submit to.
     #[arg(long)]
-    node: String,
+    pub node: String,
 }
 
 #[derive(Subcommand)]
@@ -135,6 +135,10 @@ pub struct OpenArgs {
     /// Funds this care program: each accepted claim draws its reward.
     #[arg(long, group = "condition")]
     program: Option<String>,
+    /// Funds this research-sharing programme: each accepted claim draws
+    /// what the patient's grant earned.
+    #[arg(long, group = "condition")]
+    sharing: Option<String>,
     /// From this time (Unix seconds) you may take back what is left.
     #[arg(long)]
     refund_after: i64,
@@ -196,7 +200,8 @@ pub struct PublishArgs {
     /// registered organization's did:web.
     #[arg(long = "issuer", required = true)]
     issuers: Vec<String>,
-    /// When the first period starts (Unix seconds; default: now).
+    /// When the first period starts (Unix seconds; default: the ledger's
+    /// clock, brought up to the node's time).
     #[arg(long)]
     start: Option<i64>,
     /// Length of a period: a patient is paid at most once per period.
@@ -204,7 +209,7 @@ pub struct PublishArgs {
     period_days: u64,
 }
 
-fn print(value: &Value) -> anyhow::Result<ExitCode> {
+pub(crate) fn print(value: &Value) -> anyhow::Result<ExitCode> {
     println!("{}", serde_json::to_string_pretty(value)?);
     Ok(ExitCode::SUCCESS)
 }
@@ -265,11 +270,12 @@ pub fn run_unit(command: UnitCommand) -> anyhow::Result<ExitCode> {
 
 /// The body of `escrow.open` from the command's arguments.
 fn open_body(args: &OpenArgs) -> anyhow::Result<Value> {
-    let condition = match (&args.milestone, args.deadline, &args.program) {
-        (Some(id), None, None) => json!({"kind": "milestone", "id": id}),
-        (None, Some(at), None) => json!({"kind": "deadline", "at": at}),
-        (None, None, Some(program)) => json!({"kind": "proof", "program": program}),
-        _ => anyhow::bail!("give one of --milestone, --deadline or --program"),
+    let condition = match (&args.milestone, args.deadline, &args.program, &args.sharing) {
+        (Some(id), None, None, None) => json!({"kind": "milestone", "id": id}),
+        (None, Some(at), None, None) => json!({"kind": "deadline", "at": at}),
+        (None, None, Some(program), None) => json!({"kind": "proof", "program": program}),
+        (None, None, None, Some(program)) => json!({"kind": "sharing", "program": program}),
+        _ => anyhow::bail!("give one of --milestone, --deadline, --program or --sharing"),
     };
     let mut body = json!({"unit": args.unit, "amount": args.amount, "condition": condition,
                           "refund_after": args.refund_after});
@@ -347,8 +353,15 @@ pub fn claim_body(
 pub fn run_program(command: ProgramCommand) -> anyhow::Result<ExitCode> {
     match command {
         ProgramCommand::Publish(args) => {
-            tick(&args.signer.node)?;
-            submit(&args.signer, "program.publish", publish_body(&args)?)
+            let ticked = tick(&args.signer.node)?;
+            let mut body = publish_body(&args)?;
+            // By default the first period starts at the ledger's clock, not
+            // at this machine's time: a start a second past the last tick
+            // would refuse every claim until the next one.
+            if let (None, Some(clock)) = (args.start, ticked["clock"].as_i64()) {
+                body["start"] = json!(clock);
+            }
+            submit(&args.signer, "program.publish", body)
         }
         ProgramCommand::Claim {
             signer,
@@ -412,6 +425,7 @@ mod tests {
             milestone: milestone.map(String::from),
             deadline,
             program: None,
+            sharing: None,
             refund_after: 10,
         };
         let body = open_body(&args(Some("trial-1/visit-2"), None)).unwrap();

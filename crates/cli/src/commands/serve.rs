@@ -180,6 +180,7 @@ fn run_node(args: ServeArgs, demo: Option<usize>) -> anyhow::Result<ExitCode> {
                 let records = tokio::task::spawn_blocking(move || {
                     let records = demo_records::seed(&seed_url, &keys, &work)?;
                     super::demo_economy::seed(&seed_url, &keys, &work)?;
+                    super::demo_sharing::seed(&seed_url, &keys, &work)?;
                     super::demo_trials::seed(&seed_url, &keys, &work)?;
                     let dataset = super::demo_datasets::seed(&seed_url, &keys, &work)?;
                     std::fs::write(work.join(DEMO_DATASET_FILE), &dataset)?;
@@ -448,6 +449,19 @@ fn print_demo_banner(
             work.join("hba1c-patient.json").display(),
             work.join("hba1c-patient.opening.json").display()
         );
+    }
+    let sharing = node
+        .state
+        .read()
+        .state
+        .sharing
+        .all()
+        .into_iter()
+        .map(|(id, p)| (id.to_owned(), p.paid))
+        .next();
+    if let Some((program, paid)) = sharing {
+        println!("  research sharing: {program} (2 share-token a day of HRESCH consent, 5 a counted read; patient-2 was paid {paid})");
+        println!("    hygeia sharing show --node {url} {program}");
     }
     println!("  patient's records (synthetic):");
     for record in records {

@@ -16,6 +16,7 @@ const SECTIONS: &[&str] = &[
     "## The oncology trial in five minutes",
     "## Four organizations, one log",
     "## Verifiably sourced datasets",
+    "## Paying patients who share data with research",
 ];
 
 /// The `sh` blocks between `heading` and the next `## ` heading.
@@ -103,12 +104,13 @@ fn run_section(heading: &str, dir: &Path) {
         "/tmp/hygeia-trial",
         "/tmp/hygeia-network",
         "/tmp/hygeia-datasets",
+        "/tmp/hygeia-sharing",
     ] {
         script = script.replace(scratch, &dir.display().to_string());
     }
     for port in [
-        "7100", "7101", "7102", "7103", "7201", "7202", "7203", "7204", "7211", "7212", "7213",
-        "7214",
+        "7100", "7101", "7102", "7103", "7104", "7201", "7202", "7203", "7204", "7211", "7212",
+        "7213", "7214",
     ] {
         script = script.replace(
             &format!("127.0.0.1:{port}"),

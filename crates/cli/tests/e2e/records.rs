@@ -552,6 +552,20 @@ fn the_demo_seeds_a_network_whose_banner_commands_work() {
     let output = run(&high);
     assert!(!output.status.success());
     assert!(String::from_utf8_lossy(&output.stderr).contains("zk-value-out-of-range"));
+    // The research-sharing programme: patient-2 was paid for the days of
+    // their HRESCH grant and the researcher's read; the banner's command
+    // shows it.
+    let show = banner
+        .iter()
+        .find(|l| l.trim_start().starts_with("hygeia sharing show"))
+        .unwrap_or_else(|| panic!("no sharing command in the banner: {banner:#?}"));
+    let args: Vec<&str> = show.split_whitespace().skip(1).collect();
+    let sharing = ok_json(run(&args));
+    assert_eq!(sharing["claims"], 1, "{sharing}");
+    let paid = sharing["paid"].as_u64().unwrap_or(0);
+    // Six or seven days at 2, one read at 5.
+    assert!(paid == 17 || paid == 19, "{sharing}");
+    assert_eq!(sharing["fund"], 1_000 - paid, "{sharing}");
     // The oncology trial: one study after an approved amendment, five
     // subjects at different milestones, the clinic paid per milestone.
     let studies = ok_json(run(&["trial", "list", "--node", &url]));

@@ -10,7 +10,8 @@
 
 use std::sync::Arc;
 
-use axum::extract::{Path, State};
+use axum::extract::rejection::QueryRejection;
+use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::Json;
 use serde_json::{json, Value};
@@ -168,4 +169,59 @@ pub async fn tick(State(node): State<Arc<Node>>) -> Result<(StatusCode, Json<Val
         }
         Err(e) => Err(e.into()),
     }
+}
+
+/// The payout formula of research-sharing programmes, as served.
+pub const SHARING_FORMULA: &str = "per_day x whole days the grant was active (once it has a counted access) from max(not_before, start, days already paid to the patient) to min(ledger clock, not_after, revocation) + per_access x counted accesses not yet paid (at most one a day per researcher and patient)";
+
+/// `GET /v1/sharing/{id}`: a research-sharing programme, what its escrows
+/// still hold, its claims and what it paid (docs/sharing.md). With
+/// `?grant=<id>` (an HRESCH grant to the programme's researcher): what
+/// claims under that grant were paid and what a claim would pay now. No
+/// patient DID is served; everything here follows from the public log.
+pub async fn sharing(
+    State(node): State<Arc<Node>>,
+    Path(id): Path<String>,
+    query: Result<Query<std::collections::HashMap<String, String>>, QueryRejection>,
+) -> Result<Json<Value>, ApiError> {
+    let Query(query) = query.map_err(super::records::query_error)?;
+    let committed = node.state.read();
+    let state = &committed.state;
+    let p = state
+        .sharing
+        .get(&id)
+        .ok_or_else(|| ApiError::not_found(format!("no research-sharing programme {id}")))?;
+    let clock = state.escrows.clock;
+    let mut out = json!({
+        "id": id, "researcher": p.researcher, "unit": p.unit, "per_day": p.per_day,
+        "per_access": p.per_access, "start": p.start, "published_at": p.published_at,
+        "claims": p.claims, "paid": p.paid, "fund": state.escrows.program_balance(&id),
+        "clock": clock, "formula": SHARING_FORMULA,
+    });
+    if let Some(grant_id) = query.get("grant") {
+        let grant = state
+            .policy
+            .consents()
+            .get(grant_id)
+            .filter(|g| {
+                g.purpose == hygeia_policy::PurposeOfUse::Research && g.grantee == p.researcher
+            })
+            .ok_or_else(|| {
+                ApiError::not_found(format!(
+                    "no HRESCH grant {grant_id} to this programme's researcher"
+                ))
+            })?;
+        let paid = state.sharing.claims_of(&id, grant_id);
+        let usage = state.sharing.usage(grant_id);
+        let owed = state.sharing.owed(&id, p, grant, clock);
+        out["grant"] = json!({
+            "id": grant_id, "not_before": grant.not_before, "not_after": grant.not_after,
+            "revoked_at": usage.revoked_at, "counted_accesses": usage.accesses,
+            "paid": {"days": paid.days, "accesses": paid.accesses, "amount": paid.amount,
+                     "claims": paid.claims},
+            "owed": {"from": owed.from, "days": owed.days, "accesses": owed.accesses,
+                     "amount": u64::try_from(owed.amount).unwrap_or(u64::MAX)},
+        });
+    }
+    Ok(Json(out))
 }

@@ -114,6 +114,7 @@ pub fn router(node: Arc<Node>) -> Router {
         .route("/v1/escrows/{id}", get(economy::escrow))
         .route("/v1/programs", get(economy::programs))
         .route("/v1/programs/{id}", get(economy::program))
+        .route("/v1/sharing/{id}", get(economy::sharing))
         .route("/v1/clock", get(economy::clock).post(economy::tick))
         .route("/v1/studies", get(trials::studies))
         .route("/v1/studies/{id}", get(trials::study))

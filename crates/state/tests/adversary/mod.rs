@@ -237,8 +237,16 @@ pub fn allowed(attacker: Actor, aspect: &Aspect) -> bool {
             Units | Funds(_) => true,
             _ => false,
         },
-        // Grants, revokes and erases for the patient.
-        Actor::Delegate => matches!(aspect, Grants(Victim::Patient) | Records(Victim::Patient)),
+        // Grants, revokes and erases for the patient; claims what the
+        // patient's research grants earned (paid to the patient, from the
+        // organization's research-sharing fund).
+        Actor::Delegate => matches!(
+            aspect,
+            Grants(Victim::Patient)
+                | Records(Victim::Patient)
+                | Funds(Victim::Patient)
+                | Funds(Victim::Org)
+        ),
         // Revokes and suspends the licences it issued.
         Actor::Board => matches!(aspect, LicenceStanding(Victim::Clinician)),
         // As the organization's study site: records its subject's (the
@@ -266,6 +274,11 @@ struct World {
     /// accepted claim.
     program: String,
     claim: Value,
+    /// The organization's research-sharing programme, funded, and the
+    /// victim patient's HRESCH grant to the organization, read once and
+    /// owed for two days (not yet claimed).
+    sharing: String,
+    sharing_grant: String,
     /// The organization's study: the board is its committee and the
     /// clinician's accreditor, the clinician its site, the victim patient
     /// an enrolled subject; an escrow of the organization waits on the
@@ -427,6 +440,8 @@ fn world() -> World {
         escrow: String::new(),
         program: String::new(),
         claim: Value::Null,
+        sharing: String::new(),
+        sharing_grant: String::new(),
         study: String::new(),
     };
     use Actor::*;
@@ -534,6 +549,30 @@ fn world() -> World {
     let claim = program_claim(&world.program, &lab(), VictimPatient);
     world.setup(VictimPatient, "program.claim", claim.clone());
     world.claim = claim;
+    // A research-sharing programme the victim patient is owed by.
+    let sharing = world.setup(
+        OrgAdmin,
+        "sharing.publish",
+        json!({"researcher": CLINIC, "unit": UNIT, "per_day": 3, "per_access": 4, "start": T0 - 2 * 86_400}),
+    );
+    world.sharing = hex::encode(sharing.leaf_hash().0);
+    world.setup(
+        OrgAdmin,
+        "escrow.open",
+        json!({"unit": UNIT, "amount": 100, "funder": CLINIC,
+               "condition": {"kind": "sharing", "program": world.sharing}, "refund_after": T0 + 2 * 86_400}),
+    );
+    let grant = world.setup(
+        VictimPatient,
+        txs::CONSENT_GRANT,
+        json!({"patient": VictimPatient.did(), "grantee": CLINIC, "scope": {"categories": ["lab"]}, "actions": ["read"], "purpose": "HRESCH", "not_before": T0 - 3 * 86_400, "not_after": T0 + 86_400}),
+    );
+    world.sharing_grant = hex::encode(grant.leaf_hash().0);
+    world.setup(
+        Node,
+        txs::ACCESS,
+        json!({"requester": Researcher.did(), "patient": VictimPatient.did(), "action": "read", "purpose": "HRESCH", "records": [commitment(1)], "decision": "permit", "break_glass": false, "justified": false, "reasons": ["hygeia.consent"], "grants": [world.sharing_grant], "governance_version": 1, "time": T0 - 30}),
+    );
     // A clinical study.
     for vct in [
         hygeia_state::trials::VCT_ETHICS_COMMITTEE,
@@ -728,6 +767,21 @@ fn standing(state: &LedgerState) -> BTreeMap<Aspect, String> {
             .into_iter()
             .filter(|(_, p)| p.org == did)
             .map(|(id, p)| format!("{id}:{}:{}", p.claims, state.escrows.program_balance(id)))
+            .chain(
+                state
+                    .sharing
+                    .all()
+                    .into_iter()
+                    .filter(|(_, p)| p.researcher == did)
+                    .map(|(id, p)| {
+                        format!(
+                            "{id}:{}:{}:{}",
+                            p.claims,
+                            p.paid,
+                            state.escrows.program_balance(id)
+                        )
+                    }),
+            )
             .collect();
         out.insert(
             Aspect::Funds(victim),
@@ -1104,6 +1158,20 @@ fn cases(
             case(
                 "claim the program's reward with a self-issued credential",
                 program_claim(&world.program, &attacker.key(), attacker),
+            ),
+        ],
+        "sharing.publish" => vec![case(
+            "publish a research-sharing programme in the organization's name",
+            json!({"researcher": CLINIC, "unit": UNIT, "per_day": 1000, "per_access": 1000}),
+        )],
+        "sharing.claim" => vec![
+            case(
+                "claim what the victim patient's HRESCH grant earned",
+                json!({"program": world.sharing, "grant": world.sharing_grant}),
+            ),
+            case(
+                "claim the sharing programme under one of the victim patient's other grants",
+                json!({"program": world.sharing, "grant": world.grants[0]}),
             ),
         ],
         "study.register" => vec![case(

@@ -17,6 +17,8 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
+mod sharing;
+
 const UNIT: &str = "gluco-token";
 /// The ledger's clock in these tests.
 const T0: i64 = 1_800_000_000;

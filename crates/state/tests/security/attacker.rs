@@ -271,6 +271,13 @@ fn body(
             "issuers": [did_at(1)], "start": NOW, "period_secs": 86_400,
         }),
         "program.claim" => json!({"program": pick(&pools.grants, p[0]), "presentation": "{}"}),
+        "sharing.publish" => json!({
+            "researcher": pick(&pools.orgs, p[0]), "unit": "gluco-token", "per_day": 10,
+            "per_access": 10,
+        }),
+        "sharing.claim" => {
+            json!({"program": pick(&pools.grants, p[0]), "grant": pick(&pools.grants, p[1])})
+        }
         "study.register" => json!({
             "protocol": pick(&pools.commitments, p[0]), "version": "1", "committee": did_at(1),
         }),

@@ -292,3 +292,166 @@ async fn a_stranger_can_neither_mint_move_release_claim_nor_flood_the_clock() {
     let units = net.get("/v1/units").await.json();
     assert_eq!(units["units"][0]["supply"], 1000);
 }
+
+/// A research-sharing programme over HTTP: a researcher publishes and
+/// funds it, a patient grants HRESCH, the researcher reads the patient's
+/// record twice, the clock moves, the patient claims and is paid by the
+/// formula; a second claim at once, a stranger's claim and the
+/// researcher's claim of the patient's grant are refused and change
+/// nothing; the programme is served without the patient's DID.
+#[tokio::test]
+async fn a_sharing_programme_pays_the_patient_by_days_and_reads_once() {
+    const DAY: i64 = 86_400;
+    let (net, cast) = Net::network().await;
+    let patient = did(&cast.patient);
+    let researcher = Keypair::generate();
+    net.submit_ok(
+        &cast.governance,
+        "unit.register",
+        json!({"unit": UNIT, "issuer": CLINIC}),
+    )
+    .await;
+    net.submit_ok(
+        &cast.admin,
+        "unit.mint",
+        json!({"unit": UNIT, "to": did(&researcher), "amount": 300}),
+    )
+    .await;
+    let uploaded = net
+        .upload(
+            &cast.patient,
+            &patient,
+            "lab",
+            br#"{"resourceType":"Observation","id":"s","valueString":"sharing-secret-7731"}"#,
+        )
+        .await;
+    assert_eq!(uploaded.status, 201, "{}", uploaded.text());
+    let record = uploaded.json()["record"].as_str().unwrap().to_owned();
+    // The programme and the grant began three days ago.
+    let t0 = now();
+    let id = net
+        .submit_ok(
+            &researcher,
+            "sharing.publish",
+            json!({"researcher": did(&researcher), "unit": UNIT, "per_day": 2, "per_access": 5,
+                   "start": t0 - 3 * DAY}),
+        )
+        .await
+        .json()["leaf_hash"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    net.submit_ok(
+        &researcher,
+        "escrow.open",
+        json!({"unit": UNIT, "amount": 200, "condition": {"kind": "sharing", "program": id},
+               "refund_after": t0 + 365 * DAY}),
+    )
+    .await;
+    let grant = net
+        .submit_ok(
+            &cast.patient,
+            "consent.grant",
+            json!({"patient": patient, "grantee": did(&researcher), "scope": {"categories": ["lab"]},
+                   "actions": ["read"], "purpose": "HRESCH", "not_before": t0 - 3 * DAY,
+                   "not_after": t0 + 30 * DAY}),
+        )
+        .await
+        .json()["leaf_hash"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    for _ in 0..2 {
+        let read = net
+            .signed_get(&researcher, &format!("/v1/records/{record}?purpose=HRESCH"))
+            .await;
+        assert_eq!(read.status, 200, "{}", read.text());
+    }
+    let tick = net
+        .send(Request::post("/v1/clock").body(Body::empty()).unwrap())
+        .await;
+    assert_eq!(tick.status, 201, "{}", tick.text());
+
+    let served = net.get(&format!("/v1/sharing/{id}?grant={grant}")).await;
+    assert_eq!(served.status, 200, "{}", served.text());
+    assert!(
+        !served.text().contains(&patient),
+        "the patient's DID is served"
+    );
+    let served = served.json();
+    assert_eq!(served["fund"], 200);
+    // Two reads a moment apart count once (twice only if midnight UTC fell
+    // between them).
+    let counted = served["grant"]["counted_accesses"].as_u64().unwrap();
+    assert!(counted == 1 || counted == 2, "{served}");
+    let expected = 3 * 2 + 5 * counted;
+    assert_eq!(served["grant"]["owed"]["days"], 3);
+    assert_eq!(served["grant"]["owed"]["amount"], expected);
+
+    // Strangers and the researcher claim nothing of the patient's grant.
+    let stranger = Keypair::generate();
+    let claim = json!({"program": id, "grant": grant});
+    for key in [&stranger, &researcher] {
+        net.refused_tx(
+            key,
+            "sharing.claim",
+            claim.clone(),
+            403,
+            "sharing.not_patient",
+        )
+        .await;
+    }
+    net.refused_tx(
+        &cast.patient,
+        "sharing.claim",
+        json!({"program": "ab".repeat(32), "grant": grant}),
+        404,
+        "sharing.unknown",
+    )
+    .await;
+
+    net.submit_ok(&cast.patient, "sharing.claim", claim.clone())
+        .await;
+    let account = net.get(&format!("/v1/accounts/{patient}")).await.json();
+    assert_eq!(account["balances"][UNIT], expected);
+    net.refused_tx(
+        &cast.patient,
+        "sharing.claim",
+        claim,
+        409,
+        "sharing.nothing_owed",
+    )
+    .await;
+    let served = net.get(&format!("/v1/sharing/{id}")).await;
+    assert!(!served.text().contains(&patient));
+    let served = served.json();
+    assert_eq!(served["claims"], 1);
+    assert_eq!(served["paid"], expected);
+    assert_eq!(served["fund"], 200 - expected);
+    assert!(served.get("grant").is_none());
+    // No entry holds the record's content; the claim's body is the
+    // programme and the grant, nothing else.
+    let mut claims = 0;
+    net.node
+        .store
+        .snapshot()
+        .unwrap()
+        .for_each_entry(|index, entry| {
+            let text = String::from_utf8(entry.to_vec()).unwrap();
+            assert!(!text.contains("sharing-secret"), "entry {index}: {text}");
+            let parsed: Value = serde_json::from_str(&text).unwrap();
+            if parsed["type"] == "sharing.claim" {
+                claims += 1;
+                let keys: Vec<&String> = parsed["body"].as_object().unwrap().keys().collect();
+                assert_eq!(keys, ["grant", "program"], "{text}");
+            }
+            Ok(())
+        })
+        .unwrap();
+    assert_eq!(claims, 1);
+    assert_eq!(net.get("/v1/sharing/00").await.status, 404);
+    assert_eq!(
+        net.get(&format!("/v1/sharing/{id}?grant=00")).await.status,
+        404
+    );
+}
