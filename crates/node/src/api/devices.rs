@@ -284,6 +284,7 @@ pub async fn device(
         "readings": entry.readings,
         "last_to": entry.last_to,
         "index": entry.index,
+        "study": entry.study,
     })))
 }
 

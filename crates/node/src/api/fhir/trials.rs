@@ -260,6 +260,8 @@ mod tests {
             last_visit: 1,
             deviations: Vec::new(),
             withdrawn_by_subject: false,
+            window_from: 0,
+            window_until: None,
         };
         let did = "did:key:z6MkhaXgBZDvotDkL5257faiztiGiC2QtKLGpbnnEGta2doK";
         let resource = research_subject(&id, did, &subject);
