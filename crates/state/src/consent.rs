@@ -169,7 +169,7 @@ fn consent(state: &mut LedgerState, event: ConsentEvent) -> Result<Effect, TxErr
     Ok(Effect::None)
 }
 
-fn consent_error(e: ConsentError) -> TxError {
+pub(crate) fn consent_error(e: ConsentError) -> TxError {
     let code = e.code();
     let kind = match e {
         ConsentError::NotPatientOrDelegate { .. }

@@ -34,6 +34,27 @@ fn submit(client: &mut Client, tx_type: &str, body: Value) -> anyhow::Result<Val
         .with_context(|| format!("seeding the demo trial: {tx_type}"))
 }
 
+/// The subject's HRESCH read grant to the sponsor, for a year, that
+/// backs its consent; its id.
+fn research_grant(
+    subject: &mut Client,
+    did: &str,
+    sponsor: &str,
+    now: i64,
+) -> anyhow::Result<String> {
+    let granted = submit(
+        subject,
+        "consent.grant",
+        json!({"patient": did, "grantee": sponsor, "scope": {"categories": ["device", "lab"]},
+               "actions": ["read"], "purpose": "HRESCH",
+               "not_before": now - 60, "not_after": now + 365 * 86_400}),
+    )?;
+    granted["leaf_hash"]
+        .as_str()
+        .map(str::to_owned)
+        .context("the node gave no leaf hash")
+}
+
 fn sha256_hex(bytes: &[u8]) -> String {
     use sha2::{Digest, Sha256};
     hex::encode(Sha256::digest(bytes))
@@ -161,11 +182,13 @@ pub fn seed(url: &str, keys: &DemoKeys, work_dir: &Path) -> anyhow::Result<Strin
         let key = keys.key(&format!("trial-subject-{}", i + 1))?;
         let did = key.did().to_string();
         let mut subject = Client::with_key(url, copy(&key));
+        let grant = research_grant(&mut subject, &did, &sponsor_did, now)?;
         submit(
             &mut subject,
             "econsent.give",
             json!({"study": study, "site": CLINIC, "version": "1.0", "protocol": p1,
-                   "document": sha256_hex(format!("consent {i} 1.0").as_bytes())}),
+                   "document": sha256_hex(format!("consent {i} 1.0").as_bytes()),
+                   "grants": [grant]}),
         )?;
         // The sponsor escrows the site's fee for each planned milestone,
         // and for the next visit.
@@ -221,12 +244,15 @@ pub fn seed(url: &str, keys: &DemoKeys, work_dir: &Path) -> anyhow::Result<Strin
         "ethics.approve",
         json!({"study": study, "version": "2.0", "protocol": p2}),
     )?;
+    // The approval revoked the grants behind the 1.0 consents; subject 1's
+    // new consent names a new one.
     let did = subjects[0].1.clone();
+    let grant = research_grant(&mut subjects[0].0, &did, &sponsor_did, now)?;
     submit(
         &mut subjects[0].0,
         "econsent.give",
         json!({"study": study, "site": CLINIC, "version": "2.0", "protocol": p2,
-               "document": sha256_hex(b"consent 0 2.0")}),
+               "document": sha256_hex(b"consent 0 2.0"), "grants": [grant]}),
     )?;
     submit(
         &mut site,

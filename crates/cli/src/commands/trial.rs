@@ -147,6 +147,13 @@ pub enum TrialCommand {
         /// The signed consent document (only its SHA-256 goes on the ledger).
         #[arg(long)]
         document: PathBuf,
+        /// A grant of yours (`hygeia consent grant … --purpose HRESCH`) to
+        /// the sponsor or the site that backs this consent; repeat for
+        /// both (at most 4). Withdrawing, or an amendment that asks you to
+        /// consent again, revokes it. Without one, the sponsor and the
+        /// site read none of your data.
+        #[arg(long = "grant", value_name = "GRANT_ID")]
+        grants: Vec<String>,
     },
     /// Withdraw from the study, at once (the subject)
     Withdraw {
@@ -284,14 +291,15 @@ pub fn run(command: TrialCommand) -> anyhow::Result<ExitCode> {
             version,
             protocol,
             document,
+            grants,
         } => {
             tick(&signer.node)?;
-            submit(
-                &signer,
-                "econsent.give",
-                json!({"study": study, "site": site, "version": version,
-                       "protocol": digest(&protocol)?, "document": digest(&document)?}),
-            )
+            let mut body = json!({"study": study, "site": site, "version": version,
+                                  "protocol": digest(&protocol)?, "document": digest(&document)?});
+            if !grants.is_empty() {
+                body["grants"] = json!(grants);
+            }
+            submit(&signer, "econsent.give", body)
         }
         TrialCommand::Withdraw { signer, study } => {
             submit(&signer, "econsent.withdraw", json!({"study": study}))

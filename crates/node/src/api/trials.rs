@@ -51,7 +51,13 @@ pub(crate) fn study_json(state: &LedgerState, id: &str, s: &Study) -> Value {
     })
 }
 
-pub(crate) fn subject_json(study_id: &str, study: &Study, did: &str, s: &Subject) -> Value {
+pub(crate) fn subject_json(
+    state: &LedgerState,
+    study_id: &str,
+    study: &Study,
+    did: &str,
+    s: &Subject,
+) -> Value {
     let version = |position: usize| study.versions.get(position).map(|v| v.version.clone());
     let milestones: Vec<Value> = s
         .milestones
@@ -73,7 +79,18 @@ pub(crate) fn subject_json(study_id: &str, study: &Study, did: &str, s: &Subject
         "consents": s.consents.iter().map(|(p, doc, index)| json!({"version": version(*p), "document": doc, "index": index})).collect::<Vec<_>>(),
         "milestones": milestones, "deviations": deviations,
         "withdrawn_by_subject": s.withdrawn_by_subject,
+        "grants": grants_json(state, s),
     })
+}
+
+/// The grants backing a subject's consents, each with whether it still
+/// lets data flow (unrevoked): ledger facts, public like the rest.
+fn grants_json(state: &LedgerState, s: &Subject) -> Vec<Value> {
+    let consents = state.policy.consents();
+    s.grants
+        .iter()
+        .map(|grant| json!({"grant": grant, "active": !consents.is_revoked(grant)}))
+        .collect()
 }
 
 /// `GET /v1/studies`: every study.
@@ -105,7 +122,7 @@ pub async fn study(
         .trials
         .subjects_of(&id)
         .into_iter()
-        .map(|(did, subject)| subject_json(&id, s, did, subject))
+        .map(|(did, subject)| subject_json(state, &id, s, did, subject))
         .collect();
     Ok(Json(body))
 }
@@ -123,5 +140,5 @@ pub async fn subject(
         .and_then(|s| state.trials.subject(&id, &did).map(|subject| (s, subject)));
     let (s, subject) =
         found.ok_or_else(|| ApiError::not_found(format!("no subject {did} in study {id}")))?;
-    Ok(Json(subject_json(&id, s, &did, subject)))
+    Ok(Json(subject_json(state, &id, s, &did, subject)))
 }

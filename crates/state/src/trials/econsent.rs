@@ -11,16 +11,29 @@
 //! new version. The consent document itself (a FHIR Consent) stays in the
 //! vault; the ledger holds its SHA-256.
 //!
+//! The consent is backed by ledger grants (a FHIR Consent each): the
+//! subject's own `consent.grant`s, with purpose `HRESCH` and the read
+//! action, to the study's sponsor or the consent's site, named in
+//! `grants`. They are what lets the sponsor and the site read the
+//! subject's data; a consent that names none shares nothing (deny by
+//! default). Naming them ties them to the study: they are revoked in the
+//! transaction that withdraws the subject, and in the approval of an
+//! amendment that asks the subject to consent again, so the data stops
+//! flowing at once and flows again only under the grants the new consent
+//! names.
+//!
 //! `econsent.withdraw`, signed by the subject, takes effect at once and at
 //! any time: the subject becomes `withdrawn`, no further milestone (and so
 //! no payment) is recorded for it, and it cannot consent to the study
 //! again.
 
 use hygeia_ledger::{ErrorCode, TxError};
+use hygeia_policy::{Action, ConsentEvent, PurposeOfUse};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use super::super::accounts::acts_for;
+use super::super::consent::consent_error;
 use super::super::registry::{example_did, Cx, Registry, TxBody};
 use super::super::txs::{check_code, check_did, check_hex32};
 use super::super::{Effect, LedgerState};
@@ -30,6 +43,12 @@ use super::{conflict, forbidden, invalid};
 
 pub const ECONSENT_GIVE: &str = "econsent.give";
 pub const ECONSENT_WITHDRAW: &str = "econsent.withdraw";
+
+/// Most grants one consent names.
+pub const MAX_CONSENT_GRANTS: usize = 4;
+
+/// Most grants a subject's consents name in all.
+pub const MAX_SUBJECT_GRANTS: usize = 32;
 
 pub(crate) fn register(r: &mut Registry) {
     r.add::<EconsentGive>();
@@ -47,6 +66,10 @@ pub struct EconsentGive {
     pub version: String,
     pub protocol: String,
     pub document: String,
+    /// The ids of the signer's own `HRESCH` read grants to the sponsor or
+    /// `site` that back this consent (at most [`MAX_CONSENT_GRANTS`]).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub grants: Vec<String>,
 }
 
 /// The signer (a subject of `study`) withdraws its consent.
@@ -66,6 +89,7 @@ impl TxBody for EconsentGive {
             version: "1.0".into(),
             protocol: "ab".repeat(32),
             document: "12".repeat(32),
+            grants: vec!["34".repeat(32)],
         }
     }
 
@@ -74,7 +98,19 @@ impl TxBody for EconsentGive {
         check_did("site", &self.site)?;
         check_code("version", &self.version)?;
         check_hex32("protocol", &self.protocol)?;
-        check_hex32("document", &self.document)
+        check_hex32("document", &self.document)?;
+        if self.grants.len() > MAX_CONSENT_GRANTS {
+            return Err(format!(
+                "econsent.give body: at most {MAX_CONSENT_GRANTS} grants"
+            ));
+        }
+        for (i, grant) in self.grants.iter().enumerate() {
+            check_hex32("grants", grant)?;
+            if self.grants[..i].contains(grant) {
+                return Err("econsent.give body: each grant once".into());
+            }
+        }
+        Ok(())
     }
 
     fn apply(self, state: &mut LedgerState, cx: &mut Cx<'_>) -> Result<Effect, TxError> {
@@ -126,6 +162,7 @@ impl TxBody for EconsentGive {
             ));
         };
         state.require_site_standing(site)?;
+        check_backing_grants(state, &cx.signer, &study.sponsor, &self.site, &self.grants)?;
         let existing = state.trials.subject(&self.study, &cx.signer).cloned();
         let mut study = study.clone();
         let subject = match existing {
@@ -165,6 +202,22 @@ impl TxBody for EconsentGive {
                 subject
             }
         };
+        let mut subject = subject;
+        for grant in self.grants {
+            if subject.grants.contains(&grant) {
+                return Err(conflict(
+                    "trial.grant_already_named",
+                    format!("grant {grant} backs an earlier consent of the subject"),
+                ));
+            }
+            if subject.grants.len() >= MAX_SUBJECT_GRANTS {
+                return Err(conflict(
+                    "trial.too_many_grants",
+                    format!("a subject's consents name at most {MAX_SUBJECT_GRANTS} grants"),
+                ));
+            }
+            subject.grants.push(grant);
+        }
         state.trials.put_subject(&self.study, &cx.signer, subject);
         state.trials.put_study(self.study, study);
         Ok(Effect::None)
@@ -202,7 +255,74 @@ impl TxBody for EconsentWithdraw {
         subject.set_state(SubjectState::Withdrawn, cx.index);
         subject.withdrawn_by_subject = true;
         subject.window_until = subject.window_until.or(Some(state.escrows.clock));
+        revoke_backing_grants(state, &cx.signer, &subject.grants)?;
         state.trials.put_subject(&self.study, &cx.signer, subject);
         Ok(Effect::None)
     }
+}
+
+/// Refuses, with a stable code, a consent backed by anything but the
+/// subject's own unrevoked `HRESCH` read grants to the sponsor or the site.
+fn check_backing_grants(
+    state: &LedgerState,
+    subject: &str,
+    sponsor: &str,
+    site: &str,
+    grants: &[String],
+) -> Result<(), TxError> {
+    let consents = state.policy.consents();
+    for id in grants {
+        let Some(grant) = consents.get(id) else {
+            return Err(TxError::new(
+                ErrorCode::NotFound("trial.grant_unknown"),
+                format!("no grant {id}"),
+            ));
+        };
+        if grant.patient != subject {
+            return Err(forbidden(
+                "trial.grant_not_subjects",
+                format!("grant {id} is not the subject's own"),
+            ));
+        }
+        if consents.is_revoked(id) {
+            return Err(conflict(
+                "trial.grant_revoked",
+                format!("grant {id} is revoked"),
+            ));
+        }
+        let to_study = grant.grantee == sponsor || grant.grantee == site;
+        if !to_study
+            || grant.purpose != PurposeOfUse::Research
+            || !grant.actions.contains(&Action::Read)
+        {
+            return Err(invalid(
+                "trial.grant_not_for_study",
+                format!("grant {id} is not a HRESCH read grant to the sponsor or the site"),
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// Revokes, as the subject, those of `grants` not revoked yet: the
+/// sponsor's and the site's reads of the subject's data stop with the
+/// transaction that calls it.
+pub(crate) fn revoke_backing_grants(
+    state: &mut LedgerState,
+    subject: &str,
+    grants: &[String],
+) -> Result<(), TxError> {
+    for id in grants {
+        if state.policy.consents().is_revoked(id) {
+            continue;
+        }
+        state
+            .policy
+            .apply(&ConsentEvent::Revoke {
+                author: subject.to_owned(),
+                grant_id: id.clone(),
+            })
+            .map_err(consent_error)?;
+    }
+    Ok(())
 }

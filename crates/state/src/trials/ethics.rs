@@ -9,7 +9,10 @@
 //! approvals. The approval names the version and its protocol hash, so a
 //! committee approves exactly the document it read. Approving the first
 //! version moves the study from `in-review` to `approved`; approving an
-//! amendment makes it the current version.
+//! amendment makes it the current version. Approving an amendment that
+//! asks for re-consent revokes, in the same transaction, the grants that
+//! backed the consents it supersedes ([`super::econsent`]): no subject's
+//! data reaches the sponsor or a site until the subject consents again.
 
 use hygeia_ledger::TxError;
 use schemars::JsonSchema;
@@ -19,6 +22,7 @@ use super::super::accounts::acts_for;
 use super::super::registry::{Cx, Registry, TxBody};
 use super::super::txs::{check_code, check_hex32};
 use super::super::{Effect, LedgerState};
+use super::econsent::revoke_backing_grants;
 use super::study::StudyState;
 use super::{conflict, forbidden, VCT_ETHICS_COMMITTEE};
 
@@ -105,6 +109,17 @@ impl TxBody for EthicsApprove {
         study.versions[position].approved_at = Some(cx.index);
         if study.state == StudyState::InReview {
             study.set_state(StudyState::Approved, cx.index);
+        }
+        let floor = study.consent_floor();
+        let superseded: Vec<(String, Vec<String>)> = state
+            .trials
+            .subjects_of(&self.study)
+            .into_iter()
+            .filter(|(_, s)| s.consented_version < floor && !s.grants.is_empty())
+            .map(|(did, s)| (did.to_owned(), s.grants.clone()))
+            .collect();
+        for (subject, grants) in superseded {
+            revoke_backing_grants(state, &subject, &grants)?;
         }
         state.trials.put_study(self.study, study);
         Ok(Effect::None)

@@ -207,6 +207,11 @@ pub struct Subject {
     /// `None` while the window is open.
     #[serde(default)]
     pub window_until: Option<i64>,
+    /// The ids of the subject's own `HRESCH` grants that back its consents
+    /// (to the sponsor or its site), in the order named: revoked when the
+    /// subject withdraws or an amendment asks it to consent again.
+    #[serde(default)]
+    pub grants: Vec<String>,
 }
 
 impl Subject {
@@ -223,6 +228,7 @@ impl Subject {
             withdrawn_by_subject: false,
             window_from: 0,
             window_until: None,
+            grants: Vec::new(),
         }
     }
 

@@ -1162,3 +1162,241 @@ fn a_studys_subjects_are_its_own_and_survive_a_snapshot() {
     assert_eq!(names(&back, "a"), names(&trials, "a"));
     assert_eq!(serde_json::to_string(&back).unwrap(), text);
 }
+
+impl Trial {
+    /// The subject's own grant to `grantee` with `purpose` and `actions`.
+    fn subject_grant(&mut self, grantee: &str, purpose: &str, actions: &[&str]) -> String {
+        let subject = copy(&self.subject);
+        let now = self.net.now;
+        let body = json!({"patient": did(&subject), "grantee": grantee,
+                          "scope": {"categories": ["device"]}, "actions": actions,
+                          "purpose": purpose, "not_before": now - 60, "not_after": now + 365 * 86_400});
+        self.ok(&subject, "consent.grant", body)
+    }
+
+    fn consent_with(&self, version: &str, protocol: &str, grants: &[&str]) -> Value {
+        let mut body = self.consent(version, protocol);
+        body["grants"] = json!(grants);
+        body
+    }
+
+    fn revoked(&self, grant: &str) -> bool {
+        self.net.state.policy.consents().is_revoked(grant)
+    }
+}
+
+/// The consent is backed by the subject's HRESCH grants to the sponsor and
+/// the site: an amendment asking for re-consent revokes them, the new
+/// consent names new ones, and withdrawal revokes those at once.
+#[test]
+fn the_grants_backing_a_consent_stop_with_re_consent_and_withdrawal() {
+    let mut t = trial(true, true);
+    let (sponsor, committee, subject) = (copy(&t.sponsor), copy(&t.committee), copy(&t.subject));
+    let to_sponsor = t.subject_grant(&did(&sponsor), "HRESCH", &["read"]);
+    let to_site = t.subject_grant(&did(&t.site), "HRESCH", &["read"]);
+    let body = t.consent_with("1.0", &t.protocol.clone(), &[&to_sponsor, &to_site]);
+    t.ok(&subject, econsent::ECONSENT_GIVE, body);
+    assert_eq!(t.subject().grants, [to_sponsor.clone(), to_site.clone()]);
+    assert!(!t.revoked(&to_sponsor) && !t.revoked(&to_site));
+
+    // An amendment without re-consent leaves them alone.
+    let v2 = hash(0xa2);
+    let study_id = t.study.clone();
+    let amend = |v: &str, p: &str, reconsent: bool| json!({"study": study_id, "protocol": p, "version": v, "reconsent": reconsent});
+    t.ok(&sponsor, study::STUDY_AMEND, amend("2.0", &v2, false));
+    t.ok(
+        &committee,
+        ethics::ETHICS_APPROVE,
+        json!({"study": t.study, "version": "2.0", "protocol": v2}),
+    );
+    assert!(!t.revoked(&to_sponsor) && !t.revoked(&to_site));
+
+    // One that asks for re-consent revokes them in its approval.
+    let v3 = hash(0xa3);
+    t.ok(&sponsor, study::STUDY_AMEND, amend("3.0", &v3, true));
+    assert!(
+        !t.revoked(&to_sponsor),
+        "a pending amendment changes nothing"
+    );
+    t.ok(
+        &committee,
+        ethics::ETHICS_APPROVE,
+        json!({"study": t.study, "version": "3.0", "protocol": v3}),
+    );
+    assert!(t.revoked(&to_sponsor) && t.revoked(&to_site));
+
+    // A revoked grant cannot back the new consent, and a grant named
+    // before cannot be named again; a fresh one can.
+    let body = t.consent_with("3.0", &v3, &[&to_sponsor]);
+    t.refused(
+        &subject,
+        econsent::ECONSENT_GIVE,
+        body,
+        "trial.grant_revoked",
+    );
+    let fresh = t.subject_grant(&did(&sponsor), "HRESCH", &["read"]);
+    let body = t.consent_with("3.0", &v3, &[&fresh]);
+    t.ok(&subject, econsent::ECONSENT_GIVE, body);
+    assert_eq!(t.subject().grants.len(), 3);
+    assert!(!t.revoked(&fresh));
+
+    // Withdrawal revokes what is still live, in the same transaction.
+    t.ok(
+        &subject,
+        econsent::ECONSENT_WITHDRAW,
+        json!({"study": t.study}),
+    );
+    assert!(t.revoked(&fresh));
+    assert_eq!(t.subject().state, SubjectState::Withdrawn);
+}
+
+/// Only the subject's own unrevoked HRESCH read grants to the sponsor or
+/// the consent's site back a consent; each other grant is refused with its
+/// code and changes nothing.
+#[test]
+fn a_consent_is_backed_only_by_the_subjects_own_research_grants_to_the_study() {
+    let mut t = trial(true, true);
+    let (sponsor, subject) = (copy(&t.sponsor), copy(&t.subject));
+    let protocol = t.protocol.clone();
+
+    let body = t.consent_with("1.0", &protocol, &[&hash(0x77)]);
+    t.refused(
+        &subject,
+        econsent::ECONSENT_GIVE,
+        body,
+        "trial.grant_unknown",
+    );
+
+    // Someone else's grant to the sponsor (the network's demo patient).
+    let patient = copy(&t.net.cast.patient);
+    let now = t.net.now;
+    let foreign = t.ok(
+        &patient,
+        "consent.grant",
+        json!({"patient": did(&patient), "grantee": did(&sponsor), "scope": {"categories": ["device"]},
+               "actions": ["read"], "purpose": "HRESCH", "not_before": now - 60, "not_after": now + 86_400}),
+    );
+    let body = t.consent_with("1.0", &protocol, &[&foreign]);
+    t.refused(
+        &subject,
+        econsent::ECONSENT_GIVE,
+        body,
+        "trial.grant_not_subjects",
+    );
+
+    let treatment = t.subject_grant(&did(&sponsor), "TREAT", &["read"]);
+    let body = t.consent_with("1.0", &protocol, &[&treatment]);
+    t.refused(
+        &subject,
+        econsent::ECONSENT_GIVE,
+        body,
+        "trial.grant_not_for_study",
+    );
+
+    let stranger = t.subject_grant(&did(&Keypair::generate()), "HRESCH", &["read"]);
+    let body = t.consent_with("1.0", &protocol, &[&stranger]);
+    t.refused(
+        &subject,
+        econsent::ECONSENT_GIVE,
+        body,
+        "trial.grant_not_for_study",
+    );
+
+    let write_only = t.subject_grant(&did(&sponsor), "HRESCH", &["write"]);
+    let body = t.consent_with("1.0", &protocol, &[&write_only]);
+    t.refused(
+        &subject,
+        econsent::ECONSENT_GIVE,
+        body,
+        "trial.grant_not_for_study",
+    );
+
+    let revoked = t.subject_grant(&did(&sponsor), "HRESCH", &["read"]);
+    t.ok(&subject, "consent.revoke", json!({"grant": revoked}));
+    let body = t.consent_with("1.0", &protocol, &[&revoked]);
+    t.refused(
+        &subject,
+        econsent::ECONSENT_GIVE,
+        body,
+        "trial.grant_revoked",
+    );
+
+    // Malformed lists never reach the rule.
+    let good = t.subject_grant(&did(&sponsor), "HRESCH", &["read"]);
+    for grants in [
+        vec![good.clone(), good.clone()],
+        vec![good.clone(); 5],
+        vec!["nothex".to_owned()],
+    ] {
+        let mut body = t.consent("1.0", &protocol);
+        body["grants"] = json!(grants);
+        let before = fingerprint(&t.net.state);
+        assert!(t.run(&subject, econsent::ECONSENT_GIVE, body).is_err());
+        assert_eq!(fingerprint(&t.net.state), before);
+    }
+    let body = t.consent_with("1.0", &protocol, &[&good]);
+    t.ok(&subject, econsent::ECONSENT_GIVE, body);
+    assert_eq!(t.subject().grants, [good]);
+}
+
+/// A grant backs one consent of a subject; a subject's consents name a
+/// bounded number of grants in all.
+#[test]
+fn a_subjects_consents_name_each_grant_once_and_a_bounded_number_in_all() {
+    let mut t = trial(true, true);
+    let (sponsor, committee, subject) = (copy(&t.sponsor), copy(&t.committee), copy(&t.subject));
+    let mut version = 1;
+    let mut protocol = t.protocol.clone();
+    let mut first = None;
+    loop {
+        let grants: Vec<String> = (0..econsent::MAX_CONSENT_GRANTS)
+            .map(|_| t.subject_grant(&did(&sponsor), "HRESCH", &["read"]))
+            .collect();
+        let names: Vec<&str> = grants.iter().map(String::as_str).collect();
+        let body = t.consent_with(&format!("{version}.0"), &protocol, &names);
+        let named = t
+            .net
+            .state
+            .trials
+            .subject(&t.study, &did(&subject))
+            .map_or(0, |s| s.grants.len());
+        if named < econsent::MAX_SUBJECT_GRANTS {
+            t.ok(&subject, econsent::ECONSENT_GIVE, body);
+            first.get_or_insert(grants[0].clone());
+        } else {
+            t.refused(
+                &subject,
+                econsent::ECONSENT_GIVE,
+                body,
+                "trial.too_many_grants",
+            );
+            break;
+        }
+        // The next version, without re-consent: the grants stay live.
+        version += 1;
+        protocol = hash(0xa0 + version as u8);
+        let v = format!("{version}.0");
+        let study = t.study.clone();
+        t.ok(
+            &sponsor,
+            study::STUDY_AMEND,
+            json!({"study": study, "protocol": protocol, "version": v, "reconsent": false}),
+        );
+        t.ok(
+            &committee,
+            ethics::ETHICS_APPROVE,
+            json!({"study": study, "version": v, "protocol": protocol}),
+        );
+        if version == 2 {
+            let again = first.clone().unwrap();
+            let body = t.consent_with("2.0", &protocol, &[&again]);
+            t.refused(
+                &subject,
+                econsent::ECONSENT_GIVE,
+                body,
+                "trial.grant_already_named",
+            );
+        }
+    }
+    assert_eq!(t.subject().grants.len(), econsent::MAX_SUBJECT_GRANTS);
+}

@@ -115,7 +115,7 @@ pub fn research_subject(study_id: &str, did: &str, subject: &Subject) -> Value {
         }));
     }
     let active = !subject.state.is_final();
-    json!({
+    let mut resource = json!({
         "resourceType": "ResearchSubject",
         "id": subject_id(study_id, did),
         "identifier": [{"system": DID_SYSTEM, "value": did}],
@@ -123,7 +123,17 @@ pub fn research_subject(study_id: &str, did: &str, subject: &Subject) -> Value {
         "progress": progress,
         "study": {"reference": format!("ResearchStudy/{study_id}")},
         "subject": did_reference(did),
-    })
+    });
+    // The grants backing the consents, as the FHIR Consents they are
+    // served as (FHIR has no empty lists).
+    if !subject.grants.is_empty() {
+        resource["consent"] = subject
+            .grants
+            .iter()
+            .map(|grant| json!({"reference": format!("Consent/{grant}")}))
+            .collect();
+    }
+    resource
 }
 
 /// A subject's FHIR id.
@@ -262,6 +272,7 @@ mod tests {
             withdrawn_by_subject: false,
             window_from: 0,
             window_until: None,
+            grants: vec!["34".repeat(32)],
         };
         let did = "did:key:z6MkhaXgBZDvotDkL5257faiztiGiC2QtKLGpbnnEGta2doK";
         let resource = research_subject(&id, did, &subject);
@@ -274,6 +285,10 @@ mod tests {
         assert_eq!(
             resource["progress"][2]["milestone"]["coding"][0]["code"],
             "SignUp"
+        );
+        assert_eq!(
+            resource["consent"][0]["reference"],
+            format!("Consent/{}", "34".repeat(32))
         );
     }
 }

@@ -434,6 +434,113 @@ async fn a_stranger_can_neither_amend_approve_enrol_record_nor_withdraw_others()
     .await;
 }
 
+/// The consent is backed by the subject's HRESCH grant to the sponsor: the
+/// sponsor reads the subject's data under it, the ResearchSubject points
+/// to it as a FHIR Consent, and the subject's withdrawal stops the reads
+/// in the same transaction (the refusal itself logged).
+#[tokio::test]
+async fn withdrawal_revokes_the_grant_behind_the_consent_and_the_sponsor_reads_nothing_more() {
+    let t = trial().await;
+    let subject = did(&t.subject);
+    let upload = t
+        .net
+        .upload(
+            &t.subject,
+            &subject,
+            "lab",
+            br#"{"resourceType":"Observation","id":"q1"}"#,
+        )
+        .await;
+    assert_eq!(upload.status, 201, "{}", upload.text());
+    let record = upload.json()["record"].as_str().unwrap().to_owned();
+    let now = now();
+    let grant = t
+        .net
+        .submit_ok(
+            &t.subject,
+            "consent.grant",
+            json!({"patient": subject, "grantee": did(&t.sponsor), "scope": {"categories": ["lab"]},
+                   "actions": ["read"], "purpose": "HRESCH", "not_before": now - 60, "not_after": now + 86_400}),
+        )
+        .await
+        .json()["leaf_hash"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+
+    // Someone else's grant cannot back this subject's consent.
+    let mut body = t.consent("1.0", &hash(0xa1));
+    let foreign = t
+        .net
+        .submit_ok(
+            &t.cast.patient,
+            "consent.grant",
+            json!({"patient": did(&t.cast.patient), "grantee": did(&t.sponsor), "scope": {"categories": ["lab"]},
+                   "actions": ["read"], "purpose": "HRESCH", "not_before": now - 60, "not_after": now + 86_400}),
+        )
+        .await
+        .json()["leaf_hash"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    body["grants"] = json!([foreign]);
+    t.refused(
+        &t.subject,
+        "econsent.give",
+        body.clone(),
+        403,
+        "trial.grant_not_subjects",
+    )
+    .await;
+    body["grants"] = json!([grant]);
+    t.net.submit_ok(&t.subject, "econsent.give", body).await;
+
+    let path = format!("/v1/records/{record}?purpose=HRESCH");
+    let read = t.net.signed(&t.sponsor, Method::GET, &path, None).await;
+    assert_eq!(read.status, 200, "{}", read.text());
+
+    let token = t.net.token(&t.sponsor, "HRESCH", None).await;
+    let id = crate::api::fhir::trials::subject_id(&t.study, &subject);
+    let fhir = t
+        .net
+        .fhir(
+            &token,
+            Method::GET,
+            &format!("/fhir/ResearchSubject/{id}"),
+            None,
+        )
+        .await;
+    assert_eq!(fhir.status, 200, "{}", fhir.text());
+    assert_eq!(
+        fhir.json()["consent"],
+        json!([{"reference": format!("Consent/{grant}")}])
+    );
+    let shown = t
+        .net
+        .get(&format!("/v1/studies/{}/subjects/{subject}", t.study))
+        .await;
+    assert_eq!(
+        shown.json()["grants"],
+        json!([{"grant": grant, "active": true}])
+    );
+
+    t.net
+        .submit_ok(&t.subject, "econsent.withdraw", json!({"study": t.study}))
+        .await;
+    let size = t.net.size();
+    let denied = t.net.signed(&t.sponsor, Method::GET, &path, None).await;
+    assert_eq!(denied.status, 403, "{}", denied.text());
+    assert_eq!(t.net.size(), size + 1, "the refusal is logged");
+    let shown = t
+        .net
+        .get(&format!("/v1/studies/{}/subjects/{subject}", t.study))
+        .await;
+    assert_eq!(
+        shown.json()["grants"],
+        json!([{"grant": grant, "active": false}])
+    );
+}
+
 /// A batch from `device` with one glucose reading at each of `times`.
 fn readings(device: &Keypair, times: &[i64]) -> Vec<u8> {
     use hygeia_state::devices::batch::{example_observation, sign_observation};
