@@ -27,6 +27,7 @@
 //! as missing. A met rule emits [`AdherenceMet`] once per rule and subject.
 
 pub mod batch;
+pub mod trial;
 
 use std::collections::BTreeSet;
 use std::sync::Arc;
@@ -37,6 +38,7 @@ use imbl::{HashMap, Vector};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
+use super::accounts::acts_for;
 use super::credentials::{issuer_header_key, status_refs, LicenceStanding, StatusRef};
 use super::escrow::MilestoneReached;
 use super::records::RecordEntry;
@@ -95,6 +97,12 @@ pub struct DeviceAttest {
     pub from: i64,
     /// Readings taken at or after this time are refused.
     pub until: i64,
+    /// The study the device is bound for (its id): the signer is the
+    /// subject's did:key for that study, whose consent counts now; the
+    /// device's batches then flow only while the subject's consent counts
+    /// and only inside its trial window ([`trial`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub study: Option<String>,
 }
 
 /// One batch of signed readings from an attested device, committed by a
@@ -141,6 +149,12 @@ pub struct AdherenceRule {
     pub start_day: u32,
     pub end_day: u32,
     pub min_percent: u8,
+    /// The study the rule belongs to (its id): only the study's sponsor
+    /// registers it, and it owns it; it counts only the readings of a
+    /// subject's devices bound to the study, on the days of the subject's
+    /// trial window ([`trial`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub study: Option<String>,
 }
 
 /// Evaluates an adherence rule for a subject over the batches on the
@@ -200,6 +214,9 @@ pub struct DeviceEntry {
     /// (kind, day) → how many batches have a reading that day.
     #[serde(with = "crate::snapshot::sorted_map")]
     pub days: HashMap<(ReadingKind, u32), u32>,
+    /// The study the device is bound for, if any.
+    #[serde(default)]
+    pub study: Option<String>,
 }
 
 /// Why a device's readings do not count.
@@ -233,6 +250,10 @@ pub struct RuleEntry {
     pub end_day: u32,
     pub min_percent: u8,
     pub index: u64,
+    /// The study the rule belongs to, if any (its owner is the study's
+    /// sponsor).
+    #[serde(default)]
+    pub study: Option<String>,
 }
 
 /// Persistent maps (`imbl`), entries behind an `Arc`.
@@ -316,11 +337,21 @@ impl LedgerState {
         subject: &str,
         index: u64,
     ) -> AdherenceResult {
+        // A study's rule counts the subject's devices of that study, on
+        // the days of its trial window; any other rule, no trial device.
+        let window = match rule.study.as_deref() {
+            Some(study) => self
+                .trials
+                .subject(study, subject)
+                .map_or((1, 0), trial::window_days),
+            None => (0, u32::MAX),
+        };
         // Per device: whether its readings count now (revocation and trust
         // are read now; expiry was checked at each batch's readings).
         let devices: Vec<(&DeviceEntry, bool)> = self
             .devices
             .of_patient(subject)
+            .filter(|d| d.study == rule.study)
             .map(|d| {
                 let standing = self.device_standing(d, d.last_to.unwrap_or(d.from));
                 (d, standing == LicenceStanding::Valid)
@@ -330,6 +361,10 @@ impl LedgerState {
         let mut disputed = Vec::new();
         let mut missing = Vec::new();
         for day in rule.start_day..=rule.end_day {
+            if day < window.0 || day > window.1 {
+                missing.push(day);
+                continue;
+            }
             let mut seen_good = false;
             let mut seen_bad = false;
             for (device, good) in &devices {
@@ -396,6 +431,7 @@ impl TxBody for DeviceAttest {
             presentation: "eyJhbGciOiJFZERTQSJ9.e30.c2ln~".into(),
             from: 1_800_000_000,
             until: 1_800_000_000 + 90 * DAY_SECS,
+            study: Some("cd".repeat(32)),
         }
     }
 
@@ -403,6 +439,9 @@ impl TxBody for DeviceAttest {
         check_did_key("device", &self.device)?;
         if self.presentation.is_empty() || self.presentation.contains(char::is_whitespace) {
             return Err("device.attest body: presentation must be a compact SD-JWT".into());
+        }
+        if let Some(study) = &self.study {
+            check_hex32("study", study)?;
         }
         check_window(self.from, self.until)
     }
@@ -422,6 +461,9 @@ impl TxBody for DeviceAttest {
                 "device.is_patient",
                 "a device has a key of its own, not its patient's",
             ));
+        }
+        if let Some(study) = &self.study {
+            trial::require_consenting(state, study, &cx.signer)?;
         }
         let participants = &state.participants;
         let resolver = |issuer: &str, header: &hygeia_credentials::jws::Header| {
@@ -512,6 +554,7 @@ impl TxBody for DeviceAttest {
             batches: 0,
             readings: 0,
             days: HashMap::new(),
+            study: self.study,
         };
         state.identities.note_known(&entry.issuer);
         state.credentials.reference_status(&entry.status);
@@ -685,6 +728,7 @@ pub fn check_batch_admissible(
             ),
         ));
     }
+    trial::check_batch(state, device, batch)?;
     if device.last_to.is_some_and(|last| batch.from <= last) {
         return Err(replayed());
     }
@@ -701,6 +745,7 @@ impl TxBody for AdherenceRule {
             start_day: 20_833,
             end_day: 20_922,
             min_percent: 80,
+            study: Some("cd".repeat(32)),
         }
     }
 
@@ -714,6 +759,9 @@ impl TxBody for AdherenceRule {
         if self.min_percent == 0 || self.min_percent > 100 {
             return Err("adherence.rule body: min_percent is 1 to 100".into());
         }
+        if let Some(study) = &self.study {
+            check_hex32("study", study)?;
+        }
         Ok(())
     }
 
@@ -724,15 +772,25 @@ impl TxBody for AdherenceRule {
                 format!("rule {} exists", self.rule),
             ));
         }
+        // A study's rule is its sponsor's (a key acting for it signs).
+        let owner = match &self.study {
+            Some(id) => {
+                let study = state.trials.require_study(id)?;
+                super::trials::study::require_sponsor(state, study, &cx.signer)?;
+                study.sponsor.clone()
+            }
+            None => cx.signer.clone(),
+        };
         state.devices.rules.insert(
             self.rule,
             Arc::new(RuleEntry {
-                owner: cx.signer.clone(),
+                owner,
                 kind: self.kind,
                 start_day: self.start_day,
                 end_day: self.end_day,
                 min_percent: self.min_percent,
                 index: cx.index,
+                study: self.study,
             }),
         );
         Ok(Effect::None)
@@ -761,11 +819,30 @@ impl TxBody for AdherenceEvaluate {
                 format!("no rule {}", self.rule),
             )
         })?;
-        if cx.signer != rule.owner && cx.signer != self.subject {
+        if !acts_for(state, &cx.signer, &rule.owner) && cx.signer != self.subject {
             return Err(TxError::new(
                 ErrorCode::Forbidden("adherence.not_allowed"),
                 "only the rule's owner or its subject evaluates it",
             ));
+        }
+        if let Some(study) = &rule.study {
+            // A study's rule is evaluated for a subject of that study
+            // alone, and never for one that withdrew.
+            match state.trials.subject(study, &self.subject) {
+                None => {
+                    return Err(TxError::new(
+                        ErrorCode::Forbidden("trial.not_subject"),
+                        "the rule belongs to a study this subject is not a subject of",
+                    ))
+                }
+                Some(s) if s.state == super::trials::SubjectState::Withdrawn => {
+                    return Err(TxError::new(
+                        ErrorCode::Conflict("trial.subject_withdrawn"),
+                        "the subject has withdrawn: it is not evaluated",
+                    ))
+                }
+                Some(_) => {}
+            }
         }
         if state
             .devices

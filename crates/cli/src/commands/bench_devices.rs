@@ -65,7 +65,14 @@ pub fn run(args: DeviceBenchArgs) -> anyhow::Result<ExitCode> {
         let patient = Keypair::generate();
         let device = Keypair::generate();
         let issued = super::device::issue_attestation(&maker, &device, now)?;
-        super::device::attest(&args.node, &patient, &device, &issued, start, now + 86_400)?;
+        super::device::attest(
+            &args.node,
+            &patient,
+            &device,
+            &issued,
+            (start, now + 86_400),
+            None,
+        )?;
         devices.push(device);
     }
     let signing = Instant::now();

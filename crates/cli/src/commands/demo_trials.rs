@@ -6,7 +6,9 @@
 //! milestones; the sponsor escrows the site's fees per milestone. Then an
 //! amendment (2.0, re-consent required) is approved: one subject
 //! re-consents and its next visit pays the site; another has not yet, so
-//! its next milestone waits.
+//! its next milestone waits. That first subject's wearable is bound to the
+//! study with its study key: its signed readings meet the sponsor's
+//! adherence rule, which releases the stipend escrowed to the study key.
 
 use std::path::Path;
 
@@ -32,18 +34,13 @@ fn submit(client: &mut Client, tx_type: &str, body: Value) -> anyhow::Result<Val
         .with_context(|| format!("seeding the demo trial: {tx_type}"))
 }
 
-/// The subject's HRESCH read grant to the sponsor, for a year, that
-/// backs its consent; its id.
-fn research_grant(
-    subject: &mut Client,
-    did: &str,
-    sponsor: &str,
-    now: i64,
-) -> anyhow::Result<String> {
+/// The subject's HRESCH read grant to its site, for a year, that backs
+/// its consent (the sponsor reads no values); its id.
+fn research_grant(subject: &mut Client, did: &str, site: &str, now: i64) -> anyhow::Result<String> {
     let granted = submit(
         subject,
         "consent.grant",
-        json!({"patient": did, "grantee": sponsor, "scope": {"categories": ["device", "lab"]},
+        json!({"patient": did, "grantee": site, "scope": {"categories": ["device", "lab"]},
                "actions": ["read"], "purpose": "HRESCH",
                "not_before": now - 60, "not_after": now + 365 * 86_400}),
     )?;
@@ -180,7 +177,7 @@ pub fn seed(url: &str, keys: &DemoKeys, work_dir: &Path) -> anyhow::Result<Strin
         let key = keys.key(&format!("trial-subject-{}", i + 1))?;
         let did = key.did().to_string();
         let mut subject = Client::with_key(url, copy(&key));
-        let grant = research_grant(&mut subject, &did, &sponsor_did, now)?;
+        let grant = research_grant(&mut subject, &did, CLINIC, now)?;
         submit(
             &mut subject,
             "econsent.give",
@@ -245,7 +242,7 @@ pub fn seed(url: &str, keys: &DemoKeys, work_dir: &Path) -> anyhow::Result<Strin
     // The approval revoked the grants behind the 1.0 consents; subject 1's
     // new consent names a new one.
     let did = subjects[0].1.clone();
-    let grant = research_grant(&mut subjects[0].0, &did, &sponsor_did, now)?;
+    let grant = research_grant(&mut subjects[0].0, &did, CLINIC, now)?;
     submit(
         &mut subjects[0].0,
         "econsent.give",
@@ -257,5 +254,78 @@ pub fn seed(url: &str, keys: &DemoKeys, work_dir: &Path) -> anyhow::Result<Strin
         "subject.milestone",
         json!({"study": study, "subject": did, "milestone": "visit-3"}),
     )?;
+    seed_wearable(url, keys, &study, &mut sponsor, now)?;
     Ok(study)
+}
+
+/// Subject 1's wearable, bound to the study with its study key (the
+/// manufacturer `device-maker` is trusted by the records' seeding, which
+/// runs first): three batches of signed glucose readings since the
+/// ledger's clock (the trial window opened at the consent, at that clock
+/// or before), the sponsor's rule for the study (a reading on every day
+/// since), the stipend escrowed to the study key, and the evaluation that
+/// meets the rule and releases it.
+fn seed_wearable(
+    url: &str,
+    keys: &DemoKeys,
+    study: &str,
+    sponsor: &mut Client,
+    now: i64,
+) -> anyhow::Result<()> {
+    use hygeia_state::devices::batch::example_observation;
+    use hygeia_state::devices::{day_of, milestone_id as adherence_milestone, ReadingKind};
+    let subject = keys.key("trial-subject-1")?;
+    let maker = keys.key("device-maker")?;
+    let wearable = keys.key("trial-wearable")?;
+    let clock = sponsor.get_json("/v1/clock")?["clock"]
+        .as_i64()
+        .context("the node gave no clock")?;
+    let issued = super::device::issue_attestation(&maker, &wearable, now)?;
+    let today = now / 86_400;
+    super::device::attest(
+        url,
+        &subject,
+        &wearable,
+        &issued,
+        ((today - 1) * 86_400, (today + 90) * 86_400),
+        Some(study),
+    )
+    .context("seeding the demo trial: the wearable")?;
+    let device = wearable.did().to_string();
+    let times: Vec<i64> = (1..=6).map(|k| clock + 30 * k).collect();
+    for (i, pair) in times.chunks(2).enumerate() {
+        let readings: Vec<Value> = pair
+            .iter()
+            .enumerate()
+            .map(|(j, &t)| {
+                let value = 104.0 + (i * 7 + j * 11) as f64;
+                example_observation(&device, ReadingKind::Glucose, t, value)
+            })
+            .collect();
+        super::device::send(url, &wearable, &readings)
+            .with_context(|| format!("seeding the demo trial: the wearable's batch {}", i + 1))?;
+    }
+    let rule = sha256_hex(
+        b"demo oncology protocol 2.0: a wearable glucose reading on every day since consent",
+    );
+    submit(
+        sponsor,
+        "adherence.rule",
+        json!({"rule": rule, "kind": "glucose", "start_day": day_of(times[0]),
+               "end_day": day_of(times[5]), "min_percent": 100, "study": study}),
+    )?;
+    let subject_did = subject.did().to_string();
+    let id = adherence_milestone(&rule, &sponsor.did(), &subject_did);
+    submit(
+        sponsor,
+        "escrow.open",
+        json!({"unit": UNIT, "amount": 10_000, "beneficiary": subject_did,
+               "condition": {"kind": "milestone", "id": id}, "refund_after": now + 365 * 86_400}),
+    )?;
+    submit(
+        sponsor,
+        "adherence.evaluate",
+        json!({"rule": rule, "subject": subject_did}),
+    )?;
+    Ok(())
 }

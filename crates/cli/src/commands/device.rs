@@ -22,7 +22,10 @@ pub enum DeviceCommand {
     /// (an SD-JWT VC, `hygeia credential issue device`) with a key-binding
     /// JWT addressed to the network and naming you as its nonce, disclosing
     /// nothing; you sign the `device.attest` transaction. The manufacturer
-    /// must be on the trust list for device attestations.
+    /// must be on the trust list for device attestations. With `--study`,
+    /// you sign with your key for that study (a subject whose consent
+    /// counts): the device's readings then flow to the trial only while
+    /// your consent counts, and only inside your trial window.
     Attest {
         /// Your key file (the patient).
         #[arg(long, short)]
@@ -39,6 +42,10 @@ pub enum DeviceCommand {
         /// Readings taken on or after this date (YYYY-MM-DD, UTC) are refused.
         #[arg(long)]
         until: String,
+        /// Bind the device for this study (its id): sign with your key for
+        /// the study.
+        #[arg(long)]
+        study: Option<String>,
         /// The attestation as issued by the manufacturer.
         attestation: PathBuf,
     },
@@ -101,6 +108,11 @@ pub enum AdherenceCommand {
         end: String,
         #[arg(long, value_parser = clap::value_parser!(u8).range(1..=100))]
         min_percent: u8,
+        /// The study the rule belongs to (its id): only its sponsor defines
+        /// it; it counts only the subjects' devices bound to the study, on
+        /// the days of each subject's trial window.
+        #[arg(long)]
+        study: Option<String>,
     },
     /// Evaluate a rule for a subject (the rule's owner or the subject)
     ///
@@ -172,14 +184,15 @@ pub fn signed_batch(device: &Keypair, observations: &[Value]) -> Value {
     json!({"device": device.did().to_string(), "readings": readings})
 }
 
-/// Binds `device` to `patient` on `node` with the issued attestation.
+/// Binds `device` to `patient` on `node` with the issued attestation (for
+/// `study`, if given: `patient` is then the subject's key for it).
 pub fn attest(
     node: &str,
     patient: &Keypair,
     device: &Keypair,
     issued: &str,
-    from: i64,
-    until: i64,
+    (from, until): (i64, i64),
+    study: Option<&str>,
 ) -> anyhow::Result<Value> {
     let audience = super::node_info(node)?["network_id"]
         .as_str()
@@ -204,10 +217,11 @@ pub fn attest(
         )
         .map_err(|e| anyhow::anyhow!("the attestation cannot be presented: {e}"))?
     };
-    Client::with_key(node, copy_key(patient)).submit(
-        "device.attest",
-        json!({"device": device.did().to_string(), "presentation": presentation, "from": from, "until": until}),
-    )
+    let mut body = json!({"device": device.did().to_string(), "presentation": presentation, "from": from, "until": until});
+    if let Some(study) = study {
+        body["study"] = json!(study);
+    }
+    Client::with_key(node, copy_key(patient)).submit("device.attest", body)
 }
 
 /// Sends `observations` as one batch signed by `device`.
@@ -225,6 +239,7 @@ pub fn run_device(command: DeviceCommand) -> anyhow::Result<ExitCode> {
             device_key,
             from,
             until,
+            study,
             attestation,
         } => {
             let issued = std::fs::read_to_string(&attestation)
@@ -234,8 +249,8 @@ pub fn run_device(command: DeviceCommand) -> anyhow::Result<ExitCode> {
                 &read_key(&key)?,
                 &read_key(&device_key)?,
                 issued.trim(),
-                day_number(&from)? * 86_400,
-                day_number(&until)? * 86_400,
+                (day_number(&from)? * 86_400, day_number(&until)? * 86_400),
+                study.as_deref(),
             )?)
         }
         DeviceCommand::Send { key, node, file } => {
@@ -262,17 +277,19 @@ pub fn run_adherence(command: AdherenceCommand) -> anyhow::Result<ExitCode> {
             start,
             end,
             min_percent,
+            study,
         } => {
             let kind = match kind {
                 Kind::Glucose => "glucose",
                 Kind::Spo2 => "spo2",
                 Kind::Steps => "steps",
             };
+            let mut body = json!({"rule": rule, "kind": kind, "start_day": day_number(&start)?, "end_day": day_number(&end)?, "min_percent": min_percent});
+            if let Some(study) = study {
+                body["study"] = json!(study);
+            }
             let mut client = Client::with_key(&node, read_key(&key)?);
-            print(&client.submit(
-                "adherence.rule",
-                json!({"rule": rule, "kind": kind, "start_day": day_number(&start)?, "end_day": day_number(&end)?, "min_percent": min_percent}),
-            )?)
+            print(&client.submit("adherence.rule", body)?)
         }
         AdherenceCommand::Evaluate {
             key,
@@ -358,8 +375,8 @@ pub fn seed_demo(
         &patient,
         &wearable,
         &issued,
-        first * 86_400,
-        (today + 84) * 86_400,
+        (first * 86_400, (today + 84) * 86_400),
+        None,
     )?;
     let device = wearable.did().to_string();
     let mut batches = Vec::new();

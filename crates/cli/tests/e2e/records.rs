@@ -606,6 +606,22 @@ fn the_demo_seeds_a_network_whose_banner_commands_work() {
         "did:web:clinic.example",
     ]));
     assert_eq!(clinic["balances"]["eur-cents"], 330_000, "{clinic}");
+    // The re-consented subject's wearable met the sponsor's rule: the
+    // stipend escrowed to its study key was released to it.
+    let reconsented = shown["subject_list"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["consent_current"] == true)
+        .unwrap();
+    let stipend = ok_json(run(&[
+        "unit",
+        "balance",
+        "--node",
+        &url,
+        reconsented["subject"].as_str().unwrap(),
+    ]));
+    assert_eq!(stipend["balances"]["eur-cents"], 10_000, "{stipend}");
     let verify = run(&["verify", &url]);
     assert!(verify.status.success());
     let _ = child.kill();

@@ -284,6 +284,7 @@ pub async fn device(
         "readings": entry.readings,
         "last_to": entry.last_to,
         "index": entry.index,
+        "study": entry.study,
     })))
 }
 
@@ -308,8 +309,11 @@ pub async fn adherence(
     };
     let entry = state.devices.rule(&rule).ok_or_else(hidden)?;
     let me = who.did.as_str();
-    let allowed =
-        me == entry.owner || me == subject || state.policy.consents().is_delegate(&subject, me);
+    // The owner of a study's rule is the sponsor, possibly an
+    // organization: a key acting for it reads, as it evaluates.
+    let allowed = hygeia_state::accounts::acts_for(state, me, &entry.owner)
+        || me == subject
+        || state.policy.consents().is_delegate(&subject, me);
     if !allowed {
         return Err(hidden());
     }

@@ -174,7 +174,9 @@ impl TxBody for EconsentGive {
                     ));
                 }
                 study.subjects = study.subjects.saturating_add(1);
-                Subject::new(self.site, position, self.document, cx.index)
+                let mut subject = Subject::new(self.site, position, self.document, cx.index);
+                subject.window_from = state.escrows.clock;
+                subject
             }
             Some(mut subject) => {
                 if subject.site != self.site {
@@ -252,6 +254,7 @@ impl TxBody for EconsentWithdraw {
         let mut subject = subject.clone();
         subject.set_state(SubjectState::Withdrawn, cx.index);
         subject.withdrawn_by_subject = true;
+        subject.window_until = subject.window_until.or(Some(state.escrows.clock));
         revoke_backing_grants(state, &cx.signer, &subject.grants)?;
         state.trials.put_subject(&self.study, &cx.signer, subject);
         Ok(Effect::None)

@@ -197,6 +197,16 @@ pub struct Subject {
     /// Whether the subject withdrew its consent itself (rather than the
     /// site taking it off the study).
     pub withdrawn_by_subject: bool,
+    /// The ledger's clock (`clock.tick`) at the subject's first consent:
+    /// its trial window's start (readings of its trial devices,
+    /// docs/devices.md).
+    #[serde(default)]
+    pub window_from: i64,
+    /// The ledger's clock when the subject withdrew or its participation
+    /// ended (ineligible, off-study, withdrawn): its trial window's end;
+    /// `None` while the window is open.
+    #[serde(default)]
+    pub window_until: Option<i64>,
     /// The ids of the subject's own `HRESCH` grants that back its consents
     /// (to the sponsor or its site), in the order named: revoked when the
     /// subject withdraws or an amendment asks it to consent again.
@@ -216,6 +226,8 @@ impl Subject {
             last_visit: 0,
             deviations: Vec::new(),
             withdrawn_by_subject: false,
+            window_from: 0,
+            window_until: None,
             grants: Vec::new(),
         }
     }
@@ -352,6 +364,9 @@ impl TxBody for SubjectMilestone {
         subject.milestones.push((self.milestone, cx.index));
         if next != subject.state {
             subject.set_state(next, cx.index);
+        }
+        if next.is_final() && subject.window_until.is_none() {
+            subject.window_until = Some(state.escrows.clock);
         }
         state
             .trials

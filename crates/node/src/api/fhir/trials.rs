@@ -270,6 +270,8 @@ mod tests {
             last_visit: 1,
             deviations: Vec::new(),
             withdrawn_by_subject: false,
+            window_from: 0,
+            window_until: None,
             grants: vec!["34".repeat(32)],
         };
         let did = "did:key:z6MkhaXgBZDvotDkL5257faiztiGiC2QtKLGpbnnEGta2doK";

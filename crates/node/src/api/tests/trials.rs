@@ -540,3 +540,295 @@ async fn withdrawal_revokes_the_grant_behind_the_consent_and_the_sponsor_reads_n
         json!([{"grant": grant, "active": false}])
     );
 }
+
+/// A batch from `device` with one glucose reading at each of `times`.
+fn readings(device: &Keypair, times: &[i64]) -> Vec<u8> {
+    use hygeia_state::devices::batch::{example_observation, sign_observation};
+    use hygeia_state::devices::ReadingKind;
+    let readings: Vec<Value> = times
+        .iter()
+        .map(|&t| {
+            let o = example_observation(&did(device), ReadingKind::Glucose, t, 123.25);
+            json!({"observation": o, "jws": sign_observation(device, &o)})
+        })
+        .collect();
+    serde_json::to_vec(&json!({"device": did(device), "readings": readings})).unwrap()
+}
+
+/// The rest of the oncology chain over HTTP: the participant's wearable,
+/// attested and bound to their study key for the study, streams signed
+/// readings; the sponsor's adherence rule is met and releases the stipend
+/// escrowed to the study key; after an amendment asking for re-consent
+/// the wearable's batches are refused until the participant consents
+/// again; readings from before the consent and after a withdrawal are
+/// refused. The sponsor sees milestones and adherence, never a value or
+/// who the participant is; no entry carries a reading.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_trial_wearable_releases_the_stipend_and_stops_until_re_consent() {
+    use hygeia_credentials::credential_types::VCT_DEVICE_ATTESTATION;
+    use hygeia_state::devices::{day_of, milestone_id as adherence_milestone, DAY_SECS};
+    use hygeia_state::testing::device_presentation;
+
+    let t = trial().await;
+    let (subject, sponsor) = (&t.subject, &t.sponsor);
+    let manufacturer = Keypair::generate();
+    let wearable = Keypair::generate();
+    t.net
+        .submit_ok(
+            &t.cast.governance,
+            "trust.issuer",
+            json!({"issuer": did(&manufacturer), "credential_type": VCT_DEVICE_ATTESTATION, "jurisdictions": [], "op": "add"}),
+        )
+        .await;
+    t.net
+        .submit_ok(subject, "econsent.give", t.consent("1.0", &hash(0xa1)))
+        .await;
+    // The trial window opens at the ledger's clock at the consent.
+    let clock = t.net.node.state.read().state.escrows.clock;
+    assert!(clock > 0);
+    let network_id = t
+        .net
+        .node
+        .state
+        .read()
+        .state
+        .network
+        .id()
+        .unwrap()
+        .to_owned();
+    let attest = |patient: &Keypair| {
+        json!({
+            "device": did(&wearable),
+            "presentation": device_presentation(&manufacturer, &wearable, &network_id, &did(patient), now(), None),
+            "from": (now() / DAY_SECS - 1) * DAY_SECS,
+            "until": (now() / DAY_SECS + 90) * DAY_SECS,
+            "study": t.study,
+        })
+    };
+    // A stranger cannot bind a wearable to the study: it is no subject.
+    let stranger = Keypair::generate();
+    t.refused(
+        &stranger,
+        "device.attest",
+        attest(&stranger),
+        403,
+        "trial.not_subject",
+    )
+    .await;
+    // Nor can the sponsor (with the subject's presentation, or its own).
+    t.refused(
+        sponsor,
+        "device.attest",
+        attest(subject),
+        403,
+        "trial.not_subject",
+    )
+    .await;
+    t.net
+        .submit_ok(subject, "device.attest", attest(subject))
+        .await;
+
+    let send = |body: Vec<u8>| {
+        let net = &t.net;
+        let wearable = &wearable;
+        async move {
+            net.signed(wearable, Method::POST, "/v1/devices/batches", Some(body))
+                .await
+        }
+    };
+    // A reading from before the consent: outside the trial window.
+    let size = t.net.size();
+    let early = send(readings(&wearable, &[clock - 3600, clock + 1])).await;
+    assert_eq!(
+        (early.status, early.code()),
+        (422, "device.outside_trial_window".into()),
+        "{}",
+        early.text()
+    );
+    assert_eq!(t.net.size(), size);
+    let first = send(readings(&wearable, &[clock + 1, clock + 2])).await;
+    assert_eq!(first.status, 201, "{}", first.text());
+
+    // The sponsor's rule for the study: a reading on every day of the
+    // first batch. Only the sponsor registers it.
+    let rule = hash(0xe1);
+    let rule_body = json!({"rule": rule, "kind": "glucose", "start_day": day_of(clock + 1),
+                           "end_day": day_of(clock + 2), "min_percent": 100, "study": t.study});
+    t.refused(
+        &stranger,
+        "adherence.rule",
+        rule_body.clone(),
+        403,
+        "trial.not_sponsor",
+    )
+    .await;
+    t.net.submit_ok(sponsor, "adherence.rule", rule_body).await;
+    // The stipend, escrowed to the participant's study key.
+    let id = adherence_milestone(&rule, &did(sponsor), &did(subject));
+    t.net
+        .submit_ok(
+            sponsor,
+            "escrow.open",
+            json!({"unit": UNIT, "amount": 2_500, "beneficiary": did(subject),
+                   "condition": {"kind": "milestone", "id": id}, "refund_after": now() + 365 * 86_400}),
+        )
+        .await;
+    let evaluate = json!({"rule": rule, "subject": did(subject)});
+    t.refused(
+        &stranger,
+        "adherence.evaluate",
+        evaluate.clone(),
+        403,
+        "adherence.not_allowed",
+    )
+    .await;
+    t.net
+        .submit_ok(sponsor, "adherence.evaluate", evaluate)
+        .await;
+    let balance = |key: &Keypair| {
+        let path = format!("/v1/accounts/{}", did(key));
+        let net = &t.net;
+        async move {
+            net.get(&path).await.json()["balances"][UNIT]
+                .as_u64()
+                .unwrap_or(0)
+        }
+    };
+    assert_eq!(balance(subject).await, 2_500);
+    let result = t
+        .net
+        .signed_get(sponsor, &format!("/v1/adherence/{rule}/{}", did(subject)))
+        .await;
+    assert_eq!(result.status, 200, "{}", result.text());
+    assert_eq!(result.json()["met"], true);
+
+    // The amendment asks for re-consent: no new data flows until then.
+    t.net
+        .submit_ok(
+            sponsor,
+            "study.amend",
+            json!({"study": t.study, "protocol": hash(0xa2), "version": "2.0", "reconsent": true}),
+        )
+        .await;
+    t.net
+        .submit_ok(
+            &t.committee,
+            "ethics.approve",
+            json!({"study": t.study, "version": "2.0", "protocol": hash(0xa2)}),
+        )
+        .await;
+    let size = t.net.size();
+    let held = send(readings(&wearable, &[clock + 3])).await;
+    assert_eq!(
+        (held.status, held.code()),
+        (409, "trial.reconsent_required".into()),
+        "{}",
+        held.text()
+    );
+    assert_eq!(t.net.size(), size);
+    t.net
+        .submit_ok(subject, "econsent.give", t.consent("2.0", &hash(0xa2)))
+        .await;
+    let after = send(readings(&wearable, &[clock + 3])).await;
+    assert_eq!(after.status, 201, "{}", after.text());
+
+    // The participant sees their wearable's binding to the study; the
+    // sponsor does not see the wearable at all.
+    let path = format!("/v1/devices/{}", did(&wearable));
+    let own = t.net.signed_get(subject, &path).await;
+    assert_eq!(own.status, 200, "{}", own.text());
+    assert_eq!(own.json()["study"], json!(t.study));
+    assert_eq!(own.json()["batches"], 2);
+    assert_eq!(t.net.signed_get(sponsor, &path).await.status, 404);
+
+    // What the sponsor sees of the study and the subject: milestones and
+    // states, never a value, the wearable, or who the participant is.
+    let study = t.net.get(&format!("/v1/studies/{}", t.study)).await;
+    assert_eq!(study.status, 200, "{}", study.text());
+    let token = t.net.token(sponsor, "HRESCH", None).await;
+    let subject_id = crate::api::fhir::trials::subject_id(&t.study, &did(subject));
+    let fhir = t
+        .net
+        .fhir(
+            &token,
+            Method::GET,
+            &format!("/fhir/ResearchSubject/{subject_id}"),
+            None,
+        )
+        .await;
+    assert_eq!(fhir.status, 200, "{}", fhir.text());
+    for view in [study.text(), fhir.text()] {
+        for secret in [
+            "123.25",
+            "mg/dL",
+            "valueQuantity",
+            "Observation",
+            did(&wearable).as_str(),
+            did(&t.cast.patient).as_str(),
+        ] {
+            assert!(!view.contains(secret), "{secret:?} in {view}");
+        }
+    }
+
+    // Withdrawal stops the data at once.
+    t.net
+        .submit_ok(subject, "econsent.withdraw", json!({"study": t.study}))
+        .await;
+    let size = t.net.size();
+    let gone = send(readings(&wearable, &[clock + 4])).await;
+    assert_eq!(
+        (gone.status, gone.code()),
+        (409, "trial.subject_withdrawn".into()),
+        "{}",
+        gone.text()
+    );
+    assert_eq!(t.net.size(), size);
+
+    // No device or adherence entry holds a reading: only DIDs, hashes,
+    // codes, numbers and the attestation presentation (serial withheld).
+    let mut entries = Vec::new();
+    t.net
+        .node
+        .store
+        .snapshot()
+        .unwrap()
+        .for_each_entry(|_, entry| {
+            entries.push(String::from_utf8(entry.to_vec()).unwrap());
+            Ok(())
+        })
+        .unwrap();
+    let mut seen = std::collections::BTreeSet::new();
+    for text in &entries {
+        for phi in [
+            "123.25",
+            "mg/dL",
+            "2339-0",
+            "valueQuantity",
+            "effectiveDateTime",
+            "SN-0042",
+        ] {
+            assert!(!text.contains(phi), "{phi:?} in {text}");
+        }
+        let tx: Value = serde_json::from_str(text).unwrap();
+        let tx_type = tx["type"].as_str().unwrap_or_default();
+        if tx_type.starts_with("device.") || tx_type.starts_with("adherence.") {
+            seen.insert(tx_type.to_owned());
+            for (field, value) in tx["body"].as_object().unwrap() {
+                if field == "presentation" || field == "days" {
+                    continue;
+                }
+                if let Some(text) = value.as_str() {
+                    let hex = text.len() == 64 && text.bytes().all(|b| b.is_ascii_hexdigit());
+                    let code = text.len() <= 16 && text.bytes().all(|b| b.is_ascii_lowercase());
+                    assert!(
+                        text.starts_with("did:key:") || hex || code,
+                        "{tx_type}.{field} holds {text:?}"
+                    );
+                } else {
+                    assert!(value.is_number(), "{tx_type}.{field}: {value}");
+                }
+            }
+        }
+    }
+    assert_eq!(seen.len(), 4, "{seen:?}");
+}
