@@ -157,6 +157,7 @@ mod tests {
             batches: 0,
             readings: 0,
             days: Default::default(),
+            study: None,
         };
         // No trust list entry for its manufacturer: not in good standing.
         let state = LedgerState::empty();
