@@ -254,6 +254,14 @@ pub fn seed(url: &str, keys: &DemoKeys, work_dir: &Path) -> anyhow::Result<Strin
         "subject.milestone",
         json!({"study": study, "subject": did, "milestone": "visit-3"}),
     )?;
+    // Its primary endpoint assessed at that visit: the report stays with
+    // the site, its hash is the event.
+    submit(
+        &mut site,
+        "subject.endpoint",
+        json!({"study": study, "subject": did, "endpoint": "primary",
+               "report": sha256_hex(b"primary endpoint assessment, subject 1, visit 3 (synthetic)")}),
+    )?;
     seed_wearable(url, keys, &study, &mut sponsor, now)?;
     Ok(study)
 }

@@ -188,6 +188,26 @@ pub enum TrialCommand {
         #[arg(long)]
         report: PathBuf,
     },
+    /// Record that a protocol endpoint was assessed for a subject on study
+    /// (the subject's site): which endpoint, and the assessment report's
+    /// SHA-256; the finding stays with the site. A sponsor's escrow with
+    /// milestone `trial/<study>/<subject short>/endpoint-<endpoint>` pays
+    /// the site for it.
+    Endpoint {
+        #[command(flatten)]
+        signer: Signer,
+        #[arg(long)]
+        study: String,
+        #[arg(long)]
+        subject: String,
+        /// The endpoint's code in the protocol, e.g. `primary` or
+        /// `progression-free-6m` (lower case, digits, `.`, `_`, `-`).
+        #[arg(long)]
+        endpoint: String,
+        /// The assessment report (only its SHA-256 goes on the ledger).
+        #[arg(long)]
+        report: PathBuf,
+    },
     /// Show a study, its sites and subjects
     Show {
         #[arg(long)]
@@ -334,6 +354,17 @@ pub fn run(command: TrialCommand) -> anyhow::Result<ExitCode> {
                 json!({"study": study, "subject": subject, "milestone": milestone}),
             )
         }
+        TrialCommand::Endpoint {
+            signer,
+            study,
+            subject,
+            endpoint,
+            report,
+        } => submit(
+            &signer,
+            "subject.endpoint",
+            json!({"study": study, "subject": subject, "endpoint": endpoint, "report": digest(&report)?}),
+        ),
         TrialCommand::Deviation {
             signer,
             study,

@@ -598,6 +598,15 @@ fn the_demo_seeds_a_network_whose_banner_commands_work() {
         ("withdrawn", false),
     ];
     assert_eq!(states, expected.map(|(s, c)| (s.to_owned(), c)), "{shown}");
+    // One endpoint assessment, of the re-consented subject on study.
+    let endpoints: Vec<&Value> = shown["subject_list"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|s| s["endpoints"].as_array().unwrap().iter())
+        .collect();
+    assert_eq!(endpoints.len(), 1, "{shown}");
+    assert_eq!(endpoints[0]["endpoint"], "primary");
     let clinic = ok_json(run(&[
         "unit",
         "balance",

@@ -83,6 +83,7 @@ pub(crate) fn subject_json(
         "milestones": milestones, "deviations": deviations,
         "withdrawn_by_subject": s.withdrawn_by_subject,
         "grants": grants_json(state, s),
+        "endpoints": s.endpoints.iter().map(|e| json!({"endpoint": e.endpoint, "report": e.report, "index": e.index})).collect::<Vec<_>>(),
     })
 }
 

@@ -9,7 +9,8 @@
 //! - [`sites`]: `site.activate` (the sponsor's, with the site's
 //!   trial-site accreditation);
 //! - [`econsent`]: `econsent.give`, `econsent.withdraw` (the subject's);
-//! - [`subjects`]: `subject.milestone`, `subject.deviation` (the site's;
+//! - [`subjects`]: `subject.milestone`, `subject.deviation`,
+//!   `subject.endpoint` (the site's;
 //!   FHIR R5 ResearchSubject `progress`), which pay sites through escrow
 //!   milestones ([`crate::escrow::MilestoneReached`]).
 //!
@@ -37,7 +38,9 @@ use super::registry::Registry;
 
 pub use sites::SiteEntry;
 pub use study::{ProtocolVersion, Study, StudyState};
-pub use subjects::{Deviation, Milestone, Subject, SubjectState};
+pub use subjects::{
+    endpoint_milestone_id, Deviation, EndpointAssessment, Milestone, Subject, SubjectState,
+};
 
 /// The credential type the governance puts an ethics committee on the
 /// trust list for (`trust.issuer`): the committee's approvals count.

@@ -28,22 +28,26 @@ use serde::{Deserialize, Serialize};
 use super::super::accounts::acts_for;
 use super::super::escrow::MilestoneReached;
 use super::super::registry::{example_did, Cx, Registry, TxBody};
-use super::super::txs::{check_did_key, check_hex32};
+use super::super::txs::{check_code, check_did_key, check_hex32};
 use super::super::{Effect, LedgerState};
 use super::study::StudyState;
 use super::{conflict, forbidden, milestone_id};
 
 pub const SUBJECT_MILESTONE: &str = "subject.milestone";
 pub const SUBJECT_DEVIATION: &str = "subject.deviation";
+pub const SUBJECT_ENDPOINT: &str = "subject.endpoint";
 
 /// Highest visit number.
 pub const MAX_VISIT: u16 = 999;
 /// Most deviations recorded for one subject.
 pub const MAX_DEVIATIONS: usize = 256;
+/// Most endpoint assessments recorded for one subject.
+pub const MAX_ENDPOINTS: usize = 64;
 
 pub(crate) fn register(r: &mut Registry) {
     r.add::<SubjectMilestone>().emits::<MilestoneReached>();
     r.add::<SubjectDeviation>();
+    r.add::<SubjectEndpoint>().emits::<MilestoneReached>();
 }
 
 /// Where a subject stands: FHIR R5 `research-subject-state` codes.
@@ -178,6 +182,16 @@ pub struct Deviation {
     pub index: u64,
 }
 
+/// An endpoint assessment as recorded: which endpoint of the protocol,
+/// the SHA-256 of the site's assessment report (the finding stays with the
+/// site), and the leaf index.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EndpointAssessment {
+    pub endpoint: String,
+    pub report: String,
+    pub index: u64,
+}
+
 /// A subject of a study.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Subject {
@@ -212,6 +226,9 @@ pub struct Subject {
     /// subject withdraws or an amendment asks it to consent again.
     #[serde(default)]
     pub grants: Vec<String>,
+    /// The endpoint assessments its site recorded, in order.
+    #[serde(default)]
+    pub endpoints: Vec<EndpointAssessment>,
 }
 
 impl Subject {
@@ -229,6 +246,7 @@ impl Subject {
             window_from: 0,
             window_until: None,
             grants: Vec::new(),
+            endpoints: Vec::new(),
         }
     }
 
@@ -248,6 +266,18 @@ pub struct SubjectMilestone {
     /// or `withdrawn`.
     #[schemars(with = "String")]
     pub milestone: Milestone,
+}
+
+/// The subject's site records that `endpoint` (a code the protocol
+/// defines, such as `primary` or `progression-free-6m`) was assessed for
+/// the subject: the SHA-256 of the assessment report, never its finding.
+#[derive(Clone, Debug, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SubjectEndpoint {
+    pub study: String,
+    pub subject: String,
+    pub endpoint: String,
+    pub report: String,
 }
 
 /// The subject's site records a protocol deviation: its severity and the
@@ -419,6 +449,102 @@ impl TxBody for SubjectDeviation {
         state
             .trials
             .put_subject(&self.study, &self.subject, subject);
+        Ok(Effect::None)
+    }
+}
+
+/// The escrow milestone an endpoint assessment reaches:
+/// `trial/<study>/<subject's short name>/endpoint-<endpoint>`, so a
+/// sponsor may pay the site per assessment as per visit.
+pub fn endpoint_milestone_id(study: &str, subject: &str, endpoint: &str) -> String {
+    format!(
+        "trial/{study}/{}/endpoint-{endpoint}",
+        super::short_subject(subject)
+    )
+}
+
+/// Longest endpoint code: its milestone id stays within
+/// [`crate::escrow::MAX_MILESTONE_ID_LEN`].
+pub const MAX_ENDPOINT_LEN: usize = 48;
+
+impl TxBody for SubjectEndpoint {
+    const TYPE: &'static str = SUBJECT_ENDPOINT;
+
+    fn example() -> Self {
+        SubjectEndpoint {
+            study: "cd".repeat(32),
+            subject: example_did(8),
+            endpoint: "primary".into(),
+            report: "56".repeat(32),
+        }
+    }
+
+    fn check(&self) -> Result<(), String> {
+        check_hex32("study", &self.study)?;
+        check_did_key("subject", &self.subject)?;
+        check_code("endpoint", &self.endpoint)?;
+        if self.endpoint.len() > MAX_ENDPOINT_LEN {
+            return Err(format!(
+                "subject.endpoint body: endpoint is at most {MAX_ENDPOINT_LEN} characters"
+            ));
+        }
+        check_hex32("report", &self.report)
+    }
+
+    fn apply(self, state: &mut LedgerState, cx: &mut Cx<'_>) -> Result<Effect, TxError> {
+        let (study, subject) = require_site_of(state, &cx.signer, &self.study, &self.subject)?;
+        if study.state.is_final() {
+            return Err(conflict(
+                "trial.study_ended",
+                format!("the study is {}", study.state.code()),
+            ));
+        }
+        // Only a subject on study is assessed, and only under a consent
+        // that counts: after withdrawal nothing of it flows.
+        if subject.state != SubjectState::OnStudy {
+            return Err(conflict(
+                "trial.not_on_study",
+                format!(
+                    "endpoints are assessed for a subject on study; this one is {}",
+                    subject.state.code()
+                ),
+            ));
+        }
+        let Some(site) = study.sites.get(&subject.site) else {
+            return Err(forbidden("trial.not_site", "the site is not active"));
+        };
+        state.require_site_standing(site)?;
+        if subject.consented_version < study.consent_floor() {
+            return Err(conflict(
+                "trial.reconsent_required",
+                "the subject must consent to the amended protocol first",
+            ));
+        }
+        if subject.endpoints.iter().any(|e| e.report == self.report) {
+            return Err(conflict(
+                "trial.endpoint_exists",
+                "this assessment report is recorded already",
+            ));
+        }
+        if subject.endpoints.len() >= MAX_ENDPOINTS {
+            return Err(conflict(
+                "trial.too_many_endpoints",
+                format!(
+                    "at most {MAX_ENDPOINTS} endpoint assessments are recorded for one subject"
+                ),
+            ));
+        }
+        let mut subject = subject.clone();
+        subject.endpoints.push(EndpointAssessment {
+            endpoint: self.endpoint.clone(),
+            report: self.report,
+            index: cx.index,
+        });
+        state
+            .trials
+            .put_subject(&self.study, &self.subject, subject);
+        let id = endpoint_milestone_id(&self.study, &self.subject, &self.endpoint);
+        cx.emit(MilestoneReached { id })?;
         Ok(Effect::None)
     }
 }

@@ -1400,3 +1400,120 @@ fn a_subjects_consents_name_each_grant_once_and_a_bounded_number_in_all() {
     }
     assert_eq!(t.subject().grants.len(), econsent::MAX_SUBJECT_GRANTS);
 }
+
+/// Endpoint assessments are events: the site records which endpoint was
+/// assessed and the report's hash (never the finding), which may pay the
+/// site from the sponsor's escrow; everything else is refused with its
+/// code and no change.
+#[test]
+fn endpoint_assessments_are_events_of_a_subject_on_study() {
+    let mut t = trial(true, true);
+    let (sponsor, committee, site, subject) = (
+        copy(&t.sponsor),
+        copy(&t.committee),
+        copy(&t.site),
+        copy(&t.subject),
+    );
+    let study_id = t.study.clone();
+    let endpoint = |name: &str, report: u8| json!({"study": study_id, "subject": did(&subject), "endpoint": name, "report": hash(report)});
+    t.ok(
+        &subject,
+        econsent::ECONSENT_GIVE,
+        t.consent("1.0", &t.protocol.clone()),
+    );
+    // A candidate is not assessed yet.
+    t.refused(
+        &site,
+        subjects::SUBJECT_ENDPOINT,
+        endpoint("primary", 0xe1),
+        "trial.not_on_study",
+    );
+    t.ok(&site, subjects::SUBJECT_MILESTONE, t.milestone("screened"));
+    t.ok(&site, subjects::SUBJECT_MILESTONE, t.milestone("enrolled"));
+
+    // The sponsor pays the site per primary-endpoint assessment.
+    let id = subjects::endpoint_milestone_id(&t.study, &did(&subject), "primary");
+    assert!(crate::escrow::check_milestone_id(&id).is_ok(), "{id}");
+    t.ok(
+        &sponsor,
+        "escrow.open",
+        json!({"unit": UNIT, "amount": 30_000, "beneficiary": did(&site),
+               "condition": {"kind": "milestone", "id": id}, "refund_after": t.net.now + 86_400}),
+    );
+    let stranger = Keypair::generate();
+    t.refused(
+        &stranger,
+        subjects::SUBJECT_ENDPOINT,
+        endpoint("primary", 0xe1),
+        "trial.not_site",
+    );
+    t.ok(&site, subjects::SUBJECT_ENDPOINT, endpoint("primary", 0xe1));
+    assert_eq!(t.net.state.accounts.balance(UNIT, &did(&site)), 30_000);
+    let recorded = t.subject().endpoints;
+    assert_eq!(recorded.len(), 1);
+    assert_eq!(
+        (recorded[0].endpoint.as_str(), recorded[0].report.as_str()),
+        ("primary", hash(0xe1).as_str())
+    );
+    t.refused(
+        &site,
+        subjects::SUBJECT_ENDPOINT,
+        endpoint("secondary", 0xe1),
+        "trial.endpoint_exists",
+    );
+
+    // Malformed bodies never reach the rule.
+    for bad in [endpoint("Primary", 0xe2), endpoint(&"x".repeat(49), 0xe2)] {
+        let before = fingerprint(&t.net.state);
+        assert!(t.run(&site, subjects::SUBJECT_ENDPOINT, bad).is_err());
+        assert_eq!(fingerprint(&t.net.state), before);
+    }
+
+    // Awaiting re-consent, nothing is assessed.
+    let v2 = hash(0xa2);
+    t.ok(
+        &sponsor,
+        study::STUDY_AMEND,
+        json!({"study": t.study, "protocol": v2, "version": "2.0", "reconsent": true}),
+    );
+    t.ok(
+        &committee,
+        ethics::ETHICS_APPROVE,
+        json!({"study": t.study, "version": "2.0", "protocol": v2}),
+    );
+    t.refused(
+        &site,
+        subjects::SUBJECT_ENDPOINT,
+        endpoint("secondary", 0xe2),
+        "trial.reconsent_required",
+    );
+    t.ok(&subject, econsent::ECONSENT_GIVE, t.consent("2.0", &v2));
+
+    // Bounded per subject.
+    for n in 1..subjects::MAX_ENDPOINTS {
+        t.ok(
+            &site,
+            subjects::SUBJECT_ENDPOINT,
+            endpoint("secondary", n as u8),
+        );
+    }
+    t.refused(
+        &site,
+        subjects::SUBJECT_ENDPOINT,
+        endpoint("secondary", 0xff),
+        "trial.too_many_endpoints",
+    );
+
+    // After withdrawal, nothing more.
+    t.ok(
+        &subject,
+        econsent::ECONSENT_WITHDRAW,
+        json!({"study": t.study}),
+    );
+    t.refused(
+        &site,
+        subjects::SUBJECT_ENDPOINT,
+        endpoint("primary", 0xfe),
+        "trial.not_on_study",
+    );
+}

@@ -114,6 +114,17 @@ pub fn research_subject(study_id: &str, did: &str, subject: &Subject) -> Value {
             "milestone": coding(system, &code),
         }));
     }
+    // Endpoint assessments are milestones of Hygeia's code system, the
+    // endpoint's code after `endpoint-`: which endpoint, never the finding.
+    for assessment in &subject.endpoints {
+        progress.push(json!({
+            "type": coding(STATE_TYPE_SYSTEM, "Milestone"),
+            "milestone": coding(
+                "https://hygeia.health/fhir/CodeSystem/trial-milestone",
+                &format!("endpoint-{}", assessment.endpoint),
+            ),
+        }));
+    }
     let active = !subject.state.is_final();
     let mut resource = json!({
         "resourceType": "ResearchSubject",
@@ -273,6 +284,11 @@ mod tests {
             window_from: 0,
             window_until: None,
             grants: vec!["34".repeat(32)],
+            endpoints: vec![hygeia_state::trials::EndpointAssessment {
+                endpoint: "primary".into(),
+                report: "56".repeat(32),
+                index: 10,
+            }],
         };
         let did = "did:key:z6MkhaXgBZDvotDkL5257faiztiGiC2QtKLGpbnnEGta2doK";
         let resource = research_subject(&id, did, &subject);
@@ -285,6 +301,10 @@ mod tests {
         assert_eq!(
             resource["progress"][2]["milestone"]["coding"][0]["code"],
             "SignUp"
+        );
+        assert_eq!(
+            resource["progress"][4]["milestone"]["coding"][0]["code"],
+            "endpoint-primary"
         );
         assert_eq!(
             resource["consent"][0]["reference"],

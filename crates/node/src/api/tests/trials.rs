@@ -230,6 +230,18 @@ async fn the_oncology_trial_pays_the_site_after_re_consent_following_an_amendmen
         .submit_ok(site, "subject.milestone", t.milestone("visit-2"))
         .await;
     assert_eq!(t.site_balance().await, 90_000);
+    // The primary endpoint is assessed: an event naming the endpoint and
+    // the report's hash; the finding stays with the site.
+    let endpoint = json!({"study": t.study, "subject": did(subject), "endpoint": "primary", "report": hash(0xe1)});
+    t.refused(
+        &t.sponsor,
+        "subject.endpoint",
+        endpoint.clone(),
+        403,
+        "trial.not_site",
+    )
+    .await;
+    t.net.submit_ok(site, "subject.endpoint", endpoint).await;
 
     // The study and the subject as served.
     let study = t.net.get(&format!("/v1/studies/{}", t.study)).await;
@@ -243,6 +255,7 @@ async fn the_oncology_trial_pays_the_site_after_re_consent_following_an_amendmen
     assert_eq!(listed["state"], "on-study");
     assert_eq!(listed["consent_current"], true);
     assert_eq!(listed["milestones"].as_array().unwrap().len(), 4);
+    assert_eq!(listed["endpoints"][0]["endpoint"], "primary");
 
     // FHIR: the study for any reader, the subject for its parties only.
     let sponsor_token = t.net.token(&t.sponsor, "HRESCH", None).await;
@@ -340,7 +353,7 @@ async fn the_oncology_trial_pays_the_site_after_re_consent_following_an_amendmen
             );
         }
     }
-    assert_eq!(seen, 12);
+    assert_eq!(seen, 13);
 }
 
 /// What a stranger with a fresh did:key can do to a running trial: nothing
