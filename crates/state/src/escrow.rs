@@ -498,44 +498,22 @@ impl TxBody for EscrowOpen {
                 }
             }
             Condition::Proof { program } => {
-                let Some(p) = state.programs.get(program) else {
-                    return Err(TxError::new(
+                let p = state.programs.get(program).ok_or_else(|| {
+                    TxError::new(
                         ErrorCode::NotFound("program.unknown"),
                         format!("no care program {program}"),
-                    ));
-                };
-                if p.org != funder {
-                    return Err(TxError::new(
-                        ErrorCode::Forbidden("escrow.not_program_owner"),
-                        "only the program's organization funds it",
-                    ));
-                }
-                if p.unit != self.unit {
-                    return Err(TxError::new(
-                        ErrorCode::Invalid("escrow.wrong_unit"),
-                        format!("program {program} pays in {}", p.unit),
-                    ));
-                }
+                    )
+                })?;
+                check_program_funder(&p.org, &p.unit, &funder, &self.unit, "organization")?;
             }
             Condition::Sharing { program } => {
-                let Some(p) = state.sharing.get(program) else {
-                    return Err(TxError::new(
+                let p = state.sharing.get(program).ok_or_else(|| {
+                    TxError::new(
                         ErrorCode::NotFound("sharing.unknown"),
                         format!("no research-sharing programme {program}"),
-                    ));
-                };
-                if p.researcher != funder {
-                    return Err(TxError::new(
-                        ErrorCode::Forbidden("escrow.not_program_owner"),
-                        "only the programme's researcher funds it",
-                    ));
-                }
-                if p.unit != self.unit {
-                    return Err(TxError::new(
-                        ErrorCode::Invalid("escrow.wrong_unit"),
-                        format!("programme {program} pays in {}", p.unit),
-                    ));
-                }
+                    )
+                })?;
+                check_program_funder(&p.researcher, &p.unit, &funder, &self.unit, "researcher")?;
             }
             Condition::Deadline { .. } => {}
         }
@@ -703,4 +681,28 @@ impl TxBody for ClockTick {
         state.escrows.clock = self.time;
         Ok(Effect::None)
     }
+}
+
+/// A programme (a care program or a research-sharing one) is funded only
+/// by its `owner` (named `role` in the refusal), in its own unit.
+fn check_program_funder(
+    owner: &str,
+    program_unit: &str,
+    funder: &str,
+    unit: &str,
+    role: &str,
+) -> Result<(), TxError> {
+    if owner != funder {
+        return Err(TxError::new(
+            ErrorCode::Forbidden("escrow.not_program_owner"),
+            format!("only the programme's {role} funds it"),
+        ));
+    }
+    if program_unit != unit {
+        return Err(TxError::new(
+            ErrorCode::Invalid("escrow.wrong_unit"),
+            format!("the programme pays in {program_unit}"),
+        ));
+    }
+    Ok(())
 }

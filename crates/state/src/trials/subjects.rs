@@ -314,6 +314,36 @@ fn require_site_of<'a>(
     Ok((study, subject))
 }
 
+/// What a site's record about a subject (a milestone other than
+/// withdrawal, an endpoint) needs beyond the site's key: the study not
+/// ended, the site active and in good standing, and the subject's consent
+/// counting (after an amendment asking for it, a re-consent).
+fn require_running_under_consent(
+    state: &LedgerState,
+    study: &super::Study,
+    subject: &Subject,
+) -> Result<(), TxError> {
+    if study.state.is_final() {
+        return Err(conflict(
+            "trial.study_ended",
+            format!("the study is {}", study.state.code()),
+        ));
+    }
+    // A study that has subjects has recruited: it is running until it
+    // ends (the transition table never goes back).
+    let Some(site) = study.sites.get(&subject.site) else {
+        return Err(forbidden("trial.not_site", "the site is not active"));
+    };
+    state.require_site_standing(site)?;
+    if subject.consented_version < study.consent_floor() {
+        return Err(conflict(
+            "trial.reconsent_required",
+            "the subject must consent to the amended protocol first",
+        ));
+    }
+    Ok(())
+}
+
 impl TxBody for SubjectMilestone {
     const TYPE: &'static str = SUBJECT_MILESTONE;
 
@@ -340,24 +370,7 @@ impl TxBody for SubjectMilestone {
         }
         let withdrawing = self.milestone == Milestone::Withdrawn;
         if !withdrawing {
-            if study.state.is_final() {
-                return Err(conflict(
-                    "trial.study_ended",
-                    format!("the study is {}", study.state.code()),
-                ));
-            }
-            // A study that has subjects has recruited: it is running
-            // until it ends (the transition table never goes back).
-            let Some(site) = study.sites.get(&subject.site) else {
-                return Err(forbidden("trial.not_site", "the site is not active"));
-            };
-            state.require_site_standing(site)?;
-            if subject.consented_version < study.consent_floor() {
-                return Err(conflict(
-                    "trial.reconsent_required",
-                    "the subject must consent to the amended protocol first",
-                ));
-            }
+            require_running_under_consent(state, study, subject)?;
         }
         use Milestone as M;
         use SubjectState as S;
@@ -493,12 +506,6 @@ impl TxBody for SubjectEndpoint {
 
     fn apply(self, state: &mut LedgerState, cx: &mut Cx<'_>) -> Result<Effect, TxError> {
         let (study, subject) = require_site_of(state, &cx.signer, &self.study, &self.subject)?;
-        if study.state.is_final() {
-            return Err(conflict(
-                "trial.study_ended",
-                format!("the study is {}", study.state.code()),
-            ));
-        }
         // Only a subject on study is assessed, and only under a consent
         // that counts: after withdrawal nothing of it flows.
         if subject.state != SubjectState::OnStudy {
@@ -510,16 +517,7 @@ impl TxBody for SubjectEndpoint {
                 ),
             ));
         }
-        let Some(site) = study.sites.get(&subject.site) else {
-            return Err(forbidden("trial.not_site", "the site is not active"));
-        };
-        state.require_site_standing(site)?;
-        if subject.consented_version < study.consent_floor() {
-            return Err(conflict(
-                "trial.reconsent_required",
-                "the subject must consent to the amended protocol first",
-            ));
-        }
+        require_running_under_consent(state, study, subject)?;
         if subject.endpoints.iter().any(|e| e.report == self.report) {
             return Err(conflict(
                 "trial.endpoint_exists",

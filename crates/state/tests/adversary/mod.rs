@@ -1216,6 +1216,10 @@ fn cases(
             "record a deviation against the victim",
             json!({"study": world.study, "subject": vkey, "severity": "major", "report": commitment(24)}),
         )],
+        "subject.endpoint" => vec![case(
+            "record an endpoint assessment of the victim (paying a site's escrow)",
+            json!({"study": world.study, "subject": vkey, "endpoint": "primary", "report": commitment(25)}),
+        )],
         _ => return None,
     };
     Some(bodies)

@@ -304,6 +304,10 @@ fn body(
             "study": pick(&pools.grants, p[0]), "subject": did_at(1), "severity": "major",
             "report": pick(&pools.commitments, p[1]),
         }),
+        "subject.endpoint" => json!({
+            "study": pick(&pools.grants, p[0]), "subject": did_at(1), "endpoint": "primary",
+            "report": pick(&pools.commitments, p[1]),
+        }),
         "dataset.publish" => {
             let members = vec![hygeia_state::datasets::DatasetMember {
                 record: pick(&pools.commitments, p[0]),
