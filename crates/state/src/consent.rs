@@ -86,16 +86,8 @@ impl TxBody for ConsentRevoke {
     }
 
     fn apply(self, state: &mut LedgerState, cx: &mut Cx<'_>) -> Result<Effect, TxError> {
-        let effect = consent(
-            state,
-            ConsentEvent::Revoke {
-                author: cx.signer.clone(),
-                grant_id: self.grant.clone(),
-            },
-        )?;
-        // When it ended, for research-sharing payouts (crate::sharing).
-        super::sharing::note_revoked(state, &self.grant);
-        Ok(effect)
+        revoke(state, &cx.signer, &self.grant)?;
+        Ok(Effect::None)
     }
 }
 
@@ -165,6 +157,22 @@ impl TxBody for GovernancePolicy {
             .map_err(governance_error)?;
         Ok(Effect::None)
     }
+}
+
+/// Revokes `grant` as `author` (the patient or a delegate): every path
+/// that revokes a grant (`consent.revoke`, and a trial's withdrawal or
+/// re-consent amendment) goes through here, so that when it ended is
+/// recorded for research-sharing payouts ([`crate::sharing`]).
+pub(crate) fn revoke(state: &mut LedgerState, author: &str, grant: &str) -> Result<(), TxError> {
+    consent(
+        state,
+        ConsentEvent::Revoke {
+            author: author.to_owned(),
+            grant_id: grant.to_owned(),
+        },
+    )?;
+    super::sharing::note_revoked(state, grant);
+    Ok(())
 }
 
 fn consent(state: &mut LedgerState, event: ConsentEvent) -> Result<Effect, TxError> {

@@ -28,12 +28,12 @@
 //! again.
 
 use hygeia_ledger::{ErrorCode, TxError};
-use hygeia_policy::{Action, ConsentEvent, PurposeOfUse};
+use hygeia_policy::{Action, PurposeOfUse};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use super::super::accounts::acts_for;
-use super::super::consent::consent_error;
+use super::super::consent::revoke;
 use super::super::registry::{example_did, Cx, Registry, TxBody};
 use super::super::txs::{check_code, check_did, check_hex32};
 use super::super::{Effect, LedgerState};
@@ -316,13 +316,7 @@ pub(crate) fn revoke_backing_grants(
         if state.policy.consents().is_revoked(id) {
             continue;
         }
-        state
-            .policy
-            .apply(&ConsentEvent::Revoke {
-                author: subject.to_owned(),
-                grant_id: id.clone(),
-            })
-            .map_err(consent_error)?;
+        revoke(state, subject, id)?;
     }
     Ok(())
 }

@@ -1240,13 +1240,20 @@ fn the_grants_backing_a_consent_stop_with_re_consent_and_withdrawal() {
     assert_eq!(t.subject().grants.len(), 3);
     assert!(!t.revoked(&fresh));
 
-    // Withdrawal revokes what is still live, in the same transaction.
+    // Withdrawal revokes what is still live, in the same transaction, and
+    // records when, as consent.revoke does (research-sharing payouts stop
+    // counting days there).
     t.ok(
         &subject,
         econsent::ECONSENT_WITHDRAW,
         json!({"study": t.study}),
     );
     assert!(t.revoked(&fresh));
+    let clock = t.net.state.escrows.clock;
+    for grant in [&to_sponsor, &to_site, &fresh] {
+        let usage = t.net.state.sharing.usage(grant);
+        assert_eq!(usage.revoked_at, Some(clock), "{grant}");
+    }
     assert_eq!(t.subject().state, SubjectState::Withdrawn);
 }
 
