@@ -10,7 +10,7 @@ use anyhow::Context;
 use serde_json::{json, Value};
 
 use super::dataset::publish_body;
-use super::demo_records::DemoKeys;
+use super::demo_records::{leaf_hash, DemoKeys};
 use crate::client::{Client, RecordUpload};
 
 /// How many patients the demo dataset draws from.
@@ -20,13 +20,6 @@ fn submit(client: &mut Client, tx_type: &str, body: Value) -> anyhow::Result<Val
     client
         .submit(tx_type, body)
         .with_context(|| format!("seeding the demo dataset: {tx_type}"))
-}
-
-fn leaf_hash(answer: &Value) -> anyhow::Result<String> {
-    Ok(answer["leaf_hash"]
-        .as_str()
-        .context("the node gave no leaf hash")?
-        .to_owned())
 }
 
 /// Seeds the dataset through the node at `url`; returns its id.

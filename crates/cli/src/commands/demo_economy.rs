@@ -12,7 +12,7 @@ use anyhow::Context;
 use hygeia_credentials::zk::{hba1c, CommittedAttributeCredential};
 use serde_json::{json, Value};
 
-use super::demo_records::DemoKeys;
+use super::demo_records::{leaf_hash, DemoKeys};
 use super::demo_records::{CLINIC, LAB};
 use super::economy::{claim_body, tick};
 use crate::client::Client;
@@ -51,10 +51,7 @@ pub fn seed(url: &str, keys: &DemoKeys, work_dir: &Path) -> anyhow::Result<Strin
                "loinc": hba1c::HBA1C_LOINC, "range": {"max_exclusive": 70}, "issuers": [LAB],
                "start": now - 86_400, "period_secs": 90 * 86_400}),
     )?;
-    let program = published["leaf_hash"]
-        .as_str()
-        .context("the node gave no leaf hash")?
-        .to_owned();
+    let program = leaf_hash(&published)?;
     submit(
         &mut clinic,
         "escrow.open",

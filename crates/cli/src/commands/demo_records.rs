@@ -124,6 +124,15 @@ fn submit(client: &mut Client, tx_type: &str, body: Value) -> anyhow::Result<Val
         .with_context(|| format!("seeding the demo: {tx_type}"))
 }
 
+/// The id of what a submission created: its entry's leaf hash (hex), as
+/// the node answered it. Shared by every demo seeder.
+pub(super) fn leaf_hash(answer: &Value) -> anyhow::Result<String> {
+    Ok(answer["leaf_hash"]
+        .as_str()
+        .context("the node gave no leaf hash")?
+        .to_owned())
+}
+
 /// Seeds the demo network through the node at `url`. Only run on a fresh
 /// node; returns the records seeded.
 pub fn seed(url: &str, keys: &DemoKeys, work_dir: &Path) -> anyhow::Result<Vec<SeededRecord>> {

@@ -12,7 +12,7 @@ use std::path::Path;
 use anyhow::Context;
 use serde_json::{json, Value};
 
-use super::demo_records::{DemoKeys, RESEARCH};
+use super::demo_records::{leaf_hash, DemoKeys, RESEARCH};
 use super::economy::tick;
 use crate::client::{Client, RecordUpload};
 
@@ -23,13 +23,6 @@ fn submit(client: &mut Client, tx_type: &str, body: Value) -> anyhow::Result<Val
     client
         .submit(tx_type, body)
         .with_context(|| format!("seeding the demo sharing programme: {tx_type}"))
-}
-
-fn leaf_hash(answer: &Value) -> anyhow::Result<String> {
-    Ok(answer["leaf_hash"]
-        .as_str()
-        .context("the node gave no leaf hash")?
-        .to_owned())
 }
 
 /// Seeds the programme through the node at `url`; returns its id.

@@ -22,7 +22,7 @@ use hygeia_identity::Keypair;
 use hygeia_state::trials::{milestone_id, VCT_ETHICS_COMMITTEE};
 use serde_json::{json, Value};
 
-use super::demo_records::{DemoKeys, CLINIC};
+use super::demo_records::{leaf_hash, DemoKeys, CLINIC};
 use crate::client::Client;
 
 /// The trial's settlement unit.
@@ -44,10 +44,7 @@ fn research_grant(subject: &mut Client, did: &str, site: &str, now: i64) -> anyh
                "actions": ["read"], "purpose": "HRESCH",
                "not_before": now - 60, "not_after": now + 365 * 86_400}),
     )?;
-    granted["leaf_hash"]
-        .as_str()
-        .map(str::to_owned)
-        .context("the node gave no leaf hash")
+    leaf_hash(&granted)
 }
 
 fn sha256_hex(bytes: &[u8]) -> String {
@@ -143,10 +140,7 @@ pub fn seed(url: &str, keys: &DemoKeys, work_dir: &Path) -> anyhow::Result<Strin
         "study.register",
         json!({"protocol": p1, "version": "1.0", "committee": committee_key.did().to_string()}),
     )?;
-    let study = registered["leaf_hash"]
-        .as_str()
-        .context("the node gave no leaf hash")?
-        .to_owned();
+    let study = leaf_hash(&registered)?;
     submit(
         &mut committee,
         "ethics.approve",
