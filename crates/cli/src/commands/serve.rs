@@ -94,7 +94,9 @@ pub struct DemoArgs {
     pub public_url: Option<String>,
     /// Start this many organizations' nodes instead, ordering one log
     /// together (BFT, docs/network.md), with HTTP on consecutive ports
-    /// from --listen and p2p 100 ports above; no demo data is seeded.
+    /// from --listen and p2p 100 ports above. The demo data is seeded
+    /// through the first node at the first start (--fhir-patients of them
+    /// write FHIR records), and every node orders it.
     #[arg(long)]
     pub nodes: Option<usize>,
 }
@@ -105,7 +107,7 @@ pub fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
 
 pub fn demo(args: DemoArgs) -> anyhow::Result<ExitCode> {
     if let Some(nodes) = args.nodes {
-        return demo_network(&args.data_dir, args.listen, nodes);
+        return demo_network(&args.data_dir, args.listen, nodes, args.fhir_patients);
     }
     run_node(
         ServeArgs {
@@ -222,7 +224,12 @@ fn run_node(args: ServeArgs, demo: Option<usize>) -> anyhow::Result<ExitCode> {
 
 /// `hygeia demo --nodes N`: N organizations' nodes on this machine, one
 /// process each, ordering one log together; stops them all at Ctrl-C.
-fn demo_network(base: &Path, listen: SocketAddr, n: usize) -> anyhow::Result<ExitCode> {
+fn demo_network(
+    base: &Path,
+    listen: SocketAddr,
+    n: usize,
+    fhir_patients: usize,
+) -> anyhow::Result<ExitCode> {
     anyhow::ensure!(
         (1..=32).contains(&n),
         "--nodes takes 1 to 32 (four tolerate one faulty node)"
@@ -230,6 +237,11 @@ fn demo_network(base: &Path, listen: SocketAddr, n: usize) -> anyhow::Result<Exi
     let ip = listen.ip();
     let http = |i: usize| SocketAddr::new(ip, listen.port() + i as u16);
     let dirs: Vec<PathBuf> = (1..=n).map(|i| base.join(format!("org-{i}"))).collect();
+    // The demo's participants, the governance key among them, are shared by
+    // the organizations: the genesis names that governance key.
+    let keys = DemoKeys {
+        dir: base.join("demo-keys"),
+    };
     if !dirs[0].join(hygeia_node::config::PEERS_FILE).exists() {
         let nodes: Vec<hygeia_node::ordering::InitNode> = dirs
             .iter()
@@ -240,11 +252,21 @@ fn demo_network(base: &Path, listen: SocketAddr, n: usize) -> anyhow::Result<Exi
                 api: Some(format!("http://{}", http(i))),
             })
             .collect();
-        hygeia_node::ordering::init(DEFAULT_NETWORK, None, &nodes)?;
+        hygeia_node::ordering::init(DEFAULT_NETWORK, Some(keys.did("governance")?), &nodes)?;
+        // Only the first node's patients sign in with the demo app.
+        register_demo_smart_client(&dirs[0])?;
     }
     let exe = std::env::current_exe()?;
     let mut children = Vec::new();
     for (i, dir) in dirs.iter().enumerate() {
+        // Each node's log lines go to a file of its own, so the banner and
+        // the seeding progress stay readable.
+        let log_path = dir.join("node.log");
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&log_path)
+            .with_context(|| format!("cannot open {}", log_path.display()))?;
         let child = std::process::Command::new(&exe)
             .arg("serve")
             .arg("--data-dir")
@@ -254,6 +276,7 @@ fn demo_network(base: &Path, listen: SocketAddr, n: usize) -> anyhow::Result<Exi
             .arg("--listen")
             .arg(http(i).to_string())
             .stdout(std::process::Stdio::null())
+            .stderr(log)
             .spawn()
             .with_context(|| format!("cannot start the node in {}", dir.display()))?;
         children.push(child);
@@ -279,15 +302,46 @@ fn demo_network(base: &Path, listen: SocketAddr, n: usize) -> anyhow::Result<Exi
             std::thread::sleep(Duration::from_millis(200));
         }
     }
+    let seeded = base.join("demo-network-seeded.json");
+    if !seeded.exists() {
+        if let Err(error) = seed_network(&format!("http://{}", http(0)), &keys, base, fhir_patients)
+        {
+            for mut child in children {
+                let _ = child.kill();
+            }
+            return Err(error.context("seeding the demo data through org-1's node"));
+        }
+    }
+    let sizes: Vec<String> = (0..n)
+        .map(|i| {
+            client
+                .get(format!("http://{}/checkpoint", http(i)))
+                .send()
+                .and_then(|r| r.text())
+                .ok()
+                .and_then(|note| note.lines().nth(1).map(str::to_owned))
+                .unwrap_or_else(|| "?".into())
+        })
+        .collect();
     println!("Hygeia demo network: {n} organizations' nodes ordering one log (BFT)");
     for (i, dir) in dirs.iter().enumerate() {
         println!(
-            "  org-{}: http://{}   data directory {}",
+            "  org-{}: http://{}   data directory {}   (log: node.log there)",
             i + 1,
             http(i),
             dir.display()
         );
     }
+    println!("  log sizes: {}", sizes.join(", "));
+    if let Ok(bytes) = std::fs::read(&seeded) {
+        if let Ok(summary) = serde_json::from_slice::<serde_json::Value>(&bytes) {
+            println!(
+                "  seeded through org-1: {} records, {} FHIR resources of {} patients, a trial, a research-sharing programme",
+                summary["records"], summary["fhir_resources"], summary["fhir_patients"]
+            );
+        }
+    }
+    println!("  demo keys: {}", keys.dir.display());
     println!();
     println!("Try, in another terminal:");
     println!("  hygeia key new --out alice.key");
@@ -298,6 +352,15 @@ fn demo_network(base: &Path, listen: SocketAddr, n: usize) -> anyhow::Result<Exi
     for i in 0..n {
         println!("  curl -s http://{}/checkpoint", http(i));
     }
+    println!(
+        "  hygeia verify http://{} --quorum {}   # the whole log, and its checkpoint cosigned by a quorum of the organizations",
+        http(n - 1),
+        2 * ((n - 1) / 3) + 1
+    );
+    println!(
+        "  curl -s http://{}/v1/studies   # the demo trial, ordered by every node",
+        http(n - 1)
+    );
     println!("Ctrl-C stops every node.");
     std::io::stdout().flush().ok();
     let mut failed = false;
@@ -309,6 +372,40 @@ fn demo_network(base: &Path, listen: SocketAddr, n: usize) -> anyhow::Result<Exi
     } else {
         ExitCode::SUCCESS
     })
+}
+
+/// Seeds the demo data through one node of the demo network, once: every
+/// submission is ordered by all the nodes, so each of them holds it.
+fn seed_network(
+    url: &str,
+    keys: &DemoKeys,
+    base: &Path,
+    fhir_patients: usize,
+) -> anyhow::Result<()> {
+    println!("seeding the demo data through {url} (each transaction is ordered by every node) ...");
+    std::io::stdout().flush().ok();
+    let work = base.join("demo-work");
+    let records = demo_records::seed(url, keys, &work)?;
+    super::demo_economy::seed(url, keys, &work)?;
+    super::demo_sharing::seed(url, keys, &work)?;
+    super::demo_trials::seed(url, keys, &work)?;
+    let dataset = super::demo_datasets::seed(url, keys, &work)?;
+    std::fs::write(work.join(DEMO_DATASET_FILE), &dataset)?;
+    let fhir = if fhir_patients > 0 {
+        demo_fhir::seed(url, keys, &base.join("org-1"), fhir_patients)?
+    } else {
+        serde_json::Value::Null
+    };
+    let summary = json!({
+        "node": url,
+        "records": records.len(),
+        "fhir_patients": fhir_patients,
+        "fhir_resources": fhir["resources"].as_u64().unwrap_or(0),
+    });
+    let path = base.join("demo-network-seeded.json");
+    std::fs::write(&path, serde_json::to_vec_pretty(&summary)?)
+        .with_context(|| format!("cannot write {}", path.display()))?;
+    Ok(())
 }
 
 async fn shutdown_signal() {

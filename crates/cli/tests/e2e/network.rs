@@ -363,3 +363,110 @@ fn sigkill_under_load_loses_no_acknowledged_transaction() {
         acked.len()
     );
 }
+
+/// `hygeia demo --nodes 4`: four organizations' nodes, the demo data seeded
+/// through the first and ordered by all four, the same verified checkpoint
+/// everywhere.
+#[test]
+fn the_four_node_demo_seeds_data_every_node_orders() {
+    use std::io::{BufRead, BufReader};
+    use std::os::unix::process::CommandExt;
+    let dir = tempfile::tempdir().unwrap();
+    // Consecutive ports: HTTP from the base, p2p 100 above. A base picked
+    // from the process id keeps parallel runs apart.
+    let base = 20_000 + (std::process::id() % 2_000) as u16 * 10;
+    let mut child = std::process::Command::new(common::hygeia_bin())
+        .args(["demo", "--nodes", "4", "--fhir-patients", "2", "--data-dir"])
+        .arg(dir.path())
+        .args(["--listen", &format!("127.0.0.1:{base}")])
+        .env("HYGEIA_LOG", "warn")
+        .stdout(std::process::Stdio::piped())
+        .process_group(0)
+        .spawn()
+        .unwrap();
+    let group = child.id();
+    let stop = move || {
+        let _ = std::process::Command::new("kill")
+            .args(["-TERM", "--", &format!("-{group}")])
+            .status();
+    };
+    let mut banner = Vec::new();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    for line in lines.by_ref().map_while(Result::ok) {
+        let done = line.starts_with("Ctrl-C");
+        banner.push(line);
+        if done {
+            break;
+        }
+    }
+    std::thread::spawn(move || for _ in lines {});
+    let text = banner.join("\n");
+    if !text.contains("Ctrl-C") {
+        stop();
+        panic!("the demo network did not start: {text}");
+    }
+    let urls: Vec<String> = (0..4)
+        .map(|i| format!("http://127.0.0.1:{}", base + i))
+        .collect();
+    let result = std::panic::catch_unwind(|| {
+        let sizes = banner
+            .iter()
+            .find_map(|l| l.trim().strip_prefix("log sizes: "))
+            .expect("the banner prints the log sizes");
+        let sizes: Vec<u64> = sizes.split(", ").map(|s| s.parse().unwrap()).collect();
+        assert_eq!(sizes.len(), 4, "{text}");
+        assert!(sizes[0] > 200, "the demo data is on the log: {text}");
+        assert!(
+            text.contains("FHIR resources of 2 patients"),
+            "the banner says what was seeded: {text}"
+        );
+        // Every node answers the same size and root once the last block is
+        // appended everywhere.
+        let client = common::client();
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let seen: Vec<String> = urls
+                .iter()
+                .map(|u| {
+                    let note = client
+                        .get(format!("{u}/checkpoint"))
+                        .send()
+                        .unwrap()
+                        .text()
+                        .unwrap();
+                    note.lines().skip(1).take(2).collect::<Vec<_>>().join(" ")
+                })
+                .collect();
+            if seen.iter().all(|s| *s == seen[0]) {
+                break;
+            }
+            assert!(Instant::now() < deadline, "the nodes disagree: {seen:?}");
+            std::thread::sleep(Duration::from_millis(200));
+        }
+        // The demo's trial, seeded through org-1, is in org-4's state.
+        let studies: serde_json::Value = client
+            .get(format!("{}/v1/studies", urls[3]))
+            .send()
+            .unwrap()
+            .json()
+            .unwrap();
+        assert!(
+            studies["studies"].as_array().is_some_and(|s| !s.is_empty()),
+            "org-4 lists the demo trial: {studies}"
+        );
+        // The banner's verify command: the whole log and a quorum of
+        // cosignatures, checked against the organizations' keys in the log.
+        let out = hygeia(&["verify", &urls[3], "--quorum", "3"]);
+        assert!(
+            out.status.success(),
+            "verify --quorum 3: {}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    });
+    stop();
+    let _ = child.wait();
+    if let Err(panic) = result {
+        std::panic::resume_unwind(panic);
+    }
+}
