@@ -532,6 +532,76 @@ fn a_block_with_a_refused_transaction_is_never_finalized() {
 }
 
 #[test]
+fn a_block_whose_transaction_bytes_were_never_seen_is_verified_and_refused() {
+    runner(5).start(|context| async move {
+        let keys = keys(4);
+        let dirs: Vec<_> = (0..4).map(|_| tempfile::tempdir().unwrap()).collect();
+        let oracle = network(&context, &keys).await;
+        let mut nodes = Vec::new();
+        for i in 0..4 {
+            let proposing = if i == 0 {
+                Proposing::Forging
+            } else {
+                Proposing::Honest
+            };
+            nodes.push(start_node(&context, &oracle, &keys, i, dirs[i].path(), proposing).await);
+        }
+        // Clients submit to the byzantine node (0): it passes each
+        // submission on as it should, so the honest nodes verify and keep
+        // the genuine bytes, but its own blocks carry the same transactions
+        // with a changed signature (same signer, same nonce, same body).
+        let mut forged = Vec::new();
+        let mut refused_why = Vec::new();
+        for i in 0..40 {
+            let tx = register(&keys, 100 + i);
+            let mut raw = tx.canonical_bytes().to_vec();
+            crate::application::forge(&mut raw);
+            assert_ne!(raw, tx.canonical_bytes());
+            forged.push(hygeia_ledger::merkle::leaf_hash(&raw));
+            nodes[0]
+                .bft()
+                .submit(vec![tx])
+                .await
+                .expect("honest leaders order the genuine transaction");
+            refused_why = nodes[1..]
+                .iter()
+                .flat_map(|n| n.bft().observed().refused_why)
+                .collect();
+            if !refused_why.is_empty() {
+                break;
+            }
+        }
+        // The honest nodes verified the forged bytes in full (they had never
+        // seen them) and refused the block for its signature...
+        assert!(
+            !refused_why.is_empty(),
+            "a forged block was proposed and refused"
+        );
+        assert!(
+            refused_why
+                .iter()
+                .all(|why| why.contains("signature does not verify")),
+            "{refused_why:?}"
+        );
+        // ...no forged transaction is in any log, and the logs agree.
+        assert!(
+            wait_for(&context, Duration::from_secs(10), || {
+                let s = size(&nodes[1]);
+                nodes.iter().all(|n| size(n) == s)
+            })
+            .await
+        );
+        for node in &nodes {
+            let snapshot = node.store.snapshot().unwrap();
+            for leaf in &forged {
+                assert_eq!(snapshot.index_of(leaf).unwrap(), None);
+            }
+        }
+        assert_identical(&nodes.iter().collect::<Vec<_>>());
+    });
+}
+
+#[test]
 fn a_node_sending_garbage_does_not_stop_the_others() {
     runner(4).start(|context| async move {
         let keys = keys(4);
