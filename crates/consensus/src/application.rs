@@ -47,9 +47,15 @@ use crate::block::{Block, MAX_BLOCK_BYTES, MAX_SUBMISSION_TXS};
 use crate::chain::Chain;
 use crate::wire::{self, TAG_BLOCK, TAG_COSIGNATURE, TAG_REQUEST, TAG_SUBMISSION};
 
-/// Most submissions received from peers waiting to be ordered: more are
-/// dropped (their submitter's own node still holds them).
-const MAX_REMOTE_PENDING: usize = 65_536;
+/// Most submissions received from peers waiting to be ordered, shared out
+/// equally between the peers (each holds its own share, so one peer
+/// cannot fill it for the others): past its share, a peer's submissions
+/// are dropped (their submitter's own node still holds them).
+#[cfg(not(test))]
+pub(crate) const MAX_REMOTE_PENDING: usize = 65_536;
+/// Small in the simulation, so a test can fill a share.
+#[cfg(test)]
+pub(crate) const MAX_REMOTE_PENDING: usize = 48;
 /// Most transactions kept parsed and verified for the blocks that hold
 /// them (see [`Actor::parse_submission`]): past it, a transaction is
 /// verified again when a block holds it.
@@ -97,6 +103,9 @@ pub struct Observations {
     pub faults: Vec<(&'static str, u64, PublicKey)>,
     /// Messages on the block channel that did not decode, per sender.
     pub garbage: HashMap<PublicKey, u64>,
+    /// Submissions a peer passed on that were dropped because that peer's
+    /// share of the pending pool was full, per peer.
+    pub dropped: HashMap<PublicKey, u64>,
     /// Set when a finalized block could not be executed or written: the
     /// node stops appending (its log would diverge) and says so.
     pub halted: Option<String>,
@@ -340,6 +349,9 @@ pub(crate) struct Setup<B> {
 struct Pending {
     txs: Vec<SignedTx>,
     key: ReplayKey,
+    /// The peer that passed it on while no client of this node submitted
+    /// it (counted in that peer's share).
+    from: Option<PublicKey>,
     /// `None` for a submission a peer passed on: its own node answers it.
     reply: Option<oneshot::Sender<Result<Receipt, SubmitError>>>,
     /// Counts a local submission among the pending ones until it leaves.
@@ -381,8 +393,11 @@ pub(crate) struct Actor<E: Spawner, B> {
     mempool: VecDeque<Pending>,
     /// Replay keys of the submissions in `mempool`.
     pending_keys: HashSet<ReplayKey>,
-    /// How many of `mempool` came from peers.
-    remote_pending: usize,
+    /// How many of `mempool` came from each peer.
+    remote_pending: HashMap<PublicKey, usize>,
+    /// Most of `mempool` from one peer: its share of
+    /// [`MAX_REMOTE_PENDING`].
+    peer_share: usize,
     /// The transactions of `mempool`, parsed and verified, by leaf hash
     /// (SHA-256 of their exact bytes): a block holding the same bytes
     /// reuses them instead of verifying them again.
@@ -444,6 +459,7 @@ impl<E: Spawner + Clock, B: Blocker<PublicKey = PublicKey>> Actor<E, B> {
                 Some((key.clone(), CosignatureVerifier::for_did(&did).ok()?))
             })
             .collect();
+        let peer_share = MAX_REMOTE_PENDING / setup.validators.len().saturating_sub(1).max(1);
         (
             Actor {
                 context: ContextCell::new(context),
@@ -462,7 +478,8 @@ impl<E: Spawner + Clock, B: Blocker<PublicKey = PublicKey>> Actor<E, B> {
                 done: HashSet::new(),
                 mempool: VecDeque::new(),
                 pending_keys: HashSet::new(),
-                remote_pending: 0,
+                remote_pending: HashMap::new(),
+                peer_share,
                 verified: HashMap::new(),
                 verifiers,
                 outbox: Vec::new(),
@@ -550,12 +567,14 @@ impl<E: Spawner + Clock, B: Blocker<PublicKey = PublicKey>> Actor<E, B> {
                 let key = first.replay_key();
                 if self.pending_keys.contains(&key) {
                     // A peer passed it on already: this node answers it.
-                    if let Some(pending) = self.mempool.iter_mut().find(|p| p.key == key) {
-                        if pending.reply.is_none() {
-                            self.remote_pending -= 1;
-                        }
-                        pending.reply = Some(reply);
-                        pending.permit = Some(permit);
+                    let Some(pending) = self.mempool.iter_mut().find(|p| p.key == key) else {
+                        return;
+                    };
+                    let from = pending.from.take();
+                    pending.reply = Some(reply);
+                    pending.permit = Some(permit);
+                    if let Some(peer) = from {
+                        self.release(&peer);
                     }
                     return;
                 }
@@ -565,6 +584,7 @@ impl<E: Spawner + Clock, B: Blocker<PublicKey = PublicKey>> Actor<E, B> {
                 self.mempool.push_back(Pending {
                     txs,
                     key,
+                    from: None,
                     reply: Some(reply),
                     permit: Some(permit),
                 });
@@ -644,16 +664,24 @@ impl<E: Spawner + Clock, B: Blocker<PublicKey = PublicKey>> Actor<E, B> {
             .posts
             .get(&self.last_final)
             .is_some_and(|post| post.replay.contains(&key));
-        if ordered || self.pending_keys.contains(&key) || self.remote_pending >= MAX_REMOTE_PENDING
-        {
+        if ordered || self.pending_keys.contains(&key) {
             return;
         }
+        let held = self.remote_pending.get(&peer).copied().unwrap_or(0);
+        if held >= self.peer_share {
+            tracing::debug!(%peer, held, "a peer's share of passed-on submissions is full");
+            if let Ok(mut observed) = self.setup.observed.lock() {
+                *observed.dropped.entry(peer).or_default() += 1;
+            }
+            return;
+        }
+        *self.remote_pending.entry(peer.clone()).or_default() += 1;
         self.pending_keys.insert(key);
-        self.remote_pending += 1;
         self.remember(&txs);
         self.mempool.push_back(Pending {
             txs,
             key,
+            from: Some(peer),
             reply: None,
             permit: None,
         });
@@ -1135,8 +1163,18 @@ impl<E: Spawner, B> Actor<E, B> {
         for tx in &pending.txs {
             self.verified.remove(&tx.leaf_hash().0);
         }
-        if pending.reply.is_none() {
-            self.remote_pending = self.remote_pending.saturating_sub(1);
+        if let Some(peer) = &pending.from {
+            self.release(peer);
+        }
+    }
+
+    /// One submission `peer` passed on left its share.
+    fn release(&mut self, peer: &PublicKey) {
+        if let Some(held) = self.remote_pending.get_mut(peer) {
+            *held = held.saturating_sub(1);
+            if *held == 0 {
+                self.remote_pending.remove(peer);
+            }
         }
     }
 }
