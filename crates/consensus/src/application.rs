@@ -35,6 +35,7 @@ use commonware_p2p::{Blocker, Receiver, Recipients, Sender};
 use commonware_runtime::{spawn_cell, Clock, ContextCell, Handle, Spawner};
 use commonware_utils::channel::{mpsc, oneshot};
 use hygeia_ledger::cosignature::{CosignatureVerifier, CosignedNote, Cosigner};
+use hygeia_ledger::merkle::leaf_hash;
 use hygeia_ledger::store::LogWriter;
 use hygeia_ledger::tx::TxContext;
 use hygeia_ledger::{
@@ -46,9 +47,19 @@ use crate::block::{Block, MAX_BLOCK_BYTES, MAX_SUBMISSION_TXS};
 use crate::chain::Chain;
 use crate::wire::{self, TAG_BLOCK, TAG_COSIGNATURE, TAG_REQUEST, TAG_SUBMISSION};
 
-/// Most submissions received from peers waiting to be ordered: more are
-/// dropped (their submitter's own node still holds them).
-const MAX_REMOTE_PENDING: usize = 65_536;
+/// Most submissions received from peers waiting to be ordered, shared out
+/// equally between the peers (each holds its own share, so one peer
+/// cannot fill it for the others): past its share, a peer's submissions
+/// are dropped (their submitter's own node still holds them).
+#[cfg(not(test))]
+pub(crate) const MAX_REMOTE_PENDING: usize = 65_536;
+/// Small in the simulation, so a test can fill a share.
+#[cfg(test)]
+pub(crate) const MAX_REMOTE_PENDING: usize = 48;
+/// Most transactions kept parsed and verified for the blocks that hold
+/// them (see [`Actor::parse_submission`]): past it, a transaction is
+/// verified again when a block holds it.
+const MAX_VERIFIED: usize = 1 << 18;
 /// Cosigned checkpoints kept per peer (the newest).
 const COSIGNED_KEPT: usize = 16;
 
@@ -86,10 +97,15 @@ pub struct Observations {
     pub appended: Vec<(u64, Digest, u64)>,
     /// Digests of blocks this node refused to vote for.
     pub refused: Vec<Digest>,
+    /// Why each of `refused` was refused, in the same order.
+    pub refused_why: Vec<String>,
     /// Faults consensus proved: (kind, view, offender).
     pub faults: Vec<(&'static str, u64, PublicKey)>,
     /// Messages on the block channel that did not decode, per sender.
     pub garbage: HashMap<PublicKey, u64>,
+    /// Submissions a peer passed on that were dropped because that peer's
+    /// share of the pending pool was full, per peer.
+    pub dropped: HashMap<PublicKey, u64>,
     /// Set when a finalized block could not be executed or written: the
     /// node stops appending (its log would diverge) and says so.
     pub halted: Option<String>,
@@ -288,6 +304,11 @@ pub enum Proposing {
     /// Blocks hold every pending submission, checked or not (a byzantine
     /// proposer).
     Unchecked,
+    /// Blocks hold every pending submission with the first character of
+    /// each transaction's signature changed: bytes no other node has seen,
+    /// for the same signers and nonces as transactions they verified (a
+    /// byzantine proposer counting on a node to trust what it saw).
+    Forging,
 }
 
 /// What the actor needs.
@@ -328,6 +349,9 @@ pub(crate) struct Setup<B> {
 struct Pending {
     txs: Vec<SignedTx>,
     key: ReplayKey,
+    /// The peer that passed it on while no client of this node submitted
+    /// it (counted in that peer's share).
+    from: Option<PublicKey>,
     /// `None` for a submission a peer passed on: its own node answers it.
     reply: Option<oneshot::Sender<Result<Receipt, SubmitError>>>,
     /// Counts a local submission among the pending ones until it leaves.
@@ -369,8 +393,15 @@ pub(crate) struct Actor<E: Spawner, B> {
     mempool: VecDeque<Pending>,
     /// Replay keys of the submissions in `mempool`.
     pending_keys: HashSet<ReplayKey>,
-    /// How many of `mempool` came from peers.
-    remote_pending: usize,
+    /// How many of `mempool` came from each peer.
+    remote_pending: HashMap<PublicKey, usize>,
+    /// Most of `mempool` from one peer: its share of
+    /// [`MAX_REMOTE_PENDING`].
+    peer_share: usize,
+    /// The transactions of `mempool`, parsed and verified, by leaf hash
+    /// (SHA-256 of their exact bytes): a block holding the same bytes
+    /// reuses them instead of verifying them again.
+    verified: HashMap<[u8; 32], SignedTx>,
     /// Each validator's cosignature verifier (its did:key is the name).
     verifiers: HashMap<PublicKey, CosignatureVerifier>,
     /// Messages to send to every peer at the next turn.
@@ -428,6 +459,7 @@ impl<E: Spawner + Clock, B: Blocker<PublicKey = PublicKey>> Actor<E, B> {
                 Some((key.clone(), CosignatureVerifier::for_did(&did).ok()?))
             })
             .collect();
+        let peer_share = MAX_REMOTE_PENDING / setup.validators.len().saturating_sub(1).max(1);
         (
             Actor {
                 context: ContextCell::new(context),
@@ -446,7 +478,9 @@ impl<E: Spawner + Clock, B: Blocker<PublicKey = PublicKey>> Actor<E, B> {
                 done: HashSet::new(),
                 mempool: VecDeque::new(),
                 pending_keys: HashSet::new(),
-                remote_pending: 0,
+                remote_pending: HashMap::new(),
+                peer_share,
+                verified: HashMap::new(),
                 verifiers,
                 outbox: Vec::new(),
                 last_cosignature: None,
@@ -533,20 +567,24 @@ impl<E: Spawner + Clock, B: Blocker<PublicKey = PublicKey>> Actor<E, B> {
                 let key = first.replay_key();
                 if self.pending_keys.contains(&key) {
                     // A peer passed it on already: this node answers it.
-                    if let Some(pending) = self.mempool.iter_mut().find(|p| p.key == key) {
-                        if pending.reply.is_none() {
-                            self.remote_pending -= 1;
-                        }
-                        pending.reply = Some(reply);
-                        pending.permit = Some(permit);
+                    let Some(pending) = self.mempool.iter_mut().find(|p| p.key == key) else {
+                        return;
+                    };
+                    let from = pending.from.take();
+                    pending.reply = Some(reply);
+                    pending.permit = Some(permit);
+                    if let Some(peer) = from {
+                        self.release(&peer);
                     }
                     return;
                 }
                 self.gossip(&txs, sender);
                 self.pending_keys.insert(key);
+                self.remember(&txs);
                 self.mempool.push_back(Pending {
                     txs,
                     key,
+                    from: None,
                     reply: Some(reply),
                     permit: Some(permit),
                 });
@@ -615,12 +653,7 @@ impl<E: Spawner + Clock, B: Blocker<PublicKey = PublicKey>> Actor<E, B> {
     /// A submission a peer passed on: checked (it must parse and its
     /// signatures verify, as its node checked them) and held until ordered.
     fn on_submission(&mut self, peer: PublicKey, submission: Vec<Vec<u8>>) {
-        let ctx = self.tx_context();
-        let txs = match submission
-            .iter()
-            .map(|raw| SignedTx::parse(raw, &ctx))
-            .collect::<Result<Vec<_>, _>>()
-        {
+        let txs = match self.parse_submission(&submission) {
             Ok(txs) => txs,
             Err(e) => return self.garbage(peer, &e.message),
         };
@@ -631,15 +664,24 @@ impl<E: Spawner + Clock, B: Blocker<PublicKey = PublicKey>> Actor<E, B> {
             .posts
             .get(&self.last_final)
             .is_some_and(|post| post.replay.contains(&key));
-        if ordered || self.pending_keys.contains(&key) || self.remote_pending >= MAX_REMOTE_PENDING
-        {
+        if ordered || self.pending_keys.contains(&key) {
             return;
         }
+        let held = self.remote_pending.get(&peer).copied().unwrap_or(0);
+        if held >= self.peer_share {
+            tracing::debug!(%peer, held, "a peer's share of passed-on submissions is full");
+            if let Ok(mut observed) = self.setup.observed.lock() {
+                *observed.dropped.entry(peer).or_default() += 1;
+            }
+            return;
+        }
+        *self.remote_pending.entry(peer.clone()).or_default() += 1;
         self.pending_keys.insert(key);
-        self.remote_pending += 1;
+        self.remember(&txs);
         self.mempool.push_back(Pending {
             txs,
             key,
+            from: Some(peer),
             reply: None,
             permit: None,
         });
@@ -807,6 +849,7 @@ impl<E: Spawner + Clock, B: Blocker<PublicKey = PublicKey>> Actor<E, B> {
         if self.invalid.insert(payload) {
             if let Ok(mut observed) = self.setup.observed.lock() {
                 observed.refused.push(payload);
+                observed.refused_why.push(why.to_string());
             }
         }
         false
@@ -819,10 +862,45 @@ impl<E: Spawner + Clock, B: Blocker<PublicKey = PublicKey>> Actor<E, B> {
         }
     }
 
+    /// Parses and verifies a submission's transactions, as
+    /// [`SignedTx::parse`] would. A transaction whose exact bytes this node
+    /// already verified (a pending submission of its clients or one a peer
+    /// passed on) is taken from [`Actor::verified`]: it is looked up by
+    /// the SHA-256 of its bytes and the bytes are compared too, so only the
+    /// very bytes that were verified are reused; anything else (bytes
+    /// never seen, or differing in a single bit from ones seen) is parsed
+    /// and its signature verified here.
+    fn parse_submission(&self, raws: &[Vec<u8>]) -> Result<Vec<SignedTx>, TxError> {
+        let known: Option<Vec<SignedTx>> = raws
+            .iter()
+            .map(|raw| {
+                self.verified
+                    .get(&leaf_hash(raw).0)
+                    .filter(|tx| tx.canonical_bytes() == raw.as_slice())
+                    .cloned()
+            })
+            .collect();
+        if let Some(txs) = known {
+            return Ok(txs);
+        }
+        let raws: Vec<&[u8]> = raws.iter().map(Vec::as_slice).collect();
+        SignedTx::parse_many(&raws, &self.tx_context()).map_err(|(_, e)| e)
+    }
+
+    /// Keeps a new pending submission's transactions for the blocks that
+    /// will hold them (up to [`MAX_VERIFIED`]).
+    fn remember(&mut self, txs: &[SignedTx]) {
+        for tx in txs {
+            if self.verified.len() >= MAX_VERIFIED {
+                return;
+            }
+            self.verified.insert(tx.leaf_hash().0, tx.clone());
+        }
+    }
+
     /// Runs `block` on the state after its parent: every transaction
     /// parses and verifies, none is a replay, the rules admit every one.
     fn execute(&self, parent: &Post, block: &Block) -> Result<Post, TxError> {
-        let ctx = self.tx_context();
         let mut post = Post {
             state: parent.state.clone(),
             replay: parent.replay.clone(),
@@ -832,10 +910,7 @@ impl<E: Spawner + Clock, B: Blocker<PublicKey = PublicKey>> Actor<E, B> {
         };
         let mut all = Vec::with_capacity(block.submissions.len());
         for submission in &block.submissions {
-            let txs = submission
-                .iter()
-                .map(|raw| SignedTx::parse(raw, &ctx))
-                .collect::<Result<Vec<_>, _>>()?;
+            let txs = self.parse_submission(submission)?;
             admit(&mut post, &txs)?;
             all.push(txs);
         }
@@ -874,11 +949,18 @@ impl<E: Spawner + Clock, B: Blocker<PublicKey = PublicKey>> Actor<E, B> {
             count += pending.txs.len();
             bytes += size + 4;
             parsed.push(pending.txs.clone());
+            let forging = self.setup.proposing == Proposing::Forging;
             submissions.push(
                 pending
                     .txs
                     .iter()
-                    .map(|t| t.canonical_bytes().to_vec())
+                    .map(|t| {
+                        let mut raw = t.canonical_bytes().to_vec();
+                        if forging {
+                            forge(&mut raw);
+                        }
+                        raw
+                    })
                     .collect::<Vec<_>>(),
             );
         }
@@ -1078,8 +1160,21 @@ impl<E: Spawner, B> Actor<E, B> {
     /// A pending submission leaves the mempool.
     fn forget(&mut self, pending: &Pending) {
         self.pending_keys.remove(&pending.key);
-        if pending.reply.is_none() {
-            self.remote_pending = self.remote_pending.saturating_sub(1);
+        for tx in &pending.txs {
+            self.verified.remove(&tx.leaf_hash().0);
+        }
+        if let Some(peer) = &pending.from {
+            self.release(peer);
+        }
+    }
+
+    /// One submission `peer` passed on left its share.
+    fn release(&mut self, peer: &PublicKey) {
+        if let Some(held) = self.remote_pending.get_mut(peer) {
+            *held = held.saturating_sub(1);
+            if *held == 0 {
+                self.remote_pending.remove(peer);
+            }
         }
     }
 }
@@ -1101,6 +1196,18 @@ fn admit(post: &mut Post, txs: &[SignedTx]) -> Result<(), TxError> {
     post.replay = replay;
     post.size += txs.len() as u64;
     Ok(())
+}
+
+/// Changes the first character of a transaction's signature (a byzantine
+/// proposer's forgery, for tests): the bytes stay a well-formed,
+/// canonical transaction whose signature no longer verifies.
+pub(crate) fn forge(raw: &mut [u8]) {
+    const SIG: &[u8] = b",\"sig\":\"";
+    if let Some(at) = raw.windows(SIG.len()).rposition(|w| w == SIG) {
+        if let Some(c) = raw.get_mut(at + SIG.len()) {
+            *c = if *c == b'A' { b'B' } else { b'A' };
+        }
+    }
 }
 
 fn send_block(

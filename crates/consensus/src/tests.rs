@@ -24,6 +24,7 @@ use hygeia_state::network::{genesis_tx, Genesis};
 use hygeia_state::testing::{did, modules, NETWORK};
 use serde_json::json;
 
+use crate::application::MAX_REMOTE_PENDING;
 use crate::{start, BftOrderer, Channels, Config, Proposing, Timeouts};
 
 const ORIGIN: &str = "test.example/network";
@@ -532,6 +533,76 @@ fn a_block_with_a_refused_transaction_is_never_finalized() {
 }
 
 #[test]
+fn a_block_whose_transaction_bytes_were_never_seen_is_verified_and_refused() {
+    runner(5).start(|context| async move {
+        let keys = keys(4);
+        let dirs: Vec<_> = (0..4).map(|_| tempfile::tempdir().unwrap()).collect();
+        let oracle = network(&context, &keys).await;
+        let mut nodes = Vec::new();
+        for i in 0..4 {
+            let proposing = if i == 0 {
+                Proposing::Forging
+            } else {
+                Proposing::Honest
+            };
+            nodes.push(start_node(&context, &oracle, &keys, i, dirs[i].path(), proposing).await);
+        }
+        // Clients submit to the byzantine node (0): it passes each
+        // submission on as it should, so the honest nodes verify and keep
+        // the genuine bytes, but its own blocks carry the same transactions
+        // with a changed signature (same signer, same nonce, same body).
+        let mut forged = Vec::new();
+        let mut refused_why = Vec::new();
+        for i in 0..40 {
+            let tx = register(&keys, 100 + i);
+            let mut raw = tx.canonical_bytes().to_vec();
+            crate::application::forge(&mut raw);
+            assert_ne!(raw, tx.canonical_bytes());
+            forged.push(hygeia_ledger::merkle::leaf_hash(&raw));
+            nodes[0]
+                .bft()
+                .submit(vec![tx])
+                .await
+                .expect("honest leaders order the genuine transaction");
+            refused_why = nodes[1..]
+                .iter()
+                .flat_map(|n| n.bft().observed().refused_why)
+                .collect();
+            if !refused_why.is_empty() {
+                break;
+            }
+        }
+        // The honest nodes verified the forged bytes in full (they had never
+        // seen them) and refused the block for its signature...
+        assert!(
+            !refused_why.is_empty(),
+            "a forged block was proposed and refused"
+        );
+        assert!(
+            refused_why
+                .iter()
+                .all(|why| why.contains("signature does not verify")),
+            "{refused_why:?}"
+        );
+        // ...no forged transaction is in any log, and the logs agree.
+        assert!(
+            wait_for(&context, Duration::from_secs(10), || {
+                let s = size(&nodes[1]);
+                nodes.iter().all(|n| size(n) == s)
+            })
+            .await
+        );
+        for node in &nodes {
+            let snapshot = node.store.snapshot().unwrap();
+            for leaf in &forged {
+                assert_eq!(snapshot.index_of(leaf).unwrap(), None);
+            }
+        }
+        assert_identical(&nodes.iter().collect::<Vec<_>>());
+    });
+}
+
+#[test]
 fn a_node_sending_garbage_does_not_stop_the_others() {
     runner(4).start(|context| async move {
         let keys = keys(4);
@@ -596,6 +667,80 @@ fn a_node_sending_garbage_does_not_stop_the_others() {
             blocked.iter().any(|(_, b)| *b == pk0),
             "the sender was blocked"
         );
+    });
+}
+
+#[test]
+fn a_peer_filling_its_share_of_passed_on_submissions_does_not_starve_the_others() {
+    runner(6).start(|context| async move {
+        let keys = keys(4);
+        let dirs: Vec<_> = (0..4).map(|_| tempfile::tempdir().unwrap()).collect();
+        let oracle = network(&context, &keys).await;
+        // Node 0 runs no consensus: it keeps passing on more well-signed
+        // submissions (the rules refuse them, so they stay pending until
+        // a node leads) than the whole pool of passed-on submissions holds.
+        let pk0 = public(&keys.nodes[0]);
+        let pk1 = public(&keys.nodes[1]);
+        let channels = register_channels(&oracle, &pk0).await;
+        let mut sender = channels.blocks.0;
+        let flood: Vec<Vec<u8>> = (0..MAX_REMOTE_PENDING + 12)
+            .map(|i| {
+                let envelope = crate::wire::envelope(vec![forbidden(i).canonical_bytes().to_vec()]);
+                let mut message = vec![crate::wire::TAG_SUBMISSION];
+                message.extend_from_slice(&envelope.encode());
+                message
+            })
+            .collect();
+        context.child("flood").spawn(move |context| async move {
+            for _ in 0..60 {
+                for message in &flood {
+                    let _ = sender.send(Recipients::All, message.clone(), false);
+                }
+                context.sleep(Duration::from_millis(50)).await;
+            }
+        });
+        let mut nodes = Vec::new();
+        for i in 1..4 {
+            let node = start_node(
+                &context,
+                &oracle,
+                &keys,
+                i,
+                dirs[i].path(),
+                Proposing::Honest,
+            );
+            nodes.push(node.await);
+        }
+        context.sleep(Duration::from_millis(200)).await;
+        // Node 1's clients keep submitting; node 1 passes each submission
+        // on, and the others take it into their pools: node 0's share is
+        // full, node 1's is not.
+        for i in 0..9 {
+            nodes[0]
+                .bft()
+                .submit(vec![register(&keys, i)])
+                .await
+                .expect("ordered despite the flood");
+        }
+        assert!(
+            wait_for(&context, Duration::from_secs(10), || nodes
+                .iter()
+                .all(|n| size(n) == 10))
+            .await
+        );
+        assert_identical(&nodes.iter().collect::<Vec<_>>());
+        for node in &nodes[1..] {
+            let dropped = node.bft().observed().dropped;
+            assert!(
+                dropped.get(&pk0).copied().unwrap_or(0) > 0,
+                "node 0 went past its share"
+            );
+            assert_eq!(
+                dropped.get(&pk1),
+                None,
+                "node 1's submissions were all taken"
+            );
+        }
     });
 }
 

@@ -211,9 +211,15 @@ impl UnverifiedTx {
         let parsed = module.parse_body(&envelope.body).map_err(schema)?;
         let signature = decode_signature(&envelope.sig)?;
 
-        object.remove("sig");
-        let mut signing_bytes = SIGNING_DOMAIN.to_vec();
-        signing_bytes.extend_from_slice(&canonicalize(&Value::Object(object))?);
+        let signing_bytes = match unsigned_form(&canonical, &envelope.sig) {
+            Some(signing_bytes) => signing_bytes,
+            None => {
+                object.remove("sig");
+                let mut signing_bytes = SIGNING_DOMAIN.to_vec();
+                signing_bytes.extend_from_slice(&canonicalize(&Value::Object(object))?);
+                signing_bytes
+            }
+        };
 
         Ok(UnverifiedTx {
             tx: SignedTx {
@@ -372,6 +378,42 @@ impl TxBuilder<'_> {
     }
 }
 
+/// The signed message of a transaction, from its canonical bytes: the
+/// [`SIGNING_DOMAIN`] and the JCS form of the envelope without `sig`,
+/// without canonicalizing a second time. Only for bytes already checked to
+/// be the JCS form of an envelope with exactly the members body, network,
+/// nonce, sig, signer, type, v. RFC 8785 orders them so (`sig` sorts before
+/// `signer`, after `nonce`), and dropping one member in the middle of an
+/// object drops exactly `,"sig":"…"` from its text; `sig` is base64url, so
+/// its JSON string needs no escape. The member is found before the last
+/// `,"signer":` of the text: outside strings every `"` delimits one, so the
+/// pattern is always an object key, and no object comes after the
+/// envelope's own `signer` (only `type`, a string, and `v`, a number).
+/// `None` when the text is not so (the caller canonicalizes instead).
+fn unsigned_form(canonical: &[u8], sig: &str) -> Option<Vec<u8>> {
+    const SIGNER_KEY: &[u8] = b",\"signer\":";
+    const SIG_KEY: &[u8] = b",\"sig\":\"";
+    let end = canonical
+        .windows(SIGNER_KEY.len())
+        .rposition(|w| w == SIGNER_KEY)?;
+    let start = end.checked_sub(SIG_KEY.len() + sig.len() + 1)?;
+    let member = &canonical[start..end];
+    let ok = member.starts_with(SIG_KEY)
+        && &member[SIG_KEY.len()..member.len() - 1] == sig.as_bytes()
+        && member.ends_with(b"\"")
+        && sig
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+    if !ok {
+        return None;
+    }
+    let mut out = Vec::with_capacity(SIGNING_DOMAIN.len() + canonical.len() - member.len());
+    out.extend_from_slice(SIGNING_DOMAIN);
+    out.extend_from_slice(&canonical[..start]);
+    out.extend_from_slice(&canonical[end..]);
+    Some(out)
+}
+
 /// The replay key of an entry of a durable log, read from its envelope
 /// alone: its signature, schema and body were checked when it was
 /// admitted, and the log's integrity is the store's (its Merkle tree).
@@ -491,6 +533,38 @@ mod tests {
             body: json!({"label": "lab.result", "subject": format!("sha256:{}", "0f".repeat(32))}),
         }
         .sign(key)
+    }
+
+    /// The signed message taken from the canonical bytes is the JCS form
+    /// of the envelope without `sig`, computed the long way, also when the
+    /// body holds `sig` and `signer` keys and strings that look like them.
+    #[test]
+    fn the_unsigned_form_is_the_canonical_envelope_without_sig() {
+        let key = Keypair::from_seed(&[7; 32]);
+        let bodies = [
+            json!({"label": "lab.result", "subject": format!("sha256:{}", "0f".repeat(32))}),
+            json!({"sig": "x", "signer": {"sig": ",\"signer\":", "signer": [1, {"a": ",\"sig\":\""}]}}),
+            json!({"label": ",\"sig\":\"AAAA\",\"signer\":", "z": "\u{2028}\\\""}),
+        ];
+        for body in bodies {
+            let raw = TxBuilder {
+                network: NET,
+                tx_type: "attest",
+                nonce: "n-1".into(),
+                body,
+            }
+            .sign(&key);
+            let mut object: Map<String, Value> = serde_json::from_slice(&raw).unwrap();
+            let sig = object.remove("sig").unwrap();
+            let mut want = SIGNING_DOMAIN.to_vec();
+            want.extend_from_slice(&canonicalize(&Value::Object(object)).unwrap());
+            let got = unsigned_form(&raw, sig.as_str().unwrap()).expect("found");
+            assert_eq!(got, want);
+        }
+        // Text where the member is not where it must be gives none.
+        assert_eq!(unsigned_form(b"{\"signer\":1}", "AA"), None);
+        assert_eq!(unsigned_form(b",\"sig\":\"AB\",\"signer\":", "AA"), None);
+        assert_eq!(unsigned_form(b",\"sig\":\"A\"\",\"signer\":", "A\""), None);
     }
 
     fn code(raw: &[u8]) -> ErrorCode {
