@@ -109,6 +109,14 @@ pub struct Observations {
     /// Set when a finalized block could not be executed or written: the
     /// node stops appending (its log would diverge) and says so.
     pub halted: Option<String>,
+    /// Set when more than `f` peers cosigned a checkpoint of the size this
+    /// node reached with another root: this node's own log is not the
+    /// network's (altered behind its back), so it stops appending, voting
+    /// and proposing.
+    pub diverged: Option<String>,
+    /// Peers (at most `f` of them) that cosigned a checkpoint of a size
+    /// this node reached with another root, and that size.
+    pub diverging_peers: HashMap<PublicKey, u64>,
 }
 
 /// Shared view of a node's [`Observations`].
@@ -412,6 +420,22 @@ pub(crate) struct Actor<E: Spawner, B> {
     /// Finalized blocks in the chain file not in the log yet (a crash came
     /// between the two writes): finalized, but still to append.
     unapplied: HashSet<Digest>,
+    /// The text (origin, size, root) of this node's newest checkpoints,
+    /// by size, to compare with the peers' cosigned ones.
+    own_notes: VecDeque<(u64, Vec<u8>)>,
+    /// Peers whose cosigned checkpoint differs from ours, by size.
+    disagreeing: HashMap<u64, HashSet<PublicKey>>,
+    /// More than `f` peers disagree with this node's log.
+    diverged: bool,
+}
+
+/// How many of this node's newest checkpoints are compared with the
+/// peers' cosignatures (a peer sends its newest every second).
+const OWN_NOTES_KEPT: usize = 64;
+
+/// The size line of a checkpoint's text (origin, size, root).
+fn note_size(text: &[u8]) -> Option<u64> {
+    std::str::from_utf8(text).ok()?.lines().nth(1)?.parse().ok()
 }
 
 impl<E: Spawner + Clock, B: Blocker<PublicKey = PublicKey>> Actor<E, B> {
@@ -485,6 +509,9 @@ impl<E: Spawner + Clock, B: Blocker<PublicKey = PublicKey>> Actor<E, B> {
                 outbox: Vec::new(),
                 last_cosignature: None,
                 unapplied,
+                own_notes: VecDeque::new(),
+                disagreeing: HashMap::new(),
+                diverged: false,
             },
             mailbox,
             reporter,
@@ -697,6 +724,7 @@ impl<E: Spawner + Clock, B: Blocker<PublicKey = PublicKey>> Actor<E, B> {
             [sig] if verifier.verify(&note.text, sig).is_ok() => {}
             _ => return self.garbage(peer, "a cosignature that does not verify"),
         }
+        self.compare(&peer, &note.text);
         if let Ok(mut cosigned) = self.setup.cosigned.lock() {
             let kept = cosigned.entry(peer).or_default();
             if kept.back().is_some_and(|last| last.text == note.text) {
@@ -709,12 +737,91 @@ impl<E: Spawner + Clock, B: Blocker<PublicKey = PublicKey>> Actor<E, B> {
         }
     }
 
-    /// Cosigns a checkpoint this node reached, for the others.
-    fn cosign(&mut self, checkpoint: &hygeia_ledger::SignedCheckpoint) {
-        let Some(cosigner) = &self.setup.cosigner else {
+    /// Compares a peer's cosigned checkpoint text with this node's own
+    /// checkpoint of the same size, if it has one. Every honest node's
+    /// checkpoint of a size has the same text, so a difference means the
+    /// peer's log or this node's differs from the network's: with more
+    /// than `f` peers against it, this node's is (at least one of them is
+    /// honest).
+    fn compare(&mut self, peer: &PublicKey, text: &[u8]) {
+        let Some(size) = note_size(text) else {
             return;
         };
+        let Some((_, own)) = self.own_notes.iter().find(|(s, _)| *s == size) else {
+            return;
+        };
+        if own == text {
+            return;
+        }
+        let faulty = self.setup.validators.len().saturating_sub(1) / 3;
+        let against = self.disagreeing.entry(size).or_default();
+        against.insert(peer.clone());
+        let against = against.len();
+        if against > faulty {
+            self.diverge(format!(
+                "this node's log differs from the network's: {against} peers cosigned another root at size {size}"
+            ));
+        } else {
+            tracing::warn!(
+                ?peer,
+                size,
+                "a peer cosigned another root than this node's at the same size"
+            );
+            if let Ok(mut observed) = self.setup.observed.lock() {
+                observed.diverging_peers.insert(peer.clone(), size);
+            }
+        }
+    }
+
+    /// This node's log is not the network's: it appends, votes for and
+    /// proposes nothing more, and says so.
+    fn diverge(&mut self, why: String) {
+        if self.diverged {
+            return;
+        }
+        self.diverged = true;
+        tracing::error!(
+            why,
+            "this node's stored log was changed behind its back; it stops voting"
+        );
+        if let Ok(mut observed) = self.setup.observed.lock() {
+            observed.diverged.get_or_insert(why.clone());
+        }
+        self.halt(why);
+    }
+
+    /// Cosigns a checkpoint this node reached, for the others, and
+    /// compares it with the peers' cosignatures of the same size.
+    fn cosign(&mut self, checkpoint: &hygeia_ledger::SignedCheckpoint) {
         let Ok(mut note) = CosignedNote::parse(&checkpoint.note) else {
+            return;
+        };
+        if let Some(size) = note_size(&note.text) {
+            self.own_notes.push_back((size, note.text.clone()));
+            while self.own_notes.len() > OWN_NOTES_KEPT {
+                self.own_notes.pop_front();
+            }
+            self.disagreeing
+                .retain(|s, _| *s + OWN_NOTES_KEPT as u64 * 4096 > size);
+            let theirs: Vec<(PublicKey, Vec<u8>)> = self
+                .setup
+                .cosigned
+                .lock()
+                .map(|cosigned| {
+                    cosigned
+                        .iter()
+                        .flat_map(|(peer, notes)| {
+                            notes.iter().map(move |n| (peer.clone(), n.text.clone()))
+                        })
+                        .filter(|(_, text)| note_size(text) == Some(size))
+                        .collect()
+                })
+                .unwrap_or_default();
+            for (peer, text) in theirs {
+                self.compare(&peer, &text);
+            }
+        }
+        let Some(cosigner) = &self.setup.cosigner else {
             return;
         };
         let now = self
@@ -766,7 +873,7 @@ impl<E: Spawner + Clock, B: Blocker<PublicKey = PublicKey>> Actor<E, B> {
         }
         let now = self.context.as_present().current();
         for (context, response, since) in std::mem::take(&mut self.proposing) {
-            if response.is_closed() {
+            if response.is_closed() || self.diverged {
                 continue;
             }
             match self.posts.get(&context.parent.1).cloned() {
@@ -816,6 +923,9 @@ impl<E: Spawner + Clock, B: Blocker<PublicKey = PublicKey>> Actor<E, B> {
     /// Whether the block `payload` is valid on its parent, if that can be
     /// known yet (its bytes and its parent's state are here).
     fn check(&mut self, payload: &Digest, expected: Option<(Digest, u64)>) -> Option<bool> {
+        if self.diverged {
+            return Some(self.refuse(*payload, "this node's log differs from its peers'"));
+        }
         if expected.is_none() && self.setup.chain.contains(&payload.0) {
             return Some(true); // finalized here already
         }
@@ -993,6 +1103,12 @@ impl<E: Spawner + Clock, B: Blocker<PublicKey = PublicKey>> Actor<E, B> {
 
     /// Appends every finalized block whose ancestry is here, oldest first.
     fn finalize(&mut self, sender: &mut impl Sender<PublicKey = PublicKey>) {
+        if self.diverged {
+            // Appending the network's blocks on top of a log that is not
+            // the network's would only spread the difference.
+            self.to_finalize.clear();
+            return;
+        }
         'targets: while let Some(target) = self.to_finalize.front().copied() {
             if target == self.last_final || self.done.contains(&target) || self.appended(&target) {
                 self.to_finalize.pop_front();

@@ -167,16 +167,19 @@ async fn register_channels(
     }
 }
 
-/// A node's log: its genesis entry, written by the node's own writer.
+/// A node's log: its genesis entry, written by the node's own writer (a
+/// log that has entries is opened as it is).
 fn open_log(dir: &Path, key: &Keypair, keys: &Keys) -> (Arc<LogStore>, LogWriter) {
     let store = Arc::new(LogStore::open(&dir.join("log.redb"), ORIGIN).unwrap());
     let signer =
         CheckpointSigner::new(ORIGIN, Keypair::from_seed(&key.as_dalek().to_bytes())).unwrap();
     let mut writer = LogWriter::open(store.clone(), signer).unwrap();
-    let outcome = writer
-        .append_batch(&[std::slice::from_ref(&keys.genesis)])
-        .unwrap();
-    assert!(outcome.results[0].is_ok());
+    if store.snapshot().unwrap().size() == 0 {
+        let outcome = writer
+            .append_batch(&[std::slice::from_ref(&keys.genesis)])
+            .unwrap();
+        assert!(outcome.results[0].is_ok());
+    }
     (store, writer)
 }
 
@@ -201,6 +204,31 @@ async fn start_node_limited(
     dir: &Path,
     proposing: Proposing,
     max_pending_txs: usize,
+) -> Node {
+    start_node_with(
+        context,
+        oracle,
+        keys,
+        i,
+        dir,
+        proposing,
+        max_pending_txs,
+        false,
+    )
+    .await
+}
+
+/// A node, cosigning the checkpoints it reaches for the others if `cosign`.
+#[allow(clippy::too_many_arguments)]
+async fn start_node_with(
+    context: &Context,
+    oracle: &Oracle<PublicKey, Context>,
+    keys: &Keys,
+    i: usize,
+    dir: &Path,
+    proposing: Proposing,
+    max_pending_txs: usize,
+    cosign: bool,
 ) -> Node {
     let key = &keys.nodes[i];
     let (store, writer) = open_log(dir, key, keys);
@@ -231,7 +259,11 @@ async fn start_node_limited(
             proposing,
             chain: dir.join("chain"),
             idle_wait: Duration::ZERO,
-            cosigner: None,
+            cosigner: cosign.then(|| {
+                let key = Keypair::from_seed(&key.as_dalek().to_bytes());
+                hygeia_ledger::cosignature::Cosigner::new(key.did().as_str(), key)
+                    .expect("a cosigner")
+            }),
             max_pending_txs,
             replayed,
         },
@@ -1020,5 +1052,134 @@ fn local_submissions_past_the_pending_limit_are_refused_as_overloaded() {
             .await
             .expect("taken once the queue has room");
         assert_eq!(retry.checkpoint.size, 6);
+    });
+}
+
+/// A node whose stored log was changed behind its back (one entry replaced,
+/// the size kept, so the start-up check passes) is found out by the peers'
+/// cosignatures: its root differs from theirs at the same size, it stops
+/// voting and appending and says why; the others name it and go on.
+#[test]
+fn a_node_whose_log_was_altered_stops_voting_and_the_others_go_on() {
+    runner(11).start(|context| async move {
+        let keys = keys(4);
+        let dirs: Vec<_> = (0..4).map(|_| tempfile::tempdir().unwrap()).collect();
+        let oracle = network(&context, &keys).await;
+        let mut nodes = Vec::new();
+        for i in 0..3 {
+            nodes.push(
+                start_node_with(
+                    &context,
+                    &oracle,
+                    &keys,
+                    i,
+                    dirs[i].path(),
+                    Proposing::Honest,
+                    1 << 20,
+                    true,
+                )
+                .await,
+            );
+        }
+        nodes[0]
+            .bft()
+            .submit(vec![register(&keys, 1)])
+            .await
+            .expect("three of four finalize");
+        assert!(
+            wait_for(&context, Duration::from_secs(10), || nodes
+                .iter()
+                .all(|n| size(n) == 2))
+            .await
+        );
+        // The fourth organization's data directory: the finalized chain
+        // (the same for every node), and a log of the same size whose
+        // entry 1 is another transaction than the one the network ordered.
+        std::fs::copy(dirs[0].path().join("chain"), dirs[3].path().join("chain")).unwrap();
+        {
+            let (_, mut writer) = open_log(dirs[3].path(), &keys.nodes[3], &keys);
+            let outcome = writer
+                .append_batch(&[std::slice::from_ref(&register(&keys, 99))])
+                .unwrap();
+            assert!(outcome.results[0].is_ok());
+        }
+        let altered = start_node_with(
+            &context,
+            &oracle,
+            &keys,
+            3,
+            dirs[3].path(),
+            Proposing::Honest,
+            1 << 20,
+            true,
+        )
+        .await;
+        assert_eq!(size(&altered), 2, "the start-up check counts entries only");
+        // The next checkpoints: the altered node's root differs from the
+        // three others' at the same size.
+        for i in 2..5 {
+            nodes[i % 3]
+                .bft()
+                .submit(vec![register(&keys, i)])
+                .await
+                .expect("the network goes on");
+        }
+        assert!(
+            wait_for(&context, Duration::from_secs(10), || altered
+                .bft()
+                .observed()
+                .diverged
+                .is_some())
+            .await,
+            "the altered node finds out"
+        );
+        let seen = altered.bft().observed();
+        assert!(
+            seen.diverged
+                .as_deref()
+                .unwrap_or("")
+                .contains("differs from the network's"),
+            "{:?}",
+            seen.diverged
+        );
+        // It votes for nothing more: the next blocks are refused, and
+        // finalized by the three others without it.
+        let stuck = size(&altered);
+        for i in 5..8 {
+            nodes[i % 3]
+                .bft()
+                .submit(vec![register(&keys, i)])
+                .await
+                .expect("three honest nodes are a quorum");
+        }
+        assert!(
+            wait_for(&context, Duration::from_secs(10), || altered
+                .bft()
+                .observed()
+                .refused_why
+                .iter()
+                .any(|w| w.contains("differs from its peers")))
+            .await,
+            "it refuses to vote on top of its log"
+        );
+        assert_eq!(size(&altered), stuck, "it appends nothing more");
+        assert!(
+            wait_for(&context, Duration::from_secs(10), || nodes
+                .iter()
+                .all(|n| size(n) == 8))
+            .await
+        );
+        assert_identical(&nodes.iter().collect::<Vec<_>>());
+        let altered_key = public(&keys.nodes[3]);
+        for node in &nodes {
+            let seen = node.bft().observed();
+            assert!(seen.diverged.is_none(), "an honest node is not diverged");
+            assert!(
+                seen.diverging_peers.contains_key(&altered_key),
+                "each honest node names the altered one: {:?}",
+                seen.diverging_peers.keys().collect::<Vec<_>>()
+            );
+            assert_eq!(seen.diverging_peers.len(), 1, "and no one else");
+        }
     });
 }
