@@ -93,7 +93,8 @@ struct Post {
 /// What the actor reports to tests, metrics and logs.
 #[derive(Debug, Default, Clone)]
 pub struct Observations {
-    /// Finalized blocks appended to the local log: (view, digest, height).
+    /// Finalized blocks appended to the local log: (view, digest,
+    /// height), the newest few thousand.
     pub appended: Vec<(u64, Digest, u64)>,
     /// Digests of blocks this node refused to vote for.
     pub refused: Vec<Digest>,
@@ -428,6 +429,9 @@ pub(crate) struct Actor<E: Spawner, B> {
     /// More than `f` peers disagree with this node's log.
     diverged: bool,
 }
+
+/// How many appended blocks [`Observations::appended`] keeps (the newest).
+const APPENDED_KEPT: usize = 8192;
 
 /// How many of this node's newest checkpoints are compared with the
 /// peers' cosignatures (a peer sends its newest every second).
@@ -1268,6 +1272,10 @@ impl<E: Spawner + Clock, B: Blocker<PublicKey = PublicKey>> Actor<E, B> {
         self.done.insert(digest);
         if let Ok(mut observed) = self.setup.observed.lock() {
             observed.appended.push((view, digest, height));
+            // A node runs for months: keep the newest blocks only.
+            if observed.appended.len() > APPENDED_KEPT {
+                observed.appended.drain(..APPENDED_KEPT / 2);
+            }
         }
     }
 }

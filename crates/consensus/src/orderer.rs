@@ -245,6 +245,17 @@ impl BftOrderer {
             .collect()
     }
 
+    /// Why this node stopped appending finalized blocks, if it did: its
+    /// log differs from the network's, or a finalized block could not be
+    /// executed or written here. Cheap: for health checks.
+    pub fn stopped(&self) -> Option<String> {
+        let observed = self.observed.lock().unwrap_or_else(|p| p.into_inner());
+        observed
+            .diverged
+            .clone()
+            .or_else(|| observed.halted.clone())
+    }
+
     /// What this node saw: appended blocks, refused blocks, proven faults.
     pub fn observed(&self) -> Observations {
         self.observed

@@ -53,7 +53,15 @@ pub async fn node_info(State(node): State<Arc<Node>>) -> Json<Value> {
 
 /// `GET /v1/health`.
 pub async fn health(State(node): State<Arc<Node>>) -> Json<Value> {
-    Json(json!({"status": "ok", "tree_size": node.sequencer.latest_checkpoint().size}))
+    let tree_size = node.sequencer.latest_checkpoint().size;
+    // A network node that stopped appending still answers reads, but an
+    // operator's health check must see it.
+    if let crate::ordering::Ordering::Bft(bft) = &node.sequencer {
+        if let Some(why) = bft.stopped() {
+            return Json(json!({"status": "stopped", "tree_size": tree_size, "why": why}));
+        }
+    }
+    Json(json!({"status": "ok", "tree_size": tree_size}))
 }
 
 /// `GET /openapi.json`.
