@@ -66,7 +66,8 @@ struct Location {
 
 struct Active {
     number: u64,
-    file: File,
+    /// Shared so that a flush runs without holding the appender.
+    file: Arc<File>,
     len: u64,
     /// Set when an append failed and could not be undone: the segment's
     /// tail is unknown, so nothing more is appended until a restart.
@@ -196,7 +197,7 @@ impl SegmentStore {
                 index: RwLock::new(index),
                 active: Mutex::new(Active {
                     number,
-                    file,
+                    file: Arc::new(file),
                     len,
                     broken: false,
                 }),
@@ -215,8 +216,8 @@ impl SegmentStore {
     /// Flushes every append made so far (one `fdatasync` of the segment
     /// being appended to; earlier segments were flushed when rolled).
     pub fn sync(&self) -> Result<()> {
-        let active = self.active();
-        active.file.sync_data()?;
+        let file = self.active().file.clone();
+        file.sync_data()?;
         Ok(())
     }
 
@@ -272,7 +273,8 @@ impl SegmentStore {
         }
         let start = active.len;
         let written = (|| -> io::Result<()> {
-            let mut out = io::BufWriter::with_capacity(64 << 10, &active.file);
+            let capacity = (HEADER_LEN + len).min(64 << 10) as usize;
+            let mut out = io::BufWriter::with_capacity(capacity, &*active.file);
             out.write_all(&header(kind, len, id))?;
             let copied = io::copy(&mut data.take(len), &mut out)?;
             if copied != len {
@@ -282,9 +284,6 @@ impl SegmentStore {
                 ));
             }
             out.flush()?;
-            if self.durability == Durability::Immediate {
-                active.file.sync_data()?;
-            }
             Ok(())
         })();
         if let Err(err) = written {
@@ -296,11 +295,19 @@ impl SegmentStore {
             return Err(err.into());
         }
         active.len = start + HEADER_LEN + len;
-        Ok(Location {
+        let location = Location {
             segment: active.number,
             offset: start + HEADER_LEN,
             len,
-        })
+        };
+        if self.durability == Durability::Immediate {
+            // Flushed without holding the appender: other appends go on
+            // meanwhile, and one flush may cover several of them.
+            let file = active.file.clone();
+            drop(active);
+            file.sync_data()?;
+        }
+        Ok(location)
     }
 
     /// Flushes the full segment and starts the next one.
@@ -316,7 +323,7 @@ impl SegmentStore {
         file.sync_all()?;
         durable::sync_dir(&self.inner.root)?;
         active.len = file.metadata()?.len();
-        active.file = file;
+        active.file = Arc::new(file);
         active.number = number;
         Ok(())
     }

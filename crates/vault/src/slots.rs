@@ -51,7 +51,7 @@ const CHECK_AT: usize = KEY_AT + MAX_KEY_LEN;
 type Name = ([u8; 32], [u8; 32]);
 
 struct State {
-    file: File,
+    file: Arc<File>,
     /// (record, holder) → slot number.
     index: BTreeMap<Name, u64>,
     /// Zeroed slots, reused before the file grows.
@@ -178,7 +178,7 @@ impl SlotKeyRing {
         Ok(SlotKeyRing {
             path,
             state: Arc::new(Mutex::new(State {
-                file,
+                file: Arc::new(file),
                 index,
                 free,
                 slots,
@@ -202,7 +202,8 @@ impl SlotKeyRing {
 
     /// Flushes every key stored so far (one `fdatasync`).
     pub fn sync(&self) -> Result<()> {
-        self.lock().file.sync_data()?;
+        let file = self.lock().file.clone();
+        file.sync_data()?;
         Ok(())
     }
 
@@ -242,7 +243,10 @@ impl SlotKeyRing {
         }
         state.index.insert(name, n);
         if self.durability == Durability::Immediate {
-            state.file.sync_data()?;
+            // Flushed without holding the lock (reads go on meanwhile).
+            let file = state.file.clone();
+            drop(state);
+            file.sync_data()?;
         }
         Ok(true)
     }
