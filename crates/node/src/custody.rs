@@ -168,6 +168,12 @@ impl Custody {
         let blobs = SegmentStore::open(dir.join(SEGMENTS_DIR))?;
         let keys = SlotKeyRing::open(dir.join(KEYS_DIR))?;
         migrate_legacy(dir, &blobs, &keys)?;
+        // Segments mostly taken by erased or discarded ciphertexts are
+        // rewritten without them (erasure itself does not wait for this).
+        let compacted = blobs.compact_sparse(0.5)?;
+        if compacted > 0 {
+            tracing::info!(segments = compacted, "vault segments compacted");
+        }
         let custodial = load_or_create_key(&dir.join(CUSTODIAL_KEY_FILE))?;
         let meta = redb::Database::create(dir.join("custody.redb")).map_err(meta_err)?;
         let txn = meta.begin_write().map_err(meta_err)?;
@@ -701,6 +707,13 @@ impl Custody {
     /// disk does.
     pub(crate) fn fail_storage(&self) {
         self.vault.blobs().refuse_appends();
+    }
+
+    /// Closes the segment being appended to and compacts every segment
+    /// that holds a deleted ciphertext.
+    pub(crate) fn compact_all(&self) -> usize {
+        self.vault.blobs().roll_now().expect("roll");
+        self.vault.blobs().compact_sparse(1.0).expect("compact")
     }
 
     /// The vault's stores, for a test to read them as a patient would.

@@ -28,8 +28,11 @@
 //! Deleting a blob appends a deletion entry: the ciphertext's bytes stay in
 //! the segment. That is what erasure by key destruction allows (a
 //! ciphertext is as unreadable as random bytes once every wrapped copy of
-//! its key is gone, wherever copies of it went); reclaiming the space is
-//! left to a compaction, which this store does not do yet.
+//! its key is gone, wherever copies of it went). A compaction
+//! ([`SegmentStore::compact`]) reclaims the space: it copies a full
+//! segment's live blobs to the end of the last one, flushes them, points
+//! the index at the copies and removes the old segment file, deleted
+//! blobs' bytes with it. Erasure does not depend on it.
 
 use std::collections::HashMap;
 use std::fs::{self, File, OpenOptions};
@@ -78,6 +81,10 @@ struct Inner {
     root: PathBuf,
     tmp: PathBuf,
     index: RwLock<HashMap<BlobId, Location>>,
+    /// Held by a compaction throughout and by a deletion: a blob deleted
+    /// while its segment is compacted must not be copied after its
+    /// deletion entry (which would bring it back at the next start).
+    maintenance: Mutex<()>,
     active: Mutex<Active>,
 }
 
@@ -195,6 +202,7 @@ impl SegmentStore {
                 root,
                 tmp,
                 index: RwLock::new(index),
+                maintenance: Mutex::new(()),
                 active: Mutex::new(Active {
                     number,
                     file: Arc::new(file),
@@ -253,6 +261,130 @@ impl SegmentStore {
     #[doc(hidden)]
     pub fn refuse_appends(&self) {
         self.active().broken = true;
+    }
+
+    /// Closes the segment being appended to (flushed) and starts the next,
+    /// so that the closed one can be compacted.
+    pub fn roll_now(&self) -> Result<()> {
+        let mut active = self.active();
+        if active.len > 0 {
+            self.roll(&mut active)?;
+        }
+        Ok(())
+    }
+
+    /// For each closed segment: its number, its size and the bytes of it
+    /// that live blobs use.
+    pub fn usage(&self) -> Result<Vec<(u64, u64, u64)>> {
+        let active = self.active().number;
+        let mut live: HashMap<u64, u64> = HashMap::new();
+        for location in self
+            .inner
+            .index
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .values()
+        {
+            *live.entry(location.segment).or_default() += HEADER_LEN + location.len;
+        }
+        let mut usage = Vec::new();
+        for n in 0..active {
+            let path = segment_path(&self.inner.root, n);
+            match fs::metadata(&path) {
+                Ok(meta) => usage.push((n, meta.len(), live.get(&n).copied().unwrap_or(0))),
+                Err(err) if err.kind() == io::ErrorKind::NotFound => {}
+                Err(err) => return Err(err.into()),
+            }
+        }
+        Ok(usage)
+    }
+
+    /// Compacts every closed segment of which less than `live_fraction`
+    /// is used by live blobs; returns how many segments were compacted.
+    pub fn compact_sparse(&self, live_fraction: f64) -> Result<usize> {
+        let mut compacted = 0;
+        for (n, size, live) in self.usage()? {
+            if (live as f64) < live_fraction * size as f64 {
+                self.compact(n)?;
+                compacted += 1;
+            }
+        }
+        Ok(compacted)
+    }
+
+    /// Rewrites a closed segment without its deleted blobs: its live blobs
+    /// are appended to the last segment and flushed, the index points at
+    /// the copies, and the old file is removed (and the directory flushed).
+    /// A crash in between leaves both copies, which is harmless: the later
+    /// one is indexed at the next start. A deletion entry is carried over
+    /// while an older segment may still hold the blob it hides.
+    pub fn compact(&self, segment: u64) -> Result<()> {
+        let _maintenance = self
+            .inner
+            .maintenance
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        if segment >= self.active().number {
+            return Err(Error::Format("segment (still being appended to)"));
+        }
+        let path = segment_path(&self.inner.root, segment);
+        let mut entries = HashMap::new();
+        let mut deletions = Vec::new();
+        scan_entries(&path, &mut |kind, id, offset, len| {
+            match kind {
+                KIND_BLOB => {
+                    entries.insert(id, (offset, len));
+                }
+                _ => deletions.push(id),
+            };
+        })?;
+        let older = self.usage()?.iter().any(|(n, _, _)| *n < segment);
+        let deferred = SegmentStore {
+            inner: self.inner.clone(),
+            durability: Durability::Deferred,
+        };
+        let source = File::open(&path)?;
+        let mut moved = Vec::new();
+        for (id, (offset, len)) in entries {
+            let live = self
+                .inner
+                .index
+                .read()
+                .unwrap_or_else(|p| p.into_inner())
+                .get(&id)
+                .is_some_and(|l| l.segment == segment && l.offset == offset);
+            if live {
+                let mut reader = SegmentReader {
+                    file: source.try_clone()?,
+                    offset,
+                    left: len,
+                };
+                let location = deferred.append(KIND_BLOB, &id, len, &mut reader)?;
+                moved.push((id, offset, location));
+            }
+        }
+        if older {
+            for id in deletions {
+                if !self.exists(&id)? {
+                    deferred.append(KIND_DELETE, &id, 0, &mut io::empty())?;
+                }
+            }
+        }
+        self.sync()?;
+        {
+            let mut index = self.index();
+            for (id, old_offset, location) in moved {
+                if let Some(current) = index.get_mut(&id) {
+                    if current.segment == segment && current.offset == old_offset {
+                        *current = location;
+                    }
+                }
+            }
+        }
+        drop(source);
+        fs::remove_file(&path)?;
+        durable::sync_dir(&self.inner.root)?;
+        Ok(())
     }
 
     fn active(&self) -> std::sync::MutexGuard<'_, Active> {
@@ -399,6 +531,28 @@ fn scan(
     Ok(offset)
 }
 
+/// Calls `each(kind, id, data offset, length)` for every entry of a closed
+/// segment.
+fn scan_entries(path: &Path, each: &mut dyn FnMut(u8, BlobId, u64, u64)) -> Result<()> {
+    let file = File::open(path)?;
+    let size = file.metadata()?.len();
+    let mut reader = BufReader::with_capacity(64 << 10, file);
+    let mut offset = 0u64;
+    while size - offset >= HEADER_LEN {
+        let mut h = [0u8; HEADER_LEN as usize];
+        reader.read_exact(&mut h)?;
+        let (kind, len, id) = parse_header(&h).ok_or(Error::Format("segment entry"))?;
+        let data_at = offset + HEADER_LEN;
+        if size - data_at < len {
+            return Err(Error::Format("segment entry"));
+        }
+        each(kind, id, data_at, len);
+        reader.seek_relative(i64::try_from(len).map_err(|_| Error::Format("segment entry"))?)?;
+        offset = data_at + len;
+    }
+    Ok(())
+}
+
 /// A blob being written: in memory, or in a temporary file once large.
 enum Buffer {
     Memory(Vec<u8>),
@@ -501,10 +655,19 @@ impl BlobStore for SegmentStore {
     }
 
     fn get(&self, id: &BlobId) -> Result<Box<dyn Read + Send + '_>> {
-        let Some((path, offset, len)) = self.location(id) else {
-            return Err(Error::NotFound(*id));
+        let mut tries = 0;
+        let (file, offset, len) = loop {
+            let Some((path, offset, len)) = self.location(id) else {
+                return Err(Error::NotFound(*id));
+            };
+            match File::open(path) {
+                Ok(file) => break (file, offset, len),
+                // Compacted between the look-up and the open: the index
+                // points at the copy now.
+                Err(err) if err.kind() == io::ErrorKind::NotFound && tries == 0 => tries += 1,
+                Err(err) => return Err(err.into()),
+            }
         };
-        let file = File::open(path)?;
         Ok(Box::new(VerifyingReader::new(
             BufReader::with_capacity(
                 (len as usize).clamp(512, 64 << 10),
@@ -524,6 +687,11 @@ impl BlobStore for SegmentStore {
     }
 
     fn delete(&self, id: &BlobId) -> Result<bool> {
+        let _maintenance = self
+            .inner
+            .maintenance
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
         if !self.exists(id)? {
             return Ok(false);
         }
@@ -693,6 +861,47 @@ mod tests {
             SegmentStore::open(dir.path()),
             Err(Error::Format(_))
         ));
+    }
+
+    /// Compaction drops deleted blobs' bytes from the disk and keeps the
+    /// live ones readable, also after a restart; a deletion whose blob
+    /// sits in an older segment stays in force.
+    #[test]
+    fn compaction_drops_deleted_blobs_and_keeps_the_rest() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = SegmentStore::open(dir.path()).expect("open");
+        let old = store.put(&mut &b"in the oldest segment"[..]).expect("put");
+        store.roll_now().expect("roll");
+        let kept = store.put(&mut &b"kept ciphertext"[..]).expect("put");
+        let erased = store.put(&mut &b"erased ciphertext"[..]).expect("put");
+        assert!(store.delete(&erased).expect("delete"));
+        assert!(store.delete(&old).expect("delete"));
+        store.roll_now().expect("roll");
+        let usage = store.usage().expect("usage");
+        assert_eq!(usage.len(), 2);
+        assert!(matches!(store.compact(2), Err(Error::Format(_))));
+        store.compact(1).expect("compact");
+        assert!(!dir.path().join(format!("{:016}.seg", 1)).exists());
+        for file in segments(dir.path()) {
+            let bytes = fs::read(file).expect("read");
+            assert!(!bytes.windows(17).any(|w| w == b"erased ciphertext"));
+        }
+        assert_eq!(read_all(&store, &kept).expect("get"), b"kept ciphertext");
+        assert!(!store.exists(&erased).expect("exists"));
+        drop(store);
+        let store = SegmentStore::open(dir.path()).expect("reopen");
+        assert_eq!(read_all(&store, &kept).expect("get"), b"kept ciphertext");
+        assert!(!store.exists(&erased).expect("exists"));
+        // The deletion of the blob in segment 0 was carried over.
+        assert!(!store.exists(&old).expect("exists"));
+        assert_eq!(store.compact_sparse(0.5).expect("compact"), 1);
+        let store2 = SegmentStore::open(dir.path()).expect("reopen");
+        assert!(!store2.exists(&old).expect("exists"));
+        assert_eq!(read_all(&store2, &kept).expect("get"), b"kept ciphertext");
+        for file in segments(dir.path()) {
+            let bytes = fs::read(file).expect("read");
+            assert!(!bytes.windows(21).any(|w| w == b"in the oldest segment"));
+        }
     }
 
     #[test]

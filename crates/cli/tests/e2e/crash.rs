@@ -352,7 +352,8 @@ fn sigkill_during_fhir_ingest_loses_no_acknowledged_resource() {
             let (n, bundles) = w.join().expect("load thread");
             acked.extend(bundles.into_iter().map(|b| (n, b)));
         }
-        net.node = NodeProcess::start_with(&net.node.data_dir, &["--governance", &governance]);
+        net.node =
+            NodeProcess::start_with(&net.node.data_dir, &["--governance", governance.as_str()]);
     }
     let resources: usize = acked.iter().map(|(_, b)| b.len()).sum();
     assert!(
@@ -372,13 +373,10 @@ fn sigkill_during_fhir_ingest_loses_no_acknowledged_resource() {
                 .bearer_auth(&tokens[*n])
                 .send()
                 .expect("GET");
-            assert_eq!(
-                r.status().as_u16(),
-                200,
-                "acknowledged {entry} is lost: {:?}",
-                r.text()
-            );
-            let body: serde_json::Value = r.json().expect("JSON");
+            let status = r.status().as_u16();
+            let text = r.text().expect("body");
+            assert_eq!(status, 200, "acknowledged {entry} is lost: {text}");
+            let body: serde_json::Value = serde_json::from_str(&text).expect("JSON");
             assert_eq!(
                 format!(
                     "{}/{}",

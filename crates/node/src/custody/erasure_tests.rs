@@ -224,6 +224,29 @@ fn erased_records_cannot_be_decrypted_with_anything_left() {
     }
     // What linked the commitment to the ciphertext is gone too.
     assert!(custody.meta(&commitment).unwrap().is_none());
+    // A compaction of the segment takes the ciphertext's bytes off the
+    // data directory too, and leaves no key behind either.
+    assert_eq!(custody.compact_all(), 1);
+    for file in files_under(&vault_dir) {
+        let bytes = std::fs::read(&file).unwrap();
+        assert!(
+            !bytes
+                .windows(ciphertext.len())
+                .any(|w| w == ciphertext.as_slice()),
+            "the ciphertext survives compaction in {}",
+            file.display()
+        );
+        assert_eq!(
+            keys_opening(
+                &bytes,
+                &stored.blob,
+                &[&custodial, &patient_key],
+                custodial.public_key(),
+                std::slice::from_ref(&group_key),
+            ),
+            0
+        );
+    }
     // Erasing again is harmless (a restart re-runs unfinished erasures).
     assert!(custody.erase(&commitment).unwrap().is_none());
     let _ = BlobId::from_hex(&meta.blob).unwrap();
