@@ -130,6 +130,7 @@ impl SlotKeyRing {
         let existed = path.exists();
         let file = OpenOptions::new()
             .create(true)
+            .truncate(false)
             .read(true)
             .write(true)
             .open(&path)?;
