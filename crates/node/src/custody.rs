@@ -3,12 +3,18 @@
 //! off the ledger (its address, its commitment's salt, the author's
 //! provenance signature).
 //!
-//! Layout under `<data-dir>/vault/`: `blobs/` (ciphertexts, content
-//! addressed), `keyring/` (wrapped data keys, one file per holder; the
-//! node's copy wrapped under the patient's group key, which is itself kept
-//! there sealed to the custodial key, see [`hygeia_vault::group`]),
+//! Layout under `<data-dir>/vault/`: `segments/` (ciphertexts, content
+//! addressed, packed in append-only segment files, see
+//! [`hygeia_vault::segment`]), `keys/keys.slots` (wrapped data keys in
+//! fixed slots, erased in place, see [`hygeia_vault::slots`]; the node's
+//! copy wrapped under the patient's group key, which is itself kept there
+//! sealed to the custodial key, see [`hygeia_vault::group`]),
 //! `custody.redb` (record metadata and break-glass justifications) and
 //! `custodial.key` (the node's X25519 private key, mode 0600).
+//!
+//! A data directory written before segments (`blobs/`, a file per
+//! ciphertext, and `keyring/`, a file per wrapped key) is migrated at
+//! start: see [`migrate_legacy`].
 
 use std::collections::HashMap;
 use std::io::{Read, Write};
@@ -18,7 +24,7 @@ use std::sync::{Arc, Mutex, RwLock};
 use hygeia_vault::group::{self, GroupId, GroupKey, GroupWrappedKey, GROUP_WRAPPED_KEY_VERSION};
 use hygeia_vault::{
     BlobId, BlobStore, Commitment, DataKey, Erasure, FsBlobStore, FsKeyRing, KeyRing, RecipientKey,
-    RecipientPublicKey, RecordInfo, Salt, Vault, WrappedKey,
+    RecipientPublicKey, RecordInfo, Salt, SegmentStore, SlotKeyRing, Vault, WrappedKey,
 };
 use redb::{ReadableDatabase, TableDefinition};
 use serde::{Deserialize, Serialize};
@@ -29,6 +35,13 @@ const RECORDS: TableDefinition<&str, &[u8]> = TableDefinition::new("records");
 const NOTES: TableDefinition<&str, &str> = TableDefinition::new("justifications");
 
 pub const CUSTODIAL_KEY_FILE: &str = "custodial.key";
+/// The ciphertexts' segments, under the vault directory.
+pub const SEGMENTS_DIR: &str = "segments";
+/// The wrapped keys' slot file's directory, under the vault directory.
+pub const KEYS_DIR: &str = "keys";
+/// The layout before segments: a file per ciphertext, a file per wrapped key.
+const LEGACY_BLOBS: &str = "blobs";
+const LEGACY_KEYRING: &str = "keyring";
 
 #[derive(Debug, thiserror::Error)]
 pub enum CustodyError {
@@ -108,11 +121,10 @@ pub enum GroupErasure {
 }
 
 pub struct Custody {
-    vault: Vault<FsBlobStore, FsKeyRing>,
+    vault: Vault<SegmentStore, SlotKeyRing>,
     /// The same stores, writing without flushing each file: for batches
     /// made durable together by [`Custody::sync`] (a group commit).
-    deferred: Vault<FsBlobStore, FsKeyRing>,
-    dir: PathBuf,
+    deferred: Vault<SegmentStore, SlotKeyRing>,
     custodial: RecipientKey,
     meta: redb::Database,
     /// Data keys of recently read records, so a busy record is not
@@ -153,8 +165,15 @@ const RECENT_KEYS: usize = 4096;
 
 impl Custody {
     pub fn open(dir: &Path) -> Result<Custody, CustodyError> {
-        let blobs = FsBlobStore::open(dir.join("blobs"))?;
-        let keys = FsKeyRing::open(dir.join("keyring"))?;
+        let blobs = SegmentStore::open(dir.join(SEGMENTS_DIR))?;
+        let keys = SlotKeyRing::open(dir.join(KEYS_DIR))?;
+        migrate_legacy(dir, &blobs, &keys)?;
+        // Segments mostly taken by erased or discarded ciphertexts are
+        // rewritten without them (erasure itself does not wait for this).
+        let compacted = blobs.compact_sparse(0.5)?;
+        if compacted > 0 {
+            tracing::info!(segments = compacted, "vault segments compacted");
+        }
         let custodial = load_or_create_key(&dir.join(CUSTODIAL_KEY_FILE))?;
         let meta = redb::Database::create(dir.join("custody.redb")).map_err(meta_err)?;
         let txn = meta.begin_write().map_err(meta_err)?;
@@ -164,7 +183,6 @@ impl Custody {
         Ok(Custody {
             deferred: Vault::new(blobs.clone().deferred(), keys.clone().deferred()),
             vault: Vault::new(blobs, keys),
-            dir: dir.to_owned(),
             custodial,
             meta,
             recent_keys: Mutex::new(RecentKeys::default()),
@@ -202,7 +220,7 @@ impl Custody {
 
     fn store_in(
         &self,
-        vault: &Vault<FsBlobStore, FsKeyRing>,
+        vault: &Vault<SegmentStore, SlotKeyRing>,
         media_type: &str,
         plaintext: impl Read,
         patient: &RecipientPublicKey,
@@ -322,7 +340,8 @@ impl Custody {
         Ok(GroupErasure::Destroyed(destroyed))
     }
 
-    /// Makes every deferred write durable (one `syncfs`).
+    /// Makes every deferred write durable: one `fdatasync` of the segment
+    /// being appended to, one of the key file.
     pub fn sync(&self) -> Result<(), CustodyError> {
         let pending: Vec<GroupId> = self
             .groups()
@@ -330,7 +349,8 @@ impl Custody {
             .filter(|(_, (_, durable))| !durable)
             .map(|(id, _)| *id)
             .collect();
-        hygeia_vault::sync_filesystem(&self.dir).map_err(|e| CustodyError::Vault(e.into()))?;
+        self.vault.blobs().sync()?;
+        self.vault.keys().sync()?;
         let mut groups = self.groups();
         for id in pending {
             if let Some(entry) = groups.get_mut(&id) {
@@ -536,10 +556,6 @@ impl Custody {
         Ok(self.vault.keys().holders(&blob)?.len())
     }
 
-    pub fn blob_path(&self, meta: &RecordMeta) -> Result<PathBuf, CustodyError> {
-        Ok(self.vault.blobs().path(&BlobId::from_hex(&meta.blob)?))
-    }
-
     pub fn blob_exists(&self, meta: &RecordMeta) -> Result<bool, CustodyError> {
         Ok(self.vault.blobs().exists(&BlobId::from_hex(&meta.blob)?)?)
     }
@@ -657,9 +673,52 @@ impl Custody {
             .collect()
     }
 
-    /// The directory of `group`'s wrapped key in the key ring.
-    pub(crate) fn group_key_dir(&self, group: &GroupId) -> PathBuf {
-        self.dir.join("keyring/keys").join(group.slot().to_hex())
+    /// The wrapped copy of `group`'s key in the key ring, as stored.
+    pub(crate) fn stored_group_key(&self, group: &GroupId) -> Option<Vec<u8>> {
+        self.vault
+            .keys()
+            .get_bytes(&group.slot(), self.custodial.public_key())
+            .expect("key ring")
+    }
+
+    /// Puts a wrapped copy of `group`'s key back into the key ring (as a
+    /// crash between a record's erasure and its group key's leaves it).
+    pub(crate) fn restore_group_key(&self, group: &GroupId, bytes: &[u8]) {
+        self.vault
+            .keys()
+            .put_bytes(&group.slot(), self.custodial.public_key(), bytes)
+            .expect("key ring");
+    }
+
+    /// The ciphertext of `blob` as stored, and its segment file.
+    pub(crate) fn stored_ciphertext(&self, blob: &BlobId) -> Option<(PathBuf, Vec<u8>)> {
+        let (path, offset, len) = self.vault.blobs().location(blob)?;
+        let bytes = std::fs::read(&path).expect("segment");
+        let bytes = bytes[offset as usize..(offset + len) as usize].to_vec();
+        Some((path, bytes))
+    }
+
+    /// How many ciphertexts the vault holds.
+    pub(crate) fn blob_count(&self) -> usize {
+        self.vault.blobs().count()
+    }
+
+    /// Makes every new ciphertext fail to be stored, as a full or failing
+    /// disk does.
+    pub(crate) fn fail_storage(&self) {
+        self.vault.blobs().refuse_appends();
+    }
+
+    /// Closes the segment being appended to and compacts every segment
+    /// that holds a deleted ciphertext.
+    pub(crate) fn compact_all(&self) -> usize {
+        self.vault.blobs().roll_now().expect("roll");
+        self.vault.blobs().compact_sparse(1.0).expect("compact")
+    }
+
+    /// The vault's stores, for a test to read them as a patient would.
+    pub(crate) fn stores(&self) -> (SegmentStore, SlotKeyRing) {
+        (self.vault.blobs().clone(), self.vault.keys().clone())
     }
 
     /// Whether the key ring holds a wrapped copy of `group`'s key.
@@ -671,6 +730,78 @@ impl Custody {
             .expect("key ring")
             .is_empty()
     }
+}
+
+/// Moves a data directory written before segments into the current layout:
+/// every ciphertext of `blobs/` into a segment and every wrapped key of
+/// `keyring/` into the slot file, flushed, and only then the old files
+/// removed (each wrapped-key file shredded: overwritten with zeros,
+/// flushed, unlinked). A crash at any point leaves the old files (or what
+/// is left of them) to be migrated again at the next start: copying is
+/// idempotent (a ciphertext is stored once under its address, a holder
+/// keeps its first key), and nothing is erased before the node has started.
+pub(crate) fn migrate_legacy(
+    dir: &Path,
+    blobs: &SegmentStore,
+    keys: &SlotKeyRing,
+) -> Result<(usize, usize), CustodyError> {
+    let (blob_dir, key_dir) = (dir.join(LEGACY_BLOBS), dir.join(LEGACY_KEYRING));
+    if !blob_dir.exists() && !key_dir.exists() {
+        return Ok((0, 0));
+    }
+    let io = |e: std::io::Error| CustodyError::Vault(e.into());
+    let (deferred_blobs, deferred_keys) = (blobs.clone().deferred(), keys.clone().deferred());
+    let mut moved = (0, 0);
+    let old_blobs = if blob_dir.exists() {
+        let old = FsBlobStore::open(&blob_dir)?;
+        for id in old.ids()? {
+            if !deferred_blobs.exists(&id)? {
+                // Re-verified against its address while it is copied.
+                let mut writer = deferred_blobs.writer()?;
+                std::io::copy(&mut old.get(&id)?, &mut writer).map_err(io)?;
+                writer.commit()?;
+                moved.0 += 1;
+            }
+        }
+        Some(old)
+    } else {
+        None
+    };
+    let old_keys = if key_dir.exists() {
+        let old = FsKeyRing::open(&key_dir)?;
+        for record in old.records()? {
+            for holder in old.holders(&record)? {
+                if let Some(bytes) = old.get_bytes(&record, &holder)? {
+                    if deferred_keys.put_bytes(&record, &holder, &bytes)? {
+                        moved.1 += 1;
+                    }
+                }
+            }
+        }
+        Some(old)
+    } else {
+        None
+    };
+    blobs.sync()?;
+    keys.sync()?;
+    if let Some(old) = old_keys {
+        for record in old.records()? {
+            old.erase(&record)?;
+        }
+        std::fs::remove_dir_all(&key_dir).map_err(io)?;
+    }
+    if old_blobs.is_some() {
+        std::fs::remove_dir_all(&blob_dir).map_err(io)?;
+    }
+    std::fs::File::open(dir)
+        .and_then(|d| d.sync_all())
+        .map_err(io)?;
+    tracing::info!(
+        ciphertexts = moved.0,
+        wrapped_keys = moved.1,
+        "vault migrated to segments and a slot key file"
+    );
+    Ok(moved)
 }
 
 /// The custodial key: 32 bytes, hex, in a file only the node's user reads.

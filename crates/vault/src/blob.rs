@@ -110,6 +110,33 @@ impl FsBlobStore {
         self
     }
 
+    /// Every blob stored (by the names of their files; for a migration).
+    pub fn ids(&self) -> Result<Vec<BlobId>> {
+        let mut ids = Vec::new();
+        for level1 in fs::read_dir(&self.root)? {
+            let level1 = level1?;
+            if level1.file_name() == "tmp" || !level1.file_type()?.is_dir() {
+                continue;
+            }
+            for level2 in fs::read_dir(level1.path())? {
+                let level2 = level2?;
+                if !level2.file_type()?.is_dir() {
+                    continue;
+                }
+                for file in fs::read_dir(level2.path())? {
+                    if let Some(id) = file?
+                        .file_name()
+                        .to_str()
+                        .and_then(|n| BlobId::from_hex(n).ok())
+                    {
+                        ids.push(id);
+                    }
+                }
+            }
+        }
+        Ok(ids)
+    }
+
     /// Where the blob `id` lives.
     pub fn path(&self, id: &BlobId) -> PathBuf {
         let hex = id.to_hex();
@@ -200,7 +227,7 @@ enum ReadState {
 }
 
 /// Hashes what passes through and checks the hash at end of input.
-struct VerifyingReader<R> {
+pub(crate) struct VerifyingReader<R> {
     inner: R,
     hasher: Sha256,
     expected: BlobId,
@@ -228,6 +255,15 @@ impl<R: Read> Read for VerifyingReader<R> {
 }
 
 impl<R> VerifyingReader<R> {
+    pub(crate) fn new(inner: R, expected: BlobId) -> Self {
+        VerifyingReader {
+            inner,
+            hasher: Sha256::new(),
+            expected,
+            state: ReadState::Reading,
+        }
+    }
+
     fn corrupt(&self, actual: BlobId) -> io::Error {
         Error::Corrupt {
             id: self.expected,

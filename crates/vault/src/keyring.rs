@@ -91,6 +91,21 @@ impl FsKeyRing {
         self
     }
 
+    /// Every record with a directory of keys (for a migration).
+    pub fn records(&self) -> Result<Vec<BlobId>> {
+        let mut records = Vec::new();
+        for entry in fs::read_dir(&self.keys)? {
+            if let Some(id) = entry?
+                .file_name()
+                .to_str()
+                .and_then(|n| BlobId::from_hex(n).ok())
+            {
+                records.push(id);
+            }
+        }
+        Ok(records)
+    }
+
     fn record_dir(&self, record: &BlobId) -> PathBuf {
         self.keys.join(record.to_hex())
     }

@@ -13,6 +13,10 @@
 //!   wrap per record.
 //! - [`keyring`]: wrapped keys live apart from the ciphertext; erasing a
 //!   record destroys them all (crypto-shredding).
+//! - [`segment`]: the ciphertexts packed into append-only segment files,
+//!   and [`slots`]: the wrapped keys in fixed slots of one file, erased in
+//!   place (the layout the node uses; [`blob::FsBlobStore`] and
+//!   [`keyring::FsKeyRing`] keep a file each).
 //! - [`commitment`]: the salted commitment that goes on the ledger in place
 //!   of anything about the record.
 //! - [`vault`]: the above put together.
@@ -27,6 +31,8 @@ pub use durable::{sync_filesystem, Durability};
 pub mod error;
 pub mod group;
 pub mod keyring;
+pub mod segment;
+pub mod slots;
 pub mod stream;
 pub mod vault;
 pub mod wrap;
@@ -35,6 +41,8 @@ pub use blob::{BlobId, BlobStore, BlobWriter, FsBlobStore};
 pub use commitment::{Commitment, Salt};
 pub use error::{Error, Result};
 pub use keyring::{FsKeyRing, KeyRing};
+pub use segment::SegmentStore;
+pub use slots::SlotKeyRing;
 pub use stream::{decrypt, encrypt, DataKey, RecordInfo, CHUNK_SIZE};
 pub use vault::{Erasure, Vault};
 pub use wrap::{unwrap, wrap, RecipientKey, RecipientPublicKey, WrappedKey};

@@ -56,6 +56,10 @@ impl RecipientPublicKey {
         Ok(RecipientPublicKey(bytes))
     }
 
+    pub fn from_array(bytes: [u8; X25519_KEY_LEN]) -> Self {
+        RecipientPublicKey(bytes)
+    }
+
     pub fn as_bytes(&self) -> &[u8; X25519_KEY_LEN] {
         &self.0
     }

@@ -10,8 +10,8 @@ use hygeia_identity::Keypair;
 use hygeia_vault::group::{self, GroupId, GroupWrappedKey, GROUP_WRAPPED_KEY_LEN};
 use hygeia_vault::wrap::WRAPPED_KEY_LEN;
 use hygeia_vault::{
-    BlobId, DataKey, FsBlobStore, FsKeyRing, KeyRing, RecipientKey, RecipientPublicKey, Vault,
-    WrappedKey,
+    BlobId, BlobStore, DataKey, FsBlobStore, FsKeyRing, KeyRing, RecipientKey, RecipientPublicKey,
+    SegmentStore, SlotKeyRing, Vault, WrappedKey,
 };
 
 /// Every key-shaped byte string in `bytes` that opens `record` with one of
@@ -87,9 +87,8 @@ fn erased_records_cannot_be_decrypted_with_anything_left() {
     custody.open_record(&meta, &mut out).unwrap();
     assert_eq!(out, plaintext);
     let patient_key = RecipientKey::from_bytes(&*patient.x25519_secret()).unwrap();
-    let keyring = FsKeyRing::open(vault_dir.join("keyring")).unwrap();
-    let blobs = FsBlobStore::open(vault_dir.join("blobs")).unwrap();
-    let vault = Vault::new(blobs, keyring.clone());
+    let (blobs, keyring) = custody.stores();
+    let vault = Vault::new(blobs.clone(), keyring.clone());
     let mut out = Vec::new();
     vault.open(&stored.blob, &patient_key, &mut out).unwrap();
     assert_eq!(out, plaintext);
@@ -97,17 +96,19 @@ fn erased_records_cannot_be_decrypted_with_anything_left() {
     // A backup of the ciphertext, and every wrapped key as it was.
     let backup_dir = dir.path().join("backup");
     let backup = FsBlobStore::open(&backup_dir).unwrap();
-    let ciphertext = std::fs::read(custody.blob_path(&meta).unwrap()).unwrap();
-    use hygeia_vault::BlobStore;
+    let (segment, ciphertext) = custody.stored_ciphertext(&stored.blob).unwrap();
     assert_eq!(backup.put(&mut &ciphertext[..]).unwrap(), stored.blob);
-    let record_keys = vault_dir
-        .join("keyring")
-        .join("keys")
-        .join(stored.blob.to_hex());
-    let wrapped: Vec<Vec<u8>> = files_under(&record_keys)
+    let wrapped: Vec<Vec<u8>> = keyring
+        .holders(&stored.blob)
+        .unwrap()
         .iter()
-        .map(|p| std::fs::read(p).unwrap())
+        .map(|h| keyring.get_bytes(&stored.blob, h).unwrap().unwrap())
         .collect();
+    // Both sit in the one key file, with the group key.
+    let key_file = std::fs::read(keyring.path()).unwrap();
+    for key in &wrapped {
+        assert!(key_file.windows(key.len()).any(|w| w == key.as_slice()));
+    }
     assert_eq!(
         wrapped.len(),
         2,
@@ -172,9 +173,15 @@ fn erased_records_cannot_be_decrypted_with_anything_left() {
         .cached_group_keys()
         .iter()
         .any(|(id, key)| *id == group && *key == group_key));
-    // (The ciphertext put back where it was, so only keys are missing.)
-    std::fs::create_dir_all(custody.blob_path(&meta).unwrap().parent().unwrap()).unwrap();
-    std::fs::write(custody.blob_path(&meta).unwrap(), &ciphertext).unwrap();
+    // The ciphertext's bytes stay in their segment until it is compacted:
+    // erasure does not depend on removing them.
+    assert!(!blobs.exists(&stored.blob).unwrap());
+    let segment_bytes = std::fs::read(&segment).unwrap();
+    assert!(segment_bytes
+        .windows(ciphertext.len())
+        .any(|w| w == ciphertext.as_slice()));
+    // (The ciphertext put back in the store, so only keys are missing.)
+    blobs.put(&mut &ciphertext[..]).unwrap();
     let result = custody.open_record(&meta, &mut Vec::new());
     assert!(
         matches!(
@@ -183,7 +190,7 @@ fn erased_records_cannot_be_decrypted_with_anything_left() {
         ),
         "{result:?}"
     );
-    std::fs::remove_file(custody.blob_path(&meta).unwrap()).unwrap();
+    blobs.delete(&stored.blob).unwrap();
     // And no byte string of any wrapped key survives anywhere in the node's
     // data directory, nor the data key itself, nor anything that opens the
     // record with any key the node or the patient holds (the group key
@@ -217,6 +224,29 @@ fn erased_records_cannot_be_decrypted_with_anything_left() {
     }
     // What linked the commitment to the ciphertext is gone too.
     assert!(custody.meta(&commitment).unwrap().is_none());
+    // A compaction of the segment takes the ciphertext's bytes off the
+    // data directory too, and leaves no key behind either.
+    assert_eq!(custody.compact_all(), 1);
+    for file in files_under(&vault_dir) {
+        let bytes = std::fs::read(&file).unwrap();
+        assert!(
+            !bytes
+                .windows(ciphertext.len())
+                .any(|w| w == ciphertext.as_slice()),
+            "the ciphertext survives compaction in {}",
+            file.display()
+        );
+        assert_eq!(
+            keys_opening(
+                &bytes,
+                &stored.blob,
+                &[&custodial, &patient_key],
+                custodial.public_key(),
+                std::slice::from_ref(&group_key),
+            ),
+            0
+        );
+    }
     // Erasing again is harmless (a restart re-runs unfinished erasures).
     assert!(custody.erase(&commitment).unwrap().is_none());
     let _ = BlobId::from_hex(&meta.blob).unwrap();
@@ -231,11 +261,9 @@ fn records_written_before_group_keys_still_open_and_erase() {
     let custody = Custody::open(&vault_dir).unwrap();
     let patient = RecipientKey::generate().unwrap();
     let plaintext = b"an old record";
-    // The old layout, as the previous code wrote it.
-    let old = Vault::new(
-        FsBlobStore::open(vault_dir.join("blobs")).unwrap(),
-        FsKeyRing::open(vault_dir.join("keyring")).unwrap(),
-    );
+    // Sealed to the node's custodial key, as the code before group keys did.
+    let (blobs, keyring) = custody.stores();
+    let old = Vault::new(blobs, keyring);
     let blob = old
         .store(
             "text/plain",
@@ -349,13 +377,12 @@ fn erasing_all_of_a_patients_records_destroys_their_group_key() {
     // A copy of the node's wrapped key of Alice's first record, taken from
     // the key ring before any erasure (a backup, a replica).
     let a1_blob = BlobId::from_hex(&a1_meta.blob).unwrap();
-    let a1_copy = std::fs::read(
-        vault_dir
-            .join("keyring/keys")
-            .join(a1_meta.blob.as_str())
-            .join(custodial.public_key().to_hex()),
-    )
-    .unwrap();
+    let a1_copy = custody
+        .stores()
+        .1
+        .get_bytes(&a1_blob, custodial.public_key())
+        .unwrap()
+        .unwrap();
     let a1_copy = GroupWrappedKey::from_bytes(&a1_copy).unwrap();
     assert!(group::unwrap(&a1_copy, &a1_blob, custodial.public_key(), &group_key_a).is_ok());
 
@@ -468,13 +495,144 @@ fn erasing_all_of_a_patients_records_destroys_their_group_key() {
     let mut out = Vec::new();
     custody.open_record(&b1_meta, &mut out).unwrap();
     assert_eq!(out, b"bob's record");
-    let vault = Vault::new(
-        FsBlobStore::open(vault_dir.join("blobs")).unwrap(),
-        FsKeyRing::open(vault_dir.join("keyring")).unwrap(),
-    );
+    let (blobs, keyring) = custody.stores();
+    let vault = Vault::new(blobs, keyring);
     let mut out = Vec::new();
     vault
         .open(&BlobId::from_hex(&b1_meta.blob).unwrap(), &bob, &mut out)
         .unwrap();
     assert_eq!(out, b"bob's record");
+}
+
+/// Rewrites the vault of a closed node in the layout before segments
+/// (`blobs/`, a file per ciphertext; `keyring/`, a file per wrapped key),
+/// byte for byte what that code stored.
+fn to_legacy_layout(vault_dir: &Path, blobs_of: &[BlobId]) {
+    let segments = SegmentStore::open(vault_dir.join(super::SEGMENTS_DIR)).unwrap();
+    let slots = SlotKeyRing::open(vault_dir.join(super::KEYS_DIR)).unwrap();
+    let old_blobs = FsBlobStore::open(vault_dir.join("blobs")).unwrap();
+    let old_keys = FsKeyRing::open(vault_dir.join("keyring")).unwrap();
+    for blob in blobs_of {
+        let mut bytes = Vec::new();
+        std::io::Read::read_to_end(&mut segments.get(blob).unwrap(), &mut bytes).unwrap();
+        old_blobs.put(&mut &bytes[..]).unwrap();
+    }
+    for (record, holder) in slots.names() {
+        let bytes = slots.get_bytes(&record, &holder).unwrap().unwrap();
+        old_keys.put_bytes(&record, &holder, &bytes).unwrap();
+    }
+    drop((segments, slots));
+    std::fs::remove_dir_all(vault_dir.join(super::SEGMENTS_DIR)).unwrap();
+    std::fs::remove_dir_all(vault_dir.join(super::KEYS_DIR)).unwrap();
+}
+
+/// A data directory in the layout before segments is migrated at start:
+/// its records (with a group key, and from before group keys) read for the
+/// node and the patient, the old files are gone (the wrapped keys'
+/// shredded), a migration interrupted half-way is finished at the next
+/// start, and erasure then leaves nothing that opens an erased record.
+#[test]
+fn a_data_directory_in_the_old_layout_is_migrated_at_start() {
+    let dir = tempfile::tempdir().unwrap();
+    let vault_dir = dir.path().join("vault");
+    let custody = Custody::open(&vault_dir).unwrap();
+    let patient = RecipientKey::generate().unwrap();
+    let (new, new_meta) = store(&custody, patient.public_key(), b"with a group key");
+    let (blobs, keyring) = custody.stores();
+    let old_blob = Vault::new(blobs, keyring)
+        .store(
+            "text/plain",
+            &b"before group keys"[..],
+            &[*patient.public_key(), *custody.custodial_public()],
+        )
+        .unwrap();
+    let old_meta = RecordMeta {
+        blob: old_blob.to_hex(),
+        ..new_meta.clone()
+    };
+    custody.save_meta("old", &old_meta).unwrap();
+    let group = Custody::group_of(patient.public_key());
+    let group_key = custody.cached_group_keys()[0].1.clone();
+    let new_blob = BlobId::from_hex(&new_meta.blob).unwrap();
+    drop(custody);
+    to_legacy_layout(&vault_dir, &[new_blob, old_blob]);
+    assert_eq!(files_under(&vault_dir.join("keyring/keys")).len(), 5);
+    let old_key_files: Vec<Vec<u8>> = files_under(&vault_dir.join("keyring/keys"))
+        .iter()
+        .map(|p| std::fs::read(p).unwrap())
+        .collect();
+    // A migration interrupted after it copied one key (and nothing else
+    // durable): the next start copies the rest.
+    {
+        let slots = SlotKeyRing::open(vault_dir.join(super::KEYS_DIR)).unwrap();
+        let old_keys = FsKeyRing::open(vault_dir.join("keyring")).unwrap();
+        let holder = custody_public(&vault_dir);
+        let bytes = old_keys.get_bytes(&new_blob, &holder).unwrap().unwrap();
+        assert!(slots.put_bytes(&new_blob, &holder, &bytes).unwrap());
+    }
+
+    let custody = Custody::open(&vault_dir).unwrap();
+    assert!(!vault_dir.join("blobs").exists() && !vault_dir.join("keyring").exists());
+    for (meta, text) in [
+        (&new_meta, &b"with a group key"[..]),
+        (&old_meta, &b"before group keys"[..]),
+    ] {
+        let mut out = Vec::new();
+        custody.open_record(meta, &mut out).unwrap();
+        assert_eq!(out, text);
+        let (blobs, keyring) = custody.stores();
+        let mut out = Vec::new();
+        Vault::new(blobs, keyring)
+            .open(&BlobId::from_hex(&meta.blob).unwrap(), &patient, &mut out)
+            .unwrap();
+        assert_eq!(out, text);
+    }
+    assert_eq!(custody.record_group(&new).unwrap(), Some(group));
+    // Two files of ciphertext and keys instead of seven.
+    let files = files_under(&vault_dir);
+    assert!(
+        files.iter().all(
+            |f| f.extension().is_some_and(|e| e == "seg" || e == "slots")
+                || f.ends_with("custody.redb")
+                || f.ends_with("custodial.key")
+        ),
+        "{files:?}"
+    );
+
+    // Erasing both: nothing left in any file opens them, nor any byte of
+    // the old key files.
+    custody.erase(&new).unwrap().unwrap();
+    custody.erase("old").unwrap().unwrap();
+    let custodial = std::fs::read_to_string(vault_dir.join("custodial.key")).unwrap();
+    let custodial = RecipientKey::from_bytes(&hex::decode(custodial.trim()).unwrap()).unwrap();
+    for file in files_under(&vault_dir) {
+        let bytes = std::fs::read(&file).unwrap();
+        for blob in [&new_blob, &old_blob] {
+            assert_eq!(
+                keys_opening(
+                    &bytes,
+                    blob,
+                    &[&custodial, &patient],
+                    custodial.public_key(),
+                    std::slice::from_ref(&group_key),
+                ),
+                0,
+                "a key opening an erased record survives in {}",
+                file.display()
+            );
+        }
+        for key in old_key_files
+            .iter()
+            .filter(|k| k.len() == GROUP_WRAPPED_KEY_LEN)
+        {
+            assert!(!bytes.windows(key.len()).any(|w| w == key.as_slice()));
+        }
+    }
+}
+
+fn custody_public(vault_dir: &Path) -> RecipientPublicKey {
+    let custodial = std::fs::read_to_string(vault_dir.join("custodial.key")).unwrap();
+    *RecipientKey::from_bytes(&hex::decode(custodial.trim()).unwrap())
+        .unwrap()
+        .public_key()
 }

@@ -478,19 +478,23 @@ pub async fn commit(
     prepared: Vec<Prepared>,
     extra_events: Vec<Access>,
 ) -> Result<(Receipt, Vec<Prepared>), FhirError> {
-    // The versions' vault files (ciphertexts, wrapped keys, any new group
-    // key) were written unflushed: one `syncfs` makes them all durable
-    // before anything durable (metadata, the `record` transactions) refers
-    // to them, so an acknowledged version survives a crash.
+    // The versions' vault writes (ciphertexts appended to a segment,
+    // wrapped keys and any new group key in the slot file) were not
+    // flushed: one `fdatasync` of each makes them all durable before
+    // anything durable (metadata, the `record` transactions) refers to
+    // them, so an acknowledged version survives a crash.
     if let Err(e) = node.custody.sync() {
         discard(node, &prepared);
         return Err(FhirError::internal(e));
     }
-    for p in &prepared {
-        if let Err(e) = node.custody.save_meta(&p.new.version.commitment, &p.meta) {
-            discard(node, &prepared);
-            return Err(FhirError::internal(e));
-        }
+    // The metadata of all of them in one transaction.
+    let metas: Vec<(&str, &RecordMeta)> = prepared
+        .iter()
+        .map(|p| (p.new.version.commitment.as_str(), &p.meta))
+        .collect();
+    if let Err(e) = node.custody.save_metas(&metas) {
+        discard(node, &prepared);
+        return Err(FhirError::internal(e));
     }
     let mut events: Vec<Access> = prepared.iter().map(|p| p.event.clone()).collect();
     events.extend(extra_events);

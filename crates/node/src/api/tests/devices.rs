@@ -86,24 +86,7 @@ fn batch(device: &str, key: &Keypair, start: i64, days: &[i64]) -> Value {
 }
 
 fn blobs(net: &Net) -> usize {
-    fn count(dir: &std::path::Path) -> usize {
-        std::fs::read_dir(dir)
-            .map(|entries| {
-                entries
-                    .flatten()
-                    .map(|e| {
-                        let path = e.path();
-                        if path.is_dir() {
-                            count(&path)
-                        } else {
-                            1
-                        }
-                    })
-                    .sum()
-            })
-            .unwrap_or(0)
-    }
-    count(&net.node.config.data_dir.join("vault").join("blobs"))
+    net.node.custody.blob_count()
 }
 
 async fn send_batch(net: &Net, signer: &Keypair, body: &Value) -> super::Answer {

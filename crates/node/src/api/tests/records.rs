@@ -486,22 +486,13 @@ async fn erasing_a_patients_last_record_destroys_their_group_key() {
     );
     assert_eq!(read_own(&net, &net.patient, &second).await, 200);
 
-    // (The group key's file as it was, to put back below.)
-    let key_dir = custody.group_key_dir(&group);
-    let key_files: Vec<(std::path::PathBuf, Vec<u8>)> = std::fs::read_dir(&key_dir)
-        .unwrap()
-        .map(|e| {
-            let path = e.unwrap().path();
-            let bytes = std::fs::read(&path).unwrap();
-            (path, bytes)
-        })
-        .collect();
-    assert_eq!(key_files.len(), 1);
+    // (The group key's slot as it was, to put back below.)
+    let key_slot = custody.stored_group_key(&group).expect("stored");
     net.net
         .submit_ok(&net.patient, "record.erase", json!({"record": second}))
         .await;
     assert!(!custody.group_key_stored(&group));
-    assert!(!key_dir.exists());
+    assert!(custody.stored_group_key(&group).is_none());
     assert!(custody
         .cached_group_keys()
         .iter()
@@ -511,11 +502,8 @@ async fn erasing_a_patients_last_record_destroys_their_group_key() {
     assert_eq!(read_own(&net, &net.other_patient, &others).await, 200);
 
     // A crash between a record's erasure and its group key's leaves the
-    // group key's file: the next start destroys it.
-    std::fs::create_dir_all(&key_dir).unwrap();
-    for (path, bytes) in &key_files {
-        std::fs::write(path, bytes).unwrap();
-    }
+    // group key's slot: the next start destroys it.
+    custody.restore_group_key(&group, &key_slot);
     assert!(custody.group_key_stored(&group));
     let Clinic {
         net: restarted,

@@ -127,11 +127,8 @@ async fn every_refusal_is_json_with_a_stable_code() {
 async fn a_failing_file_system_is_reported_without_its_paths() {
     let net = Net::start();
     let patient = net.patient("p1", "Lovelace", "1815-12-10", "female").await;
-    // The vault's blob directory becomes a file: every new record fails
-    // to be stored, as when the disk is full or file handles run out.
-    let blobs = net.node.config.data_dir.join("vault").join("blobs");
-    std::fs::rename(&blobs, blobs.with_extension("moved")).unwrap();
-    std::fs::write(&blobs, b"not a directory").unwrap();
+    // Every new record fails to be stored, as when the disk is full.
+    net.node.custody.fail_storage();
     let answer = net
         .fhir(
             &patient.token,
@@ -145,7 +142,7 @@ async fn a_failing_file_system_is_reported_without_its_paths() {
     let root = net.node.config.data_dir.display().to_string();
     let text = answer.text();
     assert!(
-        !text.contains(&root) && !text.contains("blobs") && !text.contains("vault"),
+        !text.contains(&root) && !text.contains("segment") && !text.contains("vault"),
         "the answer names server files: {text}"
     );
     assert!(text.contains("incident"), "{text}");
