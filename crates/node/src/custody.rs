@@ -839,6 +839,9 @@ fn load_or_create_key(path: &Path) -> Result<RecipientKey, CustodyError> {
     Ok(key)
 }
 
+/// Copies of a record for another organization's node.
+pub mod replica;
+
 /// Erasure against every file the vault keeps (was the `erasure` test
 /// binary; a unit test here links nothing more).
 #[cfg(test)]

@@ -112,6 +112,7 @@ fn filled(node: &str, n: usize) -> LedgerState {
                 resource_type: "Observation".into(),
                 index: i as u64,
                 erased_at: None,
+                node: None,
             })
             .expect("a generated record is valid");
     }

@@ -651,6 +651,7 @@ impl TxBody for DeviceBatch {
             resource_type: "Observation".into(),
             index: cx.index,
             erased_at: None,
+            node: None,
         })?;
         state.devices.roots.insert(self.root);
         if let Some(entry) = state.devices.devices.get_mut(&self.device) {

@@ -22,6 +22,7 @@ pub mod participants;
 pub mod programs;
 pub mod records;
 pub mod registry;
+pub mod replication;
 pub mod sharing;
 pub mod snapshot;
 #[cfg(feature = "testing")]
@@ -99,6 +100,9 @@ pub struct LedgerState {
     pub datasets: datasets::Datasets,
     #[serde(default)]
     pub sharing: sharing::Sharing,
+    /// Organizations' nodes and the records replicated to them.
+    #[serde(default, skip_serializing_if = "replication::Replication::is_empty")]
+    pub replication: replication::Replication,
     /// (requester, patient) → end of the open break-glass window.
     #[serde(with = "snapshot::sorted_map")]
     break_glass: HashMap<(String, String), i64>,
@@ -150,6 +154,7 @@ impl LedgerState {
             trials: Default::default(),
             datasets: Default::default(),
             sharing: Default::default(),
+            replication: Default::default(),
         }
     }
 

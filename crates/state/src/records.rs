@@ -29,6 +29,10 @@ pub struct RecordEntry {
     pub index: u64,
     /// Leaf index of the `record.erase` transaction, once erased.
     pub erased_at: Option<u64>,
+    /// The node that holds it: the key that signed its `record` (none for
+    /// a device's batch, which no node replicates).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub node: Option<String>,
 }
 
 /// Persistent collections (`imbl`): a clone is O(1) and shares every node
@@ -270,6 +274,7 @@ impl TxBody for RecordBody {
             resource_type: self.resource_type,
             index: cx.index,
             erased_at: None,
+            node: Some(cx.key.to_owned()),
         })?;
         Ok(Effect::None)
     }
@@ -391,6 +396,7 @@ mod tests {
             resource_type: "Observation".into(),
             index,
             erased_at: None,
+            node: None,
         }
     }
 

@@ -58,6 +58,7 @@ pub const DOMAINS: &[Domain] = &[
     ("trials", crate::trials::register),
     ("datasets", crate::datasets::register),
     ("sharing", crate::sharing::register),
+    ("replication", crate::replication::register),
 ];
 
 /// Most events (and reactions) one transaction may set off, so that two

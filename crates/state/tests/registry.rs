@@ -284,6 +284,7 @@ mod milestones {
                 resource_type: "Task".into(),
                 index: cx.index,
                 erased_at: None,
+                node: None,
             })?;
             // Emitted after the change: the registry undoes it if a
             // reaction refuses.
@@ -364,6 +365,7 @@ mod milestones {
                 resource_type: "Task".into(),
                 index: cx.index,
                 erased_at: None,
+                node: None,
             })?;
             cx.emit(Echo)?;
             Ok(Effect::None)

@@ -15,6 +15,7 @@ mod info;
 mod log;
 mod proofs;
 pub mod records;
+mod replicas;
 pub mod research;
 mod smart;
 mod submit;
@@ -77,6 +78,7 @@ pub fn router(node: Arc<Node>) -> Router {
                 .layer(DefaultBodyLimit::disable()),
         )
         .route("/v1/records/{id}", get(records::read))
+        .route("/v1/replicas/{id}", get(replicas::replica))
         .route("/v1/consents", get(records::consents))
         .route("/v1/audit", get(audit::feed))
         .route("/v1/dids/{did}", get(credentials::resolve))

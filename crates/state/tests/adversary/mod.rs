@@ -853,9 +853,10 @@ fn standing(state: &LedgerState) -> BTreeMap<Aspect, String> {
     out.insert(
         Aspect::Custodians,
         format!(
-            "{:?} {:?}",
+            "{:?} {:?} {:?}",
             state.network.id(),
-            state.network.custodians().collect::<Vec<_>>()
+            state.network.custodians().collect::<Vec<_>>(),
+            state.replication.bindings().collect::<Vec<_>>()
         ),
     );
     out
@@ -1077,6 +1078,32 @@ fn cases(
                 json!({"op": "remove", "key": Actor::Node.did()}),
             ),
         ],
+        "network.node" => vec![
+            case(
+                "make the attacker's key the organization's node",
+                json!({"org": CLINIC, "node": me}),
+            ),
+            case(
+                "bind the organization to the network's node",
+                json!({"org": CLINIC, "node": Actor::Node.did()}),
+            ),
+        ],
+        "record.replicate" => world
+            .records
+            .iter()
+            .flat_map(|r| {
+                [
+                    case(
+                        "log the victim's record as sent to the attacker's node",
+                        json!({"record": r, "from": Actor::Node.did(), "to": me, "sha256": commitment(12), "time": T0}),
+                    ),
+                    case(
+                        "log the victim's record as sent by the attacker",
+                        json!({"record": r, "from": me, "to": Actor::Node.did(), "sha256": commitment(12), "time": T0}),
+                    ),
+                ]
+            })
+            .collect(),
         "unit.register" => vec![
             case(
                 "register a unit the attacker issues",

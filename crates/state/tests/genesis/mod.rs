@@ -282,3 +282,4 @@ fn a_licence_is_bound_to_the_network() {
     state.apply(1, &accepted).unwrap();
     assert_eq!(state.credentials.licences_of(&did(&clinician)).len(), 1);
 }
+mod replication;

@@ -251,6 +251,11 @@ fn body(
             1 => json!({"op": "remove", "key": did_at(0)}),
             _ => json!({"op": "rotate", "key": did_at(0), "new_key": did_at(1)}),
         },
+        "network.node" => json!({"org": pick(&pools.orgs, p[0]), "node": did_at(1)}),
+        "record.replicate" => json!({
+            "record": pick(&pools.commitments, p[0]), "from": did_at(1), "to": did_at(2),
+            "sha256": commitment(p[3] as u8), "time": NOW,
+        }),
         "unit.register" => json!({"unit": "gluco-token", "issuer": did_at(0)}),
         "unit.mint" => json!({"unit": "gluco-token", "to": did_at(0), "amount": p[1] % 1000 + 1}),
         "unit.transfer" => json!({

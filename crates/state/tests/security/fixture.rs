@@ -345,9 +345,10 @@ impl Victims {
     /// Everything about the victims that readers and decisions see.
     pub fn standing(&self, state: &LedgerState) -> Vec<String> {
         let mut seen = vec![format!(
-            "network {:?} custodians {:?}",
+            "network {:?} custodians {:?} nodes {:?}",
             state.network.id(),
-            state.network.custodians().collect::<Vec<_>>()
+            state.network.custodians().collect::<Vec<_>>(),
+            state.replication.bindings().collect::<Vec<_>>()
         )];
         let consents = state.policy.consents();
         for key in [

@@ -134,7 +134,19 @@ pub fn dump(state: &LedgerState, universe: &Universe, at: i64) -> Value {
             records_by_patient.insert(did.clone(), json!(r));
         }
     }
-    let mut records: Vec<Value> = state.records.all().map(to_value).collect();
+    // The old dump predates the holder of a record (`node`, the key that
+    // signed its `record`): it is left out, as the old state had none.
+    let mut records: Vec<Value> = state
+        .records
+        .all()
+        .map(to_value)
+        .map(|mut record| {
+            if let Some(fields) = record.as_object_mut() {
+                fields.remove("node");
+            }
+            record
+        })
+        .collect();
     records.sort_by(|a, b| a["commitment"].as_str().cmp(&b["commitment"].as_str()));
     let orgs: Vec<Value> = state
         .participants

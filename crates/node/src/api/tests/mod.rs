@@ -15,6 +15,7 @@ mod health_cards;
 mod network;
 mod records;
 mod rejections;
+mod replication;
 mod research;
 mod scopes;
 mod search_oracle;

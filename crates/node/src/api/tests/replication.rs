@@ -1,0 +1,179 @@
+//! `GET /v1/replicas/{id}`: a record held by this node (organization A's)
+//! goes to the node of organization B, whose clinician the patient granted,
+//! and to no one else; B keeps the copy in its own vault (a real second
+//! [`Custody`]) and decrypts it; revocation stops further transfers and
+//! erasure leaves B's copy unreadable.
+
+use hygeia_identity::Keypair;
+use hygeia_vault::WrappedKey;
+use serde_json::json;
+
+use super::{did, now, Net, CLINIC};
+use crate::custody::replica::{Replica, ReplicaError};
+use crate::custody::{Custody, RecordMeta};
+
+const ORG_A: &str = "did:web:a.example";
+
+fn replica_of(answer: &serde_json::Value) -> Replica {
+    use base64::Engine;
+    let text = |name: &str| answer[name].as_str().unwrap().to_owned();
+    Replica {
+        meta: RecordMeta {
+            blob: text("blob"),
+            salt: text("salt"),
+            media_type: text("media_type"),
+            author: text("author"),
+            provenance: text("provenance"),
+            size: answer["size"].as_u64().unwrap(),
+        },
+        ciphertext: base64::engine::general_purpose::STANDARD
+            .decode(text("ciphertext"))
+            .unwrap(),
+        wrapped: WrappedKey::from_bytes(&hex::decode(text("wrapped_key")).unwrap()).unwrap(),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_record_goes_to_the_node_of_an_entitled_organization_only() {
+    let (net, cast) = Net::network().await;
+    let node_b = Keypair::generate();
+    let node_c = Keypair::generate();
+    let dir = tempfile::tempdir().unwrap();
+    let custody_b = Custody::open(dir.path()).unwrap();
+    let to_b = custody_b.custodial_public().to_hex();
+    // A is this node's organization; the clinician's (CLINIC) node is B;
+    // C is a custodian of no organization.
+    net.submit_ok(
+        &net.governance,
+        "org.register",
+        json!({"org": ORG_A, "admin": did(&Keypair::generate()), "kind": "hospital"}),
+    )
+    .await;
+    for key in [&node_b, &node_c] {
+        net.submit_ok(
+            &net.governance,
+            "network.custodian",
+            json!({"op": "add", "key": did(key)}),
+        )
+        .await;
+    }
+    let node_a = net.node.node_did.clone();
+    for (org, node) in [(ORG_A, node_a.clone()), (CLINIC, did(&node_b))] {
+        net.submit_ok(
+            &net.governance,
+            "network.node",
+            json!({"org": org, "node": node}),
+        )
+        .await;
+    }
+    let content = br#"{"resourceType":"Observation","id":"r"}"#;
+    let uploaded = net
+        .upload(&cast.patient, &did(&cast.patient), "lab", content)
+        .await;
+    assert_eq!(uploaded.status, 201, "{}", uploaded.text());
+    let record = uploaded.json()["record"].as_str().unwrap().to_owned();
+    let path = |id: &str| format!("/v1/replicas/{id}?to={to_b}");
+
+    // Before any grant, and for anyone but B once granted: the 404 of a
+    // made-up id, and the log does not grow.
+    let made_up = net.signed_get(&node_b, &path(&"ab".repeat(32))).await;
+    assert_eq!(
+        (made_up.status, made_up.code()),
+        (404, "record_not_found".into())
+    );
+    let size = net.size();
+    let before = net.signed_get(&node_b, &path(&record)).await;
+    assert_eq!(
+        (before.status, before.code()),
+        (404, "record_not_found".into())
+    );
+    let now = now();
+    let grant = net
+        .submit_ok(
+            &cast.patient,
+            "consent.grant",
+            json!({"patient": did(&cast.patient), "grantee": did(&cast.clinician),
+                   "scope": {"categories": ["lab"]}, "actions": ["read"], "purpose": "TREAT",
+                   "not_before": now - 60, "not_after": now + 86_400}),
+        )
+        .await
+        .json()["leaf_hash"]
+        .as_str()
+        .map(str::to_owned);
+    let size = size + 1;
+    for stranger in [
+        Keypair::generate(),
+        node_c,
+        hygeia_state::testing::copy(&cast.clinician),
+    ] {
+        let answer = net.signed_get(&stranger, &path(&record)).await;
+        assert_eq!(
+            (answer.status, answer.code()),
+            (404, "record_not_found".into())
+        );
+    }
+    assert_eq!(net.size(), size, "a refusal adds nothing to the log");
+    // Unsigned: refused before anything is looked up.
+    assert_eq!(net.get(&path(&record)).await.status, 401);
+
+    // B: the ciphertext, with the data key sealed to B's custodial key;
+    // the transfer is on the ledger, hash-only.
+    let answer = net.signed_get(&node_b, &path(&record)).await;
+    assert_eq!(answer.status, 200, "{}", answer.text());
+    let answer = answer.json();
+    assert_eq!(net.size(), size + 1);
+    let index = answer["index"].as_u64().unwrap();
+    let replica = replica_of(&answer);
+    assert_eq!(answer["sha256"], replica.digest());
+    let replicas: Vec<String> = net
+        .node
+        .state
+        .read()
+        .state
+        .replication
+        .replicas_of(&record)
+        .map(str::to_owned)
+        .collect();
+    assert_eq!(replicas, [did(&node_b)]);
+    assert_eq!(index, size);
+
+    // B keeps it and reads it with its own key; a copy that is not the
+    // record's, or not sealed to B, is not kept.
+    let mut forged = replica.clone();
+    forged.ciphertext[0] ^= 1;
+    assert!(matches!(
+        custody_b.store_replica(&record, &forged),
+        Err(ReplicaError::Address)
+    ));
+    let other = tempfile::tempdir().unwrap();
+    let custody_other = Custody::open(other.path()).unwrap();
+    assert!(matches!(
+        custody_other.store_replica(&record, &replica),
+        Err(ReplicaError::Key)
+    ));
+    custody_b.store_replica(&record, &replica).unwrap();
+    let meta = custody_b.meta(&record).unwrap().unwrap();
+    let mut plain = Vec::new();
+    custody_b.open_record(&meta, &mut plain).unwrap();
+    assert_eq!(plain, content);
+
+    // Revoked: no further transfer.
+    let grant = grant.expect("the grant's leaf hash");
+    net.submit_ok(&cast.patient, "consent.revoke", json!({"grant": grant}))
+        .await;
+    let size = net.size();
+    let answer = net.signed_get(&node_b, &path(&record)).await;
+    assert_eq!(
+        (answer.status, answer.code()),
+        (404, "record_not_found".into())
+    );
+    assert_eq!(net.size(), size);
+
+    // Erased on the ledger: B destroys its copy as it does for any record
+    // it holds, and nothing of it decrypts any more.
+    net.submit_ok(&cast.patient, "record.erase", json!({"record": record}))
+        .await;
+    custody_b.erase(&record).unwrap();
+    assert!(custody_b.meta(&record).unwrap().is_none());
+    assert!(custody_b.open_record(&meta, std::io::sink()).is_err());
+}
