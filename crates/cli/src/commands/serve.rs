@@ -242,7 +242,8 @@ fn demo_network(
     let keys = DemoKeys {
         dir: base.join("demo-keys"),
     };
-    if !dirs[0].join(hygeia_node::config::PEERS_FILE).exists() {
+    let fresh = !dirs[0].join(hygeia_node::config::PEERS_FILE).exists();
+    if fresh {
         let nodes: Vec<hygeia_node::ordering::InitNode> = dirs
             .iter()
             .enumerate()
@@ -293,17 +294,44 @@ fn demo_network(
             .send()
             .is_ok_and(|r| r.status().is_success())
         {
-            if std::time::Instant::now() > deadline {
+            // A node that stopped at start (a port taken, a data directory
+            // it refuses) says why in its log: show it rather than wait.
+            let stopped = children[i].try_wait().ok().flatten();
+            if stopped.is_some() || std::time::Instant::now() > deadline {
                 for mut child in children {
                     let _ = child.kill();
                 }
-                anyhow::bail!("the node at http://{} did not answer within 60 s", http(i));
+                let log = dirs[i].join("node.log");
+                let tail: Vec<String> = std::fs::read_to_string(&log)
+                    .unwrap_or_default()
+                    .lines()
+                    .rev()
+                    .take(5)
+                    .map(str::to_owned)
+                    .collect();
+                let tail: Vec<String> = tail.into_iter().rev().collect();
+                match stopped {
+                    Some(status) => anyhow::bail!(
+                        "the node of org-{} stopped at start ({status}); the end of {}:\n{}",
+                        i + 1,
+                        log.display(),
+                        tail.join("\n")
+                    ),
+                    None => anyhow::bail!(
+                        "the node at http://{} did not answer within 60 s; the end of {}:\n{}",
+                        http(i),
+                        log.display(),
+                        tail.join("\n")
+                    ),
+                }
             }
             std::thread::sleep(Duration::from_millis(200));
         }
     }
+    // Seeded at the first start only: a network made by an earlier version
+    // (whose genesis names no governance key) is started as it is.
     let seeded = base.join("demo-network-seeded.json");
-    if !seeded.exists() {
+    if fresh && !seeded.exists() {
         if let Err(error) = seed_network(&format!("http://{}", http(0)), &keys, base, fhir_patients)
         {
             for mut child in children {

@@ -364,6 +364,20 @@ fn sigkill_under_load_loses_no_acknowledged_transaction() {
     );
 }
 
+/// A port from which HTTP ports `base..base+4` and p2p ports
+/// `base+100..base+104` are free now, below the ephemeral range.
+fn free_consecutive_base() -> u16 {
+    let start = 12_000 + (std::process::id() % 1_500) as u16 * 10;
+    (0..1_000u16)
+        .map(|k| 12_000 + (start - 12_000 + k * 10) % 19_000)
+        .find(|&base| {
+            let ports = (0..4).flat_map(|i| [base + i, base + 100 + i]);
+            let held: Vec<_> = ports.map(|p| TcpListener::bind(("127.0.0.1", p))).collect();
+            held.iter().all(Result::is_ok)
+        })
+        .expect("eight free ports below 32768")
+}
+
 /// `hygeia demo --nodes 4`: four organizations' nodes, the demo data seeded
 /// through the first and ordered by all four, the same verified checkpoint
 /// everywhere.
@@ -372,9 +386,10 @@ fn the_four_node_demo_seeds_data_every_node_orders() {
     use std::io::{BufRead, BufReader};
     use std::os::unix::process::CommandExt;
     let dir = tempfile::tempdir().unwrap();
-    // Consecutive ports: HTTP from the base, p2p 100 above. A base picked
-    // from the process id keeps parallel runs apart.
-    let base = 20_000 + (std::process::id() % 2_000) as u16 * 10;
+    // Consecutive ports: HTTP from the base, p2p 100 above, below the
+    // kernel's ephemeral range (32768 up), where other tests' connections
+    // take ports; a base whose eight ports are all free right now.
+    let base = free_consecutive_base();
     let mut child = std::process::Command::new(common::hygeia_bin())
         .args(["demo", "--nodes", "4", "--fhir-patients", "2", "--data-dir"])
         .arg(dir.path())
