@@ -805,9 +805,8 @@ impl<E: Spawner + Clock, B: Blocker<PublicKey = PublicKey>> Actor<E, B> {
             while self.own_notes.len() > OWN_NOTES_KEPT {
                 self.own_notes.pop_front();
             }
-            // Disagreements about sizes no longer compared are forgotten.
-            let oldest = self.own_notes.front().map_or(size, |(s, _)| *s);
-            self.disagreeing.retain(|s, _| *s >= oldest);
+            self.disagreeing
+                .retain(|s, _| *s + OWN_NOTES_KEPT as u64 * 4096 > size);
             let theirs: Vec<(PublicKey, Vec<u8>)> = self
                 .setup
                 .cosigned
