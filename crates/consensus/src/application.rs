@@ -805,8 +805,9 @@ impl<E: Spawner + Clock, B: Blocker<PublicKey = PublicKey>> Actor<E, B> {
             while self.own_notes.len() > OWN_NOTES_KEPT {
                 self.own_notes.pop_front();
             }
-            self.disagreeing
-                .retain(|s, _| *s + OWN_NOTES_KEPT as u64 * 4096 > size);
+            // Disagreements about sizes no longer compared are forgotten.
+            let oldest = self.own_notes.front().map_or(size, |(s, _)| *s);
+            self.disagreeing.retain(|s, _| *s >= oldest);
             let theirs: Vec<(PublicKey, Vec<u8>)> = self
                 .setup
                 .cosigned

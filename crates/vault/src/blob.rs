@@ -88,14 +88,7 @@ impl FsBlobStore {
     /// Opens (creating if needed) a store rooted at `root`.
     pub fn open(root: impl AsRef<Path>) -> Result<Self> {
         let root = root.as_ref().to_path_buf();
-        let tmp = root.join("tmp");
-        durable::create_dir_all(&tmp)?;
-        for entry in fs::read_dir(&tmp)? {
-            let entry = entry?;
-            if entry.file_type()?.is_file() {
-                fs::remove_file(entry.path())?;
-            }
-        }
+        let tmp = durable::empty_tmp_dir(&root)?;
         Ok(FsBlobStore {
             root,
             tmp,

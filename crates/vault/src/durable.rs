@@ -41,6 +41,20 @@ pub(crate) fn sync_dir(dir: &Path) -> io::Result<()> {
 }
 
 /// Creates `dir` and any missing parents, flushing each new entry.
+/// Creates `<root>/tmp` durably and removes the files a crash left in it
+/// (temporary files never renamed into place, so never acknowledged).
+pub(crate) fn empty_tmp_dir(root: &Path) -> io::Result<std::path::PathBuf> {
+    let tmp = root.join("tmp");
+    create_dir_all(&tmp)?;
+    for entry in std::fs::read_dir(&tmp)? {
+        let entry = entry?;
+        if entry.file_type()?.is_file() {
+            std::fs::remove_file(entry.path())?;
+        }
+    }
+    Ok(tmp)
+}
+
 pub(crate) fn create_dir_all(dir: &Path) -> io::Result<()> {
     create_dir_all_with(dir, Durability::Immediate)
 }

@@ -52,6 +52,13 @@ fn not_found(id: &str) -> ApiError {
     )
 }
 
+/// A refusal: logged by this node (not on the ledger, so a stranger grows
+/// no public log), answered as an unknown id.
+fn refuse(id: &str, requester: &impl std::fmt::Display, code: &str, why: &'static str) -> ApiError {
+    tracing::info!(target: "hygeia::replication", record = %id, %requester, code, "{why}");
+    not_found(id)
+}
+
 /// `GET /v1/replicas/{id}`.
 pub async fn replica(
     State(node): State<Arc<Node>>,
@@ -79,14 +86,12 @@ pub async fn replica(
         replication::entitled(&committed.state, &id, &node.node_did, who.key.as_str(), now)
     };
     if let Err(refused) = decision {
-        tracing::info!(
-            target: "hygeia::replication",
-            record = %id,
-            requester = %who.key,
-            code = refused.code.as_str(),
-            "replica refused"
-        );
-        return Err(not_found(&id));
+        return Err(refuse(
+            &id,
+            &who.key,
+            refused.code.as_str(),
+            "replica refused",
+        ));
     }
     let custody = node.custody.clone();
     let record = id.clone();
@@ -113,14 +118,12 @@ pub async fn replica(
         // Revoked or erased between the decision and the ledger: refused
         // like any other.
         Err(hygeia_ledger::SubmitError::Rejected(refused)) => {
-            tracing::info!(
-                target: "hygeia::replication",
-                record = %id,
-                requester = %who.key,
-                code = refused.code.as_str(),
-                "replica refused at ordering"
-            );
-            return Err(not_found(&id));
+            return Err(refuse(
+                &id,
+                &who.key,
+                refused.code.as_str(),
+                "replica refused at ordering",
+            ));
         }
         Err(e) => return Err(ApiError::from(e)),
     };
