@@ -202,6 +202,18 @@ impl TxBody for RecordReplicate {
                 "a node does not send a record to itself",
             ));
         }
+        // The sender names the decision time; it may not predate the
+        // ledger's clock, or a node could log a transfer under a grant
+        // that had expired by the time it was sent.
+        if self.time < state.escrows.clock {
+            return Err(TxError::new(
+                ErrorCode::Invalid("replicate.time_before_clock"),
+                format!(
+                    "the decision time {} is before the ledger's clock ({})",
+                    self.time, state.escrows.clock
+                ),
+            ));
+        }
         entitled(state, &self.record, &self.from, &self.to, self.time)?;
         let replicas = state.replication.replicas.entry(self.record).or_default();
         replicas.insert(self.to);

@@ -80,10 +80,14 @@ pub async fn replica(
     if txs::check_hex32("record id", &id).is_err() {
         return Err(not_found(&id));
     }
-    let now = unix_now() as i64;
-    let decision = {
+    // Never before the ledger's clock: `record.replicate` refuses a
+    // decision time a custodian's `clock.tick` has already passed.
+    let (now, decision) = {
         let committed = node.state.read();
-        replication::entitled(&committed.state, &id, &node.node_did, who.key.as_str(), now)
+        let now = (unix_now() as i64).max(committed.state.escrows.clock);
+        let decision =
+            replication::entitled(&committed.state, &id, &node.node_did, who.key.as_str(), now);
+        (now, decision)
     };
     if let Err(refused) = decision {
         return Err(refuse(

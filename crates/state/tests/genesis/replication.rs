@@ -328,13 +328,30 @@ fn every_refusal_of_a_replication_has_its_code_and_changes_nothing() {
     let mut late = replicate(&lab, &node_a(), &node_b());
     late["time"] = json!(NOW * 3);
     w.refused(&node_a(), RECORD_REPLICATE, late, "replicate.not_entitled");
-    // Erased: no transfer.
-    w.ok(&patient(), "record.erase", json!({"record": lab}))
+    // A decision time before the ledger's clock: a transfer cannot be
+    // back-dated to before a grant expired.
+    w.ok(&node_c(), "clock.tick", json!({"time": NOW + 10}))
         .unwrap();
+    let mut early = replicate(&lab, &node_a(), &node_b());
+    early["time"] = json!(NOW + 9);
     w.refused(
         &node_a(),
         RECORD_REPLICATE,
-        replicate(&lab, &node_a(), &node_b()),
+        early,
+        "replicate.time_before_clock",
+    );
+    let mut on_time = replicate(&lab, &node_a(), &node_b());
+    on_time["time"] = json!(NOW + 10);
+    w.ok(&node_a(), RECORD_REPLICATE, on_time).unwrap();
+    // Erased: no transfer.
+    w.ok(&patient(), "record.erase", json!({"record": lab}))
+        .unwrap();
+    let mut after_erasure = replicate(&lab, &node_a(), &node_b());
+    after_erasure["time"] = json!(NOW + 10);
+    w.refused(
+        &node_a(),
+        RECORD_REPLICATE,
+        after_erasure,
         "record.already_erased",
     );
 }
