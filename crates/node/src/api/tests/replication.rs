@@ -136,6 +136,24 @@ async fn a_record_goes_to_the_node_of_an_entitled_organization_only() {
         .collect();
     assert_eq!(replicas, [did(&node_b)]);
     assert_eq!(index, size);
+    // The patient's listing says where it went, and that this node holds it.
+    let listing = net
+        .signed_get(
+            &cast.patient,
+            &format!("/v1/records?patient={}", did(&cast.patient)),
+        )
+        .await;
+    assert_eq!(listing.status, 200, "{}", listing.text());
+    let listing = listing.json();
+    let listed = listing["records"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["commitment"] == record.as_str())
+        .unwrap();
+    assert_eq!(listed["replicas"], json!([did(&node_b)]));
+    assert_eq!(listed["held_here"], true);
+    assert_eq!(listed["node"], node_a.as_str());
 
     // B keeps it and reads it with its own key; a copy that is not the
     // record's, not sealed to B, whose key is not the record's, or that
