@@ -6,6 +6,7 @@ pub mod api;
 pub mod config;
 pub mod custody;
 pub mod fhir_store;
+pub mod follower;
 pub mod health_cards;
 pub mod migrate;
 pub mod node;

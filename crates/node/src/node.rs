@@ -95,6 +95,10 @@ pub struct Node {
     /// Cosigns the own log's checkpoints and witnesses logs at
     /// `POST /add-checkpoint` (`crate::witness`).
     pub witness: crate::witness::Witness,
+    /// The log size the committed state covers, updated after each
+    /// durable batch or appended block (the replication follower,
+    /// `crate::follower`, wakes on it).
+    pub committed_size: tokio::sync::watch::Receiver<u64>,
     /// Keeps the leaf-hash index caught up; stops with the node.
     _indexer: LeafIndexer,
 }
@@ -221,14 +225,18 @@ impl Node {
             &key,
             &config.network,
         ));
-        let commit = Box::new(crate::snapshots::SnapshottingWriter::new(
-            StateWriter::new(state.clone(), on_erased),
-            state.clone(),
-            snapshotter,
-            config.snapshot_every,
-            covered,
-            newest_snapshot,
-        ));
+        let (progress, committed_size) = tokio::sync::watch::channel(covered);
+        let commit = Box::new(
+            crate::snapshots::SnapshottingWriter::new(
+                StateWriter::new(state.clone(), on_erased),
+                state.clone(),
+                snapshotter,
+                config.snapshot_every,
+                covered,
+                newest_snapshot,
+            )
+            .with_progress(progress),
+        );
         let sequencer = match &config.peers {
             None => crate::ordering::Ordering::Local(Sequencer::start_with_state(
                 writer,
@@ -284,6 +292,7 @@ impl Node {
         let witness = crate::witness::Witness::open(&dir, &config.network, &key)
             .map_err(NodeError::Network)?;
         Ok(Node {
+            committed_size,
             witness,
             smart_clients,
             authorizations: Default::default(),

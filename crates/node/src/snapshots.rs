@@ -199,6 +199,9 @@ pub struct SnapshottingWriter {
     /// Whether the worker waits for work: the state is copied only then.
     idle: Arc<AtomicBool>,
     worker: Option<Worker>,
+    /// Told the log size the committed state covers after each commit
+    /// (the replication follower waits on it, `crate::follower`).
+    progress: Option<tokio::sync::watch::Sender<u64>>,
 }
 
 /// The background writer: its queue (a size and the state covering it)
@@ -252,9 +255,18 @@ impl SnapshottingWriter {
             written,
             idle,
             worker,
+            progress: None,
         };
         writer.maybe_snapshot();
         writer
+    }
+
+    /// Publishes the log size the committed state covers on `progress`
+    /// after each commit.
+    pub fn with_progress(mut self, progress: tokio::sync::watch::Sender<u64>) -> Self {
+        progress.send_replace(self.covered);
+        self.progress = Some(progress);
+        self
     }
 
     /// Hands a copy of the committed state to the worker if it is
@@ -291,6 +303,13 @@ impl StateMachine for SnapshottingWriter {
     fn commit(&mut self) {
         self.inner.commit();
         self.covered = self.covered.max(self.admitted_end);
+        if let Some(progress) = &self.progress {
+            progress.send_if_modified(|seen| {
+                let moved = *seen < self.covered;
+                *seen = (*seen).max(self.covered);
+                moved
+            });
+        }
         self.maybe_snapshot();
     }
 

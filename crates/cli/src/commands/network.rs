@@ -15,9 +15,9 @@ pub enum NetworkCommand {
     /// Write a new network's genesis into each organization's node data
     /// directory (creating its node key if missing): the same genesis
     /// entry at leaf 0 of every log, naming every node key as a custodian
-    /// and validator, and a peers.json listing every node's key and p2p
-    /// address. Then start each node with
-    /// `hygeia serve --data-dir DIR --peers DIR/peers.json`.
+    /// and validator, and a peers.json listing every node's key, p2p
+    /// address and HTTP URL. Then start each node with
+    /// `hygeia serve --data-dir DIR --peers DIR/peers.json --listen HTTP_ADDRESS`.
     Init(InitArgs),
 }
 
@@ -29,9 +29,18 @@ pub struct InitArgs {
     /// The governance key's did:key (registers organizations).
     #[arg(long)]
     pub governance: Option<String>,
-    /// One organization's node: DATA_DIR@P2P_ADDRESS (for example
-    /// ./org1@127.0.0.1:9001). Repeat for each; four tolerate one faulty.
-    #[arg(long = "node", required = true, value_name = "DATA_DIR@P2P_ADDRESS")]
+    /// One organization's node: DATA_DIR@P2P_ADDRESS, optionally followed
+    /// by @HTTP_URL, the URL its HTTP API (`hygeia serve --listen`) is
+    /// reached at by the other nodes (for example
+    /// ./org1@127.0.0.1:9001@http://127.0.0.1:9011). The other nodes pull
+    /// the records they are entitled to from that URL; a node given none
+    /// holds records no other node can receive. Repeat for each node; four
+    /// tolerate one faulty.
+    #[arg(
+        long = "node",
+        required = true,
+        value_name = "DATA_DIR@P2P_ADDRESS[@HTTP_URL]"
+    )]
     pub nodes: Vec<String>,
 }
 
@@ -42,10 +51,11 @@ pub fn run(command: NetworkCommand) -> anyhow::Result<ExitCode> {
             let peers = init(&args.network, args.governance, &nodes)?;
             for (peer, node) in peers.peers.iter().zip(&nodes) {
                 println!(
-                    "{}  {}  p2p {}",
+                    "{}  {}  p2p {}  api {}",
                     node.data_dir.display(),
                     peer.did,
-                    peer.p2p
+                    peer.p2p,
+                    peer.api.as_deref().unwrap_or("(none)")
                 );
             }
             println!(
@@ -57,22 +67,83 @@ pub fn run(command: NetworkCommand) -> anyhow::Result<ExitCode> {
     }
 }
 
-/// Parses `DATA_DIR@P2P_ADDRESS` arguments.
+/// Parses `DATA_DIR@P2P_ADDRESS[@HTTP_URL]` arguments.
 pub fn parse_nodes(nodes: &[String]) -> anyhow::Result<Vec<InitNode>> {
-    nodes
+    nodes.iter().map(|node| parse_node(node)).collect()
+}
+
+fn parse_node(node: &str) -> anyhow::Result<InitNode> {
+    // The URL is the part after the last `@http://` or `@https://`; a data
+    // directory may hold an `@`, a URL's scheme says where it starts.
+    let (rest, api) = match ["@http://", "@https://"]
         .iter()
-        .map(|node| {
-            let (dir, address) = node
-                .rsplit_once('@')
-                .with_context(|| format!("--node {node}: expected DATA_DIR@P2P_ADDRESS"))?;
-            let p2p: SocketAddr = address.parse().with_context(|| {
-                format!("--node {node}: {address} is not an IP address and port")
-            })?;
-            Ok(InitNode {
-                data_dir: PathBuf::from(dir),
-                p2p,
-                api: None,
-            })
+        .filter_map(|scheme| node.rfind(scheme))
+        .max()
+    {
+        Some(at) => (&node[..at], Some(&node[at + 1..])),
+        None => (node, None),
+    };
+    let (dir, address) = rest
+        .rsplit_once('@')
+        .with_context(|| format!("--node {node}: expected DATA_DIR@P2P_ADDRESS[@HTTP_URL]"))?;
+    let p2p: SocketAddr = address
+        .parse()
+        .with_context(|| format!("--node {node}: {address} is not an IP address and port"))?;
+    let api = api
+        .map(|url| {
+            let parsed = reqwest::Url::parse(url)
+                .with_context(|| format!("--node {node}: {url} is not a URL"))?;
+            anyhow::ensure!(
+                parsed.host_str().is_some()
+                    && parsed.query().is_none()
+                    && parsed.fragment().is_none()
+                    && parsed.username().is_empty()
+                    && matches!(parsed.path(), "" | "/"),
+                "--node {node}: the HTTP URL is a scheme, a host and a port, like http://127.0.0.1:9011"
+            );
+            Ok(url.trim_end_matches('/').to_owned())
         })
-        .collect()
+        .transpose()?;
+    anyhow::ensure!(
+        !dir.is_empty(),
+        "--node {node}: the data directory is empty"
+    );
+    Ok(InitNode {
+        data_dir: PathBuf::from(dir),
+        p2p,
+        api,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_node_argument_may_name_its_http_url() {
+        let node = parse_node("./org1@127.0.0.1:9001@http://127.0.0.1:9011/").unwrap();
+        assert_eq!(node.data_dir, PathBuf::from("./org1"));
+        assert_eq!(node.p2p, "127.0.0.1:9001".parse().unwrap());
+        assert_eq!(node.api.as_deref(), Some("http://127.0.0.1:9011"));
+        let plain = parse_node("./a@b@127.0.0.1:9002").unwrap();
+        assert_eq!(plain.data_dir, PathBuf::from("./a@b"));
+        assert_eq!(plain.api, None);
+        for bad in [
+            "no-address-here",
+            "./org1@127.0.0.1:9001@http://",
+            "./org1@127.0.0.1:9001@http://h:1/path",
+            "./org1@127.0.0.1:9001@http://u@h:1",
+            "./org1@not-an-address@http://127.0.0.1:9011",
+            "@127.0.0.1:9001",
+        ] {
+            let Err(error) = parse_node(bad) else {
+                panic!("{bad} was accepted");
+            };
+            let error = error.to_string();
+            assert!(
+                error.starts_with(&format!("--node {bad}")),
+                "{bad}: {error}"
+            );
+        }
+    }
 }

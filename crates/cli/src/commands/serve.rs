@@ -169,6 +169,9 @@ fn run_node(args: ServeArgs, demo: Option<usize>) -> anyhow::Result<ExitCode> {
         let url = format!("http://{address}");
         let data_dir = std::fs::canonicalize(&args.data_dir).unwrap_or(args.data_dir.clone());
         let server = tokio::spawn(hygeia_node::serve(node.clone(), listener, shutdown_signal()));
+        // With peers: pulls the records this node's organization is
+        // entitled to from the nodes that hold them (docs/network.md).
+        let follower = hygeia_node::follower::spawn(node.clone());
         if demo {
             // A new log holds its genesis entry only.
             let fresh = node.sequencer.latest_checkpoint().size <= 1;
@@ -211,6 +214,10 @@ fn run_node(args: ServeArgs, demo: Option<usize>) -> anyhow::Result<ExitCode> {
         std::io::stdout().flush().ok();
         tracing::info!(%url, data_dir = %data_dir.display(), network = %node.config.network, "node started");
         server.await??;
+        if let Some(follower) = follower {
+            follower.abort();
+            let _ = follower.await;
+        }
         // The last handle stops the sequencer, which writes the shutdown
         // state snapshot (hygeia_node::snapshots).
         match Arc::try_unwrap(node) {
@@ -332,8 +339,8 @@ fn demo_network(
     // (whose genesis names no governance key) is started as it is.
     let seeded = base.join("demo-network-seeded.json");
     if fresh && !seeded.exists() {
-        if let Err(error) = seed_network(&format!("http://{}", http(0)), &keys, base, fhir_patients)
-        {
+        let urls: Vec<String> = (0..n).map(|i| format!("http://{}", http(i))).collect();
+        if let Err(error) = seed_network(&urls, &dirs[0], &keys, base, fhir_patients) {
             for mut child in children {
                 let _ = child.kill();
             }
@@ -369,6 +376,15 @@ fn demo_network(
             );
         }
     }
+    let replicated = std::fs::read(&seeded)
+        .ok()
+        .and_then(|bytes| serde_json::from_slice::<serde_json::Value>(&bytes).ok())
+        .and_then(|summary| summary["replicated"].as_str().map(str::to_owned));
+    if let Some(record) = &replicated {
+        println!(
+            "  record {record} (patient-2's HbA1c, granted to the clinic's clinician) held by org-1, replicated to org-2"
+        );
+    }
     println!("  demo keys: {}", keys.dir.display());
     println!();
     println!("Try, in another terminal:");
@@ -389,6 +405,13 @@ fn demo_network(
         "  curl -s http://{}/v1/studies   # the demo trial, ordered by every node",
         http(n - 1)
     );
+    if let Some(record) = &replicated {
+        println!(
+            "  hygeia record get --node http://{} --key {} {record}   # the clinic's clinician, served by the clinic's node (org-2) from its copy",
+            http(1),
+            keys.path("clinician").display()
+        );
+    }
     println!("Ctrl-C stops every node.");
     std::io::stdout().flush().ok();
     let mut failed = false;
@@ -402,18 +425,29 @@ fn demo_network(
     })
 }
 
-/// Seeds the demo data through one node of the demo network, once: every
-/// submission is ordered by all the nodes, so each of them holds it.
+/// Seeds the demo data through the first node of the demo network, once:
+/// every submission is ordered by all the nodes, so each of them holds it.
+/// With two nodes or more, the lab is org-1's organization and the clinic
+/// org-2's (`network.node`): patient-2's HbA1c, which the lab uploaded at
+/// org-1 and patient-2 lets the clinic's clinician read, goes to org-2's
+/// node by itself (docs/network.md, "Replication to entitled nodes").
 fn seed_network(
-    url: &str,
+    urls: &[String],
+    first_dir: &Path,
     keys: &DemoKeys,
     base: &Path,
     fhir_patients: usize,
 ) -> anyhow::Result<()> {
+    let url = urls[0].as_str();
     println!("seeding the demo data through {url} (each transaction is ordered by every node) ...");
     std::io::stdout().flush().ok();
     let work = base.join("demo-work");
     let records = demo_records::seed(url, keys, &work)?;
+    let replicated = if urls.len() >= 2 {
+        Some(bind_and_replicate(urls, first_dir, keys).context("replicating a record to org-2")?)
+    } else {
+        None
+    };
     super::demo_economy::seed(url, keys, &work)?;
     super::demo_sharing::seed(url, keys, &work)?;
     super::demo_trials::seed(url, keys, &work)?;
@@ -429,11 +463,60 @@ fn seed_network(
         "records": records.len(),
         "fhir_patients": fhir_patients,
         "fhir_resources": fhir["resources"].as_u64().unwrap_or(0),
+        "replicated": replicated,
     });
     let path = base.join("demo-network-seeded.json");
     std::fs::write(&path, serde_json::to_vec_pretty(&summary)?)
         .with_context(|| format!("cannot write {}", path.display()))?;
     Ok(())
+}
+
+/// Binds the lab to org-1's node and the clinic to org-2's, then waits
+/// until org-2's node holds patient-2's lab record (its clinician was
+/// granted it); returns the record's id.
+fn bind_and_replicate(
+    urls: &[String],
+    first_dir: &Path,
+    keys: &DemoKeys,
+) -> anyhow::Result<String> {
+    use crate::client::Client;
+    let peers =
+        hygeia_node::ordering::read_peers(&first_dir.join(hygeia_node::config::PEERS_FILE))?;
+    let mut governance = Client::with_key(&urls[0], keys.key("governance")?);
+    for (org, peer) in [
+        (demo_records::LAB, &peers.peers[0]),
+        (demo_records::CLINIC, &peers.peers[1]),
+    ] {
+        governance
+            .submit("network.node", json!({"org": org, "node": peer.did}))
+            .with_context(|| format!("binding {org} to its node"))?;
+    }
+    let patient = keys.did("patient-2")?;
+    let listing = format!("/v1/records?patient={patient}");
+    let record = Client::with_key(&urls[0], keys.key("patient-2")?).get_json(&listing)?["records"]
+        [0]["commitment"]
+        .as_str()
+        .context("patient-2 has a record")?
+        .to_owned();
+    let at_org2 = Client::with_key(&urls[1], keys.key("patient-2")?);
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let held = at_org2.get_json(&listing).ok().is_some_and(|answer| {
+            answer["records"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .any(|r| r["commitment"] == record.as_str() && r["held_here"] == true)
+        });
+        if held {
+            return Ok(record);
+        }
+        anyhow::ensure!(
+            std::time::Instant::now() < deadline,
+            "org-2's node did not pull record {record} within 30 s (see org-2/node.log)"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
 }
 
 async fn shutdown_signal() {

@@ -471,6 +471,41 @@ fn the_four_node_demo_seeds_data_every_node_orders() {
             studies["studies"].as_array().is_some_and(|s| !s.is_empty()),
             "org-4 lists the demo trial: {studies}"
         );
+        // The record the demo made flow: held by org-1, replicated to
+        // org-2, whose clinician reads it at org-2's node with the command
+        // the banner (and the README) shows.
+        let replicated = banner
+            .iter()
+            .find_map(|l| {
+                let rest = l.trim().strip_prefix("record ")?;
+                rest.contains("held by org-1, replicated to org-2")
+                    .then(|| rest.split(' ').next().unwrap().to_owned())
+            })
+            .unwrap_or_else(|| panic!("the banner names the replicated record: {text}"));
+        let command = banner
+            .iter()
+            .find(|l| l.trim().starts_with("hygeia record get --node"))
+            .unwrap_or_else(|| panic!("the banner shows the read at org-2: {text}"));
+        let args: Vec<&str> = command
+            .trim()
+            .split("   #")
+            .next()
+            .unwrap()
+            .split_whitespace()
+            .collect();
+        assert_eq!(args[4], urls[1], "{command}");
+        assert_eq!(args.last(), Some(&replicated.as_str()), "{command}");
+        let out = hygeia(&args[1..]);
+        assert!(
+            out.status.success(),
+            "{command}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(
+            String::from_utf8_lossy(&out.stdout).contains("4548-4"),
+            "org-2's node serves the HbA1c from its copy: {}",
+            String::from_utf8_lossy(&out.stdout)
+        );
         // The banner's verify command: the whole log and a quorum of
         // cosignatures, checked against the organizations' keys in the log.
         let out = hygeia(&["verify", &urls[3], "--quorum", "3"]);
@@ -486,4 +521,314 @@ fn the_four_node_demo_seeds_data_every_node_orders() {
     if let Err(panic) = result {
         std::panic::resume_unwind(panic);
     }
+}
+
+/// The records `patient` has at `node`, by id: the listing's entries
+/// (`held_here`: whether that node's vault holds the record; `replicas`:
+/// the nodes the ledger says it was sent to).
+fn listing(
+    node: &NodeProcess,
+    patient: &Keypair,
+) -> std::collections::HashMap<String, serde_json::Value> {
+    use common::signed::{did, signed_get};
+    let response = signed_get(
+        node,
+        patient,
+        &format!("/v1/records?patient={}", did(patient)),
+    );
+    assert_eq!(response.status().as_u16(), 200);
+    let answer: serde_json::Value = response.json().expect("listing");
+    answer["records"]
+        .as_array()
+        .expect("records")
+        .iter()
+        .map(|r| (r["commitment"].as_str().unwrap().to_owned(), r.clone()))
+        .collect()
+}
+
+/// Waits until `check` holds, or fails with `what`.
+fn eventually(what: &str, timeout: Duration, mut check: impl FnMut() -> bool) {
+    let deadline = Instant::now() + timeout;
+    while !check() {
+        assert!(Instant::now() < deadline, "{what}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// Replication to entitled nodes across four processes (docs/network.md):
+/// a record uploaded at org-1's node goes, by itself, to the node of org-2,
+/// whose clinician the patient granted, and to no other; org-2's clinician
+/// reads it at org-2's node, and every node logs that access; after the
+/// revocation a later record stays at org-1; after the erasure org-2's copy
+/// is gone.
+#[test]
+fn an_entitled_organizations_node_pulls_a_record_by_itself() {
+    use common::signed::{
+        did, error_code, now, register_licence, signed_get, submit, trust_licence_issuer, upload,
+    };
+    use serde_json::json;
+
+    let root = tempfile::tempdir().expect("tempdir");
+    let base = free_consecutive_base();
+    let governance = Keypair::generate();
+    let http = |i: usize| format!("127.0.0.1:{}", base + i as u16);
+    let dirs: Vec<PathBuf> = (1..=4)
+        .map(|i| root.path().join(format!("org-{i}")))
+        .collect();
+    let mut args = vec![
+        "network".to_string(),
+        "init".into(),
+        "--network".into(),
+        NETWORK.into(),
+        "--governance".into(),
+        did(&governance),
+    ];
+    for (i, dir) in dirs.iter().enumerate() {
+        args.push("--node".into());
+        args.push(format!(
+            "{}@127.0.0.1:{}@http://{}",
+            dir.display(),
+            base + 100 + i as u16,
+            http(i)
+        ));
+    }
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let out = hygeia(&args);
+    assert!(
+        out.status.success(),
+        "network init: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let peers: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dirs[1].join("peers.json")).unwrap()).unwrap();
+    assert_eq!(
+        peers["peers"][0]["api"],
+        format!("http://{}", http(0)),
+        "network init writes each node's HTTP URL into peers.json"
+    );
+    let handles: Vec<_> = dirs
+        .iter()
+        .cloned()
+        .enumerate()
+        .map(|(i, dir)| {
+            let listen = http(i);
+            std::thread::spawn(move || {
+                let peers = dir.join("peers.json");
+                NodeProcess::start_listening(
+                    &dir,
+                    &listen,
+                    &["--peers", peers.to_str().expect("utf-8 path")],
+                )
+            })
+        })
+        .collect();
+    let nodes: Vec<NodeProcess> = handles
+        .into_iter()
+        .map(|h| h.join().expect("node started"))
+        .collect();
+    let node_keys: Vec<Keypair> = dirs
+        .iter()
+        .map(|dir| Keypair::read_key_file(&dir.join("node.key")).expect("node key"))
+        .collect();
+    let ok = |(status, answer): (u16, serde_json::Value)| {
+        assert_eq!(status, 201, "{answer}");
+        answer
+    };
+
+    // Four organizations, each bound to its node; a clinician in org-2 and
+    // one in org-3, both licensed.
+    let admin = Keypair::generate();
+    let orgs: Vec<String> = (1..=4).map(|i| format!("did:web:org{i}.example")).collect();
+    for (org, key) in orgs.iter().zip(&node_keys) {
+        ok(submit(
+            &nodes[0],
+            &governance,
+            "org.register",
+            json!({"org": org, "admin": did(&admin), "kind": "hospital"}),
+        ));
+        ok(submit(
+            &nodes[0],
+            &governance,
+            "network.node",
+            json!({"org": org, "node": did(key)}),
+        ));
+    }
+    let clinician = Keypair::generate();
+    let other_clinician = Keypair::generate();
+    for (org, member) in [(&orgs[1], &clinician), (&orgs[2], &other_clinician)] {
+        ok(submit(
+            &nodes[0],
+            &admin,
+            "org.member",
+            json!({"org": org, "member": did(member), "roles": ["clinician"], "jurisdiction": "FR", "status": "active"}),
+        ));
+    }
+    let board = Keypair::generate();
+    trust_licence_issuer(&nodes[0], &governance, &did(&board), &["FR"]);
+    for member in [&clinician, &other_clinician] {
+        ok(register_licence(&nodes[0], &board, member, "FR", None));
+    }
+
+    // The patient's record, uploaded at org-1's node: org-1's node holds it.
+    let patient = Keypair::generate();
+    let content = br#"{"resourceType":"Observation","id":"hba1c","valueQuantity":{"value":6.4}}"#;
+    let uploaded = upload(&nodes[0], &patient, &did(&patient), "lab", content);
+    assert_eq!(uploaded.status().as_u16(), 201);
+    let uploaded: serde_json::Value = uploaded.json().unwrap();
+    let first = uploaded["record"].as_str().unwrap().to_owned();
+    let read = |node: &NodeProcess, who: &Keypair, record: &str| {
+        signed_get(node, who, &format!("/v1/records/{record}?purpose=TREAT"))
+    };
+    // Before any grant org-2's node holds nothing and serves nothing.
+    eventually(
+        "org-2's node learns of the record",
+        Duration::from_secs(20),
+        || listing(&nodes[1], &patient).contains_key(&first),
+    );
+    assert_eq!(listing(&nodes[1], &patient)[&first]["held_here"], false);
+    assert_eq!(
+        error_code(read(&nodes[1], &clinician, &first)),
+        (404, "record_not_held".into())
+    );
+
+    // The patient grants org-2's clinician: org-2's node pulls the record
+    // by itself.
+    let now = now() as i64;
+    let grant = ok(submit(
+        &nodes[0],
+        &patient,
+        "consent.grant",
+        json!({"patient": did(&patient), "grantee": did(&clinician), "scope": {"categories": ["lab"]},
+               "actions": ["read"], "purpose": "TREAT", "not_before": now - 60, "not_after": now + 86_400}),
+    ))["leaf_hash"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    eventually(
+        "org-2's node pulls the record within 20 s",
+        Duration::from_secs(20),
+        || listing(&nodes[1], &patient)[&first]["held_here"] == true,
+    );
+
+    // Org-2's clinician reads it at org-2's node: decided there, logged on
+    // the shared ledger, decrypted from org-2's copy.
+    let answer = read(&nodes[1], &clinician, &first);
+    assert_eq!(answer.status().as_u16(), 200);
+    let audit_index: u64 = answer.headers()["hygeia-audit-index"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert_eq!(answer.bytes().unwrap().as_ref(), content);
+    eventually(
+        "org-3's log holds the access event",
+        Duration::from_secs(20),
+        || {
+            let feed: serde_json::Value = signed_get(
+                &nodes[2],
+                &patient,
+                &format!("/v1/audit?patient={}", did(&patient)),
+            )
+            .json()
+            .unwrap();
+            feed["events"].as_array().is_some_and(|events| {
+                events.iter().any(|e| {
+                    e["index"] == audit_index
+                        && e["event"]["requester"] == did(&clinician)
+                        && e["event"]["decision"] == "permit"
+                })
+            })
+        },
+    );
+
+    // Only org-2's node was sent a copy; org-3's and org-4's hold none.
+    let held_by_org1 = listing(&nodes[0], &patient);
+    assert_eq!(held_by_org1[&first]["held_here"], true);
+    assert_eq!(
+        held_by_org1[&first]["replicas"],
+        json!([did(&node_keys[1])])
+    );
+    for node in &nodes[2..] {
+        assert_eq!(listing(node, &patient)[&first]["held_here"], false);
+    }
+    assert_eq!(
+        error_code(read(&nodes[2], &other_clinician, &first)),
+        (404, "record_not_held".into())
+    );
+    // Org-3's node asking org-1's for it, and a stranger: the 404 of an
+    // unknown id.
+    let to = "09".repeat(32);
+    for asker in [&node_keys[2], &Keypair::generate()] {
+        assert_eq!(
+            error_code(signed_get(
+                &nodes[0],
+                asker,
+                &format!("/v1/replicas/{first}?to={to}")
+            )),
+            (404, "record_not_found".into())
+        );
+    }
+
+    // Revoked: a record uploaded afterwards stays at org-1.
+    ok(submit(
+        &nodes[0],
+        &patient,
+        "consent.revoke",
+        json!({"grant": grant}),
+    ));
+    let uploaded = upload(
+        &nodes[0],
+        &patient,
+        &did(&patient),
+        "lab",
+        br#"{"resourceType":"Observation","id":"ldl"}"#,
+    );
+    assert_eq!(uploaded.status().as_u16(), 201);
+    let uploaded: serde_json::Value = uploaded.json().unwrap();
+    let second = uploaded["record"].as_str().unwrap().to_owned();
+    eventually(
+        "org-2's node learns of the second record",
+        Duration::from_secs(20),
+        || listing(&nodes[1], &patient).contains_key(&second),
+    );
+    // Longer than the first record took to arrive.
+    std::thread::sleep(Duration::from_secs(3));
+    let at_org2 = listing(&nodes[1], &patient);
+    assert_eq!(
+        at_org2[&second]["held_here"], false,
+        "pulled after the revocation"
+    );
+    assert_eq!(at_org2[&second]["replicas"], json!([]));
+    assert_eq!(
+        error_code(read(&nodes[1], &clinician, &second)),
+        (404, "record_not_held".into())
+    );
+
+    // Erased: org-2's node destroys its copy too.
+    ok(submit(
+        &nodes[0],
+        &patient,
+        "record.erase",
+        json!({"record": first}),
+    ));
+    eventually(
+        "org-2's node applies the erasure",
+        Duration::from_secs(20),
+        || listing(&nodes[1], &patient)[&first]["erased_at"].is_u64(),
+    );
+    // Its keys are destroyed right after the erasure is applied.
+    eventually(
+        "org-2's node destroys its copy",
+        Duration::from_secs(5),
+        || listing(&nodes[1], &patient)[&first]["held_here"] == false,
+    );
+    assert_eq!(
+        error_code(read(&nodes[1], &clinician, &first)),
+        (410, "record_erased".into())
+    );
+    drop(nodes);
+    // Its vault, opened once the node has stopped, no longer knows the
+    // record (its address and salt went with its keys).
+    let vault = hygeia_node::custody::Custody::open(&dirs[1].join("vault")).unwrap();
+    assert!(vault.meta(&first).unwrap().is_none());
 }

@@ -209,8 +209,29 @@ pub async fn read(
             justification: justification.as_deref(),
             time: now,
         };
-        access::decide(state, &attempt)
+        (access::decide(state, &attempt), record.node.clone())
     };
+    let (decided, holder) = decided;
+    // A record another organization's node holds, and of which this node
+    // has received no copy (docs/network.md, "Replication to entitled
+    // nodes"): nothing to decide here, the holder's node serves it.
+    if let Some(holder) = holder.filter(|holder| *holder != node.node_did) {
+        let held = node
+            .custody
+            .meta(&id)
+            .map_err(|e| ApiError::internal(e.to_string()))?
+            .is_some();
+        if !held {
+            return Err(ApiError::new(
+                StatusCode::NOT_FOUND,
+                "record_not_held",
+                format!(
+                    "record {id} is held by the node {holder}, and this node holds no copy of it"
+                ),
+            )
+            .with_detail("holder", json!(holder)));
+        }
+    }
     let receipt = access::log(&node, &decided.event, justification.as_deref(), Vec::new())
         .await
         .map_err(log_error)?;
@@ -599,13 +620,34 @@ pub async fn list(
     let who = authenticate(&node, &method, &uri, &headers)?;
     let Query(query) = query.map_err(query_error)?;
     require_patient_or_delegate(&node, &who.did, &query.patient)?;
-    let committed = node.state.read();
-    let records: Vec<Value> = committed
-        .state
-        .records
-        .of_patient(&query.patient)
-        .map(|r| serde_json::to_value(r).unwrap_or(Value::Null))
-        .collect();
+    let mut records: Vec<Value> = {
+        let committed = node.state.read();
+        let state = &committed.state;
+        state
+            .records
+            .of_patient(&query.patient)
+            .map(|r| {
+                let mut value = serde_json::to_value(r).unwrap_or(Value::Null);
+                // The nodes of other organizations it was sent to
+                // (docs/network.md, "Replication to entitled nodes").
+                let replicas: Vec<&str> = state.replication.replicas_of(&r.commitment).collect();
+                value["replicas"] = json!(replicas);
+                value
+            })
+            .collect()
+    };
+    let custody = node.custody.clone();
+    let records = tokio::task::spawn_blocking(move || {
+        for value in &mut records {
+            let commitment = value["commitment"].as_str().unwrap_or_default();
+            let held = custody.meta(commitment)?.is_some();
+            value["held_here"] = json!(held);
+        }
+        Ok::<_, crate::custody::CustodyError>(records)
+    })
+    .await
+    .map_err(|e| ApiError::internal(e.to_string()))?
+    .map_err(|e| ApiError::internal(e.to_string()))?;
     Ok(Json(
         json!({ "patient": query.patient, "records": records }),
     ))

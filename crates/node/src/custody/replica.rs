@@ -7,10 +7,72 @@
 
 use std::io::Read;
 
+use base64::engine::general_purpose::STANDARD;
+use base64::Engine;
+use hygeia_state::records::RecordEntry;
 use hygeia_vault::{BlobId, BlobStore, Commitment, KeyRing, RecipientPublicKey, Salt, WrappedKey};
+use serde::Deserialize;
 use sha2::{Digest, Sha256};
 
 use super::{Custody, CustodyError, RecordMeta};
+
+/// The holder's answer to `GET /v1/replicas/{id}` (`crate::api::replicas`),
+/// as the receiving node reads it.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReplicaAnswer {
+    pub record: String,
+    pub blob: String,
+    pub salt: String,
+    pub media_type: String,
+    pub author: String,
+    pub provenance: String,
+    pub size: u64,
+    /// Base64 (standard alphabet, padded).
+    pub ciphertext: String,
+    /// Hex.
+    pub wrapped_key: String,
+    pub sha256: String,
+    /// Leaf index of the `record.replicate` event.
+    pub index: u64,
+}
+
+impl ReplicaAnswer {
+    /// Reads an answer's JSON bytes, refusing anything that is not one.
+    pub fn parse(bytes: &[u8]) -> Result<ReplicaAnswer, ReplicaError> {
+        serde_json::from_slice(bytes).map_err(|e| ReplicaError::Malformed(e.to_string()))
+    }
+
+    /// The copy the answer carries; refuses one whose `sha256` is not the
+    /// digest of what it carries (the digest the holder logged).
+    pub fn into_replica(self) -> Result<Replica, ReplicaError> {
+        let ciphertext = STANDARD
+            .decode(self.ciphertext.as_bytes())
+            .map_err(|_| ReplicaError::Malformed("ciphertext is not base64".into()))?;
+        let wrapped = hex::decode(&self.wrapped_key)
+            .ok()
+            .and_then(|bytes| WrappedKey::from_bytes(&bytes).ok())
+            .ok_or_else(|| ReplicaError::Malformed("wrapped_key is not a wrapped key".into()))?;
+        let replica = Replica {
+            meta: RecordMeta {
+                blob: self.blob,
+                salt: self.salt,
+                media_type: self.media_type,
+                author: self.author,
+                provenance: self.provenance,
+                size: self.size,
+            },
+            ciphertext,
+            wrapped,
+        };
+        if replica.digest() != self.sha256 {
+            return Err(ReplicaError::Malformed(
+                "sha256 is not the digest of the ciphertext and wrapped key".into(),
+            ));
+        }
+        Ok(replica)
+    }
+}
 
 /// A record as one node sends it to another.
 #[derive(Clone, Debug)]
@@ -42,6 +104,12 @@ pub enum ReplicaError {
     Commitment,
     #[error("the data key is not sealed to this node's custodial key for this record")]
     Key,
+    #[error("the data key does not decrypt the ciphertext")]
+    Decrypt,
+    #[error("the copy does not match the record on the ledger: {0}")]
+    Ledger(&'static str),
+    #[error("not a replica answer: {0}")]
+    Malformed(String),
     #[error(transparent)]
     Custody(#[from] CustodyError),
 }
@@ -73,12 +141,20 @@ impl Custody {
         }))
     }
 
-    /// Keeps a copy received from the holder of `commitment`, after
-    /// checking that the ciphertext is the one the commitment names and
-    /// that the data key opens with this node's custodial key. The key is
-    /// kept as sent, sealed to the custodial key, so erasing the record
+    /// Keeps a copy received from the holder of `record` (its entry on
+    /// the ledger), after checking that the ciphertext is the one the
+    /// commitment names, that the data key opens with this node's custodial
+    /// key and decrypts the whole ciphertext (an authenticated encryption:
+    /// a key that is not the record's fails), that the plaintext is the
+    /// size the copy claims and that the author is the ledger's. The key
+    /// is kept as sent, sealed to the custodial key, so erasing the record
     /// ([`Custody::erase`]) destroys it as any other.
-    pub fn store_replica(&self, commitment: &str, replica: &Replica) -> Result<(), ReplicaError> {
+    pub fn store_replica(
+        &self,
+        record: &RecordEntry,
+        replica: &Replica,
+    ) -> Result<(), ReplicaError> {
+        let commitment = record.commitment.as_str();
         let blob = BlobId::from_hex(&replica.meta.blob).map_err(|_| ReplicaError::Address)?;
         if BlobId::of(&replica.ciphertext) != blob {
             return Err(ReplicaError::Address);
@@ -87,8 +163,17 @@ impl Custody {
         if Commitment::with_salt(&salt, &blob).to_hex() != commitment {
             return Err(ReplicaError::Commitment);
         }
-        hygeia_vault::unwrap(&replica.wrapped, &blob, &self.custodial)
+        if replica.meta.author != record.author {
+            return Err(ReplicaError::Ledger("author"));
+        }
+        let key = hygeia_vault::unwrap(&replica.wrapped, &blob, &self.custodial)
             .map_err(|_| ReplicaError::Key)?;
+        let mut counted = CountingSink(0);
+        hygeia_vault::decrypt(&key, replica.ciphertext.as_slice(), &mut counted)
+            .map_err(|_| ReplicaError::Decrypt)?;
+        if counted.0 != replica.meta.size {
+            return Err(ReplicaError::Ledger("size"));
+        }
         let mut writer = self.vault.blobs().writer().map_err(CustodyError::from)?;
         std::io::Write::write_all(&mut writer, &replica.ciphertext)
             .map_err(|e| CustodyError::Vault(e.into()))?;
@@ -101,6 +186,22 @@ impl Custody {
             .put(&blob, self.custodial.public_key(), &replica.wrapped)
             .map_err(CustodyError::from)?;
         self.save_meta(commitment, &replica.meta)?;
+        Ok(())
+    }
+}
+
+/// Counts what is written and keeps nothing: a received copy is decrypted
+/// once to check it, without its plaintext touching memory for longer than
+/// a chunk.
+struct CountingSink(u64);
+
+impl std::io::Write for CountingSink {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0 += buf.len() as u64;
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
         Ok(())
     }
 }

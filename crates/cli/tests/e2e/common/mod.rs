@@ -32,11 +32,16 @@ impl NodeProcess {
     }
 
     pub fn start_with(data_dir: &Path, extra: &[&str]) -> NodeProcess {
+        Self::start_listening(data_dir, "127.0.0.1:0", extra)
+    }
+
+    /// Like [`NodeProcess::start_with`], with HTTP on `listen`.
+    pub fn start_listening(data_dir: &Path, listen: &str, extra: &[&str]) -> NodeProcess {
         let mut child = Command::new(hygeia_bin())
             .args([
                 "serve",
                 "--listen",
-                "127.0.0.1:0",
+                listen,
                 "--network",
                 NETWORK,
                 "--data-dir",

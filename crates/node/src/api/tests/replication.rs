@@ -9,7 +9,7 @@ use hygeia_vault::WrappedKey;
 use serde_json::json;
 
 use super::{did, now, Net, CLINIC};
-use crate::custody::replica::{Replica, ReplicaError};
+use crate::custody::replica::{Replica, ReplicaAnswer, ReplicaError};
 use crate::custody::{Custody, RecordMeta};
 
 const ORG_A: &str = "did:web:a.example";
@@ -136,22 +136,97 @@ async fn a_record_goes_to_the_node_of_an_entitled_organization_only() {
         .collect();
     assert_eq!(replicas, [did(&node_b)]);
     assert_eq!(index, size);
+    // The patient's listing says where it went, and that this node holds it.
+    let listing = net
+        .signed_get(
+            &cast.patient,
+            &format!("/v1/records?patient={}", did(&cast.patient)),
+        )
+        .await;
+    assert_eq!(listing.status, 200, "{}", listing.text());
+    let listing = listing.json();
+    let listed = listing["records"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["commitment"] == record.as_str())
+        .unwrap();
+    assert_eq!(listed["replicas"], json!([did(&node_b)]));
+    assert_eq!(listed["held_here"], true);
+    assert_eq!(listed["node"], node_a.as_str());
 
     // B keeps it and reads it with its own key; a copy that is not the
-    // record's, or not sealed to B, is not kept.
+    // record's, not sealed to B, whose key is not the record's, or that
+    // does not match the ledger, is not kept.
+    let entry = net
+        .node
+        .state
+        .read()
+        .state
+        .records
+        .get(&record)
+        .cloned()
+        .unwrap();
     let mut forged = replica.clone();
     forged.ciphertext[0] ^= 1;
     assert!(matches!(
-        custody_b.store_replica(&record, &forged),
+        custody_b.store_replica(&entry, &forged),
         Err(ReplicaError::Address)
     ));
     let other = tempfile::tempdir().unwrap();
     let custody_other = Custody::open(other.path()).unwrap();
     assert!(matches!(
-        custody_other.store_replica(&record, &replica),
+        custody_other.store_replica(&entry, &replica),
         Err(ReplicaError::Key)
     ));
-    custody_b.store_replica(&record, &replica).unwrap();
+    let blob = hygeia_vault::BlobId::from_hex(&replica.meta.blob).unwrap();
+    let mut wrong_key = replica.clone();
+    wrong_key.wrapped = hygeia_vault::wrap(
+        &hygeia_vault::DataKey::generate().unwrap(),
+        &blob,
+        custody_b.custodial_public(),
+    )
+    .unwrap();
+    assert!(matches!(
+        custody_b.store_replica(&entry, &wrong_key),
+        Err(ReplicaError::Decrypt)
+    ));
+    let mut other_author = replica.clone();
+    other_author.meta.author = did(&Keypair::generate());
+    assert!(matches!(
+        custody_b.store_replica(&entry, &other_author),
+        Err(ReplicaError::Ledger("author"))
+    ));
+    let mut other_size = replica.clone();
+    other_size.meta.size += 1;
+    assert!(matches!(
+        custody_b.store_replica(&entry, &other_size),
+        Err(ReplicaError::Ledger("size"))
+    ));
+    assert!(
+        custody_b.meta(&record).unwrap().is_none(),
+        "nothing refused is kept"
+    );
+    // The answer as the follower reads it: the same copy; one whose digest
+    // is not the digest of what it carries is refused.
+    let bytes = serde_json::to_vec(&answer).unwrap();
+    let parsed = ReplicaAnswer::parse(&bytes)
+        .unwrap()
+        .into_replica()
+        .unwrap();
+    assert_eq!(parsed.digest(), replica.digest());
+    let mut tampered = answer.clone();
+    tampered["sha256"] = json!("00".repeat(32));
+    let tampered = serde_json::to_vec(&tampered).unwrap();
+    assert!(matches!(
+        ReplicaAnswer::parse(&tampered).unwrap().into_replica(),
+        Err(ReplicaError::Malformed(_))
+    ));
+    assert!(matches!(
+        ReplicaAnswer::parse(b"{\"record\": 1}"),
+        Err(ReplicaError::Malformed(_))
+    ));
+    custody_b.store_replica(&entry, &parsed).unwrap();
     let meta = custody_b.meta(&record).unwrap().unwrap();
     let mut plain = Vec::new();
     custody_b.open_record(&meta, &mut plain).unwrap();
