@@ -31,8 +31,7 @@ const ENTRY_BUNDLES: TableDefinition<u64, &[u8]> = TableDefinition::new("tlog_en
 /// changes, so it is compressed once, when it fills; its entries (canonical
 /// JSON repeating field names, DIDs and types) take a fraction of the
 /// space, and a read gives back exactly the bytes that were appended.
-const PACKED_BUNDLES: TableDefinition<u64, &[u8]> =
-    TableDefinition::new("tlog_entry_bundles_zstd");
+const PACKED_BUNDLES: TableDefinition<u64, &[u8]> = TableDefinition::new("tlog_entry_bundles_zstd");
 /// zstd's default level: a full bundle compresses in about a millisecond.
 const BUNDLE_ZSTD_LEVEL: i32 = 3;
 /// Full bundles of an older log packed per write transaction at start.
@@ -298,8 +297,7 @@ impl Snapshot {
             let bundle = bundles.bundle(index / TILE_WIDTH)?.ok_or_else(|| {
                 StoreError::Corrupt(format!("missing entry bundle for entry {index}"))
             })?;
-            let entries =
-                split_entries(&bundle).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+            let entries = split_entries(&bundle).map_err(|e| StoreError::Corrupt(e.to_string()))?;
             let skip = (index % TILE_WIDTH) as usize;
             for entry in entries.into_iter().skip(skip) {
                 if index >= size {
@@ -1006,7 +1004,10 @@ mod tests {
         assert_eq!(tile("tile/entries/000.p/3").unwrap(), prefix);
         let expected: Vec<Vec<u8>> = txs.iter().map(|t| t.canonical_bytes().to_vec()).collect();
         assert_eq!(all_entries(&store), expected);
-        assert_eq!(snapshot.entry(300).unwrap().unwrap(), txs[300].canonical_bytes());
+        assert_eq!(
+            snapshot.entry(300).unwrap().unwrap(),
+            txs[300].canonical_bytes()
+        );
     }
 
     /// A log written before packed bundles (every bundle uncompressed) is

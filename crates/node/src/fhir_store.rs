@@ -497,7 +497,11 @@ fn rewrite_json_rows(db: &redb::Database, strings: &mut rows::Strings) -> Result
                 strings.truncate(known);
                 return Err(e);
             }
-            tracing::info!(rows = encoded.len(), table = table.name(), "FHIR store rows rewritten");
+            tracing::info!(
+                rows = encoded.len(),
+                table = table.name(),
+                "FHIR store rows rewritten"
+            );
         }
     }
     Ok(())
@@ -513,7 +517,9 @@ fn write_rows(
     {
         let mut rows_table = txn.open_table(table).map_err(err)?;
         for (key, row) in encoded {
-            rows_table.insert(key.as_str(), row.as_slice()).map_err(err)?;
+            rows_table
+                .insert(key.as_str(), row.as_slice())
+                .map_err(err)?;
         }
         let mut texts = txn.open_table(STRINGS).map_err(err)?;
         for (id, text) in added {
@@ -722,7 +728,10 @@ mod tests {
             store.locate(&first.version.commitment).unwrap(),
             Some(("Observation/o1".to_owned(), 1))
         );
-        let query = parse(&[("code", "http://loinc.org|4548-4"), ("date", "ge2021-01-01")]);
+        let query = parse(&[
+            ("code", "http://loinc.org|4548-4"),
+            ("date", "ge2021-01-01"),
+        ]);
         let found = store.search(&query);
         assert_eq!(found.len(), 1);
         assert_eq!(found[0].key(), "Observation/o1");

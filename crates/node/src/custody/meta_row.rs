@@ -43,12 +43,7 @@ pub(super) fn decode(row: &[u8]) -> Result<RecordMeta, CustodyError> {
         media_type: reader.text()?,
         author: reader.text()?,
         provenance: reader.text()?,
-        size: u64::from_le_bytes(
-            reader
-                .bytes(8)?
-                .try_into()
-                .map_err(|_| damaged("size"))?,
-        ),
+        size: u64::from_le_bytes(reader.bytes(8)?.try_into().map_err(|_| damaged("size"))?),
     };
     if !reader.rest.is_empty() {
         return Err(damaged("trailing bytes"));
@@ -59,20 +54,18 @@ pub(super) fn decode(row: &[u8]) -> Result<RecordMeta, CustodyError> {
 /// Lowercase hex or unpadded base64url as the bytes they spell, when that
 /// gives back exactly `text`; anything else as written.
 fn put_text(out: &mut Vec<u8>, text: &str) {
-    let (form, bytes) = if let Some(bytes) = hex::decode(text)
-        .ok()
-        .filter(|b| hex::encode(b) == text)
-    {
-        (AS_HEX, bytes)
-    } else if let Some(bytes) = URL_SAFE_NO_PAD
-        .decode(text)
-        .ok()
-        .filter(|b| URL_SAFE_NO_PAD.encode(b) == text)
-    {
-        (AS_BASE64URL, bytes)
-    } else {
-        (AS_TEXT, text.as_bytes().to_vec())
-    };
+    let (form, bytes) =
+        if let Some(bytes) = hex::decode(text).ok().filter(|b| hex::encode(b) == text) {
+            (AS_HEX, bytes)
+        } else if let Some(bytes) = URL_SAFE_NO_PAD
+            .decode(text)
+            .ok()
+            .filter(|b| URL_SAFE_NO_PAD.encode(b) == text)
+        {
+            (AS_BASE64URL, bytes)
+        } else {
+            (AS_TEXT, text.as_bytes().to_vec())
+        };
     out.push(form);
     out.extend_from_slice(&(bytes.len() as u32).to_le_bytes());
     out.extend_from_slice(&bytes);
@@ -133,7 +126,12 @@ mod tests {
         let meta = meta();
         let row = encode(&meta);
         let json = serde_json::to_vec(&meta).unwrap();
-        assert!(row.len() * 3 < json.len() * 2, "{} of {}", row.len(), json.len());
+        assert!(
+            row.len() * 3 < json.len() * 2,
+            "{} of {}",
+            row.len(),
+            json.len()
+        );
         assert!(same(&decode(&row).unwrap(), &meta));
         assert!(same(&decode(&json).unwrap(), &meta));
         // Texts that only look like hex or base64url are kept as written.

@@ -424,7 +424,12 @@ mod tests {
             index: index.clone(),
         })
         .unwrap();
-        assert!(current.len() * 5 < json.len(), "{} of {}", current.len(), json.len());
+        assert!(
+            current.len() * 5 < json.len(),
+            "{} of {}",
+            current.len(),
+            json.len()
+        );
         assert_eq!(
             decode_current(&current, &strings).unwrap(),
             (hashed.clone(), index.clone())
@@ -451,7 +456,10 @@ mod tests {
         };
         let row = encoder.current(&version(&"cd".repeat(32)), &index());
         for cut in 1..row.len() {
-            assert!(decode_current(&row[..cut], &strings).is_err(), "cut at {cut}");
+            assert!(
+                decode_current(&row[..cut], &strings).is_err(),
+                "cut at {cut}"
+            );
         }
         let mut longer = row.clone();
         longer.push(0);
