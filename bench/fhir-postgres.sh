@@ -93,6 +93,9 @@ for r in $(seq "$RUNS"); do
 done
 
 node_bytes=$(du -sb "$work/node" | cut -f1)
+echo "node data directory, bytes per file:"
+(cd "$work/node" && find . -type f -printf '%s\t%P\n' | sort -rn)
+echo
 node_files=$(find "$work/node" -type f | wc -l)
 pg_bytes=$(as_postgres "$PG_BIN/psql -h $work -p 55433 -U postgres -At -c \"SELECT pg_total_relation_size('hygeia_bench_fhir')\"")
 pg_cluster=$(du -sb "$work/pg" | cut -f1)

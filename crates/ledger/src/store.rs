@@ -23,8 +23,19 @@ use crate::tx::SignedTx;
 
 /// `(level, index)` → hash tile bytes (full, or the right-edge partial).
 const HASH_TILES: TableDefinition<(u8, u64), &[u8]> = TableDefinition::new("tlog_hash_tiles");
-/// bundle index → entry bundle bytes (full, or the right-edge partial).
+/// bundle index → entry bundle bytes as served: the right-edge partial,
+/// rewritten at every batch (and, in a log written before
+/// [`PACKED_BUNDLES`], full bundles until [`LogStore::open`] packs them).
 const ENTRY_BUNDLES: TableDefinition<u64, &[u8]> = TableDefinition::new("tlog_entry_bundles");
+/// bundle index → a full entry bundle, zstd-compressed. A full bundle never
+/// changes, so it is compressed once, when it fills; its entries (canonical
+/// JSON repeating field names, DIDs and types) take a fraction of the
+/// space, and a read gives back exactly the bytes that were appended.
+const PACKED_BUNDLES: TableDefinition<u64, &[u8]> = TableDefinition::new("tlog_entry_bundles_zstd");
+/// zstd's default level: a full bundle compresses in about a millisecond.
+const BUNDLE_ZSTD_LEVEL: i32 = 3;
+/// Full bundles of an older log packed per write transaction at start.
+const PACK_CHUNK: usize = 256;
 /// `SHA-256(signer)[..8] || nonce` → leaf index: the replay guard. Keys
 /// start with the signer so that one signer's nonces sit together: a batch
 /// dirties one page per busy signer rather than one per transaction.
@@ -83,6 +94,7 @@ impl LogStore {
         {
             txn.open_table(HASH_TILES)?;
             txn.open_table(ENTRY_BUNDLES)?;
+            txn.open_table(PACKED_BUNDLES)?;
             txn.open_table(REPLAY_GUARD)?;
             let mut meta = txn.open_table(META)?;
             let stored = meta.get(ORIGIN_KEY)?.map(|v| v.value().to_vec());
@@ -100,6 +112,7 @@ impl LogStore {
             }
         }
         txn.commit()?;
+        pack_full_bundles(&db)?;
         let index = crate::index::LeafIndex::open(&crate::index::index_path(path))?;
         Ok(LogStore { db, index })
     }
@@ -163,13 +176,18 @@ impl LogStore {
     pub fn tamper_with_entry(&self, index: u64, replacement: &[u8]) -> Result<(), StoreError> {
         let txn = self.db.begin_write()?;
         {
-            let mut bundles = txn.open_table(ENTRY_BUNDLES)?;
             let bundle_index = index / TILE_WIDTH;
-            let bundle = bundles
-                .get(bundle_index)?
-                .ok_or_else(|| StoreError::OutOfRange(format!("no entry {index}")))?
-                .value()
-                .to_vec();
+            let mut packed = txn.open_table(PACKED_BUNDLES)?;
+            let mut bundles = txn.open_table(ENTRY_BUNDLES)?;
+            let stored_packed = packed.get(bundle_index)?.map(|v| v.value().to_vec());
+            let bundle = match &stored_packed {
+                Some(data) => unpack_bundle(data)?,
+                None => bundles
+                    .get(bundle_index)?
+                    .ok_or_else(|| StoreError::OutOfRange(format!("no entry {index}")))?
+                    .value()
+                    .to_vec(),
+            };
             let entries = split_entries(&bundle).map_err(|e| StoreError::Corrupt(e.to_string()))?;
             let position = (index % TILE_WIDTH) as usize;
             if position >= entries.len() {
@@ -182,7 +200,11 @@ impl LogStore {
                     if i == position { replacement } else { entry },
                 );
             }
-            bundles.insert(bundle_index, rebuilt.as_slice())?;
+            if stored_packed.is_some() {
+                packed.insert(bundle_index, pack_bundle(&rebuilt)?.as_slice())?;
+            } else {
+                bundles.insert(bundle_index, rebuilt.as_slice())?;
+            }
         }
         txn.commit()?;
         Ok(())
@@ -240,16 +262,14 @@ impl Snapshot {
                 Ok(Some(data[..len].to_vec()))
             }
             None => {
-                let bundles = self.txn.open_table(ENTRY_BUNDLES)?;
-                let Some(bundle) = bundles.get(path.index)? else {
+                let Some(mut bundle) = BundleReader::new(&self.txn)?.bundle(path.index)? else {
                     return Err(StoreError::Corrupt(format!("missing entry bundle {path}")));
                 };
-                let bundle = bundle.value();
-                Ok(Some(
-                    prefix_of_bundle(bundle, width as usize)
-                        .map_err(StoreError::Corrupt)?
-                        .to_vec(),
-                ))
+                let len = prefix_of_bundle(&bundle, width as usize)
+                    .map_err(StoreError::Corrupt)?
+                    .len();
+                bundle.truncate(len);
+                Ok(Some(bundle))
             }
         }
     }
@@ -271,14 +291,13 @@ impl Snapshot {
         mut visit: impl FnMut(u64, &[u8]) -> Result<(), StoreError>,
     ) -> Result<(), StoreError> {
         let size = self.size();
-        let bundles = self.txn.open_table(ENTRY_BUNDLES)?;
+        let bundles = BundleReader::new(&self.txn)?;
         let mut index = start;
         while index < size {
-            let bundle = bundles.get(index / TILE_WIDTH)?.ok_or_else(|| {
+            let bundle = bundles.bundle(index / TILE_WIDTH)?.ok_or_else(|| {
                 StoreError::Corrupt(format!("missing entry bundle for entry {index}"))
             })?;
-            let entries =
-                split_entries(bundle.value()).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+            let entries = split_entries(&bundle).map_err(|e| StoreError::Corrupt(e.to_string()))?;
             let skip = (index % TILE_WIDTH) as usize;
             for entry in entries.into_iter().skip(skip) {
                 if index >= size {
@@ -302,14 +321,12 @@ impl Snapshot {
         if index >= self.size() {
             return Ok(None);
         }
-        let bundles = self.txn.open_table(ENTRY_BUNDLES)?;
-        let Some(bundle) = bundles.get(index / TILE_WIDTH)? else {
+        let Some(bundle) = BundleReader::new(&self.txn)?.bundle(index / TILE_WIDTH)? else {
             return Err(StoreError::Corrupt(format!(
                 "missing entry bundle for entry {index}"
             )));
         };
-        let entries =
-            split_entries(bundle.value()).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        let entries = split_entries(&bundle).map_err(|e| StoreError::Corrupt(e.to_string()))?;
         let entry = entries
             .get((index % TILE_WIDTH) as usize)
             .ok_or_else(|| StoreError::Corrupt(format!("entry {index} missing from its bundle")))?;
@@ -419,6 +436,92 @@ impl Snapshot {
 
 fn proof_error(e: tlog_tiles::Error) -> StoreError {
     StoreError::Corrupt(format!("cannot build proof: {e}"))
+}
+
+/// Reads entry bundles, packed or not, in one read transaction.
+struct BundleReader {
+    /// `None` in a log last written before packed bundles, opened read-only.
+    packed: Option<redb::ReadOnlyTable<u64, &'static [u8]>>,
+    raw: redb::ReadOnlyTable<u64, &'static [u8]>,
+}
+
+impl BundleReader {
+    fn new(txn: &ReadTransaction) -> Result<BundleReader, StoreError> {
+        let packed = match txn.open_table(PACKED_BUNDLES) {
+            Ok(table) => Some(table),
+            Err(redb::TableError::TableDoesNotExist(_)) => None,
+            Err(e) => return Err(e.into()),
+        };
+        Ok(BundleReader {
+            packed,
+            raw: txn.open_table(ENTRY_BUNDLES)?,
+        })
+    }
+
+    /// The bundle's bytes as served (full, or the stored right-edge partial).
+    fn bundle(&self, index: u64) -> Result<Option<Vec<u8>>, StoreError> {
+        if let Some(packed) = &self.packed {
+            if let Some(data) = packed.get(index)? {
+                return unpack_bundle(data.value()).map(Some);
+            }
+        }
+        Ok(self.raw.get(index)?.map(|v| v.value().to_vec()))
+    }
+}
+
+fn pack_bundle(bundle: &[u8]) -> Result<Vec<u8>, StoreError> {
+    zstd::bulk::compress(bundle, BUNDLE_ZSTD_LEVEL)
+        .map_err(|e| StoreError::Storage(format!("cannot compress an entry bundle: {e}")))
+}
+
+fn unpack_bundle(packed: &[u8]) -> Result<Vec<u8>, StoreError> {
+    zstd::stream::decode_all(packed)
+        .map_err(|e| StoreError::Corrupt(format!("a packed entry bundle does not decompress: {e}")))
+}
+
+/// Moves the full bundles a log written before [`PACKED_BUNDLES`] keeps
+/// uncompressed into it, [`PACK_CHUNK`] per write transaction: each bundle
+/// is in exactly one of the two tables at every commit, so a crash in the
+/// middle leaves a log that reads the same and finishes at the next start.
+fn pack_full_bundles(db: &Database) -> Result<(), StoreError> {
+    loop {
+        let full: Vec<u64> = {
+            let txn = db.begin_read()?;
+            let raw = txn.open_table(ENTRY_BUNDLES)?;
+            let mut full = Vec::new();
+            for row in raw.iter()? {
+                let (index, bundle) = row?;
+                let count = split_entries(bundle.value())
+                    .map_err(|e| StoreError::Corrupt(e.to_string()))?
+                    .len();
+                if count as u64 == TILE_WIDTH {
+                    full.push(index.value());
+                    if full.len() == PACK_CHUNK {
+                        break;
+                    }
+                }
+            }
+            full
+        };
+        if full.is_empty() {
+            return Ok(());
+        }
+        let txn = db.begin_write()?;
+        {
+            let mut raw = txn.open_table(ENTRY_BUNDLES)?;
+            let mut packed = txn.open_table(PACKED_BUNDLES)?;
+            for index in &full {
+                let bundle = raw
+                    .remove(*index)?
+                    .ok_or_else(|| StoreError::Corrupt(format!("entry bundle {index} vanished")))?
+                    .value()
+                    .to_vec();
+                packed.insert(*index, pack_bundle(&bundle)?.as_slice())?;
+            }
+        }
+        txn.commit()?;
+        tracing::info!(bundles = full.len(), "entry bundles packed");
+    }
 }
 
 /// The first `width` entries of a bundle.
@@ -739,8 +842,11 @@ impl LogWriter {
                 self.edge.dirty[level] = false;
             }
             let mut bundles = txn.open_table(ENTRY_BUNDLES)?;
+            let mut packed = txn.open_table(PACKED_BUNDLES)?;
             for (index, data) in &full_bundles {
-                bundles.insert(*index, data.as_slice())?;
+                packed.insert(*index, pack_bundle(data)?.as_slice())?;
+                // The partial it was until this batch.
+                bundles.remove(*index)?;
             }
             if self.edge.bundle_len > 0 {
                 bundles.insert(self.edge.size / TILE_WIDTH, self.edge.bundle.as_slice())?;
@@ -801,4 +907,162 @@ fn replay_guard_key(tx: &SignedTx) -> Vec<u8> {
     key.extend_from_slice(&Sha256::digest(tx.signer().as_str().as_bytes())[..8]);
     key.extend_from_slice(tx.nonce().as_bytes());
     key
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::tx::{TxBuilder, TxContext};
+    use crate::ModuleRegistry;
+    use hygeia_identity::Keypair;
+
+    const ORIGIN: &str = "test.example/log";
+
+    fn signed(key: &Keypair, nonce: u64) -> SignedTx {
+        let raw = TxBuilder {
+            network: ORIGIN,
+            tx_type: "attest",
+            nonce: format!("n{nonce}"),
+            body: serde_json::json!({"label": "test", "subject": format!("sha256:{nonce:064x}")}),
+        }
+        .sign(key);
+        let modules = ModuleRegistry::with_builtins();
+        SignedTx::parse(
+            &raw,
+            &TxContext {
+                network: ORIGIN,
+                modules: &modules,
+            },
+        )
+        .unwrap()
+    }
+
+    fn writer(path: &Path) -> (std::sync::Arc<LogStore>, LogWriter) {
+        let store = std::sync::Arc::new(LogStore::open(path, ORIGIN).unwrap());
+        let signer = CheckpointSigner::new(ORIGIN, Keypair::from_seed(&[9u8; 32])).unwrap();
+        let writer = LogWriter::open(store.clone(), signer).unwrap();
+        (store, writer)
+    }
+
+    /// (packed, raw) bundle indexes as stored.
+    fn stored_bundles(store: &LogStore) -> (Vec<u64>, Vec<u64>) {
+        let txn = store.db.begin_read().unwrap();
+        let keys = |table: redb::ReadOnlyTable<u64, &'static [u8]>| {
+            table
+                .iter()
+                .unwrap()
+                .map(|row| row.unwrap().0.value())
+                .collect::<Vec<u64>>()
+        };
+        (
+            keys(txn.open_table(PACKED_BUNDLES).unwrap()),
+            keys(txn.open_table(ENTRY_BUNDLES).unwrap()),
+        )
+    }
+
+    fn all_entries(store: &LogStore) -> Vec<Vec<u8>> {
+        let mut entries = Vec::new();
+        store
+            .snapshot()
+            .unwrap()
+            .for_each_entry(|_, entry| {
+                entries.push(entry.to_vec());
+                Ok(())
+            })
+            .unwrap();
+        entries
+    }
+
+    /// Full bundles are stored compressed, the right edge as served, and
+    /// every read gives back the appended bytes.
+    #[test]
+    fn full_bundles_are_packed_and_read_back_exactly() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("log.redb");
+        let key = Keypair::generate();
+        let txs: Vec<SignedTx> = (0..600).map(|i| signed(&key, i)).collect();
+        let (store, mut writer) = writer(&path);
+        for chunk in txs.chunks(70) {
+            writer.append_batch(&[chunk]).unwrap();
+        }
+        assert_eq!(stored_bundles(&store), (vec![0, 1], vec![2]));
+        let txn = store.db.begin_read().unwrap();
+        let packed = txn.open_table(PACKED_BUNDLES).unwrap();
+        let stored = packed.get(0).unwrap().unwrap().value().len();
+        let mut served = Vec::new();
+        for tx in &txs[..256] {
+            push_entry(&mut served, tx.canonical_bytes());
+        }
+        assert!(stored * 2 < served.len(), "{stored} of {}", served.len());
+        let snapshot = store.snapshot().unwrap();
+        let tile = |s: &str| snapshot.tile(&TilePath::parse(s).unwrap()).unwrap();
+        assert_eq!(tile("tile/entries/000").unwrap(), served);
+        let mut prefix = Vec::new();
+        for tx in &txs[..3] {
+            push_entry(&mut prefix, tx.canonical_bytes());
+        }
+        assert_eq!(tile("tile/entries/000.p/3").unwrap(), prefix);
+        let expected: Vec<Vec<u8>> = txs.iter().map(|t| t.canonical_bytes().to_vec()).collect();
+        assert_eq!(all_entries(&store), expected);
+        assert_eq!(
+            snapshot.entry(300).unwrap().unwrap(),
+            txs[300].canonical_bytes()
+        );
+    }
+
+    /// A log written before packed bundles (every bundle uncompressed) is
+    /// read as it is and packed at its next open, entries and root intact.
+    #[test]
+    fn an_unpacked_log_is_packed_at_open() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("log.redb");
+        let key = Keypair::generate();
+        let txs: Vec<SignedTx> = (0..700).map(|i| signed(&key, i)).collect();
+        let expected: Vec<Vec<u8>> = txs.iter().map(|t| t.canonical_bytes().to_vec()).collect();
+        let root = {
+            let (store, mut writer) = writer(&path);
+            writer.append_batch(&[&txs[..]]).unwrap();
+            // Back to the old layout: full bundles uncompressed.
+            let txn = store.db.begin_write().unwrap();
+            {
+                let mut packed = txn.open_table(PACKED_BUNDLES).unwrap();
+                let mut raw = txn.open_table(ENTRY_BUNDLES).unwrap();
+                for index in [0u64, 1] {
+                    let data = packed.remove(index).unwrap().unwrap().value().to_vec();
+                    raw.insert(index, unpack_bundle(&data).unwrap().as_slice())
+                        .unwrap();
+                }
+            }
+            txn.commit().unwrap();
+            assert_eq!(stored_bundles(&store), (vec![], vec![0, 1, 2]));
+            assert_eq!(all_entries(&store), expected);
+            writer.checkpoint().root
+        };
+        let (store, mut writer) = writer(&path);
+        assert_eq!(stored_bundles(&store), (vec![0, 1], vec![2]));
+        assert_eq!(all_entries(&store), expected);
+        assert_eq!(writer.checkpoint().root, root);
+        let more: Vec<SignedTx> = (700..800).map(|i| signed(&key, i)).collect();
+        writer.append_batch(&[&more[..]]).unwrap();
+        assert_eq!(stored_bundles(&store), (vec![0, 1, 2], vec![3]));
+        assert_eq!(all_entries(&store).len(), 800);
+    }
+
+    #[test]
+    fn a_damaged_packed_bundle_is_reported_as_corrupt() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("log.redb");
+        let key = Keypair::generate();
+        let txs: Vec<SignedTx> = (0..300).map(|i| signed(&key, i)).collect();
+        let (store, mut writer) = writer(&path);
+        writer.append_batch(&[&txs[..]]).unwrap();
+        let txn = store.db.begin_write().unwrap();
+        txn.open_table(PACKED_BUNDLES)
+            .unwrap()
+            .insert(0, b"not zstd".as_slice())
+            .unwrap();
+        txn.commit().unwrap();
+        let error = store.snapshot().unwrap().entry(3).unwrap_err();
+        assert!(matches!(error, StoreError::Corrupt(_)), "{error}");
+    }
 }

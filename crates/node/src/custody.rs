@@ -29,7 +29,8 @@ use hygeia_vault::{
 use redb::{ReadableDatabase, TableDefinition};
 use serde::{Deserialize, Serialize};
 
-/// commitment (hex) → [`RecordMeta`] as JSON.
+/// commitment (hex) → [`RecordMeta`] ([`meta_row`]; JSON in files written
+/// before, still read).
 const RECORDS: TableDefinition<&str, &[u8]> = TableDefinition::new("records");
 /// leaf hash (hex) of an access event → its justification.
 const NOTES: TableDefinition<&str, &str> = TableDefinition::new("justifications");
@@ -439,9 +440,8 @@ impl Custody {
         {
             let mut table = txn.open_table(RECORDS).map_err(meta_err)?;
             for (commitment, meta) in metas {
-                let json = serde_json::to_vec(meta).map_err(meta_err)?;
                 table
-                    .insert(*commitment, json.as_slice())
+                    .insert(*commitment, meta_row::encode(meta).as_slice())
                     .map_err(meta_err)?;
             }
         }
@@ -456,11 +456,11 @@ impl Custody {
     }
 
     pub fn save_meta(&self, commitment: &str, meta: &RecordMeta) -> Result<(), CustodyError> {
-        let json = serde_json::to_vec(meta).map_err(meta_err)?;
+        let row = meta_row::encode(meta);
         let txn = self.meta.begin_write().map_err(meta_err)?;
         txn.open_table(RECORDS)
             .map_err(meta_err)?
-            .insert(commitment, json.as_slice())
+            .insert(commitment, row.as_slice())
             .map_err(meta_err)?;
         txn.commit().map_err(meta_err)
     }
@@ -471,9 +471,7 @@ impl Custody {
         let Some(value) = table.get(commitment).map_err(meta_err)? else {
             return Ok(None);
         };
-        serde_json::from_slice(value.value())
-            .map(Some)
-            .map_err(meta_err)
+        meta_row::decode(value.value()).map(Some)
     }
 
     /// Decrypts a record with the node's custodial key into `output`.
@@ -841,6 +839,8 @@ fn load_or_create_key(path: &Path) -> Result<RecipientKey, CustodyError> {
 
 /// Copies of a record for another organization's node.
 pub mod replica;
+
+mod meta_row;
 
 /// Erasure against every file the vault keeps (was the `erasure` test
 /// binary; a unit test here links nothing more).

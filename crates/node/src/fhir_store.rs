@@ -8,8 +8,10 @@
 //! record. docs/fhir.md lists exactly what that is, and why the data
 //! directory must be protected like the database of any EHR.
 //!
-//! `<data-dir>/fhir.redb` holds three tables; memory holds the current
-//! versions and the search index, rebuilt from the file at start. A version
+//! `<data-dir>/fhir.redb` holds four tables, as compact binary rows whose
+//! repeated texts are numbers into a string table ([`rows`]); memory holds
+//! the current versions and the search index, rebuilt from the file at
+//! start. A version
 //! reaches this store only after its `record` transaction is durable; a
 //! crash in between is repaired at start by [`FhirStore::missing`] and
 //! re-indexing from the vault.
@@ -20,15 +22,22 @@ use std::sync::{Mutex, RwLock};
 
 use hygeia_fhir::search::{IndexEntry, SearchIndex, SearchQuery};
 use hygeia_fhir::types::ResourceType;
-use redb::{ReadableDatabase, ReadableTable, TableDefinition};
+use redb::{ReadableDatabase, ReadableTable, TableDefinition, TableHandle};
 use serde::{Deserialize, Serialize};
 
-/// `Type/id` → [`Current`] as JSON.
+mod rows;
+
+/// `Type/id` → its latest [`Version`] and search index ([`rows`]; JSON in
+/// files written before).
 const CURRENT: TableDefinition<&str, &[u8]> = TableDefinition::new("current");
-/// `Type/id#<version, 20 digits>` → [`Version`] as JSON.
+/// `Type/id#<version, 20 digits>` → [`Version`] ([`rows`]; JSON before).
 const VERSIONS: TableDefinition<&str, &[u8]> = TableDefinition::new("versions");
 /// record commitment → `Type/id#<version>`.
 const COMMITMENTS: TableDefinition<&str, &str> = TableDefinition::new("commitments");
+/// number → text, for the texts the rows name by number.
+const STRINGS: TableDefinition<u32, &str> = TableDefinition::new("strings");
+/// JSON rows of an older file rewritten per write transaction at start.
+const REWRITE_CHUNK: usize = 4096;
 
 #[derive(Debug, thiserror::Error)]
 #[error("FHIR store: {0}")]
@@ -85,14 +94,22 @@ pub struct NewVersion {
 pub struct FhirStore {
     db: redb::Database,
     memory: RwLock<Memory>,
+    /// The string table of the rows, as committed (and, during a write,
+    /// the texts that write adds: see [`FhirStore::record`]).
+    strings: RwLock<rows::Strings>,
+    /// One [`FhirStore::record`] at a time: it numbers new texts.
+    recording: Mutex<()>,
     /// Keys with a write in flight: a second concurrent write to the same
     /// resource is refused rather than racing it to the same version.
     writing: Mutex<HashSet<String>>,
     commits: std::sync::atomic::AtomicU64,
 }
 
-/// One commit in this many is flushed to disk.
-const DURABLE_EVERY: u64 = 64;
+/// One commit in this many is flushed to disk. redb reuses the pages a
+/// commit frees only after a durable commit, so every commit in between
+/// leaves the B-tree pages it rewrote as garbage that grows the file: at
+/// 64 the file was about half garbage after ingest (docs/fhir.md).
+const DURABLE_EVERY: u64 = 8;
 
 #[derive(Default)]
 struct Memory {
@@ -130,15 +147,43 @@ impl FhirStore {
         txn.open_table(CURRENT).map_err(err)?;
         txn.open_table(VERSIONS).map_err(err)?;
         txn.open_table(COMMITMENTS).map_err(err)?;
+        txn.open_table(STRINGS).map_err(err)?;
         txn.commit().map_err(err)?;
+        let mut strings = rows::Strings::default();
+        {
+            let txn = db.begin_read().map_err(err)?;
+            let table = txn.open_table(STRINGS).map_err(err)?;
+            for row in table.iter().map_err(err)? {
+                let (id, text) = row.map_err(err)?;
+                if id.value() as usize != strings.len() {
+                    return Err(StoreError(format!(
+                        "string table: text {} stored where {} was expected",
+                        id.value(),
+                        strings.len()
+                    )));
+                }
+                strings.push(text.value().to_owned());
+            }
+        }
+        rewrite_json_rows(&db, &mut strings)?;
         let mut memory = Memory::default();
         {
             let txn = db.begin_read().map_err(err)?;
             let table = txn.open_table(CURRENT).map_err(err)?;
             for row in table.iter().map_err(err)? {
                 let (key, value) = row.map_err(err)?;
-                let current: Current = serde_json::from_slice(value.value()).map_err(err)?;
-                memory.insert(key.value().to_owned(), current);
+                let key = key.value();
+                let (latest, index) = rows::decode_current(value.value(), &strings)?;
+                let Some((resource_type, id)) = key.split_once('/') else {
+                    return Err(StoreError(format!("bad resource key {key:?}")));
+                };
+                let current = Current {
+                    resource_type: resource_type.to_owned(),
+                    id: id.to_owned(),
+                    latest,
+                    index,
+                };
+                memory.insert(key.to_owned(), current);
             }
             let table = txn.open_table(COMMITMENTS).map_err(err)?;
             for row in table.iter().map_err(err)? {
@@ -149,6 +194,8 @@ impl FhirStore {
         Ok(FhirStore {
             db,
             memory: RwLock::new(memory),
+            strings: RwLock::new(strings),
+            recording: Mutex::new(()),
             writing: Mutex::new(HashSet::new()),
             commits: Default::default(),
         })
@@ -278,9 +325,10 @@ impl FhirStore {
         let start = format!("{key}#");
         let end = format!("{key}$");
         let mut versions = Vec::new();
+        let strings = self.strings.read().unwrap_or_else(|p| p.into_inner());
         for row in table.range(start.as_str()..end.as_str()).map_err(err)? {
             let (_, value) = row.map_err(err)?;
-            versions.push(serde_json::from_slice::<Version>(value.value()).map_err(err)?);
+            versions.push(rows::decode_version(value.value(), &strings)?);
         }
         versions.reverse();
         Ok(versions)
@@ -292,7 +340,8 @@ impl FhirStore {
         let Some(value) = table.get(version_key(key, version).as_str()).map_err(err)? else {
             return Ok(None);
         };
-        serde_json::from_slice(value.value()).map(Some).map_err(err)
+        let strings = self.strings.read().unwrap_or_else(|p| p.into_inner());
+        rows::decode_version(value.value(), &strings).map(Some)
     }
 
     /// Which resource version a vault record holds.
@@ -313,6 +362,34 @@ impl FhirStore {
     /// file transaction. A version older than the one stored (a repair
     /// replaying history) is kept as history without becoming current.
     pub fn record(&self, versions: &[NewVersion]) -> Result<(), StoreError> {
+        let _recording = self.recording.lock().unwrap_or_else(|p| p.into_inner());
+        // New texts are numbered in memory before the commit, so that a
+        // reader of a committed row always finds its texts; a failed write
+        // forgets them again (no other write runs meanwhile).
+        let known = self.strings.read().unwrap_or_else(|p| p.into_inner()).len();
+        let result = self.record_numbering(versions);
+        if result.is_err() {
+            self.strings
+                .write()
+                .unwrap_or_else(|p| p.into_inner())
+                .truncate(known);
+        }
+        let changed = result?;
+        let mut memory = self.memory.write().unwrap_or_else(|p| p.into_inner());
+        for (new, (key, current)) in versions.iter().zip(changed) {
+            memory.commitments.insert(new.version.commitment.clone());
+            if let Some(current) = current {
+                memory.insert(key, current);
+            }
+        }
+        Ok(())
+    }
+
+    /// The file transaction of [`FhirStore::record`]; what became current.
+    fn record_numbering(
+        &self,
+        versions: &[NewVersion],
+    ) -> Result<Vec<(String, Option<Current>)>, StoreError> {
         let mut txn = self.db.begin_write().map_err(err)?;
         // Everything here can be rebuilt from the vault and the ledger
         // ([`repair`] runs at every start), so most commits skip the
@@ -325,6 +402,11 @@ impl FhirStore {
         }
         let mut changed = Vec::with_capacity(versions.len());
         {
+            let mut strings = self.strings.write().unwrap_or_else(|p| p.into_inner());
+            let mut encoder = rows::Encoder {
+                strings: &mut strings,
+                added: Vec::new(),
+            };
             let mut current_table = txn.open_table(CURRENT).map_err(err)?;
             let mut version_table = txn.open_table(VERSIONS).map_err(err)?;
             let mut commitments = txn.open_table(COMMITMENTS).map_err(err)?;
@@ -332,51 +414,119 @@ impl FhirStore {
                 let key = format!("{}/{}", new.resource_type, new.id);
                 let vkey = version_key(&key, new.version.version);
                 version_table
-                    .insert(
-                        vkey.as_str(),
-                        serde_json::to_vec(&new.version).map_err(err)?.as_slice(),
-                    )
+                    .insert(vkey.as_str(), encoder.version(&new.version).as_slice())
                     .map_err(err)?;
                 commitments
                     .insert(new.version.commitment.as_str(), vkey.as_str())
                     .map_err(err)?;
                 let newer = match current_table.get(key.as_str()).map_err(err)? {
                     Some(existing) => {
-                        let existing: Current =
-                            serde_json::from_slice(existing.value()).map_err(err)?;
-                        existing.latest.version < new.version.version
+                        rows::current_version_number(existing.value())? < new.version.version
                     }
                     None => true,
                 };
                 if newer {
+                    let row = encoder.current(&new.version, &new.index);
+                    current_table
+                        .insert(key.as_str(), row.as_slice())
+                        .map_err(err)?;
                     let current = Current {
                         resource_type: new.resource_type.as_str().to_owned(),
                         id: new.id.clone(),
                         latest: new.version.clone(),
                         index: new.index.clone(),
                     };
-                    current_table
-                        .insert(
-                            key.as_str(),
-                            serde_json::to_vec(&current).map_err(err)?.as_slice(),
-                        )
-                        .map_err(err)?;
                     changed.push((key, Some(current)));
                 } else {
                     changed.push((key, None));
                 }
             }
-        }
-        txn.commit().map_err(err)?;
-        let mut memory = self.memory.write().unwrap_or_else(|p| p.into_inner());
-        for (new, (key, current)) in versions.iter().zip(changed) {
-            memory.commitments.insert(new.version.commitment.clone());
-            if let Some(current) = current {
-                memory.insert(key, current);
+            let mut table = txn.open_table(STRINGS).map_err(err)?;
+            for (id, text) in &encoder.added {
+                table.insert(*id, text.as_str()).map_err(err)?;
             }
         }
-        Ok(())
+        txn.commit().map_err(err)?;
+        Ok(changed)
     }
+}
+
+/// Rewrites the JSON rows of a file written before [`rows`] in the binary
+/// form, [`REWRITE_CHUNK`] rows per write transaction (each commits its
+/// texts with its rows, so a crash in between leaves rows of both forms,
+/// which read alike, and the next start goes on).
+fn rewrite_json_rows(db: &redb::Database, strings: &mut rows::Strings) -> Result<(), StoreError> {
+    for table in [CURRENT, VERSIONS] {
+        loop {
+            let old: Vec<(String, Vec<u8>)> = {
+                let txn = db.begin_read().map_err(err)?;
+                let stored = txn.open_table(table).map_err(err)?;
+                let mut old = Vec::new();
+                for row in stored.iter().map_err(err)? {
+                    let (key, value) = row.map_err(err)?;
+                    if value.value().first() != Some(&rows::FORMAT) {
+                        old.push((key.value().to_owned(), value.value().to_vec()));
+                        if old.len() == REWRITE_CHUNK {
+                            break;
+                        }
+                    }
+                }
+                old
+            };
+            if old.is_empty() {
+                break;
+            }
+            let known = strings.len();
+            let mut encoder = rows::Encoder {
+                strings: &mut *strings,
+                added: Vec::new(),
+            };
+            let mut encoded = Vec::with_capacity(old.len());
+            for (key, json) in &old {
+                let row = if table.name() == CURRENT.name() {
+                    let (latest, index) = rows::decode_current(json, &*encoder.strings)?;
+                    encoder.current(&latest, &index)
+                } else {
+                    let version = rows::decode_version(json, &*encoder.strings)?;
+                    encoder.version(&version)
+                };
+                encoded.push((key, row));
+            }
+            let added = std::mem::take(&mut encoder.added);
+            if let Err(e) = write_rows(db, table, &encoded, &added) {
+                strings.truncate(known);
+                return Err(e);
+            }
+            tracing::info!(
+                rows = encoded.len(),
+                table = table.name(),
+                "FHIR store rows rewritten"
+            );
+        }
+    }
+    Ok(())
+}
+
+fn write_rows(
+    db: &redb::Database,
+    table: TableDefinition<&str, &[u8]>,
+    encoded: &[(&String, Vec<u8>)],
+    added: &[(u32, String)],
+) -> Result<(), StoreError> {
+    let txn = db.begin_write().map_err(err)?;
+    {
+        let mut rows_table = txn.open_table(table).map_err(err)?;
+        for (key, row) in encoded {
+            rows_table
+                .insert(key.as_str(), row.as_slice())
+                .map_err(err)?;
+        }
+        let mut texts = txn.open_table(STRINGS).map_err(err)?;
+        for (id, text) in added {
+            texts.insert(*id, text.as_str()).map_err(err)?;
+        }
+    }
+    txn.commit().map_err(err)
 }
 
 impl Memory {
@@ -497,4 +647,160 @@ pub fn repair(
     }
     store.record(&repaired)?;
     Ok(repaired.len())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn new_version(id: &str, version: u64, patient: &str) -> NewVersion {
+        let resource = serde_json::json!({
+            "resourceType": "Observation", "id": id, "status": "final",
+            "code": {"coding": [{"system": "http://loinc.org", "code": "4548-4"}]},
+            "subject": {"reference": "Patient/p1"},
+            "effectiveDateTime": "2021-03-04"
+        });
+        NewVersion {
+            resource_type: ResourceType::Observation,
+            id: id.to_owned(),
+            version: Version {
+                version,
+                commitment: format!("{:064x}", version * 1000 + id.len() as u64),
+                last_updated: 1_700_000_000_000 + version as i64,
+                deleted: false,
+                patient: patient.to_owned(),
+                category: "lab".into(),
+                author: "did:key:z6Mkauthor".into(),
+            },
+            index: hygeia_fhir::search::extract(ResourceType::Observation, &resource),
+        }
+    }
+
+    fn parse(params: &[(&str, &str)]) -> SearchQuery {
+        let params: Vec<(String, String)> = params
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect();
+        hygeia_fhir::search::parse_query(
+            ResourceType::Observation,
+            &params,
+            hygeia_fhir::search::Handling::Strict,
+        )
+        .unwrap()
+        .0
+    }
+
+    fn row_formats(path: &Path) -> Vec<u8> {
+        let db = redb::Database::open(path).unwrap();
+        let txn = db.begin_read().unwrap();
+        let mut firsts = Vec::new();
+        for table in [CURRENT, VERSIONS] {
+            for row in txn.open_table(table).unwrap().iter().unwrap() {
+                firsts.push(row.unwrap().1.value()[0]);
+            }
+        }
+        firsts
+    }
+
+    /// What is written is what is read after a restart, in the binary rows.
+    #[test]
+    fn versions_survive_a_reopen() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("fhir.redb");
+        let first = new_version("o1", 1, "did:key:z6Mkpatient");
+        let second = new_version("o1", 2, "did:key:z6Mkpatient");
+        {
+            let store = FhirStore::open(&path).unwrap();
+            store.record(std::slice::from_ref(&first)).unwrap();
+            store.record(std::slice::from_ref(&second)).unwrap();
+            // Replayed history does not become current.
+            store.record(std::slice::from_ref(&first)).unwrap();
+        }
+        assert!(row_formats(&path).iter().all(|f| *f == rows::FORMAT));
+        let store = FhirStore::open(&path).unwrap();
+        let current = store.current("Observation/o1").unwrap();
+        assert_eq!(current.latest, second.version);
+        assert_eq!(
+            store.versions("Observation/o1").unwrap(),
+            vec![second.version.clone(), first.version.clone()]
+        );
+        assert_eq!(
+            store.locate(&first.version.commitment).unwrap(),
+            Some(("Observation/o1".to_owned(), 1))
+        );
+        let query = parse(&[
+            ("code", "http://loinc.org|4548-4"),
+            ("date", "ge2021-01-01"),
+        ]);
+        let found = store.search(&query);
+        assert_eq!(found.len(), 1);
+        assert_eq!(found[0].key(), "Observation/o1");
+    }
+
+    /// A file written with JSON rows is read, and rewritten to binary rows
+    /// at open without changing what it says.
+    #[test]
+    fn json_rows_of_before_are_rewritten_at_open() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("fhir.redb");
+        let versions = [
+            new_version("o1", 1, "did:key:z6Mkone"),
+            new_version("o1", 2, "did:key:z6Mkone"),
+            new_version("o22", 1, "did:key:z6Mktwo"),
+        ];
+        {
+            let db = redb::Database::create(&path).unwrap();
+            let txn = db.begin_write().unwrap();
+            {
+                let mut current = txn.open_table(CURRENT).unwrap();
+                let mut history = txn.open_table(VERSIONS).unwrap();
+                let mut commitments = txn.open_table(COMMITMENTS).unwrap();
+                for new in &versions {
+                    let key = format!("Observation/{}", new.id);
+                    let vkey = version_key(&key, new.version.version);
+                    history
+                        .insert(
+                            vkey.as_str(),
+                            serde_json::to_vec(&new.version).unwrap().as_slice(),
+                        )
+                        .unwrap();
+                    commitments
+                        .insert(new.version.commitment.as_str(), vkey.as_str())
+                        .unwrap();
+                    let row = Current {
+                        resource_type: "Observation".into(),
+                        id: new.id.clone(),
+                        latest: new.version.clone(),
+                        index: new.index.clone(),
+                    };
+                    current
+                        .insert(key.as_str(), serde_json::to_vec(&row).unwrap().as_slice())
+                        .unwrap();
+                }
+            }
+            txn.commit().unwrap();
+        }
+        assert!(row_formats(&path).iter().all(|f| *f == b'{'));
+        {
+            let store = FhirStore::open(&path).unwrap();
+            assert_eq!(store.len(), 2);
+            assert_eq!(
+                store.current("Observation/o1").unwrap().latest,
+                versions[1].version
+            );
+        }
+        assert!(row_formats(&path).iter().all(|f| *f == rows::FORMAT));
+        let store = FhirStore::open(&path).unwrap();
+        assert_eq!(
+            store.current("Observation/o22").unwrap().latest,
+            versions[2].version
+        );
+        assert_eq!(
+            store.versions("Observation/o1").unwrap(),
+            vec![versions[1].version.clone(), versions[0].version.clone()]
+        );
+        assert_eq!(store.of_patient("did:key:z6Mkone").len(), 1);
+        let query = parse(&[("code", "4548-4")]);
+        assert_eq!(store.search(&query).len(), 2);
+    }
 }

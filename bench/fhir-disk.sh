@@ -1,0 +1,15 @@
+#!/usr/bin/env bash
+# Disk per file after a FHIR bench run on a fresh node (BENCHMARKS.md §11.7).
+# usage: bench/fhir-disk.sh <hygeia binary> <port> <out dir> [patients] [per-patient]
+set -euo pipefail
+bin=$1; port=$2; dir=$3; patients=${4:-100}; per=${5:-100}
+mkdir -p "$dir"
+gov=$("$bin" key new --out "$dir/gov.key" 2>/dev/null)
+"$bin" serve --data-dir "$dir/node" --listen 127.0.0.1:$port --network hygeia.example/bench --governance "$gov" >"$dir/node.out" 2>"$dir/node.err" &
+pid=$!
+for _ in $(seq 300); do grep -q '^listening on' "$dir/node.out" && break; sleep 0.2; done
+url=$(sed -n 's/^listening on //p' "$dir/node.out")
+"$bin" bench fhir --node "$url" --governance-key "$dir/gov.key" --patients "$patients" --per-patient "$per" --clients 8 --seconds 1 2>/dev/null | grep '^{' > "$dir/results.jsonl" || true
+kill $pid; wait $pid || true
+(cd "$dir/node" && find . -type f -printf '%s\t%P\n' | sort -rn) > "$dir/files.tsv"
+du -sb "$dir/node" | cut -f1 > "$dir/total"
