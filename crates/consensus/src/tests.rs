@@ -1247,7 +1247,13 @@ const FAR_BEHIND: u64 = 4096 + 1500;
 /// not hash to what was asked: node 3 drops them, blocks node 0, and
 /// catches up from the two others.
 fn catch_up_from_far_behind(seed: u64, liar: bool) {
-    runner(seed).start(|context| async move {
+    // Thousands of blocks take more simulated time than the other tests.
+    let runner = deterministic::Runner::new(
+        deterministic::Config::new()
+            .with_seed(seed)
+            .with_timeout(Some(Duration::from_secs(400))),
+    );
+    runner.start(|context| async move {
         let keys = keys(4);
         let dirs: Vec<_> = (0..4).map(|_| tempfile::tempdir().unwrap()).collect();
         let oracle = network_with(&context, &keys, fast_link()).await;
@@ -1283,7 +1289,7 @@ fn catch_up_from_far_behind(seed: u64, liar: bool) {
                 .expect("three nodes finalize");
         }
         assert!(
-            wait_for(&context, Duration::from_secs(600), || height(&nodes[0])
+            wait_for(&context, Duration::from_secs(200), || height(&nodes[0])
                 > left_at + FAR_BEHIND)
             .await,
             "the three others went on"
@@ -1302,7 +1308,7 @@ fn catch_up_from_far_behind(seed: u64, liar: bool) {
         connect(&oracle, &keys, 3, true).await;
         let target = height(&nodes[0]);
         assert!(
-            wait_for(&context, Duration::from_secs(120), || height(&nodes[3])
+            wait_for(&context, Duration::from_secs(60), || height(&nodes[3])
                 >= target
                 && size(&nodes[3]) == 8)
             .await,
