@@ -840,9 +840,9 @@ impl<E: Spawner + Clock, B: Blocker<PublicKey = PublicKey>> Actor<E, B> {
     }
 
     /// Asks the next peer (in turn, skipping peers that sent garbage) for
-    /// `digest` and its ancestors down to the last appended block (all
-    /// that one answer holds if its `height` is not known), unless asked
-    /// for it already since the last retry.
+    /// `digest` and its ancestors down to the last appended block (the
+    /// block alone if its `height` is not known), unless asked for it
+    /// already since the last retry.
     fn request_ancestors(
         &mut self,
         digest: Digest,
@@ -878,9 +878,12 @@ impl<E: Spawner + Clock, B: Blocker<PublicKey = PublicKey>> Actor<E, B> {
         let mut request = vec![TAG_ANCESTORS_REQUEST];
         request.extend_from_slice(digest.as_ref());
         let last_height = self.posts.get(&self.last_final).map(|post| post.height);
+        // How far behind is not known without the block's height: the
+        // block alone first (a node one block behind is sent one block),
+        // then its ancestors down to the last appended block.
         let count = match (height, last_height) {
             (Some(h), Some(last)) => h.saturating_sub(last).clamp(1, MAX_ANCESTORS as u64) as u32,
-            _ => MAX_ANCESTORS,
+            _ => 1,
         };
         request.extend_from_slice(&count.to_be_bytes());
         tracing::debug!(%peer, ?digest, "asking for missing finalized blocks");
