@@ -1,12 +1,15 @@
 //! Messages another organization's node sends on the block channel (a
-//! block, a block request, a passed-on submission, a cosignature):
+//! block, a block request, a passed-on submission, a cosignature, a
+//! request for ancestors, an answer with ancestors):
 //! decoding never panics, and an accepted message re-encodes to exactly
 //! the bytes received, except a cosignature, whose note re-encodes to a
 //! note that decodes to the same cosignature.
 #![no_main]
 
-use hygeia_consensus::block::{MAX_BLOCK_TXS, MAX_SUBMISSION_TXS};
-use hygeia_consensus::wire::{decode, encode, Message};
+use hygeia_consensus::block::{Block, MAX_BLOCK_TXS, MAX_SUBMISSION_TXS};
+use hygeia_consensus::wire::{
+    decode, encode, Message, MAX_ANCESTORS, MAX_ANCESTORS_MESSAGE_BYTES,
+};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
@@ -28,5 +31,17 @@ fuzz_target!(|data: &[u8]| {
             assert_eq!(again, data);
         }
         Message::Request(_) => assert_eq!(again, data),
+        Message::AncestorsRequest { count, .. } => {
+            assert!((1..=MAX_ANCESTORS).contains(count));
+            assert_eq!(again, data);
+        }
+        Message::Ancestors(blocks) => {
+            assert!(!blocks.is_empty() && blocks.len() <= MAX_ANCESTORS as usize);
+            assert!(data.len() <= MAX_ANCESTORS_MESSAGE_BYTES);
+            for encoded in blocks {
+                assert!(Block::decode(encoded).is_ok());
+            }
+            assert_eq!(again, data);
+        }
     }
 });

@@ -6,8 +6,11 @@
 //! [`Mailbox`] (the engine's `Automaton`, `CertifiableAutomaton` and
 //! `Relay`) and [`Reporter`]. Block bytes travel on a p2p channel of their
 //! own: the proposer sends each block to every validator, and a node that
-//! sees a finalization of a block it lacks asks its peers for it (and
-//! checks that the answer hashes to the finalized digest).
+//! sees a finalization of a block it lacks asks its peers for it and its
+//! ancestors, a batch at a time, one peer at a time, and keeps only blocks
+//! that hash to the digest it expects (the finalized one, then each
+//! block's parent). A node far behind stages them on disk
+//! ([`crate::chain::Staging`]) until they reach its last appended block.
 //!
 //! Every block is executed on the state after its parent (the state of a
 //! log is a deterministic replay of it, and cloning a
@@ -44,8 +47,10 @@ use hygeia_ledger::{
 use hygeia_state::LedgerState;
 
 use crate::block::{Block, MAX_BLOCK_BYTES, MAX_SUBMISSION_TXS};
-use crate::chain::Chain;
-use crate::wire::{self, TAG_BLOCK, TAG_COSIGNATURE, TAG_REQUEST, TAG_SUBMISSION};
+use crate::chain::{Chain, Staging};
+use crate::wire::{
+    self, MAX_ANCESTORS, TAG_ANCESTORS_REQUEST, TAG_BLOCK, TAG_COSIGNATURE, TAG_SUBMISSION,
+};
 
 /// Most submissions received from peers waiting to be ordered, shared out
 /// equally between the peers (each holds its own share, so one peer
@@ -69,11 +74,20 @@ pub type Cosigned = Arc<Mutex<HashMap<PublicKey, VecDeque<CosignedNote>>>>;
 /// How often the actor wakes without a message: to propose after
 /// [`Setup::idle_wait`], and to ask again for missing finalized blocks.
 const TICK: Duration = Duration::from_millis(100);
-/// How long a request for a missing block waits before it is sent again.
+/// How long a request for a missing block waits before it is sent again
+/// (to the next peer).
 const REQUEST_RETRY: Duration = Duration::from_secs(1);
 /// Most blocks above the finalized height kept in memory: more are
-/// dropped (a peer cannot fill memory with made-up blocks).
+/// dropped (a peer cannot fill memory with made-up blocks). Blocks
+/// fetched to catch up are staged on disk instead, so this bounds no
+/// catch-up.
 const MAX_UNFINALIZED_BLOCKS: usize = 4096;
+/// Most staged blocks appended per turn of the actor, so that a long
+/// catch-up does not keep it from its messages.
+const STAGED_PER_TURN: usize = 1024;
+/// How many of the digests this node asked its peers for are remembered:
+/// an answer must start with one of them.
+const ASKED_KEPT: usize = 256;
 
 /// A replay key (signer, nonce) of a transaction.
 type ReplayKey = [u8; 32];
@@ -118,6 +132,12 @@ pub struct Observations {
     /// Peers (at most `f` of them) that cosigned a checkpoint of a size
     /// this node reached with another root, and that size.
     pub diverging_peers: HashMap<PublicKey, u64>,
+    /// Finalized blocks fetched from peers in batches of ancestors and
+    /// staged to catch up.
+    pub fetched: u64,
+    /// Catch-ups (runs of fetched blocks down to the last appended one)
+    /// finished and appended.
+    pub caught_up: u64,
 }
 
 /// Shared view of a node's [`Observations`].
@@ -318,11 +338,24 @@ pub enum Proposing {
     /// for the same signers and nonces as transactions they verified (a
     /// byzantine proposer counting on a node to trust what it saw).
     Forging,
+    /// Proposes honestly, but answers every request for ancestors with
+    /// other blocks than those asked for (each asked-for block with its
+    /// view changed): a peer lying to a node that catches up.
+    MisleadingCatchUp,
+}
+
+impl Proposing {
+    /// Whether this node's blocks hold only submissions the rules admit.
+    fn checks_blocks(self) -> bool {
+        matches!(self, Proposing::Honest | Proposing::MisleadingCatchUp)
+    }
 }
 
 /// What the actor needs.
 pub(crate) struct Setup<B> {
     pub validators: Arc<Vec<PublicKey>>,
+    /// This node's consensus key.
+    pub me: PublicKey,
     pub network: String,
     pub modules: &'static ModuleRegistry,
     pub writer: LogWriter,
@@ -341,6 +374,8 @@ pub(crate) struct Setup<B> {
     pub idle_wait: Duration,
     /// The finalized chain on disk.
     pub chain: Chain,
+    /// Where blocks fetched to catch up wait (empty at start).
+    pub staging: Staging,
     /// Height of `genesis` (the last block whose entries are in the log).
     pub tip_height: u64,
     /// Finalized blocks in the chain file whose entries are not in the
@@ -428,6 +463,30 @@ pub(crate) struct Actor<E: Spawner, B> {
     disagreeing: HashMap<u64, HashSet<PublicKey>>,
     /// More than `f` peers disagree with this node's log.
     diverged: bool,
+    /// The catch-up in progress, if any.
+    catch_up: Option<CatchUp>,
+    /// The newest digests asked for in requests for ancestors.
+    asked: VecDeque<Digest>,
+    /// Turns of the peers asked for ancestors.
+    next_peer: usize,
+    /// Peers that sent garbage: asked for ancestors only if every peer did.
+    distrusted: HashSet<PublicKey>,
+}
+
+/// A run of finalized blocks missing between a finalized block this node
+/// knows and its last appended block, fetched newest first into
+/// [`Setup::staging`].
+struct CatchUp {
+    /// The newest missing block (the first staged).
+    head: Digest,
+    /// The next block to fetch: the parent of the oldest staged one.
+    want: Digest,
+    /// Its height, when known (from its child's): how many blocks are
+    /// still missing.
+    want_height: Option<u64>,
+    /// The staged blocks reach the last appended block: they are appended,
+    /// oldest first.
+    complete: bool,
 }
 
 /// How many appended blocks [`Observations::appended`] keeps (the newest).
@@ -516,6 +575,10 @@ impl<E: Spawner + Clock, B: Blocker<PublicKey = PublicKey>> Actor<E, B> {
                 own_notes: VecDeque::new(),
                 disagreeing: HashMap::new(),
                 diverged: false,
+                catch_up: None,
+                asked: VecDeque::new(),
+                next_peer: 0,
+                distrusted: HashSet::new(),
             },
             mailbox,
             reporter,
@@ -662,6 +725,194 @@ impl<E: Spawner + Clock, B: Blocker<PublicKey = PublicKey>> Actor<E, B> {
             }
             wire::Message::Submission(submission) => self.on_submission(peer, submission),
             wire::Message::Cosignature(note) => self.on_cosignature(peer, note),
+            wire::Message::AncestorsRequest { digest, count } => {
+                self.answer_ancestors(peer, digest, count, sender)
+            }
+            wire::Message::Ancestors(blocks) => self.on_ancestors(peer, blocks),
+        }
+    }
+
+    /// Answers a request for the block `digest` and its ancestors with as
+    /// many as this node has (in memory or in its finalized chain), up to
+    /// `count` and the size of one message.
+    fn answer_ancestors(
+        &mut self,
+        peer: PublicKey,
+        digest: [u8; 32],
+        count: u32,
+        sender: &mut impl Sender<PublicKey = PublicKey>,
+    ) {
+        let mut encodings: Vec<Vec<u8>> = Vec::new();
+        let mut bytes = 0usize;
+        let mut cursor = digest;
+        while encodings.len() < count as usize && bytes < wire::MAX_ANCESTORS_MESSAGE_BYTES {
+            let encoded = match self.blocks.get(&Digest(cursor)) {
+                Some((_, message)) => message[1..].to_vec(),
+                None => match self.setup.chain.read(&cursor) {
+                    Some(encoded) => encoded,
+                    None => break,
+                },
+            };
+            // A block's encoding starts with its parent's digest.
+            let Some(parent) = encoded.first_chunk::<32>().copied() else {
+                break;
+            };
+            bytes += encoded.len() + 4;
+            encodings.push(encoded);
+            cursor = parent;
+        }
+        if self.setup.proposing == Proposing::MisleadingCatchUp {
+            for encoded in &mut encodings {
+                if let Ok(mut block) = Block::decode(encoded) {
+                    block.view = block.view.wrapping_add(1);
+                    *encoded = block.encode();
+                }
+            }
+        }
+        if let Some(message) = wire::encode_ancestors(encodings.iter().map(Vec::as_slice)) {
+            let _ = sender.send(Recipients::One(peer), Bytes::from(message), false);
+        }
+    }
+
+    /// A peer's answer with ancestors. It must be an answer to a request
+    /// of this node: its first block hashes to a digest asked for and each
+    /// next one to the parent of the one before, or it is garbage. The
+    /// blocks from the one this catch-up wants next are staged (those
+    /// before it were staged from an earlier answer).
+    fn on_ancestors(&mut self, peer: PublicKey, blocks: Vec<Vec<u8>>) {
+        let mut expected: Option<[u8; 32]> = None;
+        let mut checked = Vec::with_capacity(blocks.len());
+        for encoded in blocks {
+            let digest = Block::digest(&encoded);
+            match expected {
+                None if !self.asked.contains(&Digest(digest)) => {
+                    return self.garbage(peer, "ancestors of a block this node did not ask for");
+                }
+                Some(parent) if parent != digest => {
+                    return self.garbage(peer, "ancestors that do not link");
+                }
+                _ => {}
+            }
+            let block = match Block::decode(&encoded) {
+                Ok(block) => block,
+                Err(e) => return self.garbage(peer, &e.to_string()),
+            };
+            expected = Some(block.parent);
+            checked.push((Digest(digest), block, encoded));
+        }
+        let last_height = self.posts.get(&self.last_final).map(|post| post.height);
+        let Some(catch_up) = self.catch_up.as_mut() else {
+            return; // caught up already
+        };
+        if catch_up.complete {
+            return;
+        }
+        let Some(from) = checked.iter().position(|(d, ..)| *d == catch_up.want) else {
+            return; // an answer to an earlier request
+        };
+        let mut failure = None;
+        let mut staged = 0u64;
+        for (_, block, encoded) in checked.drain(from..) {
+            if last_height.is_some_and(|h| block.height <= h) {
+                failure = Some("finalized chain does not reach the last appended block".into());
+                break;
+            }
+            if let Err(e) = self.setup.staging.push(&encoded) {
+                failure = Some(format!("cannot catch up: {e}"));
+                break;
+            }
+            staged += 1;
+            catch_up.want = Digest(block.parent);
+            catch_up.want_height = Some(block.height.saturating_sub(1));
+            if catch_up.want == self.last_final {
+                catch_up.complete = true;
+                break;
+            }
+        }
+        tracing::debug!(%peer, staged, bytes = self.setup.staging.bytes(), "staged fetched blocks");
+        if let Ok(mut observed) = self.setup.observed.lock() {
+            observed.fetched += staged;
+        }
+        if let Some(why) = failure {
+            self.abandon_catch_up();
+            self.halt(why);
+        }
+    }
+
+    /// Asks the next peer (in turn, skipping peers that sent garbage) for
+    /// `digest` and its ancestors down to the last appended block (the
+    /// block alone if its `height` is not known), unless asked for it
+    /// already since the last retry.
+    fn request_ancestors(
+        &mut self,
+        digest: Digest,
+        height: Option<u64>,
+        sender: &mut impl Sender<PublicKey = PublicKey>,
+    ) {
+        if !self.requested.insert(digest) {
+            return;
+        }
+        let peers: Vec<&PublicKey> = self
+            .setup
+            .validators
+            .iter()
+            .filter(|p| **p != self.setup.me)
+            .collect();
+        let trusted: Vec<&PublicKey> = peers
+            .iter()
+            .copied()
+            .filter(|p| !self.distrusted.contains(*p))
+            .collect();
+        let candidates = if trusted.is_empty() { peers } else { trusted };
+        if candidates.is_empty() {
+            return;
+        }
+        let peer = candidates[self.next_peer % candidates.len()].clone();
+        self.next_peer = self.next_peer.wrapping_add(1);
+        if !self.asked.contains(&digest) {
+            self.asked.push_back(digest);
+            while self.asked.len() > ASKED_KEPT {
+                self.asked.pop_front();
+            }
+        }
+        let mut request = vec![TAG_ANCESTORS_REQUEST];
+        request.extend_from_slice(digest.as_ref());
+        let last_height = self.posts.get(&self.last_final).map(|post| post.height);
+        // How far behind is not known without the block's height: the
+        // block alone first (a node one block behind is sent one block),
+        // then its ancestors down to the last appended block.
+        let count = match (height, last_height) {
+            (Some(h), Some(last)) => h.saturating_sub(last).clamp(1, MAX_ANCESTORS as u64) as u32,
+            _ => 1,
+        };
+        request.extend_from_slice(&count.to_be_bytes());
+        tracing::debug!(%peer, ?digest, "asking for missing finalized blocks");
+        let _ = sender.send(Recipients::One(peer), Bytes::from(request), false);
+    }
+
+    /// Appends staged blocks, oldest first, up to [`STAGED_PER_TURN`]:
+    /// `Ok(true)` once every one is appended.
+    fn append_staged(&mut self) -> Result<bool, String> {
+        for _ in 0..STAGED_PER_TURN {
+            let encoded = match self.setup.staging.pop() {
+                Ok(Some(encoded)) => encoded,
+                Ok(None) => return Ok(true),
+                Err(e) => return Err(format!("cannot catch up: {e}")),
+            };
+            let block = Block::decode(&encoded)
+                .map_err(|e| format!("cannot catch up: a staged block: {e}"))?;
+            let digest = Digest(Block::digest(&encoded));
+            self.append_block(digest, Arc::new(block), &encoded)?;
+        }
+        Ok(self.setup.staging.bytes() == 0)
+    }
+
+    /// Forgets the catch-up in progress (finished or not) and empties the
+    /// staging file.
+    fn abandon_catch_up(&mut self) {
+        self.catch_up = None;
+        if let Err(e) = self.setup.staging.reset() {
+            tracing::warn!(error = %e, "the catch-up staging file could not be emptied");
         }
     }
 
@@ -864,6 +1115,12 @@ impl<E: Spawner + Clock, B: Blocker<PublicKey = PublicKey>> Actor<E, B> {
     /// recorded and the peer is blocked (disconnected).
     fn garbage(&mut self, peer: PublicKey, why: &str) {
         tracing::warn!(%peer, why, "undecodable message on the block channel");
+        // Whatever it was asked for is asked of another peer at once.
+        if self.distrusted.insert(peer.clone()) {
+            if let Some(catch_up) = &self.catch_up {
+                self.requested.remove(&catch_up.want);
+            }
+        }
         if let Ok(mut observed) = self.setup.observed.lock() {
             *observed.garbage.entry(peer.clone()).or_default() += 1;
         }
@@ -1055,7 +1312,7 @@ impl<E: Spawner + Clock, B: Blocker<PublicKey = PublicKey>> Actor<E, B> {
             {
                 break;
             }
-            if self.setup.proposing == Proposing::Honest {
+            if self.setup.proposing.checks_blocks() {
                 if let Err(e) = admit(&mut post, &pending.txs) {
                     refused.push((i, e));
                     continue;
@@ -1098,7 +1355,7 @@ impl<E: Spawner + Clock, B: Blocker<PublicKey = PublicKey>> Actor<E, B> {
         message.extend_from_slice(&encoded);
         post.height = block.height;
         post.txs = Arc::new(parsed);
-        if self.setup.proposing == Proposing::Honest {
+        if self.setup.proposing.checks_blocks() {
             self.posts.insert(digest, post);
         }
         self.blocks
@@ -1129,6 +1386,29 @@ impl<E: Spawner + Clock, B: Blocker<PublicKey = PublicKey>> Actor<E, B> {
                     self.to_finalize.pop_front();
                     continue 'targets;
                 }
+                if let Some(catch_up) = self.catch_up.as_ref().filter(|c| c.head == cursor) {
+                    if !catch_up.complete {
+                        let (want, height) = (catch_up.want, catch_up.want_height);
+                        self.request_ancestors(want, height, sender);
+                        return;
+                    }
+                    match self.append_staged() {
+                        Ok(true) => {
+                            self.abandon_catch_up(); // done: the file is emptied
+                            if let Ok(mut observed) = self.setup.observed.lock() {
+                                observed.caught_up += 1;
+                            }
+                            // The last appended block is now `cursor`.
+                            continue;
+                        }
+                        Ok(false) => return, // more at the next turn
+                        Err(e) => {
+                            self.abandon_catch_up();
+                            self.halt(e);
+                            return;
+                        }
+                    }
+                }
                 match self.blocks.get(&cursor) {
                     Some((block, _)) => {
                         chain.push(cursor);
@@ -1139,17 +1419,24 @@ impl<E: Spawner + Clock, B: Blocker<PublicKey = PublicKey>> Actor<E, B> {
                         break;
                     }
                 }
-                if chain.len() > MAX_UNFINALIZED_BLOCKS {
-                    self.halt("finalized chain does not reach the last appended block".into());
-                    return;
-                }
             }
             if let Some(missing) = missing {
-                if self.requested.insert(missing) {
-                    let mut request = vec![TAG_REQUEST];
-                    request.extend_from_slice(missing.as_ref());
-                    let _ = sender.send(Recipients::All, Bytes::from(request), false);
+                // A new run of missing blocks (a catch-up that started
+                // from another block is over: its target was appended).
+                if self.catch_up.is_some() {
+                    self.abandon_catch_up();
                 }
+                let height = chain
+                    .last()
+                    .and_then(|child| self.blocks.get(child))
+                    .map(|(block, _)| block.height.saturating_sub(1));
+                self.catch_up = Some(CatchUp {
+                    head: missing,
+                    want: missing,
+                    want_height: height,
+                    complete: false,
+                });
+                self.request_ancestors(missing, height, sender);
                 return;
             }
             for digest in chain.into_iter().rev() {
@@ -1179,6 +1466,17 @@ impl<E: Spawner + Clock, B: Blocker<PublicKey = PublicKey>> Actor<E, B> {
     /// appended block) to the log, durably, then answers its submitters.
     fn append(&mut self, digest: Digest) -> Result<(), String> {
         let (block, message) = self.blocks[&digest].clone();
+        self.append_block(digest, block, &message[1..])
+    }
+
+    /// Appends `block` (whose encoding is `encoded` and digest `digest`),
+    /// as [`Actor::append`].
+    fn append_block(
+        &mut self,
+        digest: Digest,
+        block: Arc<Block>,
+        encoded: &[u8],
+    ) -> Result<(), String> {
         if block.parent != self.last_final.0 {
             return Err("finalized block does not extend the log".into());
         }
@@ -1196,7 +1494,7 @@ impl<E: Spawner + Clock, B: Blocker<PublicKey = PublicKey>> Actor<E, B> {
         // The chain first (synced when the block has entries), then the log.
         self.setup
             .chain
-            .append(digest.0, &message[1..], !post.txs.is_empty())
+            .append(digest.0, encoded, !post.txs.is_empty())
             .map_err(|e| e.to_string())?;
         if post.txs.is_empty() {
             // An empty block adds nothing to the log: no write.

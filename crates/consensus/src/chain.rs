@@ -11,6 +11,10 @@
 //!
 //! Record format: a 4-byte big-endian length, then the block's encoding
 //! ([`Block::encode`]). A torn last record is cut off at open.
+//!
+//! [`Staging`] is the other file here: finalized blocks fetched from peers
+//! while catching up, kept on disk until they reach the last appended
+//! block, then appended to the chain oldest first.
 
 use std::collections::HashMap;
 use std::fs::{File, OpenOptions};
@@ -31,6 +35,8 @@ pub enum ChainError {
     },
     #[error("the finalized chain {0} is damaged: {1}")]
     Corrupt(String, String),
+    #[error("blocks fetched to catch up would take more than {0} bytes on disk")]
+    StagingFull(u64),
 }
 
 /// The finalized blocks of this node, on disk, indexed by digest.
@@ -148,9 +154,153 @@ impl Chain {
     }
 }
 
+/// Most bytes of blocks staged for one catch-up (64 GiB): about 1.2
+/// billion empty blocks (2.5 years of an idle network at five a second),
+/// or 8,192 blocks at the largest. Past it the node stops appending and
+/// says why (it is then restored from a copy of another node's data
+/// directory).
+pub const MAX_STAGED_BYTES: u64 = 64 << 30;
+
+/// Finalized blocks fetched from peers while catching up, on disk, newest
+/// first (the order they are fetched in, walking parent links back), read
+/// back oldest first. Nothing of it is kept in memory but its length: a
+/// node far behind holds any number of blocks (up to `max_bytes`).
+///
+/// It is emptied at open: after a crash the blocks are fetched again (they
+/// were never appended, so the chain and the log are as they were).
+///
+/// Record format: a 4-byte big-endian length, the block's encoding, the
+/// same length again (so the file is read from its end).
+pub struct Staging {
+    path: PathBuf,
+    file: File,
+    /// End of the last record staged and not taken back.
+    end: u64,
+    max_bytes: u64,
+}
+
+impl Staging {
+    /// Opens (creating, emptying) the staging file at `path`.
+    pub fn open(path: &Path, max_bytes: u64) -> Result<Staging, ChainError> {
+        let io = |source| ChainError::Io {
+            path: path.display().to_string(),
+            source,
+        };
+        if let Some(parent) = path.parent() {
+            std::fs::create_dir_all(parent).map_err(io)?;
+        }
+        let file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .open(path)
+            .map_err(io)?;
+        Ok(Staging {
+            path: path.to_path_buf(),
+            file,
+            end: 0,
+            max_bytes,
+        })
+    }
+
+    fn io(&self, source: std::io::Error) -> ChainError {
+        ChainError::Io {
+            path: self.path.display().to_string(),
+            source,
+        }
+    }
+
+    /// Bytes staged.
+    pub fn bytes(&self) -> u64 {
+        self.end
+    }
+
+    /// Stages a block's encoding (not synced: staged blocks are fetched
+    /// again after a crash). Past `max_bytes`, refused.
+    pub fn push(&mut self, encoded: &[u8]) -> Result<(), ChainError> {
+        let len = (encoded.len() as u32).to_be_bytes();
+        let record = encoded.len() as u64 + 8;
+        if self.end + record > self.max_bytes {
+            return Err(ChainError::StagingFull(self.max_bytes));
+        }
+        let mut bytes = Vec::with_capacity(encoded.len() + 8);
+        bytes.extend_from_slice(&len);
+        bytes.extend_from_slice(encoded);
+        bytes.extend_from_slice(&len);
+        self.file
+            .write_all_at(&bytes, self.end)
+            .map_err(|e| self.io(e))?;
+        self.end += record;
+        Ok(())
+    }
+
+    /// Takes back the last block staged (the oldest fetched), if any.
+    pub fn pop(&mut self) -> Result<Option<Vec<u8>>, ChainError> {
+        if self.end == 0 {
+            return Ok(None);
+        }
+        let damaged = |why: &str| ChainError::Corrupt(self.path.display().to_string(), why.into());
+        let mut len = [0u8; 4];
+        let at = self
+            .end
+            .checked_sub(4)
+            .ok_or_else(|| damaged("torn length"))?;
+        self.file
+            .read_exact_at(&mut len, at)
+            .map_err(|e| self.io(e))?;
+        let len = u32::from_be_bytes(len) as u64;
+        let start = at
+            .checked_sub(len)
+            .filter(|s| *s >= 4 && len as usize <= MAX_BLOCK_BYTES)
+            .ok_or_else(|| damaged("bad record length"))?;
+        let mut encoded = vec![0; len as usize];
+        self.file
+            .read_exact_at(&mut encoded, start)
+            .map_err(|e| self.io(e))?;
+        self.end = start - 4;
+        Ok(Some(encoded))
+    }
+
+    /// Empties the file.
+    pub fn reset(&mut self) -> Result<(), ChainError> {
+        self.file.set_len(0).map_err(|e| self.io(e))?;
+        self.end = 0;
+        Ok(())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn staged_blocks_come_back_oldest_first_and_the_limit_holds() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("staging");
+        std::fs::write(&path, b"left over from before a crash").unwrap();
+        let (_, a) = block([7; 32], 1, 1);
+        let (_, b) = block([8; 32], 2, 0);
+        let limit = (a.len() + b.len() + 16) as u64;
+        let mut staging = Staging::open(&path, limit).unwrap();
+        assert_eq!(staging.bytes(), 0, "emptied at open");
+        assert_eq!(staging.pop().unwrap(), None);
+        staging.push(&b).unwrap();
+        staging.push(&a).unwrap();
+        assert!(matches!(
+            staging.push(&a),
+            Err(ChainError::StagingFull(l)) if l == limit
+        ));
+        assert_eq!(staging.pop().unwrap(), Some(a.clone()));
+        staging.push(&a).unwrap();
+        assert_eq!(staging.pop().unwrap(), Some(a));
+        assert_eq!(staging.pop().unwrap(), Some(b.clone()));
+        assert_eq!(staging.pop().unwrap(), None);
+        staging.push(&b).unwrap();
+        staging.reset().unwrap();
+        assert_eq!(staging.pop().unwrap(), None);
+        assert_eq!(std::fs::metadata(&path).unwrap().len(), 0);
+    }
 
     fn block(parent: Digest, height: u64, txs: usize) -> (Digest, Vec<u8>) {
         let encoded = Block {

@@ -38,6 +38,10 @@ use crate::block;
 /// another.
 const NAMESPACE_PREFIX: &[u8] = b"hygeia.consensus.v1\x00";
 
+/// The file, next to the finalized chain, where blocks fetched to catch up
+/// wait until they reach the last appended block ([`crate::chain::Staging`]).
+pub const STAGING_FILE: &str = "catchup.blocks";
+
 /// The consensus timers.
 #[derive(Debug, Clone, Copy)]
 pub struct Timeouts {
@@ -319,6 +323,11 @@ where
     let first = cfg.store.snapshot()?.leaf_hash_at(0)?;
     let genesis = Digest(block::genesis_digest(1, &first.0));
     let (chain, stored) = crate::chain::Chain::open(&cfg.chain, genesis.0)?;
+    // Blocks a catch-up had fetched before a restart are fetched again.
+    let staging = crate::chain::Staging::open(
+        &cfg.chain.with_file_name(STAGING_FILE),
+        crate::chain::MAX_STAGED_BYTES,
+    )?;
     // The blocks whose entries are in the log, and those a crash kept out.
     let mut applied = 1u64;
     let mut tip = (genesis, 0u64);
@@ -352,6 +361,7 @@ where
         context.child("application"),
         Setup {
             validators,
+            me,
             network: cfg.network.clone(),
             modules: cfg.modules,
             writer: cfg.writer,
@@ -366,6 +376,7 @@ where
             latest: latest.clone(),
             idle_wait: cfg.idle_wait,
             chain,
+            staging,
             tip_height,
             unapplied,
             cosigner: cfg.cosigner,

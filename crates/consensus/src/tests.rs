@@ -110,6 +110,11 @@ impl Node {
 }
 
 async fn network(context: &Context, keys: &Keys) -> Oracle<PublicKey, Context> {
+    network_with(context, keys, link()).await
+}
+
+/// The simulated network, every pair of nodes joined by `link`.
+async fn network_with(context: &Context, keys: &Keys, link: Link) -> Oracle<PublicKey, Context> {
     let peers: Vec<PublicKey> = keys.nodes.iter().map(public).collect();
     let (network, oracle) = Network::new_with_peers(
         context.child("network"),
@@ -126,7 +131,10 @@ async fn network(context: &Context, keys: &Keys) -> Oracle<PublicKey, Context> {
     for a in &peers {
         for b in &peers {
             if a != b {
-                oracle.add_link(a.clone(), b.clone(), link()).await.unwrap();
+                oracle
+                    .add_link(a.clone(), b.clone(), link.clone())
+                    .await
+                    .unwrap();
             }
         }
     }
@@ -1182,4 +1190,185 @@ fn a_node_whose_log_was_altered_stops_voting_and_the_others_go_on() {
             assert_eq!(seen.diverging_peers.len(), 1, "and no one else");
         }
     });
+}
+
+/// A link fast enough for the other nodes to finalize thousands of empty
+/// blocks in a few simulated seconds.
+fn fast_link() -> Link {
+    Link {
+        latency: Duration::from_millis(1),
+        jitter: Duration::ZERO,
+        success_rate: probability!(1.0),
+    }
+}
+
+/// Cuts node `i` off from the others, or joins it to them again.
+async fn connect(oracle: &Oracle<PublicKey, Context>, keys: &Keys, i: usize, connected: bool) {
+    let pks: Vec<PublicKey> = keys.nodes.iter().map(public).collect();
+    for j in 0..pks.len() {
+        if j == i {
+            continue;
+        }
+        for (a, b) in [(i, j), (j, i)] {
+            if connected {
+                oracle
+                    .add_link(pks[a].clone(), pks[b].clone(), fast_link())
+                    .await
+                    .unwrap();
+            } else {
+                oracle
+                    .remove_link(pks[a].clone(), pks[b].clone())
+                    .await
+                    .unwrap();
+            }
+        }
+    }
+}
+
+/// Height of the newest block a node appended.
+fn height(node: &Node) -> u64 {
+    node.bft()
+        .observed()
+        .appended
+        .last()
+        .map(|(_, _, h)| *h)
+        .unwrap_or(0)
+}
+
+/// More blocks than a node keeps in memory above its last appended one
+/// (the old limit of a catch-up, past which a node halted).
+const FAR_BEHIND: u64 = 4096 + 1500;
+
+/// Node 3 is cut off while the three others finalize more than
+/// `FAR_BEHIND` blocks (a few with transactions); joined again, it fetches
+/// the blocks it missed from its peers in batches of ancestors, staged on
+/// disk, and ends with the others' log and finalized chain. With
+/// `liar`, node 0 answers every request for ancestors with blocks that do
+/// not hash to what was asked: node 3 drops them, blocks node 0, and
+/// catches up from the two others.
+fn catch_up_from_far_behind(seed: u64, liar: bool) {
+    // Thousands of blocks take more simulated time than the other tests.
+    let runner = deterministic::Runner::new(
+        deterministic::Config::new()
+            .with_seed(seed)
+            .with_timeout(Some(Duration::from_secs(400))),
+    );
+    runner.start(|context| async move {
+        let keys = keys(4);
+        let dirs: Vec<_> = (0..4).map(|_| tempfile::tempdir().unwrap()).collect();
+        let oracle = network_with(&context, &keys, fast_link()).await;
+        let mut nodes = Vec::new();
+        for i in 0..4 {
+            let proposing = if liar && i == 0 {
+                Proposing::MisleadingCatchUp
+            } else {
+                Proposing::Honest
+            };
+            nodes.push(start_node(&context, &oracle, &keys, i, dirs[i].path(), proposing).await);
+        }
+        nodes[1]
+            .bft()
+            .submit(vec![register(&keys, 1)])
+            .await
+            .expect("four nodes finalize");
+        assert!(
+            wait_for(&context, Duration::from_secs(10), || nodes
+                .iter()
+                .all(|n| size(n) == 2))
+            .await
+        );
+        connect(&oracle, &keys, 3, false).await;
+        let left_at = height(&nodes[3]);
+        // Transactions early in the outage, then empty blocks, then more
+        // transactions at its end.
+        for i in 2..5 {
+            nodes[i % 3]
+                .bft()
+                .submit(vec![register(&keys, i)])
+                .await
+                .expect("three nodes finalize");
+        }
+        assert!(
+            wait_for(&context, Duration::from_secs(200), || height(&nodes[0])
+                > left_at + FAR_BEHIND)
+            .await,
+            "the three others went on"
+        );
+        for i in 5..8 {
+            nodes[i % 3]
+                .bft()
+                .submit(vec![register(&keys, i)])
+                .await
+                .expect("three nodes finalize");
+        }
+        assert_eq!(size(&nodes[3]), 2, "node 3 was cut off");
+        let behind = height(&nodes[0]) - height(&nodes[3]);
+        assert!(behind > FAR_BEHIND, "{behind} blocks behind");
+
+        connect(&oracle, &keys, 3, true).await;
+        let target = height(&nodes[0]);
+        assert!(
+            wait_for(&context, Duration::from_secs(60), || height(&nodes[3])
+                >= target
+                && size(&nodes[3]) == 8)
+            .await,
+            "node 3 caught up: height {} of {target}, {:?}",
+            height(&nodes[3]),
+            nodes[3].bft().observed().halted
+        );
+        assert!(
+            wait_for(&context, Duration::from_secs(10), || nodes
+                .iter()
+                .all(|n| size(n) == 8))
+            .await
+        );
+        assert_identical(&nodes.iter().collect::<Vec<_>>());
+        // The same finalized chain: node 3's and node 0's files agree on
+        // every block both hold, which covers everything node 3 missed.
+        let mine = std::fs::read(dirs[3].path().join("chain")).unwrap();
+        let theirs = std::fs::read(dirs[0].path().join("chain")).unwrap();
+        let common = mine.len().min(theirs.len());
+        assert_eq!(mine[..common], theirs[..common], "the chains differ");
+        let (_, blocks) = crate::chain::Chain::open(
+            &dirs[3].path().join("chain"),
+            crate::block::genesis_digest(1, &keys.genesis.leaf_hash().0),
+        )
+        .unwrap();
+        assert!(blocks.len() as u64 >= target);
+        let seen = nodes[3].bft().observed();
+        assert!(seen.halted.is_none(), "{:?}", seen.halted);
+        assert!(
+            seen.fetched > FAR_BEHIND,
+            "fetched {} blocks in batches",
+            seen.fetched
+        );
+        assert!(seen.caught_up >= 1);
+        // Nothing is left staged.
+        assert_eq!(
+            std::fs::metadata(dirs[3].path().join(crate::STAGING_FILE))
+                .unwrap()
+                .len(),
+            0
+        );
+        let pk0 = public(&keys.nodes[0]);
+        let from_liar = seen.garbage.get(&pk0).copied().unwrap_or(0);
+        if liar {
+            assert!(from_liar > 0, "the wrong blocks were noticed");
+        } else {
+            assert!(seen.garbage.is_empty(), "{:?}", seen.garbage);
+        }
+        for node in &nodes[..3] {
+            assert!(node.bft().observed().halted.is_none());
+        }
+    });
+}
+
+#[test]
+fn a_node_far_behind_catches_up_from_batches_of_ancestors() {
+    catch_up_from_far_behind(21, false);
+}
+
+#[test]
+fn a_node_far_behind_catches_up_though_a_peer_answers_with_wrong_blocks() {
+    catch_up_from_far_behind(22, true);
 }

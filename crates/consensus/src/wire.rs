@@ -10,6 +10,14 @@
 //!                            holding exactly that one submission
 //! 3 | note                   a C2SP cosignature/v1 of a checkpoint: the
 //!                            checkpoint note with one signature line
+//! 4 | digest (32) | count    a request for the block with that digest and
+//!     (u32)                  up to count - 1 of its ancestors, newest
+//!                            first (1 ≤ count ≤ MAX_ANCESTORS)
+//! 5 | blocks (u32)           consecutive finalized blocks, newest first,
+//!     per block: length      each the parent of the one before: the
+//!     (u32) | block          answer to a tag 4 request (at least one
+//!                            block, at most MAX_ANCESTORS, the whole
+//!                            message at most MAX_ANCESTORS_MESSAGE_BYTES)
 //! ```
 //!
 //! [`decode`] is what a node runs on every message a peer sends there
@@ -20,7 +28,7 @@
 
 use hygeia_ledger::cosignature::CosignedNote;
 
-use crate::block::{Block, BlockError, Digest};
+use crate::block::{Block, BlockError, Digest, MAX_BLOCK_BYTES};
 
 /// Tag of a block.
 pub const TAG_BLOCK: u8 = 0;
@@ -30,6 +38,18 @@ pub const TAG_REQUEST: u8 = 1;
 pub const TAG_SUBMISSION: u8 = 2;
 /// Tag of a cosignature of a checkpoint.
 pub const TAG_COSIGNATURE: u8 = 3;
+/// Tag of a request for a block and its ancestors.
+pub const TAG_ANCESTORS_REQUEST: u8 = 4;
+/// Tag of consecutive ancestors, the answer to [`TAG_ANCESTORS_REQUEST`].
+pub const TAG_ANCESTORS: u8 = 5;
+
+/// Most blocks one request for ancestors asks for, and one answer holds.
+pub const MAX_ANCESTORS: u32 = 1024;
+/// Most bytes of one answer with ancestors, tag included: one block at its
+/// largest with its framing fits (the p2p layer takes messages of
+/// `MAX_BLOCK_BYTES + 1024` bytes, `crate::net`), so a peer can always
+/// answer with at least the block asked for.
+pub const MAX_ANCESTORS_MESSAGE_BYTES: usize = MAX_BLOCK_BYTES + 64;
 
 /// One message of the block channel.
 #[derive(Debug, Clone, PartialEq)]
@@ -39,6 +59,15 @@ pub enum Message {
     /// The raw transactions of one submission (at least one).
     Submission(Vec<Vec<u8>>),
     Cosignature(CosignedNote),
+    /// A request for the block `digest` and up to `count - 1` of its
+    /// ancestors.
+    AncestorsRequest {
+        digest: Digest,
+        count: u32,
+    },
+    /// Consecutive blocks, newest first, as their encodings (the receiver
+    /// hashes them to check them against what it asked for).
+    Ancestors(Vec<Vec<u8>>),
 }
 
 /// Why bytes are not a message of the block channel.
@@ -56,6 +85,12 @@ pub enum WireError {
     BadEnvelope,
     #[error(transparent)]
     Cosignature(#[from] hygeia_ledger::cosignature::CosignatureError),
+    #[error(
+        "a request for ancestors holds a 32-byte digest and a count from 1 to {MAX_ANCESTORS}"
+    )]
+    BadAncestorsRequest,
+    #[error("an answer with ancestors holds 1 to {MAX_ANCESTORS} framed blocks in at most {MAX_ANCESTORS_MESSAGE_BYTES} bytes")]
+    BadAncestors,
 }
 
 /// Decodes one message a peer sent on the block channel.
@@ -82,8 +117,84 @@ pub fn decode(bytes: &[u8]) -> Result<Message, WireError> {
             ))
         }
         TAG_COSIGNATURE => Ok(Message::Cosignature(CosignedNote::parse(rest)?)),
+        TAG_ANCESTORS_REQUEST => {
+            let (digest, count) = rest
+                .split_first_chunk::<32>()
+                .ok_or(WireError::BadAncestorsRequest)?;
+            let count: [u8; 4] = count
+                .try_into()
+                .map_err(|_| WireError::BadAncestorsRequest)?;
+            let count = u32::from_be_bytes(count);
+            if count == 0 || count > MAX_ANCESTORS {
+                return Err(WireError::BadAncestorsRequest);
+            }
+            Ok(Message::AncestorsRequest {
+                digest: *digest,
+                count,
+            })
+        }
+        TAG_ANCESTORS => decode_ancestors(bytes.len(), rest),
         other => Err(WireError::UnknownTag(other)),
     }
+}
+
+/// The blocks of an answer with ancestors: framing and bounds checked
+/// before anything is allocated, and every block decodes.
+fn decode_ancestors(total: usize, rest: &[u8]) -> Result<Message, WireError> {
+    if total > MAX_ANCESTORS_MESSAGE_BYTES {
+        return Err(WireError::BadAncestors);
+    }
+    let (count, mut rest) = rest
+        .split_first_chunk::<4>()
+        .ok_or(WireError::BadAncestors)?;
+    let count = u32::from_be_bytes(*count);
+    if count == 0 || count > MAX_ANCESTORS {
+        return Err(WireError::BadAncestors);
+    }
+    // Each block takes at least its 4-byte length: a count the bytes
+    // cannot hold is refused before the vector is sized.
+    if (count as usize) * 4 > rest.len() {
+        return Err(WireError::BadAncestors);
+    }
+    let mut blocks = Vec::with_capacity(count as usize);
+    for _ in 0..count {
+        let (len, tail) = rest
+            .split_first_chunk::<4>()
+            .ok_or(WireError::BadAncestors)?;
+        let len = u32::from_be_bytes(*len) as usize;
+        if len > tail.len() {
+            return Err(WireError::BadAncestors);
+        }
+        let (encoded, tail) = tail.split_at(len);
+        Block::decode(encoded)?;
+        blocks.push(encoded.to_vec());
+        rest = tail;
+    }
+    if !rest.is_empty() {
+        return Err(WireError::BadAncestors);
+    }
+    Ok(Message::Ancestors(blocks))
+}
+
+/// An answer with ancestors: as many of `blocks` (encodings, newest
+/// first) as fit in [`MAX_ANCESTORS_MESSAGE_BYTES`] and [`MAX_ANCESTORS`],
+/// always the first. `None` if there are none.
+pub fn encode_ancestors<'a>(blocks: impl IntoIterator<Item = &'a [u8]>) -> Option<Vec<u8>> {
+    let mut out = vec![TAG_ANCESTORS, 0, 0, 0, 0];
+    let mut count = 0u32;
+    for encoded in blocks {
+        if count == MAX_ANCESTORS || out.len() + 4 + encoded.len() > MAX_ANCESTORS_MESSAGE_BYTES {
+            break;
+        }
+        out.extend_from_slice(&(encoded.len() as u32).to_be_bytes());
+        out.extend_from_slice(encoded);
+        count += 1;
+    }
+    if count == 0 {
+        return None;
+    }
+    out[1..5].copy_from_slice(&count.to_be_bytes());
+    Some(out)
 }
 
 /// Encodes a message for the block channel.
@@ -93,6 +204,19 @@ pub fn encode(message: &Message) -> Vec<u8> {
         Message::Request(digest) => (TAG_REQUEST, digest.to_vec()),
         Message::Submission(txs) => (TAG_SUBMISSION, envelope(txs.clone()).encode()),
         Message::Cosignature(note) => (TAG_COSIGNATURE, note.to_bytes()),
+        Message::AncestorsRequest { digest, count } => {
+            let mut body = digest.to_vec();
+            body.extend_from_slice(&count.to_be_bytes());
+            (TAG_ANCESTORS_REQUEST, body)
+        }
+        Message::Ancestors(blocks) => {
+            let mut body = (blocks.len() as u32).to_be_bytes().to_vec();
+            for encoded in blocks {
+                body.extend_from_slice(&(encoded.len() as u32).to_be_bytes());
+                body.extend_from_slice(encoded);
+            }
+            (TAG_ANCESTORS, body)
+        }
     };
     let mut out = Vec::with_capacity(body.len() + 1);
     out.push(tag);
@@ -149,5 +273,79 @@ mod tests {
             decode(&[TAG_COSIGNATURE, b'x']),
             Err(WireError::Cosignature(_))
         ));
+    }
+
+    #[test]
+    fn ancestor_requests_and_answers_round_trip_and_are_bounded() {
+        let request = Message::AncestorsRequest {
+            digest: [4; 32],
+            count: MAX_ANCESTORS,
+        };
+        assert_eq!(decode(&encode(&request)).unwrap(), request);
+        for count in [0, MAX_ANCESTORS + 1] {
+            let bytes = encode(&Message::AncestorsRequest {
+                digest: [4; 32],
+                count,
+            });
+            assert!(matches!(
+                decode(&bytes),
+                Err(WireError::BadAncestorsRequest)
+            ));
+        }
+        assert!(matches!(
+            decode(&[TAG_ANCESTORS_REQUEST; 33]),
+            Err(WireError::BadAncestorsRequest)
+        ));
+
+        let a = Block {
+            parent: [1; 32],
+            height: 2,
+            view: 2,
+            submissions: vec![],
+        }
+        .encode();
+        let b = Block {
+            parent: [0; 32],
+            height: 1,
+            view: 1,
+            submissions: vec![vec![b"{}".to_vec()]],
+        }
+        .encode();
+        let answer = encode_ancestors([a.as_slice(), b.as_slice()]).unwrap();
+        assert_eq!(
+            decode(&answer).unwrap(),
+            Message::Ancestors(vec![a.clone(), b.clone()])
+        );
+        assert_eq!(encode(&decode(&answer).unwrap()), answer);
+        assert_eq!(encode_ancestors(std::iter::empty()), None);
+        // Never more than MAX_ANCESTORS blocks in one answer.
+        let many = encode_ancestors(std::iter::repeat_n(a.as_slice(), 5000)).unwrap();
+        match decode(&many).unwrap() {
+            Message::Ancestors(blocks) => assert_eq!(blocks.len(), MAX_ANCESTORS as usize),
+            other => panic!("{other:?}"),
+        }
+        // A count larger than the bytes hold, a zero count, a truncated
+        // block, trailing bytes, an undecodable block, too many bytes.
+        let mut huge = vec![TAG_ANCESTORS];
+        huge.extend_from_slice(&MAX_ANCESTORS.to_be_bytes());
+        huge.extend_from_slice(&[0; 16]);
+        assert!(matches!(decode(&huge), Err(WireError::BadAncestors)));
+        assert!(matches!(
+            decode(&[TAG_ANCESTORS, 0, 0, 0, 0]),
+            Err(WireError::BadAncestors)
+        ));
+        assert!(matches!(
+            decode(&answer[..answer.len() - 1]),
+            Err(WireError::BadAncestors)
+        ));
+        let mut longer = answer.clone();
+        longer.push(0);
+        assert!(matches!(decode(&longer), Err(WireError::BadAncestors)));
+        let mut broken = vec![TAG_ANCESTORS, 0, 0, 0, 1, 0, 0, 0, 3];
+        broken.extend_from_slice(b"abc");
+        assert!(matches!(decode(&broken), Err(WireError::Block(_))));
+        let mut oversized = vec![TAG_ANCESTORS, 0, 0, 0, 1];
+        oversized.resize(MAX_ANCESTORS_MESSAGE_BYTES + 1, 0);
+        assert!(matches!(decode(&oversized), Err(WireError::BadAncestors)));
     }
 }
