@@ -808,7 +808,14 @@ fn an_equivocating_validator_is_reported_and_the_others_agree() {
             context.child("byzantine"),
             commonware_consensus::simplex::mocks::conflicter::Config { scheme },
         );
-        conflicter.start(channels.votes);
+        // Engine messages travel on the subchannel of their epoch (0).
+        let (muxer, mut votes) = commonware_p2p::utils::mux::Muxer::new(
+            context.child("byzantine_votes"),
+            channels.votes.0,
+            channels.votes.1,
+        );
+        muxer.start();
+        conflicter.start(votes.register(0).await.expect("subchannel 0"));
         let mut nodes = Vec::new();
         for i in 1..4 {
             nodes.push(
