@@ -135,6 +135,10 @@ pub struct Observations {
     /// Finalized blocks fetched from peers in batches of ancestors and
     /// staged to catch up.
     pub fetched: u64,
+    /// The epoch of the last appended block's state.
+    pub epoch: u64,
+    /// This node is not a validator of `epoch`: it no longer votes.
+    pub retired: bool,
     /// Catch-ups (runs of fetched blocks down to the last appended one)
     /// finished and appended.
     pub caught_up: u64,
@@ -163,6 +167,7 @@ pub(crate) enum Message {
         recipients: Recipients<PublicKey>,
     },
     Finalized {
+        epoch: u64,
         view: u64,
         payload: Digest,
     },
@@ -290,6 +295,31 @@ pub struct Reporter {
     observed: Observed,
 }
 
+impl Reporter {
+    /// The reporter of an engine among `validators` (its signers' indices
+    /// are positions in that set).
+    pub(crate) fn for_validators(&self, validators: Arc<Vec<PublicKey>>) -> Reporter {
+        Reporter {
+            mailbox: self.mailbox.clone(),
+            validators,
+            observed: self.observed.clone(),
+        }
+    }
+}
+
+/// The state moved to a new epoch after a finalized block: the engine of
+/// the old epoch stops and one for `epoch` starts from that block.
+#[derive(Debug, Clone)]
+pub struct EpochChange {
+    pub epoch: u64,
+    /// The last block of the old epoch: the new engine's genesis.
+    pub floor: Digest,
+    /// The new validator set, sorted (the engine's participant order).
+    pub validators: Vec<PublicKey>,
+    /// Each validator's p2p address, as the governance transaction named it.
+    pub addresses: Vec<(PublicKey, std::net::SocketAddr)>,
+}
+
 impl commonware_consensus::Reporter for Reporter {
     type Activity = Activity<Scheme, Digest>;
 
@@ -297,6 +327,7 @@ impl commonware_consensus::Reporter for Reporter {
         let fault = match &activity {
             Activity::Finalization(finalization) => {
                 let sent = self.mailbox.send(Message::Finalized {
+                    epoch: finalization.proposal.round.epoch().get(),
                     view: finalization.proposal.round.view().get(),
                     payload: finalization.proposal.payload,
                 });
@@ -388,6 +419,10 @@ pub(crate) struct Setup<B> {
     pub cosigned: Cosigned,
     /// Most transactions of local submissions waiting to be ordered.
     pub max_pending_txs: usize,
+    /// The epoch of the state after `genesis` (the one the engine runs).
+    pub epoch: u64,
+    /// Told of each epoch change, after the block that made it is durable.
+    pub epochs: mpsc::UnboundedSender<EpochChange>,
 }
 
 struct Pending {
@@ -471,6 +506,12 @@ pub(crate) struct Actor<E: Spawner, B> {
     next_peer: usize,
     /// Peers that sent garbage: asked for ancestors only if every peer did.
     distrusted: HashSet<PublicKey>,
+    /// The epoch of the last appended block's state: blocks of another
+    /// epoch get no vote and finalizations of another are ignored.
+    epoch: u64,
+    /// This node is not in the current epoch's validator set: it orders
+    /// nothing more (it still serves blocks and ancestors to its peers).
+    retired: bool,
 }
 
 /// A run of finalized blocks missing between a finalized block this node
@@ -539,14 +580,10 @@ impl<E: Spawner + Clock, B: Blocker<PublicKey = PublicKey>> Actor<E, B> {
         let verifiers = setup
             .validators
             .iter()
-            .filter_map(|key| {
-                let bytes: [u8; 32] = key.as_ref().try_into().ok()?;
-                let public = hygeia_identity::PublicKey::from_bytes(&bytes).ok()?;
-                let did = hygeia_identity::Did::from_public_key(public).to_string();
-                Some((key.clone(), CosignatureVerifier::for_did(&did).ok()?))
-            })
+            .filter_map(|key| Some((key.clone(), verifier_of(key)?)))
             .collect();
         let peer_share = MAX_REMOTE_PENDING / setup.validators.len().saturating_sub(1).max(1);
+        let epoch = setup.epoch;
         (
             Actor {
                 context: ContextCell::new(context),
@@ -579,6 +616,8 @@ impl<E: Spawner + Clock, B: Blocker<PublicKey = PublicKey>> Actor<E, B> {
                 asked: VecDeque::new(),
                 next_peer: 0,
                 distrusted: HashSet::new(),
+                epoch,
+                retired: false,
             },
             mailbox,
             reporter,
@@ -646,11 +685,31 @@ impl<E: Spawner + Clock, B: Blocker<PublicKey = PublicKey>> Actor<E, B> {
                     send_block(sender, recipients, bytes);
                 }
             }
-            Message::Finalized { view, payload } => {
+            Message::Finalized {
+                epoch,
+                view,
+                payload,
+            } => {
+                // An engine of an earlier epoch may still report before it
+                // stops: its certificates count for nothing now.
+                if epoch != self.epoch {
+                    tracing::debug!(
+                        epoch,
+                        view,
+                        ?payload,
+                        "finalization of another epoch ignored"
+                    );
+                    return;
+                }
                 tracing::debug!(view, ?payload, "finalized");
                 self.to_finalize.push_back(payload);
             }
             Message::Submit { txs, reply, permit } => {
+                if self.retired {
+                    drop(permit);
+                    let _ = reply.send(Err(SubmitError::ShuttingDown));
+                    return;
+                }
                 let Some(first) = txs.first() else {
                     let _ = reply.send(Err(SubmitError::Rejected(TxError::new(
                         ErrorCode::Invalid("submission.empty"),
@@ -1139,6 +1198,12 @@ impl<E: Spawner + Clock, B: Blocker<PublicKey = PublicKey>> Actor<E, B> {
                 continue;
             }
             match self.posts.get(&context.parent.1).cloned() {
+                // A block belongs to the epoch of the state it extends: on
+                // the last block of an epoch, that epoch's engine proposes
+                // nothing more.
+                Some(parent) if parent.state.network.epoch() != context.round.epoch().get() => {
+                    drop(response)
+                }
                 Some(parent) => {
                     // With nothing to order, wait a little for a submission
                     // rather than finalize empty blocks as fast as the
@@ -1161,7 +1226,7 @@ impl<E: Spawner + Clock, B: Blocker<PublicKey = PublicKey>> Actor<E, B> {
                 continue;
             }
             let expected = (context.parent.1, context.round.view().get());
-            match self.check(&payload, Some(expected)) {
+            match self.check(&payload, context.round.epoch().get(), Some(expected)) {
                 Some(valid) => {
                     let _ = response.send(valid);
                 }
@@ -1172,7 +1237,7 @@ impl<E: Spawner + Clock, B: Blocker<PublicKey = PublicKey>> Actor<E, B> {
             if response.is_closed() {
                 continue;
             }
-            match self.check(&payload, None) {
+            match self.check(&payload, round.epoch().get(), None) {
                 Some(valid) => {
                     let view = self.blocks.get(&payload).map(|(b, _)| b.view);
                     let _ = response.send(valid && view == Some(round.view().get()));
@@ -1184,9 +1249,19 @@ impl<E: Spawner + Clock, B: Blocker<PublicKey = PublicKey>> Actor<E, B> {
 
     /// Whether the block `payload` is valid on its parent, if that can be
     /// known yet (its bytes and its parent's state are here).
-    fn check(&mut self, payload: &Digest, expected: Option<(Digest, u64)>) -> Option<bool> {
+    fn check(
+        &mut self,
+        payload: &Digest,
+        epoch: u64,
+        expected: Option<(Digest, u64)>,
+    ) -> Option<bool> {
         if self.diverged {
             return Some(self.refuse(*payload, "this node's log differs from its peers'"));
+        }
+        if epoch != self.epoch {
+            // Not an engine of this node's epoch (one being stopped): no
+            // vote, and nothing remembered against the block.
+            return Some(false);
         }
         if expected.is_none() && self.setup.chain.contains(&payload.0) {
             return Some(true); // finalized here already
@@ -1195,6 +1270,14 @@ impl<E: Spawner + Clock, B: Blocker<PublicKey = PublicKey>> Actor<E, B> {
         if let Some((parent, view)) = expected {
             if block.parent != parent.0 || block.view != view {
                 return Some(self.refuse(*payload, "block does not match its consensus context"));
+            }
+        }
+        // A block extends a state of its own epoch: after the block that
+        // changes the validator set, the old set proposes nothing that
+        // counts (a byzantine leader proposing across the boundary).
+        if let Some(parent) = self.posts.get(&Digest(block.parent)) {
+            if parent.state.network.epoch() != epoch {
+                return Some(self.refuse(*payload, "block extends a state of another epoch"));
             }
         }
         if self.posts.contains_key(payload) {
@@ -1569,6 +1652,9 @@ impl<E: Spawner + Clock, B: Blocker<PublicKey = PublicKey>> Actor<E, B> {
         self.unapplied.remove(&digest);
         self.last_final = digest;
         self.done.insert(digest);
+        if post.state.network.epoch() != self.epoch {
+            self.change_epoch(digest, &post.state);
+        }
         if let Ok(mut observed) = self.setup.observed.lock() {
             observed.appended.push((view, digest, height));
             // A node runs for months: keep the newest blocks only.
@@ -1580,6 +1666,71 @@ impl<E: Spawner + Clock, B: Blocker<PublicKey = PublicKey>> Actor<E, B> {
 }
 
 impl<E: Spawner, B> Actor<E, B> {
+    /// The last appended block (`floor`) moved the state to a new epoch:
+    /// this node now votes, cosigns and asks for blocks among the new set,
+    /// and the engine of the new epoch is started from `floor`.
+    fn change_epoch(&mut self, floor: Digest, state: &LedgerState) {
+        let epoch = state.network.epoch();
+        let validators = match crate::validators(state) {
+            Ok(validators) => validators,
+            Err(e) => {
+                // The rules admitted only Ed25519 did:keys: unreachable.
+                tracing::error!(error = %e, epoch, "the new validator set is unusable");
+                self.retired = true;
+                return;
+            }
+        };
+        let validators: Vec<PublicKey> =
+            commonware_utils::ordered::Set::from_iter_dedup(validators)
+                .iter()
+                .cloned()
+                .collect();
+        let addresses = state
+            .network
+            .validators()
+            .iter()
+            .filter_map(|v| {
+                let key = crate::net::peer_key(&v.key)?;
+                Some((key, v.address.parse().ok()?))
+            })
+            .collect();
+        tracing::info!(
+            epoch,
+            ?floor,
+            validators = validators.len(),
+            "the validator set changes"
+        );
+        self.epoch = epoch;
+        self.retired = !validators.contains(&self.setup.me);
+        self.verifiers = validators
+            .iter()
+            .filter_map(|key| Some((key.clone(), verifier_of(key)?)))
+            .collect();
+        self.peer_share = MAX_REMOTE_PENDING / validators.len().saturating_sub(1).max(1);
+        self.setup.validators = Arc::new(validators.clone());
+        self.distrusted.clear();
+        if let Ok(mut observed) = self.setup.observed.lock() {
+            observed.epoch = epoch;
+            observed.retired = self.retired;
+        }
+        if self.retired {
+            tracing::warn!(
+                epoch,
+                "this node is not a validator of the new epoch: it stops voting"
+            );
+            for pending in std::mem::take(&mut self.mempool) {
+                self.forget(&pending);
+                pending.answer(Err(SubmitError::ShuttingDown));
+            }
+        }
+        let _ = self.setup.epochs.send(EpochChange {
+            epoch,
+            floor,
+            validators,
+            addresses,
+        });
+    }
+
     /// A pending submission leaves the mempool.
     fn forget(&mut self, pending: &Pending) {
         self.pending_keys.remove(&pending.key);
@@ -1600,6 +1751,14 @@ impl<E: Spawner, B> Actor<E, B> {
             }
         }
     }
+}
+
+/// The cosignature verifier of a validator (its did:key is the name).
+fn verifier_of(key: &PublicKey) -> Option<CosignatureVerifier> {
+    let bytes: [u8; 32] = key.as_ref().try_into().ok()?;
+    let public = hygeia_identity::PublicKey::from_bytes(&bytes).ok()?;
+    let did = hygeia_identity::Did::from_public_key(public).to_string();
+    CosignatureVerifier::for_did(&did).ok()
 }
 
 /// Admits one submission (all or nothing) on `post`.

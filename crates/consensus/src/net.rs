@@ -49,9 +49,9 @@ pub enum NetworkError {
     Start(#[from] StartError),
     #[error("the peers list names a key twice")]
     DuplicatePeer,
-    #[error("the peers list does not name every validator of the genesis (missing {0})")]
+    #[error("the peers list does not name every validator of the current epoch (missing {0})")]
     MissingValidator(String),
-    #[error("the peers list names {0}, which is not a validator of the genesis")]
+    #[error("the peers list names {0}, which is not a validator of the current epoch")]
     NotAValidator(String),
     #[error("the consensus thread: {0}")]
     Thread(String),
@@ -66,10 +66,29 @@ pub fn spawn(cfg: Config<()>, net: Network) -> Result<BftOrderer, NetworkError> 
         network: &cfg.network,
         modules: cfg.modules,
     };
-    let validators = match &cfg.replayed {
-        Some(state) => crate::validators(state)?,
-        None => crate::validators(&crate::replay(&cfg.store, &ctx)?.0)?,
+    let replayed = match &cfg.replayed {
+        Some(_) => None,
+        None => Some(crate::replay(&cfg.store, &ctx)?.0),
     };
+    let state = cfg
+        .replayed
+        .as_ref()
+        .or(replayed.as_ref())
+        .ok_or(StartError::NoGenesis)?;
+    let validators = crate::validators(state)?;
+    // After a `network.validators`, the log names each validator's
+    // address: the peers file's addresses count only in epoch 0.
+    let mut net = net;
+    if state.network.epoch() > 0 {
+        net.peers = state
+            .network
+            .validators()
+            .iter()
+            .filter_map(|v| Some((peer_key(&v.key)?, v.address.parse().ok()?)))
+            .collect();
+    }
+    let epoch = state.network.epoch();
+    drop(replayed);
     for (key, _) in &net.peers {
         if !validators.contains(key) {
             return Err(NetworkError::NotAValidator(key.to_string()));
@@ -122,7 +141,20 @@ pub fn spawn(cfg: Config<()>, net: Network) -> Result<BftOrderer, NetworkError> 
                     NZUsize!(4096),
                 );
                 let (mut network, mut oracle) = lookup::Network::new(context.child("p2p"), p2p);
-                let _ = oracle.track(0, peers);
+                let _ = oracle.track(epoch, peers);
+                let mut tracker = oracle.clone();
+                let peer_sets: crate::PeerSetUpdate = Box::new(move |epoch, peers| {
+                    let peers: Vec<(PublicKey, Address)> = peers
+                        .into_iter()
+                        .map(|(k, a)| (k, Address::Symmetric(a)))
+                        .collect();
+                    match Map::try_from(peers) {
+                        Ok(peers) => {
+                            let _ = tracker.track(epoch, peers);
+                        }
+                        Err(_) => tracing::error!(epoch, "a validator set names a key twice"),
+                    }
+                });
                 let channels = Channels {
                     votes: network.register(0, QUOTA),
                     certificates: network.register(1, QUOTA),
@@ -147,6 +179,7 @@ pub fn spawn(cfg: Config<()>, net: Network) -> Result<BftOrderer, NetworkError> 
                     cosigner: cfg.cosigner,
                     max_pending_txs: cfg.max_pending_txs,
                     replayed: cfg.replayed,
+                    peer_sets: Some(peer_sets),
                 };
                 match start(context.child("consensus"), cfg, channels) {
                     Ok((orderer, app, engine)) => {

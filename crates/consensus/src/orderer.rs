@@ -12,6 +12,7 @@ use commonware_consensus::types::{Epoch, ViewDelta};
 use commonware_cryptography::ed25519::{PrivateKey, PublicKey};
 use commonware_cryptography::sha256::Digest;
 use commonware_cryptography::Sha256;
+use commonware_p2p::utils::mux::Muxer;
 use commonware_p2p::{Blocker, Receiver, Sender};
 use commonware_parallel::Sequential;
 use commonware_runtime::buffer::paged::CacheRef;
@@ -103,7 +104,14 @@ pub struct Config<B> {
     /// already (the node does, at start): then the log is not replayed
     /// again, only scanned for its replay keys. `None`: replayed here.
     pub replayed: Option<LedgerState>,
+    /// Told of each new epoch's validators and their p2p addresses, so
+    /// the p2p layer dials and accepts them; `None` for a network that
+    /// needs no telling (the simulated one in tests).
+    pub peer_sets: Option<PeerSetUpdate>,
 }
+
+/// See [`Config::peer_sets`]: the epoch and its validators' addresses.
+pub type PeerSetUpdate = Box<dyn FnMut(u64, Vec<(PublicKey, std::net::SocketAddr)>) + Send>;
 
 /// Why a node cannot join.
 #[derive(Debug, thiserror::Error)]
@@ -112,7 +120,7 @@ pub enum StartError {
     NoGenesis,
     #[error("custodian {0} is not an Ed25519 did:key")]
     BadCustodian(String),
-    #[error("this node's key is not in the genesis custodian set")]
+    #[error("this node's key is not in the validator set of the log's current epoch")]
     NotAValidator,
     #[error("the log could not be read: {0}")]
     Store(#[from] StoreError),
@@ -124,15 +132,17 @@ pub enum StartError {
     Inconsistent { log: u64, chain: u64 },
 }
 
-/// The validators: the custodian set of the log's genesis, as consensus
-/// keys.
+/// The validators of the state's current epoch, as consensus keys: the
+/// genesis custodian set in epoch 0, then the set the last
+/// `network.validators` named.
 pub fn validators(state: &LedgerState) -> Result<Vec<PublicKey>, StartError> {
     if !state.network.has_genesis() {
         return Err(StartError::NoGenesis);
     }
     state
         .network
-        .custodians()
+        .validator_keys()
+        .into_iter()
         .map(|text| {
             let did = Did::parse_cached(text).map_err(|_| StartError::BadCustodian(text.into()))?;
             PublicKey::decode(did.public_key().to_bytes().to_vec())
@@ -316,7 +326,9 @@ where
     if !validators.contains(&me) {
         return Err(StartError::NotAValidator);
     }
-    let scheme = scheme(&cfg.network, &validators, &cfg.key).ok_or(StartError::NotAValidator)?;
+    if scheme(&cfg.network, &validators, &cfg.key).is_none() {
+        return Err(StartError::NotAValidator);
+    }
     let checkpoint = cfg.writer.checkpoint().clone();
     // The chain starts from the genesis entry alone (leaf 0), whatever
     // was appended since: a restarted node agrees with the others.
@@ -332,8 +344,18 @@ where
     let mut applied = 1u64;
     let mut tip = (genesis, 0u64);
     let mut unapplied = Vec::new();
+    // The engine of epoch e > 0 starts from the last block of epoch e - 1:
+    // the block whose entries hold the `network.validators` that began e.
+    let epoch = state.network.epoch();
+    let epoch_leaf = state.network.epoch_leaf();
+    let mut floor = (epoch == 0).then_some(genesis);
+    let mut counted = 1u64;
     for (digest, block) in stored {
         let count = block.tx_count() as u64;
+        counted += count;
+        if floor.is_none() && counted > epoch_leaf {
+            floor = Some(Digest(digest));
+        }
         if unapplied.is_empty() && applied + count <= checkpoint.size {
             applied += count;
             tip = (Digest(digest), block.height);
@@ -353,14 +375,22 @@ where
             "finalized blocks missing from the log after a crash; appending them"
         );
     }
+    let floor = floor.ok_or(StartError::Inconsistent {
+        log: epoch_leaf + 1,
+        chain: counted,
+    })?;
     let (genesis_digest, tip_height) = tip;
     let latest = Arc::new(std::sync::RwLock::new(Arc::new(checkpoint)));
-    let observed: Observed = Arc::new(Mutex::new(Observations::default()));
+    let observed: Observed = Arc::new(Mutex::new(Observations {
+        epoch,
+        ..Observations::default()
+    }));
+    let (epochs, mut epoch_changes) = commonware_utils::channel::mpsc::unbounded_channel();
     let cosigned: Cosigned = Arc::default();
     let (actor, mailbox, reporter) = Actor::new(
         context.child("application"),
         Setup {
-            validators,
+            validators: validators.clone(),
             me,
             network: cfg.network.clone(),
             modules: cfg.modules,
@@ -382,41 +412,84 @@ where
             cosigner: cfg.cosigner,
             cosigned: cosigned.clone(),
             max_pending_txs: cfg.max_pending_txs,
-        },
-    );
-    let engine = Engine::new(
-        context.child("engine"),
-        EngineConfig {
-            scheme,
-            elector: RoundRobin::<Sha256>::default(),
-            blocker: cfg.blocker,
-            automaton: mailbox.clone(),
-            relay: mailbox.clone(),
-            reporter,
-            strategy: Sequential,
-            partition: cfg.partition,
-            mailbox_size: NZUsize!(1024),
-            epoch: Epoch::new(0),
-            floor: Floor::Genesis(genesis),
-            leader_timeout: cfg.timeouts.leader,
-            certification_timeout: cfg.timeouts.certification,
-            timeout_retry: cfg.timeouts.retry,
-            fetch_timeout: NZDuration!(Duration::from_secs(1)),
-            fetch_retry_delay: Duration::from_millis(100),
-            view_retention: ViewDelta::new(16),
-            skip: SkipPolicy::Enabled {
-                timeout: cfg.timeouts.skip,
-                budget: SkipBudget::Participants,
-            },
-            replay_buffer: NZUsize!(1024 * 1024),
-            write_buffer: NZUsize!(1024 * 1024),
-            page_cache: CacheRef::new(NZU16!(4096), NZUsize!(64)),
-            forward: ForwardPolicy::Disabled,
-            track_historical_votes: false,
+            epoch,
+            epochs,
         },
     );
     let app = actor.start(channels.blocks);
-    let engine = engine.start(channels.votes, channels.certificates, channels.resolver);
+    let parts = EngineParts {
+        key: cfg.key,
+        network: cfg.network,
+        blocker: cfg.blocker,
+        mailbox: mailbox.clone(),
+        reporter,
+        partition: cfg.partition,
+        timeouts: cfg.timeouts,
+    };
+    let mut peer_sets = cfg.peer_sets;
+    let votes = channels.votes;
+    let certificates = channels.certificates;
+    let resolver = channels.resolver;
+    // One engine per epoch, each on its own subchannel of the engine's
+    // three p2p channels (the epoch is the subchannel), so messages of one
+    // epoch's engine never reach another's; the engine of a finished
+    // epoch is stopped (with its tasks) before the next starts.
+    let initial = (epoch, floor, validators.as_ref().clone());
+    let engines = context.child("epochs").spawn(move |context| async move {
+        let (votes, mut votes_mux) = Muxer::new(context.child("votes"), votes.0, votes.1);
+        let (certificates, mut certificates_mux) = Muxer::new(
+            context.child("certificates"),
+            certificates.0,
+            certificates.1,
+        );
+        let (resolver, mut resolver_mux) =
+            Muxer::new(context.child("resolver"), resolver.0, resolver.1);
+        let _muxers = (votes.start(), certificates.start(), resolver.start());
+        let mut running: Option<Handle<()>> = None;
+        let mut next = Some(initial);
+        while let Some((epoch, floor, validators)) = next.take() {
+            if let Some(engine) = running.take() {
+                engine.abort();
+            }
+            running = match parts.scheme(&validators) {
+                None => {
+                    tracing::warn!(epoch, "not a validator of this epoch: no engine runs");
+                    None
+                }
+                Some(scheme) => {
+                    let registered = (
+                        votes_mux.register(epoch).await,
+                        certificates_mux.register(epoch).await,
+                        resolver_mux.register(epoch).await,
+                    );
+                    match registered {
+                        (Ok(v), Ok(c), Ok(r)) => Some(parts.engine(
+                            context.child("engine").with_attribute("epoch", epoch),
+                            scheme,
+                            epoch,
+                            floor,
+                            validators,
+                            (v, c, r),
+                        )),
+                        _ => {
+                            tracing::error!(epoch, "the engine's channels are closed");
+                            None
+                        }
+                    }
+                }
+            };
+            let Some(change) = epoch_changes.recv().await else {
+                break;
+            };
+            if let Some(update) = peer_sets.as_mut() {
+                update(change.epoch, change.addresses.clone());
+            }
+            next = Some((change.epoch, change.floor, change.validators));
+        }
+        if let Some(engine) = running {
+            let _ = engine.await;
+        }
+    });
     Ok((
         BftOrderer {
             mailbox,
@@ -425,6 +498,80 @@ where
             cosigned,
         },
         app,
-        engine,
+        engines,
     ))
+}
+
+/// What every epoch's engine is made of.
+struct EngineParts<B> {
+    key: Keypair,
+    network: String,
+    blocker: B,
+    mailbox: Mailbox,
+    reporter: crate::application::Reporter,
+    partition: String,
+    timeouts: Timeouts,
+}
+
+impl<B: Blocker<PublicKey = PublicKey>> EngineParts<B> {
+    /// This node's signing scheme among `validators`, if it is one.
+    fn scheme(&self, validators: &[PublicKey]) -> Option<Scheme> {
+        scheme(&self.network, validators, &self.key)
+    }
+
+    /// Starts the engine of `epoch` from `floor` (the last block of the
+    /// epoch before; the chain's genesis for epoch 0).
+    fn engine<E, S, R>(
+        &self,
+        context: E,
+        scheme: Scheme,
+        epoch: u64,
+        floor: Digest,
+        validators: Vec<PublicKey>,
+        (votes, certificates, resolver): ((S, R), (S, R), (S, R)),
+    ) -> Handle<()>
+    where
+        E: Clock + CryptoRng + Spawner + Storage + Metrics,
+        S: Sender<PublicKey = PublicKey>,
+        R: Receiver<PublicKey = PublicKey>,
+    {
+        // Epoch 0 keeps the journal partition a node had before epochs.
+        let partition = if epoch == 0 {
+            self.partition.clone()
+        } else {
+            format!("{}-epoch-{epoch}", self.partition)
+        };
+        let engine = Engine::new(
+            context,
+            EngineConfig {
+                scheme,
+                elector: RoundRobin::<Sha256>::default(),
+                blocker: self.blocker.clone(),
+                automaton: self.mailbox.clone(),
+                relay: self.mailbox.clone(),
+                reporter: self.reporter.for_validators(Arc::new(validators)),
+                strategy: Sequential,
+                partition,
+                mailbox_size: NZUsize!(1024),
+                epoch: Epoch::new(epoch),
+                floor: Floor::Genesis(floor),
+                leader_timeout: self.timeouts.leader,
+                certification_timeout: self.timeouts.certification,
+                timeout_retry: self.timeouts.retry,
+                fetch_timeout: NZDuration!(Duration::from_secs(1)),
+                fetch_retry_delay: Duration::from_millis(100),
+                view_retention: ViewDelta::new(16),
+                skip: SkipPolicy::Enabled {
+                    timeout: self.timeouts.skip,
+                    budget: SkipBudget::Participants,
+                },
+                replay_buffer: NZUsize!(1024 * 1024),
+                write_buffer: NZUsize!(1024 * 1024),
+                page_cache: CacheRef::new(NZU16!(4096), NZUsize!(64)),
+                forward: ForwardPolicy::Disabled,
+                track_historical_votes: false,
+            },
+        );
+        engine.start(votes, certificates, resolver)
+    }
 }

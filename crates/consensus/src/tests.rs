@@ -101,6 +101,8 @@ struct Node {
     /// `None` for a log ordered by the single-node sequencer.
     orderer: Option<BftOrderer>,
     store: Arc<LogStore>,
+    /// The application's and the engines' tasks (aborted to stop the node).
+    tasks: Vec<commonware_runtime::Handle<()>>,
 }
 
 impl Node {
@@ -251,7 +253,7 @@ async fn start_node_with(
         };
         crate::replay(&store, &ctx).expect("the log replays").0
     });
-    let (orderer, _app, _engine) = start(
+    let (orderer, app, engine) = start(
         context.child("node").with_attribute("index", i),
         Config {
             key: Keypair::from_seed(&key.as_dalek().to_bytes()),
@@ -274,6 +276,7 @@ async fn start_node_with(
             }),
             max_pending_txs,
             replayed,
+            peer_sets: None,
         },
         channels,
     )
@@ -281,6 +284,7 @@ async fn start_node_with(
     Node {
         orderer: Some(orderer),
         store,
+        tasks: vec![app, engine],
     }
 }
 
@@ -804,7 +808,14 @@ fn an_equivocating_validator_is_reported_and_the_others_agree() {
             context.child("byzantine"),
             commonware_consensus::simplex::mocks::conflicter::Config { scheme },
         );
-        conflicter.start(channels.votes);
+        // Engine messages travel on the subchannel of their epoch (0).
+        let (muxer, mut votes) = commonware_p2p::utils::mux::Muxer::new(
+            context.child("byzantine_votes"),
+            channels.votes.0,
+            channels.votes.1,
+        );
+        muxer.start();
+        conflicter.start(votes.register(0).await.expect("subchannel 0"));
         let mut nodes = Vec::new();
         for i in 1..4 {
             nodes.push(
@@ -878,6 +889,7 @@ fn a_key_outside_the_custodian_set_cannot_join() {
                 cosigner: None,
                 max_pending_txs: 1 << 20,
                 replayed: None,
+                peer_sets: None,
             },
             channels,
         );
@@ -910,6 +922,7 @@ fn the_sequencer_and_the_bft_orderer_give_the_same_log() {
     let reference = Node {
         orderer: None,
         store,
+        tasks: Vec::new(),
     };
 
     // Four organizations, BFT: the same submissions through the same trait.
@@ -1371,4 +1384,212 @@ fn a_node_far_behind_catches_up_from_batches_of_ancestors() {
 #[test]
 fn a_node_far_behind_catches_up_though_a_peer_answers_with_wrong_blocks() {
     catch_up_from_far_behind(22, true);
+}
+
+/// `network.validators` for `epoch`, naming nodes `members` (signed by
+/// governance).
+fn validators_change(keys: &Keys, epoch: u64, members: &[usize]) -> SignedTx {
+    let validators: Vec<serde_json::Value> = members
+        .iter()
+        .map(|i| json!({"key": did(&keys.nodes[*i]), "address": format!("127.0.0.1:{}", 9100 + i)}))
+        .collect();
+    sign(
+        &keys.governance,
+        "network.validators",
+        &format!("validators-{epoch}"),
+        json!({"epoch": epoch, "validators": validators}),
+    )
+}
+
+/// Stops a node: its application and engines, and with them its log.
+async fn stop(context: &Context, node: Node) {
+    for task in node.tasks {
+        task.abort();
+    }
+    drop(node.orderer);
+    drop(node.store);
+    context.sleep(Duration::from_millis(100)).await;
+}
+
+/// Four validators; governance removes node 3 in epoch 1. Every node
+/// appends the block holding the change; after it, nodes 0 to 2 finalize
+/// on in epoch 1 and node 3, no longer a validator, appends nothing more
+/// and takes no submission. With node 2 cut off, nodes 0 and 1 and the
+/// removed node 3 (three of the old four, a quorum in epoch 0) finalize
+/// nothing: node 3 no longer counts. Joined again, node 2 lets the three
+/// finalize.
+#[test]
+fn governance_removes_a_validator_at_an_epoch_and_the_three_others_go_on() {
+    runner(21).start(|context| async move {
+        let keys = keys(4);
+        let dirs: Vec<_> = (0..4).map(|_| tempfile::tempdir().unwrap()).collect();
+        let oracle = network(&context, &keys).await;
+        let mut nodes = Vec::new();
+        for i in 0..4 {
+            nodes.push(
+                start_node(
+                    &context,
+                    &oracle,
+                    &keys,
+                    i,
+                    dirs[i].path(),
+                    Proposing::Honest,
+                )
+                .await,
+            );
+        }
+        nodes[0]
+            .bft()
+            .submit(vec![register(&keys, 1)])
+            .await
+            .expect("four nodes finalize");
+        let change = nodes[1]
+            .bft()
+            .submit(vec![validators_change(&keys, 1, &[0, 1, 2])])
+            .await
+            .expect("the change is ordered");
+        let boundary = change.checkpoint.size;
+        assert!(
+            wait_for(&context, Duration::from_secs(10), || nodes
+                .iter()
+                .all(|n| n.bft().observed().epoch == 1 && size(n) >= boundary))
+            .await,
+            "every node appends the change and moves to epoch 1"
+        );
+        for (i, node) in nodes.iter().enumerate() {
+            assert_eq!(node.bft().observed().retired, i == 3, "node {i}");
+        }
+        for i in 2..8 {
+            nodes[i % 3]
+                .bft()
+                .submit(vec![register(&keys, i)])
+                .await
+                .expect("the three validators of epoch 1 finalize");
+        }
+        assert!(
+            wait_for(&context, Duration::from_secs(10), || nodes[..3]
+                .iter()
+                .all(|n| size(n) == boundary + 6))
+            .await
+        );
+        assert_identical(&nodes[..3].iter().collect::<Vec<_>>());
+        assert_eq!(
+            size(&nodes[3]),
+            boundary,
+            "the removed node appends nothing more"
+        );
+        match nodes[3].bft().submit(vec![register(&keys, 100)]).await {
+            Err(hygeia_ledger::SubmitError::ShuttingDown) => {}
+            other => panic!("a removed validator took a submission: {other:?}"),
+        }
+        for node in &nodes {
+            let seen = node.bft().observed();
+            assert!(seen.halted.is_none(), "{:?}", seen.halted);
+            assert!(seen.faults.is_empty(), "{:?}", seen.faults);
+        }
+
+        connect(&oracle, &keys, 2, false).await;
+        let orderer = nodes[0].bft().clone();
+        let late = register(&keys, 9);
+        let waiting = context
+            .child("client")
+            .spawn(move |_| async move { orderer.submit(vec![late]).await });
+        context.sleep(Duration::from_secs(5)).await;
+        assert_eq!(
+            size(&nodes[0]),
+            boundary + 6,
+            "nodes 0 and 1 with the removed node 3 are no quorum of epoch 1"
+        );
+        connect(&oracle, &keys, 2, true).await;
+        waiting
+            .await
+            .unwrap()
+            .expect("finalized once node 2 is back");
+        assert!(
+            wait_for(&context, Duration::from_secs(10), || nodes[..3]
+                .iter()
+                .all(|n| size(n) == boundary + 7))
+            .await
+        );
+        assert_identical(&nodes[..3].iter().collect::<Vec<_>>());
+    });
+}
+
+/// Five validators; governance removes node 4, so epoch 1 has four. A
+/// node stopped after the change and started again replays its log into
+/// epoch 1, runs that epoch's engine (its journal of epoch 1), and orders
+/// with the others: the same log as theirs. Nodes 1 (started from the
+/// state it replayed) and 2 (replayed by `start`) are restarted in turn.
+#[test]
+fn a_node_restarted_after_an_epoch_change_resumes_in_the_new_epoch() {
+    runner(22).start(|context| async move {
+        let keys = keys(5);
+        let dirs: Vec<_> = (0..5).map(|_| tempfile::tempdir().unwrap()).collect();
+        let oracle = network(&context, &keys).await;
+        let mut nodes = Vec::new();
+        for i in 0..5 {
+            nodes.push(
+                start_node(
+                    &context,
+                    &oracle,
+                    &keys,
+                    i,
+                    dirs[i].path(),
+                    Proposing::Honest,
+                )
+                .await,
+            );
+        }
+        let change = nodes[0]
+            .bft()
+            .submit(vec![validators_change(&keys, 1, &[0, 1, 2, 3])])
+            .await
+            .expect("the change is ordered");
+        let boundary = change.checkpoint.size;
+        nodes[2]
+            .bft()
+            .submit(vec![register(&keys, 1)])
+            .await
+            .expect("epoch 1 finalizes");
+        for i in [1, 2] {
+            let placeholder = Node {
+                orderer: None,
+                store: nodes[0].store.clone(),
+                tasks: Vec::new(),
+            };
+            let node = std::mem::replace(&mut nodes[i], placeholder);
+            stop(&context, node).await;
+            nodes[i] = start_node(
+                &context,
+                &oracle,
+                &keys,
+                i,
+                dirs[i].path(),
+                Proposing::Honest,
+            )
+            .await;
+            assert_eq!(
+                nodes[i].bft().observed().epoch,
+                1,
+                "node {i} starts in epoch 1"
+            );
+            nodes[i]
+                .bft()
+                .submit(vec![register(&keys, 10 + i)])
+                .await
+                .expect("the restarted node orders in epoch 1");
+        }
+        assert!(
+            wait_for(&context, Duration::from_secs(10), || nodes[..4]
+                .iter()
+                .all(|n| size(n) == boundary + 3))
+            .await
+        );
+        assert_identical(&nodes[..4].iter().collect::<Vec<_>>());
+        assert_eq!(
+            size(&nodes[4]),
+            boundary,
+            "the removed node appends nothing more"
+        );
+    });
 }

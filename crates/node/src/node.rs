@@ -382,6 +382,8 @@ fn start_bft(
             max_pending_txs: config.batch.max_queued_txs,
             // Replayed once, by the node, a moment ago.
             replayed: Some(replayed),
+            // net::spawn tells its p2p layer of each epoch's validators.
+            peer_sets: None,
             cosigner: Some(
                 hygeia_ledger::cosignature::Cosigner::new(
                     &me,

@@ -12,6 +12,14 @@
 //! The custodian set changes only by `network.custodian`, signed by the
 //! governance key: a key is added, removed, or rotated to a new one.
 //!
+//! The validator set (the keys that order the log when it is ordered by
+//! the BFT network) is numbered by epoch. Epoch 0's is the genesis
+//! custodian set. `network.validators`, signed by the governance key,
+//! names the set of the next epoch (each a custodian's key and its p2p
+//! address); the epoch changes after the block that holds it, so every node
+//! applying the same blocks switches at the same block (docs/network.md,
+//! "Membership changes at an epoch").
+//!
 //! A log made before genesis existed is migrated (`hygeia migrate`): the
 //! new log's genesis records the legacy prefix ([`Legacy`]), whose entries
 //! follow it unchanged and replay under the rules they were admitted under
@@ -28,6 +36,7 @@ use super::{Effect, LedgerState};
 
 pub const GENESIS: &str = "genesis";
 pub const NETWORK_CUSTODIAN: &str = "network.custodian";
+pub const NETWORK_VALIDATORS: &str = "network.validators";
 
 /// Most keys in the custodian set.
 pub const MAX_CUSTODIANS: usize = 64;
@@ -150,6 +159,49 @@ fn check_custodian_body(b: &NetworkCustodian) -> Result<(), String> {
     }
 }
 
+/// `network.validators`, signed by the governance key: the validator set
+/// of epoch `epoch`, which must be the epoch after the current one.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NetworkValidators {
+    /// The epoch this set orders: exactly one past the current epoch, so a
+    /// change prepared for one epoch cannot be applied in another.
+    pub epoch: u64,
+    /// 1 to [`MAX_CUSTODIANS`] validators, each key and address once.
+    pub validators: Vec<Validator>,
+}
+
+/// One member of a validator set.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Validator {
+    /// The node key (did:key), a key of the custodian set.
+    pub key: String,
+    /// Where its peers dial it: `ip:port`.
+    pub address: String,
+}
+
+/// The stateless check of a `network.validators` body.
+pub fn check_validators(body: &serde_json::Value) -> Result<(), String> {
+    parse_body::<NetworkValidators>(NETWORK_VALIDATORS, body)?.check()
+}
+
+fn check_validators_body(b: &NetworkValidators) -> Result<(), String> {
+    for validator in &b.validators {
+        check_did_key("validators[].key", &validator.key)?;
+        validator
+            .address
+            .parse::<std::net::SocketAddr>()
+            .map_err(|_| {
+                format!(
+                    "validators[].address must be ip:port, not {:?}",
+                    validator.address
+                )
+            })?;
+    }
+    Ok(())
+}
+
 /// Which rules an entry is judged by.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Rules {
@@ -169,6 +221,22 @@ pub struct Network {
     id: Option<String>,
     custodians: BTreeSet<String>,
     legacy: Option<Legacy>,
+    /// The genesis custodian set: the validators of epoch 0. (Empty in a
+    /// state snapshot written before epochs existed: then the custodian
+    /// set, which was the validator set then.)
+    #[serde(default)]
+    founders: Vec<String>,
+    /// The current epoch: how many `network.validators` were applied.
+    #[serde(default)]
+    epoch: u64,
+    /// The validator set of the current epoch, from its
+    /// `network.validators` (empty in epoch 0).
+    #[serde(default)]
+    validators: Vec<Validator>,
+    /// The leaf index of the `network.validators` that started the
+    /// current epoch (0 in epoch 0).
+    #[serde(default)]
+    epoch_leaf: u64,
 }
 
 impl Network {
@@ -195,6 +263,97 @@ impl Network {
         self.legacy.as_ref()
     }
 
+    /// The current epoch: 0 from genesis, one more after each
+    /// `network.validators`.
+    pub fn epoch(&self) -> u64 {
+        self.epoch
+    }
+
+    /// The leaf index of the `network.validators` that started the current
+    /// epoch; 0 in epoch 0.
+    pub fn epoch_leaf(&self) -> u64 {
+        self.epoch_leaf
+    }
+
+    /// The node keys of the current epoch's validator set, in the order
+    /// they were named (epoch 0: the genesis custodian set).
+    pub fn validator_keys(&self) -> Vec<&str> {
+        if self.epoch > 0 {
+            self.validators.iter().map(|v| v.key.as_str()).collect()
+        } else if self.founders.is_empty() {
+            self.custodians().collect()
+        } else {
+            self.founders.iter().map(String::as_str).collect()
+        }
+    }
+
+    /// The current epoch's validators with their p2p addresses; empty in
+    /// epoch 0 (the genesis names no addresses: the peers file does).
+    pub fn validators(&self) -> &[Validator] {
+        &self.validators
+    }
+
+    /// Checks and applies a `network.validators`, already checked to be
+    /// signed by the governance key, at leaf `index`. Refused, it changes
+    /// nothing.
+    pub fn change_validators(
+        &mut self,
+        index: u64,
+        body: &NetworkValidators,
+    ) -> Result<(), TxError> {
+        let next = self.epoch.checked_add(1).ok_or_else(|| {
+            TxError::new(
+                ErrorCode::Conflict("network.epoch_mismatch"),
+                "the epoch counter is exhausted",
+            )
+        })?;
+        if body.epoch != next {
+            return Err(TxError::new(
+                ErrorCode::Conflict("network.epoch_mismatch"),
+                format!(
+                    "the current epoch is {}: a new validator set is for epoch {next}, not {}",
+                    self.epoch, body.epoch
+                ),
+            ));
+        }
+        if body.validators.is_empty() {
+            return Err(TxError::new(
+                ErrorCode::Invalid("network.validators_empty"),
+                "a validator set names at least one validator",
+            ));
+        }
+        if body.validators.len() > MAX_CUSTODIANS {
+            return Err(TxError::new(
+                ErrorCode::Invalid("network.too_many_validators"),
+                format!("a validator set names at most {MAX_CUSTODIANS} validators"),
+            ));
+        }
+        let mut keys = BTreeSet::new();
+        let mut addresses = BTreeSet::new();
+        for validator in &body.validators {
+            let address = validator.address.parse::<std::net::SocketAddr>().ok();
+            if !keys.insert(validator.key.as_str()) || !addresses.insert(address) {
+                return Err(TxError::new(
+                    ErrorCode::Invalid("network.validator_duplicate"),
+                    format!(
+                        "{} or its address {} is named twice",
+                        validator.key, validator.address
+                    ),
+                ));
+            }
+            if !self.custodians.contains(&validator.key) {
+                return Err(TxError::new(
+                    ErrorCode::Invalid("network.validator_not_custodian"),
+                    format!("{} is not a key of the custodian set", validator.key),
+                ));
+            }
+        }
+        self.epoch = next;
+        self.validators = body.validators.clone();
+        self.epoch_leaf = index;
+        Ok(())
+    }
+
     /// The rules leaf `index` is judged by.
     pub fn rules_at(&self, index: u64) -> Rules {
         match &self.legacy {
@@ -209,6 +368,10 @@ impl Network {
             id: Some(id),
             custodians: genesis.custodians.iter().cloned().collect(),
             legacy: genesis.legacy.clone(),
+            founders: genesis.custodians.clone(),
+            epoch: 0,
+            validators: Vec::new(),
+            epoch_leaf: 0,
         }
     }
 
@@ -295,6 +458,7 @@ impl Network {
 pub(crate) fn register(r: &mut Registry) {
     r.add::<Genesis>();
     r.add::<NetworkCustodian>();
+    r.add::<NetworkValidators>();
 }
 
 impl TxBody for Genesis {
@@ -345,6 +509,41 @@ impl TxBody for NetworkCustodian {
             return Err(not_governance());
         }
         state.network.change_custodians(&self)?;
+        Ok(Effect::None)
+    }
+}
+
+impl TxBody for NetworkValidators {
+    const TYPE: &'static str = NETWORK_VALIDATORS;
+
+    fn example() -> Self {
+        NetworkValidators {
+            epoch: 1,
+            validators: vec![
+                Validator {
+                    key: example_did(2),
+                    address: "192.0.2.1:9101".into(),
+                },
+                Validator {
+                    key: example_did(3),
+                    address: "192.0.2.2:9101".into(),
+                },
+            ],
+        }
+    }
+
+    fn check(&self) -> Result<(), String> {
+        check_validators_body(self)
+    }
+
+    fn apply(self, state: &mut LedgerState, cx: &mut Cx<'_>) -> Result<Effect, TxError> {
+        if !state.participants.is_governance(&cx.signer) {
+            return Err(TxError::new(
+                ErrorCode::Forbidden("network.not_governance"),
+                "only the network's governance key changes the validator set",
+            ));
+        }
+        state.network.change_validators(cx.index, &self)?;
         Ok(Effect::None)
     }
 }

@@ -853,10 +853,12 @@ fn standing(state: &LedgerState) -> BTreeMap<Aspect, String> {
     out.insert(
         Aspect::Custodians,
         format!(
-            "{:?} {:?} {:?}",
+            "{:?} {:?} {:?} epoch {} {:?}",
             state.network.id(),
             state.network.custodians().collect::<Vec<_>>(),
-            state.replication.bindings().collect::<Vec<_>>()
+            state.replication.bindings().collect::<Vec<_>>(),
+            state.network.epoch(),
+            state.network.validators()
         ),
     );
     out
@@ -1076,6 +1078,22 @@ fn cases(
             case(
                 "remove the node from the custodian set",
                 json!({"op": "remove", "key": Actor::Node.did()}),
+            ),
+        ],
+        network::NETWORK_VALIDATORS => vec![
+            case(
+                "make the attacker the only validator of the next epoch",
+                json!({"epoch": 1, "validators": [{"key": me, "address": "192.0.2.66:9101"}]}),
+            ),
+            case(
+                "point the node's validator address at the attacker's host",
+                json!({"epoch": 1, "validators": [{"key": Actor::Node.did(), "address": "192.0.2.66:9101"}]}),
+            ),
+            case(
+                "add the attacker next to the node in the next epoch",
+                json!({"epoch": 1, "validators": [
+                    {"key": Actor::Node.did(), "address": "192.0.2.1:9101"},
+                    {"key": me, "address": "192.0.2.66:9101"}]}),
             ),
         ],
         "network.node" => vec![

@@ -283,3 +283,5 @@ fn a_licence_is_bound_to_the_network() {
     assert_eq!(state.credentials.licences_of(&did(&clinician)).len(), 1);
 }
 mod replication;
+
+mod validators;

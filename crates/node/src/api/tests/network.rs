@@ -125,3 +125,56 @@ async fn free_text_in_a_grant_never_reaches_the_ledger() {
         .await;
     }
 }
+
+/// `network.validators` over HTTP: every signer but governance is refused
+/// (403, the log does not grow), so no organization, clinician, patient or
+/// stranger can name the next epoch's validators; governance can, once per
+/// epoch.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn only_governance_names_the_next_validator_set() {
+    let (net, cast) = Net::network().await;
+    let node = net.node.node_did.clone();
+    let attacker = Keypair::generate();
+    let sets = [
+        json!({"epoch": 1, "validators": [{"key": did(&attacker), "address": "192.0.2.66:9101"}]}),
+        json!({"epoch": 1, "validators": [{"key": node, "address": "192.0.2.66:9101"}]}),
+    ];
+    for signer in [
+        &attacker,
+        &cast.admin,
+        &cast.clinician,
+        &cast.patient,
+        &cast.board,
+    ] {
+        for body in &sets {
+            net.refused_tx(
+                signer,
+                "network.validators",
+                body.clone(),
+                403,
+                "network.not_governance",
+            )
+            .await;
+        }
+    }
+    // Governance: a key outside the custodian set is refused, the node's
+    // key is accepted, and the same epoch cannot be named twice.
+    net.refused_tx(
+        &cast.governance,
+        "network.validators",
+        sets[0].clone(),
+        422,
+        "network.validator_not_custodian",
+    )
+    .await;
+    net.submit_ok(&cast.governance, "network.validators", sets[1].clone())
+        .await;
+    net.refused_tx(
+        &cast.governance,
+        "network.validators",
+        sets[1].clone(),
+        409,
+        "network.epoch_mismatch",
+    )
+    .await;
+}
