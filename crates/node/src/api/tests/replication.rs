@@ -252,3 +252,73 @@ async fn a_record_goes_to_the_node_of_an_entitled_organization_only() {
     assert!(custody_b.meta(&record).unwrap().is_none());
     assert!(custody_b.open_record(&meta, std::io::sink()).is_err());
 }
+
+/// A stranger (a fresh key, no role anywhere) asks this node for a record
+/// another node holds: `404 record_not_held` names the holder, and that is
+/// no more than the public log, which the stranger reads unsigned, already
+/// shows (the `record` entry with its commitment, signed by the holder).
+/// Nothing is decided or logged, and a made-up id gets `record_not_found`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stranger_learns_from_record_not_held_only_what_the_public_log_shows() {
+    let (net, cast) = Net::network().await;
+    let holder = Keypair::generate();
+    net.submit_ok(
+        &net.governance,
+        "network.custodian",
+        json!({"op": "add", "key": did(&holder)}),
+    )
+    .await;
+    let record = "5e".repeat(32);
+    let logged = net
+        .submit_ok(
+            &holder,
+            "record",
+            json!({"patient": did(&cast.patient), "author": did(&cast.clinician),
+                   "category": "lab", "resource_type": "Observation", "commitment": record}),
+        )
+        .await
+        .json();
+    let leaf_hash = logged["leaf_hash"].as_str().unwrap().to_owned();
+
+    // What anyone reads in the log, without signing anything.
+    let entry = net.get(&format!("/v1/transactions/{leaf_hash}")).await;
+    assert_eq!(entry.status, 200, "{}", entry.text());
+    let entry = entry.json();
+    assert_eq!(entry["transaction"]["body"]["commitment"], record.as_str());
+    assert_eq!(entry["transaction"]["signer"], did(&holder).as_str());
+
+    let stranger = Keypair::generate();
+    let size = net.size();
+    let answer = net
+        .signed_get(&stranger, &format!("/v1/records/{record}"))
+        .await;
+    assert_eq!(
+        (answer.status, answer.code()),
+        (404, "record_not_held".into()),
+        "{}",
+        answer.text()
+    );
+    let error = &answer.json()["error"];
+    assert_eq!(error["holder"], entry["transaction"]["signer"]);
+    let mut told: Vec<&str> = error
+        .as_object()
+        .unwrap()
+        .keys()
+        .map(String::as_str)
+        .collect();
+    told.sort_unstable();
+    assert_eq!(told, ["code", "holder", "message"], "{error}");
+    assert!(!answer.text().contains(&did(&cast.patient)));
+    assert_eq!(net.size(), size, "nothing is decided or logged");
+
+    let made_up = net
+        .signed_get(&stranger, &format!("/v1/records/{}", "ab".repeat(32)))
+        .await;
+    assert_eq!(
+        (made_up.status, made_up.code()),
+        (404, "record_not_found".into())
+    );
+    // Unsigned: refused before anything is looked up.
+    assert_eq!(net.get(&format!("/v1/records/{record}")).await.status, 401);
+    assert_eq!(net.size(), size);
+}
