@@ -58,8 +58,12 @@ fn meta_err(e: impl std::fmt::Display) -> CustodyError {
     CustodyError::Meta(e.to_string())
 }
 
-/// What the node keeps about a record, off the ledger.
+/// What the node keeps about a record, off the ledger; also the `meta` of
+/// a replica answer (`replica::ReplicaAnswer`), hence strict. The JSON rows
+/// of `custody.redb` written before the binary form were this struct's
+/// serialization, with exactly these fields.
 #[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct RecordMeta {
     /// The ciphertext's address (hex SHA-256).
     pub blob: String,

@@ -17,17 +17,14 @@ use sha2::{Digest, Sha256};
 use super::{Custody, CustodyError, RecordMeta};
 
 /// The holder's answer to `GET /v1/replicas/{id}` (`crate::api::replicas`),
-/// as the receiving node reads it.
+/// as the receiving node reads it. Strict: a field it does not know, at the
+/// top or in `meta`, is refused.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ReplicaAnswer {
     pub record: String,
-    pub blob: String,
-    pub salt: String,
-    pub media_type: String,
-    pub author: String,
-    pub provenance: String,
-    pub size: u64,
+    /// What the holder keeps about the record off the ledger, as it keeps it.
+    pub meta: RecordMeta,
     /// Base64 (standard alphabet, padded).
     pub ciphertext: String,
     /// Hex.
@@ -54,14 +51,7 @@ impl ReplicaAnswer {
             .and_then(|bytes| WrappedKey::from_bytes(&bytes).ok())
             .ok_or_else(|| ReplicaError::Malformed("wrapped_key is not a wrapped key".into()))?;
         let replica = Replica {
-            meta: RecordMeta {
-                blob: self.blob,
-                salt: self.salt,
-                media_type: self.media_type,
-                author: self.author,
-                provenance: self.provenance,
-                size: self.size,
-            },
+            meta: self.meta,
             ciphertext,
             wrapped,
         };

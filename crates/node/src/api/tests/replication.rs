@@ -18,14 +18,7 @@ fn replica_of(answer: &serde_json::Value) -> Replica {
     use base64::Engine;
     let text = |name: &str| answer[name].as_str().unwrap().to_owned();
     Replica {
-        meta: RecordMeta {
-            blob: text("blob"),
-            salt: text("salt"),
-            media_type: text("media_type"),
-            author: text("author"),
-            provenance: text("provenance"),
-            size: answer["size"].as_u64().unwrap(),
-        },
+        meta: serde_json::from_value::<RecordMeta>(answer["meta"].clone()).unwrap(),
         ciphertext: base64::engine::general_purpose::STANDARD
             .decode(text("ciphertext"))
             .unwrap(),
@@ -226,6 +219,25 @@ async fn a_record_goes_to_the_node_of_an_entitled_organization_only() {
         ReplicaAnswer::parse(b"{\"record\": 1}"),
         Err(ReplicaError::Malformed(_))
     ));
+    // Strict: a field it does not know, at the top or in `meta`, and the
+    // flat form of before (the metadata beside the ciphertext) are refused.
+    let mut extra = answer.clone();
+    extra["note"] = json!("x");
+    let mut extra_meta = answer.clone();
+    extra_meta["meta"]["note"] = json!("x");
+    let mut flat = answer.clone();
+    let meta_fields = flat["meta"].as_object().unwrap().clone();
+    flat.as_object_mut().unwrap().remove("meta");
+    flat.as_object_mut().unwrap().extend(meta_fields);
+    for refused in [extra, extra_meta, flat] {
+        assert!(
+            matches!(
+                ReplicaAnswer::parse(&serde_json::to_vec(&refused).unwrap()),
+                Err(ReplicaError::Malformed(_))
+            ),
+            "{refused}"
+        );
+    }
     custody_b.store_replica(&entry, &parsed).unwrap();
     let meta = custody_b.meta(&record).unwrap().unwrap();
     let mut plain = Vec::new();
