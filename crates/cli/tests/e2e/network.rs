@@ -526,6 +526,33 @@ fn the_four_node_demo_seeds_data_every_node_orders() {
 /// The records `patient` has at `node`, by id: the listing's entries
 /// (`held_here`: whether that node's vault holds the record; `replicas`:
 /// the nodes the ledger says it was sent to).
+/// A node that holds neither `record` nor a copy of it: the patient's
+/// listing there says it is not held there, and `reader`'s read there is
+/// `404 record_not_held` naming `holder`'s node, the one that holds it.
+fn assert_not_held_at(
+    node: &NodeProcess,
+    patient: &Keypair,
+    reader: &Keypair,
+    record: &str,
+    holder: &Keypair,
+) {
+    use common::signed::{did, signed_get};
+    assert_eq!(
+        listing(node, patient)[record]["held_here"],
+        false,
+        "record {record} is held here"
+    );
+    let answer = signed_get(node, reader, &format!("/v1/records/{record}?purpose=TREAT"));
+    let status = answer.status().as_u16();
+    let body: serde_json::Value = answer.json().unwrap_or(serde_json::Value::Null);
+    assert_eq!(
+        (status, body["error"]["code"].as_str()),
+        (404, Some("record_not_held")),
+        "{body}"
+    );
+    assert_eq!(body["error"]["holder"], did(holder).as_str(), "{body}");
+}
+
 fn listing(
     node: &NodeProcess,
     patient: &Keypair,
@@ -685,11 +712,7 @@ fn an_entitled_organizations_node_pulls_a_record_by_itself() {
         Duration::from_secs(20),
         || listing(&nodes[1], &patient).contains_key(&first),
     );
-    assert_eq!(listing(&nodes[1], &patient)[&first]["held_here"], false);
-    assert_eq!(
-        error_code(read(&nodes[1], &clinician, &first)),
-        (404, "record_not_held".into())
-    );
+    assert_not_held_at(&nodes[1], &patient, &clinician, &first, &node_keys[0]);
 
     // The patient grants org-2's clinician: org-2's node pulls the record
     // by itself.
@@ -748,13 +771,8 @@ fn an_entitled_organizations_node_pulls_a_record_by_itself() {
         held_by_org1[&first]["replicas"],
         json!([did(&node_keys[1])])
     );
-    for node in &nodes[2..] {
-        assert_eq!(listing(node, &patient)[&first]["held_here"], false);
-    }
-    assert_eq!(
-        error_code(read(&nodes[2], &other_clinician, &first)),
-        (404, "record_not_held".into())
-    );
+    assert_not_held_at(&nodes[2], &patient, &other_clinician, &first, &node_keys[0]);
+    assert_eq!(listing(&nodes[3], &patient)[&first]["held_here"], false);
     // Org-3's node asking org-1's for it, and a stranger: the 404 of an
     // unknown id.
     let to = "09".repeat(32);
@@ -793,16 +811,9 @@ fn an_entitled_organizations_node_pulls_a_record_by_itself() {
     );
     // Longer than the first record took to arrive.
     std::thread::sleep(Duration::from_secs(3));
-    let at_org2 = listing(&nodes[1], &patient);
-    assert_eq!(
-        at_org2[&second]["held_here"], false,
-        "pulled after the revocation"
-    );
-    assert_eq!(at_org2[&second]["replicas"], json!([]));
-    assert_eq!(
-        error_code(read(&nodes[1], &clinician, &second)),
-        (404, "record_not_held".into())
-    );
+    // Not pulled after the revocation.
+    assert_not_held_at(&nodes[1], &patient, &clinician, &second, &node_keys[0]);
+    assert_eq!(listing(&nodes[1], &patient)[&second]["replicas"], json!([]));
 
     // Erased: org-2's node destroys its copy too.
     ok(submit(
