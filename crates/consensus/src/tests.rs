@@ -336,6 +336,28 @@ async fn wait_for(context: &Context, limit: Duration, mut done: impl FnMut() -> 
     }
 }
 
+/// Four validators on the simulated network (every pair joined by
+/// `link`), each started with the proposing behaviour `proposing` gives
+/// it; the data directories must outlive the nodes.
+async fn four_nodes(
+    context: &Context,
+    keys: &Keys,
+    link: Link,
+    proposing: impl Fn(usize) -> Proposing,
+) -> (
+    Vec<Node>,
+    Oracle<PublicKey, Context>,
+    Vec<tempfile::TempDir>,
+) {
+    let dirs: Vec<_> = (0..4).map(|_| tempfile::tempdir().unwrap()).collect();
+    let oracle = network_with(context, keys, link).await;
+    let mut nodes = Vec::new();
+    for (i, dir) in dirs.iter().enumerate() {
+        nodes.push(start_node(context, &oracle, keys, i, dir.path(), proposing(i)).await);
+    }
+    (nodes, oracle, dirs)
+}
+
 fn runner(seed: u64) -> deterministic::Runner {
     deterministic::Runner::new(
         deterministic::Config::new()
@@ -348,22 +370,8 @@ fn runner(seed: u64) -> deterministic::Runner {
 fn four_nodes_order_submissions_into_identical_logs() {
     runner(1).start(|context| async move {
         let keys = keys(4);
-        let dirs: Vec<_> = (0..4).map(|_| tempfile::tempdir().unwrap()).collect();
-        let oracle = network(&context, &keys).await;
-        let mut nodes = Vec::new();
-        for i in 0..4 {
-            nodes.push(
-                start_node(
-                    &context,
-                    &oracle,
-                    &keys,
-                    i,
-                    dirs[i].path(),
-                    Proposing::Honest,
-                )
-                .await,
-            );
-        }
+        let (nodes, _oracle, _dirs) =
+            four_nodes(&context, &keys, link(), |_| Proposing::Honest).await;
         // 40 submissions, spread over the four nodes (a client may submit
         // to any node); one of them holds two transactions.
         let mut answers = Vec::new();
@@ -426,22 +434,8 @@ fn four_nodes_order_submissions_into_identical_logs() {
 fn a_partition_stops_progress_without_forking_and_healing_resumes_it() {
     runner(2).start(|context| async move {
         let keys = keys(4);
-        let dirs: Vec<_> = (0..4).map(|_| tempfile::tempdir().unwrap()).collect();
-        let oracle = network(&context, &keys).await;
-        let mut nodes = Vec::new();
-        for i in 0..4 {
-            nodes.push(
-                start_node(
-                    &context,
-                    &oracle,
-                    &keys,
-                    i,
-                    dirs[i].path(),
-                    Proposing::Honest,
-                )
-                .await,
-            );
-        }
+        let (nodes, oracle, _dirs) =
+            four_nodes(&context, &keys, link(), |_| Proposing::Honest).await;
         let first = nodes[0]
             .bft()
             .submit(vec![register(&keys, 0)])
@@ -513,17 +507,14 @@ fn a_partition_stops_progress_without_forking_and_healing_resumes_it() {
 fn a_block_with_a_refused_transaction_is_never_finalized() {
     runner(3).start(|context| async move {
         let keys = keys(4);
-        let dirs: Vec<_> = (0..4).map(|_| tempfile::tempdir().unwrap()).collect();
-        let oracle = network(&context, &keys).await;
-        let mut nodes = Vec::new();
-        for i in 0..4 {
-            let proposing = if i == 0 {
+        let (nodes, _oracle, _dirs) = four_nodes(&context, &keys, link(), |i| {
+            if i == 0 {
                 Proposing::Unchecked
             } else {
                 Proposing::Honest
-            };
-            nodes.push(start_node(&context, &oracle, &keys, i, dirs[i].path(), proposing).await);
-        }
+            }
+        })
+        .await;
         // The byzantine node (0) puts a forbidden transaction, with a good
         // one, in its next block.
         let byzantine = nodes[0].bft().clone();
@@ -580,17 +571,14 @@ fn a_block_with_a_refused_transaction_is_never_finalized() {
 fn a_block_whose_transaction_bytes_were_never_seen_is_verified_and_refused() {
     runner(5).start(|context| async move {
         let keys = keys(4);
-        let dirs: Vec<_> = (0..4).map(|_| tempfile::tempdir().unwrap()).collect();
-        let oracle = network(&context, &keys).await;
-        let mut nodes = Vec::new();
-        for i in 0..4 {
-            let proposing = if i == 0 {
+        let (nodes, _oracle, _dirs) = four_nodes(&context, &keys, link(), |i| {
+            if i == 0 {
                 Proposing::Forging
             } else {
                 Proposing::Honest
-            };
-            nodes.push(start_node(&context, &oracle, &keys, i, dirs[i].path(), proposing).await);
-        }
+            }
+        })
+        .await;
         // Clients submit to the byzantine node (0): it passes each
         // submission on as it should, so the honest nodes verify and keep
         // the genuine bytes, but its own blocks carry the same transactions
@@ -927,22 +915,8 @@ fn the_sequencer_and_the_bft_orderer_give_the_same_log() {
 
     // Four organizations, BFT: the same submissions through the same trait.
     runner(7).start(|context| async move {
-        let dirs: Vec<_> = (0..4).map(|_| tempfile::tempdir().unwrap()).collect();
-        let oracle = network(&context, &keys).await;
-        let mut nodes = Vec::new();
-        for i in 0..4 {
-            nodes.push(
-                start_node(
-                    &context,
-                    &oracle,
-                    &keys,
-                    i,
-                    dirs[i].path(),
-                    Proposing::Honest,
-                )
-                .await,
-            );
-        }
+        let (nodes, _oracle, _dirs) =
+            four_nodes(&context, &keys, link(), |_| Proposing::Honest).await;
         let orderer: &dyn Orderer = nodes[2].bft();
         let indexes = order_one_by_one(orderer, &txs).await;
         assert_eq!(indexes, (1..=12).collect::<Vec<u64>>());
@@ -1268,17 +1242,14 @@ fn catch_up_from_far_behind(seed: u64, liar: bool) {
     );
     runner.start(|context| async move {
         let keys = keys(4);
-        let dirs: Vec<_> = (0..4).map(|_| tempfile::tempdir().unwrap()).collect();
-        let oracle = network_with(&context, &keys, fast_link()).await;
-        let mut nodes = Vec::new();
-        for i in 0..4 {
-            let proposing = if liar && i == 0 {
+        let (nodes, oracle, dirs) = four_nodes(&context, &keys, fast_link(), |i| {
+            if liar && i == 0 {
                 Proposing::MisleadingCatchUp
             } else {
                 Proposing::Honest
-            };
-            nodes.push(start_node(&context, &oracle, &keys, i, dirs[i].path(), proposing).await);
-        }
+            }
+        })
+        .await;
         nodes[1]
             .bft()
             .submit(vec![register(&keys, 1)])

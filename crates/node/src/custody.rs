@@ -26,12 +26,15 @@ use hygeia_vault::{
     BlobId, BlobStore, Commitment, DataKey, Erasure, FsBlobStore, FsKeyRing, KeyRing, RecipientKey,
     RecipientPublicKey, RecordInfo, Salt, SegmentStore, SlotKeyRing, Vault, WrappedKey,
 };
-use redb::{ReadableDatabase, TableDefinition};
+use redb::{ReadableDatabase, ReadableTable, TableDefinition};
 use serde::{Deserialize, Serialize};
 
 /// commitment (hex) → [`RecordMeta`] ([`meta_row`]; JSON in files written
 /// before, still read).
 const RECORDS: TableDefinition<&str, &[u8]> = TableDefinition::new("records");
+/// commitment (hex) → the holder's node key, for each copy received from
+/// another node ([`replica`]): which of the records kept here are copies.
+const REPLICAS: TableDefinition<&str, &str> = TableDefinition::new("replicas");
 /// leaf hash (hex) of an access event → its justification.
 const NOTES: TableDefinition<&str, &str> = TableDefinition::new("justifications");
 
@@ -58,8 +61,12 @@ fn meta_err(e: impl std::fmt::Display) -> CustodyError {
     CustodyError::Meta(e.to_string())
 }
 
-/// What the node keeps about a record, off the ledger.
+/// What the node keeps about a record, off the ledger; also the `meta` of
+/// a replica answer (`replica::ReplicaAnswer`), hence strict. The JSON rows
+/// of `custody.redb` written before the binary form were this struct's
+/// serialization, with exactly these fields.
 #[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct RecordMeta {
     /// The ciphertext's address (hex SHA-256).
     pub blob: String,
@@ -179,6 +186,7 @@ impl Custody {
         let meta = redb::Database::create(dir.join("custody.redb")).map_err(meta_err)?;
         let txn = meta.begin_write().map_err(meta_err)?;
         txn.open_table(RECORDS).map_err(meta_err)?;
+        txn.open_table(REPLICAS).map_err(meta_err)?;
         txn.open_table(NOTES).map_err(meta_err)?;
         txn.commit().map_err(meta_err)?;
         Ok(Custody {
@@ -465,6 +473,57 @@ impl Custody {
         txn.commit().map_err(meta_err)
     }
 
+    /// Saves a received copy's metadata and notes it as a copy of a record
+    /// `holder` holds, in one transaction.
+    fn save_replica_meta(
+        &self,
+        commitment: &str,
+        meta: &RecordMeta,
+        holder: &str,
+    ) -> Result<(), CustodyError> {
+        let row = meta_row::encode(meta);
+        let txn = self.meta.begin_write().map_err(meta_err)?;
+        txn.open_table(RECORDS)
+            .map_err(meta_err)?
+            .insert(commitment, row.as_slice())
+            .map_err(meta_err)?;
+        txn.open_table(REPLICAS)
+            .map_err(meta_err)?
+            .insert(commitment, holder)
+            .map_err(meta_err)?;
+        txn.commit().map_err(meta_err)
+    }
+
+    /// Notes a record kept here as a copy of one `holder` holds (a copy
+    /// received before copies were noted as such).
+    pub fn note_replica(&self, commitment: &str, holder: &str) -> Result<(), CustodyError> {
+        let txn = self.meta.begin_write().map_err(meta_err)?;
+        txn.open_table(REPLICAS)
+            .map_err(meta_err)?
+            .insert(commitment, holder)
+            .map_err(meta_err)?;
+        txn.commit().map_err(meta_err)
+    }
+
+    /// Whether the record kept here is a copy of another node's.
+    pub fn is_replica(&self, commitment: &str) -> Result<bool, CustodyError> {
+        let txn = self.meta.begin_read().map_err(meta_err)?;
+        let table = txn.open_table(REPLICAS).map_err(meta_err)?;
+        Ok(table.get(commitment).map_err(meta_err)?.is_some())
+    }
+
+    /// The copies of other nodes' records kept here: (commitment, holder).
+    pub fn replicas(&self) -> Result<Vec<(String, String)>, CustodyError> {
+        let txn = self.meta.begin_read().map_err(meta_err)?;
+        let table = txn.open_table(REPLICAS).map_err(meta_err)?;
+        let mut copies = Vec::new();
+        for row in table.iter().map_err(meta_err)? {
+            let (commitment, holder) = row.map_err(meta_err)?;
+            copies.push((commitment.value().to_owned(), holder.value().to_owned()));
+        }
+        Ok(copies)
+    }
+
     pub fn meta(&self, commitment: &str) -> Result<Option<RecordMeta>, CustodyError> {
         let txn = self.meta.begin_read().map_err(meta_err)?;
         let table = txn.open_table(RECORDS).map_err(meta_err)?;
@@ -541,6 +600,10 @@ impl Custody {
         let erasure = self.vault.erase(&blob)?;
         let txn = self.meta.begin_write().map_err(meta_err)?;
         txn.open_table(RECORDS)
+            .map_err(meta_err)?
+            .remove(commitment)
+            .map_err(meta_err)?;
+        txn.open_table(REPLICAS)
             .map_err(meta_err)?
             .remove(commitment)
             .map_err(meta_err)?;

@@ -22,6 +22,11 @@
 //! refusal (404: the holder's state does not entitle this node, perhaps not
 //! yet) waits longer. Right before each pull the rule is asked again of this
 //! node's state, so after a revocation or an erasure nothing more is pulled.
+//! Each look also destroys, as an erasure does, the copies it concerns that
+//! this node is no longer entitled to ([`destroy_unentitled`]; `consent.revoke`
+//! makes it look at that patient's). The cursor and the records still
+//! wanted are kept in [`FOLLOWER_FILE`], so a restart resumes from the
+//! cursor instead of looking at every record.
 //! Everything is logged with `tracing`, target `hygeia::replication`.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
@@ -32,11 +37,12 @@ use hygeia_identity::Keypair;
 use hygeia_state::records::RecordEntry;
 use hygeia_state::replication::entitled;
 use hygeia_state::LedgerState;
+use redb::{ReadableDatabase, ReadableTable, TableDefinition};
 use serde::Deserialize;
 use tokio::task::JoinSet;
 use tokio::time::Instant;
 
-use crate::custody::replica::ReplicaAnswer;
+use crate::custody::replica::{author_key, ReplicaAnswer};
 use crate::custody::Custody;
 use crate::node::{unix_now, Node};
 
@@ -107,24 +113,113 @@ pub fn spawn(node: Arc<Node>) -> Option<tokio::task::JoinHandle<()>> {
             return None;
         }
     };
-    let limits = FollowerLimits::for_records_up_to(node.config.max_record_bytes);
-    let cursor = *node.committed_size.borrow();
-    let follower = Follower {
-        puller: Arc::new(Puller {
-            http,
-            key: Keypair::from_seed(&node.key.as_dalek().to_bytes()),
-            custody: node.custody.clone(),
-            to: node.custody.custodial_public().to_hex(),
-            limits: limits.clone(),
-        }),
-        holders,
-        limits,
-        cursor,
-        wanted: BTreeMap::new(),
-        running: JoinSet::new(),
-        node,
+    let follower = match Follower::new(node, holders, http) {
+        Ok(follower) => follower,
+        Err(e) => {
+            tracing::error!(target: "hygeia::replication", error = %e, "cannot open the follower's cursor: this node pulls no record");
+            return None;
+        }
     };
     Some(tokio::spawn(follower.run()))
+}
+
+/// The follower's file in the data directory: its cursor and the records
+/// it wants and has not yet pulled.
+pub const FOLLOWER_FILE: &str = "replication.redb";
+
+/// `cursor` → the log size whose entries were looked at.
+const CURSOR: TableDefinition<&str, u64> = TableDefinition::new("cursor");
+/// commitment → holder, for each record wanted and not yet kept.
+const WANTED: TableDefinition<&str, &str> = TableDefinition::new("wanted");
+
+#[derive(Debug, thiserror::Error)]
+#[error("{FOLLOWER_FILE}: {0}")]
+pub struct FollowerStoreError(String);
+
+fn store_err(e: impl std::fmt::Display) -> FollowerStoreError {
+    FollowerStoreError(e.to_string())
+}
+
+/// What the follower keeps across restarts, in one redb file: every change
+/// is one transaction, durable when it commits, so after a crash the file
+/// holds a cursor together with every record the entries before it made
+/// wanted (never a cursor past entries whose wanted records were lost).
+pub struct FollowerStore {
+    db: redb::Database,
+}
+
+/// What the follower found at start.
+#[derive(Debug, Default, PartialEq)]
+pub struct Saved {
+    /// `None` at the first start.
+    pub cursor: Option<u64>,
+    /// (commitment, holder).
+    pub wanted: Vec<(String, String)>,
+}
+
+impl FollowerStore {
+    pub fn open(path: &std::path::Path) -> Result<FollowerStore, FollowerStoreError> {
+        let db = redb::Database::create(path).map_err(store_err)?;
+        let txn = db.begin_write().map_err(store_err)?;
+        txn.open_table(CURSOR).map_err(store_err)?;
+        txn.open_table(WANTED).map_err(store_err)?;
+        txn.commit().map_err(store_err)?;
+        Ok(FollowerStore { db })
+    }
+
+    pub fn load(&self) -> Result<Saved, FollowerStoreError> {
+        let txn = self.db.begin_read().map_err(store_err)?;
+        let cursor = txn
+            .open_table(CURSOR)
+            .map_err(store_err)?
+            .get("cursor")
+            .map_err(store_err)?
+            .map(|v| v.value());
+        let table = txn.open_table(WANTED).map_err(store_err)?;
+        let mut wanted = Vec::new();
+        for row in table.iter().map_err(store_err)? {
+            let (record, holder) = row.map_err(store_err)?;
+            wanted.push((record.value().to_owned(), holder.value().to_owned()));
+        }
+        Ok(Saved { cursor, wanted })
+    }
+
+    /// In one transaction: the records no longer wanted, the newly wanted
+    /// ones, then the cursor.
+    pub fn save(&self, cursor: u64, unsaved: &Unsaved) -> Result<(), FollowerStoreError> {
+        let txn = self.db.begin_write().map_err(store_err)?;
+        {
+            let mut wanted = txn.open_table(WANTED).map_err(store_err)?;
+            for record in &unsaved.forgotten {
+                wanted.remove(record.as_str()).map_err(store_err)?;
+            }
+            for (record, holder) in &unsaved.wanted {
+                wanted
+                    .insert(record.as_str(), holder.as_str())
+                    .map_err(store_err)?;
+            }
+            txn.open_table(CURSOR)
+                .map_err(store_err)?
+                .insert("cursor", cursor)
+                .map_err(store_err)?;
+        }
+        txn.commit().map_err(store_err)
+    }
+}
+
+/// Changes to the wanted records not yet in the file.
+#[derive(Debug, Default)]
+pub struct Unsaved {
+    pub wanted: Vec<(String, String)>,
+    pub forgotten: Vec<String>,
+    /// The cursor moved.
+    pub moved: bool,
+}
+
+impl Unsaved {
+    fn is_empty(&self) -> bool {
+        self.wanted.is_empty() && self.forgotten.is_empty() && !self.moved
+    }
 }
 
 /// A record waiting to be pulled.
@@ -145,6 +240,8 @@ struct Follower {
     limits: FollowerLimits,
     /// The log size whose entries were looked at.
     cursor: u64,
+    store: Arc<FollowerStore>,
+    unsaved: Unsaved,
     wanted: BTreeMap<String, Wanted>,
     running: JoinSet<(String, Pulled)>,
 }
@@ -153,14 +250,54 @@ struct Follower {
 #[derive(Default)]
 struct Touched {
     patients: BTreeSet<String>,
+    /// Revoked grants (`consent.revoke`): their patients' copies are looked
+    /// at again.
+    revoked: BTreeSet<String>,
     everything: bool,
 }
 
 impl Follower {
+    fn new(
+        node: Arc<Node>,
+        holders: HashMap<String, String>,
+        http: reqwest::Client,
+    ) -> Result<Follower, FollowerStoreError> {
+        let limits = FollowerLimits::for_records_up_to(node.config.max_record_bytes);
+        let store = FollowerStore::open(&node.config.data_dir.join(FOLLOWER_FILE))?;
+        Ok(Follower {
+            puller: Arc::new(Puller {
+                http,
+                key: Keypair::from_seed(&node.key.as_dalek().to_bytes()),
+                me: node.node_did.clone(),
+                custody: node.custody.clone(),
+                to: node.custody.custodial_public().to_hex(),
+                limits: limits.clone(),
+            }),
+            holders,
+            limits,
+            cursor: 0,
+            store: Arc::new(store),
+            unsaved: Unsaved::default(),
+            wanted: BTreeMap::new(),
+            running: JoinSet::new(),
+            node,
+        })
+    }
+
     async fn run(mut self) {
         let mut progress = self.node.committed_size.clone();
         progress.borrow_and_update();
-        let mut next_rescan = Instant::now();
+        let first_start = !self.restore().await;
+        // At the first start every record is looked at (and the copies
+        // received before copies were noted as such are noted); after, the
+        // entries since the saved cursor are read and the full look waits
+        // for its period.
+        let mut next_rescan = if first_start {
+            Instant::now()
+        } else {
+            Instant::now() + self.limits.rescan
+        };
+        let mut note_copies = first_start;
         loop {
             let covered = *progress.borrow_and_update();
             let mut touched = Touched::default();
@@ -173,10 +310,12 @@ impl Follower {
             if touched.everything {
                 next_rescan = Instant::now() + self.limits.rescan;
             }
-            if touched.everything || !touched.patients.is_empty() {
-                self.look_at(&touched).await;
+            if touched.everything || !touched.patients.is_empty() || !touched.revoked.is_empty() {
+                self.look_at(&touched, std::mem::take(&mut note_copies))
+                    .await;
             }
             self.start_due();
+            self.save().await;
             let next_due = self
                 .wanted
                 .values()
@@ -223,11 +362,13 @@ impl Follower {
         match read {
             Ok(Ok(touched)) => {
                 self.cursor = covered;
+                self.unsaved.moved = true;
                 touched
             }
             Ok(Err(e)) => {
                 tracing::error!(target: "hygeia::replication", error = %e, "cannot read the log's new entries; looking at every record");
                 self.cursor = covered;
+                self.unsaved.moved = true;
                 Touched {
                     everything: true,
                     ..Touched::default()
@@ -240,17 +381,118 @@ impl Follower {
         }
     }
 
+    /// Reads the saved cursor and wanted records; false at the first start
+    /// (nothing saved, or a cursor past the log: another log than the one
+    /// it was saved for).
+    async fn restore(&mut self) -> bool {
+        // Without a saved cursor the full look covers the log so far.
+        let size = *self.node.committed_size.borrow();
+        self.cursor = size;
+        self.unsaved.moved = true;
+        let store = self.store.clone();
+        let custody = self.node.custody.clone();
+        let loaded = tokio::task::spawn_blocking(move || {
+            let saved = store.load()?;
+            // A record kept before it could be forgotten in the file.
+            let (held, wanted): (Vec<_>, Vec<_>) = saved
+                .wanted
+                .into_iter()
+                .partition(|(record, _)| matches!(custody.meta(record), Ok(Some(_))));
+            Ok::<_, FollowerStoreError>((saved.cursor, wanted, held))
+        })
+        .await;
+        let (cursor, wanted, held) = match loaded {
+            Ok(Ok(loaded)) => loaded,
+            Ok(Err(e)) => {
+                tracing::error!(target: "hygeia::replication", error = %e, "cannot read the follower's cursor; looking at every record");
+                return false;
+            }
+            Err(e) => {
+                tracing::error!(target: "hygeia::replication", error = %e, "reading the follower's cursor stopped; looking at every record");
+                return false;
+            }
+        };
+        self.unsaved
+            .forgotten
+            .extend(held.into_iter().map(|(record, _)| record));
+        for (record, holder) in wanted {
+            self.wanted.insert(
+                record,
+                Wanted {
+                    holder,
+                    due: Instant::now(),
+                    attempts: 0,
+                    running: false,
+                },
+            );
+        }
+        match cursor {
+            Some(cursor) if cursor <= size => {
+                self.cursor = cursor;
+                tracing::info!(target: "hygeia::replication", cursor, wanted = self.wanted.len(), "follower resumes from its saved cursor");
+                true
+            }
+            _ => false,
+        }
+    }
+
+    /// Writes the cursor and the changes to the wanted records, in one
+    /// transaction; on failure they are written with the next change.
+    async fn save(&mut self) {
+        if self.unsaved.is_empty() {
+            return;
+        }
+        let unsaved = std::mem::take(&mut self.unsaved);
+        let store = self.store.clone();
+        let cursor = self.cursor;
+        let saved = tokio::task::spawn_blocking(move || {
+            let result = store.save(cursor, &unsaved);
+            (result, unsaved)
+        })
+        .await;
+        match saved {
+            Ok((Ok(()), _)) => {}
+            Ok((Err(e), unsaved)) => {
+                tracing::error!(target: "hygeia::replication", error = %e, "cannot save the follower's cursor; retried with the next change");
+                self.unsaved = unsaved;
+            }
+            Err(e) => {
+                tracing::error!(target: "hygeia::replication", error = %e, "saving the follower's cursor stopped");
+                self.unsaved.moved = true;
+            }
+        }
+    }
+
     /// Adds the records of `touched` this node is entitled to and does not
-    /// hold to the wanted ones.
-    async fn look_at(&mut self, touched: &Touched) {
+    /// hold to the wanted ones, and destroys the copies of `touched` this
+    /// node holds and is no longer entitled to ([`destroy_unentitled`]).
+    async fn look_at(&mut self, touched: &Touched, note_copies: bool) {
         let me = self.node.node_did.clone();
         // An O(1) copy: the scan does not hold the readers' lock.
         let state = self.node.state.read().state.clone();
         let custody = self.node.custody.clone();
         let everything = touched.everything;
-        let patients = touched.patients.clone();
+        let mut patients = touched.patients.clone();
+        let consents = state.policy.consents();
+        patients.extend(
+            touched
+                .revoked
+                .iter()
+                .filter_map(|grant| consents.get(grant).map(|g| g.patient.clone())),
+        );
         let found = tokio::task::spawn_blocking(move || {
-            let now = unix_now() as i64;
+            let now = decision_time(&state);
+            if note_copies {
+                note_received_copies(&state, &me, &custody);
+            }
+            let copies = if everything {
+                Copies::All
+            } else {
+                Copies::OfPatients(&patients)
+            };
+            for (record, code) in destroy_unentitled(&state, &me, &custody, copies, now) {
+                tracing::info!(target: "hygeia::replication", record = %record, code, "no longer entitled: the copy held here is destroyed");
+            }
             let candidates: Vec<(String, String)> = if everything {
                 wanted_records(&state, &me, state.records.all(), now)
             } else {
@@ -269,13 +511,26 @@ impl Follower {
         .await
         .unwrap_or_default();
         for (record, holder) in found {
-            self.wanted.entry(record).or_insert_with(|| Wanted {
-                holder,
-                due: Instant::now(),
-                attempts: 0,
-                running: false,
-            });
+            if self.wanted.contains_key(&record) {
+                continue;
+            }
+            self.unsaved.wanted.push((record.clone(), holder.clone()));
+            self.wanted.insert(
+                record,
+                Wanted {
+                    holder,
+                    due: Instant::now(),
+                    attempts: 0,
+                    running: false,
+                },
+            );
         }
+    }
+
+    /// A record no longer wanted (kept, erased, or no longer entitled).
+    fn forget(&mut self, record: &str) {
+        self.wanted.remove(record);
+        self.unsaved.forgotten.push(record.to_owned());
     }
 
     /// Starts the due pulls, up to the in-flight limit, after asking the
@@ -309,7 +564,7 @@ impl Follower {
                     &record,
                     &wanted.holder,
                     &self.node.node_did,
-                    unix_now() as i64,
+                    decision_time(state),
                 ) {
                     Ok(()) => state.records.get(&record).cloned(),
                     Err(refused) => {
@@ -319,7 +574,7 @@ impl Follower {
                 }
             };
             let Some(entry) = entry else {
-                self.wanted.remove(&record);
+                self.forget(&record);
                 continue;
             };
             let Some(api) = self.holders.get(&wanted.holder).cloned() else {
@@ -347,11 +602,11 @@ impl Follower {
         let first_wait = match pulled {
             Pulled::Stored { index } => {
                 tracing::info!(target: "hygeia::replication", record = %record, holder = %wanted.holder, index, "replica received and kept");
-                self.wanted.remove(&record);
+                self.forget(&record);
                 return;
             }
             Pulled::Gone => {
-                self.wanted.remove(&record);
+                self.forget(&record);
                 return;
             }
             Pulled::Refused => {
@@ -390,6 +645,11 @@ fn classify(entry: &[u8], touched: &mut Touched) {
                 touched.patients.insert(patient.to_owned());
             }
         }
+        "consent.revoke" => {
+            if let Some(grant) = head.body["grant"].as_str() {
+                touched.revoked.insert(grant.to_owned());
+            }
+        }
         "network.node" | "org.register" | "org.member" | "identity.rotate" => {
             touched.everything = true;
         }
@@ -418,6 +678,104 @@ fn wanted_records<'a>(
         .collect()
 }
 
+/// The time the follower decides at: its clock or the ledger's, whichever
+/// is later (as the holder decides, `crate::api::replicas`).
+fn decision_time(state: &LedgerState) -> i64 {
+    (unix_now() as i64).max(state.escrows.clock)
+}
+
+/// Which copies [`destroy_unentitled`] looks at.
+pub enum Copies<'a> {
+    /// Every copy this node holds.
+    All,
+    /// The copies of these patients' records.
+    OfPatients(&'a BTreeSet<String>),
+}
+
+/// Destroys, through the erasure path ([`Custody::erase`]: every wrapped
+/// key, the ciphertext, the metadata), each copy among `copies` that this
+/// node (`me`) holds of another node's record and is no longer entitled to
+/// receive at `now` (a revoked or expired grant, a membership ended, this
+/// node no longer its organization's, the record erased): what a node could
+/// not be sent now, it does not keep. The records this node holds itself
+/// are never looked at. Returns (commitment, refusal code) of each copy
+/// destroyed.
+pub fn destroy_unentitled(
+    state: &LedgerState,
+    me: &str,
+    custody: &Custody,
+    copies: Copies<'_>,
+    now: i64,
+) -> Vec<(String, &'static str)> {
+    let records: Vec<&RecordEntry> = match copies {
+        Copies::All => match custody.replicas() {
+            Ok(copies) => copies
+                .iter()
+                .filter_map(|(record, _)| state.records.get(record))
+                .collect(),
+            Err(e) => {
+                tracing::error!(target: "hygeia::replication", error = %e, "cannot list the copies held here");
+                Vec::new()
+            }
+        },
+        // Only what the vault notes as a copy: a record of this node's
+        // under a key it has since rotated away from is its own, not one.
+        Copies::OfPatients(patients) => patients
+            .iter()
+            .flat_map(|patient| state.records.of_patient(patient))
+            .filter(|record| matches!(custody.is_replica(&record.commitment), Ok(true)))
+            .collect(),
+    };
+    let mut destroyed = Vec::new();
+    for record in records {
+        let Some(holder) = record.node.as_deref().filter(|holder| *holder != me) else {
+            continue;
+        };
+        let Err(refused) = entitled(state, &record.commitment, holder, me, now) else {
+            continue;
+        };
+        match custody.erase(&record.commitment) {
+            Ok(Some(_)) => destroyed.push((record.commitment.clone(), refused.code.as_str())),
+            Ok(None) => {}
+            Err(e) => {
+                tracing::error!(target: "hygeia::replication", record = %record.commitment, error = %e, "a copy no longer entitled could not be destroyed; retried at the next look");
+            }
+        }
+    }
+    destroyed
+}
+
+/// Notes as copies the records of other nodes this node's vault holds and
+/// the ledger says were sent to it (`record.replicate`), received before
+/// copies were noted as such, so that [`destroy_unentitled`] finds them.
+fn note_received_copies(state: &LedgerState, me: &str, custody: &Custody) {
+    let noted: BTreeSet<String> = match custody.replicas() {
+        Ok(copies) => copies.into_iter().map(|(record, _)| record).collect(),
+        Err(e) => {
+            tracing::error!(target: "hygeia::replication", error = %e, "cannot list the copies held here");
+            return;
+        }
+    };
+    for record in state.records.all() {
+        let Some(holder) = record.node.as_deref().filter(|holder| *holder != me) else {
+            continue;
+        };
+        let sent_here = state
+            .replication
+            .replicas_of(&record.commitment)
+            .any(|to| to == me);
+        if !sent_here
+            || noted.contains(&record.commitment)
+            || !matches!(custody.meta(&record.commitment), Ok(Some(_)))
+        {
+            continue;
+        }
+        if let Err(e) = custody.note_replica(&record.commitment, holder) {
+            tracing::error!(target: "hygeia::replication", record = %record.commitment, error = %e, "cannot note a copy held here");
+        }
+    }
+}
+
 /// How one pull ended.
 enum Pulled {
     /// Kept; the `record.replicate` event is at `index`.
@@ -436,6 +794,8 @@ enum Pulled {
 struct Puller {
     http: reqwest::Client,
     key: Keypair,
+    /// This node's key.
+    me: String,
     custody: Arc<Custody>,
     /// This node's custodial X25519 key, hex.
     to: String,
@@ -521,9 +881,10 @@ impl Puller {
         let index = answer.index;
         let custody = self.custody.clone();
         let record = entry.clone();
+        let author_key = author_key(&state.read().state.identities, entry);
         let stored = tokio::task::spawn_blocking(move || {
             let replica = answer.into_replica()?;
-            custody.store_replica(&record, &replica)
+            custody.store_replica(&record, &author_key, &replica)
         })
         .await;
         match stored {
@@ -534,15 +895,27 @@ impl Puller {
             }
             Ok(Ok(())) => {}
         }
-        let erased = state
-            .read()
-            .state
-            .records
-            .get(&entry.commitment)
-            .is_none_or(|r| r.erased_at.is_some());
-        if erased {
-            if let Err(e) = self.custody.erase(&entry.commitment) {
-                tracing::error!(target: "hygeia::replication", record = %entry.commitment, error = %e, "a copy received as its record was erased could not be destroyed; it will be at the next start");
+        // Erased, revoked or expired while it was pulled: the erasure or
+        // the look that followed ran before there was anything to destroy.
+        let still = {
+            let committed = state.read();
+            let holder = entry.node.as_deref().unwrap_or_default();
+            entitled(
+                &committed.state,
+                &entry.commitment,
+                holder,
+                &self.me,
+                decision_time(&committed.state),
+            )
+        };
+        if let Err(refused) = still {
+            match self.custody.erase(&entry.commitment) {
+                Ok(_) => {
+                    tracing::info!(target: "hygeia::replication", record = %entry.commitment, code = refused.code.as_str(), "no longer entitled once received: the copy is destroyed")
+                }
+                Err(e) => {
+                    tracing::error!(target: "hygeia::replication", record = %entry.commitment, error = %e, "a copy no longer entitled once received could not be destroyed; retried at the next look")
+                }
             }
             return Pulled::Gone;
         }
@@ -569,17 +942,110 @@ mod tests {
             br#"{"body":{"record":"ab"},"type":"record.erase","v":1}"#,
             &mut touched,
         );
+        classify(
+            br#"{"body":{"grant":"77"},"type":"consent.revoke","v":1}"#,
+            &mut touched,
+        );
         classify(b"not json", &mut touched);
         assert_eq!(
             touched.patients.iter().collect::<Vec<_>>(),
             ["did:key:zP", "did:key:zQ"]
         );
+        assert_eq!(touched.revoked.iter().collect::<Vec<_>>(), ["77"]);
         assert!(!touched.everything);
         classify(
             br#"{"body":{"org":"did:web:b.example","node":"did:key:zN"},"type":"network.node","v":1}"#,
             &mut touched,
         );
         assert!(touched.everything);
+    }
+
+    fn follower(net: &crate::api::tests::Net) -> Follower {
+        Follower::new(net.node.clone(), HashMap::new(), reqwest::Client::new()).unwrap()
+    }
+
+    /// The cursor and the wanted records are in `replication.redb`: a
+    /// follower started again resumes from the cursor (no look at every
+    /// record) with the records it still wanted, and forgets one its vault
+    /// now holds.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn the_cursor_and_the_wanted_records_survive_a_restart() {
+        let (net, _cast) = crate::api::tests::Net::network().await;
+        let mut first = follower(&net);
+        assert!(!first.restore().await, "nothing saved: a first start");
+        let covered = *net.node.committed_size.borrow();
+        assert!(covered > 1);
+        assert_eq!(
+            first.cursor, covered,
+            "the first full look covers the log so far"
+        );
+        let wanted = "ab".repeat(32);
+        let kept = "cd".repeat(32);
+        for record in [&wanted, &kept] {
+            first
+                .unsaved
+                .wanted
+                .push((record.clone(), "did:key:zHolder".into()));
+        }
+        first.save().await;
+        assert!(first.unsaved.is_empty());
+        drop(first);
+        // Meanwhile the vault came to hold one of them.
+        net.node
+            .custody
+            .save_meta(
+                &kept,
+                &crate::custody::RecordMeta {
+                    blob: "ef".repeat(32),
+                    salt: "01".repeat(16),
+                    media_type: "application/fhir+json".into(),
+                    author: "did:key:zAuthor".into(),
+                    provenance: String::new(),
+                    size: 1,
+                },
+            )
+            .unwrap();
+
+        let mut second = follower(&net);
+        assert!(second.restore().await, "resumed from the saved cursor");
+        assert_eq!(second.cursor, covered);
+        assert_eq!(second.wanted.keys().collect::<Vec<_>>(), [&wanted]);
+        assert_eq!(second.wanted[&wanted].holder, "did:key:zHolder");
+        assert_eq!(second.unsaved.forgotten, std::slice::from_ref(&kept));
+        second.save().await;
+        drop(second);
+        let saved = FollowerStore::open(&net.node.config.data_dir.join(FOLLOWER_FILE))
+            .unwrap()
+            .load()
+            .unwrap();
+        assert_eq!(
+            saved,
+            Saved {
+                cursor: Some(covered),
+                wanted: vec![(wanted, "did:key:zHolder".into())],
+            }
+        );
+    }
+
+    /// A cursor past the log (a data directory whose log was replaced) is
+    /// not trusted: every record is looked at again.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_cursor_past_the_log_is_a_first_start() {
+        let net = crate::api::tests::Net::start();
+        let size = *net.node.committed_size.borrow();
+        FollowerStore::open(&net.node.config.data_dir.join(FOLLOWER_FILE))
+            .unwrap()
+            .save(
+                size + 100,
+                &Unsaved {
+                    moved: true,
+                    ..Unsaved::default()
+                },
+            )
+            .unwrap();
+        let mut follower = follower(&net);
+        assert!(!follower.restore().await);
+        assert_eq!(follower.cursor, size);
     }
 
     #[test]

@@ -526,6 +526,33 @@ fn the_four_node_demo_seeds_data_every_node_orders() {
 /// The records `patient` has at `node`, by id: the listing's entries
 /// (`held_here`: whether that node's vault holds the record; `replicas`:
 /// the nodes the ledger says it was sent to).
+/// A node that holds neither `record` nor a copy of it: the patient's
+/// listing there says it is not held there, and `reader`'s read there is
+/// `404 record_not_held` naming `holder`'s node, the one that holds it.
+fn assert_not_held_at(
+    node: &NodeProcess,
+    patient: &Keypair,
+    reader: &Keypair,
+    record: &str,
+    holder: &Keypair,
+) {
+    use common::signed::{did, signed_get};
+    assert_eq!(
+        listing(node, patient)[record]["held_here"],
+        false,
+        "record {record} is held here"
+    );
+    let answer = signed_get(node, reader, &format!("/v1/records/{record}?purpose=TREAT"));
+    let status = answer.status().as_u16();
+    let body: serde_json::Value = answer.json().unwrap_or(serde_json::Value::Null);
+    assert_eq!(
+        (status, body["error"]["code"].as_str()),
+        (404, Some("record_not_held")),
+        "{body}"
+    );
+    assert_eq!(body["error"]["holder"], did(holder).as_str(), "{body}");
+}
+
 fn listing(
     node: &NodeProcess,
     patient: &Keypair,
@@ -559,8 +586,9 @@ fn eventually(what: &str, timeout: Duration, mut check: impl FnMut() -> bool) {
 /// a record uploaded at org-1's node goes, by itself, to the node of org-2,
 /// whose clinician the patient granted, and to no other; org-2's clinician
 /// reads it at org-2's node, and every node logs that access; after the
-/// revocation a later record stays at org-1; after the erasure org-2's copy
-/// is gone.
+/// revocation org-2's copy is destroyed, org-1 still serves the patient and
+/// a later record stays at org-1; after the erasure org-2's vault no longer
+/// knows the record.
 #[test]
 fn an_entitled_organizations_node_pulls_a_record_by_itself() {
     use common::signed::{
@@ -685,11 +713,7 @@ fn an_entitled_organizations_node_pulls_a_record_by_itself() {
         Duration::from_secs(20),
         || listing(&nodes[1], &patient).contains_key(&first),
     );
-    assert_eq!(listing(&nodes[1], &patient)[&first]["held_here"], false);
-    assert_eq!(
-        error_code(read(&nodes[1], &clinician, &first)),
-        (404, "record_not_held".into())
-    );
+    assert_not_held_at(&nodes[1], &patient, &clinician, &first, &node_keys[0]);
 
     // The patient grants org-2's clinician: org-2's node pulls the record
     // by itself.
@@ -748,13 +772,8 @@ fn an_entitled_organizations_node_pulls_a_record_by_itself() {
         held_by_org1[&first]["replicas"],
         json!([did(&node_keys[1])])
     );
-    for node in &nodes[2..] {
-        assert_eq!(listing(node, &patient)[&first]["held_here"], false);
-    }
-    assert_eq!(
-        error_code(read(&nodes[2], &other_clinician, &first)),
-        (404, "record_not_held".into())
-    );
+    assert_not_held_at(&nodes[2], &patient, &other_clinician, &first, &node_keys[0]);
+    assert_eq!(listing(&nodes[3], &patient)[&first]["held_here"], false);
     // Org-3's node asking org-1's for it, and a stranger: the 404 of an
     // unknown id.
     let to = "09".repeat(32);
@@ -769,13 +788,24 @@ fn an_entitled_organizations_node_pulls_a_record_by_itself() {
         );
     }
 
-    // Revoked: a record uploaded afterwards stays at org-1.
+    // Revoked: org-2's node destroys its copy (its follower sees the
+    // revocation), org-1's still serves the patient, and a record uploaded
+    // afterwards stays at org-1.
     ok(submit(
         &nodes[0],
         &patient,
         "consent.revoke",
         json!({"grant": grant}),
     ));
+    eventually(
+        "org-2's node destroys its copy once the grant is revoked",
+        Duration::from_secs(20),
+        || listing(&nodes[1], &patient)[&first]["held_here"] == false,
+    );
+    assert_not_held_at(&nodes[1], &patient, &clinician, &first, &node_keys[0]);
+    let served = read(&nodes[0], &patient, &first);
+    assert_eq!(served.status().as_u16(), 200);
+    assert_eq!(served.bytes().unwrap().as_ref(), content);
     let uploaded = upload(
         &nodes[0],
         &patient,
@@ -793,16 +823,9 @@ fn an_entitled_organizations_node_pulls_a_record_by_itself() {
     );
     // Longer than the first record took to arrive.
     std::thread::sleep(Duration::from_secs(3));
-    let at_org2 = listing(&nodes[1], &patient);
-    assert_eq!(
-        at_org2[&second]["held_here"], false,
-        "pulled after the revocation"
-    );
-    assert_eq!(at_org2[&second]["replicas"], json!([]));
-    assert_eq!(
-        error_code(read(&nodes[1], &clinician, &second)),
-        (404, "record_not_held".into())
-    );
+    // Not pulled after the revocation.
+    assert_not_held_at(&nodes[1], &patient, &clinician, &second, &node_keys[0]);
+    assert_eq!(listing(&nodes[1], &patient)[&second]["replicas"], json!([]));
 
     // Erased: org-2's node destroys its copy too.
     ok(submit(
@@ -816,12 +839,7 @@ fn an_entitled_organizations_node_pulls_a_record_by_itself() {
         Duration::from_secs(20),
         || listing(&nodes[1], &patient)[&first]["erased_at"].is_u64(),
     );
-    // Its keys are destroyed right after the erasure is applied.
-    eventually(
-        "org-2's node destroys its copy",
-        Duration::from_secs(5),
-        || listing(&nodes[1], &patient)[&first]["held_here"] == false,
-    );
+    assert_eq!(listing(&nodes[1], &patient)[&first]["held_here"], false);
     assert_eq!(
         error_code(read(&nodes[1], &clinician, &first)),
         (410, "record_erased".into())

@@ -20,7 +20,7 @@ pub mod research;
 mod smart;
 mod submit;
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;
 mod token;
 mod trials;
 mod witness;

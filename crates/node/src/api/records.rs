@@ -184,37 +184,25 @@ pub async fn read(
     if txs::check_hex32("record id", &id).is_err() {
         return Err(record_not_found(&id));
     }
-    let now = unix_now() as i64;
-    let decided = {
+    // A record another organization's node holds, and of which this node
+    // has received no copy (docs/network.md, "Replication to entitled
+    // nodes"): nothing could be read here, so nothing is decided or logged;
+    // the holder's node serves it. Answered to anyone who signs, stranger
+    // included: the id and the holder's key are in the public log (the
+    // `record` entry and its signer), and so is whether this node was sent
+    // a copy (`record.replicate`).
+    let holder = {
         let committed = node.state.read();
-        let state = &committed.state;
-        let record = state
+        let record = committed
+            .state
             .records
             .get(&id)
             .ok_or_else(|| record_not_found(&id))?;
         if let Some(at) = record.erased_at {
-            return Err(ApiError::new(
-                StatusCode::GONE,
-                "record_erased",
-                format!("record {id} was erased (ledger index {at}); its keys are destroyed"),
-            ));
+            return Err(record_erased(&id, at));
         }
-        let attempt = Attempt {
-            requester: who.did.as_str(),
-            patient: &record.patient,
-            action: Action::Read,
-            purpose,
-            record: access::record_ref(record),
-            commitment: Some(&record.commitment),
-            justification: justification.as_deref(),
-            time: now,
-        };
-        (access::decide(state, &attempt), record.node.clone())
+        record.node.clone()
     };
-    let (decided, holder) = decided;
-    // A record another organization's node holds, and of which this node
-    // has received no copy (docs/network.md, "Replication to entitled
-    // nodes"): nothing to decide here, the holder's node serves it.
     if let Some(holder) = holder.filter(|holder| *holder != node.node_did) {
         let held = node
             .custody
@@ -232,6 +220,30 @@ pub async fn read(
             .with_detail("holder", json!(holder)));
         }
     }
+    let now = unix_now() as i64;
+    let decided = {
+        let committed = node.state.read();
+        let state = &committed.state;
+        let record = state
+            .records
+            .get(&id)
+            .ok_or_else(|| record_not_found(&id))?;
+        // Erased since the look above.
+        if let Some(at) = record.erased_at {
+            return Err(record_erased(&id, at));
+        }
+        let attempt = Attempt {
+            requester: who.did.as_str(),
+            patient: &record.patient,
+            action: Action::Read,
+            purpose,
+            record: access::record_ref(record),
+            commitment: Some(&record.commitment),
+            justification: justification.as_deref(),
+            time: now,
+        };
+        access::decide(state, &attempt)
+    };
     let receipt = access::log(&node, &decided.event, justification.as_deref(), Vec::new())
         .await
         .map_err(log_error)?;
@@ -315,6 +327,14 @@ pub async fn read(
         }),
     );
     Ok(response)
+}
+
+fn record_erased(id: &str, at: u64) -> ApiError {
+    ApiError::new(
+        StatusCode::GONE,
+        "record_erased",
+        format!("record {id} was erased (ledger index {at}); its keys are destroyed"),
+    )
 }
 
 fn record_not_found(id: &str) -> ApiError {

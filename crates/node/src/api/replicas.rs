@@ -141,12 +141,7 @@ pub async fn replica(
     let meta = &replica.meta;
     Ok(Json(json!({
         "record": id,
-        "blob": meta.blob,
-        "salt": meta.salt,
-        "media_type": meta.media_type,
-        "author": meta.author,
-        "provenance": meta.provenance,
-        "size": meta.size,
+        "meta": meta,
         "ciphertext": STANDARD.encode(&replica.ciphertext),
         "wrapped_key": hex::encode(replica.wrapped.to_bytes()),
         "sha256": event.sha256,

@@ -7,8 +7,10 @@
 
 use std::io::Read;
 
-use base64::engine::general_purpose::STANDARD;
+use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use base64::Engine;
+use hygeia_identity::{Did, Signature};
+use hygeia_state::identities::Identities;
 use hygeia_state::records::RecordEntry;
 use hygeia_vault::{BlobId, BlobStore, Commitment, KeyRing, RecipientPublicKey, Salt, WrappedKey};
 use serde::Deserialize;
@@ -17,17 +19,14 @@ use sha2::{Digest, Sha256};
 use super::{Custody, CustodyError, RecordMeta};
 
 /// The holder's answer to `GET /v1/replicas/{id}` (`crate::api::replicas`),
-/// as the receiving node reads it.
+/// as the receiving node reads it. Strict: a field it does not know, at the
+/// top or in `meta`, is refused.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ReplicaAnswer {
     pub record: String,
-    pub blob: String,
-    pub salt: String,
-    pub media_type: String,
-    pub author: String,
-    pub provenance: String,
-    pub size: u64,
+    /// What the holder keeps about the record off the ledger, as it keeps it.
+    pub meta: RecordMeta,
     /// Base64 (standard alphabet, padded).
     pub ciphertext: String,
     /// Hex.
@@ -54,14 +53,7 @@ impl ReplicaAnswer {
             .and_then(|bytes| WrappedKey::from_bytes(&bytes).ok())
             .ok_or_else(|| ReplicaError::Malformed("wrapped_key is not a wrapped key".into()))?;
         let replica = Replica {
-            meta: RecordMeta {
-                blob: self.blob,
-                salt: self.salt,
-                media_type: self.media_type,
-                author: self.author,
-                provenance: self.provenance,
-                size: self.size,
-            },
+            meta: self.meta,
             ciphertext,
             wrapped,
         };
@@ -108,6 +100,8 @@ pub enum ReplicaError {
     Decrypt,
     #[error("the copy does not match the record on the ledger: {0}")]
     Ledger(&'static str),
+    #[error("the provenance signature is not the author's over this record")]
+    Provenance,
     #[error("not a replica answer: {0}")]
     Malformed(String),
     #[error(transparent)]
@@ -146,12 +140,16 @@ impl Custody {
     /// commitment names, that the data key opens with this node's custodial
     /// key and decrypts the whole ciphertext (an authenticated encryption:
     /// a key that is not the record's fails), that the plaintext is the
-    /// size the copy claims and that the author is the ledger's. The key
-    /// is kept as sent, sealed to the custodial key, so erasing the record
-    /// ([`Custody::erase`]) destroys it as any other.
+    /// size the copy claims, that the author is the ledger's and that a
+    /// provenance signature, when the copy has one, is `author_key`'s (the
+    /// key that acted for the author when the record was ordered:
+    /// [`author_key`]) over the record's ledger metadata, media type and
+    /// plaintext. The key is kept as sent, sealed to the custodial key, so
+    /// erasing the record ([`Custody::erase`]) destroys it as any other.
     pub fn store_replica(
         &self,
         record: &RecordEntry,
+        author_key: &str,
         replica: &Replica,
     ) -> Result<(), ReplicaError> {
         let commitment = record.commitment.as_str();
@@ -168,12 +166,18 @@ impl Custody {
         }
         let key = hygeia_vault::unwrap(&replica.wrapped, &blob, &self.custodial)
             .map_err(|_| ReplicaError::Key)?;
-        let mut counted = CountingSink(0);
+        let mut counted = CountingSink::default();
         hygeia_vault::decrypt(&key, replica.ciphertext.as_slice(), &mut counted)
             .map_err(|_| ReplicaError::Decrypt)?;
-        if counted.0 != replica.meta.size {
+        if counted.bytes != replica.meta.size {
             return Err(ReplicaError::Ledger("size"));
         }
+        check_provenance(
+            record,
+            author_key,
+            &replica.meta,
+            &counted.sha256.finalize().into(),
+        )?;
         let mut writer = self.vault.blobs().writer().map_err(CustodyError::from)?;
         std::io::Write::write_all(&mut writer, &replica.ciphertext)
             .map_err(|e| CustodyError::Vault(e.into()))?;
@@ -185,19 +189,72 @@ impl Custody {
             .keys()
             .put(&blob, self.custodial.public_key(), &replica.wrapped)
             .map_err(CustodyError::from)?;
-        self.save_meta(commitment, &replica.meta)?;
+        self.save_replica_meta(
+            commitment,
+            &replica.meta,
+            record.node.as_deref().unwrap_or_default(),
+        )?;
         Ok(())
     }
 }
 
-/// Counts what is written and keeps nothing: a received copy is decrypted
-/// once to check it, without its plaintext touching memory for longer than
-/// a chunk.
-struct CountingSink(u64);
+/// The key that acted for `record`'s author when the record was ordered:
+/// the author's own did:key, or the key the last `identity.rotate` before
+/// the record moved it to (the key that signed the upload and its
+/// provenance, docs/records.md).
+pub fn author_key(identities: &Identities, record: &RecordEntry) -> String {
+    identities
+        .rotations(&record.author)
+        .iter()
+        .filter(|rotation| rotation.index < record.index)
+        .max_by_key(|rotation| rotation.index)
+        .map_or_else(|| record.author.clone(), |rotation| rotation.to.clone())
+}
+
+/// A copy's provenance signature, when it has one, must be `author_key`'s
+/// over the record as the ledger describes it, with the media type the
+/// copy claims and the plaintext it decrypts to. Records written without
+/// one (through the FHIR API, or a device's batch) carry an empty one.
+fn check_provenance(
+    record: &RecordEntry,
+    author_key: &str,
+    meta: &RecordMeta,
+    content_sha256: &[u8; 32],
+) -> Result<(), ReplicaError> {
+    if meta.provenance.is_empty() {
+        return Ok(());
+    }
+    let signature = URL_SAFE_NO_PAD
+        .decode(meta.provenance.as_bytes())
+        .ok()
+        .and_then(|bytes| Signature::from_slice(&bytes).ok())
+        .ok_or(ReplicaError::Provenance)?;
+    let key = Did::parse_cached(author_key).map_err(|_| ReplicaError::Provenance)?;
+    let message = crate::api::records::provenance_message(
+        &record.patient,
+        &record.category,
+        &record.resource_type,
+        &meta.media_type,
+        content_sha256,
+    );
+    key.public_key()
+        .verify(&message, &signature)
+        .map_err(|_| ReplicaError::Provenance)
+}
+
+/// Counts and hashes what is written and keeps nothing: a received copy is
+/// decrypted once to check it, without its plaintext touching memory for
+/// longer than a chunk.
+#[derive(Default)]
+struct CountingSink {
+    bytes: u64,
+    sha256: Sha256,
+}
 
 impl std::io::Write for CountingSink {
     fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0 += buf.len() as u64;
+        self.bytes += buf.len() as u64;
+        self.sha256.update(buf);
         Ok(buf.len())
     }
 

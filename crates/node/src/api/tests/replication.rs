@@ -4,28 +4,23 @@
 //! [`Custody`]) and decrypts it; revocation stops further transfers and
 //! erasure leaves B's copy unreadable.
 
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine;
 use hygeia_identity::Keypair;
 use hygeia_vault::WrappedKey;
 use serde_json::json;
 
-use super::{did, now, Net, CLINIC};
-use crate::custody::replica::{Replica, ReplicaAnswer, ReplicaError};
+use super::{did, now, signature_headers, Net, CLINIC};
+use crate::custody::replica::{author_key, Replica, ReplicaAnswer, ReplicaError};
 use crate::custody::{Custody, RecordMeta};
+use crate::follower::{destroy_unentitled, Copies};
 
 const ORG_A: &str = "did:web:a.example";
 
 fn replica_of(answer: &serde_json::Value) -> Replica {
-    use base64::Engine;
     let text = |name: &str| answer[name].as_str().unwrap().to_owned();
     Replica {
-        meta: RecordMeta {
-            blob: text("blob"),
-            salt: text("salt"),
-            media_type: text("media_type"),
-            author: text("author"),
-            provenance: text("provenance"),
-            size: answer["size"].as_u64().unwrap(),
-        },
+        meta: serde_json::from_value::<RecordMeta>(answer["meta"].clone()).unwrap(),
         ciphertext: base64::engine::general_purpose::STANDARD
             .decode(text("ciphertext"))
             .unwrap(),
@@ -167,16 +162,18 @@ async fn a_record_goes_to_the_node_of_an_entitled_organization_only() {
         .get(&record)
         .cloned()
         .unwrap();
+    let author = author_key(&net.node.state.read().state.identities, &entry);
+    assert_eq!(author, did(&cast.patient), "the patient uploaded it");
     let mut forged = replica.clone();
     forged.ciphertext[0] ^= 1;
     assert!(matches!(
-        custody_b.store_replica(&entry, &forged),
+        custody_b.store_replica(&entry, &author, &forged),
         Err(ReplicaError::Address)
     ));
     let other = tempfile::tempdir().unwrap();
     let custody_other = Custody::open(other.path()).unwrap();
     assert!(matches!(
-        custody_other.store_replica(&entry, &replica),
+        custody_other.store_replica(&entry, &author, &replica),
         Err(ReplicaError::Key)
     ));
     let blob = hygeia_vault::BlobId::from_hex(&replica.meta.blob).unwrap();
@@ -188,20 +185,63 @@ async fn a_record_goes_to_the_node_of_an_entitled_organization_only() {
     )
     .unwrap();
     assert!(matches!(
-        custody_b.store_replica(&entry, &wrong_key),
+        custody_b.store_replica(&entry, &author, &wrong_key),
         Err(ReplicaError::Decrypt)
     ));
     let mut other_author = replica.clone();
     other_author.meta.author = did(&Keypair::generate());
     assert!(matches!(
-        custody_b.store_replica(&entry, &other_author),
+        custody_b.store_replica(&entry, &author, &other_author),
         Err(ReplicaError::Ledger("author"))
     ));
     let mut other_size = replica.clone();
     other_size.meta.size += 1;
     assert!(matches!(
-        custody_b.store_replica(&entry, &other_size),
+        custody_b.store_replica(&entry, &author, &other_size),
         Err(ReplicaError::Ledger("size"))
+    ));
+    // The provenance signature: one bit changed, another key's signature
+    // over the same statement, the author's signature relabelled with
+    // another media type, and one that is not a signature at all.
+    let mut tampered_signature = replica.clone();
+    let mut signature = URL_SAFE_NO_PAD
+        .decode(&tampered_signature.meta.provenance)
+        .unwrap();
+    signature[10] ^= 1;
+    tampered_signature.meta.provenance = URL_SAFE_NO_PAD.encode(&signature);
+    let mut other_signer = replica.clone();
+    other_signer.meta.provenance = super::provenance(
+        &Keypair::generate(),
+        &did(&cast.patient),
+        "lab",
+        "Observation",
+        &replica.meta.media_type,
+        content,
+    );
+    let mut relabelled = replica.clone();
+    relabelled.meta.media_type = "text/plain".into();
+    let mut not_a_signature = replica.clone();
+    not_a_signature.meta.provenance = "not base64url!".into();
+    for copy in [
+        tampered_signature,
+        other_signer,
+        relabelled,
+        not_a_signature,
+    ] {
+        assert!(
+            matches!(
+                custody_b.store_replica(&entry, &author, &copy),
+                Err(ReplicaError::Provenance)
+            ),
+            "{:?}",
+            copy.meta
+        );
+    }
+    // The genuine signature verifies against the key that acted for the
+    // author, and no other.
+    assert!(matches!(
+        custody_b.store_replica(&entry, &did(&Keypair::generate()), &replica),
+        Err(ReplicaError::Provenance)
     ));
     assert!(
         custody_b.meta(&record).unwrap().is_none(),
@@ -226,11 +266,45 @@ async fn a_record_goes_to_the_node_of_an_entitled_organization_only() {
         ReplicaAnswer::parse(b"{\"record\": 1}"),
         Err(ReplicaError::Malformed(_))
     ));
-    custody_b.store_replica(&entry, &parsed).unwrap();
+    // Strict: a field it does not know, at the top or in `meta`, and the
+    // flat form of before (the metadata beside the ciphertext) are refused.
+    let mut extra = answer.clone();
+    extra["note"] = json!("x");
+    let mut extra_meta = answer.clone();
+    extra_meta["meta"]["note"] = json!("x");
+    let mut flat = answer.clone();
+    let meta_fields = flat["meta"].as_object().unwrap().clone();
+    flat.as_object_mut().unwrap().remove("meta");
+    flat.as_object_mut().unwrap().extend(meta_fields);
+    for refused in [extra, extra_meta, flat] {
+        assert!(
+            matches!(
+                ReplicaAnswer::parse(&serde_json::to_vec(&refused).unwrap()),
+                Err(ReplicaError::Malformed(_))
+            ),
+            "{refused}"
+        );
+    }
+    custody_b.store_replica(&entry, &author, &parsed).unwrap();
     let meta = custody_b.meta(&record).unwrap().unwrap();
     let mut plain = Vec::new();
     custody_b.open_record(&meta, &mut plain).unwrap();
     assert_eq!(plain, content);
+
+    // While the grant stands, B's follower keeps its copy, and the holder's
+    // own records are never its to destroy.
+    let patients = std::collections::BTreeSet::from([did(&cast.patient)]);
+    let look = |custody: &Custody, me: &str, copies: Copies<'_>| {
+        let state = net.node.state.read().state.clone();
+        destroy_unentitled(&state, me, custody, copies, super::now())
+    };
+    assert_eq!(
+        custody_b.replicas().unwrap(),
+        [(record.clone(), node_a.clone())]
+    );
+    assert!(look(&custody_b, &did(&node_b), Copies::All).is_empty());
+    assert!(look(&custody_b, &did(&node_b), Copies::OfPatients(&patients)).is_empty());
+    assert!(custody_b.meta(&record).unwrap().is_some());
 
     // Revoked: no further transfer.
     let grant = grant.expect("the grant's leaf hash");
@@ -244,11 +318,218 @@ async fn a_record_goes_to_the_node_of_an_entitled_organization_only() {
     );
     assert_eq!(net.size(), size);
 
-    // Erased on the ledger: B destroys its copy as it does for any record
-    // it holds, and nothing of it decrypts any more.
+    // And B no longer keeps what it could not be sent now: its copy goes
+    // the way an erasure takes (every wrapped key, the ciphertext, the
+    // metadata), so B's vault no longer knows the record nor decrypts it.
+    // The holder is not touched: it still serves its patient.
+    assert!(look(
+        net.node.custody.as_ref(),
+        &node_a,
+        Copies::OfPatients(&patients)
+    )
+    .is_empty());
+    assert_eq!(
+        look(&custody_b, &did(&node_b), Copies::OfPatients(&patients)),
+        [(record.clone(), "replicate.not_entitled")]
+    );
+    assert!(custody_b.meta(&record).unwrap().is_none());
+    assert!(custody_b.replicas().unwrap().is_empty());
+    assert!(custody_b.open_record(&meta, std::io::sink()).is_err());
+    assert!(look(&custody_b, &did(&node_b), Copies::All).is_empty());
+    let served = net
+        .signed_get(&cast.patient, &format!("/v1/records/{record}"))
+        .await;
+    assert_eq!(served.status, 200, "{}", served.text());
+    assert_eq!(served.body.as_ref(), content);
+
+    // Erased on the ledger: a copy kept again (as one received before the
+    // revocation would have been) is destroyed as any record B holds, and
+    // nothing of it decrypts any more.
+    custody_b.store_replica(&entry, &author, &parsed).unwrap();
     net.submit_ok(&cast.patient, "record.erase", json!({"record": record}))
         .await;
     custody_b.erase(&record).unwrap();
     assert!(custody_b.meta(&record).unwrap().is_none());
+    assert!(custody_b.replicas().unwrap().is_empty());
     assert!(custody_b.open_record(&meta, std::io::sink()).is_err());
+}
+
+/// A stranger (a fresh key, no role anywhere) asks this node for a record
+/// another node holds: `404 record_not_held` names the holder, and that is
+/// no more than the public log, which the stranger reads unsigned, already
+/// shows (the `record` entry with its commitment, signed by the holder).
+/// Nothing is decided or logged, and a made-up id gets `record_not_found`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stranger_learns_from_record_not_held_only_what_the_public_log_shows() {
+    let (net, cast) = Net::network().await;
+    let holder = Keypair::generate();
+    net.submit_ok(
+        &net.governance,
+        "network.custodian",
+        json!({"op": "add", "key": did(&holder)}),
+    )
+    .await;
+    let record = "5e".repeat(32);
+    let logged = net
+        .submit_ok(
+            &holder,
+            "record",
+            json!({"patient": did(&cast.patient), "author": did(&cast.clinician),
+                   "category": "lab", "resource_type": "Observation", "commitment": record}),
+        )
+        .await
+        .json();
+    let leaf_hash = logged["leaf_hash"].as_str().unwrap().to_owned();
+
+    // What anyone reads in the log, without signing anything.
+    let entry = net.get(&format!("/v1/transactions/{leaf_hash}")).await;
+    assert_eq!(entry.status, 200, "{}", entry.text());
+    let entry = entry.json();
+    assert_eq!(entry["transaction"]["body"]["commitment"], record.as_str());
+    assert_eq!(entry["transaction"]["signer"], did(&holder).as_str());
+
+    let stranger = Keypair::generate();
+    let size = net.size();
+    let answer = net
+        .signed_get(&stranger, &format!("/v1/records/{record}"))
+        .await;
+    assert_eq!(
+        (answer.status, answer.code()),
+        (404, "record_not_held".into()),
+        "{}",
+        answer.text()
+    );
+    let error = &answer.json()["error"];
+    assert_eq!(error["holder"], entry["transaction"]["signer"]);
+    let mut told: Vec<&str> = error
+        .as_object()
+        .unwrap()
+        .keys()
+        .map(String::as_str)
+        .collect();
+    told.sort_unstable();
+    assert_eq!(told, ["code", "holder", "message"], "{error}");
+    assert!(!answer.text().contains(&did(&cast.patient)));
+    assert_eq!(net.size(), size, "nothing is decided or logged");
+
+    let made_up = net
+        .signed_get(&stranger, &format!("/v1/records/{}", "ab".repeat(32)))
+        .await;
+    assert_eq!(
+        (made_up.status, made_up.code()),
+        (404, "record_not_found".into())
+    );
+    // Unsigned: refused before anything is looked up.
+    assert_eq!(net.get(&format!("/v1/records/{record}")).await.status, 401);
+    assert_eq!(net.size(), size);
+}
+
+/// What one replicated record costs on the wire: the follower's signed
+/// request and the holder's answer, for a 4 KiB record, counted as HTTP/1.1
+/// bytes (request line, headers, blank line, body). The router answers in
+/// process, so the headers a server adds itself (`date`, `content-length`)
+/// and the ones a client adds (`host`, `accept`) are counted at their usual
+/// length.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_bytes_of_one_replicated_4_kib_record() {
+    use axum::body::Body;
+    use axum::http::{Method, Request};
+
+    let (net, cast) = Net::network().await;
+    let node_b = Keypair::generate();
+    let dir = tempfile::tempdir().unwrap();
+    let custody_b = Custody::open(dir.path()).unwrap();
+    net.submit_ok(
+        &net.governance,
+        "network.custodian",
+        json!({"op": "add", "key": did(&node_b)}),
+    )
+    .await;
+    net.submit_ok(
+        &net.governance,
+        "network.node",
+        json!({"org": CLINIC, "node": did(&node_b)}),
+    )
+    .await;
+    let now = now();
+    net.submit_ok(
+        &cast.patient,
+        "consent.grant",
+        json!({"patient": did(&cast.patient), "grantee": did(&cast.clinician),
+               "scope": {"categories": ["lab"]}, "actions": ["read"], "purpose": "TREAT",
+               "not_before": now - 60, "not_after": now + 86_400}),
+    )
+    .await;
+    let mut content = br#"{"resourceType":"Observation","id":"r","note":""#.to_vec();
+    content.resize(4096 - 3, b'x');
+    content.extend_from_slice(br#""}"#);
+    content.push(b'\n');
+    assert_eq!(content.len(), 4096);
+    let uploaded = net
+        .upload(&cast.patient, &did(&cast.patient), "lab", &content)
+        .await;
+    assert_eq!(uploaded.status, 201, "{}", uploaded.text());
+    let record = uploaded.json()["record"].as_str().unwrap().to_owned();
+
+    // The request exactly as the follower signs it.
+    let path = format!(
+        "/v1/replicas/{record}?to={}",
+        custody_b.custodial_public().to_hex()
+    );
+    let headers = signature_headers(&node_b, &Method::GET, &path, None);
+    let mut request = Request::get(&path);
+    let mut request_bytes = format!("GET {path} HTTP/1.1\r\n").len();
+    for (name, value) in &headers {
+        request = request.header(*name, value);
+        request_bytes += name.len() + 2 + value.len() + 2;
+    }
+    request_bytes += "host: 10.0.0.12:18080\r\naccept: */*\r\n\r\n".len();
+    let answer = net.send(request.body(Body::empty()).unwrap()).await;
+    assert_eq!(answer.status, 200, "{}", answer.text());
+
+    let mut answer_bytes = "HTTP/1.1 200 OK\r\n".len() + answer.body.len() + 2;
+    for (name, value) in &answer.headers {
+        answer_bytes += name.as_str().len() + 2 + value.len() + 2;
+    }
+    if !answer.headers.contains_key("date") {
+        answer_bytes += "date: Mon, 07 Dec 2026 09:00:00 GMT\r\n".len();
+    }
+    if !answer.headers.contains_key("content-length") {
+        answer_bytes += format!("content-length: {}\r\n", answer.body.len()).len();
+    }
+    // What it carries: the ciphertext in base64 and the key sealed to B.
+    let parsed = ReplicaAnswer::parse(&answer.body)
+        .unwrap()
+        .into_replica()
+        .unwrap();
+    let ciphertext = parsed.ciphertext.len();
+    let base64 = ciphertext.div_ceil(3) * 4;
+    let metadata = answer.body.len() - base64;
+    eprintln!(
+        "one replicated 4096-byte record: request {request_bytes} B, answer {answer_bytes} B \
+         (body {} B: ciphertext {ciphertext} B as {base64} B of base64, {metadata} B of \
+         metadata, wrapped key and framing), total {} B, {:.2}x the plaintext",
+        answer.body.len(),
+        request_bytes + answer_bytes,
+        (request_bytes + answer_bytes) as f64 / 4096.0
+    );
+    // The ciphertext is the record plus a small header and tag, the answer
+    // its base64 plus under 1 KiB; the request is a signed GET.
+    assert!(ciphertext > 4096 && ciphertext < 4096 + 128, "{ciphertext}");
+    assert!(metadata < 1024, "{metadata}");
+    assert!(request_bytes < 1024, "{request_bytes}");
+    custody_b
+        .store_replica(
+            &net.node
+                .state
+                .read()
+                .state
+                .records
+                .get(&record)
+                .cloned()
+                .unwrap(),
+            &did(&cast.patient),
+            &parsed,
+        )
+        .unwrap();
 }
