@@ -168,8 +168,8 @@ struct RecentKeys {
     erased: std::collections::HashSet<BlobId>,
 }
 
-/// Most data keys kept in memory.
-const RECENT_KEYS: usize = 4096;
+/// Most data keys kept in memory (about 80 bytes each).
+const RECENT_KEYS: usize = 1 << 17;
 
 impl Custody {
     pub fn open(dir: &Path) -> Result<Custody, CustodyError> {

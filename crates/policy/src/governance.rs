@@ -57,6 +57,15 @@ pub struct GovernancePolicies {
     /// per request.
     grant_independent: PolicySet,
     break_glass: BTreeSet<String>,
+    /// Whether the text names a `Hygeia::Record` entity ([`names_records`]).
+    names_records: bool,
+}
+
+/// Whether Cedar text names a `Hygeia::Record` entity (conservatively:
+/// any `Record::"` once whitespace is removed, comments included).
+pub fn names_records(cedar: &str) -> bool {
+    let compact: String = cedar.split_whitespace().collect();
+    compact.contains("Record::\"")
 }
 
 impl GovernancePolicies {
@@ -115,6 +124,7 @@ impl GovernancePolicies {
             per_grant,
             grant_independent,
             break_glass,
+            names_records: names_records(text),
         })
     }
 
@@ -138,6 +148,12 @@ impl GovernancePolicies {
     /// The Cedar text, exactly as installed.
     pub fn text(&self) -> &str {
         &self.text
+    }
+
+    /// Whether the text names a `Hygeia::Record` entity ([`names_records`]),
+    /// worked out once when the set was parsed.
+    pub fn names_records(&self) -> bool {
+        self.names_records
     }
 
     /// The policy ids, sorted.

@@ -86,6 +86,12 @@ struct Inner {
     /// deletion entry (which would bring it back at the next start).
     maintenance: Mutex<()>,
     active: Mutex<Active>,
+    /// Segment files open for reading, by number, so that a read is one
+    /// `pread`, not an `open`, reads and a `close`. A handle is only added
+    /// under the index's read lock for a segment the index points into,
+    /// and a compaction removes its segment's handle after moving the
+    /// index off it, so no handle outlives its file's last live blob.
+    readers: RwLock<HashMap<u64, Arc<File>>>,
 }
 
 /// Content-addressed blob storage in append-only segment files. Clones
@@ -104,6 +110,9 @@ impl std::fmt::Debug for SegmentStore {
             .finish()
     }
 }
+
+/// Blobs up to this size are read with one `pread` into memory.
+const READ_WHOLE_UP_TO: u64 = 1 << 20;
 
 fn segment_path(root: &Path, number: u64) -> PathBuf {
     root.join(format!("{number:016}.seg"))
@@ -202,6 +211,7 @@ impl SegmentStore {
                     len,
                     broken: false,
                 }),
+                readers: RwLock::new(HashMap::new()),
             }),
             durability: Durability::Immediate,
         })
@@ -238,6 +248,38 @@ impl SegmentStore {
             .read()
             .unwrap_or_else(|p| p.into_inner())
             .len()
+    }
+
+    /// An open handle on the segment holding `id`, with the blob's offset
+    /// and length in it.
+    fn reader(&self, id: &BlobId) -> Result<(Arc<File>, u64, u64)> {
+        let index = self.inner.index.read().unwrap_or_else(|p| p.into_inner());
+        let location = *index.get(id).ok_or(Error::NotFound(*id))?;
+        let cached = self
+            .inner
+            .readers
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(&location.segment)
+            .cloned();
+        let file = match cached {
+            Some(file) => file,
+            None => {
+                // Opened with the index still read-locked: a compaction
+                // cannot move the blob and remove the file meanwhile.
+                let file = Arc::new(File::open(segment_path(
+                    &self.inner.root,
+                    location.segment,
+                ))?);
+                self.inner
+                    .readers
+                    .write()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .insert(location.segment, file.clone());
+                file
+            }
+        };
+        Ok((file, location.offset, location.len))
     }
 
     /// Where `id`'s bytes are: the segment file, the offset and the length.
@@ -348,7 +390,7 @@ impl SegmentStore {
                 .is_some_and(|l| l.segment == segment && l.offset == offset);
             if live {
                 let mut reader = SegmentReader {
-                    file: source.try_clone()?,
+                    file: Arc::new(source.try_clone()?),
                     offset,
                     left: len,
                 };
@@ -375,6 +417,11 @@ impl SegmentStore {
             }
         }
         drop(source);
+        self.inner
+            .readers
+            .write()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(&segment);
         fs::remove_file(&path)?;
         durable::sync_dir(&self.inner.root)?;
         Ok(())
@@ -619,7 +666,7 @@ impl BlobWriter for SegmentWriter<'_> {
 
 /// Reads one blob's bytes out of its segment.
 struct SegmentReader {
-    file: File,
+    file: Arc<File>,
     offset: u64,
     left: u64,
 }
@@ -648,22 +695,16 @@ impl BlobStore for SegmentStore {
     }
 
     fn get(&self, id: &BlobId) -> Result<Box<dyn Read + Send + '_>> {
-        let mut tries = 0;
-        let (file, offset, len) = loop {
-            let Some((path, offset, len)) = self.location(id) else {
-                return Err(Error::NotFound(*id));
-            };
-            match File::open(path) {
-                Ok(file) => break (file, offset, len),
-                // Compacted between the look-up and the open: the index
-                // points at the copy now.
-                Err(err) if err.kind() == io::ErrorKind::NotFound && tries == 0 => tries += 1,
-                Err(err) => return Err(err.into()),
-            }
-        };
+        let (file, offset, len) = self.reader(id)?;
+        if len <= READ_WHOLE_UP_TO {
+            // Small blobs (a FHIR resource): one `pread` of the whole entry.
+            let mut bytes = vec![0u8; len as usize];
+            file.read_exact_at(&mut bytes, offset)?;
+            return Ok(Box::new(VerifyingReader::new(io::Cursor::new(bytes), *id)));
+        }
         Ok(Box::new(VerifyingReader::new(
             BufReader::with_capacity(
-                (len as usize).clamp(512, 64 << 10),
+                64 << 10,
                 SegmentReader {
                     file,
                     offset,
@@ -895,6 +936,43 @@ mod tests {
             let bytes = fs::read(file).expect("read");
             assert!(!bytes.windows(21).any(|w| w == b"in the oldest segment"));
         }
+    }
+
+    #[test]
+    fn a_compacted_segment_keeps_no_open_handle() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = SegmentStore::open(dir.path()).expect("open");
+        let kept = store.put(&mut &b"kept ciphertext"[..]).expect("put");
+        let erased = store.put(&mut &b"erased ciphertext"[..]).expect("put");
+        assert_eq!(read_all(&store, &kept).expect("get"), b"kept ciphertext");
+        assert_eq!(
+            read_all(&store, &erased).expect("get"),
+            b"erased ciphertext"
+        );
+        let open = |store: &SegmentStore| -> Vec<u64> {
+            let mut numbers: Vec<u64> = store
+                .inner
+                .readers
+                .read()
+                .expect("readers")
+                .keys()
+                .copied()
+                .collect();
+            numbers.sort_unstable();
+            numbers
+        };
+        assert_eq!(open(&store), vec![0], "a read keeps its segment open");
+        assert!(store.delete(&erased).expect("delete"));
+        store.roll_now().expect("roll");
+        store.compact(0).expect("compact");
+        assert!(!dir.path().join(format!("{:016}.seg", 0)).exists());
+        assert!(
+            open(&store).is_empty(),
+            "the removed segment's handle is dropped with it"
+        );
+        assert_eq!(read_all(&store, &kept).expect("get"), b"kept ciphertext");
+        assert!(matches!(read_all(&store, &erased), Err(Error::NotFound(_))));
+        assert_eq!(open(&store), vec![1]);
     }
 
     #[test]

@@ -235,7 +235,7 @@ pub async fn process(
 ) -> Result<Response, FhirError> {
     let session = authenticate(&node, &headers)?;
     require_fhir_json(&headers)?;
-    let bundle = parse_body(&body)?;
+    let mut bundle = parse_body(&body)?;
     if bundle.get("resourceType").and_then(Value::as_str) != Some("Bundle") {
         return Err(FhirError::new(
             StatusCode::BAD_REQUEST,
@@ -246,10 +246,14 @@ pub async fn process(
             .at("resourceType"),
         ));
     }
-    let kind = bundle.get("type").and_then(Value::as_str).unwrap_or("");
-    let entries = match bundle.get("entry") {
+    let kind = bundle
+        .get("type")
+        .and_then(Value::as_str)
+        .unwrap_or("")
+        .to_owned();
+    let entries = match bundle.get_mut("entry").map(Value::take) {
         None => Vec::new(),
-        Some(Value::Array(entries)) => entries.clone(),
+        Some(Value::Array(entries)) => entries,
         Some(_) => {
             return Err(FhirError::new(
                 StatusCode::BAD_REQUEST,
@@ -270,7 +274,7 @@ pub async fn process(
             .at("Bundle.entry"),
         ));
     }
-    match kind {
+    match kind.as_str() {
         "transaction" => transaction(&node, &session, &headers, entries).await,
         "batch" => batch(&node, &session, &headers, entries).await,
         other => Err(FhirError::new(

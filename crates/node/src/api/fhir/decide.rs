@@ -6,8 +6,6 @@
 //! [`MAX_RECORDS_PER_ACCESS`] records) and submitted together, durable
 //! before the answer.
 
-use std::collections::BTreeMap;
-
 use axum::http::StatusCode;
 use hygeia_auth::scope::Interaction;
 use hygeia_auth::token::Session;
@@ -88,33 +86,30 @@ pub fn decide(
 /// policies name no record; otherwise every record is decided on its own.
 /// The requester, purpose, interaction, time and break-glass
 /// justification are those of the one interaction.
+type SharedDecision = (String, String, bool, Access);
+
 pub struct SharedDecisions {
     governance_names_records: bool,
     /// Patient → whether one of their grants names single records.
     names_records: std::collections::HashMap<String, bool>,
-    memo: std::collections::HashMap<(String, String, String), Decided>,
+    /// Patient → (resource type, category, permitted, event) decided.
+    memo: std::collections::HashMap<String, Vec<SharedDecision>>,
     /// How many decisions the policy engine made (the rest were shared).
     pub evaluated: usize,
-}
-
-/// Whether Cedar text names a `Hygeia::Record` entity (conservatively:
-/// any `Record::"` once whitespace is removed, comments included).
-pub fn names_records(cedar: &str) -> bool {
-    let compact: String = cedar.split_whitespace().collect();
-    compact.contains("Record::\"")
 }
 
 impl SharedDecisions {
     pub fn new(state: &LedgerState) -> Self {
         SharedDecisions {
-            governance_names_records: names_records(state.policy.governance().text()),
+            governance_names_records: state.policy.governance().names_records(),
             names_records: Default::default(),
             memo: Default::default(),
             evaluated: 0,
         }
     }
 
-    /// [`decide`], shared where it may be.
+    /// [`decide`], shared where it may be: whether it permits, and the
+    /// event that logs it.
     pub fn decide(
         &mut self,
         state: &LedgerState,
@@ -123,78 +118,103 @@ impl SharedDecisions {
         interaction: Interaction,
         subject: &Subject<'_>,
         now: i64,
-    ) -> Decided {
+    ) -> (bool, Access) {
+        let alone = |this: &mut Self| {
+            this.evaluated += 1;
+            let decided = decide(state, session, purpose, interaction, subject, now);
+            (decided.decision.is_permit(), decided.event)
+        };
         let Some(commitment) = subject.commitment else {
-            self.evaluated += 1;
-            return decide(state, session, purpose, interaction, subject, now);
+            return alone(self);
         };
         let per_record = self.governance_names_records
-            || *self
-                .names_records
-                .entry(subject.patient.to_owned())
-                .or_insert_with(|| {
-                    state
+            || match self.names_records.get(subject.patient) {
+                Some(names) => *names,
+                None => {
+                    let names = state
                         .policy
                         .consents()
                         .grants_of(subject.patient)
-                        .any(|g| !g.scope.record_ids.is_empty())
-                });
+                        .any(|g| !g.scope.record_ids.is_empty());
+                    self.names_records.insert(subject.patient.to_owned(), names);
+                    names
+                }
+            };
         if per_record {
-            self.evaluated += 1;
-            return decide(state, session, purpose, interaction, subject, now);
+            return alone(self);
         }
-        let key = (
-            subject.patient.to_owned(),
-            subject.resource_type.to_owned(),
-            subject.category.to_owned(),
-        );
-        let mut decided = match self.memo.get(&key) {
-            Some(decided) => decided.clone(),
+        let shared = self.memo.get(subject.patient).and_then(|decided| {
+            decided
+                .iter()
+                .find(|(t, c, _, _)| t == subject.resource_type && c == subject.category)
+        });
+        let (permit, mut event) = match shared {
+            Some((_, _, permit, event)) => (*permit, event.clone()),
             None => {
-                self.evaluated += 1;
-                let decided = decide(state, session, purpose, interaction, subject, now);
-                self.memo.insert(key, decided.clone());
-                decided
+                let (permit, event) = alone(self);
+                self.memo
+                    .entry(subject.patient.to_owned())
+                    .or_default()
+                    .push((
+                        subject.resource_type.to_owned(),
+                        subject.category.to_owned(),
+                        permit,
+                        event.clone(),
+                    ));
+                (permit, event)
             }
         };
-        decided.event.records = vec![commitment.to_owned()];
-        decided
+        event.records = vec![commitment.to_owned()];
+        (permit, event)
     }
+}
+
+/// Whether two events differ only in the records they name (and their
+/// time): such events are logged as one.
+fn same_but_records(a: &Access, b: &Access) -> bool {
+    a.patient == b.patient
+        && a.action == b.action
+        && a.purpose == b.purpose
+        && a.decision == b.decision
+        && a.break_glass == b.break_glass
+        && a.justified == b.justified
+        && a.governance_version == b.governance_version
+        && a.reasons == b.reasons
+        && a.grants == b.grants
 }
 
 /// Merges events that differ only in the records they name, keeping the
 /// first one's time, and splits any naming more records than one event
-/// may.
+/// may. The merged events come in the order of their first event.
 pub fn merge(events: Vec<Access>) -> Vec<Access> {
-    let mut groups: BTreeMap<String, Access> = BTreeMap::new();
-    let mut order: Vec<String> = Vec::new();
+    let mut groups: Vec<Access> = Vec::new();
+    // Patient → the groups of that patient, so that a search over many
+    // patients does not compare every event with every group.
+    let mut by_patient: std::collections::HashMap<String, Vec<usize>> =
+        std::collections::HashMap::new();
     for event in events {
-        let key = serde_json::json!([
-            event.patient,
-            event.action,
-            event.purpose,
-            event.decision,
-            event.break_glass,
-            event.justified,
-            event.reasons,
-            event.grants,
-            event.governance_version,
-        ])
-        .to_string();
-        match groups.get_mut(&key) {
-            Some(existing) => existing.records.extend(event.records),
+        let found = by_patient
+            .get(event.patient.as_str())
+            .and_then(|candidates| {
+                candidates
+                    .iter()
+                    .copied()
+                    .find(|&i| same_but_records(&groups[i], &event))
+            });
+        match found {
+            Some(i) => groups[i].records.extend(event.records),
             None => {
-                order.push(key.clone());
-                groups.insert(key, event);
+                by_patient
+                    .entry(event.patient.clone())
+                    .or_default()
+                    .push(groups.len());
+                groups.push(event);
             }
         }
     }
-    let mut merged = Vec::new();
-    for key in order {
-        let Some(mut event) = groups.remove(&key) else {
-            continue;
-        };
-        event.records.sort();
+    let mut merged = Vec::with_capacity(groups.len());
+    for mut event in groups {
+        event.records.sort_unstable();
         event.records.dedup();
         if event.records.len() <= MAX_RECORDS_PER_ACCESS {
             merged.push(event);
@@ -362,7 +382,7 @@ pub async fn may_read(
 
 #[cfg(test)]
 mod tests {
-    use super::names_records;
+    use hygeia_policy::governance::names_records;
 
     #[test]
     fn governance_naming_a_record_turns_shared_decisions_off() {

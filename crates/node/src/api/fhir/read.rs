@@ -598,9 +598,9 @@ fn decide_matches(
 ) -> Decided {
     let now = unix_now() as i64;
     let committed = node.state.read();
-    let mut permitted = Vec::new();
-    let mut events = Vec::new();
     let total = matches.len();
+    let mut permitted = Vec::with_capacity(total.min(needed));
+    let mut events = Vec::with_capacity(total.min(needed));
     let mut decided = 0;
     let mut withheld = 0usize;
     let mut shared = decide::SharedDecisions::new(&committed.state);
@@ -609,7 +609,7 @@ fn decide_matches(
             break;
         }
         decided += 1;
-        let d = shared.decide(
+        let (permit, event) = shared.decide(
             &committed.state,
             session,
             purpose,
@@ -622,9 +622,9 @@ fn decide_matches(
             },
             now,
         );
-        if d.decision.is_permit() {
+        if permit {
             permitted.push(current);
-            events.push(d.event);
+            events.push(event);
         } else {
             withheld += 1;
         }

@@ -4,7 +4,7 @@
 //! them together.
 
 use std::collections::HashMap;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use axum::body::Bytes;
 use axum::extract::{Path, State};
@@ -78,8 +78,54 @@ impl From<FhirError> for Refused {
     }
 }
 
-/// Patients (by key) written earlier in the same Bundle, with their DIDs.
-pub type Pending = HashMap<String, String>;
+/// What the writes of one request (a transaction Bundle) share: the
+/// Patients written earlier in it, and the decisions on new content.
+#[derive(Default)]
+pub struct Pending {
+    /// Patients (by key) written earlier in the same Bundle, with their DIDs.
+    patients: HashMap<String, String>,
+    /// Decisions on writing new content, by (interaction, patient, type,
+    /// category). Such a decision names no record (the content is not
+    /// stored yet), so every input the policy engine reads is the same for
+    /// two entries with the same key (the requester, purpose and time are
+    /// the request's): it is made once per Bundle, as if the Bundle were
+    /// decided against one committed state. Lives as long as the request.
+    content_decisions: Mutex<HashMap<ContentKey, access::Decided>>,
+}
+
+type ContentKey = (Interaction, String, String, String);
+
+impl Pending {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    pub fn insert(&mut self, key: String, did: String) {
+        self.patients.insert(key, did);
+    }
+
+    fn get(&self, key: &str) -> Option<&String> {
+        self.patients.get(key)
+    }
+
+    /// [`decide::decide`] on new content, shared within the request.
+    fn decide_content(
+        &self,
+        decide_now: impl FnOnce() -> access::Decided,
+        key: ContentKey,
+    ) -> access::Decided {
+        let mut memo = self
+            .content_decisions
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        if let Some(decided) = memo.get(&key) {
+            return decided.clone();
+        }
+        let decided = decide_now();
+        memo.insert(key, decided.clone());
+        decided
+    }
+}
 
 fn unprocessable(issue: Issue) -> FhirError {
     FhirError::new(StatusCode::UNPROCESSABLE_ENTITY, issue)
@@ -264,18 +310,28 @@ pub fn prepare(
             )
         });
         let on_content = match (&target, &new_category) {
-            (Some(Some(patient)), Some(category)) => Some(decide::decide(
-                &committed.state,
-                session,
-                purpose,
-                interaction,
-                &Subject {
-                    patient,
-                    resource_type: resource_type.as_str(),
-                    category,
-                    commitment: None,
+            (Some(Some(patient)), Some(category)) => Some(pending.decide_content(
+                || {
+                    decide::decide(
+                        &committed.state,
+                        session,
+                        purpose,
+                        interaction,
+                        &Subject {
+                            patient,
+                            resource_type: resource_type.as_str(),
+                            category,
+                            commitment: None,
+                        },
+                        now_ms / 1000,
+                    )
                 },
-                now_ms / 1000,
+                (
+                    interaction,
+                    patient.clone(),
+                    resource_type.as_str().to_owned(),
+                    category.clone(),
+                ),
             )),
             _ => None,
         };
