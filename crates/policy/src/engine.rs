@@ -938,7 +938,7 @@ mod tests {
                 ("consent permits", consent),
                 ("break-glass permits", break_glass),
             ] {
-                assert!(n >= 20, "{what}: only {n}");
+                assert!(n >= 10, "{what}: only {n}");
             }
         }
     }

@@ -71,11 +71,9 @@ fn known_per_grant_policies() -> &'static [Value] {
 pub(crate) fn applies_to<'a>(per_grant: impl IntoIterator<Item = &'a Policy>) -> bool {
     let known = known_per_grant_policies();
     !known.is_empty()
-        && per_grant.into_iter().all(|policy| {
-            policy
-                .to_json()
-                .is_ok_and(|json| known.iter().any(|k| *k == json))
-        })
+        && per_grant
+            .into_iter()
+            .all(|policy| policy.to_json().is_ok_and(|json| known.contains(&json)))
 }
 
 /// Whether, under the known per-grant policies, `grant` satisfies none of
