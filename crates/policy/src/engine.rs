@@ -14,9 +14,13 @@
 //! on every path and denies everything, while a forbid about a grant
 //! (jurisdiction) vetoes that grant's path only.
 //!
-//! Policies that cannot read `context.grant` decide the same on every path;
-//! they are evaluated once per request, the others once per path (see
-//! [`GovernancePolicies::is_per_grant`]).
+//! The path without a grant is the whole policy set, evaluated once. Policies
+//! that cannot read `context.grant` decide the same on every path (see
+//! [`GovernancePolicies::is_per_grant`]); their outcome is read off that
+//! evaluation, and only the others are evaluated on each grant's path. When
+//! those are the default per-grant policies, a candidate grant that can
+//! satisfy none of them (see `crate::prefilter`) is not put to Cedar: its
+//! path is known to add nothing of its own.
 
 use std::collections::BTreeSet;
 use std::sync::Arc;
@@ -31,6 +35,7 @@ use crate::entities::{names, principal_entity, record_entity};
 use crate::error::{ConsentError, GovernanceError};
 use crate::governance::{schema, GovernancePolicies};
 use crate::grant::{Action, Grant};
+use crate::prefilter;
 use crate::purpose::PurposeOfUse;
 use crate::state::{ConsentEvent, ConsentState};
 
@@ -255,10 +260,24 @@ impl PolicyEngine {
         let (principal_uid, resource_uid) = (principal.uid(), resource.uid());
         let action = names.action(request.action);
         let grant_uids: Vec<_> = candidates.iter().map(|(_, e)| e.uid()).collect();
+        // Which candidate grants go to Cedar: all, unless the prefilter
+        // shows a grant can satisfy no per-grant policy.
+        let prefilter = self.governance.prefilter_applies();
+        let to_cedar: Vec<bool> = candidates
+            .iter()
+            .map(|(grant, _)| !(prefilter && prefilter::cannot_decide(grant, request)))
+            .collect();
+        // A grant's entity is read only as `context.grant`, unless a policy
+        // names the grant type: then every candidate's entity is given.
+        let all_grant_entities = self.governance.names_grant_type();
         let entities = Entities::from_entities(
-            [principal, resource]
-                .into_iter()
-                .chain(candidates.iter().map(|(_, e)| (*e).clone())),
+            [principal, resource].into_iter().chain(
+                candidates
+                    .iter()
+                    .zip(&to_cedar)
+                    .filter(|(_, to_cedar)| all_grant_entities || **to_cedar)
+                    .map(|((_, e), _)| (*e).clone()),
+            ),
             schema,
         )
         .map_err(|e| e.to_string())?;
@@ -311,27 +330,62 @@ impl PolicyEngine {
             }
         };
 
-        // The policies that cannot read the grant decide the same on every
-        // path: evaluate them once. The others, once without a grant and
-        // once per candidate grant.
+        // The path without a grant: the whole set, once.
         let without_grant = context(None)?;
-        let shared = evaluate(&without_grant, self.governance.grant_independent());
+        let whole = evaluate(&without_grant, self.governance.policy_set());
         let mut paths: Vec<Path> = Vec::with_capacity(candidates.len() + 1);
-        let per_grant = self.governance.per_grant();
-        paths.push(Path::merge(
-            &shared,
-            evaluate(&without_grant, per_grant),
-            None,
-        ));
-        for (uid, (grant, _)) in grant_uids.iter().zip(candidates) {
-            let with_grant = context(Some(uid))?;
-            paths.push(Path::merge(
-                &shared,
-                evaluate(&with_grant, per_grant),
-                Some(grant.id.as_str()),
-            ));
+        if !candidates.is_empty() {
+            // The policies that cannot read the grant decide the same on
+            // every path: their outcome is read off the whole set's when it
+            // can be, else evaluated once. The others, once per candidate
+            // grant, unless the prefilter shows the grant satisfies none.
+            let shared = match self.grant_independent_outcome(&whole) {
+                Some(shared) => shared,
+                None => evaluate(&without_grant, self.governance.grant_independent()),
+            };
+            let per_grant = self.governance.per_grant();
+            for ((uid, (grant, _)), to_cedar) in grant_uids.iter().zip(candidates).zip(to_cedar) {
+                let own = if to_cedar {
+                    evaluate(&context(Some(uid))?, per_grant)
+                } else {
+                    Outcome::nothing()
+                };
+                paths.push(Path::merge(&shared, own, Some(grant.id.as_str())));
+            }
         }
+        paths.push(Path {
+            allowed: whole.allowed,
+            grant: None,
+            reasons: whole.reasons,
+            errors: whole.errors,
+        });
         Ok(self.combine(paths))
+    }
+
+    /// The outcome of the grant-independent policies without a grant, from
+    /// the whole set's: Cedar names the satisfied permits when it allows and
+    /// the satisfied forbids when it denies, so the part among the
+    /// grant-independent policies is known, except when only per-grant
+    /// forbids fired (then which grant-independent permits hold is not
+    /// said: `None`). The errors are the whole set's: a path's errors only
+    /// join the decision's, which include the whole set's anyway.
+    fn grant_independent_outcome(&self, whole: &Outcome) -> Option<Outcome> {
+        let independent: Vec<String> = whole
+            .reasons
+            .iter()
+            .filter(|id| !self.governance.is_per_grant(id))
+            .cloned()
+            .collect();
+        if !whole.allowed && independent.is_empty() && !whole.reasons.is_empty() {
+            return None;
+        }
+        Some(Outcome {
+            // Allowed: the independent permits, if any. Denied: the
+            // independent forbids, or none at all (then no permit held).
+            allowed: whole.allowed && !independent.is_empty(),
+            reasons: independent,
+            errors: whole.errors.clone(),
+        })
     }
 
     /// Combines the evaluations: a permit through consent or any policy not
@@ -427,6 +481,15 @@ impl<'a> Path<'a> {
 }
 
 impl Outcome {
+    /// No policy satisfied, no error.
+    fn nothing() -> Outcome {
+        Outcome {
+            allowed: false,
+            reasons: Vec::new(),
+            errors: Vec::new(),
+        }
+    }
+
     fn forbids(&self) -> impl Iterator<Item = &String> {
         self.reasons.iter().filter(|_| !self.allowed)
     }
@@ -609,6 +672,274 @@ mod tests {
             },
             time: rng.gen_range(0..110),
             break_glass_justification: rng.gen_bool(0.3).then(|| "emergency".to_owned()),
+        }
+    }
+
+    mod prefiltered {
+        use super::*;
+        use proptest::collection::{btree_set, vec};
+        use proptest::option;
+        use proptest::prelude::*;
+        use proptest::sample::select;
+
+        const PATIENTS: [&str; 2] = ["did:key:zA", "did:key:zB"];
+        const GRANTEES: [&str; 4] = [
+            "did:key:zB",
+            "did:key:zC",
+            "did:key:zD",
+            "did:web:org.example",
+        ];
+
+        fn strings(pool: &'static [&'static str]) -> impl Strategy<Value = BTreeSet<String>> {
+            btree_set(select(pool).prop_map(str::to_owned), 0..=pool.len())
+        }
+
+        /// A grant, and whether its patient revokes it right away. Periods
+        /// start and end on both sides of the requests' times.
+        fn grant(id: usize) -> impl Strategy<Value = (Grant, bool)> {
+            (
+                (select(PATIENTS.to_vec()), select(GRANTEES.to_vec())),
+                (
+                    strings(&["lab", "imaging"]),
+                    strings(&["Observation", "Condition"]),
+                    strings(&["r0", "r1"]),
+                ),
+                btree_set(select(Action::ALL.to_vec()), 1..=2),
+                select(PurposeOfUse::ALL.to_vec()),
+                (0i64..60, 1i64..60),
+                strings(&["FR", "US"]),
+                prop::bool::weighted(0.15),
+            )
+                .prop_filter("a grant names its scope", |(_, (c, t, r), ..)| {
+                    !(c.is_empty() && t.is_empty() && r.is_empty())
+                })
+                .prop_map(
+                    move |(
+                        (patient, grantee),
+                        (categories, resource_types, record_ids),
+                        actions,
+                        purpose,
+                        (start, length),
+                        jurisdictions,
+                        revoked,
+                    )| {
+                        let grant = Grant {
+                            id: format!("g{id}"),
+                            patient: patient.to_owned(),
+                            grantee: grantee.to_owned(),
+                            scope: Scope {
+                                categories,
+                                resource_types,
+                                record_ids,
+                            },
+                            actions,
+                            purpose,
+                            not_before: start,
+                            not_after: start + length,
+                            jurisdictions,
+                        };
+                        (grant, revoked)
+                    },
+                )
+        }
+
+        fn grants() -> impl Strategy<Value = Vec<(Grant, bool)>> {
+            (0usize..30).prop_flat_map(|n| (0..n).map(grant).collect::<Vec<_>>())
+        }
+
+        fn request() -> impl Strategy<Value = AccessRequest> {
+            (
+                (
+                    select(["did:key:zA", "did:key:zB", "did:key:zC", "did:key:zD"].to_vec()),
+                    strings(&["clinician", "billing", "operator"]),
+                    prop::bool::ANY,
+                    prop::bool::weighted(0.1),
+                    option::of(select(["FR", "US", "DE"].to_vec())),
+                    prop::bool::weighted(0.8),
+                ),
+                select(PATIENTS.to_vec()),
+                select(Action::ALL.to_vec()),
+                select(PurposeOfUse::ALL.to_vec()),
+                (
+                    select(["r0", "r1", "r2"].to_vec()),
+                    select(["Observation", "Condition"].to_vec()),
+                    option::of(select(["lab", "imaging", "directory"].to_vec())),
+                ),
+                -5i64..125,
+                option::of(select(["", "  ", "unconscious"].to_vec())),
+            )
+                .prop_map(
+                    |(
+                        (did, roles, in_org, suspended, jurisdiction, licensed),
+                        patient,
+                        action,
+                        purpose,
+                        (id, resource_type, category),
+                        time,
+                        justification,
+                    )| AccessRequest {
+                        requester: Requester {
+                            did: did.to_owned(),
+                            roles,
+                            organizations: if in_org {
+                                ["did:web:org.example".to_owned()].into()
+                            } else {
+                                BTreeSet::new()
+                            },
+                            suspended,
+                            jurisdiction: jurisdiction.map(str::to_owned),
+                            licence: licensed.then(|| Licence {
+                                jurisdiction: "FR".to_owned(),
+                                profession: "physician".to_owned(),
+                            }),
+                        },
+                        patient: patient.to_owned(),
+                        action,
+                        purpose,
+                        record: RecordRef {
+                            id: id.to_owned(),
+                            resource_type: resource_type.to_owned(),
+                            category: category.map(str::to_owned),
+                        },
+                        time,
+                        break_glass_justification: justification.map(str::to_owned),
+                    },
+                )
+        }
+
+        /// Governance sets under which the prefilter applies (the defaults;
+        /// the defaults without the jurisdiction forbid; the defaults with
+        /// grant-independent additions) and under which it does not (other
+        /// per-grant policies, including forbids that fire without a grant,
+        /// and a changed consent policy).
+        fn governance_texts() -> Vec<(String, bool)> {
+            let defaults = crate::governance::DEFAULT_POLICIES;
+            let no_jurisdiction = defaults.replace(
+                "!context.grant.jurisdictions.isEmpty() &&",
+                "false && !context.grant.jurisdictions.isEmpty() &&",
+            );
+            let without_jurisdiction = {
+                let start = defaults
+                    .find("@id(\"forbid-outside-grant-jurisdiction\")")
+                    .unwrap_or(0);
+                let end = defaults[start..]
+                    .find("};")
+                    .map_or(start, |i| start + i + 2);
+                format!("{}{}", &defaults[..start], &defaults[end..])
+            };
+            let independent_extras = r#"
+                @id("operations-read")
+                permit (principal, action == Hygeia::Action::"read", resource)
+                when { context.purpose == "HOPERAT" && principal.roles.contains("operator") };
+                @id("no-billing-staff")
+                forbid (principal, action, resource)
+                when { principal.roles.contains("billing") && !principal.roles.contains("clinician") };
+            "#;
+            let looser = defaults.replace("context.time < context.grant.notAfter &&", "");
+            // Grant-independent, yet reads a grant's entity when it is among
+            // the request's (and errs when it is not).
+            let names_a_grant = format!(
+                "{defaults}\n@id(\"grant-literal\") forbid (principal, action, resource) \
+                 when {{ Hygeia::Grant::\"g3\".notAfter < context.time }};"
+            );
+            vec![
+                (defaults.to_owned(), true),
+                (without_jurisdiction, true),
+                (format!("{defaults}\n{independent_extras}"), true),
+                (format!("{defaults}\n{EXTRA_POLICIES}"), false),
+                (EXTRA_POLICIES.to_owned(), false),
+                (no_jurisdiction, false),
+                (looser, false),
+                (names_a_grant, true),
+            ]
+        }
+
+        proptest! {
+            #![proptest_config(ProptestConfig::with_cases(96))]
+
+            /// Skipping Cedar for candidate grants the prefilter rules out,
+            /// and reading the grant-independent outcome off the whole
+            /// set's, decide exactly as the whole set evaluated on every
+            /// path: effect, flag, reasons, grants and errors.
+            #[test]
+            fn prefiltered_decisions_equal_every_path_through_cedar(
+                grants in grants(),
+                requests in vec(request(), 1..24),
+            ) {
+                let mut state = ConsentState::new();
+                for (grant, revoked) in grants {
+                    let patient = grant.patient.clone();
+                    let id = grant.id.clone();
+                    state
+                        .apply(&ConsentEvent::Grant { author: patient.clone(), grant })
+                        .map_err(|e| TestCaseError::fail(e.to_string()))?;
+                    if revoked {
+                        state
+                            .apply(&ConsentEvent::Revoke { author: patient, grant_id: id })
+                            .map_err(|e| TestCaseError::fail(e.to_string()))?;
+                    }
+                }
+                for (version, (text, prefilter)) in governance_texts().into_iter().enumerate() {
+                    let governance = GovernancePolicies::parse(version as u64 + 1, &text)
+                        .map_err(|e| TestCaseError::fail(e.to_string()))?;
+                    prop_assert_eq!(governance.prefilter_applies(), prefilter, "{}", text);
+                    let engine = PolicyEngine::with_state(governance, state.clone());
+                    for request in &requests {
+                        let mut fast = engine.decide(request);
+                        fast.reasons.sort();
+                        let whole = decide_unsplit(&engine, request);
+                        prop_assert_eq!(&fast, &whole, "{:?}\n{}", request, text);
+                    }
+                }
+            }
+        }
+
+        /// The generated cases reach what the property is about: candidate
+        /// grants skipped by the prefilter, candidate grants put to Cedar,
+        /// and permits through consent and through break-glass.
+        #[test]
+        fn generated_cases_reach_skipped_and_evaluated_grants() {
+            use proptest::strategy::ValueTree;
+            use proptest::test_runner::TestRunner;
+            let mut runner = TestRunner::deterministic();
+            let strategy = (grants(), vec(request(), 24));
+            let engine_defaults = PolicyEngine::new();
+            let (mut skipped, mut evaluated, mut consent, mut break_glass) = (0, 0, 0, 0);
+            for _ in 0..200 {
+                let Ok(tree) = strategy.new_tree(&mut runner) else {
+                    continue;
+                };
+                let (grants, requests) = tree.current();
+                let mut engine = engine_defaults.clone();
+                for (grant, _) in grants {
+                    let author = grant.patient.clone();
+                    let _ = engine.apply(&ConsentEvent::Grant { author, grant });
+                }
+                for r in &requests {
+                    for grantee in
+                        std::iter::once(&r.requester.did).chain(&r.requester.organizations)
+                    {
+                        for (grant, _) in engine.consents.candidates(&r.patient, grantee) {
+                            if prefilter::cannot_decide(grant, r) {
+                                skipped += 1;
+                            } else {
+                                evaluated += 1;
+                            }
+                        }
+                    }
+                    let d = engine.decide(r);
+                    consent += usize::from(d.is_permit() && !d.break_glass);
+                    break_glass += usize::from(d.break_glass);
+                }
+            }
+            for (what, n) in [
+                ("skipped", skipped),
+                ("evaluated", evaluated),
+                ("consent permits", consent),
+                ("break-glass permits", break_glass),
+            ] {
+                assert!(n >= 10, "{what}: only {n}");
+            }
         }
     }
 

@@ -59,6 +59,15 @@ pub struct GovernancePolicies {
     break_glass: BTreeSet<String>,
     /// Whether the text names a `Hygeia::Record` entity ([`names_records`]).
     names_records: bool,
+    /// Whether the per-grant policies are among those whose meaning
+    /// `crate::prefilter` knows, so that candidate grants that cannot
+    /// change a decision skip their Cedar evaluation.
+    prefilter: bool,
+    /// Whether some policy names the grant entity type (an entity literal
+    /// such as `Hygeia::Grant::"g1"`, or an `is` test): then a grant's
+    /// entity may be read other than as `context.grant`, and every
+    /// candidate grant's entity is given to Cedar.
+    names_grant_type: bool,
 }
 
 /// Whether Cedar text names a `Hygeia::Record` entity (conservatively:
@@ -117,6 +126,10 @@ impl GovernancePolicies {
                 message: join(result.validation_errors()),
             });
         }
+        let prefilter = crate::prefilter::applies_to(per_grant.policies());
+        let names_grant_type = set
+            .policies()
+            .any(|p| p.to_json().map_or(true, |json| mentions(&json, GRANT_TYPE)));
         Ok(GovernancePolicies {
             version,
             text: text.to_owned(),
@@ -125,6 +138,8 @@ impl GovernancePolicies {
             grant_independent,
             break_glass,
             names_records: names_records(text),
+            prefilter,
+            names_grant_type,
         })
     }
 
@@ -173,8 +188,18 @@ impl GovernancePolicies {
         self.per_grant.policy(&PolicyId::new(id)).is_some()
     }
 
+    /// Whether candidate grants are checked by `crate::prefilter` before
+    /// Cedar.
+    pub(crate) fn prefilter_applies(&self) -> bool {
+        self.prefilter
+    }
+
+    /// Whether some policy names the grant entity type (see the field).
+    pub(crate) fn names_grant_type(&self) -> bool {
+        self.names_grant_type
+    }
+
     /// The whole set.
-    #[cfg(test)]
     pub(crate) fn policy_set(&self) -> &PolicySet {
         &self.set
     }
@@ -197,6 +222,19 @@ fn may_read_grant(policy: &Policy) -> bool {
     match policy.to_json() {
         Ok(json) => reads_grant(&json),
         Err(_) => true,
+    }
+}
+
+/// The grant entity type's name, as Cedar's JSON form of a policy spells it.
+const GRANT_TYPE: &str = "Hygeia::Grant";
+
+/// Whether `name` occurs in `v` as a string or a key.
+fn mentions(v: &Value, name: &str) -> bool {
+    match v {
+        Value::String(s) => s == name,
+        Value::Array(items) => items.iter().any(|i| mentions(i, name)),
+        Value::Object(map) => map.iter().any(|(k, v)| k == name || mentions(v, name)),
+        _ => false,
     }
 }
 
@@ -344,6 +382,20 @@ mod tests {
         let p = GovernancePolicies::parse(1, text).unwrap();
         assert!(p.is_per_grant("p"));
         assert!(!p.is_per_grant("q"));
+    }
+
+    #[test]
+    fn policies_naming_the_grant_type_are_found() {
+        assert!(!GovernancePolicies::default_policies().names_grant_type());
+        for condition in [
+            r#"Hygeia::Grant::"g1".notAfter < context.time"#,
+            r#"context has grant && context.grant is Hygeia::Grant"#,
+        ] {
+            let text =
+                format!(r#"@id("p") forbid(principal, action, resource) when {{ {condition} }};"#);
+            let p = GovernancePolicies::parse(1, &text).unwrap();
+            assert!(p.names_grant_type(), "{condition}");
+        }
     }
 
     #[test]

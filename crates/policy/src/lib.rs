@@ -73,6 +73,7 @@ pub mod error;
 pub mod governance;
 pub mod grant;
 pub mod jurisdiction;
+mod prefilter;
 pub mod purpose;
 pub mod state;
 
