@@ -252,6 +252,10 @@ fn body(
             _ => json!({"op": "rotate", "key": did_at(0), "new_key": did_at(1)}),
         },
         "network.node" => json!({"org": pick(&pools.orgs, p[0]), "node": did_at(1)}),
+        "network.validators" => json!({
+            "epoch": p[0] % 3,
+            "validators": [{"key": did_at(1), "address": format!("127.0.0.1:{}", 1024 + p[2] % 1000)}],
+        }),
         "record.replicate" => json!({
             "record": pick(&pools.commitments, p[0]), "from": did_at(1), "to": did_at(2),
             "sha256": commitment(p[3] as u8), "time": NOW,

@@ -345,10 +345,12 @@ impl Victims {
     /// Everything about the victims that readers and decisions see.
     pub fn standing(&self, state: &LedgerState) -> Vec<String> {
         let mut seen = vec![format!(
-            "network {:?} custodians {:?} nodes {:?}",
+            "network {:?} custodians {:?} nodes {:?} epoch {} validators {:?}",
             state.network.id(),
             state.network.custodians().collect::<Vec<_>>(),
-            state.replication.bindings().collect::<Vec<_>>()
+            state.replication.bindings().collect::<Vec<_>>(),
+            state.network.epoch(),
+            state.network.validator_keys()
         )];
         let consents = state.policy.consents();
         for key in [
