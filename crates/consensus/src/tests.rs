@@ -336,10 +336,10 @@ async fn wait_for(context: &Context, limit: Duration, mut done: impl FnMut() -> 
     }
 }
 
-/// Four validators on the simulated network (every pair joined by
+/// One validator per key of `keys` on the simulated network (every pair joined by
 /// `link`), each started with the proposing behaviour `proposing` gives
 /// it; the data directories must outlive the nodes.
-async fn four_nodes(
+async fn start_nodes(
     context: &Context,
     keys: &Keys,
     link: Link,
@@ -349,7 +349,9 @@ async fn four_nodes(
     Oracle<PublicKey, Context>,
     Vec<tempfile::TempDir>,
 ) {
-    let dirs: Vec<_> = (0..4).map(|_| tempfile::tempdir().unwrap()).collect();
+    let dirs: Vec<_> = (0..keys.nodes.len())
+        .map(|_| tempfile::tempdir().unwrap())
+        .collect();
     let oracle = network_with(context, keys, link).await;
     let mut nodes = Vec::new();
     for (i, dir) in dirs.iter().enumerate() {
@@ -371,7 +373,7 @@ fn four_nodes_order_submissions_into_identical_logs() {
     runner(1).start(|context| async move {
         let keys = keys(4);
         let (nodes, _oracle, _dirs) =
-            four_nodes(&context, &keys, link(), |_| Proposing::Honest).await;
+            start_nodes(&context, &keys, link(), |_| Proposing::Honest).await;
         // 40 submissions, spread over the four nodes (a client may submit
         // to any node); one of them holds two transactions.
         let mut answers = Vec::new();
@@ -435,7 +437,7 @@ fn a_partition_stops_progress_without_forking_and_healing_resumes_it() {
     runner(2).start(|context| async move {
         let keys = keys(4);
         let (nodes, oracle, _dirs) =
-            four_nodes(&context, &keys, link(), |_| Proposing::Honest).await;
+            start_nodes(&context, &keys, link(), |_| Proposing::Honest).await;
         let first = nodes[0]
             .bft()
             .submit(vec![register(&keys, 0)])
@@ -507,7 +509,7 @@ fn a_partition_stops_progress_without_forking_and_healing_resumes_it() {
 fn a_block_with_a_refused_transaction_is_never_finalized() {
     runner(3).start(|context| async move {
         let keys = keys(4);
-        let (nodes, _oracle, _dirs) = four_nodes(&context, &keys, link(), |i| {
+        let (nodes, _oracle, _dirs) = start_nodes(&context, &keys, link(), |i| {
             if i == 0 {
                 Proposing::Unchecked
             } else {
@@ -571,7 +573,7 @@ fn a_block_with_a_refused_transaction_is_never_finalized() {
 fn a_block_whose_transaction_bytes_were_never_seen_is_verified_and_refused() {
     runner(5).start(|context| async move {
         let keys = keys(4);
-        let (nodes, _oracle, _dirs) = four_nodes(&context, &keys, link(), |i| {
+        let (nodes, _oracle, _dirs) = start_nodes(&context, &keys, link(), |i| {
             if i == 0 {
                 Proposing::Forging
             } else {
@@ -916,7 +918,7 @@ fn the_sequencer_and_the_bft_orderer_give_the_same_log() {
     // Four organizations, BFT: the same submissions through the same trait.
     runner(7).start(|context| async move {
         let (nodes, _oracle, _dirs) =
-            four_nodes(&context, &keys, link(), |_| Proposing::Honest).await;
+            start_nodes(&context, &keys, link(), |_| Proposing::Honest).await;
         let orderer: &dyn Orderer = nodes[2].bft();
         let indexes = order_one_by_one(orderer, &txs).await;
         assert_eq!(indexes, (1..=12).collect::<Vec<u64>>());
@@ -1242,7 +1244,7 @@ fn catch_up_from_far_behind(seed: u64, liar: bool) {
     );
     runner.start(|context| async move {
         let keys = keys(4);
-        let (nodes, oracle, dirs) = four_nodes(&context, &keys, fast_link(), |i| {
+        let (nodes, oracle, dirs) = start_nodes(&context, &keys, fast_link(), |i| {
             if liar && i == 0 {
                 Proposing::MisleadingCatchUp
             } else {
@@ -1393,22 +1395,8 @@ async fn stop(context: &Context, node: Node) {
 fn governance_removes_a_validator_at_an_epoch_and_the_three_others_go_on() {
     runner(21).start(|context| async move {
         let keys = keys(4);
-        let dirs: Vec<_> = (0..4).map(|_| tempfile::tempdir().unwrap()).collect();
-        let oracle = network(&context, &keys).await;
-        let mut nodes = Vec::new();
-        for i in 0..4 {
-            nodes.push(
-                start_node(
-                    &context,
-                    &oracle,
-                    &keys,
-                    i,
-                    dirs[i].path(),
-                    Proposing::Honest,
-                )
-                .await,
-            );
-        }
+        let (nodes, oracle, _dirs) =
+            start_nodes(&context, &keys, link(), |_| Proposing::Honest).await;
         nodes[0]
             .bft()
             .submit(vec![register(&keys, 1)])
@@ -1495,22 +1483,8 @@ fn governance_removes_a_validator_at_an_epoch_and_the_three_others_go_on() {
 fn a_node_restarted_after_an_epoch_change_resumes_in_the_new_epoch() {
     runner(22).start(|context| async move {
         let keys = keys(5);
-        let dirs: Vec<_> = (0..5).map(|_| tempfile::tempdir().unwrap()).collect();
-        let oracle = network(&context, &keys).await;
-        let mut nodes = Vec::new();
-        for i in 0..5 {
-            nodes.push(
-                start_node(
-                    &context,
-                    &oracle,
-                    &keys,
-                    i,
-                    dirs[i].path(),
-                    Proposing::Honest,
-                )
-                .await,
-            );
-        }
+        let (mut nodes, oracle, dirs) =
+            start_nodes(&context, &keys, link(), |_| Proposing::Honest).await;
         let change = nodes[0]
             .bft()
             .submit(vec![validators_change(&keys, 1, &[0, 1, 2, 3])])
