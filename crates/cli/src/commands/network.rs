@@ -1,4 +1,5 @@
-//! `hygeia network init`: a multi-organization network's genesis.
+//! `hygeia network`: a multi-organization network's genesis (`init`) and
+//! the governance change of its validator set at an epoch (`validators`).
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -19,6 +20,32 @@ pub enum NetworkCommand {
     /// address and HTTP URL. Then start each node with
     /// `hygeia serve --data-dir DIR --peers DIR/peers.json --listen HTTP_ADDRESS`.
     Init(InitArgs),
+    /// Name the validator set of the network's next epoch: a
+    /// `network.validators` transaction, signed with the governance key and
+    /// submitted to a node. The epoch changes after the block that holds
+    /// it; a node left out stops voting then, and a node named anew must
+    /// be a custodian of the genesis. Every validator of the next epoch is
+    /// named, the ones that stay included (docs/network.md, "Membership
+    /// changes at an epoch").
+    Validators(ValidatorsArgs),
+}
+
+#[derive(Args)]
+pub struct ValidatorsArgs {
+    /// Node to submit to (any node of the network).
+    #[arg(long)]
+    pub node: String,
+    /// The governance key file.
+    #[arg(long, short)]
+    pub key: PathBuf,
+    /// The epoch the set is for. Default: the node's current epoch plus one.
+    #[arg(long)]
+    pub epoch: Option<u64>,
+    /// One validator of the next epoch: its node's did:key and the p2p
+    /// address its peers dial, DID@IP:PORT (a node's did:key is
+    /// `hygeia key did --key DATA_DIR/node.key`). Repeat for each.
+    #[arg(long = "validator", required = true, value_name = "DID@IP:PORT")]
+    pub validators: Vec<String>,
 }
 
 #[derive(Args)]
@@ -64,7 +91,53 @@ pub fn run(command: NetworkCommand) -> anyhow::Result<ExitCode> {
             );
             Ok(ExitCode::SUCCESS)
         }
+        NetworkCommand::Validators(args) => validators(args),
     }
+}
+
+fn validators(args: ValidatorsArgs) -> anyhow::Result<ExitCode> {
+    let members = args
+        .validators
+        .iter()
+        .map(|validator| parse_validator(validator))
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    let key = hygeia_identity::Keypair::read_key_file(&args.key)?;
+    let info = super::node_info(&args.node)?;
+    let network = super::node_network(&info)?;
+    let epoch = match args.epoch {
+        Some(epoch) => epoch,
+        None => {
+            let current = info["epoch"]
+                .as_u64()
+                .context("the node did not say its epoch: give --epoch")?;
+            current + 1
+        }
+    };
+    eprintln!(
+        "naming {} validators for epoch {epoch} of {network}",
+        members.len()
+    );
+    let raw = hygeia_ledger::TxBuilder {
+        network: &network,
+        tx_type: "network.validators",
+        nonce: super::tx::fresh_nonce(),
+        body: serde_json::json!({"epoch": epoch, "validators": members}),
+    }
+    .sign(&key);
+    super::tx::submit(&args.node, raw)
+}
+
+/// Parses `DID@IP:PORT` into a `network.validators` member.
+fn parse_validator(validator: &str) -> anyhow::Result<serde_json::Value> {
+    let (did, address) = validator
+        .rsplit_once('@')
+        .with_context(|| format!("--validator {validator}: expected DID@IP:PORT"))?;
+    hygeia_identity::Did::parse_cached(did)
+        .map_err(|e| anyhow::anyhow!("--validator {validator}: {did} is not a did:key: {e}"))?;
+    let address: SocketAddr = address
+        .parse()
+        .with_context(|| format!("--validator {validator}: {address} is not an IP address and port"))?;
+    Ok(serde_json::json!({"key": did, "address": address.to_string()}))
 }
 
 /// Parses `DATA_DIR@P2P_ADDRESS[@HTTP_URL]` arguments.
@@ -118,6 +191,25 @@ fn parse_node(node: &str) -> anyhow::Result<InitNode> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_validator_argument_is_a_did_key_and_an_ip_address() {
+        let did = hygeia_identity::Keypair::generate().did().to_string();
+        let member = parse_validator(&format!("{did}@127.0.0.1:7201")).unwrap();
+        assert_eq!(
+            member,
+            serde_json::json!({"key": did, "address": "127.0.0.1:7201"})
+        );
+        for bad in [
+            format!("{did}"),
+            format!("{did}@localhost:7201"),
+            format!("{did}@127.0.0.1"),
+            "did:web:example.org@127.0.0.1:7201".to_owned(),
+            "@127.0.0.1:7201".to_owned(),
+        ] {
+            assert!(parse_validator(&bad).is_err(), "{bad} was accepted");
+        }
+    }
 
     #[test]
     fn a_node_argument_may_name_its_http_url() {

@@ -385,6 +385,15 @@ fn demo_network(
             "  record {record} (patient-2's HbA1c, granted to the clinic's clinician) held by org-1, replicated to org-2"
         );
     }
+    let epoch_leaf = std::fs::read(&seeded)
+        .ok()
+        .and_then(|bytes| serde_json::from_slice::<serde_json::Value>(&bytes).ok())
+        .and_then(|summary| summary["epoch_leaf"].as_u64());
+    if let Some(leaf) = epoch_leaf {
+        println!(
+            "  epoch 1 since leaf {leaf}: governance named the {n} nodes again, with their p2p addresses, as its validators (network.validators)"
+        );
+    }
     println!("  demo keys: {}", keys.dir.display());
     println!();
     println!("Try, in another terminal:");
@@ -405,6 +414,12 @@ fn demo_network(
         "  curl -s http://{}/v1/studies   # the demo trial, ordered by every node",
         http(n - 1)
     );
+    if epoch_leaf.is_some() {
+        println!(
+            "  curl -s http://{}/v1/node   # the network's epoch and its validators (hygeia network validators --help changes them)",
+            http(n - 1)
+        );
+    }
     if let Some(record) = &replicated {
         println!(
             "  hygeia record get --node http://{} --key {} {record}   # the clinic's clinician, served by the clinic's node (org-2) from its copy",
@@ -458,12 +473,18 @@ fn seed_network(
     } else {
         serde_json::Value::Null
     };
+    let epoch_leaf = if urls.len() >= 2 {
+        Some(name_the_validators_again(urls, first_dir, keys).context("changing the epoch")?)
+    } else {
+        None
+    };
     let summary = json!({
         "node": url,
         "records": records.len(),
         "fhir_patients": fhir_patients,
         "fhir_resources": fhir["resources"].as_u64().unwrap_or(0),
         "replicated": replicated,
+        "epoch_leaf": epoch_leaf,
     });
     let path = base.join("demo-network-seeded.json");
     std::fs::write(&path, serde_json::to_vec_pretty(&summary)?)
@@ -517,6 +538,48 @@ fn bind_and_replicate(
         );
         std::thread::sleep(Duration::from_millis(200));
     }
+}
+
+/// Governance names every node of the demo, with its p2p address, as a
+/// validator of epoch 1 (`network.validators`), so the network shows an
+/// epoch change: every node stops epoch 0's consensus engine after the
+/// block that holds it and goes on in epoch 1's. Waits until every node
+/// says epoch 1; returns the transaction's leaf index.
+fn name_the_validators_again(
+    urls: &[String],
+    first_dir: &Path,
+    keys: &DemoKeys,
+) -> anyhow::Result<u64> {
+    use crate::client::Client;
+    let peers =
+        hygeia_node::ordering::read_peers(&first_dir.join(hygeia_node::config::PEERS_FILE))?;
+    let validators: Vec<serde_json::Value> = peers
+        .peers
+        .iter()
+        .map(|peer| json!({"key": peer.did, "address": peer.p2p.to_string()}))
+        .collect();
+    let receipt = Client::with_key(&urls[0], keys.key("governance")?).submit(
+        "network.validators",
+        json!({"epoch": 1, "validators": validators}),
+    )?;
+    let leaf = receipt["index"]
+        .as_u64()
+        .context("the node did not say the transaction's leaf index")?;
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    for url in urls {
+        while crate::commands::node_info(url)
+            .ok()
+            .and_then(|info| info["epoch"].as_u64())
+            != Some(1)
+        {
+            anyhow::ensure!(
+                std::time::Instant::now() < deadline,
+                "the node at {url} did not reach epoch 1 within 30 s (see its node.log)"
+            );
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    }
+    Ok(leaf)
 }
 
 async fn shutdown_signal() {

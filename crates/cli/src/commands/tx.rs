@@ -99,7 +99,7 @@ pub fn run(command: TxCommand) -> anyhow::Result<ExitCode> {
     }
 }
 
-fn submit(node: &str, raw: Vec<u8>) -> anyhow::Result<ExitCode> {
+pub fn submit(node: &str, raw: Vec<u8>) -> anyhow::Result<ExitCode> {
     let url = format!("{}/v1/transactions", node.trim_end_matches('/'));
     let response = reqwest::blocking::Client::new()
         .post(&url)

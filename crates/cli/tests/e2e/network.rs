@@ -460,6 +460,26 @@ fn the_four_node_demo_seeds_data_every_node_orders() {
             assert!(Instant::now() < deadline, "the nodes disagree: {seen:?}");
             std::thread::sleep(Duration::from_millis(200));
         }
+        // The demo changed the epoch: every node runs epoch 1, whose
+        // validators governance named with their addresses.
+        assert!(
+            text.contains("epoch 1 since leaf"),
+            "the banner says the epoch changed: {text}"
+        );
+        for url in &urls {
+            let info: serde_json::Value = client
+                .get(format!("{url}/v1/node"))
+                .send()
+                .unwrap()
+                .json()
+                .unwrap();
+            assert_eq!(info["epoch"], 1, "{url}: {info}");
+            assert_eq!(
+                info["validators"].as_array().map(Vec::len),
+                Some(4),
+                "{url}: {info}"
+            );
+        }
         // The demo's trial, seeded through org-1, is in org-4's state.
         let studies: serde_json::Value = client
             .get(format!("{}/v1/studies", urls[3]))

@@ -14,18 +14,38 @@ use crate::node::Node;
 /// `GET /v1/node`: what a client needs to talk to and verify this node.
 pub async fn node_info(State(node): State<Arc<Node>>) -> Json<Value> {
     let checkpoint = node.sequencer.latest_checkpoint();
-    let (network_id, custodians) = {
+    let (network_id, custodians, epoch, validators) = {
         let committed = node.state.read();
         let network = &committed.state.network;
+        // Epoch 0's set is the genesis custodians, whose addresses are in
+        // each node's peers file, not in the log; a later epoch's set was
+        // named with its addresses by governance.
+        let validators: Vec<Value> = if network.epoch() > 0 {
+            network
+                .validators()
+                .iter()
+                .map(|v| json!({"key": v.key, "address": v.address}))
+                .collect()
+        } else {
+            network
+                .validator_keys()
+                .into_iter()
+                .map(|key| json!({"key": key}))
+                .collect()
+        };
         (
             network.id().map(str::to_owned),
             network.custodians().map(str::to_owned).collect::<Vec<_>>(),
+            network.epoch(),
+            validators,
         )
     };
     Json(json!({
         "network": node.config.network,
         "network_id": network_id,
         "custodians": custodians,
+        "epoch": epoch,
+        "validators": validators,
         "node_did": node.node_did,
         "checkpoint_verifier_key": node.verifier_key,
         "cosigner_key": node.witness.verifier_key(),

@@ -167,8 +167,16 @@ async fn only_governance_names_the_next_validator_set() {
         "network.validator_not_custodian",
     )
     .await;
+    let before = net.get("/v1/node").await.json();
+    assert_eq!(before["epoch"], 0);
+    assert!(before["validators"]
+        .as_array()
+        .is_some_and(|set| set.iter().any(|v| v["key"] == node.as_str())));
     net.submit_ok(&cast.governance, "network.validators", sets[1].clone())
         .await;
+    let after = net.get("/v1/node").await.json();
+    assert_eq!(after["epoch"], 1);
+    assert_eq!(after["validators"], sets[1]["validators"]);
     net.refused_tx(
         &cast.governance,
         "network.validators",
