@@ -158,7 +158,24 @@ pub struct Saved {
 }
 
 impl FollowerStore {
+    /// Opens the file, or starts a new one if it cannot be read: it holds
+    /// only what saves work (a cursor, and records the log names anyway),
+    /// so a damaged file is set aside as `replication.redb.damaged` and the
+    /// follower looks at every record again, rather than pulling nothing.
     pub fn open(path: &std::path::Path) -> Result<FollowerStore, FollowerStoreError> {
+        match Self::open_file(path) {
+            Ok(store) => Ok(store),
+            Err(FollowerStoreError(why)) if path.exists() => {
+                let aside = path.with_extension("redb.damaged");
+                tracing::error!(target: "hygeia::replication", error = %why, aside = %aside.display(), "the follower's file cannot be read: set aside; every record is looked at again");
+                std::fs::rename(path, &aside).map_err(store_err)?;
+                Self::open_file(path)
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    fn open_file(path: &std::path::Path) -> Result<FollowerStore, FollowerStoreError> {
         let db = redb::Database::create(path).map_err(store_err)?;
         let txn = db.begin_write().map_err(store_err)?;
         txn.open_table(CURSOR).map_err(store_err)?;
@@ -230,6 +247,18 @@ struct Wanted {
     attempts: u32,
     /// Pulled now (in `running`).
     running: bool,
+}
+
+impl Wanted {
+    /// Wanted from `holder`, due now.
+    fn new(holder: String) -> Wanted {
+        Wanted {
+            holder,
+            due: Instant::now(),
+            attempts: 0,
+            running: false,
+        }
+    }
 }
 
 struct Follower {
@@ -416,15 +445,7 @@ impl Follower {
             .forgotten
             .extend(held.into_iter().map(|(record, _)| record));
         for (record, holder) in wanted {
-            self.wanted.insert(
-                record,
-                Wanted {
-                    holder,
-                    due: Instant::now(),
-                    attempts: 0,
-                    running: false,
-                },
-            );
+            self.wanted.insert(record, Wanted::new(holder));
         }
         match cursor {
             Some(cursor) if cursor <= size => {
@@ -515,15 +536,7 @@ impl Follower {
                 continue;
             }
             self.unsaved.wanted.push((record.clone(), holder.clone()));
-            self.wanted.insert(
-                record,
-                Wanted {
-                    holder,
-                    due: Instant::now(),
-                    attempts: 0,
-                    running: false,
-                },
-            );
+            self.wanted.insert(record, Wanted::new(holder));
         }
     }
 
@@ -1046,6 +1059,27 @@ mod tests {
         let mut follower = follower(&net);
         assert!(!follower.restore().await);
         assert_eq!(follower.cursor, size);
+    }
+
+    /// A damaged `replication.redb` does not stop replication: it is set
+    /// aside and the follower starts as at a first start.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_damaged_follower_file_is_set_aside_and_every_record_looked_at() {
+        let net = crate::api::tests::Net::start();
+        let path = net.node.config.data_dir.join(FOLLOWER_FILE);
+        std::fs::write(&path, vec![0x5a; 8192]).unwrap();
+        let mut follower = follower(&net);
+        assert!(!follower.restore().await, "a first start");
+        assert_eq!(follower.cursor, *net.node.committed_size.borrow());
+        assert_eq!(
+            std::fs::read(path.with_extension("redb.damaged")).unwrap(),
+            vec![0x5a; 8192],
+            "the damaged file is kept aside, as it was"
+        );
+        follower.save().await;
+        drop(follower);
+        let saved = FollowerStore::open(&path).unwrap().load().unwrap();
+        assert_eq!(saved.cursor, Some(*net.node.committed_size.borrow()));
     }
 
     #[test]
