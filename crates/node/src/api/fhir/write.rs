@@ -294,37 +294,33 @@ pub fn prepare(
         .map(|resource| consent_category(resource_type, resource));
     let (on_existing, on_content, absent) = {
         let committed = node.state.read();
-        let on_existing = current.as_ref().map(|c| {
+        let decide_on = |subject: &Subject| {
             decide::decide(
                 &committed.state,
                 session,
                 purpose,
                 interaction,
-                &Subject {
-                    patient: &c.latest.patient,
-                    resource_type: resource_type.as_str(),
-                    category: &c.latest.category,
-                    commitment: Some(&c.latest.commitment),
-                },
+                subject,
                 now_ms / 1000,
             )
+        };
+        let on_existing = current.as_ref().map(|c| {
+            decide_on(&Subject {
+                patient: &c.latest.patient,
+                resource_type: resource_type.as_str(),
+                category: &c.latest.category,
+                commitment: Some(&c.latest.commitment),
+            })
         });
         let on_content = match (&target, &new_category) {
             (Some(Some(patient)), Some(category)) => Some(pending.decide_content(
                 || {
-                    decide::decide(
-                        &committed.state,
-                        session,
-                        purpose,
-                        interaction,
-                        &Subject {
-                            patient,
-                            resource_type: resource_type.as_str(),
-                            category,
-                            commitment: None,
-                        },
-                        now_ms / 1000,
-                    )
+                    decide_on(&Subject {
+                        patient,
+                        resource_type: resource_type.as_str(),
+                        category,
+                        commitment: None,
+                    })
                 },
                 (
                     interaction,
