@@ -8,7 +8,9 @@
 //! [`hygeia_vault::segment`]), `keys/keys.slots` (wrapped data keys in
 //! fixed slots, erased in place, see [`hygeia_vault::slots`]; the node's
 //! copy wrapped under the patient's group key, which is itself kept there
-//! sealed to the custodial key, see [`hygeia_vault::group`]),
+//! sealed to the custodial key, and the patient's copy wrapped under the
+//! key of a patient-copy generation, kept there sealed to the patient, see
+//! [`hygeia_vault::group`]),
 //! `custody.redb` (record metadata and break-glass justifications) and
 //! `custodial.key` (the node's X25519 private key, mode 0600).
 //!
@@ -148,6 +150,16 @@ pub struct Custody {
     /// Held while a group key is loaded or made, so two stores for the
     /// same new patient cannot make two keys.
     group_loading: Mutex<()>,
+    /// Each patient's current patient-copy generation: the key that wraps
+    /// the patient's copy of each new record's data key, sealed to the
+    /// patient once per generation (one X25519 operation per patient and
+    /// generation, not per record). Sealed to the patient only, it cannot
+    /// be unsealed here after a restart: memory only, and a patient with
+    /// none here gets a new generation. Bounded.
+    patient_copies: Mutex<HashMap<RecipientPublicKey, PatientCopyGeneration>>,
+    /// Held while a generation is made, so two stores for the same patient
+    /// do not make two.
+    patient_copy_making: Mutex<()>,
     /// Stores under each group key not yet settled ([`InFlight`]).
     in_flight: InFlightCounts,
     /// Shared by stores (from taking a group key to wrapping under it),
@@ -159,6 +171,21 @@ pub struct Custody {
 
 /// Most group keys kept in memory (about 100 bytes each).
 const GROUP_KEYS: usize = 1 << 20;
+
+/// Most patients' patient-copy generations kept in memory (about 130
+/// bytes each). Forgetting one costs the patient's next record a new
+/// generation (one HPKE seal and one slot), nothing else.
+const PATIENT_COPY_GENERATIONS: usize = GROUP_KEYS;
+
+/// A generation of a patient's patient-copy group: its id (a random one,
+/// [`GroupId::patient_copy_generation`]), its key, and whether the slot
+/// holding the key sealed to the patient is known to be durable.
+#[derive(Clone)]
+struct PatientCopyGeneration {
+    group: GroupId,
+    key: GroupKey,
+    durable: bool,
+}
 
 #[derive(Default)]
 struct RecentKeys {
@@ -197,6 +224,8 @@ impl Custody {
             recent_keys: Mutex::new(RecentKeys::default()),
             group_keys: Mutex::new(HashMap::new()),
             group_loading: Mutex::new(()),
+            patient_copies: Mutex::new(HashMap::new()),
+            patient_copy_making: Mutex::new(()),
             in_flight: Arc::new(Mutex::new(HashMap::new())),
             group_gate: RwLock::new(()),
         })
@@ -234,19 +263,23 @@ impl Custody {
         plaintext: impl Read,
         patient: &RecipientPublicKey,
     ) -> Result<Stored, CustodyError> {
-        // The patient's copy is sealed to their key with HPKE (they open it
-        // with nothing but their own key); the node's copy is wrapped under
-        // the patient's group key (one X25519 unwrap per patient, not one
-        // per record, when the node reads).
+        // The patient's copy is wrapped under their current patient-copy
+        // generation's key, sealed to them (they open it with nothing but
+        // their own key: `hygeia_vault::group::open_copy`), so storing
+        // costs no X25519 operation per record; the node's copy is wrapped
+        // under the patient's group key (one X25519 unwrap per patient, not
+        // one per record, when the node reads).
         let custodial = self.custodial.public_key();
         let key = DataKey::generate()?;
         let mut writer = vault.blobs().writer()?;
         hygeia_vault::encrypt(&key, media_type, plaintext, &mut writer)?;
         let blob = writer.commit()?;
+        let deferred = std::ptr::eq(vault, &self.deferred);
+        let generation = self.patient_copy_generation(patient, !deferred)?;
+        let patient_copy = group::wrap(&key, &blob, patient, &generation.group, &generation.key)?;
         vault
             .keys()
-            .put(&blob, patient, &hygeia_vault::wrap(&key, &blob, patient)?)?;
-        let deferred = std::ptr::eq(vault, &self.deferred);
+            .put_bytes(&blob, patient, &patient_copy.to_bytes())?;
         let group = GroupId::of(patient.as_bytes());
         let _gate = self.group_gate.read().unwrap_or_else(|p| p.into_inner());
         let in_flight = self.enter(group);
@@ -264,6 +297,76 @@ impl Custody {
             salt,
             in_flight,
         })
+    }
+
+    /// The patient's current patient-copy generation, or a new one (its
+    /// key sealed to the patient with HPKE and put in the key ring at its
+    /// slot). As with group keys: one made for a deferred store is durable
+    /// with the next [`Custody::sync`]; with `durable`, its slot is made
+    /// durable before it is returned (an immediate store's patient copy
+    /// must not refer to a key a crash could lose).
+    fn patient_copy_generation(
+        &self,
+        patient: &RecipientPublicKey,
+        durable: bool,
+    ) -> Result<PatientCopyGeneration, CustodyError> {
+        let current = self.patient_copies().get(patient).cloned();
+        let current = match current {
+            Some(current) => current,
+            None => {
+                let _making = self
+                    .patient_copy_making
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner());
+                // (Bound first: the guard must not live through the making.)
+                let made = self.patient_copies().get(patient).cloned();
+                match made {
+                    Some(current) => current,
+                    None => self.new_patient_copy_generation(patient, durable)?,
+                }
+            }
+        };
+        if durable && !current.durable {
+            self.sync()?;
+        }
+        Ok(current)
+    }
+
+    /// Starts a new patient-copy generation for `patient` (called with
+    /// `patient_copy_making` held).
+    fn new_patient_copy_generation(
+        &self,
+        patient: &RecipientPublicKey,
+        durable: bool,
+    ) -> Result<PatientCopyGeneration, CustodyError> {
+        let group = GroupId::patient_copy_generation(patient)?;
+        let key = GroupKey::generate()?;
+        let sealed = group::seal_group_key(&group, &key, patient)?;
+        let ring = if durable {
+            self.vault.keys()
+        } else {
+            self.deferred.keys()
+        };
+        ring.put(&group.slot(), patient, &sealed)?;
+        let generation = PatientCopyGeneration {
+            group,
+            key,
+            durable,
+        };
+        let mut copies = self.patient_copies();
+        if copies.len() >= PATIENT_COPY_GENERATIONS {
+            copies.clear();
+        }
+        copies.insert(*patient, generation.clone());
+        Ok(generation)
+    }
+
+    fn patient_copies(
+        &self,
+    ) -> std::sync::MutexGuard<'_, HashMap<RecipientPublicKey, PatientCopyGeneration>> {
+        self.patient_copies
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
     }
 
     /// Counts a store under `group` in flight until the guard is dropped.
@@ -350,7 +453,8 @@ impl Custody {
     }
 
     /// Makes every deferred write durable: one `fdatasync` of the segment
-    /// being appended to, one of the key file.
+    /// being appended to, one of the key file (the group keys and
+    /// patient-copy generations made for deferred stores included).
     pub fn sync(&self) -> Result<(), CustodyError> {
         let pending: Vec<GroupId> = self
             .groups()
@@ -358,12 +462,29 @@ impl Custody {
             .filter(|(_, (_, durable))| !durable)
             .map(|(id, _)| *id)
             .collect();
+        let pending_copies: Vec<(RecipientPublicKey, GroupId)> = self
+            .patient_copies()
+            .iter()
+            .filter(|(_, generation)| !generation.durable)
+            .map(|(patient, generation)| (*patient, generation.group))
+            .collect();
         self.vault.blobs().sync()?;
         self.vault.keys().sync()?;
-        let mut groups = self.groups();
-        for id in pending {
-            if let Some(entry) = groups.get_mut(&id) {
-                entry.1 = true;
+        {
+            let mut groups = self.groups();
+            for id in pending {
+                if let Some(entry) = groups.get_mut(&id) {
+                    entry.1 = true;
+                }
+            }
+        }
+        let mut copies = self.patient_copies();
+        for (patient, group) in pending_copies {
+            // (Only the generation whose slot was written before the flush.)
+            if let Some(generation) = copies.get_mut(&patient) {
+                if generation.group == group {
+                    generation.durable = true;
+                }
             }
         }
         Ok(())
@@ -732,6 +853,20 @@ impl Custody {
             .iter()
             .map(|(id, (key, _))| (*id, key.clone()))
             .collect()
+    }
+
+    /// The patient-copy generations held in memory: (patient, group, key).
+    pub(crate) fn cached_patient_copies(&self) -> Vec<(RecipientPublicKey, GroupId, GroupKey)> {
+        self.patient_copies()
+            .iter()
+            .map(|(patient, g)| (*patient, g.group, g.key.clone()))
+            .collect()
+    }
+
+    /// Whether `patient`'s patient-copy generation in memory is known to
+    /// be durable (`None`: no generation in memory).
+    pub(crate) fn patient_copy_durable(&self, patient: &RecipientPublicKey) -> Option<bool> {
+        self.patient_copies().get(patient).map(|g| g.durable)
     }
 
     /// The wrapped copy of `group`'s key in the key ring, as stored.

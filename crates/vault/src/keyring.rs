@@ -44,8 +44,15 @@ pub trait KeyRing {
     /// nothing, when one is already there.
     fn put(&self, record: &BlobId, holder: &RecipientPublicKey, key: &WrappedKey) -> Result<bool>;
 
-    /// The wrapped key of `holder` for `record`, if any.
+    /// The wrapped key of `holder` for `record`, if any: an HPKE
+    /// [`WrappedKey`] only (a key in another encoding is refused with
+    /// [`crate::Error::UnsupportedVersion`]).
     fn get(&self, record: &BlobId, holder: &RecipientPublicKey) -> Result<Option<WrappedKey>>;
+
+    /// The stored bytes of `holder`'s key for `record`, whatever their
+    /// encoding (the first byte is its version: 1 for a [`WrappedKey`], 2
+    /// for a [`crate::group::GroupWrappedKey`]).
+    fn get_bytes(&self, record: &BlobId, holder: &RecipientPublicKey) -> Result<Option<Vec<u8>>>;
 
     /// Who holds a wrapped key for `record`.
     fn holders(&self, record: &BlobId) -> Result<Vec<RecipientPublicKey>>;
@@ -118,7 +125,7 @@ impl FsKeyRing {
     /// [`crate::group::GroupWrappedKey`]): stored, shredded and erased like
     /// any wrapped key of the record. [`KeyRing::get`] refuses it
     /// ([`crate::Error::UnsupportedVersion`]); read it with
-    /// [`FsKeyRing::get_bytes`].
+    /// [`KeyRing::get_bytes`].
     pub fn put_bytes(
         &self,
         record: &BlobId,
@@ -131,20 +138,6 @@ impl FsKeyRing {
         }
         durable::write_file(&self.tmp, &path, bytes, self.durability)?;
         Ok(true)
-    }
-
-    /// The stored bytes of `holder`'s key for `record`, whatever their
-    /// encoding (the first byte is its version).
-    pub fn get_bytes(
-        &self,
-        record: &BlobId,
-        holder: &RecipientPublicKey,
-    ) -> Result<Option<Vec<u8>>> {
-        match fs::read(self.key_path(record, holder)) {
-            Ok(bytes) => Ok(Some(bytes)),
-            Err(err) if err.kind() == io::ErrorKind::NotFound => Ok(None),
-            Err(err) => Err(err.into()),
-        }
     }
 }
 
@@ -161,6 +154,14 @@ impl KeyRing for FsKeyRing {
     fn get(&self, record: &BlobId, holder: &RecipientPublicKey) -> Result<Option<WrappedKey>> {
         match fs::read(self.key_path(record, holder)) {
             Ok(bytes) => Ok(Some(WrappedKey::from_bytes(&bytes)?)),
+            Err(err) if err.kind() == io::ErrorKind::NotFound => Ok(None),
+            Err(err) => Err(err.into()),
+        }
+    }
+
+    fn get_bytes(&self, record: &BlobId, holder: &RecipientPublicKey) -> Result<Option<Vec<u8>>> {
+        match fs::read(self.key_path(record, holder)) {
+            Ok(bytes) => Ok(Some(bytes)),
             Err(err) if err.kind() == io::ErrorKind::NotFound => Ok(None),
             Err(err) => Err(err.into()),
         }

@@ -8,9 +8,9 @@
 //!   durably, and re-verified when read.
 //! - [`wrap`](mod@wrap): the data key is sealed to each holder's X25519 key with HPKE
 //!   (RFC 9180), bound to the record and the holder.
-//! - [`group`]: a key hierarchy for a holder that reads a group's records
-//!   (the node, a patient's): one HPKE unwrap per group, then an AEAD key
-//!   wrap per record.
+//! - [`group`]: a key hierarchy for a holder of a group's records (the
+//!   node, a patient's; the patient, their own): one HPKE seal or unwrap
+//!   per group, then an AEAD key wrap per record.
 //! - [`keyring`]: wrapped keys live apart from the ciphertext; erasing a
 //!   record destroys them all (crypto-shredding).
 //! - [`segment`]: the ciphertexts packed into append-only segment files,

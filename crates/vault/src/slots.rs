@@ -214,7 +214,7 @@ impl SlotKeyRing {
 
     /// Like [`KeyRing::put`] for a key in any encoding up to
     /// [`MAX_KEY_LEN`] bytes (a [`crate::group::GroupWrappedKey`]); read it
-    /// with [`SlotKeyRing::get_bytes`].
+    /// with [`KeyRing::get_bytes`].
     pub fn put_bytes(
         &self,
         record: &BlobId,
@@ -252,25 +252,6 @@ impl SlotKeyRing {
         Ok(true)
     }
 
-    /// The stored bytes of `holder`'s key for `record`, whatever their
-    /// encoding (the first byte is its version).
-    pub fn get_bytes(
-        &self,
-        record: &BlobId,
-        holder: &RecipientPublicKey,
-    ) -> Result<Option<Vec<u8>>> {
-        let state = self.lock();
-        let Some(&n) = state.index.get(&name(record, holder)) else {
-            return Ok(None);
-        };
-        let mut slot = [0u8; SLOT_LEN];
-        state.file.read_exact_at(&mut slot, n * SLOT_LEN as u64)?;
-        match decode(&slot) {
-            Some((found, key)) if found == name(record, holder) => Ok(Some(key.to_vec())),
-            _ => Err(Error::Format("key slot (damaged)")),
-        }
-    }
-
     /// Zeroes the given slots and flushes them (called with the lock held).
     fn shred(state: &mut State, slots: &[u64]) -> Result<()> {
         for &n in slots {
@@ -305,6 +286,19 @@ impl KeyRing for SlotKeyRing {
         self.get_bytes(record, holder)?
             .map(|bytes| WrappedKey::from_bytes(&bytes))
             .transpose()
+    }
+
+    fn get_bytes(&self, record: &BlobId, holder: &RecipientPublicKey) -> Result<Option<Vec<u8>>> {
+        let state = self.lock();
+        let Some(&n) = state.index.get(&name(record, holder)) else {
+            return Ok(None);
+        };
+        let mut slot = [0u8; SLOT_LEN];
+        state.file.read_exact_at(&mut slot, n * SLOT_LEN as u64)?;
+        match decode(&slot) {
+            Some((found, key)) if found == name(record, holder) => Ok(Some(key.to_vec())),
+            _ => Err(Error::Format("key slot (damaged)")),
+        }
     }
 
     fn holders(&self, record: &BlobId) -> Result<Vec<RecipientPublicKey>> {

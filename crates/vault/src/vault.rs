@@ -5,6 +5,7 @@ use std::io::{Read, Write};
 
 use crate::blob::{BlobId, BlobStore};
 use crate::error::{Error, Result};
+use crate::group;
 use crate::keyring::KeyRing;
 use crate::stream::{self, DataKey, RecordInfo};
 use crate::wrap::{self, RecipientKey, RecipientPublicKey};
@@ -107,11 +108,9 @@ impl<B: BlobStore, K: KeyRing> Vault<B, K> {
         })
     }
 
+    /// The holder's copy of the data key, sealed to them or wrapped under
+    /// a group key sealed to them ([`group::open_copy`]).
     fn data_key(&self, record: &BlobId, holder: &RecipientKey) -> Result<DataKey> {
-        let wrapped = self
-            .keys
-            .get(record, holder.public_key())?
-            .ok_or(Error::NoKey)?;
-        wrap::unwrap(&wrapped, record, holder)
+        group::open_copy(&self.keys, record, holder)
     }
 }

@@ -1,7 +1,8 @@
 //! Erasure destroys every copy of a record's data key: a copy of the
 //! ciphertext taken before (a backup, a replica) cannot be decrypted with
 //! anything the node still stores or holds in memory (its custodial key,
-//! the patient's group key, its caches), nor with the patient's key.
+//! the patient's group key, the patient's patient-copy generation, its
+//! caches), nor with the patient's key.
 
 use std::path::{Path, PathBuf};
 
@@ -16,12 +17,12 @@ use hygeia_vault::{
 
 /// Every key-shaped byte string in `bytes` that opens `record` with one of
 /// the keys given: an HPKE-wrapped key for `holders`, or a group-wrapped
-/// key for `custodial` under one of `group_keys`.
+/// key for one of `holders` (the node's copy, the patient's) under one of
+/// `group_keys` (the patient's group key, patient-copy generations' keys).
 fn keys_opening(
     bytes: &[u8],
     record: &BlobId,
     holders: &[&RecipientKey],
-    custodial: &RecipientPublicKey,
     group_keys: &[DataKey],
 ) -> usize {
     let mut found = 0;
@@ -35,10 +36,12 @@ fn keys_opening(
     }
     for window in bytes.windows(GROUP_WRAPPED_KEY_LEN) {
         if let Ok(w) = GroupWrappedKey::from_bytes(window) {
-            found += group_keys
-                .iter()
-                .filter(|k| group::unwrap(&w, record, custodial, k).is_ok())
-                .count();
+            for holder in holders {
+                found += group_keys
+                    .iter()
+                    .filter(|k| group::unwrap(&w, record, holder.public_key(), k).is_ok())
+                    .count();
+            }
         }
     }
     found
@@ -115,8 +118,9 @@ fn erased_records_cannot_be_decrypted_with_anything_left() {
         "one wrapped key for the patient, one for the node"
     );
     assert!(
-        wrapped.iter().any(|w| w.len() == GROUP_WRAPPED_KEY_LEN),
-        "the node's copy is wrapped under the patient's group key"
+        wrapped.iter().all(|w| w.len() == GROUP_WRAPPED_KEY_LEN),
+        "the node's copy is wrapped under the patient's group key, the \
+         patient's under their patient-copy generation's key"
     );
     // The node holds the patient's group key in memory and in its key ring
     // (it opens the patient's other records), and the record's data key in
@@ -137,16 +141,31 @@ fn erased_records_cannot_be_decrypted_with_anything_left() {
     )
     .unwrap();
     assert!(group_key == cached_groups[0].1);
+    // The patient's patient-copy generation: its key in memory, and in the
+    // key ring sealed to the patient (they open it, the node does not).
+    let copies = custody.cached_patient_copies();
+    assert_eq!(copies.len(), 1);
+    let (copy_patient, copy_group, copy_key) = copies[0].clone();
+    assert_eq!(copy_patient, patient_public);
+    let sealed_copy_key = keyring
+        .get(&copy_group.slot(), &patient_public)
+        .unwrap()
+        .expect("the generation's key, sealed to the patient");
+    assert!(
+        hygeia_vault::unwrap(&sealed_copy_key, &copy_group.slot(), &patient_key).unwrap()
+            == copy_key
+    );
+    assert!(hygeia_vault::unwrap(&sealed_copy_key, &copy_group.slot(), &custodial).is_err());
     let data_key = custody
         .cached_data_key(&stored.blob)
         .expect("the data key is cached after a read");
+    let every_group_key = [group_key.clone(), copy_key.clone()];
     assert_eq!(
         keys_opening(
             &wrapped.concat(),
             &stored.blob,
             &[&custodial, &patient_key],
-            custodial.public_key(),
-            std::slice::from_ref(&group_key),
+            &every_group_key,
         ),
         2
     );
@@ -158,7 +177,7 @@ fn erased_records_cannot_be_decrypted_with_anything_left() {
 
     // The backup cannot be opened with the node's custodial key (which the
     // node still holds) nor with the patient's key: no wrapped key is left.
-    let from_backup = Vault::new(FsBlobStore::open(&backup_dir).unwrap(), keyring);
+    let from_backup = Vault::new(FsBlobStore::open(&backup_dir).unwrap(), keyring.clone());
     for holder in [&custodial, &patient_key] {
         let result = from_backup.open(&stored.blob, holder, &mut Vec::new());
         assert!(
@@ -166,13 +185,40 @@ fn erased_records_cannot_be_decrypted_with_anything_left() {
             "{result:?}"
         );
     }
-    // Nor by the node, whose memory still holds the patient's group key:
-    // the data key left its cache, and no wrapped copy is left to open.
+    // Nor by the node, whose memory still holds the patient's group key and
+    // their patient-copy generation's key (both also still in the key ring:
+    // they open the patient's other records): the data key left its cache,
+    // and no wrapped copy is left to open.
     assert!(custody.cached_data_key(&stored.blob).is_none());
     assert!(custody
         .cached_group_keys()
         .iter()
         .any(|(id, key)| *id == group && *key == group_key));
+    assert!(custody
+        .cached_patient_copies()
+        .iter()
+        .any(|(_, id, key)| *id == copy_group && *key == copy_key));
+    assert!(keyring
+        .get(&copy_group.slot(), &patient_public)
+        .unwrap()
+        .is_some());
+    // The patient opens nothing of it either: their copy is gone, though
+    // the generation's key is not. (A copy of their wrapped key taken out
+    // of the key ring before the erasure, a backup, still opens with the
+    // generation's key, as the HPKE copy it replaces did with the
+    // patient's key alone: the key ring is kept off backups.)
+    let patient_copy = wrapped
+        .iter()
+        .map(|w| GroupWrappedKey::from_bytes(w).unwrap())
+        .find(|w| *w.group() == copy_group)
+        .expect("the patient's copy");
+    assert!(
+        group::unwrap(&patient_copy, &stored.blob, &patient_public, &copy_key).unwrap() == data_key
+    );
+    assert!(matches!(
+        group::open_copy(&keyring, &stored.blob, &patient_key),
+        Err(hygeia_vault::Error::NoKey)
+    ));
     // The ciphertext's bytes stay in their segment until it is compacted:
     // erasure does not depend on removing them.
     assert!(!blobs.exists(&stored.blob).unwrap());
@@ -214,8 +260,7 @@ fn erased_records_cannot_be_decrypted_with_anything_left() {
                 &bytes,
                 &stored.blob,
                 &[&custodial, &patient_key],
-                custodial.public_key(),
-                std::slice::from_ref(&group_key),
+                &every_group_key,
             ),
             0,
             "a key opening the record survives in {}",
@@ -241,8 +286,7 @@ fn erased_records_cannot_be_decrypted_with_anything_left() {
                 &bytes,
                 &stored.blob,
                 &[&custodial, &patient_key],
-                custodial.public_key(),
-                std::slice::from_ref(&group_key),
+                &every_group_key,
             ),
             0
         );
@@ -311,6 +355,127 @@ fn records_written_before_group_keys_still_open_and_erase() {
     assert!(custody.open_record(&meta, &mut Vec::new()).is_err());
 }
 
+/// The patient opens their records with nothing but their own key: one
+/// written before patient-copy generations (sealed to them with HPKE), one
+/// of the generation made by this process, and one of the new generation
+/// a restart starts (the node cannot unseal the old one); another key
+/// opens none, and an erased record opens for neither the node nor the
+/// patient. A generation made for a deferred store is durable after
+/// `sync`, one made for an immediate store at once.
+#[test]
+fn the_patient_opens_old_and_new_records_with_their_key_alone() {
+    let dir = tempfile::tempdir().unwrap();
+    let vault_dir = dir.path().join("vault");
+    let custody = Custody::open(&vault_dir).unwrap();
+    let patient = RecipientKey::generate().unwrap();
+    let other = RecipientKey::generate().unwrap();
+    let (blobs, keyring) = custody.stores();
+    let old_blob = Vault::new(blobs, keyring)
+        .store(
+            "text/plain",
+            &b"sealed to the patient"[..],
+            &[*patient.public_key(), *custody.custodial_public()],
+        )
+        .unwrap();
+    custody
+        .save_meta(
+            "old",
+            &RecordMeta {
+                blob: old_blob.to_hex(),
+                salt: String::new(),
+                media_type: "text/plain".into(),
+                author: "did:example:old".into(),
+                provenance: String::new(),
+                size: 21,
+            },
+        )
+        .unwrap();
+    let deferred = custody
+        .store_deferred("text/plain", &b"first generation"[..], patient.public_key())
+        .unwrap();
+    assert_eq!(
+        custody.patient_copy_durable(patient.public_key()),
+        Some(false)
+    );
+    custody.sync().unwrap();
+    assert_eq!(
+        custody.patient_copy_durable(patient.public_key()),
+        Some(true)
+    );
+    let first = custody.cached_patient_copies()[0].1;
+    let (first_commitment, first_meta) =
+        store(&custody, patient.public_key(), b"first generation, again");
+    assert_eq!(
+        custody.cached_patient_copies()[0].1,
+        first,
+        "one generation"
+    );
+    // An immediate store for a patient with no generation makes its slot
+    // durable before it returns.
+    store(&custody, other.public_key(), b"another patient's");
+    assert_eq!(custody.patient_copy_durable(other.public_key()), Some(true));
+    drop(custody);
+
+    let custody = Custody::open(&vault_dir).unwrap();
+    assert!(custody.cached_patient_copies().is_empty());
+    let (_, second_meta) = store(&custody, patient.public_key(), b"second generation");
+    let second = custody.cached_patient_copies()[0].1;
+    assert_ne!(second, first, "a restart starts a new generation");
+    let (blobs, keyring) = custody.stores();
+    let vault = Vault::new(blobs, keyring.clone());
+    let records = [
+        (old_blob, &b"sealed to the patient"[..], None),
+        (deferred.blob, &b"first generation"[..], Some(first)),
+        (
+            BlobId::from_hex(&first_meta.blob).unwrap(),
+            &b"first generation, again"[..],
+            Some(first),
+        ),
+        (
+            BlobId::from_hex(&second_meta.blob).unwrap(),
+            &b"second generation"[..],
+            Some(second),
+        ),
+    ];
+    for (blob, text, generation) in &records {
+        let copy = keyring
+            .get_bytes(blob, patient.public_key())
+            .unwrap()
+            .unwrap();
+        match generation {
+            None => assert_eq!(copy.len(), WRAPPED_KEY_LEN),
+            Some(g) => assert_eq!(GroupWrappedKey::from_bytes(&copy).unwrap().group(), g),
+        }
+        let mut out = Vec::new();
+        vault.open(blob, &patient, &mut out).unwrap();
+        assert_eq!(&out, text);
+        assert!(matches!(
+            vault.open(blob, &other, &mut Vec::new()),
+            Err(hygeia_vault::Error::NoKey)
+        ));
+    }
+    // Erased (the old format and the new): neither the node nor the
+    // patient opens them, though both generations' keys are still there.
+    custody.erase("old").unwrap().unwrap();
+    custody.erase(&first_commitment).unwrap().unwrap();
+    for blob in [old_blob, BlobId::from_hex(&first_meta.blob).unwrap()] {
+        assert!(matches!(
+            group::open_copy(&keyring, &blob, &patient),
+            Err(hygeia_vault::Error::NoKey)
+        ));
+        assert_eq!(keyring.holders(&blob).unwrap().len(), 0);
+    }
+    for generation in [first, second] {
+        assert!(keyring
+            .get(&generation.slot(), patient.public_key())
+            .unwrap()
+            .is_some());
+    }
+    let mut out = Vec::new();
+    vault.open(&deferred.blob, &patient, &mut out).unwrap();
+    assert_eq!(out, b"first generation");
+}
+
 /// Stores `text` for `patient` and saves its metadata; returns its
 /// commitment and metadata.
 fn store(custody: &Custody, patient: &RecipientPublicKey, text: &[u8]) -> (String, RecordMeta) {
@@ -374,6 +539,12 @@ fn erasing_all_of_a_patients_records_destroys_their_group_key() {
         .find(|(id, _)| *id == group_a)
         .unwrap()
         .1;
+    let copy_key_a = custody
+        .cached_patient_copies()
+        .into_iter()
+        .find(|(patient, _, _)| patient == alice.public_key())
+        .unwrap()
+        .2;
     // A copy of the node's wrapped key of Alice's first record, taken from
     // the key ring before any erasure (a backup, a replica).
     let a1_blob = BlobId::from_hex(&a1_meta.blob).unwrap();
@@ -447,8 +618,7 @@ fn erasing_all_of_a_patients_records_destroys_their_group_key() {
                     &bytes,
                     &BlobId::from_hex(&meta.blob).unwrap(),
                     &[&custodial, &alice],
-                    custodial.public_key(),
-                    std::slice::from_ref(&group_key_a),
+                    &[group_key_a.clone(), copy_key_a.clone()],
                 ),
                 0,
                 "a key opening one of Alice's records survives in {}",
@@ -456,13 +626,7 @@ fn erasing_all_of_a_patients_records_destroys_their_group_key() {
             );
         }
         assert_eq!(
-            keys_opening(
-                &bytes,
-                &group_a.slot(),
-                &[&custodial],
-                custodial.public_key(),
-                &[]
-            ),
+            keys_opening(&bytes, &group_a.slot(), &[&custodial], &[]),
             0,
             "Alice's group key survives in {}",
             file.display()
@@ -553,10 +717,13 @@ fn a_data_directory_in_the_old_layout_is_migrated_at_start() {
     custody.save_meta("old", &old_meta).unwrap();
     let group = Custody::group_of(patient.public_key());
     let group_key = custody.cached_group_keys()[0].1.clone();
+    let copy_key = custody.cached_patient_copies()[0].2.clone();
     let new_blob = BlobId::from_hex(&new_meta.blob).unwrap();
     drop(custody);
     to_legacy_layout(&vault_dir, &[new_blob, old_blob]);
-    assert_eq!(files_under(&vault_dir.join("keyring/keys")).len(), 5);
+    // Two keys for each record, the node's group key and the patient's
+    // patient-copy generation's key.
+    assert_eq!(files_under(&vault_dir.join("keyring/keys")).len(), 6);
     let old_key_files: Vec<Vec<u8>> = files_under(&vault_dir.join("keyring/keys"))
         .iter()
         .map(|p| std::fs::read(p).unwrap())
@@ -588,7 +755,7 @@ fn a_data_directory_in_the_old_layout_is_migrated_at_start() {
         assert_eq!(out, text);
     }
     assert_eq!(custody.record_group(&new).unwrap(), Some(group));
-    // Two files of ciphertext and keys instead of seven.
+    // Two files of ciphertext and keys instead of eight.
     let files = files_under(&vault_dir);
     assert!(
         files.iter().all(
@@ -613,8 +780,7 @@ fn a_data_directory_in_the_old_layout_is_migrated_at_start() {
                     &bytes,
                     blob,
                     &[&custodial, &patient],
-                    custodial.public_key(),
-                    std::slice::from_ref(&group_key),
+                    &[group_key.clone(), copy_key.clone()],
                 ),
                 0,
                 "a key opening an erased record survives in {}",
