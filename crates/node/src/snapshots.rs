@@ -156,6 +156,8 @@ impl Snapshotter {
             size,
             root: hex::encode(root.0),
             state_digest: String::new(),
+            stored_digest: String::new(),
+            state_len: 0,
         };
         let bytes = snapshot::seal(header, &snapshot::encode(committed), &self.key);
         let io = |source| WriteError::Io {
@@ -466,6 +468,8 @@ mod tests {
             size,
             root,
             state_digest: String::new(),
+            stored_digest: String::new(),
+            state_len: 0,
         };
         std::fs::remove_file(&path).unwrap();
         std::fs::write(
@@ -503,6 +507,26 @@ mod tests {
             .map(|(size, _)| size)
             .collect();
         assert_eq!(kept, vec![end, size]);
+    }
+
+    /// A data directory whose snapshot was written in the first format
+    /// (the state stored uncompressed) starts from it.
+    #[test]
+    fn a_first_format_snapshot_is_still_loaded() {
+        let dir = tempfile::tempdir().unwrap();
+        let size = log_with_snapshot(dir.path());
+        let key = Keypair::read_key_file(&dir.path().join(NODE_KEY_FILE)).unwrap();
+        let (_, path) = list(&dir.path().join(SNAPSHOT_DIR)).remove(0);
+        let bytes = std::fs::read(&path).unwrap();
+        let parsed = Unverified::parse(&bytes).unwrap();
+        let state = parsed.decode().unwrap();
+        let old = snapshot::seal_v1(parsed.header.clone(), &snapshot::encode(&state), &key);
+        assert!(old.starts_with(snapshot::MAGIC_V1.as_bytes()));
+        assert!(old.len() > bytes.len());
+        std::fs::write(&path, &old).unwrap();
+        let node = Node::open(config(dir.path(), 0)).unwrap();
+        assert_eq!(node.started_from_snapshot, Some(size));
+        assert_eq!(digest_of(&node), replayed_digest(&node));
     }
 
     #[test]

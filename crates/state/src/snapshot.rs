@@ -5,18 +5,27 @@
 //! A snapshot file is
 //!
 //! ```text
-//! hygeia-state-snapshot/1\n
+//! hygeia-state-snapshot/2\n
 //! <header: one line of JSON>\n
 //! <Ed25519 signature by the node key, base64url, over the magic line and the header line>\n
-//! <the state: JSON, every map in key order>
+//! <the state: JSON, every map in key order, as one zstd frame>
 //! ```
 //!
 //! The header names the network, the node, the tree size the state covers,
-//! the root hash of the log at that size and the SHA-256 digest of the
-//! state bytes. A snapshot is a cache and is never trusted by itself: a
-//! loader checks the signature (the node's own key), the digest, and that
-//! the log it is about to extend has that root at that size (see
-//! `docs/threat-model.md`, "State snapshots").
+//! the root hash of the log at that size, the SHA-256 digest of the state
+//! bytes (the JSON, uncompressed: the value `hygeia verify` compares with a
+//! replay), the SHA-256 digest of the bytes as stored (the zstd frame) and
+//! the length of the JSON. A snapshot is a cache and is never trusted by
+//! itself: a loader checks the signature (the node's own key), the stored
+//! digest before it decompresses anything, decompresses at most the signed
+//! length, checks the state digest, and that the log it is about to extend
+//! has that root at that size (see `docs/threat-model.md`, "State
+//! snapshots").
+//!
+//! Files of the first format (`hygeia-state-snapshot/1`: the same header
+//! without the stored digest and length, the JSON stored as it is) are
+//! still read and checked the same way; new snapshots are always written
+//! in the second.
 //!
 //! The encoding is canonical: struct fields in declaration order and every
 //! hash map or set written as a sequence sorted by key ([`sorted_map`],
@@ -37,7 +46,16 @@ use crate::writer::Committed;
 /// The first line of every snapshot file. A change of the state's encoding
 /// or of a rule's meaning bumps it: older snapshots are then ignored (and
 /// the log replayed in full), never misread.
-pub const MAGIC: &str = "hygeia-state-snapshot/1";
+pub const MAGIC: &str = "hygeia-state-snapshot/2";
+
+/// The first line of the format before the state was stored compressed.
+/// Such files are still read (and checked exactly as before), never
+/// written.
+pub const MAGIC_V1: &str = "hygeia-state-snapshot/1";
+
+/// zstd level of the stored state: the JSON repeats every DID and field
+/// name, so even a fast level keeps about a sixth of it.
+const ZSTD_LEVEL: i32 = 3;
 
 /// Why a snapshot was not used. Every one of them means: replay the log.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -110,8 +128,20 @@ pub struct Header {
     pub size: u64,
     /// Hex root hash of the log at `size`.
     pub root: String,
-    /// `sha256:<hex>` of the state bytes.
+    /// `sha256:<hex>` of the state bytes (the canonical JSON, uncompressed).
     pub state_digest: String,
+    /// `sha256:<hex>` of the state as stored in the file (its zstd frame);
+    /// empty in the first format, which stores the JSON itself.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub stored_digest: String,
+    /// Length of the state bytes once decompressed: decompression stops
+    /// there. Zero in the first format.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub state_len: u64,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }
 
 /// The canonical encoding of a committed state.
@@ -143,36 +173,66 @@ pub fn state_digest(committed: &Committed) -> String {
     digest(&encode(committed))
 }
 
-fn signed_message(header_line: &[u8]) -> Vec<u8> {
-    let mut message = Vec::with_capacity(MAGIC.len() + 1 + header_line.len());
-    message.extend_from_slice(MAGIC.as_bytes());
+fn signed_message(magic: &str, header_line: &[u8]) -> Vec<u8> {
+    let mut message = Vec::with_capacity(magic.len() + 1 + header_line.len());
+    message.extend_from_slice(magic.as_bytes());
     message.push(b'\n');
     message.extend_from_slice(header_line);
     message
 }
 
-/// A snapshot file's bytes: `header` (whose `state_digest` is set here)
-/// signed by `key`, followed by `state` (from [`encode`]).
-pub fn seal(mut header: Header, state: &[u8], key: &Keypair) -> Vec<u8> {
-    header.state_digest = digest(state);
-    let header_line = serde_json::to_vec(&header).expect("the header serializes");
-    let signature = key.sign(&signed_message(&header_line));
+fn assemble(magic: &str, header: &Header, stored: &[u8], key: &Keypair) -> Vec<u8> {
+    let header_line = serde_json::to_vec(header).expect("the header serializes");
+    let signature = key.sign(&signed_message(magic, &header_line));
     let signature = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(signature.to_bytes());
-    let mut out = Vec::with_capacity(header_line.len() + state.len() + 200);
-    out.extend_from_slice(MAGIC.as_bytes());
+    let mut out = Vec::with_capacity(header_line.len() + stored.len() + 200);
+    out.extend_from_slice(magic.as_bytes());
     out.push(b'\n');
     out.extend_from_slice(&header_line);
     out.push(b'\n');
     out.extend_from_slice(signature.as_bytes());
     out.push(b'\n');
-    out.extend_from_slice(state);
+    out.extend_from_slice(stored);
     out
+}
+
+/// A snapshot file's bytes: `header` (whose digests and length are set
+/// here) signed by `key`, followed by `state` (from [`encode`]),
+/// compressed.
+pub fn seal(mut header: Header, state: &[u8], key: &Keypair) -> Vec<u8> {
+    let stored = zstd::bulk::compress(state, ZSTD_LEVEL).expect("zstd compresses in memory");
+    header.state_digest = digest(state);
+    header.stored_digest = digest(&stored);
+    header.state_len = state.len() as u64;
+    assemble(MAGIC, &header, &stored, key)
+}
+
+/// A snapshot file in the first format (`hygeia-state-snapshot/1`, the
+/// state stored uncompressed), as nodes wrote it before: for tests that
+/// check such files are still read.
+#[cfg(any(test, feature = "testing"))]
+pub fn seal_v1(mut header: Header, state: &[u8], key: &Keypair) -> Vec<u8> {
+    header.state_digest = digest(state);
+    header.stored_digest = String::new();
+    header.state_len = 0;
+    assemble(MAGIC_V1, &header, state, key)
+}
+
+/// How the state section of a file is stored.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Stored {
+    /// `hygeia-state-snapshot/1`: the JSON itself.
+    Plain,
+    /// `hygeia-state-snapshot/2`: one zstd frame of the JSON.
+    Zstd,
 }
 
 /// A snapshot file split into its parts; nothing in it is checked yet.
 #[derive(Debug)]
 pub struct Unverified<'a> {
     pub header: Header,
+    magic: &'static str,
+    stored_as: Stored,
     header_line: &'a [u8],
     signature: &'a [u8],
     state: &'a [u8],
@@ -190,18 +250,38 @@ fn next_line<'a>(bytes: &mut &'a [u8], what: &str) -> Result<&'a [u8], SnapshotE
 
 impl<'a> Unverified<'a> {
     pub fn parse(mut bytes: &'a [u8]) -> Result<Self, SnapshotError> {
-        let magic = next_line(&mut bytes, "format")?;
-        if magic != MAGIC.as_bytes() {
+        let first = next_line(&mut bytes, "format")?;
+        let (magic, stored_as) = if first == MAGIC.as_bytes() {
+            (MAGIC, Stored::Zstd)
+        } else if first == MAGIC_V1.as_bytes() {
+            (MAGIC_V1, Stored::Plain)
+        } else {
             return Err(SnapshotError::Format(format!(
-                "its first line is not {MAGIC:?}"
+                "its first line is neither {MAGIC:?} nor {MAGIC_V1:?}"
             )));
-        }
+        };
         let header_line = next_line(&mut bytes, "header")?;
         let header: Header = serde_json::from_slice(header_line)
             .map_err(|e| SnapshotError::Format(format!("its header: {e}")))?;
+        let compressed_fields = !header.stored_digest.is_empty() || header.state_len != 0;
+        match stored_as {
+            Stored::Plain if compressed_fields => {
+                return Err(SnapshotError::Format(format!(
+                    "a {MAGIC_V1:?} header has no stored digest or state length"
+                )))
+            }
+            Stored::Zstd if header.stored_digest.is_empty() || header.state_len == 0 => {
+                return Err(SnapshotError::Format(format!(
+                    "a {MAGIC:?} header needs its stored digest and state length"
+                )))
+            }
+            _ => {}
+        }
         let signature = next_line(&mut bytes, "signature")?;
         Ok(Unverified {
             header,
+            magic,
+            stored_as,
             header_line,
             signature,
             state: bytes,
@@ -230,7 +310,7 @@ impl<'a> Unverified<'a> {
             .and_then(|bytes| Signature::from_slice(&bytes).ok())
             .ok_or(SnapshotError::Signature)?;
         did.public_key()
-            .verify(&signed_message(self.header_line), &signature)
+            .verify(&signed_message(self.magic, self.header_line), &signature)
             .map_err(|_| SnapshotError::Signature)
     }
 
@@ -253,17 +333,46 @@ impl<'a> Unverified<'a> {
         }
     }
 
-    /// Checks the state's digest, then decodes it.
+    /// Checks the stored bytes' digest, decompresses them (no further
+    /// than the signed length), checks the state's digest, then decodes
+    /// it. A first-format file has only the state's digest to check.
     pub fn decode(&self) -> Result<Committed, SnapshotError> {
-        let actual = digest(self.state);
-        if actual != self.header.state_digest {
-            return Err(SnapshotError::Digest {
-                expected: self.header.state_digest.clone(),
-                actual,
-            });
+        match self.stored_as {
+            Stored::Plain => {
+                check_digest(self.state, &self.header.state_digest)?;
+                decode(self.state)
+            }
+            Stored::Zstd => {
+                check_digest(self.state, &self.header.stored_digest)?;
+                let capacity = usize::try_from(self.header.state_len).map_err(|_| {
+                    SnapshotError::Decode("its state is too long for this machine".into())
+                })?;
+                let state = zstd::bulk::decompress(self.state, capacity).map_err(|e| {
+                    SnapshotError::Decode(format!("its state does not decompress: {e}"))
+                })?;
+                if state.len() as u64 != self.header.state_len {
+                    return Err(SnapshotError::Decode(format!(
+                        "its state decompresses to {} bytes, not the {} its header says",
+                        state.len(),
+                        self.header.state_len
+                    )));
+                }
+                check_digest(&state, &self.header.state_digest)?;
+                decode(&state)
+            }
         }
-        decode(self.state)
     }
+}
+
+fn check_digest(bytes: &[u8], expected: &str) -> Result<(), SnapshotError> {
+    let actual = digest(bytes);
+    if actual != expected {
+        return Err(SnapshotError::Digest {
+            expected: expected.to_owned(),
+            actual,
+        });
+    }
+    Ok(())
 }
 
 /// `#[serde(with = "…")]` for a hash map: written as a sequence of
@@ -337,5 +446,175 @@ pub mod arc_str {
 
     pub fn deserialize<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Arc<str>, D::Error> {
         Ok(Arc::from(String::deserialize(deserializer)?))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::writer::AccessRef;
+    use crate::LedgerState;
+
+    fn state(key: &Keypair) -> Committed {
+        let mut committed = Committed::new(LedgerState::new(key.did().to_string(), None));
+        for n in 0..200u64 {
+            committed.accesses.insert(
+                format!("did:example:patient-{n}"),
+                vec![AccessRef {
+                    index: n,
+                    break_glass: n % 7 == 0,
+                }],
+            );
+        }
+        committed
+    }
+
+    fn header(key: &Keypair) -> Header {
+        Header {
+            network: "n.test".into(),
+            node: key.did().to_string(),
+            size: 7,
+            root: "ab".repeat(32),
+            state_digest: String::new(),
+            stored_digest: String::new(),
+            state_len: 0,
+        }
+    }
+
+    /// Where the stored state starts: after the third newline.
+    fn state_offset(file: &[u8]) -> usize {
+        file.iter()
+            .enumerate()
+            .filter(|(_, b)| **b == b'\n')
+            .nth(2)
+            .map(|(at, _)| at + 1)
+            .unwrap()
+    }
+
+    #[test]
+    fn a_sealed_state_is_stored_compressed_and_decodes_to_the_same_state() {
+        let key = Keypair::generate();
+        let committed = state(&key);
+        let json = encode(&committed);
+        let file = seal(header(&key), &json, &key);
+        assert!(file.starts_with(b"hygeia-state-snapshot/2\n"));
+        let stored = &file[state_offset(&file)..];
+        assert!(
+            stored.len() * 4 < json.len(),
+            "{} stored bytes for {} bytes of state",
+            stored.len(),
+            json.len()
+        );
+        let parsed = Unverified::parse(&file).unwrap();
+        assert_eq!(parsed.header.state_digest, digest(&json));
+        assert_eq!(parsed.header.stored_digest, digest(stored));
+        assert_eq!(parsed.header.state_len, json.len() as u64);
+        parsed
+            .check_signature("n.test", &key.did().to_string())
+            .unwrap();
+        assert_eq!(encode(&parsed.decode().unwrap()), json);
+    }
+
+    #[test]
+    fn a_first_format_file_is_still_read_and_checked() {
+        let key = Keypair::generate();
+        let committed = state(&key);
+        let json = encode(&committed);
+        let file = seal_v1(header(&key), &json, &key);
+        assert!(file.ends_with(&json));
+        let parsed = Unverified::parse(&file).unwrap();
+        parsed
+            .check_signature("n.test", &key.did().to_string())
+            .unwrap();
+        assert_eq!(encode(&parsed.decode().unwrap()), json);
+
+        let mut damaged = file.clone();
+        let at = damaged.len() - 5;
+        damaged[at] ^= 0x01;
+        let parsed = Unverified::parse(&damaged).unwrap();
+        assert_eq!(parsed.decode().unwrap_err().code(), "snapshot.digest");
+
+        // A first-format file signed as a second-format one (or the other
+        // way round) does not check: the first line is signed too.
+        let relabelled = [MAGIC.as_bytes(), &file[MAGIC_V1.len()..]].concat();
+        assert_eq!(
+            Unverified::parse(&relabelled).unwrap_err().code(),
+            "snapshot.format"
+        );
+    }
+
+    #[test]
+    fn a_header_and_a_format_that_disagree_are_refused() {
+        let key = Keypair::generate();
+        let json = encode(&state(&key));
+        // The second format's header under the first format's line.
+        let mut sealed = header(&key);
+        sealed.stored_digest = digest(b"x");
+        sealed.state_len = 1;
+        let file = assemble(MAGIC_V1, &sealed, &json, &key);
+        assert_eq!(
+            Unverified::parse(&file).unwrap_err().code(),
+            "snapshot.format"
+        );
+        // The first format's header under the second format's line.
+        let mut plain = header(&key);
+        plain.state_digest = digest(&json);
+        let file = assemble(MAGIC, &plain, &json, &key);
+        assert_eq!(
+            Unverified::parse(&file).unwrap_err().code(),
+            "snapshot.format"
+        );
+        // Signed under one line, presented under the other.
+        let file = seal(header(&key), &json, &key);
+        let parsed = Unverified::parse(&file).unwrap();
+        let swapped = Unverified {
+            magic: MAGIC_V1,
+            ..parsed
+        };
+        assert_eq!(
+            swapped
+                .check_signature("n.test", &key.did().to_string())
+                .unwrap_err()
+                .code(),
+            "snapshot.signature"
+        );
+    }
+
+    /// The stored digest matches (the node signed it), but what it
+    /// decompresses to does not: a wrong state digest, or a wrong length.
+    #[test]
+    fn what_the_stored_bytes_decompress_to_is_checked_too() {
+        let key = Keypair::generate();
+        let json = encode(&state(&key));
+        let stored = zstd::bulk::compress(&json, ZSTD_LEVEL).unwrap();
+        let sealed = |state_digest: String, state_len: u64| {
+            let mut header = header(&key);
+            header.state_digest = state_digest;
+            header.stored_digest = digest(&stored);
+            header.state_len = state_len;
+            assemble(MAGIC, &header, &stored, &key)
+        };
+        let right = sealed(digest(&json), json.len() as u64);
+        Unverified::parse(&right).unwrap().decode().unwrap();
+
+        let wrong_digest = sealed(digest(b"another state"), json.len() as u64);
+        let error = Unverified::parse(&wrong_digest)
+            .unwrap()
+            .decode()
+            .unwrap_err();
+        assert_eq!(error.code(), "snapshot.digest");
+
+        for state_len in [json.len() as u64 - 1, json.len() as u64 + 1] {
+            let file = sealed(digest(&json), state_len);
+            let error = Unverified::parse(&file).unwrap().decode().unwrap_err();
+            assert_eq!(error.code(), "snapshot.decode", "state_len {state_len}");
+        }
+
+        // One stored byte changed: refused before anything is decompressed.
+        let mut damaged = right.clone();
+        let at = state_offset(&damaged) + 20;
+        damaged[at] ^= 0x01;
+        let error = Unverified::parse(&damaged).unwrap().decode().unwrap_err();
+        assert_eq!(error.code(), "snapshot.digest");
     }
 }

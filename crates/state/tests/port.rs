@@ -275,6 +275,8 @@ fn a_sealed_snapshot_is_checked_before_it_is_decoded() {
         size: 42,
         root: "ab".repeat(32),
         state_digest: String::new(),
+        stored_digest: String::new(),
+        state_len: 0,
     };
     let file = snapshot::seal(header, &snapshot::encode(&whole), &key);
     let parsed = snapshot::Unverified::parse(&file).unwrap();
@@ -331,6 +333,8 @@ fn a_sealed_snapshot_is_checked_before_it_is_decoded() {
         size: 42,
         root: "ab".repeat(32),
         state_digest: String::new(),
+        stored_digest: String::new(),
+        state_len: 0,
     };
     let file = snapshot::seal(header, &snapshot::encode(&whole), &stranger);
     let parsed = snapshot::Unverified::parse(&file).unwrap();
