@@ -2067,3 +2067,143 @@ fn send_block(
 ) {
     let _ = sender.send(recipients, bytes.clone(), false);
 }
+
+#[cfg(test)]
+mod tests {
+    use commonware_consensus::simplex::types::{Finalize, Proposal};
+    use commonware_consensus::types::{Epoch, Round, View};
+    use commonware_cryptography::certificate::Signers;
+    use commonware_cryptography::Signer as _;
+    use commonware_utils::iter::NonEmpty;
+    use commonware_utils::rng::test_rng;
+    use hygeia_identity::Keypair;
+
+    use super::*;
+
+    const NETWORK: &str = "epoch-end.example";
+
+    fn keypairs(seeds: std::ops::Range<u8>) -> Vec<Keypair> {
+        seeds.map(|i| Keypair::from_seed(&[i; 32])).collect()
+    }
+
+    /// The validator set of `keys`, in the engine's order.
+    fn set(keys: &[Keypair]) -> Vec<PublicKey> {
+        commonware_utils::ordered::Set::from_iter_dedup(
+            keys.iter().map(|k| crate::consensus_key(k).public_key()),
+        )
+        .iter()
+        .cloned()
+        .collect()
+    }
+
+    /// A finalization of `payload` in `epoch`, signed by `signers` among
+    /// `validators` (the set `keys` are members of).
+    fn finalization(
+        keys: &[Keypair],
+        validators: &[PublicKey],
+        signers: &[usize],
+        epoch: u64,
+        payload: [u8; 32],
+    ) -> Finalization<Scheme, Digest> {
+        let proposal = Proposal::new(
+            Round::new(Epoch::new(epoch), View::new(9)),
+            View::new(8),
+            Digest(payload),
+        );
+        let mut votes = signers.iter().map(|i| {
+            let scheme = crate::scheme(NETWORK, validators, &keys[*i]).expect("a validator");
+            Finalize::sign(&scheme, proposal.clone()).expect("a signer")
+        });
+        let first = votes.next().expect("a signer");
+        let scheme = crate::scheme(NETWORK, validators, &keys[signers[0]]).expect("a validator");
+        Finalization::from_owned_finalizes(&scheme, NonEmpty::new(first, votes), &Sequential)
+            .expect("a quorum")
+    }
+
+    fn end(
+        epoch: u64,
+        payload: [u8; 32],
+        certificate: &Finalization<Scheme, Digest>,
+    ) -> wire::EpochEnd {
+        wire::EpochEnd {
+            epoch,
+            height: 40,
+            digest: payload,
+            certificate: certificate.encode().to_vec(),
+        }
+    }
+
+    #[test]
+    fn an_epoch_end_counts_only_with_a_quorum_of_that_epochs_validators() {
+        let mut rng = test_rng();
+        let keys = keypairs(1..5);
+        let validators = set(&keys);
+        let block = [7; 32];
+        let good = finalization(&keys, &validators, &[0, 1, 2], 3, block);
+        assert_eq!(
+            verify_epoch_end(&mut rng, NETWORK, 3, &validators, &end(3, block, &good)),
+            Ok(())
+        );
+
+        // Asked for another epoch, or certified in another.
+        assert!(
+            verify_epoch_end(&mut rng, NETWORK, 4, &validators, &end(3, block, &good)).is_err()
+        );
+        let other_epoch = finalization(&keys, &validators, &[0, 1, 2], 2, block);
+        assert!(verify_epoch_end(
+            &mut rng,
+            NETWORK,
+            3,
+            &validators,
+            &end(3, block, &other_epoch)
+        )
+        .is_err());
+        // Another block than the certificate's.
+        assert!(
+            verify_epoch_end(&mut rng, NETWORK, 3, &validators, &end(3, [8; 32], &good)).is_err()
+        );
+        // Another network's signatures.
+        assert!(verify_epoch_end(
+            &mut rng,
+            "other.example",
+            3,
+            &validators,
+            &end(3, block, &good)
+        )
+        .is_err());
+        // Signed by another set of the same size.
+        let strangers = keypairs(11..15);
+        let stranger_set = set(&strangers);
+        let forged = finalization(&strangers, &stranger_set, &[0, 1, 2, 3], 3, block);
+        assert!(
+            verify_epoch_end(&mut rng, NETWORK, 3, &validators, &end(3, block, &forged)).is_err()
+        );
+        // Two signatures of four: below the quorum of three.
+        let mut short = good.clone();
+        let kept: Vec<_> = short.certificate.signers.iter().take(2).collect();
+        short.certificate.signers = Signers::new(4, kept).unwrap();
+        short.certificate.signatures.truncate(2);
+        assert!(
+            verify_epoch_end(&mut rng, NETWORK, 3, &validators, &end(3, block, &short)).is_err()
+        );
+        // A quorum of a set of five, checked against the set of four.
+        let five = keypairs(1..6);
+        let five_set = set(&five);
+        let larger = finalization(&five, &five_set, &[0, 1, 2, 3], 3, block);
+        assert!(
+            verify_epoch_end(&mut rng, NETWORK, 3, &validators, &end(3, block, &larger)).is_err()
+        );
+        // Bytes that are no certificate, or one with bytes after it.
+        let mut garbage = end(3, block, &good);
+        garbage.certificate = vec![0xff; 100];
+        assert!(verify_epoch_end(&mut rng, NETWORK, 3, &validators, &garbage).is_err());
+        let mut trailing = end(3, block, &good);
+        trailing.certificate.push(0);
+        assert!(verify_epoch_end(&mut rng, NETWORK, 3, &validators, &trailing).is_err());
+        // The test forger's end: its payload moved, signatures kept.
+        let mut forged = end(3, block, &good);
+        forge_epoch_end(&mut forged);
+        assert_ne!(forged.digest, block);
+        assert!(verify_epoch_end(&mut rng, NETWORK, 3, &validators, &forged).is_err());
+    }
+}
