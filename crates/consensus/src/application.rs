@@ -658,9 +658,10 @@ impl<E: Spawner + Clock + CryptoRng, B: Blocker<PublicKey = PublicKey>> Actor<E,
                 epoch,
                 retired,
                 certificates: VecDeque::new(),
-                // A node asks at once at start whether its epoch ended
-                // while it was down.
-                last_progress: now.checked_sub(STALL).unwrap_or(now),
+                // A node whose epoch ended while it was down makes no
+                // progress from its start: it asks after STALL. (Not at
+                // once: every node of a healthy network would ask too.)
+                last_progress: now,
                 end_asked: None,
                 end_target: None,
             },
