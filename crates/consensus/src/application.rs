@@ -92,7 +92,7 @@ const MAX_UNFINALIZED_BLOCKS: usize = 4096;
 const STAGED_PER_TURN: usize = 1024;
 /// How long a node sees no progress (no block appended, no finalization
 /// of its epoch) before it asks its peers whether its epoch has ended.
-const STALL: Duration = Duration::from_secs(2);
+const STALL: Duration = Duration::from_secs(3);
 /// Finalization certificates of the current epoch kept until the epoch
 /// ends (the newest): the last block of an epoch is the last one its
 /// engine finalizes, so its certificate is always among them.
