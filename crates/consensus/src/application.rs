@@ -46,8 +46,13 @@ use hygeia_ledger::{
 };
 use hygeia_state::LedgerState;
 
+use commonware_codec::{Decode, Encode};
+use commonware_consensus::simplex::types::Finalization;
+use commonware_parallel::Sequential;
+use rand_core::CryptoRng;
+
 use crate::block::{Block, MAX_BLOCK_BYTES, MAX_SUBMISSION_TXS};
-use crate::chain::{Chain, Staging};
+use crate::chain::{Chain, EpochEnds, Staging};
 use crate::wire::{
     self, MAX_ANCESTORS, TAG_ANCESTORS_REQUEST, TAG_BLOCK, TAG_COSIGNATURE, TAG_SUBMISSION,
 };
@@ -85,6 +90,13 @@ const MAX_UNFINALIZED_BLOCKS: usize = 4096;
 /// Most staged blocks appended per turn of the actor, so that a long
 /// catch-up does not keep it from its messages.
 const STAGED_PER_TURN: usize = 1024;
+/// How long a node sees no progress (no block appended, no finalization
+/// of its epoch) before it asks its peers whether its epoch has ended.
+const STALL: Duration = Duration::from_secs(3);
+/// Finalization certificates of the current epoch kept until the epoch
+/// ends (the newest): the last block of an epoch is the last one its
+/// engine finalizes, so its certificate is always among them.
+const CERTIFICATES_KEPT: usize = 16;
 /// How many of the digests this node asked its peers for are remembered:
 /// an answer must start with one of them.
 const ASKED_KEPT: usize = 256;
@@ -142,6 +154,9 @@ pub struct Observations {
     /// Catch-ups (runs of fetched blocks down to the last appended one)
     /// finished and appended.
     pub caught_up: u64,
+    /// Ends of epochs learned from a peer (their certificates verified)
+    /// while this node was behind.
+    pub epoch_ends_learned: u64,
 }
 
 /// Shared view of a node's [`Observations`].
@@ -170,6 +185,8 @@ pub(crate) enum Message {
         epoch: u64,
         view: u64,
         payload: Digest,
+        /// The finalization certificate, encoded.
+        certificate: Vec<u8>,
     },
     Submit {
         txs: Vec<SignedTx>,
@@ -330,6 +347,7 @@ impl commonware_consensus::Reporter for Reporter {
                     epoch: finalization.proposal.round.epoch().get(),
                     view: finalization.proposal.round.view().get(),
                     payload: finalization.proposal.payload,
+                    certificate: finalization.encode().to_vec(),
                 });
                 return if sent { Feedback::Ok } else { Feedback::Closed };
             }
@@ -373,12 +391,20 @@ pub enum Proposing {
     /// other blocks than those asked for (each asked-for block with its
     /// view changed): a peer lying to a node that catches up.
     MisleadingCatchUp,
+    /// Proposes honestly, but answers every request for the end of an
+    /// epoch it finished with a forged end: another block's digest, with
+    /// the real certificate's payload changed to it (so its signatures no
+    /// longer match): a peer trying to lead a node behind off the chain.
+    ForgingEpochEnd,
 }
 
 impl Proposing {
     /// Whether this node's blocks hold only submissions the rules admit.
     fn checks_blocks(self) -> bool {
-        matches!(self, Proposing::Honest | Proposing::MisleadingCatchUp)
+        matches!(
+            self,
+            Proposing::Honest | Proposing::MisleadingCatchUp | Proposing::ForgingEpochEnd
+        )
     }
 }
 
@@ -423,6 +449,8 @@ pub(crate) struct Setup<B> {
     pub epoch: u64,
     /// Told of each epoch change, after the block that made it is durable.
     pub epochs: mpsc::UnboundedSender<EpochChange>,
+    /// The ends of the epochs this node finished, kept for its peers.
+    pub ends: EpochEnds,
 }
 
 struct Pending {
@@ -512,6 +540,16 @@ pub(crate) struct Actor<E: Spawner, B> {
     /// This node is not in the current epoch's validator set: it orders
     /// nothing more (it still serves blocks and ancestors to its peers).
     retired: bool,
+    /// The newest finalization certificates the engine of the current
+    /// epoch reported (digest, encoded certificate).
+    certificates: VecDeque<(Digest, Vec<u8>)>,
+    /// When this node last appended a block or learned a finalization of
+    /// its epoch.
+    last_progress: SystemTime,
+    /// The epoch whose end this node last asked a peer for, and when.
+    end_asked: Option<(u64, SystemTime)>,
+    /// The verified end of the current epoch this node catches up to.
+    end_target: Option<wire::EpochEnd>,
 }
 
 /// A run of finalized blocks missing between a finalized block this node
@@ -542,7 +580,7 @@ fn note_size(text: &[u8]) -> Option<u64> {
     std::str::from_utf8(text).ok()?.lines().nth(1)?.parse().ok()
 }
 
-impl<E: Spawner + Clock, B: Blocker<PublicKey = PublicKey>> Actor<E, B> {
+impl<E: Spawner + Clock + CryptoRng, B: Blocker<PublicKey = PublicKey>> Actor<E, B> {
     pub(crate) fn new(context: E, mut setup: Setup<B>) -> (Self, Mailbox, Reporter) {
         let (sender, inbox) = mpsc::unbounded_channel();
         let mailbox = Mailbox {
@@ -584,6 +622,7 @@ impl<E: Spawner + Clock, B: Blocker<PublicKey = PublicKey>> Actor<E, B> {
             .collect();
         let peer_share = MAX_REMOTE_PENDING / setup.validators.len().saturating_sub(1).max(1);
         let epoch = setup.epoch;
+        let retired = !setup.validators.contains(&setup.me);
         (
             Actor {
                 context: ContextCell::new(context),
@@ -617,7 +656,14 @@ impl<E: Spawner + Clock, B: Blocker<PublicKey = PublicKey>> Actor<E, B> {
                 next_peer: 0,
                 distrusted: HashSet::new(),
                 epoch,
-                retired: false,
+                retired,
+                certificates: VecDeque::new(),
+                // A node whose epoch ended while it was down makes no
+                // progress from its start: it asks after STALL. (Not at
+                // once: every node of a healthy network would ask too.)
+                last_progress: now,
+                end_asked: None,
+                end_target: None,
             },
             mailbox,
             reporter,
@@ -689,6 +735,7 @@ impl<E: Spawner + Clock, B: Blocker<PublicKey = PublicKey>> Actor<E, B> {
                 epoch,
                 view,
                 payload,
+                certificate,
             } => {
                 // An engine of an earlier epoch may still report before it
                 // stops: its certificates count for nothing now.
@@ -702,6 +749,11 @@ impl<E: Spawner + Clock, B: Blocker<PublicKey = PublicKey>> Actor<E, B> {
                     return;
                 }
                 tracing::debug!(view, ?payload, "finalized");
+                self.last_progress = self.context.as_present().current();
+                self.certificates.push_back((payload, certificate));
+                while self.certificates.len() > CERTIFICATES_KEPT {
+                    self.certificates.pop_front();
+                }
                 self.to_finalize.push_back(payload);
             }
             Message::Submit { txs, reply, permit } => {
@@ -788,7 +840,133 @@ impl<E: Spawner + Clock, B: Blocker<PublicKey = PublicKey>> Actor<E, B> {
                 self.answer_ancestors(peer, digest, count, sender)
             }
             wire::Message::Ancestors(blocks) => self.on_ancestors(peer, blocks),
+            wire::Message::EpochEndRequest { epoch } => self.answer_epoch_end(peer, epoch, sender),
+            wire::Message::EpochEnd(end) => self.on_epoch_end(peer, end),
+            wire::Message::EpochNotEnded { epoch } => {
+                tracing::debug!(%peer, epoch, "a peer has not finished this epoch either");
+            }
         }
+    }
+
+    /// Answers a request for the end of `epoch`: the stored end, or "not
+    /// yet" if this node has not finished that epoch (or did not keep its
+    /// end).
+    fn answer_epoch_end(
+        &mut self,
+        peer: PublicKey,
+        epoch: u64,
+        sender: &mut impl Sender<PublicKey = PublicKey>,
+    ) {
+        let message = match self.setup.ends.get(epoch) {
+            Some(end) => {
+                let mut end = end.clone();
+                if self.setup.proposing == Proposing::ForgingEpochEnd {
+                    forge_epoch_end(&mut end);
+                }
+                wire::Message::EpochEnd(end)
+            }
+            None => wire::Message::EpochNotEnded { epoch },
+        };
+        let _ = sender.send(
+            Recipients::One(peer),
+            Bytes::from(wire::encode(&message)),
+            false,
+        );
+    }
+
+    /// When this node has seen no progress for [`STALL`], asks the next
+    /// peer in turn (one a [`REQUEST_RETRY`]) whether its epoch has ended:
+    /// the peers may all have moved to the next epoch while it was down,
+    /// and no engine of its epoch is left to tell it.
+    fn ask_epoch_end(&mut self, sender: &mut impl Sender<PublicKey = PublicKey>) {
+        if self.diverged || self.catch_up.is_some() || self.end_target.is_some() {
+            return;
+        }
+        let now = self.context.as_present().current();
+        if now.duration_since(self.last_progress).unwrap_or_default() < STALL {
+            return;
+        }
+        let epoch = self.epoch;
+        if self.end_asked.is_some_and(|(asked, at)| {
+            asked == epoch && now.duration_since(at).unwrap_or_default() < REQUEST_RETRY
+        }) {
+            return;
+        }
+        let Some(peer) = self.next_peer() else {
+            return;
+        };
+        self.end_asked = Some((epoch, now));
+        tracing::debug!(%peer, epoch, "no progress: asking whether this epoch has ended");
+        let request = wire::encode(&wire::Message::EpochEndRequest { epoch });
+        let _ = sender.send(Recipients::One(peer), Bytes::from(request), false);
+    }
+
+    /// A peer's end of an epoch. It counts only as the answer to this
+    /// node's request for the end of its current epoch (a late answer, to
+    /// an epoch this node has left, is dropped), and only if its
+    /// certificate is a finalization of that epoch, of that block, by a
+    /// quorum of that epoch's validators (the set this node's own log
+    /// names): anything else is garbage, and the peer is blocked. A
+    /// verified end is taken as a finalization the engine reported: the
+    /// block and its ancestors are fetched, executed and appended, and
+    /// the last of them moves this node to the next epoch.
+    fn on_epoch_end(&mut self, peer: PublicKey, end: wire::EpochEnd) {
+        let asked = self
+            .end_asked
+            .is_some_and(|(epoch, _)| epoch == self.epoch && end.epoch == epoch);
+        if !asked || self.end_target.is_some() || self.diverged {
+            return;
+        }
+        let validators = self.setup.validators.clone();
+        let network = self.setup.network.clone();
+        if let Err(why) = verify_epoch_end(
+            self.context.as_present_mut(),
+            &network,
+            self.epoch,
+            &validators,
+            &end,
+        ) {
+            return self.garbage(peer, why);
+        }
+        let digest = Digest(end.digest);
+        if self.appended(&digest) || self.to_finalize.contains(&digest) {
+            return;
+        }
+        tracing::info!(
+            %peer,
+            epoch = end.epoch,
+            height = end.height,
+            ?digest,
+            "this node's epoch ended while it was behind: catching up to its last block"
+        );
+        if let Ok(mut observed) = self.setup.observed.lock() {
+            observed.epoch_ends_learned += 1;
+        }
+        self.to_finalize.push_back(digest);
+        self.end_target = Some(end);
+    }
+
+    /// The next peer to ask, in turn, among the current epoch's validators
+    /// (peers that sent garbage only if every peer did).
+    fn next_peer(&mut self) -> Option<PublicKey> {
+        let peers: Vec<&PublicKey> = self
+            .setup
+            .validators
+            .iter()
+            .filter(|p| **p != self.setup.me)
+            .collect();
+        let trusted: Vec<&PublicKey> = peers
+            .iter()
+            .copied()
+            .filter(|p| !self.distrusted.contains(*p))
+            .collect();
+        let candidates = if trusted.is_empty() { peers } else { trusted };
+        if candidates.is_empty() {
+            return None;
+        }
+        let peer = candidates[self.next_peer % candidates.len()].clone();
+        self.next_peer = self.next_peer.wrapping_add(1);
+        Some(peer)
     }
 
     /// Answers a request for the block `digest` and its ancestors with as
@@ -911,23 +1089,9 @@ impl<E: Spawner + Clock, B: Blocker<PublicKey = PublicKey>> Actor<E, B> {
         if !self.requested.insert(digest) {
             return;
         }
-        let peers: Vec<&PublicKey> = self
-            .setup
-            .validators
-            .iter()
-            .filter(|p| **p != self.setup.me)
-            .collect();
-        let trusted: Vec<&PublicKey> = peers
-            .iter()
-            .copied()
-            .filter(|p| !self.distrusted.contains(*p))
-            .collect();
-        let candidates = if trusted.is_empty() { peers } else { trusted };
-        if candidates.is_empty() {
+        let Some(peer) = self.next_peer() else {
             return;
-        }
-        let peer = candidates[self.next_peer % candidates.len()].clone();
-        self.next_peer = self.next_peer.wrapping_add(1);
+        };
         if !self.asked.contains(&digest) {
             self.asked.push_back(digest);
             while self.asked.len() > ASKED_KEPT {
@@ -1188,6 +1352,10 @@ impl<E: Spawner + Clock, B: Blocker<PublicKey = PublicKey>> Actor<E, B> {
 
     /// Answers every request that can now be answered.
     fn drive(&mut self, sender: &mut impl Sender<PublicKey = PublicKey>) {
+        // Checked on every turn, not only on a quiet tick: a node behind
+        // may hear its peers' blocks (of an epoch it has not reached)
+        // more often than a tick.
+        self.ask_epoch_end(sender);
         self.finalize(sender);
         for message in std::mem::take(&mut self.outbox) {
             let _ = sender.send(Recipients::All, message, false);
@@ -1509,10 +1677,19 @@ impl<E: Spawner + Clock, B: Blocker<PublicKey = PublicKey>> Actor<E, B> {
                 if self.catch_up.is_some() {
                     self.abandon_catch_up();
                 }
+                // The height of an epoch's last block learned from a peer
+                // is a hint only (it is not signed): it sizes the request,
+                // and the blocks fetched are checked by their digests.
                 let height = chain
                     .last()
                     .and_then(|child| self.blocks.get(child))
-                    .map(|(block, _)| block.height.saturating_sub(1));
+                    .map(|(block, _)| block.height.saturating_sub(1))
+                    .or_else(|| {
+                        self.end_target
+                            .as_ref()
+                            .filter(|end| end.digest == missing.0)
+                            .map(|end| end.height)
+                    });
                 self.catch_up = Some(CatchUp {
                     head: missing,
                     want: missing,
@@ -1652,8 +1829,9 @@ impl<E: Spawner + Clock, B: Blocker<PublicKey = PublicKey>> Actor<E, B> {
         self.unapplied.remove(&digest);
         self.last_final = digest;
         self.done.insert(digest);
+        self.last_progress = self.context.as_present().current();
         if post.state.network.epoch() != self.epoch {
-            self.change_epoch(digest, &post.state);
+            self.change_epoch(digest, height, &post.state);
         }
         if let Ok(mut observed) = self.setup.observed.lock() {
             observed.appended.push((view, digest, height));
@@ -1669,7 +1847,8 @@ impl<E: Spawner, B> Actor<E, B> {
     /// The last appended block (`floor`) moved the state to a new epoch:
     /// this node now votes, cosigns and asks for blocks among the new set,
     /// and the engine of the new epoch is started from `floor`.
-    fn change_epoch(&mut self, floor: Digest, state: &LedgerState) {
+    fn change_epoch(&mut self, floor: Digest, height: u64, state: &LedgerState) {
+        self.keep_epoch_end(floor, height);
         let epoch = state.network.epoch();
         let validators = match crate::validators(state) {
             Ok(validators) => validators,
@@ -1731,6 +1910,49 @@ impl<E: Spawner, B> Actor<E, B> {
         });
     }
 
+    /// Keeps the end of the epoch that `floor` (at `height`) ends, with its
+    /// finalization certificate, durably, before the next epoch starts:
+    /// the certificate the engine reported, or the one a peer sent and
+    /// this node verified.
+    fn keep_epoch_end(&mut self, floor: Digest, height: u64) {
+        let epoch = self.epoch;
+        let learned = self
+            .end_target
+            .take()
+            .filter(|end| end.digest == floor.0)
+            .map(|end| end.certificate);
+        let reported = || {
+            self.certificates
+                .iter()
+                .rev()
+                .find(|(digest, _)| *digest == floor)
+                .map(|(_, certificate)| certificate.clone())
+        };
+        let certificate = learned.or_else(reported);
+        self.certificates.clear();
+        self.end_asked = None;
+        let Some(certificate) = certificate else {
+            // A block appended at start after a crash, its finalization
+            // never reported again: peers cannot learn this epoch's end
+            // from this node.
+            tracing::warn!(
+                epoch,
+                ?floor,
+                "the certificate of this epoch's last block is not here: its end is not kept"
+            );
+            return;
+        };
+        let end = wire::EpochEnd {
+            epoch,
+            height,
+            digest: floor.0,
+            certificate,
+        };
+        if let Err(e) = self.setup.ends.put(end) {
+            tracing::error!(epoch, error = %e, "the end of this epoch could not be kept");
+        }
+    }
+
     /// A pending submission leaves the mempool.
     fn forget(&mut self, pending: &Pending) {
         self.pending_keys.remove(&pending.key);
@@ -1759,6 +1981,53 @@ fn verifier_of(key: &PublicKey) -> Option<CosignatureVerifier> {
     let public = hygeia_identity::PublicKey::from_bytes(&bytes).ok()?;
     let did = hygeia_identity::Did::from_public_key(public).to_string();
     CosignatureVerifier::for_did(&did).ok()
+}
+
+/// Checks `end` as the end of `epoch`, whose validators are `validators`:
+/// its certificate decodes (bounded by the set's size), is a finalization
+/// of a proposal of that epoch whose payload is the end's block, and
+/// carries the signatures of a quorum of that set (commonware's
+/// verification: one signature per signer, signers named by their
+/// position in the set).
+pub(crate) fn verify_epoch_end(
+    rng: &mut impl CryptoRng,
+    network: &str,
+    epoch: u64,
+    validators: &[PublicKey],
+    end: &wire::EpochEnd,
+) -> Result<(), &'static str> {
+    if end.epoch != epoch {
+        return Err("the end of another epoch than the one asked for");
+    }
+    let finalization =
+        Finalization::<Scheme, Digest>::decode_cfg(end.certificate.clone(), &validators.len())
+            .map_err(|_| "an epoch's end whose certificate does not decode")?;
+    if finalization.proposal.round.epoch().get() != epoch {
+        return Err("an epoch's end certified in another epoch");
+    }
+    if finalization.proposal.payload.0 != end.digest {
+        return Err("an epoch's end whose certificate finalizes another block");
+    }
+    let participants = commonware_utils::ordered::Set::from_iter_dedup(validators.iter().cloned());
+    let verifier = Scheme::verifier(&crate::orderer::namespace(network), participants);
+    if !finalization.verify(rng, &verifier, &Sequential) {
+        return Err("an epoch's end whose certificate is not a quorum of the epoch's validators");
+    }
+    Ok(())
+}
+
+/// A byzantine peer's forgery of an epoch's end (for tests): the block is
+/// another, and the certificate's payload is changed to it, its
+/// signatures kept (so they sign what the certificate no longer says).
+fn forge_epoch_end(end: &mut wire::EpochEnd) {
+    end.digest[0] ^= 0xff;
+    let Ok(mut finalization) =
+        Finalization::<Scheme, Digest>::decode_cfg(end.certificate.clone(), &64usize)
+    else {
+        return;
+    };
+    finalization.proposal.payload = Digest(end.digest);
+    end.certificate = finalization.encode().to_vec();
 }
 
 /// Admits one submission (all or nothing) on `post`.
@@ -1798,4 +2067,144 @@ fn send_block(
     bytes: &Bytes,
 ) {
     let _ = sender.send(recipients, bytes.clone(), false);
+}
+
+#[cfg(test)]
+mod tests {
+    use commonware_consensus::simplex::types::{Finalize, Proposal};
+    use commonware_consensus::types::{Epoch, Round, View};
+    use commonware_cryptography::certificate::Signers;
+    use commonware_cryptography::Signer as _;
+    use commonware_utils::iter::NonEmpty;
+    use commonware_utils::rng::test_rng;
+    use hygeia_identity::Keypair;
+
+    use super::*;
+
+    const NETWORK: &str = "epoch-end.example";
+
+    fn keypairs(seeds: std::ops::Range<u8>) -> Vec<Keypair> {
+        seeds.map(|i| Keypair::from_seed(&[i; 32])).collect()
+    }
+
+    /// The validator set of `keys`, in the engine's order.
+    fn set(keys: &[Keypair]) -> Vec<PublicKey> {
+        commonware_utils::ordered::Set::from_iter_dedup(
+            keys.iter().map(|k| crate::consensus_key(k).public_key()),
+        )
+        .iter()
+        .cloned()
+        .collect()
+    }
+
+    /// A finalization of `payload` in `epoch`, signed by `signers` among
+    /// `validators` (the set `keys` are members of).
+    fn finalization(
+        keys: &[Keypair],
+        validators: &[PublicKey],
+        signers: &[usize],
+        epoch: u64,
+        payload: [u8; 32],
+    ) -> Finalization<Scheme, Digest> {
+        let proposal = Proposal::new(
+            Round::new(Epoch::new(epoch), View::new(9)),
+            View::new(8),
+            Digest(payload),
+        );
+        let mut votes = signers.iter().map(|i| {
+            let scheme = crate::scheme(NETWORK, validators, &keys[*i]).expect("a validator");
+            Finalize::sign(&scheme, proposal.clone()).expect("a signer")
+        });
+        let first = votes.next().expect("a signer");
+        let scheme = crate::scheme(NETWORK, validators, &keys[signers[0]]).expect("a validator");
+        Finalization::from_owned_finalizes(&scheme, NonEmpty::new(first, votes), &Sequential)
+            .expect("a quorum")
+    }
+
+    fn end(
+        epoch: u64,
+        payload: [u8; 32],
+        certificate: &Finalization<Scheme, Digest>,
+    ) -> wire::EpochEnd {
+        wire::EpochEnd {
+            epoch,
+            height: 40,
+            digest: payload,
+            certificate: certificate.encode().to_vec(),
+        }
+    }
+
+    #[test]
+    fn an_epoch_end_counts_only_with_a_quorum_of_that_epochs_validators() {
+        let mut rng = test_rng();
+        let keys = keypairs(1..5);
+        let validators = set(&keys);
+        let block = [7; 32];
+        let good = finalization(&keys, &validators, &[0, 1, 2], 3, block);
+        assert_eq!(
+            verify_epoch_end(&mut rng, NETWORK, 3, &validators, &end(3, block, &good)),
+            Ok(())
+        );
+
+        // Asked for another epoch, or certified in another.
+        assert!(
+            verify_epoch_end(&mut rng, NETWORK, 4, &validators, &end(3, block, &good)).is_err()
+        );
+        let other_epoch = finalization(&keys, &validators, &[0, 1, 2], 2, block);
+        assert!(verify_epoch_end(
+            &mut rng,
+            NETWORK,
+            3,
+            &validators,
+            &end(3, block, &other_epoch)
+        )
+        .is_err());
+        // Another block than the certificate's.
+        assert!(
+            verify_epoch_end(&mut rng, NETWORK, 3, &validators, &end(3, [8; 32], &good)).is_err()
+        );
+        // Another network's signatures.
+        assert!(verify_epoch_end(
+            &mut rng,
+            "other.example",
+            3,
+            &validators,
+            &end(3, block, &good)
+        )
+        .is_err());
+        // Signed by another set of the same size.
+        let strangers = keypairs(11..15);
+        let stranger_set = set(&strangers);
+        let forged = finalization(&strangers, &stranger_set, &[0, 1, 2, 3], 3, block);
+        assert!(
+            verify_epoch_end(&mut rng, NETWORK, 3, &validators, &end(3, block, &forged)).is_err()
+        );
+        // Two signatures of four: below the quorum of three.
+        let mut short = good.clone();
+        let kept: Vec<_> = short.certificate.signers.iter().take(2).collect();
+        short.certificate.signers = Signers::new(4, kept).unwrap();
+        short.certificate.signatures.truncate(2);
+        assert!(
+            verify_epoch_end(&mut rng, NETWORK, 3, &validators, &end(3, block, &short)).is_err()
+        );
+        // A quorum of a set of five, checked against the set of four.
+        let five = keypairs(1..6);
+        let five_set = set(&five);
+        let larger = finalization(&five, &five_set, &[0, 1, 2, 3], 3, block);
+        assert!(
+            verify_epoch_end(&mut rng, NETWORK, 3, &validators, &end(3, block, &larger)).is_err()
+        );
+        // Bytes that are no certificate, or one with bytes after it.
+        let mut garbage = end(3, block, &good);
+        garbage.certificate = vec![0xff; 100];
+        assert!(verify_epoch_end(&mut rng, NETWORK, 3, &validators, &garbage).is_err());
+        let mut trailing = end(3, block, &good);
+        trailing.certificate.push(0);
+        assert!(verify_epoch_end(&mut rng, NETWORK, 3, &validators, &trailing).is_err());
+        // The test forger's end: its payload moved, signatures kept.
+        let mut forged = end(3, block, &good);
+        forge_epoch_end(&mut forged);
+        assert_ne!(forged.digest, block);
+        assert!(verify_epoch_end(&mut rng, NETWORK, 3, &validators, &forged).is_err());
+    }
 }

@@ -15,6 +15,10 @@
 //! [`Staging`] is the other file here: finalized blocks fetched from peers
 //! while catching up, kept on disk until they reach the last appended
 //! block, then appended to the chain oldest first.
+//!
+//! [`EpochEnds`] keeps, one small file per epoch (`epoch-<e>.end`), the
+//! end of every epoch this node finished: the epoch's last block and its
+//! finalization certificate, for peers that were not there when it ended.
 
 use std::collections::HashMap;
 use std::fs::{File, OpenOptions};
@@ -270,6 +274,83 @@ impl Staging {
     }
 }
 
+/// The ends of the epochs this node finished ([`crate::wire::EpochEnd`]),
+/// one file each, in the chain's directory. Each file holds the end's
+/// wire encoding (tag included), so it is read back with the same strict
+/// decoder as a peer's message; it is written to a temporary file, synced
+/// and renamed, so a crash leaves the whole end or none.
+pub struct EpochEnds {
+    dir: PathBuf,
+    ends: std::collections::BTreeMap<u64, crate::wire::EpochEnd>,
+}
+
+impl EpochEnds {
+    /// The ends stored in `dir` for the epochs before `epoch` (the node's
+    /// current one). A missing file is a missing end (a node that finished
+    /// an epoch before ends were kept, or crashed between the epoch's last
+    /// block and the end's write); a damaged one is an error.
+    pub fn open(dir: &Path, epoch: u64) -> Result<EpochEnds, ChainError> {
+        let mut ends = std::collections::BTreeMap::new();
+        for e in 0..epoch {
+            let path = Self::path_in(dir, e);
+            let bytes = match std::fs::read(&path) {
+                Ok(bytes) => bytes,
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+                Err(source) => {
+                    return Err(ChainError::Io {
+                        path: path.display().to_string(),
+                        source,
+                    })
+                }
+            };
+            match crate::wire::decode(&bytes) {
+                Ok(crate::wire::Message::EpochEnd(end)) if end.epoch == e => {
+                    ends.insert(e, end);
+                }
+                _ => {
+                    return Err(ChainError::Corrupt(
+                        path.display().to_string(),
+                        "not the end of its epoch".into(),
+                    ))
+                }
+            }
+        }
+        Ok(EpochEnds {
+            dir: dir.to_path_buf(),
+            ends,
+        })
+    }
+
+    fn path_in(dir: &Path, epoch: u64) -> PathBuf {
+        dir.join(format!("epoch-{epoch}.end"))
+    }
+
+    /// The end of `epoch`, if this node finished it and kept it.
+    pub fn get(&self, epoch: u64) -> Option<&crate::wire::EpochEnd> {
+        self.ends.get(&epoch)
+    }
+
+    /// Stores the end of an epoch durably.
+    pub fn put(&mut self, end: crate::wire::EpochEnd) -> Result<(), ChainError> {
+        let path = Self::path_in(&self.dir, end.epoch);
+        let io = |source| ChainError::Io {
+            path: path.display().to_string(),
+            source,
+        };
+        let temporary = path.with_extension("end.tmp");
+        let bytes = crate::wire::encode(&crate::wire::Message::EpochEnd(end.clone()));
+        let mut file = File::create(&temporary).map_err(io)?;
+        file.write_all(&bytes).map_err(io)?;
+        file.sync_all().map_err(io)?;
+        std::fs::rename(&temporary, &path).map_err(io)?;
+        File::open(&self.dir)
+            .and_then(|dir| dir.sync_all())
+            .map_err(io)?;
+        self.ends.insert(end.epoch, end);
+        Ok(())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -354,6 +435,41 @@ mod tests {
         drop(chain);
         assert!(matches!(
             Chain::open(&path, [7; 32]),
+            Err(ChainError::Corrupt(..))
+        ));
+    }
+
+    #[test]
+    fn epoch_ends_survive_a_reopen_and_a_damaged_one_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let end = crate::wire::EpochEnd {
+            epoch: 1,
+            height: 12,
+            digest: [3; 32],
+            certificate: vec![5; 40],
+        };
+        let mut ends = EpochEnds::open(dir.path(), 3).unwrap();
+        assert!(ends.get(1).is_none());
+        ends.put(end.clone()).unwrap();
+        assert_eq!(ends.get(1), Some(&end));
+        let again = EpochEnds::open(dir.path(), 3).unwrap();
+        assert_eq!(again.get(1), Some(&end));
+        assert!(again.get(0).is_none(), "epoch 0's end was never kept");
+        // Only the epochs before the current one are read.
+        assert!(EpochEnds::open(dir.path(), 1).unwrap().get(1).is_none());
+        std::fs::write(dir.path().join("epoch-1.end"), b"garbage").unwrap();
+        assert!(matches!(
+            EpochEnds::open(dir.path(), 3),
+            Err(ChainError::Corrupt(..))
+        ));
+        // The end of another epoch under this epoch's name.
+        let other = crate::wire::encode(&crate::wire::Message::EpochEnd(crate::wire::EpochEnd {
+            epoch: 2,
+            ..end
+        }));
+        std::fs::write(dir.path().join("epoch-1.end"), other).unwrap();
+        assert!(matches!(
+            EpochEnds::open(dir.path(), 3),
             Err(ChainError::Corrupt(..))
         ));
     }

@@ -180,6 +180,7 @@ pub fn spawn(cfg: Config<()>, net: Network) -> Result<BftOrderer, NetworkError> 
                     max_pending_txs: cfg.max_pending_txs,
                     replayed: cfg.replayed,
                     peer_sets: Some(peer_sets),
+                    follow: false,
                 };
                 match start(context.child("consensus"), cfg, channels) {
                     Ok((orderer, app, engine)) => {

@@ -108,6 +108,11 @@ pub struct Config<B> {
     /// the p2p layer dials and accepts them; `None` for a network that
     /// needs no telling (the simulated one in tests).
     pub peer_sets: Option<PeerSetUpdate>,
+    /// Start even if this key is not a validator of the log's current
+    /// epoch: the node then votes for nothing and follows the network,
+    /// catching up from its peers epoch by epoch, until an epoch names it
+    /// (an organization that joins in a later epoch, its log at genesis).
+    pub follow: bool,
 }
 
 /// See [`Config::peer_sets`]: the epoch and its validators' addresses.
@@ -164,7 +169,7 @@ pub fn scheme(network: &str, validators: &[PublicKey], key: &Keypair) -> Option<
     Scheme::signer(&namespace(network), participants, consensus_key(key))
 }
 
-fn namespace(network: &str) -> Vec<u8> {
+pub(crate) fn namespace(network: &str) -> Vec<u8> {
     let mut namespace = NAMESPACE_PREFIX.to_vec();
     namespace.extend_from_slice(network.as_bytes());
     namespace
@@ -323,10 +328,9 @@ where
     let participants = Set::from_iter_dedup(validators.iter().cloned());
     let validators: Arc<Vec<PublicKey>> = Arc::new(participants.iter().cloned().collect());
     let me = commonware_cryptography::Signer::public_key(&consensus_key(&cfg.key));
-    if !validators.contains(&me) {
-        return Err(StartError::NotAValidator);
-    }
-    if scheme(&cfg.network, &validators, &cfg.key).is_none() {
+    let validating =
+        validators.contains(&me) && scheme(&cfg.network, &validators, &cfg.key).is_some();
+    if !validating && !cfg.follow {
         return Err(StartError::NotAValidator);
     }
     let checkpoint = cfg.writer.checkpoint().clone();
@@ -375,6 +379,10 @@ where
             "finalized blocks missing from the log after a crash; appending them"
         );
     }
+    let ends = crate::chain::EpochEnds::open(
+        cfg.chain.parent().unwrap_or(std::path::Path::new(".")),
+        epoch,
+    )?;
     let floor = floor.ok_or(StartError::Inconsistent {
         log: epoch_leaf + 1,
         chain: counted,
@@ -383,6 +391,7 @@ where
     let latest = Arc::new(std::sync::RwLock::new(Arc::new(checkpoint)));
     let observed: Observed = Arc::new(Mutex::new(Observations {
         epoch,
+        retired: !validating,
         ..Observations::default()
     }));
     let (epochs, mut epoch_changes) = commonware_utils::channel::mpsc::unbounded_channel();
@@ -414,6 +423,7 @@ where
             max_pending_txs: cfg.max_pending_txs,
             epoch,
             epochs,
+            ends,
         },
     );
     let app = actor.start(channels.blocks);

@@ -277,6 +277,7 @@ async fn start_node_with(
             max_pending_txs,
             replayed,
             peer_sets: None,
+            follow: true,
         },
         channels,
     )
@@ -880,6 +881,7 @@ fn a_key_outside_the_custodian_set_cannot_join() {
                 max_pending_txs: 1 << 20,
                 replayed: None,
                 peer_sets: None,
+                follow: false,
             },
             channels,
         );
@@ -1536,5 +1538,304 @@ fn a_node_restarted_after_an_epoch_change_resumes_in_the_new_epoch() {
             boundary,
             "the removed node appends nothing more"
         );
+    });
+}
+
+/// Takes node `i` out of `nodes` (to stop it), leaving a placeholder.
+fn take(nodes: &mut [Node], i: usize) -> Node {
+    let placeholder = Node {
+        orderer: None,
+        store: nodes[0].store.clone(),
+        tasks: Vec::new(),
+    };
+    std::mem::replace(&mut nodes[i], placeholder)
+}
+
+/// Four validators; node 3 is stopped, and while it is down governance
+/// names the next set (the same four) and epoch 1 orders three more
+/// submissions with the three others. Started again, node 3 is in epoch 0
+/// by its log and no peer runs an engine of epoch 0: it asks a peer for
+/// the end of epoch 0, verifies the certificate with epoch 0's set, fetches
+/// and applies the blocks up to that end, moves to epoch 1, and then
+/// orders a submission of its own with the others. With the request for an
+/// epoch's end taken out, node 3 stays in epoch 0 and the test fails.
+#[test]
+fn a_node_down_while_its_epoch_ends_catches_up_into_the_next() {
+    runner(23).start(|context| async move {
+        let keys = keys(4);
+        let (mut nodes, oracle, dirs) =
+            start_nodes(&context, &keys, link(), |_| Proposing::Honest).await;
+        nodes[0]
+            .bft()
+            .submit(vec![register(&keys, 1)])
+            .await
+            .expect("four nodes finalize");
+        let down = take(&mut nodes, 3);
+        stop(&context, down).await;
+        let change = nodes[1]
+            .bft()
+            .submit(vec![validators_change(&keys, 1, &[0, 1, 2, 3])])
+            .await
+            .expect("the change is ordered by three of four");
+        let boundary = change.checkpoint.size;
+        for i in 2..5 {
+            nodes[i % 3]
+                .bft()
+                .submit(vec![register(&keys, i)])
+                .await
+                .expect("epoch 1 finalizes with three of its four");
+        }
+        assert!(
+            wait_for(&context, Duration::from_secs(10), || {
+                nodes[..3]
+                    .iter()
+                    .all(|n| n.bft().observed().epoch == 1 && size(n) == boundary + 3)
+            })
+            .await
+        );
+        nodes[3] = start_node(
+            &context,
+            &oracle,
+            &keys,
+            3,
+            dirs[3].path(),
+            Proposing::Honest,
+        )
+        .await;
+        assert_eq!(nodes[3].bft().observed().epoch, 0, "epoch 0 by its log");
+        assert!(size(&nodes[3]) < boundary);
+        assert!(
+            wait_for(&context, Duration::from_secs(30), || {
+                nodes[3].bft().observed().epoch == 1 && size(&nodes[3]) == boundary + 3
+            })
+            .await,
+            "node 3 catches up into epoch 1: {:?}",
+            {
+                let mut seen = nodes[3].bft().observed();
+                seen.appended.clear();
+                (seen, size(&nodes[3]))
+            }
+        );
+        assert_eq!(nodes[3].bft().observed().epoch_ends_learned, 1);
+        nodes[3]
+            .bft()
+            .submit(vec![register(&keys, 10)])
+            .await
+            .expect("node 3 orders in epoch 1 with the others");
+        assert!(
+            wait_for(&context, Duration::from_secs(10), || nodes
+                .iter()
+                .all(|n| size(n) == boundary + 4))
+            .await
+        );
+        assert_identical(&nodes.iter().collect::<Vec<_>>());
+        for (i, node) in nodes.iter().enumerate() {
+            let seen = node.bft().observed();
+            assert!(seen.halted.is_none(), "node {i}: {:?}", seen.halted);
+            assert!(seen.garbage.is_empty(), "node {i}: {:?}", seen.garbage);
+            // Every node kept the end of epoch 0, node 3 the one it learned.
+            assert!(dirs[i].path().join("epoch-0.end").exists(), "node {i}");
+        }
+    });
+}
+
+/// Keys of `n` organizations of which only the first `founders` are
+/// custodians in the genesis (so the validators of epoch 0).
+fn keys_founded_by(n: u8, founders: usize) -> Keys {
+    let mut keys = keys(n);
+    let genesis = Genesis {
+        governance: vec![did(&keys.governance)],
+        custodians: keys.nodes[..founders].iter().map(did).collect(),
+        legacy: None,
+    };
+    keys.genesis = genesis_tx(NETWORK, &keys.nodes[0], &genesis, modules()).expect("genesis");
+    keys
+}
+
+/// Four organizations found the network; a fifth is made a custodian in
+/// epoch 0 and named, with the four, in the set of epoch 1 (five
+/// validators: a quorum is four). Its node then starts from the genesis
+/// alone: not a validator of epoch 0, it runs no engine, learns the end of
+/// epoch 0 from a peer, applies every block up to it, and moves to epoch 1,
+/// where it votes: with node 3 cut off, nodes 0 to 2 finalize only with
+/// node 4's votes. Without the request for an epoch's end, node 4 stays at
+/// the genesis and the test fails.
+#[test]
+fn an_organization_named_only_in_a_later_epoch_joins_from_genesis() {
+    runner(24).start(|context| async move {
+        let keys = keys_founded_by(5, 4);
+        let dirs: Vec<_> = (0..5).map(|_| tempfile::tempdir().unwrap()).collect();
+        let oracle = network_with(&context, &keys, link()).await;
+        let mut nodes = Vec::new();
+        for i in 0..4 {
+            nodes.push(
+                start_node(
+                    &context,
+                    &oracle,
+                    &keys,
+                    i,
+                    dirs[i].path(),
+                    Proposing::Honest,
+                )
+                .await,
+            );
+        }
+        let custodian = sign(
+            &keys.governance,
+            "network.custodian",
+            "custodian-4",
+            json!({"op": "add", "key": did(&keys.nodes[4])}),
+        );
+        nodes[0]
+            .bft()
+            .submit(vec![custodian])
+            .await
+            .expect("the fifth organization becomes a custodian");
+        let change = nodes[1]
+            .bft()
+            .submit(vec![validators_change(&keys, 1, &[0, 1, 2, 3, 4])])
+            .await
+            .expect("the change is ordered");
+        let boundary = change.checkpoint.size;
+        nodes[2]
+            .bft()
+            .submit(vec![register(&keys, 1)])
+            .await
+            .expect("epoch 1 finalizes with four of its five");
+        nodes.push(
+            start_node(
+                &context,
+                &oracle,
+                &keys,
+                4,
+                dirs[4].path(),
+                Proposing::Honest,
+            )
+            .await,
+        );
+        let seen = nodes[4].bft().observed();
+        assert_eq!(
+            (seen.epoch, seen.retired),
+            (0, true),
+            "a follower at genesis"
+        );
+        assert_eq!(size(&nodes[4]), 1);
+        assert!(
+            wait_for(&context, Duration::from_secs(30), || {
+                let seen = nodes[4].bft().observed();
+                seen.epoch == 1 && !seen.retired && size(&nodes[4]) == boundary + 1
+            })
+            .await,
+            "node 4 catches up into epoch 1: {:?}",
+            (nodes[4].bft().observed().epoch, size(&nodes[4]))
+        );
+        assert_eq!(nodes[4].bft().observed().epoch_ends_learned, 1);
+        connect(&oracle, &keys, 3, false).await;
+        nodes[4]
+            .bft()
+            .submit(vec![register(&keys, 2)])
+            .await
+            .expect("nodes 0 to 2 and node 4 are a quorum of epoch 1");
+        let voters = [&nodes[0], &nodes[1], &nodes[2], &nodes[4]];
+        assert!(
+            wait_for(&context, Duration::from_secs(10), || voters
+                .iter()
+                .all(|n| size(n) == boundary + 2))
+            .await
+        );
+        assert_identical(&voters);
+    });
+}
+
+/// Node 0 answers every request for an epoch's end with a forged one (the
+/// certificate's payload changed to another block, its signatures kept).
+/// Node 3, down while epoch 0 ended, is started again with node 0 as its
+/// only peer: it refuses the forged end (garbage, node 0 blocked), stays
+/// in epoch 0 and appends nothing. Joined to nodes 1 and 2, it learns the
+/// true end from them and catches up. With the certificate's verification
+/// taken out, node 3 takes the forged block for the end of epoch 0, waits
+/// for it forever, and the test fails.
+#[test]
+fn a_forged_end_of_epoch_does_not_move_a_node_behind() {
+    runner(25).start(|context| async move {
+        let keys = keys(4);
+        let (mut nodes, oracle, dirs) = start_nodes(&context, &keys, link(), |i| {
+            if i == 0 {
+                Proposing::ForgingEpochEnd
+            } else {
+                Proposing::Honest
+            }
+        })
+        .await;
+        nodes[0]
+            .bft()
+            .submit(vec![register(&keys, 1)])
+            .await
+            .expect("four nodes finalize");
+        let down = take(&mut nodes, 3);
+        stop(&context, down).await;
+        let change = nodes[1]
+            .bft()
+            .submit(vec![validators_change(&keys, 1, &[0, 1, 2, 3])])
+            .await
+            .expect("the change is ordered");
+        let boundary = change.checkpoint.size;
+        nodes[2]
+            .bft()
+            .submit(vec![register(&keys, 2)])
+            .await
+            .expect("epoch 1 finalizes");
+        // Node 3's only peer is the forger.
+        connect(&oracle, &keys, 3, false).await;
+        let pks: Vec<PublicKey> = keys.nodes.iter().map(public).collect();
+        for (a, b) in [(0, 3), (3, 0)] {
+            oracle
+                .add_link(pks[a].clone(), pks[b].clone(), fast_link())
+                .await
+                .unwrap();
+        }
+        nodes[3] = start_node(
+            &context,
+            &oracle,
+            &keys,
+            3,
+            dirs[3].path(),
+            Proposing::Honest,
+        )
+        .await;
+        let before = size(&nodes[3]);
+        assert!(before < boundary);
+        assert!(
+            wait_for(&context, Duration::from_secs(10), || nodes[3]
+                .bft()
+                .observed()
+                .garbage
+                .contains_key(&pks[0]))
+            .await,
+            "the forged end is refused"
+        );
+        context.sleep(Duration::from_secs(5)).await;
+        let seen = nodes[3].bft().observed();
+        assert_eq!(seen.epoch, 0, "a forged end moves no node");
+        assert_eq!(seen.epoch_ends_learned, 0);
+        assert!(seen.halted.is_none(), "{:?}", seen.halted);
+        assert_eq!(size(&nodes[3]), before);
+
+        for (a, b) in [(0, 3), (3, 0)] {
+            oracle
+                .remove_link(pks[a].clone(), pks[b].clone())
+                .await
+                .unwrap();
+        }
+        connect(&oracle, &keys, 3, true).await;
+        assert!(
+            wait_for(&context, Duration::from_secs(30), || {
+                nodes[3].bft().observed().epoch == 1 && size(&nodes[3]) == boundary + 1
+            })
+            .await,
+            "node 3 catches up from the honest peers: {:?}",
+            (nodes[3].bft().observed().epoch, size(&nodes[3]))
+        );
+        assert_identical(&nodes.iter().collect::<Vec<_>>());
     });
 }

@@ -18,6 +18,15 @@
 //!     (u32) | block          answer to a tag 4 request (at least one
 //!                            block, at most MAX_ANCESTORS, the whole
 //!                            message at most MAX_ANCESTORS_MESSAGE_BYTES)
+//! 6 | epoch (u64)            a request for the end of that epoch
+//! 7 | epoch (u64) | height   the end of an epoch: its last block (the one
+//!     (u64) | digest (32) |  whose entries changed the validator set), and
+//!     certificate            the finalization certificate of that block by
+//!                            the epoch's validators (commonware's encoding,
+//!                            1 to MAX_EPOCH_CERTIFICATE_BYTES bytes, checked
+//!                            by the receiver, not here)
+//! 8 | epoch (u64)            "not yet": the sender has not finished that
+//!                            epoch
 //! ```
 //!
 //! [`decode`] is what a node runs on every message a peer sends there
@@ -42,6 +51,20 @@ pub const TAG_COSIGNATURE: u8 = 3;
 pub const TAG_ANCESTORS_REQUEST: u8 = 4;
 /// Tag of consecutive ancestors, the answer to [`TAG_ANCESTORS_REQUEST`].
 pub const TAG_ANCESTORS: u8 = 5;
+
+/// Tag of a request for the end of an epoch.
+pub const TAG_EPOCH_END_REQUEST: u8 = 6;
+/// Tag of the end of an epoch, the answer to [`TAG_EPOCH_END_REQUEST`].
+pub const TAG_EPOCH_END: u8 = 7;
+/// Tag of "that epoch has not ended here", the other answer to
+/// [`TAG_EPOCH_END_REQUEST`].
+pub const TAG_EPOCH_NOT_ENDED: u8 = 8;
+
+/// Most bytes of the finalization certificate in an epoch's end: the
+/// certificate of the largest validator set (64, one Ed25519 signature
+/// each, about 4.2 KiB with the signer bitmap and the proposal) fits with
+/// room to spare.
+pub const MAX_EPOCH_CERTIFICATE_BYTES: usize = 8192;
 
 /// Most blocks one request for ancestors asks for, and one answer holds.
 pub const MAX_ANCESTORS: u32 = 1024;
@@ -68,6 +91,31 @@ pub enum Message {
     /// Consecutive blocks, newest first, as their encodings (the receiver
     /// hashes them to check them against what it asked for).
     Ancestors(Vec<Vec<u8>>),
+    /// A request for the end of `epoch`.
+    EpochEndRequest {
+        epoch: u64,
+    },
+    /// The end of an epoch, as its sender claims it.
+    EpochEnd(EpochEnd),
+    /// The sender has not finished `epoch`.
+    EpochNotEnded {
+        epoch: u64,
+    },
+}
+
+/// The end of an epoch: its last block and that block's finalization
+/// certificate, as one node stores it and sends it to another. Nothing in
+/// it is trusted until the certificate is verified against the epoch's
+/// validator set (`crate::application`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EpochEnd {
+    pub epoch: u64,
+    /// Height of the last block (a hint: how many blocks to ask for).
+    pub height: u64,
+    /// Digest of the last block.
+    pub digest: Digest,
+    /// Its finalization certificate (commonware `Finalization`, encoded).
+    pub certificate: Vec<u8>,
 }
 
 /// Why bytes are not a message of the block channel.
@@ -91,6 +139,10 @@ pub enum WireError {
     BadAncestorsRequest,
     #[error("an answer with ancestors holds 1 to {MAX_ANCESTORS} framed blocks in at most {MAX_ANCESTORS_MESSAGE_BYTES} bytes")]
     BadAncestors,
+    #[error("a request for an epoch's end, or a \"not yet\", holds an 8-byte epoch")]
+    BadEpochRequest,
+    #[error("an epoch's end holds an epoch, a height, a 32-byte digest and a certificate of 1 to {MAX_EPOCH_CERTIFICATE_BYTES} bytes")]
+    BadEpochEnd,
 }
 
 /// Decodes one message a peer sent on the block channel.
@@ -134,8 +186,44 @@ pub fn decode(bytes: &[u8]) -> Result<Message, WireError> {
             })
         }
         TAG_ANCESTORS => decode_ancestors(bytes.len(), rest),
+        TAG_EPOCH_END_REQUEST => Ok(Message::EpochEndRequest {
+            epoch: decode_epoch(rest)?,
+        }),
+        TAG_EPOCH_NOT_ENDED => Ok(Message::EpochNotEnded {
+            epoch: decode_epoch(rest)?,
+        }),
+        TAG_EPOCH_END => decode_epoch_end(rest).map(Message::EpochEnd),
         other => Err(WireError::UnknownTag(other)),
     }
+}
+
+/// The epoch of a request for an epoch's end or of a "not yet": exactly
+/// eight bytes.
+fn decode_epoch(rest: &[u8]) -> Result<u64, WireError> {
+    let epoch: [u8; 8] = rest.try_into().map_err(|_| WireError::BadEpochRequest)?;
+    Ok(u64::from_be_bytes(epoch))
+}
+
+/// An epoch's end: fixed fields, then the certificate (the rest, bounded).
+fn decode_epoch_end(rest: &[u8]) -> Result<EpochEnd, WireError> {
+    let (epoch, rest) = rest
+        .split_first_chunk::<8>()
+        .ok_or(WireError::BadEpochEnd)?;
+    let (height, rest) = rest
+        .split_first_chunk::<8>()
+        .ok_or(WireError::BadEpochEnd)?;
+    let (digest, certificate) = rest
+        .split_first_chunk::<32>()
+        .ok_or(WireError::BadEpochEnd)?;
+    if certificate.is_empty() || certificate.len() > MAX_EPOCH_CERTIFICATE_BYTES {
+        return Err(WireError::BadEpochEnd);
+    }
+    Ok(EpochEnd {
+        epoch: u64::from_be_bytes(*epoch),
+        height: u64::from_be_bytes(*height),
+        digest: *digest,
+        certificate: certificate.to_vec(),
+    })
 }
 
 /// The blocks of an answer with ancestors: framing and bounds checked
@@ -216,6 +304,16 @@ pub fn encode(message: &Message) -> Vec<u8> {
                 body.extend_from_slice(encoded);
             }
             (TAG_ANCESTORS, body)
+        }
+        Message::EpochEndRequest { epoch } => (TAG_EPOCH_END_REQUEST, epoch.to_be_bytes().to_vec()),
+        Message::EpochNotEnded { epoch } => (TAG_EPOCH_NOT_ENDED, epoch.to_be_bytes().to_vec()),
+        Message::EpochEnd(end) => {
+            let mut body = Vec::with_capacity(48 + end.certificate.len());
+            body.extend_from_slice(&end.epoch.to_be_bytes());
+            body.extend_from_slice(&end.height.to_be_bytes());
+            body.extend_from_slice(&end.digest);
+            body.extend_from_slice(&end.certificate);
+            (TAG_EPOCH_END, body)
         }
     };
     let mut out = Vec::with_capacity(body.len() + 1);
@@ -347,5 +445,46 @@ mod tests {
         let mut oversized = vec![TAG_ANCESTORS, 0, 0, 0, 1];
         oversized.resize(MAX_ANCESTORS_MESSAGE_BYTES + 1, 0);
         assert!(matches!(decode(&oversized), Err(WireError::BadAncestors)));
+    }
+
+    #[test]
+    fn epoch_end_messages_round_trip_and_are_bounded() {
+        let end = EpochEnd {
+            epoch: 3,
+            height: 77,
+            digest: [9; 32],
+            certificate: vec![1, 2, 3],
+        };
+        for message in [
+            Message::EpochEndRequest { epoch: 3 },
+            Message::EpochNotEnded { epoch: u64::MAX },
+            Message::EpochEnd(end.clone()),
+        ] {
+            let bytes = encode(&message);
+            assert_eq!(decode(&bytes).unwrap(), message);
+        }
+        // A request or a "not yet" of other than eight bytes.
+        for tag in [TAG_EPOCH_END_REQUEST, TAG_EPOCH_NOT_ENDED] {
+            for len in [0, 7, 9] {
+                let mut bytes = vec![tag];
+                bytes.resize(1 + len, 1);
+                assert!(matches!(decode(&bytes), Err(WireError::BadEpochRequest)));
+            }
+        }
+        // No certificate, a certificate too large, fixed fields cut short.
+        let bare = encode(&Message::EpochEnd(EpochEnd {
+            certificate: Vec::new(),
+            ..end.clone()
+        }));
+        assert!(matches!(decode(&bare), Err(WireError::BadEpochEnd)));
+        let largest = Message::EpochEnd(EpochEnd {
+            certificate: vec![7; MAX_EPOCH_CERTIFICATE_BYTES],
+            ..end.clone()
+        });
+        assert_eq!(decode(&encode(&largest)).unwrap(), largest);
+        let mut oversized = encode(&largest);
+        oversized.push(7);
+        assert!(matches!(decode(&oversized), Err(WireError::BadEpochEnd)));
+        assert!(matches!(decode(&bare[..20]), Err(WireError::BadEpochEnd)));
     }
 }

@@ -384,6 +384,7 @@ fn start_bft(
             replayed: Some(replayed),
             // net::spawn tells its p2p layer of each epoch's validators.
             peer_sets: None,
+            follow: false,
             cosigner: Some(
                 hygeia_ledger::cosignature::Cosigner::new(
                     &me,
