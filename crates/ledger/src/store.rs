@@ -584,7 +584,8 @@ fn move_partial_bundle(db: &Database, edge: &Edge) -> Result<(), StoreError> {
     let txn = db.begin_write()?;
     {
         let mut rows = txn.open_table(EDGE_ENTRIES)?;
-        let entries = split_entries(&edge.bundle).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        let entries =
+            split_entries(&edge.bundle).map_err(|e| StoreError::Corrupt(e.to_string()))?;
         for (offset, entry) in entries.into_iter().enumerate() {
             rows.insert(first + offset as u64, entry)?;
         }
