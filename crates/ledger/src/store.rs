@@ -23,10 +23,18 @@ use crate::tx::SignedTx;
 
 /// `(level, index)` → hash tile bytes (full, or the right-edge partial).
 const HASH_TILES: TableDefinition<(u8, u64), &[u8]> = TableDefinition::new("tlog_hash_tiles");
-/// bundle index → entry bundle bytes as served: the right-edge partial,
-/// rewritten at every batch (and, in a log written before
-/// [`PACKED_BUNDLES`], full bundles until [`LogStore::open`] packs them).
+/// bundle index → entry bundle bytes as served: in a log written before
+/// [`EDGE_ENTRIES`], the right-edge partial (moved into [`EDGE_ENTRIES`]
+/// when a writer opens the log), and in a log written before
+/// [`PACKED_BUNDLES`], full bundles until [`LogStore::open`] packs them.
 const ENTRY_BUNDLES: TableDefinition<u64, &[u8]> = TableDefinition::new("tlog_entry_bundles");
+/// leaf index → entry, for the entries of the right-edge partial bundle.
+/// A batch inserts only its own entries: rewriting the whole partial bundle
+/// at every batch wrote up to 256 entries (hundreds of KB of `access`
+/// events) per group commit. When the bundle fills it is packed into
+/// [`PACKED_BUNDLES`] and its rows removed, in the same write transaction,
+/// so each entry is in exactly one of the two tables at every commit.
+const EDGE_ENTRIES: TableDefinition<u64, &[u8]> = TableDefinition::new("tlog_edge_entries");
 /// bundle index → a full entry bundle, zstd-compressed. A full bundle never
 /// changes, so it is compressed once, when it fills; its entries (canonical
 /// JSON repeating field names, DIDs and types) take a fraction of the
@@ -95,6 +103,7 @@ impl LogStore {
             txn.open_table(HASH_TILES)?;
             txn.open_table(ENTRY_BUNDLES)?;
             txn.open_table(PACKED_BUNDLES)?;
+            txn.open_table(EDGE_ENTRIES)?;
             txn.open_table(REPLAY_GUARD)?;
             let mut meta = txn.open_table(META)?;
             let stored = meta.get(ORIGIN_KEY)?.map(|v| v.value().to_vec());
@@ -176,6 +185,13 @@ impl LogStore {
     pub fn tamper_with_entry(&self, index: u64, replacement: &[u8]) -> Result<(), StoreError> {
         let txn = self.db.begin_write()?;
         {
+            let mut edge = txn.open_table(EDGE_ENTRIES)?;
+            if edge.get(index)?.is_some() {
+                edge.insert(index, replacement)?;
+                drop(edge);
+                txn.commit()?;
+                return Ok(());
+            }
             let bundle_index = index / TILE_WIDTH;
             let mut packed = txn.open_table(PACKED_BUNDLES)?;
             let mut bundles = txn.open_table(ENTRY_BUNDLES)?;
@@ -321,7 +337,11 @@ impl Snapshot {
         if index >= self.size() {
             return Ok(None);
         }
-        let Some(bundle) = BundleReader::new(&self.txn)?.bundle(index / TILE_WIDTH)? else {
+        let reader = BundleReader::new(&self.txn)?;
+        if let Some(entry) = reader.edge_entry(index)? {
+            return Ok(Some(entry));
+        }
+        let Some(bundle) = reader.bundle(index / TILE_WIDTH)? else {
             return Err(StoreError::Corrupt(format!(
                 "missing entry bundle for entry {index}"
             )));
@@ -438,34 +458,66 @@ fn proof_error(e: tlog_tiles::Error) -> StoreError {
     StoreError::Corrupt(format!("cannot build proof: {e}"))
 }
 
-/// Reads entry bundles, packed or not, in one read transaction.
+/// Reads entry bundles, packed, whole or as edge entries, in one read
+/// transaction.
 struct BundleReader {
     /// `None` in a log last written before packed bundles, opened read-only.
     packed: Option<redb::ReadOnlyTable<u64, &'static [u8]>>,
     raw: redb::ReadOnlyTable<u64, &'static [u8]>,
+    /// `None` in a log last written before edge entries, opened read-only.
+    edge: Option<redb::ReadOnlyTable<u64, &'static [u8]>>,
+}
+
+fn optional_table(
+    txn: &ReadTransaction,
+    table: TableDefinition<u64, &'static [u8]>,
+) -> Result<Option<redb::ReadOnlyTable<u64, &'static [u8]>>, StoreError> {
+    match txn.open_table(table) {
+        Ok(table) => Ok(Some(table)),
+        Err(redb::TableError::TableDoesNotExist(_)) => Ok(None),
+        Err(e) => Err(e.into()),
+    }
 }
 
 impl BundleReader {
     fn new(txn: &ReadTransaction) -> Result<BundleReader, StoreError> {
-        let packed = match txn.open_table(PACKED_BUNDLES) {
-            Ok(table) => Some(table),
-            Err(redb::TableError::TableDoesNotExist(_)) => None,
-            Err(e) => return Err(e.into()),
-        };
         Ok(BundleReader {
-            packed,
+            packed: optional_table(txn, PACKED_BUNDLES)?,
             raw: txn.open_table(ENTRY_BUNDLES)?,
+            edge: optional_table(txn, EDGE_ENTRIES)?,
         })
     }
 
-    /// The bundle's bytes as served (full, or the stored right-edge partial).
+    /// The bundle's bytes as served (full, or the right-edge partial).
     fn bundle(&self, index: u64) -> Result<Option<Vec<u8>>, StoreError> {
         if let Some(packed) = &self.packed {
             if let Some(data) = packed.get(index)? {
                 return unpack_bundle(data.value()).map(Some);
             }
         }
-        Ok(self.raw.get(index)?.map(|v| v.value().to_vec()))
+        if let Some(data) = self.raw.get(index)? {
+            return Ok(Some(data.value().to_vec()));
+        }
+        let Some(edge) = &self.edge else {
+            return Ok(None);
+        };
+        let first = index.saturating_mul(TILE_WIDTH);
+        let mut bundle = Vec::new();
+        let mut found = false;
+        for row in edge.range(first..first.saturating_add(TILE_WIDTH))? {
+            let (_, entry) = row?;
+            push_entry(&mut bundle, entry.value());
+            found = true;
+        }
+        Ok(found.then_some(bundle))
+    }
+
+    /// An entry of the right-edge partial bundle, without assembling it.
+    fn edge_entry(&self, index: u64) -> Result<Option<Vec<u8>>, StoreError> {
+        let Some(edge) = &self.edge else {
+            return Ok(None);
+        };
+        Ok(edge.get(index)?.map(|v| v.value().to_vec()))
     }
 }
 
@@ -522,6 +574,25 @@ fn pack_full_bundles(db: &Database) -> Result<(), StoreError> {
         txn.commit()?;
         tracing::info!(bundles = full.len(), "entry bundles packed");
     }
+}
+
+/// Moves the right-edge partial bundle of a log written before
+/// [`EDGE_ENTRIES`] into it, one row per entry, in one write transaction.
+fn move_partial_bundle(db: &Database, edge: &Edge) -> Result<(), StoreError> {
+    let bundle_index = edge.size / TILE_WIDTH;
+    let first = bundle_index * TILE_WIDTH;
+    let txn = db.begin_write()?;
+    {
+        let mut rows = txn.open_table(EDGE_ENTRIES)?;
+        let entries =
+            split_entries(&edge.bundle).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        for (offset, entry) in entries.into_iter().enumerate() {
+            rows.insert(first + offset as u64, entry)?;
+        }
+        txn.open_table(ENTRY_BUNDLES)?.remove(bundle_index)?;
+    }
+    txn.commit()?;
+    Ok(())
 }
 
 /// The first `width` entries of a bundle.
@@ -667,6 +738,9 @@ impl LogWriter {
     ) -> Result<LogWriter, StoreError> {
         let snapshot = store.snapshot()?;
         let mut edge = Edge::default();
+        // The edge bundle is stored whole, as a log written before
+        // [`EDGE_ENTRIES`] kept it.
+        let mut legacy_partial = false;
         let checkpoint = match snapshot.checkpoint() {
             Some(checkpoint) => {
                 edge.size = checkpoint.size;
@@ -694,11 +768,16 @@ impl LogWriter {
                 }
                 let width = (edge.size % TILE_WIDTH) as usize;
                 if width > 0 {
-                    let bundles = snapshot.txn.open_table(ENTRY_BUNDLES)?;
-                    let stored = bundles
-                        .get(edge.size / TILE_WIDTH)?
+                    let bundle_index = edge.size / TILE_WIDTH;
+                    legacy_partial = snapshot
+                        .txn
+                        .open_table(ENTRY_BUNDLES)?
+                        .get(bundle_index)?
+                        .is_some();
+                    let stored = BundleReader::new(&snapshot.txn)?
+                        .bundle(bundle_index)?
                         .ok_or_else(|| StoreError::Corrupt("missing edge entry bundle".into()))?;
-                    edge.bundle = prefix_of_bundle(stored.value(), width)
+                    edge.bundle = prefix_of_bundle(&stored, width)
                         .map_err(StoreError::Corrupt)?
                         .to_vec();
                     edge.bundle_len = width as u64;
@@ -728,6 +807,9 @@ impl LogWriter {
                 checkpoint
             }
         };
+        if legacy_partial {
+            move_partial_bundle(&store.db, &edge)?;
+        }
         Ok(LogWriter {
             store,
             signer,
@@ -765,8 +847,19 @@ impl LogWriter {
         submissions: &[&[SignedTx]],
         state: &mut dyn StateMachine,
     ) -> Result<BatchOutcome, StoreError> {
-        let saved_edge = self.edge.clone();
-        match self.append_batch_inner(submissions, state) {
+        // The edge without its entry bundle, which a batch only appends to
+        // (or takes whole when it fills): copying the bundle at every batch
+        // cost as much as writing it.
+        let saved_edge = Edge {
+            size: self.edge.size,
+            tiles: self.edge.tiles.clone(),
+            dirty: self.edge.dirty.clone(),
+            bundle: Vec::new(),
+            bundle_len: self.edge.bundle_len,
+        };
+        let saved_bundle_bytes = self.edge.bundle.len();
+        let mut full_bundles = Vec::new();
+        match self.append_batch_inner(submissions, state, &mut full_bundles) {
             Ok(outcome) => {
                 state.commit();
                 self.checkpoint = outcome.checkpoint.clone();
@@ -774,7 +867,17 @@ impl LogWriter {
             }
             Err(e) => {
                 state.abort();
-                self.edge = saved_edge;
+                // The bundle as it was: the first one this batch filled
+                // began with it, or else it is still the edge's.
+                let mut bundle = match full_bundles.into_iter().next() {
+                    Some((_, first_filled)) => first_filled,
+                    None => std::mem::take(&mut self.edge.bundle),
+                };
+                bundle.truncate(saved_bundle_bytes);
+                self.edge = Edge {
+                    bundle,
+                    ..saved_edge
+                };
                 Err(e)
             }
         }
@@ -784,11 +887,14 @@ impl LogWriter {
         &mut self,
         submissions: &[&[SignedTx]],
         state: &mut dyn StateMachine,
+        full_bundles: &mut Vec<(u64, Vec<u8>)>,
     ) -> Result<BatchOutcome, StoreError> {
         let txn = self.store.db.begin_write()?;
         let mut results = Vec::with_capacity(submissions.len());
         let mut full_tiles = Vec::new();
-        let mut full_bundles = Vec::new();
+        let batch_start = self.edge.size;
+        // (leaf index, entry) of every entry this batch appends.
+        let mut appended: Vec<(u64, &[u8])> = Vec::new();
         {
             let mut replay = txn.open_table(REPLAY_GUARD)?;
             let mut seen_in_batch = std::collections::HashSet::new();
@@ -807,6 +913,7 @@ impl LogWriter {
                     let index = self.edge.size;
                     replay.insert(key.as_slice(), index)?;
                     seen_in_batch.insert(key);
+                    appended.push((index, tx.canonical_bytes()));
                     push_entry(&mut self.edge.bundle, tx.canonical_bytes());
                     self.edge.bundle_len += 1;
                     self.edge.size += 1;
@@ -841,15 +948,19 @@ impl LogWriter {
                 }
                 self.edge.dirty[level] = false;
             }
-            let mut bundles = txn.open_table(ENTRY_BUNDLES)?;
             let mut packed = txn.open_table(PACKED_BUNDLES)?;
-            for (index, data) in &full_bundles {
+            let mut edge_rows = txn.open_table(EDGE_ENTRIES)?;
+            for (index, data) in full_bundles.iter() {
                 packed.insert(*index, pack_bundle(data)?.as_slice())?;
-                // The partial it was until this batch.
-                bundles.remove(*index)?;
+                // Its entries that earlier batches left as edge rows.
+                let first = index * TILE_WIDTH;
+                for leaf in first..batch_start.max(first).min(first + TILE_WIDTH) {
+                    edge_rows.remove(leaf)?;
+                }
             }
-            if self.edge.bundle_len > 0 {
-                bundles.insert(self.edge.size / TILE_WIDTH, self.edge.bundle.as_slice())?;
+            let partial_start = self.edge.size - self.edge.bundle_len;
+            for (leaf, entry) in appended.iter().filter(|(leaf, _)| *leaf >= partial_start) {
+                edge_rows.insert(*leaf, *entry)?;
             }
         }
         let root = tlog_tiles::tree_hash(
@@ -947,17 +1058,24 @@ mod tests {
     /// (packed, raw) bundle indexes as stored.
     fn stored_bundles(store: &LogStore) -> (Vec<u64>, Vec<u64>) {
         let txn = store.db.begin_read().unwrap();
-        let keys = |table: redb::ReadOnlyTable<u64, &'static [u8]>| {
-            table
-                .iter()
-                .unwrap()
-                .map(|row| row.unwrap().0.value())
-                .collect::<Vec<u64>>()
-        };
         (
             keys(txn.open_table(PACKED_BUNDLES).unwrap()),
             keys(txn.open_table(ENTRY_BUNDLES).unwrap()),
         )
+    }
+
+    fn keys(table: redb::ReadOnlyTable<u64, &'static [u8]>) -> Vec<u64> {
+        table
+            .iter()
+            .unwrap()
+            .map(|row| row.unwrap().0.value())
+            .collect()
+    }
+
+    /// The leaf indexes stored as edge entries.
+    fn edge_rows(store: &LogStore) -> Vec<u64> {
+        let txn = store.db.begin_read().unwrap();
+        keys(txn.open_table(EDGE_ENTRIES).unwrap())
     }
 
     fn all_entries(store: &LogStore) -> Vec<Vec<u8>> {
@@ -973,8 +1091,8 @@ mod tests {
         entries
     }
 
-    /// Full bundles are stored compressed, the right edge as served, and
-    /// every read gives back the appended bytes.
+    /// Full bundles are stored compressed, the right edge one row per
+    /// entry, and every read gives back the appended bytes.
     #[test]
     fn full_bundles_are_packed_and_read_back_exactly() {
         let dir = tempfile::tempdir().unwrap();
@@ -985,7 +1103,8 @@ mod tests {
         for chunk in txs.chunks(70) {
             writer.append_batch(&[chunk]).unwrap();
         }
-        assert_eq!(stored_bundles(&store), (vec![0, 1], vec![2]));
+        assert_eq!(stored_bundles(&store), (vec![0, 1], vec![]));
+        assert_eq!(edge_rows(&store), (512..600).collect::<Vec<u64>>());
         let txn = store.db.begin_read().unwrap();
         let packed = txn.open_table(PACKED_BUNDLES).unwrap();
         let stored = packed.get(0).unwrap().unwrap().value().len();
@@ -1008,6 +1127,32 @@ mod tests {
             snapshot.entry(300).unwrap().unwrap(),
             txs[300].canonical_bytes()
         );
+        assert_eq!(
+            snapshot.entry(550).unwrap().unwrap(),
+            txs[550].canonical_bytes()
+        );
+        let mut edge = Vec::new();
+        for tx in &txs[512..522] {
+            push_entry(&mut edge, tx.canonical_bytes());
+        }
+        assert_eq!(tile("tile/entries/002.p/10").unwrap(), edge);
+        // A writer opened again goes on from the edge rows.
+        let root = writer.checkpoint().root;
+        drop(snapshot);
+        drop(writer);
+        let signer = CheckpointSigner::new(ORIGIN, Keypair::from_seed(&[9u8; 32])).unwrap();
+        let mut writer = LogWriter::open(store.clone(), signer).unwrap();
+        assert_eq!(writer.checkpoint().root, root);
+        let more: Vec<SignedTx> = (600..800).map(|i| signed(&key, i)).collect();
+        writer.append_batch(&[&more[..]]).unwrap();
+        assert_eq!(stored_bundles(&store), (vec![0, 1, 2], vec![]));
+        assert_eq!(edge_rows(&store), (768..800).collect::<Vec<u64>>());
+        let expected: Vec<Vec<u8>> = txs
+            .iter()
+            .chain(&more)
+            .map(|t| t.canonical_bytes().to_vec())
+            .collect();
+        assert_eq!(all_entries(&store), expected);
     }
 
     /// A log written before packed bundles (every bundle uncompressed) is
@@ -1022,7 +1167,8 @@ mod tests {
         let root = {
             let (store, mut writer) = writer(&path);
             writer.append_batch(&[&txs[..]]).unwrap();
-            // Back to the old layout: full bundles uncompressed.
+            // Back to the old layout: full bundles uncompressed, the edge
+            // bundle whole.
             let txn = store.db.begin_write().unwrap();
             {
                 let mut packed = txn.open_table(PACKED_BUNDLES).unwrap();
@@ -1032,19 +1178,29 @@ mod tests {
                     raw.insert(index, unpack_bundle(&data).unwrap().as_slice())
                         .unwrap();
                 }
+                let mut rows = txn.open_table(EDGE_ENTRIES).unwrap();
+                let mut partial = Vec::new();
+                for leaf in 512..700u64 {
+                    let entry = rows.remove(leaf).unwrap().unwrap().value().to_vec();
+                    push_entry(&mut partial, &entry);
+                }
+                raw.insert(2, partial.as_slice()).unwrap();
             }
             txn.commit().unwrap();
             assert_eq!(stored_bundles(&store), (vec![], vec![0, 1, 2]));
+            assert!(edge_rows(&store).is_empty());
             assert_eq!(all_entries(&store), expected);
             writer.checkpoint().root
         };
         let (store, mut writer) = writer(&path);
-        assert_eq!(stored_bundles(&store), (vec![0, 1], vec![2]));
+        assert_eq!(stored_bundles(&store), (vec![0, 1], vec![]));
+        assert_eq!(edge_rows(&store), (512..700).collect::<Vec<u64>>());
         assert_eq!(all_entries(&store), expected);
         assert_eq!(writer.checkpoint().root, root);
         let more: Vec<SignedTx> = (700..800).map(|i| signed(&key, i)).collect();
         writer.append_batch(&[&more[..]]).unwrap();
-        assert_eq!(stored_bundles(&store), (vec![0, 1, 2], vec![3]));
+        assert_eq!(stored_bundles(&store), (vec![0, 1, 2], vec![]));
+        assert_eq!(edge_rows(&store), (768..800).collect::<Vec<u64>>());
         assert_eq!(all_entries(&store).len(), 800);
     }
 

@@ -654,6 +654,25 @@ impl Custody {
         meta_row::decode(value.value()).map(Some)
     }
 
+    /// [`Custody::meta`] of several records, in one read transaction (a
+    /// search page opens up to its `_count` records).
+    pub fn metas<'a>(
+        &self,
+        commitments: impl IntoIterator<Item = &'a str>,
+    ) -> Result<Vec<Option<RecordMeta>>, CustodyError> {
+        let txn = self.meta.begin_read().map_err(meta_err)?;
+        let table = txn.open_table(RECORDS).map_err(meta_err)?;
+        commitments
+            .into_iter()
+            .map(
+                |commitment| match table.get(commitment).map_err(meta_err)? {
+                    Some(value) => meta_row::decode(value.value()).map(Some),
+                    None => Ok(None),
+                },
+            )
+            .collect()
+    }
+
     /// Decrypts a record with the node's custodial key into `output`.
     pub fn open_record(
         &self,

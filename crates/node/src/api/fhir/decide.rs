@@ -81,18 +81,21 @@ pub fn decide(
 /// when nothing the decision reads can tell two records of the same
 /// patient, resource type and category apart, the policy engine decides
 /// once per (patient, resource type, category) and each record gets the
-/// same decision, its own `access` event naming it. That is the case when
-/// no grant of the patient names single records and the governance
-/// policies name no record; otherwise every record is decided on its own.
-/// The requester, purpose, interaction, time and break-glass
+/// same decision, named in the `access` event that logs it. That is the
+/// case when no grant of the patient names single records and the
+/// governance policies name no record; otherwise every record is decided
+/// on its own. The requester, purpose, interaction, time and break-glass
 /// justification are those of the one interaction.
-type SharedDecision = (String, String, bool, Access);
+///
+/// (resource type, category, where its event is among the permits; `None`
+/// when denied).
+type SharedDecision = (String, String, Option<usize>);
 
 pub struct SharedDecisions {
     governance_names_records: bool,
     /// Patient → whether one of their grants names single records.
     names_records: std::collections::HashMap<String, bool>,
-    /// Patient → (resource type, category, permitted, event) decided.
+    /// Patient → decisions made for them.
     memo: std::collections::HashMap<String, Vec<SharedDecision>>,
     /// How many decisions the policy engine made (the rest were shared).
     pub evaluated: usize,
@@ -108,8 +111,11 @@ impl SharedDecisions {
         }
     }
 
-    /// [`decide`], shared where it may be: whether it permits, and the
-    /// event that logs it.
+    /// [`decide`], shared where it may be: whether it permits. A permit is
+    /// logged in `permits`: a shared one adds its record to the event of
+    /// the decision it shares (the event [`merge`] would make of the two),
+    /// any other pushes its own event. Denials leave nothing there.
+    #[allow(clippy::too_many_arguments)]
     pub fn decide(
         &mut self,
         state: &LedgerState,
@@ -118,14 +124,19 @@ impl SharedDecisions {
         interaction: Interaction,
         subject: &Subject<'_>,
         now: i64,
-    ) -> (bool, Access) {
-        let alone = |this: &mut Self| {
+        permits: &mut Vec<Access>,
+    ) -> bool {
+        let evaluate = |this: &mut Self, permits: &mut Vec<Access>| {
             this.evaluated += 1;
             let decided = decide(state, session, purpose, interaction, subject, now);
-            (decided.decision.is_permit(), decided.event)
+            let permit = decided.decision.is_permit();
+            permit.then(|| {
+                permits.push(decided.event);
+                permits.len() - 1
+            })
         };
         let Some(commitment) = subject.commitment else {
-            return alone(self);
+            return evaluate(self, permits).is_some();
         };
         let per_record = self.governance_names_records
             || match self.names_records.get(subject.patient) {
@@ -141,31 +152,35 @@ impl SharedDecisions {
                 }
             };
         if per_record {
-            return alone(self);
+            return evaluate(self, permits).is_some();
         }
         let shared = self.memo.get(subject.patient).and_then(|decided| {
             decided
                 .iter()
-                .find(|(t, c, _, _)| t == subject.resource_type && c == subject.category)
+                .find(|(t, c, _)| t == subject.resource_type && c == subject.category)
         });
-        let (permit, mut event) = match shared {
-            Some((_, _, permit, event)) => (*permit, event.clone()),
-            None => {
-                let (permit, event) = alone(self);
-                self.memo
-                    .entry(subject.patient.to_owned())
-                    .or_default()
-                    .push((
-                        subject.resource_type.to_owned(),
-                        subject.category.to_owned(),
-                        permit,
-                        event.clone(),
-                    ));
-                (permit, event)
+        if let Some((_, _, slot)) = shared {
+            let Some(slot) = *slot else {
+                return false;
+            };
+            if let Some(event) = permits.get_mut(slot) {
+                event.records.push(commitment.to_owned());
             }
-        };
-        event.records = vec![commitment.to_owned()];
-        (permit, event)
+            return true;
+        }
+        let slot = evaluate(self, permits);
+        if let Some(event) = slot.and_then(|slot| permits.get_mut(slot)) {
+            event.records = vec![commitment.to_owned()];
+        }
+        self.memo
+            .entry(subject.patient.to_owned())
+            .or_default()
+            .push((
+                subject.resource_type.to_owned(),
+                subject.category.to_owned(),
+                slot,
+            ));
+        slot.is_some()
     }
 }
 

@@ -43,7 +43,16 @@ fn parse_type(name: &str) -> Result<ResourceType, FhirError> {
 
 /// The plaintext of a stored version.
 pub fn open_version(node: &Node, commitment: &str) -> Result<Vec<u8>, FhirError> {
-    let meta = node.custody.meta(commitment)?.ok_or_else(|| {
+    open_with_meta(node, node.custody.meta(commitment)?)
+}
+
+/// The plaintext of a stored version whose custody metadata was read
+/// (`None`: the version was erased).
+fn open_with_meta(
+    node: &Node,
+    meta: Option<crate::custody::RecordMeta>,
+) -> Result<Vec<u8>, FhirError> {
+    let meta = meta.ok_or_else(|| {
         FhirError::new(
             StatusCode::GONE,
             Issue::error("deleted", "this version was erased: its keys are destroyed"),
@@ -578,7 +587,8 @@ struct Decided {
     permitted: Vec<Current>,
     /// Every match was decided, so `permitted.len()` is the total.
     complete: bool,
-    /// The permits, to log: what the search discloses.
+    /// The permits, to log: what the search discloses (a shared decision's
+    /// records already in one event).
     events: Vec<Access>,
 }
 
@@ -600,7 +610,7 @@ fn decide_matches(
     let committed = node.state.read();
     let total = matches.len();
     let mut permitted = Vec::with_capacity(total.min(needed));
-    let mut events = Vec::with_capacity(total.min(needed));
+    let mut events = Vec::new();
     let mut decided = 0;
     let mut withheld = 0usize;
     let mut shared = decide::SharedDecisions::new(&committed.state);
@@ -609,7 +619,7 @@ fn decide_matches(
             break;
         }
         decided += 1;
-        let (permit, event) = shared.decide(
+        let permit = shared.decide(
             &committed.state,
             session,
             purpose,
@@ -621,10 +631,10 @@ fn decide_matches(
                 commitment: Some(&current.latest.commitment),
             },
             now,
+            &mut events,
         );
         if permit {
             permitted.push(current);
-            events.push(event);
         } else {
             withheld += 1;
         }
@@ -732,12 +742,18 @@ async fn run_search(
     let receipt = decide::log(&node, &session, events, Vec::new()).await?;
     let base = super::base_url(&headers);
     let mut entries = Vec::with_capacity(page.len() + included.len());
-    for (current, mode) in page
+    let metas = node.custody.metas(
+        page.iter()
+            .chain(included.iter())
+            .map(|c| c.latest.commitment.as_str()),
+    )?;
+    for ((current, mode), meta) in page
         .iter()
         .map(|c| (c, "match"))
         .chain(included.iter().map(|c| (c, "include")))
+        .zip(metas)
     {
-        let body = open_version(&node, &current.latest.commitment)?;
+        let body = open_with_meta(&node, meta)?;
         entries.push(Entry::stored(
             format!("{base}/{}", current.key()),
             body,
