@@ -1,5 +1,7 @@
 #!/usr/bin/env bash
-# Disk per file after a FHIR bench run on a fresh node (BENCHMARKS.md §11.7).
+# Disk per file after a FHIR bench run on a fresh node (BENCHMARKS.md §11.7):
+# files.tsv holds each file's size and the bytes the file system allocated
+# to it (redb grows a file in steps; the part never written is sparse).
 # usage: bench/fhir-disk.sh <hygeia binary> <port> <out dir> [patients] [per-patient]
 set -euo pipefail
 bin=$1; port=$2; dir=$3; patients=${4:-100}; per=${5:-100}
@@ -11,5 +13,6 @@ for _ in $(seq 300); do grep -q '^listening on' "$dir/node.out" && break; sleep 
 url=$(sed -n 's/^listening on //p' "$dir/node.out")
 "$bin" bench fhir --node "$url" --governance-key "$dir/gov.key" --patients "$patients" --per-patient "$per" --clients 8 --seconds 1 2>/dev/null | grep '^{' > "$dir/results.jsonl" || true
 kill $pid; wait $pid || true
-(cd "$dir/node" && find . -type f -printf '%s\t%P\n' | sort -rn) > "$dir/files.tsv"
+(cd "$dir/node" && find . -type f -printf '%s\t%b\t%P\n' | awk -F'\t' '{print $1 "\t" $2 * 512 "\t" $3}' | sort -rn) > "$dir/files.tsv"
 du -sb "$dir/node" | cut -f1 > "$dir/total"
+du -s -B1 "$dir/node" | cut -f1 > "$dir/allocated"

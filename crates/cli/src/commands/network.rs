@@ -134,9 +134,9 @@ fn parse_validator(validator: &str) -> anyhow::Result<serde_json::Value> {
         .with_context(|| format!("--validator {validator}: expected DID@IP:PORT"))?;
     hygeia_identity::Did::parse_cached(did)
         .map_err(|e| anyhow::anyhow!("--validator {validator}: {did} is not a did:key: {e}"))?;
-    let address: SocketAddr = address
-        .parse()
-        .with_context(|| format!("--validator {validator}: {address} is not an IP address and port"))?;
+    let address: SocketAddr = address.parse().with_context(|| {
+        format!("--validator {validator}: {address} is not an IP address and port")
+    })?;
     Ok(serde_json::json!({"key": did, "address": address.to_string()}))
 }
 
@@ -201,7 +201,7 @@ mod tests {
             serde_json::json!({"key": did, "address": "127.0.0.1:7201"})
         );
         for bad in [
-            format!("{did}"),
+            did.clone(),
             format!("{did}@localhost:7201"),
             format!("{did}@127.0.0.1"),
             "did:web:example.org@127.0.0.1:7201".to_owned(),
