@@ -1551,6 +1551,25 @@ fn take(nodes: &mut [Node], i: usize) -> Node {
     std::mem::replace(&mut nodes[i], placeholder)
 }
 
+/// Orders a first submission with all four nodes, stops node 3, and has
+/// the three others order governance's change to epoch 1 (the same four
+/// validators); returns the log size at the end of epoch 0.
+async fn end_epoch_0_without_node_3(context: &Context, keys: &Keys, nodes: &mut [Node]) -> u64 {
+    nodes[0]
+        .bft()
+        .submit(vec![register(keys, 1)])
+        .await
+        .expect("four nodes finalize");
+    let down = take(nodes, 3);
+    stop(context, down).await;
+    let change = nodes[1]
+        .bft()
+        .submit(vec![validators_change(keys, 1, &[0, 1, 2, 3])])
+        .await
+        .expect("the change is ordered by three of four");
+    change.checkpoint.size
+}
+
 /// Four validators; node 3 is stopped, and while it is down governance
 /// names the next set (the same four) and epoch 1 orders three more
 /// submissions with the three others. Started again, node 3 is in epoch 0
@@ -1565,19 +1584,7 @@ fn a_node_down_while_its_epoch_ends_catches_up_into_the_next() {
         let keys = keys(4);
         let (mut nodes, oracle, dirs) =
             start_nodes(&context, &keys, link(), |_| Proposing::Honest).await;
-        nodes[0]
-            .bft()
-            .submit(vec![register(&keys, 1)])
-            .await
-            .expect("four nodes finalize");
-        let down = take(&mut nodes, 3);
-        stop(&context, down).await;
-        let change = nodes[1]
-            .bft()
-            .submit(vec![validators_change(&keys, 1, &[0, 1, 2, 3])])
-            .await
-            .expect("the change is ordered by three of four");
-        let boundary = change.checkpoint.size;
+        let boundary = end_epoch_0_without_node_3(&context, &keys, &mut nodes).await;
         for i in 2..5 {
             nodes[i % 3]
                 .bft()
@@ -1767,19 +1774,7 @@ fn a_forged_end_of_epoch_does_not_move_a_node_behind() {
             }
         })
         .await;
-        nodes[0]
-            .bft()
-            .submit(vec![register(&keys, 1)])
-            .await
-            .expect("four nodes finalize");
-        let down = take(&mut nodes, 3);
-        stop(&context, down).await;
-        let change = nodes[1]
-            .bft()
-            .submit(vec![validators_change(&keys, 1, &[0, 1, 2, 3])])
-            .await
-            .expect("the change is ordered");
-        let boundary = change.checkpoint.size;
+        let boundary = end_epoch_0_without_node_3(&context, &keys, &mut nodes).await;
         nodes[2]
             .bft()
             .submit(vec![register(&keys, 2)])

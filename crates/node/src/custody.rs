@@ -646,12 +646,7 @@ impl Custody {
     }
 
     pub fn meta(&self, commitment: &str) -> Result<Option<RecordMeta>, CustodyError> {
-        let txn = self.meta.begin_read().map_err(meta_err)?;
-        let table = txn.open_table(RECORDS).map_err(meta_err)?;
-        let Some(value) = table.get(commitment).map_err(meta_err)? else {
-            return Ok(None);
-        };
-        meta_row::decode(value.value()).map(Some)
+        Ok(self.metas([commitment])?.pop().flatten())
     }
 
     /// [`Custody::meta`] of several records, in one read transaction (a
