@@ -719,6 +719,21 @@ pub struct LogWriter {
     signer: CheckpointSigner,
     edge: Edge,
     checkpoint: SignedCheckpoint,
+    /// Where the next batch fails, to test the rollback of a batch whose
+    /// write did not become durable.
+    #[cfg(test)]
+    fail_next: Option<FailAt>,
+}
+
+/// A point in [`LogWriter::append_batch_inner`] at which a test makes the
+/// batch fail as a storage error would.
+#[cfg(test)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum FailAt {
+    /// Once every submission is admitted and staged, before the tiles.
+    AfterStaging,
+    /// With everything written into the transaction but the commit.
+    BeforeCommit,
 }
 
 /// What happened to each submission of a batch.
@@ -815,6 +830,8 @@ impl LogWriter {
             signer,
             edge,
             checkpoint,
+            #[cfg(test)]
+            fail_next: None,
         })
     }
 
@@ -935,6 +952,8 @@ impl LogWriter {
                 checkpoint: self.checkpoint.clone(),
             });
         }
+        #[cfg(test)]
+        self.injected_failure(FailAt::AfterStaging)?;
         {
             let mut tiles = txn.open_table(HASH_TILES)?;
             for ((level, index), data) in &full_tiles {
@@ -974,11 +993,22 @@ impl LogWriter {
         let checkpoint = self.signer.sign(self.edge.size, root);
         txn.open_table(META)?
             .insert(CHECKPOINT_KEY, checkpoint.note.as_slice())?;
+        #[cfg(test)]
+        self.injected_failure(FailAt::BeforeCommit)?;
         txn.commit()?;
         Ok(BatchOutcome {
             results,
             checkpoint,
         })
+    }
+
+    #[cfg(test)]
+    fn injected_failure(&mut self, here: FailAt) -> Result<(), StoreError> {
+        if self.fail_next == Some(here) {
+            self.fail_next = None;
+            return Err(StoreError::Storage(format!("injected failure {here:?}")));
+        }
+        Ok(())
     }
 }
 
@@ -1220,5 +1250,153 @@ mod tests {
         txn.commit().unwrap();
         let error = store.snapshot().unwrap().entry(3).unwrap_err();
         assert!(matches!(error, StoreError::Corrupt(_)), "{error}");
+    }
+
+    /// A state machine that counts what it was told.
+    #[derive(Default)]
+    struct Counting {
+        staged: usize,
+        committed: usize,
+        aborted: usize,
+    }
+
+    impl StateMachine for Counting {
+        fn admit(&mut self, _first_index: u64, submission: &[SignedTx]) -> Result<(), TxError> {
+            self.staged += submission.len();
+            Ok(())
+        }
+        fn commit(&mut self) {
+            self.committed += std::mem::take(&mut self.staged);
+        }
+        fn abort(&mut self) {
+            self.aborted += std::mem::take(&mut self.staged);
+        }
+    }
+
+    /// Every row the log keeps, table by table, as bytes.
+    fn durable_rows(store: &LogStore) -> Vec<(&'static str, Vec<u8>, Vec<u8>)> {
+        let txn = store.db.begin_read().unwrap();
+        let mut rows = Vec::new();
+        if let Ok(table) = txn.open_table(HASH_TILES) {
+            for row in table.iter().unwrap() {
+                let (key, value) = row.unwrap();
+                let (level, index) = key.value();
+                let mut key = vec![level];
+                key.extend_from_slice(&index.to_be_bytes());
+                rows.push(("hash tiles", key, value.value().to_vec()));
+            }
+        }
+        for (name, table) in [
+            ("bundles", ENTRY_BUNDLES),
+            ("edge", EDGE_ENTRIES),
+            ("packed", PACKED_BUNDLES),
+        ] {
+            if let Ok(table) = txn.open_table(table) {
+                for row in table.iter().unwrap() {
+                    let (key, value) = row.unwrap();
+                    rows.push((
+                        name,
+                        key.value().to_be_bytes().to_vec(),
+                        value.value().to_vec(),
+                    ));
+                }
+            }
+        }
+        if let Ok(table) = txn.open_table(REPLAY_GUARD) {
+            for row in table.iter().unwrap() {
+                let (key, value) = row.unwrap();
+                rows.push((
+                    "replay",
+                    key.value().to_vec(),
+                    value.value().to_be_bytes().to_vec(),
+                ));
+            }
+        }
+        if let Ok(table) = txn.open_table(META) {
+            for row in table.iter().unwrap() {
+                let (key, value) = row.unwrap();
+                rows.push((
+                    "meta",
+                    key.value().as_bytes().to_vec(),
+                    value.value().to_vec(),
+                ));
+            }
+        }
+        rows
+    }
+
+    /// Transactions signed once for every case of the property below.
+    fn pool() -> &'static [SignedTx] {
+        static POOL: std::sync::OnceLock<Vec<SignedTx>> = std::sync::OnceLock::new();
+        POOL.get_or_init(|| {
+            let key = Keypair::from_seed(&[7u8; 32]);
+            (0..2_400).map(|i| signed(&key, i)).collect()
+        })
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig {
+            cases: 24,
+            ..proptest::prelude::ProptestConfig::default()
+        })]
+
+        /// A batch whose write fails (wherever it fails, whether or not it
+        /// fills a bundle or crosses into the next one) changes nothing:
+        /// the state machine is told to abort, the writer's checkpoint is
+        /// the one before it, and the same batch sent again gives a log
+        /// byte for byte the one that never saw the failure, also once
+        /// reopened.
+        #[test]
+        fn a_batch_that_fails_to_commit_changes_nothing(
+            batches in proptest::collection::vec(
+                (
+                    1usize..300,
+                    1usize..4,
+                    proptest::option::of(proptest::prop_oneof![
+                        proptest::strategy::Just(FailAt::AfterStaging),
+                        proptest::strategy::Just(FailAt::BeforeCommit),
+                    ]),
+                ),
+                1..8,
+            )
+        ) {
+            let dir = tempfile::tempdir().unwrap();
+            let (faulty_store, mut faulty) = writer(&dir.path().join("faulty.redb"));
+            let (clean_store, mut clean) = writer(&dir.path().join("clean.redb"));
+            let mut told = Counting::default();
+            let mut next = 0;
+            for (entries, parts, fail) in batches {
+                let txs = &pool()[next..next + entries];
+                next += entries;
+                let submissions: Vec<&[SignedTx]> = txs.chunks(entries.div_ceil(parts)).collect();
+                if let Some(at) = fail {
+                    let before = faulty.checkpoint().clone();
+                    let aborted = told.aborted;
+                    faulty.fail_next = Some(at);
+                    let error = faulty.append_batch_with(&submissions, &mut told).err();
+                    proptest::prop_assert!(
+                        matches!(error, Some(StoreError::Storage(_))),
+                        "{:?}", error.map(|e| e.to_string())
+                    );
+                    proptest::prop_assert_eq!(told.aborted - aborted, entries);
+                    proptest::prop_assert_eq!(faulty.checkpoint(), &before);
+                    proptest::prop_assert_eq!(durable_rows(&faulty_store), durable_rows(&clean_store));
+                }
+                let outcome = faulty.append_batch_with(&submissions, &mut told).unwrap();
+                proptest::prop_assert!(outcome.results.iter().all(Result::is_ok));
+                clean.append_batch(&submissions).unwrap();
+                proptest::prop_assert_eq!(faulty.checkpoint(), clean.checkpoint());
+            }
+            proptest::prop_assert_eq!(told.committed, next);
+            let rows = durable_rows(&clean_store);
+            proptest::prop_assert_eq!(durable_rows(&faulty_store), rows.clone());
+            proptest::prop_assert_eq!(all_entries(&faulty_store).len(), next);
+            let checkpoint = clean.checkpoint().clone();
+            drop(faulty);
+            drop(faulty_store);
+            let (reopened_store, reopened) = writer(&dir.path().join("faulty.redb"));
+            proptest::prop_assert_eq!(reopened.checkpoint(), &checkpoint);
+            proptest::prop_assert_eq!(durable_rows(&reopened_store), rows);
+        }
     }
 }
