@@ -15,6 +15,7 @@ pub mod research;
 pub mod server;
 pub mod snapshots;
 pub use hygeia_state as state;
+pub mod timing;
 pub mod views;
 pub mod witness;
 

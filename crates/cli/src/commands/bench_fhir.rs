@@ -50,6 +50,15 @@ use super::fhir::{fetch_token, http_client, unix_now, NodeInfo};
 ///            Observation?patient=Patient/<id>&code=http://loinc.org|<code>
 ///            (a code the patient has) and
 ///            Observation?patient=Patient/<id>&date=ge2020-01-01&_count=20.
+///   denied-vs-missing (with --denied-vs-missing N)
+///            a stranger (a fresh key with a valid token and no grant) asks,
+///            one request at a time, for a patient's Observation it may not
+///            see and for an id that does not exist, N pairs of each of
+///            GET Observation/<id>, Provenance?target=Observation/<id> and
+///            Observation/<id>/_history, interleaved, the order alternating,
+///            after 50 warm-up pairs. Reports both medians, the difference,
+///            the noise of the run, and whether the answers differed in
+///            anything but time (they must not: both are the same 404).
 ///
 /// Every request is a policy decision logged on the ledger before the answer
 /// leaves, as in production.
@@ -108,6 +117,10 @@ pub struct FhirBenchArgs {
     /// the same seed finds the same patients and ids.
     #[arg(long, default_value_t = 1)]
     seed: u64,
+    /// After the search phase, time this many pairs of a denied and a
+    /// missing read by a stranger (0: skip; at most 100,000).
+    #[arg(long, default_value_t = 0, value_parser = clap::value_parser!(u64).range(0..=100_000))]
+    denied_vs_missing: u64,
 }
 
 /// One patient of the data set.
@@ -372,12 +385,21 @@ pub fn run(args: FhirBenchArgs) -> anyhow::Result<std::process::ExitCode> {
     let phase = closed_loop(&args, &base, &token, &targets, "search")?;
     println!("{}", phase.line());
     phases.push(phase);
+    let timings = if args.denied_vs_missing > 0 {
+        denied_vs_missing(&args, &base, &info, &targets)?
+    } else {
+        Vec::new()
+    };
 
     println!();
     for phase in &phases {
         println!("{}", phase.json());
     }
-    let errors: usize = phases.iter().map(|p| p.errors).sum();
+    for timing in &timings {
+        println!("{}", timing.json);
+    }
+    let errors: usize = phases.iter().map(|p| p.errors).sum::<usize>()
+        + timings.iter().filter(|t| !t.answers_alike).count();
     Ok(if errors == 0 {
         std::process::ExitCode::SUCCESS
     } else {
@@ -601,6 +623,120 @@ fn consent(
         extra: json!({"per_request": CHUNK}),
     }
     .finish())
+}
+
+/// How one kind of request compared, denied against missing.
+struct Timing {
+    json: Value,
+    /// Every answer, denied or missing, had the same status and body.
+    answers_alike: bool,
+}
+
+/// The denied-vs-missing phase: one client, each request timed alone.
+fn denied_vs_missing(
+    args: &FhirBenchArgs,
+    base: &str,
+    info: &NodeInfo,
+    targets: &Arc<Vec<Target>>,
+) -> anyhow::Result<Vec<Timing>> {
+    const WARM_UP: u64 = 50;
+    let pairs = args.denied_vs_missing;
+    let http = http_client()?;
+    let stranger = derived_key(args.seed, "stranger");
+    let token = fetch_token(
+        &http,
+        base,
+        &stranger,
+        &info.node_did,
+        PurposeOfUse::Treatment,
+        None,
+    )?
+    .access_token;
+    let mut rng = StdRng::seed_from_u64(derived_seed(args.seed, usize::MAX));
+    type PathOf = fn(&str) -> String;
+    let kinds: [(&str, PathOf); 3] = [
+        ("GET Observation/<id>", |id| format!("Observation/{id}")),
+        ("GET Provenance?target=Observation/<id>", |id| {
+            format!("Provenance?target=Observation/{id}")
+        }),
+        ("GET Observation/<id>/_history", |id| {
+            format!("Observation/{id}/_history")
+        }),
+    ];
+    let mut timings = Vec::new();
+    for (name, path) in kinds {
+        eprintln!("denied vs missing: {name}, {pairs} pairs…");
+        let progress = bar(WARM_UP + pairs, "pairs");
+        let mut denied = Vec::with_capacity(pairs as usize);
+        let mut missing = Vec::with_capacity(pairs as usize);
+        // Status and body of every answer: a denied read must be answered
+        // exactly as a missing one.
+        let mut answers = std::collections::BTreeSet::new();
+        for i in 0..WARM_UP + pairs {
+            let target = &targets[rng.gen_range(0..targets.len())];
+            let seen = &target.observations[rng.gen_range(0..target.observations.len())];
+            let unknown = hex::encode(rng.gen::<[u8; 16]>());
+            let mut order = [(true, seen.as_str()), (false, unknown.as_str())];
+            if i % 2 == 1 {
+                order.reverse();
+            }
+            for (is_denied, id) in order {
+                let url = format!("{base}/fhir/{}", path(id));
+                let started = Instant::now();
+                let response = http
+                    .get(&url)
+                    .bearer_auth(&token)
+                    .send()
+                    .with_context(|| format!("cannot reach {url}"))?;
+                let status = response.status().as_u16();
+                let body = response.bytes().unwrap_or_default();
+                let took = started.elapsed();
+                // The id appears in neither answer; if it did, the two
+                // bodies would differ by it alone, so it is taken out.
+                let body = String::from_utf8_lossy(&body).replace(id, "<id>");
+                answers.insert((status, body));
+                if i >= WARM_UP {
+                    if is_denied {
+                        denied.push(took);
+                    } else {
+                        missing.push(took);
+                    }
+                }
+            }
+            progress.inc(1);
+        }
+        progress.finish_and_clear();
+        let verdict = hygeia_node::timing::compare(&denied, &missing);
+        let answers_alike = answers.len() == 1;
+        let statuses: Vec<u16> = answers.iter().map(|(status, _)| *status).collect();
+        let ms = |d: Duration| d.as_secs_f64() * 1000.0;
+        println!(
+            "denied vs missing, {name}: {}{}",
+            verdict.report,
+            if answers_alike {
+                String::new()
+            } else {
+                format!("; FAILED: the answers differ (statuses {statuses:?})")
+            }
+        );
+        timings.push(Timing {
+            json: json!({
+                "phase": "denied-vs-missing",
+                "request": name,
+                "pairs": pairs,
+                "denied_median_ms": ms(verdict.medians.0),
+                "missing_median_ms": ms(verdict.medians.1),
+                "difference_ms": ms(verdict.medians.0.abs_diff(verdict.medians.1)),
+                "tolerance_ms": ms(verdict.tolerance),
+                "p_denied_slower": verdict.first_slower,
+                "alike_within_noise": verdict.same,
+                "answers_alike": answers_alike,
+                "statuses": statuses,
+            }),
+            answers_alike,
+        });
+    }
+    Ok(timings)
 }
 
 /// `--seconds` of reads or searches by the clinician, each client sending
