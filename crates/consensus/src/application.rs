@@ -11,6 +11,9 @@
 //! that hash to the digest it expects (the finalized one, then each
 //! block's parent). A node far behind stages them on disk
 //! ([`crate::chain::Staging`]) until they reach its last appended block.
+//! A block that a proposal, a notarization or a block to build on needs
+//! and that is still missing after a moment (lost in a restart: unfinalized
+//! blocks are only in memory) is asked for the same way and kept in memory.
 //!
 //! Every block is executed on the state after its parent (the state of a
 //! log is a deterministic replay of it, and cloning a
@@ -93,6 +96,23 @@ const STAGED_PER_TURN: usize = 1024;
 /// How long a node sees no progress (no block appended, no finalization
 /// of its epoch) before it asks its peers whether its epoch has ended.
 const STALL: Duration = Duration::from_secs(3);
+/// How long a block that a pending proposal, verification or
+/// certification needs may be missing before it is asked of a peer. The
+/// proposer sends each block to every validator, so a block missing for a
+/// moment is on its way; one missing longer was lost (this node restarted
+/// and held it only in memory, or was cut off as it was sent) and nobody
+/// sends it again unasked.
+const FETCH_AFTER: Duration = Duration::from_millis(250);
+/// Most distinct missing blocks asked for at a time to check proposals and
+/// notarizations (each asked of one peer, the next peer in turn a
+/// [`REQUEST_RETRY`] later while it is still missing).
+const MAX_FETCHES: usize = 16;
+/// Most heights above the last appended block that this node fetches
+/// blocks from to check a proposal or a notarization: a block further
+/// ahead means this node is behind on finalized blocks, which it fetches
+/// to disk by catching up (keeping thousands in memory would crowd out the
+/// proposals it must vote on).
+const MAX_FETCH_DEPTH: u64 = 64;
 /// Finalization certificates of the current epoch kept until the epoch
 /// ends (the newest): the last block of an epoch is the last one its
 /// engine finalizes, so its certificate is always among them.
@@ -157,6 +177,10 @@ pub struct Observations {
     /// Ends of epochs learned from a peer (their certificates verified)
     /// while this node was behind.
     pub epoch_ends_learned: u64,
+    /// Blocks fetched from peers because a proposal, a notarization or a
+    /// block to build on needed them and this node lacked them (lost in a
+    /// restart, or never received).
+    pub fetched_to_check: u64,
 }
 
 /// Shared view of a node's [`Observations`].
@@ -550,6 +574,12 @@ pub(crate) struct Actor<E: Spawner, B> {
     end_asked: Option<(u64, SystemTime)>,
     /// The verified end of the current epoch this node catches up to.
     end_target: Option<wire::EpochEnd>,
+    /// Blocks a pending proposal, verification or certification needs and
+    /// this node lacks, each with when it was first found missing.
+    missing: HashMap<Digest, SystemTime>,
+    /// Those of `missing` asked of a peer: an answer with ancestors that
+    /// starts with one of them is kept in `blocks`.
+    fetching: HashSet<Digest>,
 }
 
 /// A run of finalized blocks missing between a finalized block this node
@@ -664,6 +694,8 @@ impl<E: Spawner + Clock + CryptoRng, B: Blocker<PublicKey = PublicKey>> Actor<E,
                 last_progress: now,
                 end_asked: None,
                 end_target: None,
+                missing: HashMap::new(),
+                fetching: HashSet::new(),
             },
             mailbox,
             reporter,
@@ -1038,6 +1070,11 @@ impl<E: Spawner + Clock + CryptoRng, B: Blocker<PublicKey = PublicKey>> Actor<E,
             checked.push((Digest(digest), block, encoded));
         }
         let last_height = self.posts.get(&self.last_final).map(|post| post.height);
+        if let (Some((first, ..)), Some(last)) = (checked.first(), last_height) {
+            if self.fetching.contains(first) {
+                self.keep_fetched(&checked, last);
+            }
+        }
         let Some(catch_up) = self.catch_up.as_mut() else {
             return; // caught up already
         };
@@ -1086,6 +1123,25 @@ impl<E: Spawner + Clock + CryptoRng, B: Blocker<PublicKey = PublicKey>> Actor<E,
         height: Option<u64>,
         sender: &mut impl Sender<PublicKey = PublicKey>,
     ) {
+        let last_height = self.posts.get(&self.last_final).map(|post| post.height);
+        // How far behind is not known without the block's height: the
+        // block alone first (a node one block behind is sent one block),
+        // then its ancestors down to the last appended block.
+        let count = match (height, last_height) {
+            (Some(h), Some(last)) => h.saturating_sub(last).clamp(1, MAX_ANCESTORS as u64) as u32,
+            _ => 1,
+        };
+        self.ask_ancestors(digest, count, sender);
+    }
+
+    /// Asks the next peer in turn for `digest` and up to `count - 1` of its
+    /// ancestors, unless asked for it already since the last retry.
+    fn ask_ancestors(
+        &mut self,
+        digest: Digest,
+        count: u32,
+        sender: &mut impl Sender<PublicKey = PublicKey>,
+    ) {
         if !self.requested.insert(digest) {
             return;
         }
@@ -1100,17 +1156,137 @@ impl<E: Spawner + Clock + CryptoRng, B: Blocker<PublicKey = PublicKey>> Actor<E,
         }
         let mut request = vec![TAG_ANCESTORS_REQUEST];
         request.extend_from_slice(digest.as_ref());
-        let last_height = self.posts.get(&self.last_final).map(|post| post.height);
-        // How far behind is not known without the block's height: the
-        // block alone first (a node one block behind is sent one block),
-        // then its ancestors down to the last appended block.
-        let count = match (height, last_height) {
-            (Some(h), Some(last)) => h.saturating_sub(last).clamp(1, MAX_ANCESTORS as u64) as u32,
-            _ => 1,
-        };
         request.extend_from_slice(&count.to_be_bytes());
-        tracing::debug!(%peer, ?digest, "asking for missing finalized blocks");
+        tracing::debug!(%peer, ?digest, count, "asking for missing blocks");
         let _ = sender.send(Recipients::One(peer), Bytes::from(request), false);
+    }
+
+    /// The nearest block this node lacks on the way from `digest` back to
+    /// a block it has executed (the block a check of `digest`, or a
+    /// proposal on it, waits for), with the height of its child when
+    /// known; `None` if nothing is missing, or if what is missing is not
+    /// this node's to fetch for a check: a block at or below the last
+    /// appended one (another branch of the finalized chain), or one more
+    /// than [`MAX_FETCH_DEPTH`] above it (catch-up's work).
+    fn nearest_missing(&self, digest: Digest) -> Option<(Digest, Option<u64>)> {
+        let last = self.posts.get(&self.last_final)?.height;
+        let mut cursor = digest;
+        let mut child_height = None;
+        loop {
+            if self.posts.contains_key(&cursor)
+                || self.invalid.contains(&cursor)
+                || self.setup.chain.contains(&cursor.0)
+            {
+                return None;
+            }
+            match self.blocks.get(&cursor) {
+                Some((block, _)) => {
+                    // A block there is reached from a child above it: the
+                    // walk ends within MAX_FETCH_DEPTH steps.
+                    if block.height <= last + 1 || block.height > last + MAX_FETCH_DEPTH + 1 {
+                        return None;
+                    }
+                    child_height = Some(block.height);
+                    cursor = Digest(block.parent);
+                }
+                None => return Some((cursor, child_height)),
+            }
+        }
+    }
+
+    /// Asks the peers for the blocks that pending proposals, verifications
+    /// and certifications wait for and that have been missing for
+    /// [`FETCH_AFTER`]: at most [`MAX_FETCHES`] at a time, each of the next
+    /// peer in turn, and of the peer after it a [`REQUEST_RETRY`] later
+    /// while it is still missing. A missing block whose child is here is
+    /// asked for with its ancestors down to the last appended block.
+    fn fetch_missing(&mut self, sender: &mut impl Sender<PublicKey = PublicKey>) {
+        if self.retired || self.diverged {
+            self.missing.clear();
+            self.fetching.clear();
+            return;
+        }
+        let epoch = self.epoch;
+        let needs: Vec<Digest> = self
+            .proposing
+            .iter()
+            .filter(|(context, ..)| context.round.epoch().get() == epoch)
+            .map(|(context, ..)| context.parent.1)
+            .chain(
+                self.verifying
+                    .iter()
+                    .filter(|(context, ..)| context.round.epoch().get() == epoch)
+                    .map(|(_, payload, _)| *payload),
+            )
+            .chain(
+                self.certifying
+                    .iter()
+                    .filter(|(round, ..)| round.epoch().get() == epoch)
+                    .map(|(_, payload, _)| *payload),
+            )
+            .collect();
+        // In the order the engine asked, so a run repeats exactly.
+        let mut wanted: Vec<(Digest, Option<u64>)> = Vec::new();
+        for digest in needs {
+            if let Some(missing) = self.nearest_missing(digest) {
+                if !wanted.iter().any(|(d, _)| *d == missing.0) {
+                    wanted.push(missing);
+                }
+            }
+        }
+        self.missing
+            .retain(|digest, _| wanted.iter().any(|(d, _)| d == digest));
+        self.fetching
+            .retain(|digest| wanted.iter().any(|(d, _)| d == digest));
+        let Some(last) = self.posts.get(&self.last_final).map(|post| post.height) else {
+            return;
+        };
+        let now = self.context.as_present().current();
+        for (digest, child_height) in wanted {
+            let since = *self.missing.entry(digest).or_insert(now);
+            if now.duration_since(since).unwrap_or_default() < FETCH_AFTER {
+                continue;
+            }
+            if !self.fetching.contains(&digest) && self.fetching.len() >= MAX_FETCHES {
+                continue;
+            }
+            self.fetching.insert(digest);
+            let count =
+                child_height.map_or(1, |h| h.saturating_sub(last + 1).clamp(1, MAX_FETCH_DEPTH));
+            self.ask_ancestors(digest, count as u32, sender);
+        }
+    }
+
+    /// Keeps the blocks of an answer to a request of
+    /// [`Actor::fetch_missing`] (already checked: the first is a block
+    /// asked for, each next one its parent) whose heights are within
+    /// [`MAX_FETCH_DEPTH`] above the last appended block (`last`), to check
+    /// what extends them.
+    fn keep_fetched(&mut self, checked: &[(Digest, Block, Vec<u8>)], last: u64) {
+        let mut kept = 0u64;
+        for (digest, block, encoded) in checked {
+            if block.height <= last || block.height > last + MAX_FETCH_DEPTH + 1 {
+                continue;
+            }
+            if self.blocks.len() >= MAX_UNFINALIZED_BLOCKS {
+                break;
+            }
+            self.fetching.remove(digest);
+            self.missing.remove(digest);
+            if self.blocks.contains_key(digest) {
+                continue;
+            }
+            let mut message = Vec::with_capacity(encoded.len() + 1);
+            message.push(TAG_BLOCK);
+            message.extend_from_slice(encoded);
+            self.blocks
+                .insert(*digest, (Arc::new(block.clone()), Bytes::from(message)));
+            kept += 1;
+        }
+        tracing::debug!(kept, "kept fetched blocks to check what extends them");
+        if let Ok(mut observed) = self.setup.observed.lock() {
+            observed.fetched_to_check += kept;
+        }
     }
 
     /// Appends staged blocks, oldest first, up to [`STAGED_PER_TURN`]:
@@ -1343,6 +1519,9 @@ impl<E: Spawner + Clock + CryptoRng, B: Blocker<PublicKey = PublicKey>> Actor<E,
             if let Some(catch_up) = &self.catch_up {
                 self.requested.remove(&catch_up.want);
             }
+            for digest in &self.fetching {
+                self.requested.remove(digest);
+            }
         }
         if let Ok(mut observed) = self.setup.observed.lock() {
             *observed.garbage.entry(peer.clone()).or_default() += 1;
@@ -1413,6 +1592,7 @@ impl<E: Spawner + Clock + CryptoRng, B: Blocker<PublicKey = PublicKey>> Actor<E,
                 None => self.certifying.push((round, payload, response)),
             }
         }
+        self.fetch_missing(sender);
     }
 
     /// Whether the block `payload` is valid on its parent, if that can be
@@ -1451,6 +1631,12 @@ impl<E: Spawner + Clock + CryptoRng, B: Blocker<PublicKey = PublicKey>> Actor<E,
         if self.posts.contains_key(payload) {
             return Some(true);
         }
+        if !self.posts.contains_key(&Digest(block.parent)) {
+            // A parent here but not executed yet (fetched, or never voted
+            // on): its ancestors are checked first, oldest first, as the
+            // engine would have had it verify them.
+            self.check_ancestors(Digest(block.parent), epoch)?;
+        }
         if self.invalid.contains(payload) || self.invalid.contains(&Digest(block.parent)) {
             return Some(self.refuse(*payload, "invalid block or parent"));
         }
@@ -1465,6 +1651,29 @@ impl<E: Spawner + Clock + CryptoRng, B: Blocker<PublicKey = PublicKey>> Actor<E,
             }
             Err(e) => Some(self.refuse(*payload, &e.message)),
         }
+    }
+
+    /// Checks `digest` and its ancestors that are here but not executed,
+    /// oldest first, down to an executed block (at most
+    /// [`MAX_FETCH_DEPTH`] of them): `None` while one of them or the block
+    /// they extend is missing.
+    fn check_ancestors(&mut self, digest: Digest, epoch: u64) -> Option<()> {
+        let mut unchecked = Vec::new();
+        let mut cursor = digest;
+        while !self.posts.contains_key(&cursor) && !self.invalid.contains(&cursor) {
+            if unchecked.len() as u64 > MAX_FETCH_DEPTH {
+                return None;
+            }
+            let (block, _) = self.blocks.get(&cursor)?;
+            unchecked.push(cursor);
+            cursor = Digest(block.parent);
+        }
+        for ancestor in unchecked.into_iter().rev() {
+            if !self.check(&ancestor, epoch, None)? {
+                break; // its descendants are refused with it
+            }
+        }
+        Some(())
     }
 
     fn refuse(&mut self, payload: Digest, why: &str) -> bool {

@@ -6,6 +6,7 @@
 #![allow(clippy::needless_range_loop)]
 
 use std::path::Path;
+use std::sync::atomic::{AtomicUsize, Ordering as AtomicOrdering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -1832,5 +1833,171 @@ fn a_forged_end_of_epoch_does_not_move_a_node_behind() {
             (nodes[3].bft().observed().epoch, size(&nodes[3]))
         );
         assert_identical(&nodes.iter().collect::<Vec<_>>());
+    });
+}
+
+/// Has a client submit `count` registrations (numbered from `first`) to
+/// node 0, one after another, stops node 1 `stop_after` into them (blocks
+/// notarized but not yet finalized are in flight, and node 1 held them
+/// only in memory) and starts it again a second later. Returns the count
+/// of the client's submissions ordered so far.
+#[allow(clippy::too_many_arguments)]
+async fn restart_node_1_under_load(
+    context: &Context,
+    oracle: &Oracle<PublicKey, Context>,
+    keys: &Keys,
+    nodes: &mut [Node],
+    dirs: &[tempfile::TempDir],
+    first: usize,
+    count: usize,
+    stop_after: Duration,
+) -> Arc<AtomicUsize> {
+    let ordered = Arc::new(AtomicUsize::new(0));
+    let orderer = nodes[0].bft().clone();
+    let txs: Vec<SignedTx> = (first..first + count).map(|i| register(keys, i)).collect();
+    let counter = ordered.clone();
+    context.child("client").spawn(move |_| async move {
+        for tx in txs {
+            if orderer.submit(vec![tx]).await.is_err() {
+                return;
+            }
+            counter.fetch_add(1, AtomicOrdering::SeqCst);
+        }
+    });
+    context.sleep(stop_after).await;
+    assert!(
+        ordered.load(AtomicOrdering::SeqCst) < count,
+        "node 1 stops while the client still submits"
+    );
+    let down = take(nodes, 1);
+    stop(context, down).await;
+    context.sleep(Duration::from_secs(1)).await;
+    nodes[1] = start_node(context, oracle, keys, 1, dirs[1].path(), Proposing::Honest).await;
+    ordered
+}
+
+/// Waits until the client of [`restart_node_1_under_load`] has `count`
+/// submissions ordered and `nodes` hold `size_after` entries each, and
+/// checks their logs are identical. Returns the blocks each node fetched
+/// to check proposals and notarizations.
+async fn ordered_after_the_restart(
+    context: &Context,
+    nodes: &[&Node],
+    ordered: &AtomicUsize,
+    count: usize,
+    size_after: u64,
+) -> Vec<u64> {
+    let done = wait_for(context, Duration::from_secs(60), || {
+        ordered.load(AtomicOrdering::SeqCst) == count && nodes.iter().all(|n| size(n) == size_after)
+    })
+    .await;
+    assert!(
+        done,
+        "the network finalizes again after node 1's restart: {} of {count} ordered, sizes {:?}",
+        ordered.load(AtomicOrdering::SeqCst),
+        nodes.iter().map(|n| size(n)).collect::<Vec<_>>()
+    );
+    assert_identical(nodes);
+    nodes
+        .iter()
+        .map(|node| {
+            let seen = node.bft().observed();
+            assert!(seen.halted.is_none(), "{:?}", seen.halted);
+            assert!(seen.garbage.is_empty(), "{:?}", seen.garbage);
+            seen.fetched_to_check
+        })
+        .collect()
+}
+
+/// Four founders; governance removes node 3 at epoch 1, whose three
+/// validators are all needed for a quorum. Node 1 is stopped while a
+/// client submits and started again: its engine resumes from its journal,
+/// and the next proposals extend a block it had only in memory (finalized
+/// by the others with its vote, its finalization never reported to it).
+/// It fetches that block from a peer (kept only because it hashes to the
+/// digest asked for), checks it, then the proposals on it, and votes.
+/// Without the fetch it waits forever for the block, votes for nothing,
+/// and nothing more is finalized (8 of 30 submissions ordered).
+#[test]
+fn a_restarted_validator_of_an_epoch_of_three_fetches_the_blocks_it_lost() {
+    runner(26).start(|context| async move {
+        let keys = keys(4);
+        let (mut nodes, oracle, dirs) =
+            start_nodes(&context, &keys, link(), |_| Proposing::Honest).await;
+        let change = nodes[0]
+            .bft()
+            .submit(vec![validators_change(&keys, 1, &[0, 1, 2])])
+            .await
+            .expect("the change is ordered");
+        let boundary = change.checkpoint.size;
+        assert!(
+            wait_for(&context, Duration::from_secs(10), || nodes[..3]
+                .iter()
+                .all(|n| n.bft().observed().epoch == 1 && size(n) >= boundary))
+            .await
+        );
+        let count = 30;
+        let ordered = restart_node_1_under_load(
+            &context,
+            &oracle,
+            &keys,
+            &mut nodes,
+            &dirs,
+            1,
+            count,
+            Duration::from_millis(700),
+        )
+        .await;
+        assert_eq!(nodes[1].bft().observed().epoch, 1);
+        let three = [&nodes[0], &nodes[1], &nodes[2]];
+        let fetched =
+            ordered_after_the_restart(&context, &three, &ordered, count, boundary + count as u64)
+                .await;
+        assert!(
+            fetched[1] > 0,
+            "node 1 fetched the block it lost: {fetched:?}"
+        );
+    });
+}
+
+/// Four validators; node 3 is stopped for good, so the three others are
+/// all needed for a quorum. Node 1 is stopped while a client submits and
+/// started again: the three finalize again. Without fetching the blocks a
+/// check needs, node 1 stays one block behind and nothing more is
+/// finalized (1 of 30 submissions ordered).
+#[test]
+fn a_restarted_validator_needed_for_a_quorum_of_four_fetches_the_blocks_it_lost() {
+    runner(28).start(|context| async move {
+        let keys = keys(4);
+        let (mut nodes, oracle, dirs) =
+            start_nodes(&context, &keys, link(), |_| Proposing::Honest).await;
+        nodes[2]
+            .bft()
+            .submit(vec![register(&keys, 100)])
+            .await
+            .expect("four nodes finalize");
+        let down = take(&mut nodes, 3);
+        stop(&context, down).await;
+        let start = size(&nodes[0]);
+        let count = 30;
+        let ordered = restart_node_1_under_load(
+            &context,
+            &oracle,
+            &keys,
+            &mut nodes,
+            &dirs,
+            1,
+            count,
+            Duration::from_millis(1050),
+        )
+        .await;
+        let three = [&nodes[0], &nodes[1], &nodes[2]];
+        let fetched =
+            ordered_after_the_restart(&context, &three, &ordered, count, start + count as u64)
+                .await;
+        assert!(
+            fetched[1] > 0,
+            "node 1 fetched the block it lost: {fetched:?}"
+        );
     });
 }

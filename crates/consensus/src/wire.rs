@@ -13,9 +13,10 @@
 //! 4 | digest (32) | count    a request for the block with that digest and
 //!     (u32)                  up to count - 1 of its ancestors, newest
 //!                            first (1 ≤ count ≤ MAX_ANCESTORS)
-//! 5 | blocks (u32)           consecutive finalized blocks, newest first,
-//!     per block: length      each the parent of the one before: the
-//!     (u32) | block          answer to a tag 4 request (at least one
+//! 5 | blocks (u32)           consecutive blocks, newest first, each the
+//!     per block: length      parent of the one before (finalized ones, or
+//!     (u32) | block          unfinalized ones the sender holds): the
+//!                            answer to a tag 4 request (at least one
 //!                            block, at most MAX_ANCESTORS, the whole
 //!                            message at most MAX_ANCESTORS_MESSAGE_BYTES)
 //! 6 | epoch (u64)            a request for the end of that epoch
