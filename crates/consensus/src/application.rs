@@ -719,6 +719,13 @@ impl<E: Spawner + Clock + CryptoRng, B: Blocker<PublicKey = PublicKey>> Actor<E,
             impl Receiver<PublicKey = PublicKey>,
         ),
     ) {
+        // The checkpoint this node stopped at is cosigned again at start:
+        // after every node of the network restarted, none would otherwise
+        // send a cosignature before the next block with entries.
+        let latest = self.setup.latest.read().map(|latest| latest.clone()).ok();
+        if let Some(latest) = latest.filter(|latest| latest.size > 0) {
+            self.cosign(&latest);
+        }
         select_loop! {
             self.context,
             on_stopped => {
@@ -733,7 +740,6 @@ impl<E: Spawner + Clock + CryptoRng, B: Blocker<PublicKey = PublicKey>> Actor<E,
                 self.drive(&mut sender);
             },
             _ = self.context.as_present().sleep(TICK) => {
-                self.retry_requests();
                 self.drive(&mut sender);
             },
         }
@@ -1531,6 +1537,10 @@ impl<E: Spawner + Clock + CryptoRng, B: Blocker<PublicKey = PublicKey>> Actor<E,
 
     /// Answers every request that can now be answered.
     fn drive(&mut self, sender: &mut impl Sender<PublicKey = PublicKey>) {
+        // Due once a second whatever arrives: the tick above fires only
+        // after 100 ms without any message, which a busy node rarely has
+        // (its cosignature would then be sent again only by chance).
+        self.retry_requests();
         // Checked on every turn, not only on a quiet tick: a node behind
         // may hear its peers' blocks (of an epoch it has not reached)
         // more often than a tick.

@@ -2001,3 +2001,107 @@ fn a_restarted_validator_needed_for_a_quorum_of_four_fetches_the_blocks_it_lost(
         );
     });
 }
+
+/// A restarted node has its peers' cosignatures of its latest checkpoint
+/// again within seconds, with nothing new ordered: each node sends its
+/// newest cosignature every second, so `GET /checkpoint` on a restarted
+/// node is quorum-cosigned again without waiting for the next block; and
+/// after every node restarted, each cosigns its checkpoint again at start.
+#[test]
+fn a_restarted_node_has_its_peers_cosignatures_again_without_a_new_block() {
+    runner(31).start(|context| async move {
+        let keys = keys(4);
+        let dirs: Vec<_> = (0..4).map(|_| tempfile::tempdir().unwrap()).collect();
+        let oracle = network(&context, &keys).await;
+        let mut nodes = Vec::new();
+        for (i, dir) in dirs.iter().enumerate() {
+            nodes.push(
+                start_node_with(
+                    &context,
+                    &oracle,
+                    &keys,
+                    i,
+                    dir.path(),
+                    Proposing::Honest,
+                    1 << 20,
+                    true,
+                )
+                .await,
+            );
+        }
+        nodes[0]
+            .bft()
+            .submit(vec![register(&keys, 1)])
+            .await
+            .expect("ordered");
+        assert!(
+            wait_for(&context, Duration::from_secs(10), || nodes
+                .iter()
+                .all(|n| size(n) == 2))
+            .await
+        );
+        let text = |node: &Node| {
+            let checkpoint = node.store.snapshot().unwrap().checkpoint().unwrap().clone();
+            hygeia_ledger::cosignature::CosignedNote::parse(&checkpoint.note)
+                .unwrap()
+                .text
+        };
+        let node = take(&mut nodes, 1);
+        stop(&context, node).await;
+        nodes[1] = start_node_with(
+            &context,
+            &oracle,
+            &keys,
+            1,
+            dirs[1].path(),
+            Proposing::Honest,
+            1 << 20,
+            true,
+        )
+        .await;
+        let latest = text(&nodes[1]);
+        assert!(
+            wait_for(&context, Duration::from_secs(5), || {
+                nodes[1].bft().peer_cosignatures(&latest).len() == 3
+            })
+            .await,
+            "the restarted node holds {} peer cosignatures of its checkpoint",
+            nodes[1].bft().peer_cosignatures(&latest).len(),
+        );
+        // Every node restarted: each cosigns its checkpoint again at start.
+        for node in nodes.drain(..) {
+            stop(&context, node).await;
+        }
+        for (i, dir) in dirs.iter().enumerate() {
+            let node = start_node_with(
+                &context,
+                &oracle,
+                &keys,
+                i,
+                dir.path(),
+                Proposing::Honest,
+                1 << 20,
+                true,
+            )
+            .await;
+            nodes.push(node);
+        }
+        assert!(
+            wait_for(&context, Duration::from_secs(5), || {
+                nodes
+                    .iter()
+                    .all(|node| node.bft().peer_cosignatures(&latest).len() == 3)
+            })
+            .await,
+            "after every node restarted, they hold {:?} peer cosignatures",
+            nodes
+                .iter()
+                .map(|node| node.bft().peer_cosignatures(&latest).len())
+                .collect::<Vec<_>>()
+        );
+        assert!(
+            nodes.iter().all(|node| size(node) == 2),
+            "nothing new was ordered"
+        );
+    });
+}
