@@ -107,7 +107,8 @@ pub fn spawn(cfg: Config<()>, net: Network) -> Result<BftOrderer, NetworkError> 
     // of its log yet: its peers file names the validators and itself.
     let me = commonware_cryptography::Signer::public_key(&consensus_key(&cfg.key));
     for (key, _) in &net.peers {
-        if !validators.contains(key) && !(cfg.follow && *key == me) {
+        let follower_itself = cfg.follow && *key == me;
+        if !validators.contains(key) && !follower_itself {
             return Err(NetworkError::NotAValidator(key.to_string()));
         }
     }

@@ -35,7 +35,9 @@ pub enum JoinError {
     DataDirNotEmpty { dir: String, found: String },
     #[error("join.genesis_mismatch: the peer's genesis entry has the leaf hash {found}, not the network id {expected}: the peer is on another network, or lies")]
     GenesisMismatch { found: String, expected: String },
-    #[error("join.bad_genesis: the entry whose hash is the network id is not a valid genesis: {0}")]
+    #[error(
+        "join.bad_genesis: the entry whose hash is the network id is not a valid genesis: {0}"
+    )]
     BadGenesis(String),
     #[error("join.bad_peers: {0}")]
     BadPeers(String),
@@ -129,36 +131,54 @@ pub fn check_data_dir(dir: &Path) -> Result<(), JoinError> {
     })
 }
 
-/// Checks what a peer handed over and writes the data directory: the node
-/// key (created when missing), the log holding the genesis entry alone,
-/// and the peers file (epoch 0's nodes, then this one).
-pub fn join(joining: Joining<'_>) -> Result<Joined, JoinError> {
-    let expected = parse_network_id(joining.network_id)?;
-    check_data_dir(joining.data_dir)?;
-    let found = hygeia_ledger::merkle::leaf_hash(joining.genesis);
+/// What a peer handed over, checked: the network's genesis entry and its
+/// founders' addresses.
+#[derive(Debug)]
+pub struct Handover {
+    /// The network's name, from its genesis.
+    pub network: String,
+    pub genesis: SignedTx,
+    /// The genesis custodians, in its order.
+    pub founders: Vec<String>,
+    /// One peer for each founder, in the same order.
+    pub peers: Vec<Peer>,
+}
+
+/// Checks what a peer handed over (no file is touched): the genesis entry
+/// must hash to `network_id` and be a valid genesis, and `named` must give
+/// every founder one address of its own (entries for other keys are left
+/// out).
+pub fn check_handover(
+    network_id: &str,
+    genesis: &[u8],
+    named: &[Peer],
+) -> Result<Handover, JoinError> {
+    let expected = parse_network_id(network_id)?;
+    let found = hygeia_ledger::merkle::leaf_hash(genesis);
     if found.0 != expected {
         return Err(JoinError::GenesisMismatch {
             found: hex::encode(found.0),
-            expected: joining.network_id.to_owned(),
+            expected: network_id.to_owned(),
         });
     }
     // The hash matched: these are the network's bytes. They are still
     // checked as a node would check leaf 0 (a network id given by mistake
     // could name some other entry).
-    let network = serde_json::from_slice::<serde_json::Value>(joining.genesis)
+    let network = serde_json::from_slice::<serde_json::Value>(genesis)
         .ok()
         .and_then(|v| v["network"].as_str().map(str::to_owned))
         .ok_or_else(|| JoinError::BadGenesis("it names no network".into()))?;
-    if !hygeia_state::network::is_genesis_entry(joining.genesis) {
-        return Err(JoinError::BadGenesis("it is not a genesis transaction".into()));
+    if !hygeia_state::network::is_genesis_entry(genesis) {
+        return Err(JoinError::BadGenesis(
+            "it is not a genesis transaction".into(),
+        ));
     }
     let modules = hygeia_state::txs::registry();
     let ctx = TxContext {
         network: &network,
         modules: &modules,
     };
-    let tx = SignedTx::parse(joining.genesis, &ctx)
-        .map_err(|e| JoinError::BadGenesis(e.to_string()))?;
+    let tx = SignedTx::parse(genesis, &ctx).map_err(|e| JoinError::BadGenesis(e.to_string()))?;
     let mut state = hygeia_state::LedgerState::empty();
     state
         .apply(0, &tx)
@@ -169,18 +189,34 @@ pub fn join(joining: Joining<'_>) -> Result<Joined, JoinError> {
         .into_iter()
         .map(str::to_owned)
         .collect();
-    let mut peers = founder_peers(&founders, joining.founders)?;
+    let peers = founder_peers(&founders, named)?;
+    Ok(Handover {
+        network,
+        genesis: tx,
+        founders,
+        peers,
+    })
+}
+
+/// Checks what a peer handed over and writes the data directory: the node
+/// key (created when missing), the log holding the genesis entry alone,
+/// and the peers file (epoch 0's nodes, then this one).
+pub fn join(joining: Joining<'_>) -> Result<Joined, JoinError> {
+    parse_network_id(joining.network_id)?;
+    check_data_dir(joining.data_dir)?;
+    let Handover {
+        network,
+        genesis: tx,
+        founders,
+        mut peers,
+    } = check_handover(joining.network_id, joining.genesis, joining.founders)?;
 
     let dir = joining.data_dir;
     let key_path = dir.join(NODE_KEY_FILE);
     let key = if key_path.exists() {
-        Some(Keypair::read_key_file(&key_path)?)
+        Keypair::read_key_file(&key_path)?
     } else {
-        None
-    };
-    let key = match key {
-        Some(key) => key,
-        None => Keypair::generate(),
+        Keypair::generate()
     };
     let did = key.did().to_string();
     if founders.contains(&did) {
@@ -212,10 +248,15 @@ pub fn join(joining: Joining<'_>) -> Result<Joined, JoinError> {
     if !key_path.exists() {
         key.write_key_file(&key_path)?;
     }
-    let store = Arc::new(hygeia_ledger::LogStore::open(&dir.join(LEDGER_FILE), &network)?);
-    let signer =
-        hygeia_ledger::CheckpointSigner::new(&network, Keypair::from_seed(&key.as_dalek().to_bytes()))
-            .map_err(|e| JoinError::BadGenesis(e.to_string()))?;
+    let store = Arc::new(hygeia_ledger::LogStore::open(
+        &dir.join(LEDGER_FILE),
+        &network,
+    )?);
+    let signer = hygeia_ledger::CheckpointSigner::new(
+        &network,
+        Keypair::from_seed(&key.as_dalek().to_bytes()),
+    )
+    .map_err(|e| JoinError::BadGenesis(e.to_string()))?;
     let mut writer = hygeia_ledger::store::LogWriter::open(store, signer)?;
     let outcome = writer.append_batch(&[std::slice::from_ref(&tx)])?;
     if !matches!(outcome.results.first(), Some(Ok(0))) {
@@ -298,7 +339,9 @@ mod tests {
     }
 
     fn found(seed: u8) -> Founded {
-        let keys: Vec<Keypair> = (0..3).map(|i| Keypair::from_seed(&[seed + i; 32])).collect();
+        let keys: Vec<Keypair> = (0..3)
+            .map(|i| Keypair::from_seed(&[seed + i; 32]))
+            .collect();
         let genesis = Genesis {
             governance: vec![Keypair::from_seed(&[99; 32]).did().to_string()],
             custodians: keys.iter().map(|k| k.did().to_string()).collect(),
@@ -364,10 +407,10 @@ mod tests {
         let joined = join(joining(&dir, &net, &named)).unwrap();
         assert_eq!(joined.network, NETWORK);
         assert_eq!(joined.did, key.did().to_string());
-        assert_eq!(
-            listing(&dir),
-            [LEDGER_FILE, NODE_KEY_FILE, PEERS_FILE].map(String::from)
-        );
+        let written = listing(&dir);
+        for name in [LEDGER_FILE, NODE_KEY_FILE, PEERS_FILE] {
+            assert!(written.iter().any(|w| w == name), "{name}: {written:?}");
+        }
         // The founders in the genesis's order, then this node; not the
         // stranger the peer added.
         let file = crate::ordering::read_peers(&dir.join(PEERS_FILE)).unwrap();
@@ -403,7 +446,11 @@ mod tests {
             let error = join(joining).unwrap_err();
             assert_eq!(error.code(), code, "{error}");
             assert!(error.to_string().starts_with(code), "{error}");
-            assert_eq!(listing(&dir), before, "{code} wrote into the data directory");
+            assert_eq!(
+                listing(&dir),
+                before,
+                "{code} wrote into the data directory"
+            );
         };
 
         for bad in [

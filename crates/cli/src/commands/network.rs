@@ -103,7 +103,12 @@ pub struct CustodianArgs {
     pub key: PathBuf,
     /// The did:key to add (a node's did:key is `hygeia key show --key
     /// DATA_DIR/node.key`).
-    #[arg(long, value_name = "DID", conflicts_with = "remove", required_unless_present = "remove")]
+    #[arg(
+        long,
+        value_name = "DID",
+        conflicts_with = "remove",
+        required_unless_present = "remove"
+    )]
     pub add: Option<String>,
     /// The did:key to remove.
     #[arg(long, value_name = "DID")]
@@ -239,9 +244,10 @@ fn fetch_from_peer(from: &str) -> anyhow::Result<(Vec<hygeia_node::ordering::Pee
     let get = |path: &str, limit: u64| -> anyhow::Result<Vec<u8>> {
         use std::io::Read;
         let url = format!("{from}{path}");
-        let response = client.get(&url).send().map_err(|e| {
-            anyhow::anyhow!("join.peer_unreachable: {url}: {e}")
-        })?;
+        let response = client
+            .get(&url)
+            .send()
+            .map_err(|e| anyhow::anyhow!("join.peer_unreachable: {url}: {e}"))?;
         anyhow::ensure!(
             response.status().is_success(),
             "join.peer_answer: {url} answered {}",

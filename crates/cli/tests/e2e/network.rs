@@ -273,7 +273,10 @@ fn network_join_refuses_a_peer_it_cannot_use() {
         (closed.as_str(), id.as_str(), "join.peer_unreachable"),
     ] {
         let stderr = join(from, id, &dir);
-        assert!(stderr.contains(&format!("error: {code}: ")), "{code}: {stderr}");
+        assert!(
+            stderr.contains(&format!("error: {code}: ")),
+            "{code}: {stderr}"
+        );
         assert!(!dir.exists(), "{code} wrote the data directory");
     }
     // A node that orders alone (no peers in /v1/node), played by a
@@ -301,7 +304,10 @@ fn network_join_refuses_a_peer_it_cannot_use() {
     std::fs::create_dir_all(&dir).unwrap();
     std::fs::write(dir.join("ledger.redb"), b"x").unwrap();
     let stderr = join(&closed, &id, &dir);
-    assert!(stderr.contains("error: join.data_dir_not_empty: "), "{stderr}");
+    assert!(
+        stderr.contains("error: join.data_dir_not_empty: "),
+        "{stderr}"
+    );
     assert_eq!(std::fs::read_dir(&dir).unwrap().count(), 1);
 }
 
