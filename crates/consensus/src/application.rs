@@ -1377,8 +1377,16 @@ impl<E: Spawner + Clock + CryptoRng, B: Blocker<PublicKey = PublicKey>> Actor<E,
     /// A peer's cosignature of a checkpoint: kept if it is one line by
     /// that peer's key and verifies; anything else is garbage.
     fn on_cosignature(&mut self, peer: PublicKey, note: CosignedNote) {
+        // Only validators of some tracked epoch connect at all. One that
+        // is not of this node's epoch is not lying: a node removed at the
+        // last change resends its newest cosignature every second until it
+        // learns of the change, and a node catching up from an earlier
+        // epoch hears the current validators (some not of its epoch). Its
+        // note is dropped; blocking it would cut the removed node off
+        // from the end of its epoch, and the joiner from a validator.
         let Some(verifier) = self.verifiers.get(&peer) else {
-            return self.garbage(peer, "a cosignature from a key that is not a validator");
+            tracing::debug!(%peer, "a cosignature from a key that is not a validator of this epoch: dropped");
+            return;
         };
         match note.signatures.as_slice() {
             [sig] if verifier.verify(&note.text, sig).is_ok() => {}

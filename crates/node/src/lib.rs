@@ -8,6 +8,7 @@ pub mod custody;
 pub mod fhir_store;
 pub mod follower;
 pub mod health_cards;
+pub mod join;
 pub mod migrate;
 pub mod node;
 pub mod ordering;

@@ -384,7 +384,11 @@ fn start_bft(
             replayed: Some(replayed),
             // net::spawn tells its p2p layer of each epoch's validators.
             peer_sets: None,
-            follow: false,
+            // A node made by `hygeia network join` starts though its key
+            // is not in its log's current set, follows the network and
+            // votes once an epoch names it; any other node outside the
+            // current set is refused.
+            follow: peers.follow,
             cosigner: Some(
                 hygeia_ledger::cosignature::Cosigner::new(
                     &me,

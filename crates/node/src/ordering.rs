@@ -17,6 +17,13 @@ use serde::{Deserialize, Serialize};
 pub struct PeersFile {
     /// The network name (the log's origin).
     pub network: String,
+    /// Set by `hygeia network join`: this node joined after the genesis,
+    /// so it starts even though its key is not a validator of its log's
+    /// current epoch, follows the network (catching up from its peers,
+    /// epoch by epoch) and votes once an epoch names it. Without it, a key
+    /// outside the current set does not start.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub follow: bool,
     pub peers: Vec<Peer>,
 }
 
@@ -156,6 +163,7 @@ pub fn init(
         .map_err(|e| InitError::Invalid(e.to_string()))?;
     let peers = PeersFile {
         network: network.to_owned(),
+        follow: false,
         peers: dids
             .iter()
             .zip(nodes)

@@ -280,7 +280,15 @@ impl Network {
     pub fn validator_keys(&self) -> Vec<&str> {
         if self.epoch > 0 {
             self.validators.iter().map(|v| v.key.as_str()).collect()
-        } else if self.founders.is_empty() {
+        } else {
+            self.founders()
+        }
+    }
+
+    /// The genesis custodian set: the validators of epoch 0, in the order
+    /// the genesis named them.
+    pub fn founders(&self) -> Vec<&str> {
+        if self.founders.is_empty() {
             self.custodians().collect()
         } else {
             self.founders.iter().map(String::as_str).collect()

@@ -1,5 +1,7 @@
-//! `hygeia network`: a multi-organization network's genesis (`init`) and
-//! the governance change of its validator set at an epoch (`validators`).
+//! `hygeia network`: a multi-organization network's genesis (`init`), an
+//! organization's node joining it later (`join`), and governance's changes
+//! of its custodian set (`custodian`) and of its validator set at an epoch
+//! (`validators`).
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -28,6 +30,89 @@ pub enum NetworkCommand {
     /// named, the ones that stay included (docs/network.md, "Membership
     /// changes at an epoch").
     Validators(ValidatorsArgs),
+    /// Make the data directory of an organization's node that joins a
+    /// running network (docs/network.md, "An organization joins"). It
+    /// fetches the network's genesis entry from a node of the network and
+    /// checks it against the network id you were told by the founders (the
+    /// genesis entry's leaf hash, `network_id` in GET /v1/node): a node that
+    /// hands over another network's genesis is refused
+    /// (join.genesis_mismatch). It also takes from that node the p2p
+    /// addresses of epoch 0's nodes, whose keys the genesis names. It writes
+    /// the node key (if the directory has none), the log holding the
+    /// genesis alone, and DATA_DIR/peers.json; nothing else is fetched or
+    /// trusted: the rest of the log comes later from consensus, checked
+    /// against the validators' quorum certificates.
+    ///
+    /// Then: governance adds this node's key as a custodian (`hygeia network
+    /// custodian --add DID`) and names it, with the --p2p address, in the
+    /// next epoch's validator set (`hygeia network validators`); start the
+    /// node with `hygeia serve --data-dir DATA_DIR --peers
+    /// DATA_DIR/peers.json --listen HTTP_ADDRESS`. It follows the network
+    /// from the genesis, catching up epoch by epoch, and votes from the
+    /// epoch that names it. Started before governance names it, it waits:
+    /// the validators accept its connections only from then on.
+    ///
+    /// Refused, writing nothing: join.bad_network_id, join.bad_url,
+    /// join.data_dir_not_empty (anything but a node.key in DATA_DIR),
+    /// join.peer_unreachable, join.peer_answer (not a node of a network,
+    /// or an answer that does not parse), join.genesis_mismatch,
+    /// join.bad_genesis, join.bad_peers (the node does not give every
+    /// founder an address), join.founder (this key founded the network).
+    Join(JoinArgs),
+    /// Change the network's custodian set (the node keys that may sign
+    /// `record` and `access`, and that governance may name as validators):
+    /// a `network.custodian` transaction signed with the governance key.
+    /// A key added here orders the log only once `hygeia network
+    /// validators` names it for an epoch.
+    Custodian(CustodianArgs),
+}
+
+#[derive(Args)]
+pub struct JoinArgs {
+    /// The new node's data directory: absent, empty, or holding only its
+    /// node.key (made with `hygeia key new --out DATA_DIR/node.key`, say,
+    /// to give its did:key to governance first).
+    #[arg(long)]
+    pub data_dir: PathBuf,
+    /// The HTTP URL of any node of the network (its `hygeia serve
+    /// --listen`), for example http://127.0.0.1:7211. It is not trusted:
+    /// what it hands over is checked.
+    #[arg(long, value_name = "URL")]
+    pub from: String,
+    /// The network id, as the founders told it (not as the --from node
+    /// says it): 64 hex digits, the leaf hash of the genesis entry.
+    #[arg(long, value_name = "HEX")]
+    pub network_id: String,
+    /// Where this node's p2p will listen, IP:PORT: the address governance
+    /// names for it in `hygeia network validators --validator DID@IP:PORT`.
+    #[arg(long, value_name = "IP:PORT")]
+    pub p2p: SocketAddr,
+    /// The URL of this node's HTTP API as the other nodes reach it
+    /// (written into its peers.json).
+    #[arg(long, value_name = "URL")]
+    pub api: Option<String>,
+}
+
+#[derive(Args)]
+pub struct CustodianArgs {
+    /// Node to submit to (any node of the network).
+    #[arg(long)]
+    pub node: String,
+    /// The governance key file.
+    #[arg(long, short)]
+    pub key: PathBuf,
+    /// The did:key to add (a node's did:key is `hygeia key show --key
+    /// DATA_DIR/node.key`).
+    #[arg(
+        long,
+        value_name = "DID",
+        conflicts_with = "remove",
+        required_unless_present = "remove"
+    )]
+    pub add: Option<String>,
+    /// The did:key to remove.
+    #[arg(long, value_name = "DID")]
+    pub remove: Option<String>,
 }
 
 #[derive(Args)]
@@ -92,7 +177,133 @@ pub fn run(command: NetworkCommand) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         NetworkCommand::Validators(args) => validators(args),
+        NetworkCommand::Join(args) => join(args),
+        NetworkCommand::Custodian(args) => custodian(args),
     }
+}
+
+/// Most bytes of a peer's `GET /v1/node` answer read (a few KiB in
+/// practice; a lying peer does not make the joiner hold more).
+const MAX_NODE_INFO_BYTES: u64 = 1 << 20;
+/// An entry bundle of one entry: its 2-byte length and at most 65,535 bytes.
+const MAX_ONE_ENTRY_BUNDLE: u64 = 2 + u16::MAX as u64;
+
+fn join(args: JoinArgs) -> anyhow::Result<ExitCode> {
+    use hygeia_node::join::{check_data_dir, parse_network_id, Joining};
+    // Checked before the peer is asked anything.
+    parse_network_id(&args.network_id)?;
+    check_data_dir(&args.data_dir)?;
+    let from = peer_url(&args.from)?;
+    let (founders, genesis) = fetch_from_peer(&from)?;
+    let joined = hygeia_node::join::join(Joining {
+        data_dir: &args.data_dir,
+        network_id: &args.network_id,
+        genesis: &genesis,
+        founders: &founders,
+        p2p: args.p2p,
+        api: args.api,
+    })?;
+    let dir = args.data_dir.display();
+    println!("network {} ({})", joined.network, args.network_id);
+    println!("node key {}", joined.did);
+    println!(
+        "wrote {dir}: the genesis at leaf 0 and {} (epoch 0's {} nodes, then this one at p2p {})",
+        hygeia_node::config::PEERS_FILE,
+        joined.peers.peers.len() - 1,
+        args.p2p
+    );
+    println!(
+        "next: governance adds it (hygeia network custodian --add {did}) and names it          (hygeia network validators ... --validator {did}@{p2p}); then start it with          hygeia serve --data-dir {dir} --peers {dir}/{peers} --listen HTTP_ADDRESS",
+        did = joined.did,
+        p2p = args.p2p,
+        peers = hygeia_node::config::PEERS_FILE,
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The peer's base URL: a scheme, a host and a port.
+fn peer_url(from: &str) -> anyhow::Result<String> {
+    let parsed = reqwest::Url::parse(from)
+        .map_err(|e| anyhow::anyhow!("join.bad_url: --from {from} is not a URL: {e}"))?;
+    anyhow::ensure!(
+        matches!(parsed.scheme(), "http" | "https")
+            && parsed.host_str().is_some()
+            && parsed.query().is_none()
+            && parsed.fragment().is_none(),
+        "join.bad_url: --from {from} is not an http(s) URL of a node, like http://127.0.0.1:7211"
+    );
+    Ok(from.trim_end_matches('/').to_owned())
+}
+
+/// Epoch 0's nodes as the peer names them, and the entry at leaf 0 of its
+/// log; neither is trusted here (`hygeia_node::join::join` checks them).
+fn fetch_from_peer(from: &str) -> anyhow::Result<(Vec<hygeia_node::ordering::Peer>, Vec<u8>)> {
+    let client = reqwest::blocking::Client::builder()
+        .timeout(std::time::Duration::from_secs(10))
+        .build()?;
+    let get = |path: &str, limit: u64| -> anyhow::Result<Vec<u8>> {
+        use std::io::Read;
+        let url = format!("{from}{path}");
+        let response = client
+            .get(&url)
+            .send()
+            .map_err(|e| anyhow::anyhow!("join.peer_unreachable: {url}: {e}"))?;
+        anyhow::ensure!(
+            response.status().is_success(),
+            "join.peer_answer: {url} answered {}",
+            response.status()
+        );
+        let mut body = Vec::new();
+        response
+            .take(limit + 1)
+            .read_to_end(&mut body)
+            .map_err(|e| anyhow::anyhow!("join.peer_unreachable: {url}: {e}"))?;
+        anyhow::ensure!(
+            body.len() as u64 <= limit,
+            "join.peer_answer: {url} answered more than {limit} bytes"
+        );
+        Ok(body)
+    };
+    let info: serde_json::Value = serde_json::from_slice(&get("/v1/node", MAX_NODE_INFO_BYTES)?)
+        .map_err(|e| anyhow::anyhow!("join.peer_answer: {from}/v1/node is not JSON: {e}"))?;
+    anyhow::ensure!(
+        !info["peers"].is_null(),
+        "join.peer_answer: {from} names no peers: it is not a node of a multi-organization network (or runs a version without `peers` in /v1/node)"
+    );
+    let founders: Vec<hygeia_node::ordering::Peer> = serde_json::from_value(info["peers"].clone())
+        .map_err(|e| anyhow::anyhow!("join.peer_answer: {from}/v1/node: peers: {e}"))?;
+    // Leaf 0 alone: a partial bundle of width 1 is a prefix of the first
+    // bundle, served whatever the log's size.
+    let bundle = get("/tile/entries/000.p/1", MAX_ONE_ENTRY_BUNDLE)?;
+    let entries = hygeia_ledger::tiles::split_entries(&bundle)
+        .map_err(|e| anyhow::anyhow!("join.peer_answer: {from}/tile/entries/000.p/1: {e}"))?;
+    let [genesis] = entries.as_slice() else {
+        anyhow::bail!(
+            "join.peer_answer: {from}/tile/entries/000.p/1 holds {} entries, not 1",
+            entries.len()
+        );
+    };
+    Ok((founders, genesis.to_vec()))
+}
+
+fn custodian(args: CustodianArgs) -> anyhow::Result<ExitCode> {
+    let (op, did) = match (&args.add, &args.remove) {
+        (Some(did), None) => ("add", did),
+        (None, Some(did)) => ("remove", did),
+        _ => anyhow::bail!("give --add DID or --remove DID"),
+    };
+    hygeia_identity::Did::parse_cached(did)
+        .map_err(|e| anyhow::anyhow!("{did} is not a did:key: {e}"))?;
+    let key = hygeia_identity::Keypair::read_key_file(&args.key)?;
+    let network = super::node_network(&super::node_info(&args.node)?)?;
+    let raw = hygeia_ledger::TxBuilder {
+        network: &network,
+        tx_type: "network.custodian",
+        nonce: super::tx::fresh_nonce(),
+        body: serde_json::json!({"op": op, "key": did}),
+    }
+    .sign(&key);
+    super::tx::submit(&args.node, raw)
 }
 
 fn validators(args: ValidatorsArgs) -> anyhow::Result<ExitCode> {

@@ -68,8 +68,10 @@ pub struct ServeArgs {
     #[arg(long, default_value_t = hygeia_node::config::DEFAULT_SNAPSHOT_EVERY)]
     pub snapshot_every: u64,
     /// Order the log with the other organizations' nodes named in this
-    /// peers file (written by `hygeia network init`; the network name is
-    /// taken from it) instead of alone (docs/network.md).
+    /// peers file (written by `hygeia network init`, or by `hygeia network
+    /// join` for a node that joins later: that one follows the network
+    /// from its genesis and votes once an epoch names it; the network
+    /// name is taken from it) instead of alone (docs/network.md).
     #[arg(long)]
     pub peers: Option<PathBuf>,
 }

@@ -237,6 +237,80 @@ fn a_node_whose_key_is_not_a_validator_does_not_start() {
     assert!(String::from_utf8_lossy(&bad.stderr).contains("DATA_DIR@P2P_ADDRESS"));
 }
 
+/// `hygeia network join` refuses, with its code and writing nothing, what
+/// it is given before it asks the peer anything (a network id that is not
+/// one, a URL that is not one, a data directory holding something), a
+/// peer it cannot reach and a peer that is not a network's node. (What a
+/// peer hands over is checked by `hygeia_node::join`'s tests; a lying
+/// peer's genesis by the README's walkthrough.)
+#[test]
+fn network_join_refuses_a_peer_it_cannot_use() {
+    let root = tempfile::tempdir().expect("tempdir");
+    let dir = root.path().join("org5");
+    let id = "ab".repeat(32);
+    let join = |from: &str, id: &str, dir: &Path| {
+        let out = hygeia(&[
+            "network",
+            "join",
+            "--data-dir",
+            dir.to_str().unwrap(),
+            "--from",
+            from,
+            "--network-id",
+            id,
+            "--p2p",
+            "127.0.0.1:9105",
+        ]);
+        assert!(!out.status.success());
+        String::from_utf8_lossy(&out.stderr).into_owned()
+    };
+    // Nothing listens here any more.
+    let closed = format!("http://{}", free_addresses(1)[0]);
+    for (from, id, code) in [
+        (closed.as_str(), "not-hex", "join.bad_network_id"),
+        ("ftp://127.0.0.1:1", id.as_str(), "join.bad_url"),
+        ("no url", id.as_str(), "join.bad_url"),
+        (closed.as_str(), id.as_str(), "join.peer_unreachable"),
+    ] {
+        let stderr = join(from, id, &dir);
+        assert!(
+            stderr.contains(&format!("error: {code}: ")),
+            "{code}: {stderr}"
+        );
+        assert!(!dir.exists(), "{code} wrote the data directory");
+    }
+    // A node that orders alone (no peers in /v1/node), played by a
+    // listener that answers one request.
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let alone = format!("http://{}", listener.local_addr().unwrap());
+    let server = std::thread::spawn(move || {
+        let (mut stream, _) = listener.accept().unwrap();
+        let mut request = [0u8; 4096];
+        let _ = std::io::Read::read(&mut stream, &mut request);
+        let body = r#"{"network":"test.example/log","network_id":null,"peers":null}"#;
+        write!(
+            stream,
+            "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+            body.len()
+        )
+        .unwrap();
+    });
+    let stderr = join(&alone, &id, &dir);
+    assert!(stderr.contains("error: join.peer_answer: "), "{stderr}");
+    assert!(!dir.exists());
+    server.join().unwrap();
+    // A data directory holding anything but a node key is refused before
+    // any peer is asked.
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("ledger.redb"), b"x").unwrap();
+    let stderr = join(&closed, &id, &dir);
+    assert!(
+        stderr.contains("error: join.data_dir_not_empty: "),
+        "{stderr}"
+    );
+    assert_eq!(std::fs::read_dir(&dir).unwrap().count(), 1);
+}
+
 /// Waits until `node` is at least at `size`.
 fn wait_size(node: &NodeProcess, size: u64) {
     let deadline = Instant::now() + Duration::from_secs(60);

@@ -14,7 +14,7 @@ use crate::node::Node;
 /// `GET /v1/node`: what a client needs to talk to and verify this node.
 pub async fn node_info(State(node): State<Arc<Node>>) -> Json<Value> {
     let checkpoint = node.sequencer.latest_checkpoint();
-    let (network_id, custodians, epoch, validators) = {
+    let (network_id, custodians, epoch, validators, founders) = {
         let committed = node.state.read();
         let network = &committed.state.network;
         // Epoch 0's set is the genesis custodians, whose addresses are in
@@ -38,14 +38,30 @@ pub async fn node_info(State(node): State<Arc<Node>>) -> Json<Value> {
             network.custodians().map(str::to_owned).collect::<Vec<_>>(),
             network.epoch(),
             validators,
+            network
+                .founders()
+                .into_iter()
+                .map(str::to_owned)
+                .collect::<Vec<_>>(),
         )
     };
+    // Epoch 0's nodes with their addresses, from this node's peers file:
+    // what a joining organization's node dials first (`hygeia network
+    // join`; the genesis names their keys, not their addresses).
+    let peers: Option<Vec<Value>> = node.config.peers.as_ref().map(|file| {
+        file.peers
+            .iter()
+            .filter(|peer| founders.contains(&peer.did))
+            .map(|peer| json!({"did": peer.did, "p2p": peer.p2p, "api": peer.api}))
+            .collect()
+    });
     Json(json!({
         "network": node.config.network,
         "network_id": network_id,
         "custodians": custodians,
         "epoch": epoch,
         "validators": validators,
+        "peers": peers,
         "node_did": node.node_did,
         "checkpoint_verifier_key": node.verifier_key,
         "cosigner_key": node.witness.verifier_key(),
