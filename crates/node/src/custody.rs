@@ -1054,6 +1054,11 @@ pub mod replica;
 
 mod meta_row;
 
+/// A `custody.redb` record row (binary, or the JSON of before).
+pub fn decode_meta(row: &[u8]) -> Result<RecordMeta, CustodyError> {
+    meta_row::decode(row)
+}
+
 /// Erasure against every file the vault keeps (was the `erasure` test
 /// binary; a unit test here links nothing more).
 #[cfg(test)]
