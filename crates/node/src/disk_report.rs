@@ -126,16 +126,34 @@ fn plaintext(path: &Path) -> Result<(u64, u64), ReportError> {
     if !path.exists() {
         return Ok((0, 0));
     }
-    const RECORDS: TableDefinition<&str, &[u8]> = TableDefinition::new("records");
+    // Rows keyed by bytes, and by text in files written before.
+    const RECORDS: TableDefinition<&[u8], &[u8]> = TableDefinition::new("records_by_bytes");
+    const TEXT_KEYED: TableDefinition<&str, &[u8]> = TableDefinition::new("records");
     let db = redb::ReadOnlyDatabase::open(path).map_err(err)?;
     let read = db.begin_read().map_err(err)?;
-    let table = read.open_table(RECORDS).map_err(err)?;
     let (mut records, mut bytes) = (0, 0);
-    for row in table.iter().map_err(err)? {
-        let (_, value) = row.map_err(err)?;
-        let meta = crate::custody::decode_meta(value.value()).map_err(err)?;
+    let mut add = |row: &[u8]| -> Result<(), ReportError> {
         records += 1;
-        bytes += meta.size;
+        bytes += crate::custody::decode_meta(row).map_err(err)?.size;
+        Ok(())
+    };
+    match read.open_table(RECORDS) {
+        Ok(table) => {
+            for row in table.iter().map_err(err)? {
+                add(row.map_err(err)?.1.value())?;
+            }
+        }
+        Err(redb::TableError::TableDoesNotExist(_)) => {}
+        Err(e) => return Err(err(e)),
+    }
+    match read.open_table(TEXT_KEYED) {
+        Ok(table) => {
+            for row in table.iter().map_err(err)? {
+                add(row.map_err(err)?.1.value())?;
+            }
+        }
+        Err(redb::TableError::TableDoesNotExist(_)) => {}
+        Err(e) => return Err(err(e)),
     }
     Ok((records, bytes))
 }
