@@ -24,9 +24,10 @@ du -s -B1 "$dir/node" | cut -f1 > "$dir/allocated"
 "${REPORT_BIN:-$bin}" bench disk --data-dir "$dir/node" > "$dir/disk.json"
 sent=$(jq -s 'map(select(.phase == "ingest"))[0].resource_bytes // empty' "$dir/results.jsonl" 2>/dev/null || true)
 jq -r --arg sent "${sent:-?}" '
-  def per(x): (x / .records | floor);
   "file\tsize\tallocated\tallocated per record",
   (. as $r | .files[] | "\(.path)\t\(.size)\t\(.allocated)\t\(.allocated / $r.records | floor)"),
+  "redb table\trows\tstored\tpage bytes\tpage bytes per record",
+  (. as $r | .tables[] | select(.rows > 0) | "\(.file) \(.table)\t\(.rows)\t\(.stored)\t\(.page_bytes)\t\(.page_bytes / $r.records | floor)"),
   "records\t\(.records)",
   "plaintext (sizes in custody.redb)\t\(.plaintext)\t\(.plaintext / .records | floor) per record",
   "plaintext as sent (the resources in the Bundles)\t\($sent)",

@@ -64,7 +64,11 @@ fn record_key(commitment: &str) -> Vec<u8> {
 /// two tables at every commit, and both are read: a crash in between
 /// leaves the rest for the next start), then drops the old table.
 fn move_text_keyed_rows(db: &redb::Database) -> Result<(), CustodyError> {
-    let exists = match db.begin_read().map_err(meta_err)?.open_table(LEGACY_RECORDS) {
+    let exists = match db
+        .begin_read()
+        .map_err(meta_err)?
+        .open_table(LEGACY_RECORDS)
+    {
         Ok(_) => true,
         Err(redb::TableError::TableDoesNotExist(_)) => false,
         Err(e) => return Err(meta_err(e)),
@@ -726,15 +730,15 @@ impl Custody {
         let table = txn.open_table(RECORDS).map_err(meta_err)?;
         commitments
             .into_iter()
-            .map(
-                |commitment| match table
+            .map(|commitment| {
+                match table
                     .get(record_key(commitment).as_slice())
                     .map_err(meta_err)?
                 {
                     Some(value) => meta_row::decode(value.value()).map(Some),
                     None => Ok(None),
-                },
-            )
+                }
+            })
             .collect()
     }
 

@@ -36,7 +36,9 @@ pub struct TableReport {
     pub stored: u64,
     pub leaf_pages: u64,
     pub branch_pages: u64,
-    /// Bytes of the table's pages (leaf and branch).
+    /// The table's pages (leaf and branch) at 4 KiB each: a page holding a
+    /// value larger than 4 KiB is in fact a run of pages rounded up to a
+    /// power of two, which this does not see.
     pub page_bytes: u64,
 }
 
@@ -52,12 +54,12 @@ pub struct DiskReport {
     pub allocated: u64,
 }
 
-fn walk(root: &Path, dir: &Path, out: &mut Vec<(PathBuf, std::fs::Metadata)>) -> std::io::Result<()> {
+fn walk(dir: &Path, out: &mut Vec<(PathBuf, std::fs::Metadata)>) -> std::io::Result<()> {
     for entry in std::fs::read_dir(dir)? {
         let entry = entry?;
         let meta = entry.metadata()?;
         if meta.is_dir() {
-            walk(root, &entry.path(), out)?;
+            walk(&entry.path(), out)?;
         } else if meta.is_file() {
             out.push((entry.path(), meta));
         }
@@ -68,7 +70,7 @@ fn walk(root: &Path, dir: &Path, out: &mut Vec<(PathBuf, std::fs::Metadata)>) ->
 /// The report of the stopped node's data directory `data_dir`.
 pub fn report(data_dir: &Path) -> Result<DiskReport, ReportError> {
     let mut found = Vec::new();
-    walk(data_dir, data_dir, &mut found).map_err(err)?;
+    walk(data_dir, &mut found).map_err(err)?;
     let mut files = Vec::new();
     let mut tables = Vec::new();
     for (path, meta) in &found {
@@ -86,7 +88,7 @@ pub fn report(data_dir: &Path) -> Result<DiskReport, ReportError> {
             tables.extend(redb_tables(path, &relative)?);
         }
     }
-    files.sort_by(|a, b| b.allocated.cmp(&a.allocated));
+    files.sort_by_key(|f| std::cmp::Reverse(f.allocated));
     let (records, plaintext) = plaintext(&data_dir.join("vault").join("custody.redb"))?;
     Ok(DiskReport {
         size: files.iter().map(|f| f.size).sum(),

@@ -188,10 +188,9 @@ impl FhirStore {
                 let Some((resource_type, id)) = key.split_once('/') else {
                     return Err(StoreError(format!("bad resource key {key:?}")));
                 };
-                memory.commitments.insert(
-                    latest.commitment.clone(),
-                    (key.to_owned(), latest.version),
-                );
+                memory
+                    .commitments
+                    .insert(latest.commitment.clone(), (key.to_owned(), latest.version));
                 let current = Current {
                     resource_type: resource_type.to_owned(),
                     id: id.to_owned(),
@@ -360,7 +359,7 @@ impl FhirStore {
                 versions.push(latest);
             }
         }
-        versions.sort_by(|a, b| b.version.cmp(&a.version));
+        versions.sort_by_key(|v| std::cmp::Reverse(v.version));
         Ok(versions)
     }
 
@@ -403,9 +402,10 @@ impl FhirStore {
         let changed = result?;
         let mut memory = self.memory.write().unwrap_or_else(|p| p.into_inner());
         for (new, (key, current)) in versions.iter().zip(changed) {
-            memory
-                .commitments
-                .insert(new.version.commitment.clone(), (key.clone(), new.version.version));
+            memory.commitments.insert(
+                new.version.commitment.clone(),
+                (key.clone(), new.version.version),
+            );
             if let Some(current) = current {
                 memory.insert(key, current);
             }
@@ -442,8 +442,7 @@ impl FhirStore {
                 // The version it replaces, if it is newer than the stored one.
                 let (newer, replaced) = match current_table.get(key.as_str()).map_err(err)? {
                     Some(existing) => {
-                        if rows::current_version_number(existing.value())? < new.version.version
-                        {
+                        if rows::current_version_number(existing.value())? < new.version.version {
                             let (old, _) =
                                 rows::decode_current(existing.value(), &*encoder.strings)?;
                             (true, Some(old))
@@ -456,7 +455,11 @@ impl FhirStore {
                 // A current version is kept in its `current` row only;
                 // the one it replaces, and an older one recorded late (a
                 // repair), are history.
-                let history = if newer { replaced } else { Some(new.version.clone()) };
+                let history = if newer {
+                    replaced
+                } else {
+                    Some(new.version.clone())
+                };
                 if let Some(old) = history {
                     version_table
                         .insert(
@@ -893,7 +896,10 @@ mod tests {
         let check = |store: &FhirStore| {
             assert_eq!(
                 store.versions("Observation/o1").unwrap(),
-                all.iter().rev().map(|n| n.version.clone()).collect::<Vec<_>>()
+                all.iter()
+                    .rev()
+                    .map(|n| n.version.clone())
+                    .collect::<Vec<_>>()
             );
             for new in all.iter().chain([&other]) {
                 let key = format!("Observation/{}", new.id);

@@ -28,7 +28,11 @@ const AS_MEDIA_TYPE: u8 = 4;
 
 const DID_KEY_PREFIX: &str = "did:key:z";
 /// Media types kept as a code (append only: a code is its position).
-const MEDIA_TYPES: [&str; 3] = ["application/fhir+json", "application/json", "application/pdf"];
+const MEDIA_TYPES: [&str; 3] = [
+    "application/fhir+json",
+    "application/json",
+    "application/pdf",
+];
 
 pub(super) fn encode(meta: &RecordMeta) -> Vec<u8> {
     let mut out = vec![FORMAT];
@@ -93,16 +97,16 @@ fn put_text(out: &mut Vec<u8>, text: &str) {
     {
         (AS_DID_KEY, bytes)
     } else if let Some(bytes) = hex::decode(text).ok().filter(|b| hex::encode(b) == text) {
-            (AS_HEX, bytes)
-        } else if let Some(bytes) = URL_SAFE_NO_PAD
-            .decode(text)
-            .ok()
-            .filter(|b| URL_SAFE_NO_PAD.encode(b) == text)
-        {
-            (AS_BASE64URL, bytes)
-        } else {
-            (AS_TEXT, text.as_bytes().to_vec())
-        };
+        (AS_HEX, bytes)
+    } else if let Some(bytes) = URL_SAFE_NO_PAD
+        .decode(text)
+        .ok()
+        .filter(|b| URL_SAFE_NO_PAD.encode(b) == text)
+    {
+        (AS_BASE64URL, bytes)
+    } else {
+        (AS_TEXT, text.as_bytes().to_vec())
+    };
     out.push(form);
     put_varint(out, bytes.len() as u64);
     out.extend_from_slice(&bytes);
@@ -225,7 +229,10 @@ mod tests {
             (AS_HEX, hex::decode(&meta.salt).unwrap()),
             (AS_TEXT, meta.media_type.as_bytes().to_vec()),
             (AS_TEXT, meta.author.as_bytes().to_vec()),
-            (AS_BASE64URL, URL_SAFE_NO_PAD.decode(&meta.provenance).unwrap()),
+            (
+                AS_BASE64URL,
+                URL_SAFE_NO_PAD.decode(&meta.provenance).unwrap(),
+            ),
         ] {
             out.push(form);
             out.extend_from_slice(&(bytes.len() as u32).to_le_bytes());
