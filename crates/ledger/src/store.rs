@@ -26,20 +26,33 @@ const HASH_TILES: TableDefinition<(u8, u64), &[u8]> = TableDefinition::new("tlog
 /// bundle index → entry bundle bytes as served: in a log written before
 /// [`EDGE_ENTRIES`], the right-edge partial (moved into [`EDGE_ENTRIES`]
 /// when a writer opens the log), and in a log written before
-/// [`PACKED_BUNDLES`], full bundles until [`LogStore::open`] packs them.
+/// packed bundles, full bundles until [`LogStore::open`] packs them.
 const ENTRY_BUNDLES: TableDefinition<u64, &[u8]> = TableDefinition::new("tlog_entry_bundles");
 /// leaf index → entry, for the entries of the right-edge partial bundle.
 /// A batch inserts only its own entries: rewriting the whole partial bundle
 /// at every batch wrote up to 256 entries (hundreds of KB of `access`
 /// events) per group commit. When the bundle fills it is packed into
-/// [`PACKED_BUNDLES`] and its rows removed, in the same write transaction,
+/// [`PACKED_PIECES`] and its rows removed, in the same write transaction,
 /// so each entry is in exactly one of the two tables at every commit.
 const EDGE_ENTRIES: TableDefinition<u64, &[u8]> = TableDefinition::new("tlog_edge_entries");
-/// bundle index → a full entry bundle, zstd-compressed. A full bundle never
-/// changes, so it is compressed once, when it fills; its entries (canonical
-/// JSON repeating field names, DIDs and types) take a fraction of the
-/// space, and a read gives back exactly the bytes that were appended.
-const PACKED_BUNDLES: TableDefinition<u64, &[u8]> = TableDefinition::new("tlog_entry_bundles_zstd");
+/// (bundle index, piece) → a piece of a full entry bundle, zstd-compressed.
+/// A full bundle never changes, so it is compressed once, when it fills;
+/// its entries (canonical JSON repeating field names, DIDs and types) take
+/// a fraction of the space, and a read gives back exactly the bytes that
+/// were appended. The compressed bundle is cut into [`PIECE_LEN`]-byte
+/// pieces so that each piece fills one page: redb gives a value larger than
+/// a page a run of pages rounded up to a power of two, so a whole bundle of
+/// 38 KB took 64 KB.
+const PACKED_PIECES: TableDefinition<(u64, u32), &[u8]> =
+    TableDefinition::new("tlog_entry_bundles_zstd_pieces");
+/// A piece of a packed bundle: with its key and the page's header it fits
+/// one 4 KiB redb page.
+const PIECE_LEN: usize = 4000;
+/// bundle index → a full entry bundle, zstd-compressed, whole: logs written
+/// before [`PACKED_PIECES`]. Read as they are, and moved into pieces when a
+/// writer opens the log.
+const LEGACY_PACKED_BUNDLES: TableDefinition<u64, &[u8]> =
+    TableDefinition::new("tlog_entry_bundles_zstd");
 /// zstd's default level: a full bundle compresses in about a millisecond.
 const BUNDLE_ZSTD_LEVEL: i32 = 3;
 /// Full bundles of an older log packed per write transaction at start.
@@ -102,7 +115,7 @@ impl LogStore {
         {
             txn.open_table(HASH_TILES)?;
             txn.open_table(ENTRY_BUNDLES)?;
-            txn.open_table(PACKED_BUNDLES)?;
+            txn.open_table(PACKED_PIECES)?;
             txn.open_table(EDGE_ENTRIES)?;
             txn.open_table(REPLAY_GUARD)?;
             let mut meta = txn.open_table(META)?;
@@ -122,6 +135,7 @@ impl LogStore {
         }
         txn.commit()?;
         pack_full_bundles(&db)?;
+        cut_packed_bundles(&db)?;
         let index = crate::index::LeafIndex::open(&crate::index::index_path(path))?;
         Ok(LogStore { db, index })
     }
@@ -193,11 +207,11 @@ impl LogStore {
                 return Ok(());
             }
             let bundle_index = index / TILE_WIDTH;
-            let mut packed = txn.open_table(PACKED_BUNDLES)?;
+            let mut pieces = txn.open_table(PACKED_PIECES)?;
             let mut bundles = txn.open_table(ENTRY_BUNDLES)?;
-            let stored_packed = packed.get(bundle_index)?.map(|v| v.value().to_vec());
+            let stored_packed = read_packed(&pieces, bundle_index)?;
             let bundle = match &stored_packed {
-                Some(data) => unpack_bundle(data)?,
+                Some(data) => data.clone(),
                 None => bundles
                     .get(bundle_index)?
                     .ok_or_else(|| StoreError::OutOfRange(format!("no entry {index}")))?
@@ -217,7 +231,7 @@ impl LogStore {
                 );
             }
             if stored_packed.is_some() {
-                packed.insert(bundle_index, pack_bundle(&rebuilt)?.as_slice())?;
+                insert_packed(&mut pieces, bundle_index, &rebuilt)?;
             } else {
                 bundles.insert(bundle_index, rebuilt.as_slice())?;
             }
@@ -461,7 +475,10 @@ fn proof_error(e: tlog_tiles::Error) -> StoreError {
 /// Reads entry bundles, packed, whole or as edge entries, in one read
 /// transaction.
 struct BundleReader {
-    /// `None` in a log last written before packed bundles, opened read-only.
+    /// `None` in a log last written before packed pieces, opened read-only.
+    pieces: Option<redb::ReadOnlyTable<(u64, u32), &'static [u8]>>,
+    /// `None` in a log last written before packed bundles or after they
+    /// were cut into pieces, opened read-only.
     packed: Option<redb::ReadOnlyTable<u64, &'static [u8]>>,
     raw: redb::ReadOnlyTable<u64, &'static [u8]>,
     /// `None` in a log last written before edge entries, opened read-only.
@@ -481,8 +498,14 @@ fn optional_table(
 
 impl BundleReader {
     fn new(txn: &ReadTransaction) -> Result<BundleReader, StoreError> {
+        let pieces = match txn.open_table(PACKED_PIECES) {
+            Ok(table) => Some(table),
+            Err(redb::TableError::TableDoesNotExist(_)) => None,
+            Err(e) => return Err(e.into()),
+        };
         Ok(BundleReader {
-            packed: optional_table(txn, PACKED_BUNDLES)?,
+            pieces,
+            packed: optional_table(txn, LEGACY_PACKED_BUNDLES)?,
             raw: txn.open_table(ENTRY_BUNDLES)?,
             edge: optional_table(txn, EDGE_ENTRIES)?,
         })
@@ -490,6 +513,11 @@ impl BundleReader {
 
     /// The bundle's bytes as served (full, or the right-edge partial).
     fn bundle(&self, index: u64) -> Result<Option<Vec<u8>>, StoreError> {
+        if let Some(pieces) = &self.pieces {
+            if let Some(bundle) = read_packed(pieces, index)? {
+                return Ok(Some(bundle));
+            }
+        }
         if let Some(packed) = &self.packed {
             if let Some(data) = packed.get(index)? {
                 return unpack_bundle(data.value()).map(Some);
@@ -531,8 +559,93 @@ fn unpack_bundle(packed: &[u8]) -> Result<Vec<u8>, StoreError> {
         .map_err(|e| StoreError::Corrupt(format!("a packed entry bundle does not decompress: {e}")))
 }
 
-/// Moves the full bundles a log written before [`PACKED_BUNDLES`] keeps
-/// uncompressed into it, [`PACK_CHUNK`] per write transaction: each bundle
+/// Stores the full bundle `index` packed, in [`PACKED_PIECES`].
+fn insert_packed(
+    pieces: &mut redb::Table<(u64, u32), &[u8]>,
+    index: u64,
+    bundle: &[u8],
+) -> Result<(), StoreError> {
+    insert_pieces(pieces, index, &pack_bundle(bundle)?)
+}
+
+/// Stores a packed bundle's bytes in pieces.
+fn insert_pieces(
+    pieces: &mut redb::Table<(u64, u32), &[u8]>,
+    index: u64,
+    packed: &[u8],
+) -> Result<(), StoreError> {
+    for (n, piece) in packed.chunks(PIECE_LEN).enumerate() {
+        let n = u32::try_from(n)
+            .map_err(|_| StoreError::Storage(format!("entry bundle {index} too large to store")))?;
+        pieces.insert((index, n), piece)?;
+    }
+    Ok(())
+}
+
+/// The full bundle `index` as served, from its pieces.
+fn read_packed(
+    pieces: &impl ReadableTable<(u64, u32), &'static [u8]>,
+    index: u64,
+) -> Result<Option<Vec<u8>>, StoreError> {
+    let mut packed = Vec::new();
+    let mut expected = 0u32;
+    for row in pieces.range((index, 0)..=(index, u32::MAX))? {
+        let (key, piece) = row?;
+        if key.value().1 != expected {
+            return Err(StoreError::Corrupt(format!(
+                "packed entry bundle {index}: piece {} where {expected} was expected",
+                key.value().1
+            )));
+        }
+        packed.extend_from_slice(piece.value());
+        expected += 1;
+    }
+    if expected == 0 {
+        return Ok(None);
+    }
+    unpack_bundle(&packed).map(Some)
+}
+
+/// Cuts the whole packed bundles of a log written before [`PACKED_PIECES`]
+/// into pieces, [`PACK_CHUNK`] per write transaction, each bundle in
+/// exactly one of the two tables at every commit (as
+/// [`pack_full_bundles`]); the old table is dropped once empty.
+fn cut_packed_bundles(db: &Database) -> Result<(), StoreError> {
+    let exists = match db.begin_read()?.open_table(LEGACY_PACKED_BUNDLES) {
+        Ok(_) => true,
+        Err(redb::TableError::TableDoesNotExist(_)) => false,
+        Err(e) => return Err(e.into()),
+    };
+    if !exists {
+        return Ok(());
+    }
+    loop {
+        let txn = db.begin_write()?;
+        let moved = {
+            let mut legacy = txn.open_table(LEGACY_PACKED_BUNDLES)?;
+            let mut pieces = txn.open_table(PACKED_PIECES)?;
+            let mut moved = 0;
+            while moved < PACK_CHUNK {
+                let Some((index, packed)) = legacy.pop_first()? else {
+                    break;
+                };
+                insert_pieces(&mut pieces, index.value(), packed.value())?;
+                moved += 1;
+            }
+            moved
+        };
+        if moved == 0 {
+            txn.delete_table(LEGACY_PACKED_BUNDLES)?;
+            txn.commit()?;
+            return Ok(());
+        }
+        txn.commit()?;
+        tracing::info!(bundles = moved, "packed entry bundles cut into pieces");
+    }
+}
+
+/// Moves the full bundles a log written before packed bundles keeps
+/// uncompressed into [`PACKED_PIECES`], [`PACK_CHUNK`] per write transaction: each bundle
 /// is in exactly one of the two tables at every commit, so a crash in the
 /// middle leaves a log that reads the same and finishes at the next start.
 fn pack_full_bundles(db: &Database) -> Result<(), StoreError> {
@@ -561,14 +674,14 @@ fn pack_full_bundles(db: &Database) -> Result<(), StoreError> {
         let txn = db.begin_write()?;
         {
             let mut raw = txn.open_table(ENTRY_BUNDLES)?;
-            let mut packed = txn.open_table(PACKED_BUNDLES)?;
+            let mut pieces = txn.open_table(PACKED_PIECES)?;
             for index in &full {
                 let bundle = raw
                     .remove(*index)?
                     .ok_or_else(|| StoreError::Corrupt(format!("entry bundle {index} vanished")))?
                     .value()
                     .to_vec();
-                packed.insert(*index, pack_bundle(&bundle)?.as_slice())?;
+                insert_packed(&mut pieces, *index, &bundle)?;
             }
         }
         txn.commit()?;
@@ -967,10 +1080,10 @@ impl LogWriter {
                 }
                 self.edge.dirty[level] = false;
             }
-            let mut packed = txn.open_table(PACKED_BUNDLES)?;
+            let mut pieces = txn.open_table(PACKED_PIECES)?;
             let mut edge_rows = txn.open_table(EDGE_ENTRIES)?;
             for (index, data) in full_bundles.iter() {
-                packed.insert(*index, pack_bundle(data)?.as_slice())?;
+                insert_packed(&mut pieces, *index, data)?;
                 // Its entries that earlier batches left as edge rows.
                 let first = index * TILE_WIDTH;
                 for leaf in first..batch_start.max(first).min(first + TILE_WIDTH) {
@@ -1088,10 +1201,18 @@ mod tests {
     /// (packed, raw) bundle indexes as stored.
     fn stored_bundles(store: &LogStore) -> (Vec<u64>, Vec<u64>) {
         let txn = store.db.begin_read().unwrap();
-        (
-            keys(txn.open_table(PACKED_BUNDLES).unwrap()),
-            keys(txn.open_table(ENTRY_BUNDLES).unwrap()),
-        )
+        let mut packed: Vec<u64> = piece_keys(&txn).into_iter().map(|(b, _)| b).collect();
+        packed.dedup();
+        (packed, keys(txn.open_table(ENTRY_BUNDLES).unwrap()))
+    }
+
+    fn piece_keys(txn: &ReadTransaction) -> Vec<(u64, u32)> {
+        txn.open_table(PACKED_PIECES)
+            .unwrap()
+            .iter()
+            .unwrap()
+            .map(|row| row.unwrap().0.value())
+            .collect()
     }
 
     fn keys(table: redb::ReadOnlyTable<u64, &'static [u8]>) -> Vec<u64> {
@@ -1136,8 +1257,18 @@ mod tests {
         assert_eq!(stored_bundles(&store), (vec![0, 1], vec![]));
         assert_eq!(edge_rows(&store), (512..600).collect::<Vec<u64>>());
         let txn = store.db.begin_read().unwrap();
-        let packed = txn.open_table(PACKED_BUNDLES).unwrap();
-        let stored = packed.get(0).unwrap().unwrap().value().len();
+        let pieces = txn.open_table(PACKED_PIECES).unwrap();
+        let mut stored = 0;
+        let mut count = 0;
+        for row in pieces.range((0, 0)..(1, 0)).unwrap() {
+            let len = row.unwrap().1.value().len();
+            assert!(len <= PIECE_LEN);
+            stored += len;
+            count += 1;
+        }
+        // Cut into pieces that each fit a page.
+        assert_eq!(count, stored.div_ceil(PIECE_LEN));
+        assert!(count > 1, "{stored} bytes in one piece");
         let mut served = Vec::new();
         for tx in &txs[..256] {
             push_entry(&mut served, tx.canonical_bytes());
@@ -1201,12 +1332,14 @@ mod tests {
             // bundle whole.
             let txn = store.db.begin_write().unwrap();
             {
-                let mut packed = txn.open_table(PACKED_BUNDLES).unwrap();
+                let mut pieces = txn.open_table(PACKED_PIECES).unwrap();
                 let mut raw = txn.open_table(ENTRY_BUNDLES).unwrap();
                 for index in [0u64, 1] {
-                    let data = packed.remove(index).unwrap().unwrap().value().to_vec();
-                    raw.insert(index, unpack_bundle(&data).unwrap().as_slice())
+                    let data = read_packed(&pieces, index).unwrap().unwrap();
+                    pieces
+                        .retain_in((index, 0)..=(index, u32::MAX), |_, _| false)
                         .unwrap();
+                    raw.insert(index, data.as_slice()).unwrap();
                 }
                 let mut rows = txn.open_table(EDGE_ENTRIES).unwrap();
                 let mut partial = Vec::new();
@@ -1243,13 +1376,87 @@ mod tests {
         let (store, mut writer) = writer(&path);
         writer.append_batch(&[&txs[..]]).unwrap();
         let txn = store.db.begin_write().unwrap();
-        txn.open_table(PACKED_BUNDLES)
+        txn.open_table(PACKED_PIECES)
             .unwrap()
-            .insert(0, b"not zstd".as_slice())
+            .insert((0, 0), b"not zstd".as_slice())
             .unwrap();
         txn.commit().unwrap();
         let error = store.snapshot().unwrap().entry(3).unwrap_err();
         assert!(matches!(error, StoreError::Corrupt(_)), "{error}");
+        // A piece missing in the middle is named.
+        let txn = store.db.begin_write().unwrap();
+        txn.open_table(PACKED_PIECES)
+            .unwrap()
+            .remove((0, 1))
+            .unwrap();
+        txn.commit().unwrap();
+        let error = store.snapshot().unwrap().entry(3).unwrap_err();
+        assert!(
+            matches!(&error, StoreError::Corrupt(m) if m.contains("piece 2 where 1")),
+            "{error}"
+        );
+    }
+
+    /// A log whose full bundles are packed whole (before pieces) reads as
+    /// it is, opened read-only, and its bundles are cut into pieces when a
+    /// writer opens it, byte for byte, the old table dropped.
+    #[test]
+    fn whole_packed_bundles_are_read_and_cut_into_pieces_at_open() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("log.redb");
+        let key = Keypair::generate();
+        let txs: Vec<SignedTx> = (0..600).map(|i| signed(&key, i)).collect();
+        let expected: Vec<Vec<u8>> = txs.iter().map(|t| t.canonical_bytes().to_vec()).collect();
+        let (root, packed_bytes) = {
+            let (store, mut writer) = writer(&path);
+            writer.append_batch(&[&txs[..]]).unwrap();
+            // Back to whole packed bundles.
+            let txn = store.db.begin_write().unwrap();
+            let mut packed_bytes = Vec::new();
+            {
+                let mut pieces = txn.open_table(PACKED_PIECES).unwrap();
+                let mut whole = txn.open_table(LEGACY_PACKED_BUNDLES).unwrap();
+                for index in [0u64, 1] {
+                    let mut packed = Vec::new();
+                    for row in pieces.range((index, 0)..=(index, u32::MAX)).unwrap() {
+                        packed.extend_from_slice(row.unwrap().1.value());
+                    }
+                    pieces
+                        .retain_in((index, 0)..=(index, u32::MAX), |_, _| false)
+                        .unwrap();
+                    whole.insert(index, packed.as_slice()).unwrap();
+                    packed_bytes.push(packed);
+                }
+            }
+            txn.commit().unwrap();
+            assert_eq!(stored_bundles(&store), (vec![], vec![]));
+            assert_eq!(all_entries(&store), expected);
+            (writer.checkpoint().root, packed_bytes)
+        };
+        let (read_only, _) = LogStore::open_existing(&path).unwrap();
+        assert_eq!(all_entries(&read_only), expected);
+        drop(read_only);
+        let (store, writer) = writer(&path);
+        assert_eq!(stored_bundles(&store), (vec![0, 1], vec![]));
+        assert_eq!(all_entries(&store), expected);
+        assert_eq!(writer.checkpoint().root, root);
+        let txn = store.db.begin_read().unwrap();
+        assert!(matches!(
+            txn.open_table(LEGACY_PACKED_BUNDLES),
+            Err(redb::TableError::TableDoesNotExist(_))
+        ));
+        // The compressed bytes were moved, not compressed again.
+        let pieces = txn.open_table(PACKED_PIECES).unwrap();
+        for (index, packed) in packed_bytes.iter().enumerate() {
+            let mut moved = Vec::new();
+            for row in pieces
+                .range((index as u64, 0)..=(index as u64, u32::MAX))
+                .unwrap()
+            {
+                moved.extend_from_slice(row.unwrap().1.value());
+            }
+            assert_eq!(&moved, packed);
+        }
     }
 
     /// A state machine that counts what it was told.

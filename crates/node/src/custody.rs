@@ -31,9 +31,76 @@ use hygeia_vault::{
 use redb::{ReadableDatabase, ReadableTable, TableDefinition};
 use serde::{Deserialize, Serialize};
 
-/// commitment (hex) → [`RecordMeta`] ([`meta_row`]; JSON in files written
-/// before, still read).
-const RECORDS: TableDefinition<&str, &[u8]> = TableDefinition::new("records");
+/// commitment ([`record_key`]: a hex commitment as its 32 bytes) →
+/// [`RecordMeta`] ([`meta_row`]).
+const RECORDS: TableDefinition<&[u8], &[u8]> = TableDefinition::new("records_by_bytes");
+/// commitment (hex text) → [`RecordMeta`]: files written before
+/// [`RECORDS`]; its rows are moved into it at open ([`move_text_keyed_rows`]).
+const LEGACY_RECORDS: TableDefinition<&str, &[u8]> = TableDefinition::new("records");
+/// Rows of [`LEGACY_RECORDS`] moved per write transaction at open.
+const MOVE_CHUNK: usize = 4096;
+
+/// The key of a record's row: a commitment that is 64 lowercase hex digits
+/// as the 32 bytes they spell (half the key, and every commitment the node
+/// makes is one); any other text as `"text:"` and its bytes, one zero byte
+/// added if that is 32 bytes long, so that no text's key is a 32-byte one.
+fn record_key(commitment: &str) -> Vec<u8> {
+    if let Some(bytes) = hex::decode(commitment)
+        .ok()
+        .filter(|b| b.len() == 32 && hex::encode(b) == commitment)
+    {
+        return bytes;
+    }
+    let mut key = b"text:".to_vec();
+    key.extend_from_slice(commitment.as_bytes());
+    if key.len() == 32 {
+        key.push(0);
+    }
+    key
+}
+
+/// Moves the rows of a file written before [`RECORDS`] into it,
+/// [`MOVE_CHUNK`] per write transaction (each row is in exactly one of the
+/// two tables at every commit, and both are read: a crash in between
+/// leaves the rest for the next start), then drops the old table.
+fn move_text_keyed_rows(db: &redb::Database) -> Result<(), CustodyError> {
+    let exists = match db
+        .begin_read()
+        .map_err(meta_err)?
+        .open_table(LEGACY_RECORDS)
+    {
+        Ok(_) => true,
+        Err(redb::TableError::TableDoesNotExist(_)) => false,
+        Err(e) => return Err(meta_err(e)),
+    };
+    if !exists {
+        return Ok(());
+    }
+    loop {
+        let txn = db.begin_write().map_err(meta_err)?;
+        let moved = {
+            let mut old = txn.open_table(LEGACY_RECORDS).map_err(meta_err)?;
+            let mut new = txn.open_table(RECORDS).map_err(meta_err)?;
+            let mut moved = 0;
+            while moved < MOVE_CHUNK {
+                let Some((commitment, row)) = old.pop_first().map_err(meta_err)? else {
+                    break;
+                };
+                new.insert(record_key(commitment.value()).as_slice(), row.value())
+                    .map_err(meta_err)?;
+                moved += 1;
+            }
+            moved
+        };
+        if moved == 0 {
+            txn.delete_table(LEGACY_RECORDS).map_err(meta_err)?;
+            txn.commit().map_err(meta_err)?;
+            return Ok(());
+        }
+        txn.commit().map_err(meta_err)?;
+        tracing::info!(rows = moved, "custody rows moved to byte keys");
+    }
+}
 /// commitment (hex) → the holder's node key, for each copy received from
 /// another node ([`replica`]): which of the records kept here are copies.
 const REPLICAS: TableDefinition<&str, &str> = TableDefinition::new("replicas");
@@ -216,6 +283,7 @@ impl Custody {
         txn.open_table(REPLICAS).map_err(meta_err)?;
         txn.open_table(NOTES).map_err(meta_err)?;
         txn.commit().map_err(meta_err)?;
+        move_text_keyed_rows(&meta)?;
         Ok(Custody {
             deferred: Vault::new(blobs.clone().deferred(), keys.clone().deferred()),
             vault: Vault::new(blobs, keys),
@@ -570,7 +638,10 @@ impl Custody {
             let mut table = txn.open_table(RECORDS).map_err(meta_err)?;
             for (commitment, meta) in metas {
                 table
-                    .insert(*commitment, meta_row::encode(meta).as_slice())
+                    .insert(
+                        record_key(commitment).as_slice(),
+                        meta_row::encode(meta).as_slice(),
+                    )
                     .map_err(meta_err)?;
             }
         }
@@ -589,7 +660,7 @@ impl Custody {
         let txn = self.meta.begin_write().map_err(meta_err)?;
         txn.open_table(RECORDS)
             .map_err(meta_err)?
-            .insert(commitment, row.as_slice())
+            .insert(record_key(commitment).as_slice(), row.as_slice())
             .map_err(meta_err)?;
         txn.commit().map_err(meta_err)
     }
@@ -606,7 +677,7 @@ impl Custody {
         let txn = self.meta.begin_write().map_err(meta_err)?;
         txn.open_table(RECORDS)
             .map_err(meta_err)?
-            .insert(commitment, row.as_slice())
+            .insert(record_key(commitment).as_slice(), row.as_slice())
             .map_err(meta_err)?;
         txn.open_table(REPLICAS)
             .map_err(meta_err)?
@@ -659,12 +730,15 @@ impl Custody {
         let table = txn.open_table(RECORDS).map_err(meta_err)?;
         commitments
             .into_iter()
-            .map(
-                |commitment| match table.get(commitment).map_err(meta_err)? {
+            .map(|commitment| {
+                match table
+                    .get(record_key(commitment).as_slice())
+                    .map_err(meta_err)?
+                {
                     Some(value) => meta_row::decode(value.value()).map(Some),
                     None => Ok(None),
-                },
-            )
+                }
+            })
             .collect()
     }
 
@@ -736,7 +810,7 @@ impl Custody {
         let txn = self.meta.begin_write().map_err(meta_err)?;
         txn.open_table(RECORDS)
             .map_err(meta_err)?
-            .remove(commitment)
+            .remove(record_key(commitment).as_slice())
             .map_err(meta_err)?;
         txn.open_table(REPLICAS)
             .map_err(meta_err)?
@@ -1054,7 +1128,82 @@ pub mod replica;
 
 mod meta_row;
 
+/// A `custody.redb` record row (binary, or the JSON of before).
+pub fn decode_meta(row: &[u8]) -> Result<RecordMeta, CustodyError> {
+    meta_row::decode(row)
+}
+
 /// Erasure against every file the vault keeps (was the `erasure` test
 /// binary; a unit test here links nothing more).
 #[cfg(test)]
 mod erasure_tests;
+
+#[cfg(test)]
+mod record_key_tests {
+    use super::*;
+
+    fn meta(size: u64) -> RecordMeta {
+        RecordMeta {
+            blob: "0f".repeat(32),
+            salt: "a1".repeat(32),
+            media_type: "application/fhir+json".into(),
+            author: "did:key:z6MkhaXgBZDvotDkL5257faiztiGiC2QtKLGpbnnEGta2doK".into(),
+            provenance: String::new(),
+            size,
+        }
+    }
+
+    #[test]
+    fn a_hex_commitment_is_keyed_by_its_bytes_and_no_text_key_is_32_bytes() {
+        let hex = "ab".repeat(32);
+        assert_eq!(record_key(&hex), vec![0xab; 32]);
+        // Upper case is not how the node writes one: kept as text.
+        assert_eq!(record_key(&"AB".repeat(32)).len(), 5 + 64);
+        assert_eq!(record_key("old"), b"text:old".to_vec());
+        let awkward = "x".repeat(27);
+        assert_eq!(record_key(&awkward).len(), 33);
+    }
+
+    /// A `custody.redb` keyed by text (before) is moved to byte keys at
+    /// open: every row is found as before, the old table is dropped.
+    #[test]
+    fn text_keyed_rows_are_moved_at_open() {
+        let dir = tempfile::tempdir().unwrap();
+        let vault_dir = dir.path().join("vault");
+        drop(Custody::open(&vault_dir).unwrap());
+        let hex = "cd".repeat(32);
+        let rows: Vec<(String, RecordMeta)> = vec![
+            (hex.clone(), meta(1)),
+            ("old".into(), meta(2)),
+            ("x".repeat(27), meta(3)),
+        ];
+        {
+            let db = redb::Database::open(vault_dir.join("custody.redb")).unwrap();
+            let txn = db.begin_write().unwrap();
+            {
+                let mut old = txn.open_table(LEGACY_RECORDS).unwrap();
+                for (commitment, meta) in &rows {
+                    let json = serde_json::to_vec(meta).unwrap();
+                    old.insert(commitment.as_str(), json.as_slice()).unwrap();
+                }
+            }
+            txn.commit().unwrap();
+        }
+        let custody = Custody::open(&vault_dir).unwrap();
+        for (commitment, meta) in &rows {
+            assert_eq!(custody.meta(commitment).unwrap().unwrap().size, meta.size);
+        }
+        assert!(custody.meta(&"ef".repeat(32)).unwrap().is_none());
+        let txn = custody.meta.begin_read().unwrap();
+        assert!(matches!(
+            txn.open_table(LEGACY_RECORDS),
+            Err(redb::TableError::TableDoesNotExist(_))
+        ));
+        assert!(txn
+            .open_table(RECORDS)
+            .unwrap()
+            .get(&[0xcd; 32][..])
+            .unwrap()
+            .is_some());
+    }
+}

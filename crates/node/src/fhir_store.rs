@@ -30,10 +30,17 @@ mod rows;
 /// `Type/id` → its latest [`Version`] and search index ([`rows`]; JSON in
 /// files written before).
 const CURRENT: TableDefinition<&str, &[u8]> = TableDefinition::new("current");
-/// `Type/id#<version, 20 digits>` → [`Version`] ([`rows`]; JSON before).
+/// `Type/id#<version, 20 digits>` → [`Version`] ([`rows`]; JSON before),
+/// for the versions that are not current: a current version is kept once,
+/// in its `current` row, and moves here when a newer one replaces it.
+/// Files written before kept every version here, the current one too;
+/// both read alike (a version found in both places is the same version).
 const VERSIONS: TableDefinition<&str, &[u8]> = TableDefinition::new("versions");
-/// record commitment → `Type/id#<version>`.
-const COMMITMENTS: TableDefinition<&str, &str> = TableDefinition::new("commitments");
+/// record commitment → `Type/id#<version>`, in files written before the
+/// map from commitments to versions was rebuilt at start from `current`
+/// and `versions` (which hold every version's commitment): dropped at
+/// open, freeing its pages.
+const LEGACY_COMMITMENTS: TableDefinition<&str, &str> = TableDefinition::new("commitments");
 /// number → text, for the texts the rows name by number.
 const STRINGS: TableDefinition<u32, &str> = TableDefinition::new("strings");
 /// JSON rows of an older file rewritten per write transaction at start.
@@ -115,7 +122,8 @@ const DURABLE_EVERY: u64 = 8;
 struct Memory {
     current: HashMap<String, Current>,
     index: SearchIndex,
-    commitments: HashSet<String>,
+    /// Every version's record commitment → its resource key and version.
+    commitments: HashMap<String, (String, u64)>,
     /// Patient DID → resource type → keys of its current, undeleted
     /// resources: the candidates of a search restricted to some patients.
     by_patient: HashMap<String, HashMap<String, BTreeSet<String>>>,
@@ -146,8 +154,11 @@ impl FhirStore {
         let txn = db.begin_write().map_err(err)?;
         txn.open_table(CURRENT).map_err(err)?;
         txn.open_table(VERSIONS).map_err(err)?;
-        txn.open_table(COMMITMENTS).map_err(err)?;
         txn.open_table(STRINGS).map_err(err)?;
+        // Everything it held is in `current` and `versions`.
+        if txn.delete_table(LEGACY_COMMITMENTS).map_err(err)? {
+            tracing::info!("FHIR store: the commitments table of before dropped");
+        }
         txn.commit().map_err(err)?;
         let mut strings = rows::Strings::default();
         {
@@ -177,6 +188,9 @@ impl FhirStore {
                 let Some((resource_type, id)) = key.split_once('/') else {
                     return Err(StoreError(format!("bad resource key {key:?}")));
                 };
+                memory
+                    .commitments
+                    .insert(latest.commitment.clone(), (key.to_owned(), latest.version));
                 let current = Current {
                     resource_type: resource_type.to_owned(),
                     id: id.to_owned(),
@@ -185,10 +199,16 @@ impl FhirStore {
                 };
                 memory.insert(key.to_owned(), current);
             }
-            let table = txn.open_table(COMMITMENTS).map_err(err)?;
+            let table = txn.open_table(VERSIONS).map_err(err)?;
             for row in table.iter().map_err(err)? {
-                let (commitment, _) = row.map_err(err)?;
-                memory.commitments.insert(commitment.value().to_owned());
+                let (key, value) = row.map_err(err)?;
+                let version = rows::decode_version(value.value(), &strings)?;
+                let Some((resource, _)) = key.value().rsplit_once('#') else {
+                    return Err(StoreError(format!("bad version key {:?}", key.value())));
+                };
+                memory
+                    .commitments
+                    .insert(version.commitment, (resource.to_owned(), version.version));
             }
         }
         Ok(FhirStore {
@@ -236,7 +256,7 @@ impl FhirStore {
 
     /// Whether a vault record is a FHIR version known here.
     pub fn knows(&self, commitment: &str) -> bool {
-        self.read().commitments.contains(commitment)
+        self.read().commitments.contains_key(commitment)
     }
 
     /// The keys matching a search, in its sort order, with their current
@@ -320,6 +340,10 @@ impl FhirStore {
 
     /// Every version of a resource, newest first.
     pub fn versions(&self, key: &str) -> Result<Vec<Version>, StoreError> {
+        // The current version before the file: a write commits the
+        // replaced version into `versions` before it changes memory, so
+        // whatever this reads, no version is missed.
+        let latest = self.read().current.get(key).map(|c| c.latest.clone());
         let txn = self.db.begin_read().map_err(err)?;
         let table = txn.open_table(VERSIONS).map_err(err)?;
         let start = format!("{key}#");
@@ -330,11 +354,21 @@ impl FhirStore {
             let (_, value) = row.map_err(err)?;
             versions.push(rows::decode_version(value.value(), &strings)?);
         }
-        versions.reverse();
+        if let Some(latest) = latest {
+            if !versions.iter().any(|v| v.version == latest.version) {
+                versions.push(latest);
+            }
+        }
+        versions.sort_by_key(|v| std::cmp::Reverse(v.version));
         Ok(versions)
     }
 
     pub fn version(&self, key: &str, version: u64) -> Result<Option<Version>, StoreError> {
+        if let Some(current) = self.read().current.get(key) {
+            if current.latest.version == version {
+                return Ok(Some(current.latest.clone()));
+            }
+        }
         let txn = self.db.begin_read().map_err(err)?;
         let table = txn.open_table(VERSIONS).map_err(err)?;
         let Some(value) = table.get(version_key(key, version).as_str()).map_err(err)? else {
@@ -346,16 +380,7 @@ impl FhirStore {
 
     /// Which resource version a vault record holds.
     pub fn locate(&self, commitment: &str) -> Result<Option<(String, u64)>, StoreError> {
-        let txn = self.db.begin_read().map_err(err)?;
-        let table = txn.open_table(COMMITMENTS).map_err(err)?;
-        let Some(value) = table.get(commitment).map_err(err)? else {
-            return Ok(None);
-        };
-        let text = value.value();
-        let Some((key, version)) = text.rsplit_once('#') else {
-            return Err(StoreError(format!("bad version key {text:?}")));
-        };
-        Ok(Some((key.to_owned(), version.parse().map_err(err)?)))
+        Ok(self.read().commitments.get(commitment).cloned())
     }
 
     /// Records versions whose `record` transactions are durable, in one
@@ -377,7 +402,10 @@ impl FhirStore {
         let changed = result?;
         let mut memory = self.memory.write().unwrap_or_else(|p| p.into_inner());
         for (new, (key, current)) in versions.iter().zip(changed) {
-            memory.commitments.insert(new.version.commitment.clone());
+            memory.commitments.insert(
+                new.version.commitment.clone(),
+                (key.clone(), new.version.version),
+            );
             if let Some(current) = current {
                 memory.insert(key, current);
             }
@@ -409,22 +437,37 @@ impl FhirStore {
             };
             let mut current_table = txn.open_table(CURRENT).map_err(err)?;
             let mut version_table = txn.open_table(VERSIONS).map_err(err)?;
-            let mut commitments = txn.open_table(COMMITMENTS).map_err(err)?;
             for new in versions {
                 let key = format!("{}/{}", new.resource_type, new.id);
-                let vkey = version_key(&key, new.version.version);
-                version_table
-                    .insert(vkey.as_str(), encoder.version(&new.version).as_slice())
-                    .map_err(err)?;
-                commitments
-                    .insert(new.version.commitment.as_str(), vkey.as_str())
-                    .map_err(err)?;
-                let newer = match current_table.get(key.as_str()).map_err(err)? {
+                // The version it replaces, if it is newer than the stored one.
+                let (newer, replaced) = match current_table.get(key.as_str()).map_err(err)? {
                     Some(existing) => {
-                        rows::current_version_number(existing.value())? < new.version.version
+                        if rows::current_version_number(existing.value())? < new.version.version {
+                            let (old, _) =
+                                rows::decode_current(existing.value(), &*encoder.strings)?;
+                            (true, Some(old))
+                        } else {
+                            (false, None)
+                        }
                     }
-                    None => true,
+                    None => (true, None),
                 };
+                // A current version is kept in its `current` row only;
+                // the one it replaces, and an older one recorded late (a
+                // repair), are history.
+                let history = if newer {
+                    replaced
+                } else {
+                    Some(new.version.clone())
+                };
+                if let Some(old) = history {
+                    version_table
+                        .insert(
+                            version_key(&key, old.version).as_str(),
+                            encoder.version(&old).as_slice(),
+                        )
+                        .map_err(err)?;
+                }
                 if newer {
                     let row = encoder.current(&new.version, &new.index);
                     current_table
@@ -754,7 +797,7 @@ mod tests {
             {
                 let mut current = txn.open_table(CURRENT).unwrap();
                 let mut history = txn.open_table(VERSIONS).unwrap();
-                let mut commitments = txn.open_table(COMMITMENTS).unwrap();
+                let mut commitments = txn.open_table(LEGACY_COMMITMENTS).unwrap();
                 for new in &versions {
                     let key = format!("Observation/{}", new.id);
                     let vkey = version_key(&key, new.version.version);
@@ -802,5 +845,96 @@ mod tests {
         assert_eq!(store.of_patient("did:key:z6Mkone").len(), 1);
         let query = parse(&[("code", "4548-4")]);
         assert_eq!(store.search(&query).len(), 2);
+        // The commitments table of before is gone; what it said is kept.
+        assert!(table_names(&store)
+            .iter()
+            .all(|name| name != LEGACY_COMMITMENTS.name()));
+        for new in &versions {
+            let key = format!("Observation/{}", new.id);
+            assert_eq!(
+                store.locate(&new.version.commitment).unwrap(),
+                Some((key.clone(), new.version.version))
+            );
+            assert_eq!(
+                store.version(&key, new.version.version).unwrap(),
+                Some(new.version.clone())
+            );
+            assert!(store.knows(&new.version.commitment));
+        }
+    }
+
+    fn table_names(store: &FhirStore) -> Vec<String> {
+        let txn = store.db.begin_read().unwrap();
+        txn.list_tables()
+            .unwrap()
+            .map(|t| t.name().to_owned())
+            .collect()
+    }
+
+    fn history_keys(store: &FhirStore) -> Vec<String> {
+        let txn = store.db.begin_read().unwrap();
+        let table = txn.open_table(VERSIONS).unwrap();
+        table
+            .iter()
+            .unwrap()
+            .map(|row| row.unwrap().0.value().to_owned())
+            .collect()
+    }
+
+    /// A current version is stored once (its `current` row), and moves to
+    /// `versions` when replaced; no commitment table is written. Every
+    /// version is still found by number and by commitment, before and
+    /// after a reopen.
+    #[test]
+    fn each_version_is_stored_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("fhir.redb");
+        let all: Vec<NewVersion> = (1..=3)
+            .map(|v| new_version("o1", v, "did:key:z6Mkpatient"))
+            .collect();
+        let other = new_version("o22", 1, "did:key:z6Mkpatient");
+        let check = |store: &FhirStore| {
+            assert_eq!(
+                store.versions("Observation/o1").unwrap(),
+                all.iter()
+                    .rev()
+                    .map(|n| n.version.clone())
+                    .collect::<Vec<_>>()
+            );
+            for new in all.iter().chain([&other]) {
+                let key = format!("Observation/{}", new.id);
+                assert_eq!(
+                    store.version(&key, new.version.version).unwrap(),
+                    Some(new.version.clone())
+                );
+                assert_eq!(
+                    store.locate(&new.version.commitment).unwrap(),
+                    Some((key, new.version.version))
+                );
+                assert!(store.knows(&new.version.commitment));
+            }
+            assert_eq!(store.version("Observation/o1", 4).unwrap(), None);
+            assert_eq!(store.locate(&format!("{:064x}", 9)).unwrap(), None);
+        };
+        {
+            let store = FhirStore::open(&path).unwrap();
+            store.record(std::slice::from_ref(&all[0])).unwrap();
+            store.record(std::slice::from_ref(&other)).unwrap();
+            assert!(history_keys(&store).is_empty());
+            store.record(&all[1..]).unwrap();
+            check(&store);
+        }
+        let store = FhirStore::open(&path).unwrap();
+        assert_eq!(
+            history_keys(&store),
+            vec![
+                version_key("Observation/o1", 1),
+                version_key("Observation/o1", 2)
+            ]
+        );
+        check(&store);
+        assert!(table_names(&store)
+            .iter()
+            .all(|name| name != LEGACY_COMMITMENTS.name()));
     }
 }

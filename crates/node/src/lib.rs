@@ -5,6 +5,7 @@ pub mod access;
 pub mod api;
 pub mod config;
 pub mod custody;
+pub mod disk_report;
 pub mod fhir_store;
 pub mod follower;
 pub mod health_cards;

@@ -41,6 +41,23 @@ pub enum BenchCommand {
     /// Durable token transfers (unit.transfer) over HTTP, pre-signed,
     /// from concurrent clients, in batches.
     Transfers(super::bench_economy::TransferArgs),
+    /// Where a stopped node's data directory puts its bytes: files (size
+    /// and allocated), redb tables (rows, stored bytes, pages) and the
+    /// plaintext of the records it holds. Prints one JSON object.
+    Disk(DiskArgs),
+}
+
+#[derive(Args)]
+pub struct DiskArgs {
+    /// The data directory of a stopped node.
+    #[arg(long)]
+    data_dir: PathBuf,
+}
+
+fn disk(args: DiskArgs) -> anyhow::Result<ExitCode> {
+    let report = hygeia_node::disk_report::report(&args.data_dir)?;
+    println!("{}", serde_json::to_string_pretty(&report)?);
+    Ok(ExitCode::SUCCESS)
 }
 
 #[derive(Args)]
@@ -154,6 +171,7 @@ pub fn run(command: BenchCommand) -> anyhow::Result<ExitCode> {
         BenchCommand::Fhir(args) => super::bench_fhir::run(args),
         BenchCommand::Devices(args) => super::bench_devices::run(args),
         BenchCommand::Transfers(args) => super::bench_economy::transfers(args),
+        BenchCommand::Disk(args) => disk(args),
     }
 }
 

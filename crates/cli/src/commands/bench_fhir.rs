@@ -134,6 +134,9 @@ struct BenchPatient {
     /// The same Bundles' entries as (type, id, resource JSON), for
     /// PostgreSQL (filled only with --postgres).
     rows: Vec<Vec<postgres::Row>>,
+    /// The bytes of its resources' JSON as sent (each resource compact, as
+    /// in its Bundle entry).
+    resource_bytes: usize,
 }
 
 /// What reads and searches pick from: a patient's id, their Observation
@@ -295,6 +298,11 @@ pub fn run(args: FhirBenchArgs) -> anyhow::Result<std::process::ExitCode> {
                     })
                     .collect()
             };
+            let resource_bytes = patient
+                .resources
+                .iter()
+                .map(|r| serde_json::to_vec(r).map_or(0, |b| b.len()))
+                .sum();
             generating.inc(1);
             BenchPatient {
                 key,
@@ -302,6 +310,7 @@ pub fn run(args: FhirBenchArgs) -> anyhow::Result<std::process::ExitCode> {
                 observations,
                 bundles,
                 rows,
+                resource_bytes,
             }
         })
         .collect();
@@ -544,7 +553,8 @@ fn ingest(
         errors,
         wall,
         latencies,
-        extra: json!({"patients": patients.len(), "per_patient": args.per_patient, "per_bundle": args.per_bundle, "bundles": bundles}),
+        extra: json!({"patients": patients.len(), "per_patient": args.per_patient, "per_bundle": args.per_bundle, "bundles": bundles,
+            "resource_bytes": patients.iter().map(|p| p.resource_bytes).sum::<usize>()}),
     }
     .finish())
 }

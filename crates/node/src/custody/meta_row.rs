@@ -1,21 +1,38 @@
 //! How `custody.redb` stores a [`RecordMeta`]: a binary row in which the
-//! hex addresses and the base64url signature are kept as the bytes they
-//! spell (about half the size of the JSON object of before). Rows written
-//! before start with `{` and are still read; a binary row starts with
-//! [`FORMAT`].
+//! hex addresses, the base64url signature and the author's `did:key` are
+//! kept as the bytes they spell, a common media type as a one-byte code,
+//! lengths and the size as varints (a row of [`FORMAT`] 2). Rows written
+//! before are still read: JSON objects (they start with `{`) and binary
+//! rows of format 1 (four-byte lengths, an eight-byte size, the author
+//! and media type as text).
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 
 use super::{meta_err, CustodyError, RecordMeta};
 
-/// The first byte of a binary row.
-const FORMAT: u8 = 1;
+/// The first byte of a binary row written now.
+const FORMAT: u8 = 2;
+/// The first byte of a binary row of before: each text with a four-byte
+/// length, the size in eight bytes.
+const FORMAT_1: u8 = 1;
 
 /// How a text field is kept.
 const AS_TEXT: u8 = 0;
 const AS_HEX: u8 = 1;
 const AS_BASE64URL: u8 = 2;
+/// A `did:key:z…`: the bytes its base58btc spells.
+const AS_DID_KEY: u8 = 3;
+/// One of [`MEDIA_TYPES`]: its position, in place of a length.
+const AS_MEDIA_TYPE: u8 = 4;
+
+const DID_KEY_PREFIX: &str = "did:key:z";
+/// Media types kept as a code (append only: a code is its position).
+const MEDIA_TYPES: [&str; 3] = [
+    "application/fhir+json",
+    "application/json",
+    "application/pdf",
+];
 
 pub(super) fn encode(meta: &RecordMeta) -> Vec<u8> {
     let mut out = vec![FORMAT];
@@ -28,22 +45,27 @@ pub(super) fn encode(meta: &RecordMeta) -> Vec<u8> {
     ] {
         put_text(&mut out, text);
     }
-    out.extend_from_slice(&meta.size.to_le_bytes());
+    put_varint(&mut out, meta.size);
     out
 }
 
 pub(super) fn decode(row: &[u8]) -> Result<RecordMeta, CustodyError> {
-    let Some(rest) = row.strip_prefix(&[FORMAT]) else {
-        return serde_json::from_slice(row).map_err(meta_err);
+    let (format, rest) = match row.split_first() {
+        Some((format @ (&FORMAT | &FORMAT_1), rest)) => (*format, rest),
+        _ => return serde_json::from_slice(row).map_err(meta_err),
     };
-    let mut reader = Reader { rest };
+    let mut reader = Reader { rest, format };
     let meta = RecordMeta {
         blob: reader.text()?,
         salt: reader.text()?,
         media_type: reader.text()?,
         author: reader.text()?,
         provenance: reader.text()?,
-        size: u64::from_le_bytes(reader.bytes(8)?.try_into().map_err(|_| damaged("size"))?),
+        size: if format == FORMAT_1 {
+            u64::from_le_bytes(reader.bytes(8)?.try_into().map_err(|_| damaged("size"))?)
+        } else {
+            reader.varint()?
+        },
     };
     if !reader.rest.is_empty() {
         return Err(damaged("trailing bytes"));
@@ -51,23 +73,42 @@ pub(super) fn decode(row: &[u8]) -> Result<RecordMeta, CustodyError> {
     Ok(meta)
 }
 
-/// Lowercase hex or unpadded base64url as the bytes they spell, when that
-/// gives back exactly `text`; anything else as written.
+fn put_varint(out: &mut Vec<u8>, mut value: u64) {
+    while value >= 0x80 {
+        out.push((value as u8) | 0x80);
+        value >>= 7;
+    }
+    out.push(value as u8);
+}
+
+/// Lowercase hex, unpadded base64url or a `did:key` as the bytes they
+/// spell, when that gives back exactly `text`; a known media type as its
+/// code; anything else as written.
 fn put_text(out: &mut Vec<u8>, text: &str) {
-    let (form, bytes) =
-        if let Some(bytes) = hex::decode(text).ok().filter(|b| hex::encode(b) == text) {
-            (AS_HEX, bytes)
-        } else if let Some(bytes) = URL_SAFE_NO_PAD
-            .decode(text)
-            .ok()
-            .filter(|b| URL_SAFE_NO_PAD.encode(b) == text)
-        {
-            (AS_BASE64URL, bytes)
-        } else {
-            (AS_TEXT, text.as_bytes().to_vec())
-        };
+    if let Some(code) = MEDIA_TYPES.iter().position(|m| *m == text) {
+        out.push(AS_MEDIA_TYPE);
+        out.push(code as u8);
+        return;
+    }
+    let (form, bytes) = if let Some(bytes) = text
+        .strip_prefix(DID_KEY_PREFIX)
+        .and_then(|b58| bs58::decode(b58).into_vec().ok())
+        .filter(|b| format!("{DID_KEY_PREFIX}{}", bs58::encode(b).into_string()) == text)
+    {
+        (AS_DID_KEY, bytes)
+    } else if let Some(bytes) = hex::decode(text).ok().filter(|b| hex::encode(b) == text) {
+        (AS_HEX, bytes)
+    } else if let Some(bytes) = URL_SAFE_NO_PAD
+        .decode(text)
+        .ok()
+        .filter(|b| URL_SAFE_NO_PAD.encode(b) == text)
+    {
+        (AS_BASE64URL, bytes)
+    } else {
+        (AS_TEXT, text.as_bytes().to_vec())
+    };
     out.push(form);
-    out.extend_from_slice(&(bytes.len() as u32).to_le_bytes());
+    put_varint(out, bytes.len() as u64);
     out.extend_from_slice(&bytes);
 }
 
@@ -77,6 +118,7 @@ fn damaged(what: &str) -> CustodyError {
 
 struct Reader<'a> {
     rest: &'a [u8],
+    format: u8,
 }
 
 impl<'a> Reader<'a> {
@@ -89,14 +131,47 @@ impl<'a> Reader<'a> {
         Ok(bytes)
     }
 
+    fn varint(&mut self) -> Result<u64, CustodyError> {
+        let mut value = 0u64;
+        for shift in (0..64).step_by(7) {
+            let byte = self.bytes(1)?[0];
+            value |= u64::from(byte & 0x7f)
+                .checked_shl(shift)
+                .filter(|v| v >> shift == u64::from(byte & 0x7f))
+                .ok_or_else(|| damaged("varint"))?;
+            if byte & 0x80 == 0 {
+                return Ok(value);
+            }
+        }
+        Err(damaged("varint"))
+    }
+
     fn text(&mut self) -> Result<String, CustodyError> {
         let form = self.bytes(1)?[0];
-        let len = u32::from_le_bytes(self.bytes(4)?.try_into().map_err(|_| damaged("length"))?);
-        let bytes = self.bytes(len as usize)?;
+        if self.format == FORMAT && form == AS_MEDIA_TYPE {
+            let code = self.bytes(1)?[0];
+            return MEDIA_TYPES
+                .get(code as usize)
+                .map(|m| (*m).to_owned())
+                .ok_or_else(|| damaged("unknown media type code"));
+        }
+        let len = if self.format == FORMAT_1 {
+            u64::from(u32::from_le_bytes(
+                self.bytes(4)?.try_into().map_err(|_| damaged("length"))?,
+            ))
+        } else {
+            self.varint()?
+        };
+        let len = usize::try_from(len).map_err(|_| damaged("length"))?;
+        let bytes = self.bytes(len)?;
         match form {
             AS_TEXT => String::from_utf8(bytes.to_vec()).map_err(|_| damaged("text")),
             AS_HEX => Ok(hex::encode(bytes)),
             AS_BASE64URL => Ok(URL_SAFE_NO_PAD.encode(bytes)),
+            AS_DID_KEY if self.format == FORMAT => Ok(format!(
+                "{DID_KEY_PREFIX}{}",
+                bs58::encode(bytes).into_string()
+            )),
             _ => Err(damaged("unknown text form")),
         }
     }
@@ -145,6 +220,59 @@ mod tests {
         assert!(same(&decode(&encode(&odd)).unwrap(), &odd));
     }
 
+    /// The row as format 1 wrote it (four-byte lengths, the size in eight
+    /// bytes, the author and media type as text).
+    fn format_1(meta: &RecordMeta) -> Vec<u8> {
+        let mut out = vec![FORMAT_1];
+        for (form, bytes) in [
+            (AS_HEX, hex::decode(&meta.blob).unwrap()),
+            (AS_HEX, hex::decode(&meta.salt).unwrap()),
+            (AS_TEXT, meta.media_type.as_bytes().to_vec()),
+            (AS_TEXT, meta.author.as_bytes().to_vec()),
+            (
+                AS_BASE64URL,
+                URL_SAFE_NO_PAD.decode(&meta.provenance).unwrap(),
+            ),
+        ] {
+            out.push(form);
+            out.extend_from_slice(&(bytes.len() as u32).to_le_bytes());
+            out.extend_from_slice(&bytes);
+        }
+        out.extend_from_slice(&meta.size.to_le_bytes());
+        out
+    }
+
+    /// The author's did:key and a common media type cost their bytes and a
+    /// code; rows of format 1 still read.
+    #[test]
+    fn rows_keep_a_did_key_as_its_bytes_and_format_1_rows_still_read() {
+        let meta = meta();
+        let old = format_1(&meta);
+        let row = encode(&meta);
+        // blob, salt, signature and the key's 34 bytes, one byte each of
+        // form and length, a code for the media type, a two-byte size.
+        assert_eq!(row.len(), 1 + 3 * 2 + 32 + 32 + 64 + 2 + 2 + 34 + 2);
+        assert!(row.len() + 60 < old.len(), "{} of {}", row.len(), old.len());
+        assert!(same(&decode(&row).unwrap(), &meta));
+        assert!(same(&decode(&old).unwrap(), &meta));
+        // Not base58 (0, O, I, l), an uncommon media type: kept as text.
+        let odd = RecordMeta {
+            author: "did:key:z0OIl".into(),
+            media_type: "text/plain".into(),
+            size: u64::MAX,
+            ..meta
+        };
+        let row = encode(&odd);
+        assert!(same(&decode(&row).unwrap(), &odd));
+        assert_eq!(decode(&format_1(&odd)).unwrap().size, u64::MAX);
+        // A format 1 row does not know the new forms.
+        let mut old = format_1(&odd);
+        let author_form = 1 + 2 * (5 + 32) + 5 + "text/plain".len();
+        assert_eq!(old[author_form], AS_TEXT);
+        old[author_form] = AS_DID_KEY;
+        assert!(decode(&old).is_err());
+    }
+
     #[test]
     fn damaged_rows_are_refused() {
         let row = encode(&meta());
@@ -154,8 +282,14 @@ mod tests {
         let mut longer = row.clone();
         longer.push(0);
         assert!(decode(&longer).is_err());
-        let mut unknown = row;
+        let mut unknown = row.clone();
         unknown[1] = 9;
+        assert!(decode(&unknown).is_err());
+        // A media type code past the list.
+        let media = 1 + 2 * (2 + 32);
+        assert_eq!(row[media], AS_MEDIA_TYPE);
+        let mut unknown = row;
+        unknown[media + 1] = MEDIA_TYPES.len() as u8;
         assert!(decode(&unknown).is_err());
     }
 }
