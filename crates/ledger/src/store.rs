@@ -1493,10 +1493,19 @@ mod tests {
                 rows.push(("hash tiles", key, value.value().to_vec()));
             }
         }
+        if let Ok(table) = txn.open_table(PACKED_PIECES) {
+            for row in table.iter().unwrap() {
+                let (key, value) = row.unwrap();
+                let (bundle, piece) = key.value();
+                let mut key = bundle.to_be_bytes().to_vec();
+                key.extend_from_slice(&piece.to_be_bytes());
+                rows.push(("packed pieces", key, value.value().to_vec()));
+            }
+        }
         for (name, table) in [
             ("bundles", ENTRY_BUNDLES),
             ("edge", EDGE_ENTRIES),
-            ("packed", PACKED_BUNDLES),
+            ("packed", LEGACY_PACKED_BUNDLES),
         ] {
             if let Ok(table) = txn.open_table(table) {
                 for row in table.iter().unwrap() {
