@@ -15,14 +15,13 @@
 
 use std::net::SocketAddr;
 use std::path::Path;
-use std::sync::Arc;
 
 use hygeia_identity::Keypair;
 use hygeia_ledger::tx::TxContext;
 use hygeia_ledger::SignedTx;
 
-use crate::config::{LEDGER_FILE, NODE_KEY_FILE, PEERS_FILE};
-use crate::ordering::{Peer, PeersFile};
+use crate::config::{NODE_KEY_FILE, PEERS_FILE};
+use crate::ordering::{write_genesis_log, GenesisLogError, Peer, PeersFile};
 
 /// Why a joining node's data directory was not made. Each message starts
 /// with its stable code (`join.…`); nothing is written on any of them
@@ -248,23 +247,10 @@ pub fn join(joining: Joining<'_>) -> Result<Joined, JoinError> {
     if !key_path.exists() {
         key.write_key_file(&key_path)?;
     }
-    let store = Arc::new(hygeia_ledger::LogStore::open(
-        &dir.join(LEDGER_FILE),
-        &network,
-    )?);
-    let signer = hygeia_ledger::CheckpointSigner::new(
-        &network,
-        Keypair::from_seed(&key.as_dalek().to_bytes()),
-    )
-    .map_err(|e| JoinError::BadGenesis(e.to_string()))?;
-    let mut writer = hygeia_ledger::store::LogWriter::open(store, signer)?;
-    let outcome = writer.append_batch(&[std::slice::from_ref(&tx)])?;
-    if !matches!(outcome.results.first(), Some(Ok(0))) {
-        return Err(JoinError::BadGenesis(format!(
-            "it was not written at leaf 0 in {}",
-            dir.display()
-        )));
-    }
+    write_genesis_log(dir, &network, &key, &tx).map_err(|e| match e {
+        GenesisLogError::Store(e) => JoinError::Store(e),
+        GenesisLogError::Refused(why) => JoinError::BadGenesis(why),
+    })?;
     // Written last: a directory without it was not finished.
     let path = dir.join(PEERS_FILE);
     std::fs::write(&path, &peers_json).map_err(|e| JoinError::Io(path.display().to_string(), e))?;
@@ -327,6 +313,7 @@ fn check_api(api: &str) -> Result<(), String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::config::LEDGER_FILE;
     use hygeia_state::network::{genesis_tx, Genesis};
 
     const NETWORK: &str = "hospitals.example/net";

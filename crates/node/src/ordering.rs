@@ -178,28 +178,57 @@ pub fn init(
         serde_json::to_vec_pretty(&peers).map_err(|e| InitError::Invalid(e.to_string()))?;
     for (key, node) in keys.iter().zip(nodes) {
         let dir = &node.data_dir;
-        let store = Arc::new(hygeia_ledger::LogStore::open(
-            &dir.join(LEDGER_FILE),
-            network,
-        )?);
-        let signer = hygeia_ledger::CheckpointSigner::new(
-            network,
-            Keypair::from_seed(&key.as_dalek().to_bytes()),
-        )
-        .map_err(|e| InitError::Invalid(e.to_string()))?;
-        let mut writer = hygeia_ledger::store::LogWriter::open(store, signer)?;
-        let outcome = writer.append_batch(&[std::slice::from_ref(&tx)])?;
-        if !matches!(outcome.results.first(), Some(Ok(0))) {
-            return Err(InitError::Invalid(format!(
-                "the genesis entry was not written at leaf 0 in {}",
-                dir.display()
-            )));
-        }
+        write_genesis_log(dir, network, key, &tx).map_err(|e| match e {
+            GenesisLogError::Store(e) => InitError::from(e),
+            GenesisLogError::Refused(why) => InitError::Invalid(why),
+        })?;
         let path = dir.join(PEERS_FILE);
         std::fs::write(&path, &peers_json)
             .map_err(|e| InitError::Io(path.display().to_string(), e))?;
     }
     Ok(peers)
+}
+
+/// Why a new log holding a genesis could not be written.
+pub(crate) enum GenesisLogError {
+    Store(hygeia_ledger::StoreError),
+    /// The network name is no checkpoint origin, or the entry did not
+    /// land at leaf 0 (the directory held a log already).
+    Refused(String),
+}
+
+/// Writes `genesis` as leaf 0 of a new log in `dir`, its checkpoints
+/// signed with `key` (the node's): the start of a founder's data
+/// directory (`network init`) and of a joiner's (`network join`).
+pub(crate) fn write_genesis_log(
+    dir: &std::path::Path,
+    network: &str,
+    key: &hygeia_identity::Keypair,
+    genesis: &SignedTx,
+) -> Result<(), GenesisLogError> {
+    use crate::config::LEDGER_FILE;
+    use hygeia_identity::Keypair;
+    let store = Arc::new(
+        hygeia_ledger::LogStore::open(&dir.join(LEDGER_FILE), network)
+            .map_err(GenesisLogError::Store)?,
+    );
+    let signer = hygeia_ledger::CheckpointSigner::new(
+        network,
+        Keypair::from_seed(&key.as_dalek().to_bytes()),
+    )
+    .map_err(|e| GenesisLogError::Refused(e.to_string()))?;
+    let mut writer =
+        hygeia_ledger::store::LogWriter::open(store, signer).map_err(GenesisLogError::Store)?;
+    let outcome = writer
+        .append_batch(&[std::slice::from_ref(genesis)])
+        .map_err(GenesisLogError::Store)?;
+    if !matches!(outcome.results.first(), Some(Ok(0))) {
+        return Err(GenesisLogError::Refused(format!(
+            "the genesis entry was not written at leaf 0 in {}",
+            dir.display()
+        )));
+    }
+    Ok(())
 }
 
 /// Reads a peers file.
