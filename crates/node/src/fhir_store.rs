@@ -25,7 +25,10 @@ use hygeia_fhir::types::ResourceType;
 use redb::{ReadableDatabase, ReadableTable, TableDefinition, TableHandle};
 use serde::{Deserialize, Serialize};
 
+mod from_vault;
 mod rows;
+
+pub use from_vault::{forget_destroyed, index_received, repair};
 
 /// `Type/id` → its latest [`Version`] and search index ([`rows`]; JSON in
 /// files written before).
@@ -413,6 +416,43 @@ impl FhirStore {
         Ok(())
     }
 
+    /// Removes every version of `keys` (their `current` and `versions`
+    /// rows, and what memory holds of them) in one file transaction, and
+    /// returns the record commitments those versions named, oldest first.
+    /// For copies another node sent, which this node no longer holds:
+    /// see [`forget_destroyed`].
+    pub fn forget(&self, keys: &[String]) -> Result<Vec<String>, StoreError> {
+        let _recording = self.recording.lock().unwrap_or_else(|p| p.into_inner());
+        let mut removed = Vec::new();
+        for key in keys {
+            let mut versions = self.versions(key)?;
+            versions.reverse();
+            removed.extend(versions.into_iter().map(|v| (key.clone(), v)));
+        }
+        let txn = self.db.begin_write().map_err(err)?;
+        {
+            let mut current_table = txn.open_table(CURRENT).map_err(err)?;
+            let mut version_table = txn.open_table(VERSIONS).map_err(err)?;
+            for key in keys {
+                current_table.remove(key.as_str()).map_err(err)?;
+            }
+            for (key, version) in &removed {
+                version_table
+                    .remove(version_key(key, version.version).as_str())
+                    .map_err(err)?;
+            }
+        }
+        txn.commit().map_err(err)?;
+        let mut memory = self.memory.write().unwrap_or_else(|p| p.into_inner());
+        for key in keys {
+            memory.remove(key);
+        }
+        for (_, version) in &removed {
+            memory.commitments.remove(&version.commitment);
+        }
+        Ok(removed.into_iter().map(|(_, v)| v.commitment).collect())
+    }
+
     /// The file transaction of [`FhirStore::record`]; what became current.
     fn record_numbering(
         &self,
@@ -572,7 +612,40 @@ fn write_rows(
     txn.commit().map_err(err)
 }
 
+/// Drops `key` from the list of `previous`'s patient.
+fn unlist(
+    by_patient: &mut HashMap<String, HashMap<String, BTreeSet<String>>>,
+    key: &str,
+    previous: &Current,
+) {
+    let emptied = match by_patient.get_mut(&previous.latest.patient) {
+        Some(by_type) => {
+            if let Some(keys) = by_type.get_mut(&previous.resource_type) {
+                keys.remove(key);
+                if keys.is_empty() {
+                    by_type.remove(&previous.resource_type);
+                }
+            }
+            by_type.is_empty()
+        }
+        None => false,
+    };
+    if emptied {
+        by_patient.remove(&previous.latest.patient);
+    }
+}
+
 impl Memory {
+    /// Drops `key`'s current version from the search index and the
+    /// patient lists.
+    fn remove(&mut self, key: &str) {
+        let Some(previous) = self.current.remove(key) else {
+            return;
+        };
+        self.index.remove(key);
+        unlist(&mut self.by_patient, key, &previous);
+    }
+
     fn insert(&mut self, key: String, current: Current) {
         let mut current = current;
         // The search index keeps the entry; the copy here stays empty so
@@ -580,21 +653,7 @@ impl Memory {
         let resource_type = current.index.resource_type;
         let entry = std::mem::replace(&mut current.index, IndexEntry::new(resource_type));
         if let Some(previous) = self.current.get(&key) {
-            let emptied = match self.by_patient.get_mut(&previous.latest.patient) {
-                Some(by_type) => {
-                    if let Some(keys) = by_type.get_mut(&previous.resource_type) {
-                        keys.remove(&key);
-                        if keys.is_empty() {
-                            by_type.remove(&previous.resource_type);
-                        }
-                    }
-                    by_type.is_empty()
-                }
-                None => false,
-            };
-            if emptied {
-                self.by_patient.remove(&previous.latest.patient);
-            }
+            unlist(&mut self.by_patient, &key, previous);
         }
         if current.latest.deleted {
             self.index.remove(&key);
@@ -621,76 +680,6 @@ pub struct FhirService {
 /// from the vault alone.
 pub const TOMBSTONE_TAG: (&str, &str) =
     ("https://hygeia.health/fhir/CodeSystem/version", "deleted");
-
-/// Indexes FHIR versions whose `record` transactions are durable but which
-/// a crash kept from reaching this store (the window between the commit
-/// and [`FhirStore::record`]). Reads them back from the vault. Returns how
-/// many were repaired.
-pub fn repair(
-    store: &FhirStore,
-    custody: &crate::custody::Custody,
-    records: &crate::state::records::Records,
-) -> Result<usize, StoreError> {
-    let mut missing: Vec<&crate::state::records::RecordEntry> = records
-        .all()
-        .filter(|r| r.erased_at.is_none() && !store.knows(&r.commitment))
-        .collect();
-    missing.sort_by_key(|r| r.index);
-    let mut repaired = Vec::new();
-    for record in missing {
-        let Some(meta) = custody.meta(&record.commitment).map_err(err)? else {
-            continue;
-        };
-        if meta.media_type != hygeia_fhir::FHIR_JSON {
-            continue;
-        }
-        let mut bytes = Vec::new();
-        custody.open_record(&meta, &mut bytes).map_err(err)?;
-        let resource: serde_json::Value = serde_json::from_slice(&bytes).map_err(err)?;
-        let Some(resource_type) = resource
-            .get("resourceType")
-            .and_then(serde_json::Value::as_str)
-            .and_then(|t| t.parse::<ResourceType>().ok())
-        else {
-            continue;
-        };
-        let id = resource["id"].as_str().unwrap_or_default().to_owned();
-        let version: u64 = resource["meta"]["versionId"]
-            .as_str()
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(1);
-        let last_updated = resource["meta"]["lastUpdated"]
-            .as_str()
-            .and_then(|t| hygeia_fhir::date::parse_date(t).ok())
-            .map_or(0, |r| r.start);
-        let deleted = resource["meta"]["tag"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .any(|t| t["system"] == TOMBSTONE_TAG.0 && t["code"] == TOMBSTONE_TAG.1);
-        let index = if deleted {
-            IndexEntry::new(resource_type)
-        } else {
-            hygeia_fhir::search::extract(resource_type, &resource)
-        };
-        repaired.push(NewVersion {
-            resource_type,
-            id,
-            version: Version {
-                version,
-                commitment: record.commitment.clone(),
-                last_updated,
-                deleted,
-                patient: record.patient.clone(),
-                category: record.category.clone(),
-                author: record.author.clone(),
-            },
-            index,
-        });
-    }
-    store.record(&repaired)?;
-    Ok(repaired.len())
-}
 
 #[cfg(test)]
 mod tests {

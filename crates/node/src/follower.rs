@@ -299,6 +299,7 @@ impl Follower {
                 key: Keypair::from_seed(&node.key.as_dalek().to_bytes()),
                 me: node.node_did.clone(),
                 custody: node.custody.clone(),
+                fhir: node.fhir.clone(),
                 to: node.custody.custodial_public().to_hex(),
                 limits: limits.clone(),
             }),
@@ -501,6 +502,7 @@ impl Follower {
                 .iter()
                 .filter_map(|grant| consents.get(grant).map(|g| g.patient.clone())),
         );
+        let fhir = self.node.fhir.clone();
         let found = tokio::task::spawn_blocking(move || {
             let now = decision_time(&state);
             if note_copies {
@@ -511,9 +513,12 @@ impl Follower {
             } else {
                 Copies::OfPatients(&patients)
             };
-            for (record, code) in destroy_unentitled(&state, &me, &custody, copies, now) {
+            let destroyed = destroy_unentitled(&state, &me, &custody, copies, now);
+            for (record, code) in &destroyed {
                 tracing::info!(target: "hygeia::replication", record = %record, code, "no longer entitled: the copy held here is destroyed");
             }
+            let destroyed: Vec<String> = destroyed.into_iter().map(|(record, _)| record).collect();
+            forget_in_fhir(&fhir.store, &custody, &state, &destroyed);
             let candidates: Vec<(String, String)> = if everything {
                 wanted_records(&state, &me, state.records.all(), now)
             } else {
@@ -705,6 +710,22 @@ pub enum Copies<'a> {
     OfPatients(&'a BTreeSet<String>),
 }
 
+/// Takes destroyed copies out of the FHIR store (they are no longer held
+/// here, so nothing of them may be searched or read through it).
+fn forget_in_fhir(
+    store: &crate::fhir_store::FhirStore,
+    custody: &Custody,
+    state: &LedgerState,
+    destroyed: &[String],
+) {
+    if destroyed.is_empty() {
+        return;
+    }
+    if let Err(e) = crate::fhir_store::forget_destroyed(store, custody, &state.records, destroyed) {
+        tracing::error!(target: "hygeia::replication", error = %e, "destroyed copies could not be taken out of the FHIR store");
+    }
+}
+
 /// Destroys, through the erasure path ([`Custody::erase`]: every wrapped
 /// key, the ciphertext, the metadata), each copy among `copies` that this
 /// node (`me`) holds of another node's record and is no longer entitled to
@@ -810,6 +831,8 @@ struct Puller {
     /// This node's key.
     me: String,
     custody: Arc<Custody>,
+    /// Where a kept copy of a FHIR resource is indexed.
+    fhir: Arc<crate::fhir_store::FhirService>,
     /// This node's custodial X25519 key, hex.
     to: String,
     limits: FollowerLimits,
@@ -931,6 +954,35 @@ impl Puller {
                 }
             }
             return Pulled::Gone;
+        }
+        // A copy of a FHIR resource is searched and read through this
+        // node's FHIR API too, as soon as it is kept.
+        let (custody, fhir, commitment) = (
+            self.custody.clone(),
+            self.fhir.clone(),
+            entry.commitment.clone(),
+        );
+        let committed = state.read().state.clone();
+        let indexed = tokio::task::spawn_blocking(move || {
+            crate::fhir_store::index_received(
+                &fhir.store,
+                &custody,
+                &committed.records,
+                &commitment,
+            )
+        })
+        .await;
+        match indexed {
+            Ok(Ok(true)) => {
+                tracing::debug!(target: "hygeia::replication", record = %entry.commitment, "the copy is indexed for FHIR")
+            }
+            Ok(Ok(false)) => {}
+            Ok(Err(e)) => {
+                tracing::error!(target: "hygeia::replication", record = %entry.commitment, error = %e, "the copy could not be indexed for FHIR; indexed at the next start")
+            }
+            Err(e) => {
+                tracing::error!(target: "hygeia::replication", record = %entry.commitment, error = %e, "the copy could not be indexed for FHIR; indexed at the next start")
+            }
         }
         Pulled::Stored { index }
     }

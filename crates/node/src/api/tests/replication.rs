@@ -354,6 +354,190 @@ async fn a_record_goes_to_the_node_of_an_entitled_organization_only() {
     assert!(custody_b.open_record(&meta, std::io::sink()).is_err());
 }
 
+/// A copy of a FHIR resource is indexed for FHIR where it is kept, so the
+/// receiving node searches and reads it through its FHIR API; a copy
+/// carrying the id of a resource of another patient (or another node)
+/// does not take that resource's place, on arrival or at a restart's
+/// repair; and a destroyed copy leaves the FHIR store with the vault.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_received_fhir_copy_is_indexed_without_taking_another_resource_s_place() {
+    use crate::fhir_store::{
+        forget_destroyed, index_received, repair, FhirStore, NewVersion, Version,
+    };
+    use hygeia_fhir::search::IndexEntry;
+    use hygeia_fhir::types::ResourceType;
+
+    let (net, cast) = Net::network().await;
+    let node_b = Keypair::generate();
+    let dir = tempfile::tempdir().unwrap();
+    let custody_b = Custody::open(dir.path()).unwrap();
+    let fhir_b = FhirStore::open(&dir.path().join("fhir.redb")).unwrap();
+    let to_b = custody_b.custodial_public().to_hex();
+    net.submit_ok(
+        &net.governance,
+        "org.register",
+        json!({"org": ORG_A, "admin": did(&Keypair::generate()), "kind": "hospital"}),
+    )
+    .await;
+    net.submit_ok(
+        &net.governance,
+        "network.custodian",
+        json!({"op": "add", "key": did(&node_b)}),
+    )
+    .await;
+    for (org, node) in [(ORG_A, net.node.node_did.clone()), (CLINIC, did(&node_b))] {
+        net.submit_ok(
+            &net.governance,
+            "network.node",
+            json!({"org": org, "node": node}),
+        )
+        .await;
+    }
+    let now = now();
+    let grant = net
+        .submit_ok(
+            &cast.patient,
+            "consent.grant",
+            json!({"patient": did(&cast.patient), "grantee": did(&cast.clinician),
+                   "scope": {"categories": ["lab"]}, "actions": ["read"], "purpose": "TREAT",
+                   "not_before": now - 60, "not_after": now + 86_400}),
+        )
+        .await
+        .json()["leaf_hash"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    // B already indexes an Observation "s" of another patient.
+    let theirs = "ee".repeat(32);
+    fhir_b
+        .record(&[NewVersion {
+            resource_type: ResourceType::Observation,
+            id: "s".into(),
+            version: Version {
+                version: 1,
+                commitment: theirs.clone(),
+                last_updated: 0,
+                deleted: false,
+                patient: did(&Keypair::generate()),
+                category: "lab".into(),
+                author: did(&Keypair::generate()),
+            },
+            index: IndexEntry::new(ResourceType::Observation),
+        }])
+        .unwrap();
+    // The patient's two HbA1c results at A, "r" and "s", at version 9;
+    // B is sent and keeps both.
+    let mut received = Vec::new();
+    for id in ["r", "s"] {
+        let content = format!(
+            r#"{{"resourceType":"Observation","id":"{id}","meta":{{"versionId":"9"}},"status":"final","code":{{"coding":[{{"system":"http://loinc.org","code":"4548-4"}}]}},"subject":{{"reference":"Patient/p"}}}}"#
+        );
+        let uploaded = net
+            .upload(
+                &cast.patient,
+                &did(&cast.patient),
+                "lab",
+                content.as_bytes(),
+            )
+            .await;
+        assert_eq!(uploaded.status, 201, "{}", uploaded.text());
+        let record = uploaded.json()["record"].as_str().unwrap().to_owned();
+        let answer = net
+            .signed_get(&node_b, &format!("/v1/replicas/{record}?to={to_b}"))
+            .await;
+        assert_eq!(answer.status, 200, "{}", answer.text());
+        let state = net.node.state.read().state.clone();
+        let entry = state.records.get(&record).cloned().unwrap();
+        let author = author_key(&state.identities, &entry);
+        custody_b
+            .store_replica(&entry, &author, &replica_of(&answer.json()))
+            .unwrap();
+        received.push(record);
+    }
+    let state = net.node.state.read().state.clone();
+    assert!(index_received(&fhir_b, &custody_b, &state.records, &received[0]).unwrap());
+    let r = fhir_b.current("Observation/r").expect("indexed on arrival");
+    assert_eq!(
+        (
+            r.latest.version,
+            r.latest.commitment.as_str(),
+            r.latest.patient.as_str()
+        ),
+        (9, received[0].as_str(), did(&cast.patient).as_str())
+    );
+    let (query, _) = hygeia_fhir::search::parse_query(
+        ResourceType::Observation,
+        &[("code".into(), "http://loinc.org|4548-4".into())],
+        hygeia_fhir::search::Handling::Strict,
+    )
+    .unwrap();
+    let found: Vec<String> = fhir_b.search(&query).iter().map(|c| c.key()).collect();
+    assert_eq!(found, ["Observation/r"]);
+    // "s" would become the current version of the other patient's
+    // resource: not indexed, now or by the repair a start runs.
+    assert!(!index_received(&fhir_b, &custody_b, &state.records, &received[1]).unwrap());
+    assert_eq!(repair(&fhir_b, &custody_b, &state.records).unwrap(), 0);
+    let s = fhir_b.current("Observation/s").unwrap();
+    assert_eq!(
+        s.latest.commitment, theirs,
+        "the other patient's stays current"
+    );
+    assert_eq!(fhir_b.versions("Observation/s").unwrap().len(), 1);
+    assert!(!fhir_b.knows(&received[1]));
+    assert!(
+        custody_b.meta(&received[1]).unwrap().is_some(),
+        "still held"
+    );
+
+    // Revoked: B's copies are destroyed, and "r" leaves B's FHIR store.
+    net.submit_ok(&cast.patient, "consent.revoke", json!({"grant": grant}))
+        .await;
+    let state = net.node.state.read().state.clone();
+    let destroyed: Vec<String> =
+        destroy_unentitled(&state, &did(&node_b), &custody_b, Copies::All, super::now())
+            .into_iter()
+            .map(|(record, _)| record)
+            .collect();
+    assert_eq!(destroyed.len(), 2);
+    assert_eq!(
+        forget_destroyed(&fhir_b, &custody_b, &state.records, &destroyed).unwrap(),
+        1
+    );
+    assert!(fhir_b.current("Observation/r").is_none());
+    assert!(!fhir_b.knows(&received[0]));
+    assert!(fhir_b.search(&query).is_empty());
+    assert!(fhir_b.of_patient(&did(&cast.patient)).is_empty());
+    assert_eq!(
+        fhir_b.current("Observation/s").unwrap().latest.commitment,
+        theirs
+    );
+    // What B's store holds survives a reopen as it is.
+    drop(fhir_b);
+    let fhir_b = FhirStore::open(&dir.path().join("fhir.redb")).unwrap();
+    assert!(fhir_b.current("Observation/r").is_none());
+    assert!(!fhir_b.knows(&received[0]));
+    assert_eq!(fhir_b.len(), 1);
+}
+
+/// A record uploaded through `/v1/records` with the FHIR media type whose
+/// body is not a FHIR resource with an id is left out of the repair a
+/// start runs, instead of stopping the start.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_record_that_is_not_a_fhir_resource_does_not_stop_the_repair() {
+    let (net, cast) = Net::network().await;
+    for content in [&b"not json"[..], br#"{"resourceType":"Observation"}"#] {
+        let uploaded = net
+            .upload(&cast.patient, &did(&cast.patient), "lab", content)
+            .await;
+        assert_eq!(uploaded.status, 201, "{}", uploaded.text());
+    }
+    let state = net.node.state.read().state.clone();
+    let repaired =
+        crate::fhir_store::repair(&net.node.fhir.store, &net.node.custody, &state.records);
+    assert_eq!(repaired.unwrap(), 0);
+    assert!(net.node.fhir.store.is_empty());
+}
+
 /// A stranger (a fresh key, no role anywhere) asks this node for a record
 /// another node holds: `404 record_not_held` names the holder, and that is
 /// no more than the public log, which the stranger reads unsigned, already
