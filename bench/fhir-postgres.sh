@@ -12,6 +12,8 @@
 #   bash bench/fhir-postgres.sh                       # 1,000 x 100, C=32, RUNS=3
 #   PATIENTS=10000 RUNS=1 bash bench/fhir-postgres.sh # 1,000,000 resources
 #   HYGEIA_BIN=/path/to/hygeia bash bench/fhir-postgres.sh   # another build
+#   KEEP=1 bash bench/fhir-postgres.sh   # keep the node's data directory
+#                                          (e.g. to time a restart on it)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 RUNS=${RUNS:-3}
@@ -32,7 +34,12 @@ cleanup() {
   if [ -n "$PG_BIN" ] && [ -f "$work/pg/postmaster.pid" ]; then
     as_postgres "$PG_BIN/pg_ctl -D $work/pg -m fast stop" >/dev/null 2>&1 || true
   fi
-  rm -rf "$work"
+  if [ -n "${KEEP:-}" ] && [ -d "$work/node" ]; then
+    rm -rf "$work/pg"
+    echo "kept the node's data directory: $work/node (governance key $work/governance.key)" >&2
+  else
+    rm -rf "$work"
+  fi
 }
 trap cleanup EXIT
 as_postgres() { if [ "$(id -u)" = 0 ]; then su postgres -c "$1"; else sh -c "$1"; fi; }
@@ -93,16 +100,17 @@ for r in $(seq "$RUNS"); do
 done
 
 node_bytes=$(du -sb "$work/node" | cut -f1)
+node_allocated=$(du -s --block-size=1 "$work/node" | cut -f1)
 echo "node data directory, bytes per file:"
 (cd "$work/node" && find . -type f -printf '%s\t%P\n' | sort -rn)
 echo
 node_files=$(find "$work/node" -type f | wc -l)
 pg_bytes=$(as_postgres "$PG_BIN/psql -h $work -p 55433 -U postgres -At -c \"SELECT pg_total_relation_size('hygeia_bench_fhir')\"")
 pg_cluster=$(du -sb "$work/pg" | cut -f1)
-python3 - "$results" "$node_bytes" "$node_files" "$pg_bytes" "$pg_cluster" "$(load)" <<'PY'
+python3 - "$results" "$node_bytes" "$node_files" "$pg_bytes" "$pg_cluster" "$(load)" "$node_allocated" <<'PY'
 import json, sys, statistics
 rows = [json.loads(l) for l in open(sys.argv[1]) if l.strip()]
-node_bytes, node_files, pg_bytes, pg_cluster, load_after = sys.argv[2:7]
+node_bytes, node_files, pg_bytes, pg_cluster, load_after, node_allocated = sys.argv[2:8]
 groups = {}
 for r in rows:
     groups.setdefault(r["what"], []).append(r)
@@ -121,6 +129,6 @@ for phase in ["ingest", "read", "search"]:
         ph = statistics.median(x["p99_ms"] for x in h)
         pp = statistics.median(x["p99_ms"] for x in p)
         print(f"- {phase}: Hygeia / PostgreSQL throughput = {mh / mp:.2f} ({mh:,.0f} / {mp:,.0f} per s); p99 {ph:.2f} ms / {pp:.2f} ms")
-print(f"- disk: node data directory {int(node_bytes)/2**30:.2f} GiB in {node_files} files; PostgreSQL table with indexes and TOAST {int(pg_bytes)/2**30:.2f} GiB (whole cluster with WAL {int(pg_cluster)/2**30:.2f} GiB)")
+print(f"- disk: node data directory {int(node_bytes)/2**30:.2f} GiB in {node_files} files ({int(node_allocated)/2**30:.2f} GiB allocated); PostgreSQL table with indexes and TOAST {int(pg_bytes)/2**30:.2f} GiB (whole cluster with WAL {int(pg_cluster)/2**30:.2f} GiB)")
 print(f"- load after: {load_after}")
 PY
