@@ -103,10 +103,56 @@ pub struct Node {
     _indexer: LeafIndexer,
 }
 
+/// How long each part of opening a data directory took. A large one takes
+/// a while (the state, the FHIR search index and the commitment maps are
+/// rebuilt in memory): a part that takes a second or more is logged when
+/// it ends, as progress, and all of them once the directory is open.
+struct StartPhases {
+    started: std::time::Instant,
+    last: std::time::Instant,
+    done: Vec<(&'static str, u128)>,
+}
+
+impl StartPhases {
+    fn new() -> StartPhases {
+        let now = std::time::Instant::now();
+        StartPhases {
+            started: now,
+            last: now,
+            done: Vec::new(),
+        }
+    }
+
+    fn done(&mut self, phase: &'static str) {
+        let now = std::time::Instant::now();
+        let millis = now.duration_since(self.last).as_millis();
+        self.last = now;
+        if millis >= 1000 {
+            tracing::info!(phase, millis, "start-up: part done");
+        }
+        self.done.push((phase, millis));
+    }
+
+    fn finish(self, dir: &std::path::Path) {
+        let phases: Vec<String> = self
+            .done
+            .iter()
+            .map(|(phase, millis)| format!("{phase} {millis} ms"))
+            .collect();
+        tracing::info!(
+            data_dir = %dir.display(),
+            millis = self.started.elapsed().as_millis(),
+            phases = %phases.join(", "),
+            "data directory opened"
+        );
+    }
+}
+
 impl Node {
     /// Opens the data directory, creating it, the node key and the log on
     /// first use, and replays the log into the state.
     pub fn open(mut config: NodeConfig) -> Result<Node, NodeError> {
+        let mut phases = StartPhases::new();
         let dir = config.data_dir.clone();
         let io_error = |source| NodeError::DataDir {
             path: dir.display().to_string(),
@@ -133,6 +179,7 @@ impl Node {
         let verifier_key = signer.verifier_key();
         let store = Arc::new(LogStore::open(&dir.join(LEDGER_FILE), &config.network)?);
         let modules = txs::registry();
+        phases.done("log");
         let mut writer = LogWriter::open(store.clone(), signer)?;
         if writer.checkpoint().size == 0 {
             if config.peers.is_some() {
@@ -160,6 +207,7 @@ impl Node {
             &crate::research::store_path(&dir),
             custody.research_sealer()?,
         )?;
+        phases.done("vault");
         let view = store.snapshot()?;
         let snapshot_dir = dir.join(SNAPSHOT_DIR);
         let loaded =
@@ -169,6 +217,7 @@ impl Node {
         let committed = replay(&view, &config, &modules, loaded)?;
         let covered = view.size();
         drop(view);
+        phases.done("state");
         // The rules come from the log: its governance key, and whether
         // this node's key may sign records and access events.
         config.governance = committed.state.participants.governance().map(str::to_owned);
@@ -186,6 +235,7 @@ impl Node {
         let state = SharedState::new(committed);
         // And any group key left only for records now erased.
         crate::custody::shred_unused_groups(&custody, &state)?;
+        phases.done("erasures");
         let on_erased = {
             let custody = custody.clone();
             let state = state.clone();
@@ -256,10 +306,13 @@ impl Node {
                 },
             )?),
         };
+        phases.done("ordering");
         let indexer = LeafIndexer::start(store.clone());
         let auth = Verifier::new(config.auth_window, unix_now());
+        phases.done("leaf index");
         let fhir_store = crate::fhir_store::FhirStore::open(&dir.join(FHIR_FILE))
             .map_err(|e| NodeError::Fhir(e.to_string()))?;
+        phases.done("fhir store");
         let repaired =
             crate::fhir_store::repair(&fhir_store, &custody, &state.read().state.records)
                 .map_err(|e| NodeError::Fhir(e.to_string()))?;
@@ -269,6 +322,7 @@ impl Node {
                 "indexed FHIR versions a crash left out of the FHIR store"
             );
         }
+        phases.done("fhir repair");
         let fhir = Arc::new(crate::fhir_store::FhirService {
             store: fhir_store,
             exports: Default::default(),
@@ -291,6 +345,8 @@ impl Node {
         let smart_clients = load_smart_clients(&dir)?;
         let witness = crate::witness::Witness::open(&dir, &config.network, &key)
             .map_err(NodeError::Network)?;
+        phases.done("rest");
+        phases.finish(&dir);
         Ok(Node {
             committed_size,
             witness,

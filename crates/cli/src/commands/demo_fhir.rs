@@ -255,6 +255,31 @@ pub fn seed(url: &str, keys: &DemoKeys, data_dir: &Path, count: usize) -> anyhow
 /// The banner's FHIR section, from the saved summary (nothing if the data
 /// directory was seeded without FHIR data). Writes a Consent for the first
 /// patient without one, valid from now, to try granting.
+/// A search, at `url`, by the lab code of one of the results of the
+/// first patient who lets the clinician read them (no `patient=`: a node
+/// that holds copies of a patient's results but not their Patient resource
+/// cannot resolve the patient's id), from the summary the seeding wrote in
+/// `data_dir`.
+pub fn granted_code_search(url: &str, data_dir: &Path) -> Option<String> {
+    let summary: Value =
+        serde_json::from_slice(&std::fs::read(data_dir.join(SUMMARY_FILE)).ok()?).ok()?;
+    let patients = summary["patients"].as_array()?;
+    let code = patients.iter().find(|p| !p["consent"].is_null())?["code"].as_str()?;
+    Some(format!(
+        "{url}/fhir/Observation?code=http://loinc.org|{code}"
+    ))
+}
+
+fn search_url(url: &str, patient: &Value) -> String {
+    let id = patient["id"].as_str().unwrap_or("?");
+    match patient["code"].as_str() {
+        Some(code) => {
+            format!("{url}/fhir/Observation?patient=Patient/{id}&code=http://loinc.org|{code}")
+        }
+        None => format!("{url}/fhir/Observation?patient=Patient/{id}"),
+    }
+}
+
 pub fn print_banner(url: &str, data_dir: &Path, keys: &DemoKeys) {
     let Some(summary) = std::fs::read(data_dir.join(SUMMARY_FILE))
         .ok()
@@ -270,13 +295,7 @@ pub fn print_banner(url: &str, data_dir: &Path, keys: &DemoKeys) {
     let other = patients.iter().find(|p| p["consent"].is_null());
     let s = |v: &Value| v.as_str().unwrap_or("?").to_owned();
     let clinician_key = keys.path("clinician").display().to_string();
-    let search = |p: &Value| match p["code"].as_str() {
-        Some(code) => format!(
-            "{url}/fhir/Observation?patient=Patient/{}&code=http://loinc.org|{code}",
-            s(&p["id"])
-        ),
-        None => format!("{url}/fhir/Observation?patient=Patient/{}", s(&p["id"])),
-    };
+    let search = |p: &Value| search_url(url, p);
 
     println!(
         "FHIR R5 at {url}/fhir (docs/fhir.md): {} synthetic patients, {} resources, each written by the",

@@ -429,6 +429,16 @@ fn demo_network(
             keys.path("clinician").display()
         );
     }
+    let org2 = format!("http://{}", http(1));
+    if let Some(search) = demo_fhir::granted_code_search(&org2, &dirs[0]) {
+        println!(
+            "  TOKEN=$(hygeia fhir token --node {org2} --key {})",
+            keys.path("clinician").display()
+        );
+        println!(
+            "  curl -s -H \"Authorization: Bearer $TOKEN\" '{search}'   # the same clinician through org-2's FHIR API: the copies org-2 received of the granted results"
+        );
+    }
     println!("Ctrl-C stops every node.");
     std::io::stdout().flush().ok();
     let mut failed = false;

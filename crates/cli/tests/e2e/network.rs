@@ -600,6 +600,56 @@ fn the_four_node_demo_seeds_data_every_node_orders() {
             "org-2's node serves the HbA1c from its copy: {}",
             String::from_utf8_lossy(&out.stdout)
         );
+        // The same clinician through org-2's FHIR API, with the banner's
+        // two commands: the copies org-2 received of a granting patient's
+        // results are searched there (indexed as they are kept).
+        let token_line = banner
+            .iter()
+            .find_map(|l| l.trim().strip_prefix("TOKEN=$("))
+            .and_then(|l| l.strip_suffix(')'))
+            .unwrap_or_else(|| panic!("the banner shows a FHIR token at org-2: {text}"));
+        let token_args: Vec<&str> = token_line.split_whitespace().collect();
+        assert_eq!(token_args[..4], ["hygeia", "fhir", "token", "--node"]);
+        assert_eq!(token_args[4], urls[1], "{token_line}");
+        let out = hygeia(&token_args[1..]);
+        assert!(
+            out.status.success(),
+            "{token_line}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let token = String::from_utf8_lossy(&out.stdout).trim().to_owned();
+        let search = banner
+            .iter()
+            .find_map(|l| {
+                let quoted = l
+                    .trim()
+                    .strip_prefix("curl -s -H \"Authorization: Bearer $TOKEN\" '")?;
+                Some(quoted.split('\'').next()?.to_owned())
+            })
+            .unwrap_or_else(|| panic!("the banner shows a FHIR search at org-2: {text}"));
+        assert!(
+            search.starts_with(&format!("{}/fhir/Observation?", urls[1])),
+            "{search}"
+        );
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            let bundle: serde_json::Value = client
+                .get(&search)
+                .bearer_auth(&token)
+                .send()
+                .unwrap()
+                .json()
+                .unwrap();
+            assert_eq!(bundle["resourceType"], "Bundle", "{bundle}");
+            if bundle["entry"].as_array().is_some_and(|e| !e.is_empty()) {
+                break;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "org-2's FHIR API finds none of the copies it received: {bundle}"
+            );
+            std::thread::sleep(Duration::from_millis(500));
+        }
         // The banner's verify command: the whole log and a quorum of
         // cosignatures, checked against the organizations' keys in the log.
         let out = hygeia(&["verify", &urls[3], "--quorum", "3"]);
