@@ -1,5 +1,6 @@
-//! A FHIR resource as a client sends it: arbitrary bytes read as JSON and
-//! validated, with and without the type a URL would name.
+//! A FHIR resource as a client sends it, or as another node's copy holds
+//! it: arbitrary bytes read as JSON and validated, with and without the
+//! type a URL would name, and a valid one's search index extracted.
 #![no_main]
 
 use hygeia_fhir::types::ResourceType;
@@ -18,6 +19,9 @@ fuzz_target!(|data: &[u8]| {
     // Naming the type it has changes nothing; naming another adds an issue.
     if let Ok(resource_type) = found {
         assert_eq!(validate(&value, Some(resource_type)), Ok(resource_type));
+        // What a node indexes for search from a valid resource, as it does
+        // for copies another node sent (whose bytes that node chose).
+        let _ = hygeia_fhir::search::extract(resource_type, &value);
         let other = if resource_type == ResourceType::Patient {
             ResourceType::Observation
         } else {

@@ -147,8 +147,8 @@ fn index(
     Ok(versions.len())
 }
 
-/// The FHIR version a vault record holds (`None`: not FHIR, or no longer
-/// held).
+/// The FHIR version a vault record holds (`None`: not a valid FHIR
+/// resource with an id, or no longer held).
 fn read_back(custody: &Custody, record: &RecordEntry) -> Result<Option<NewVersion>, StoreError> {
     let Some(meta) = custody.meta(&record.commitment).map_err(err)? else {
         return Ok(None);
@@ -184,10 +184,15 @@ fn read_back(custody: &Custody, record: &RecordEntry) -> Result<Option<NewVersio
         .into_iter()
         .flatten()
         .any(|t| t["system"] == TOMBSTONE_TAG.0 && t["code"] == TOMBSTONE_TAG.1);
+    // A version's plaintext is outside input when another node wrote it:
+    // indexed only if it is a valid resource of its type, as a FHIR write
+    // checks (a deletion's tombstone is not one, and is not searched).
     let index = if deleted {
         IndexEntry::new(resource_type)
-    } else {
+    } else if hygeia_fhir::validate::validate(&resource, Some(resource_type)).is_ok() {
         hygeia_fhir::search::extract(resource_type, &resource)
+    } else {
+        return Ok(None);
     };
     Ok(Some(NewVersion {
         resource_type,
