@@ -835,6 +835,21 @@ impl<E: Spawner + Clock + CryptoRng, B: Blocker<PublicKey = PublicKey>> Actor<E,
                     ))));
                     return;
                 };
+                // Ordered already, in a block this node appended: a replay,
+                // answered now (it used to wait for the next block, and an
+                // idle network finalizes none).
+                let ordered = self
+                    .posts
+                    .get(&self.last_final)
+                    .is_some_and(|post| txs.iter().any(|t| post.replay.contains(&t.replay_key())));
+                if ordered {
+                    drop(permit);
+                    let _ = reply.send(Err(SubmitError::Rejected(TxError::new(
+                        ErrorCode::Replay,
+                        "this nonce was already used by the signer",
+                    ))));
+                    return;
+                }
                 let key = first.replay_key();
                 if self.pending_keys.contains(&key) {
                     // A peer passed it on already: this node answers it.

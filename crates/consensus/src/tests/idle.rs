@@ -72,6 +72,18 @@ fn an_idle_network_finalizes_no_block_until_a_submission_comes() {
         for node in &nodes {
             assert_eq!(height(node), 8, "no empty block in between");
         }
+        // A replay, at a node that appended the original, is refused at
+        // once: no block comes to answer it on an idle network.
+        let start = context.current();
+        match nodes[3].bft().submit(vec![register(&keys, 0)]).await {
+            Err(hygeia_ledger::SubmitError::Rejected(e)) => assert_eq!(e.code.as_str(), "replay"),
+            other => panic!("replay not refused: {other:?}"),
+        }
+        let took = context.current().duration_since(start).unwrap_or_default();
+        assert!(
+            took < Duration::from_millis(100),
+            "the replay took {took:?}"
+        );
         assert_identical(&nodes.iter().collect::<Vec<_>>());
         assert_no_fault(&nodes);
     });
