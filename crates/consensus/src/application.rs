@@ -79,8 +79,8 @@ const COSIGNED_KEPT: usize = 16;
 /// The newest checkpoints each peer cosigned, verified.
 pub type Cosigned = Arc<Mutex<HashMap<PublicKey, VecDeque<CosignedNote>>>>;
 
-/// How often the actor wakes without a message: to propose after
-/// [`Setup::idle_wait`], and to ask again for missing finalized blocks.
+/// How often the actor wakes without a message: to act on [`Setup::idle`]
+/// when its wait is over, and to ask again for missing finalized blocks.
 const TICK: Duration = Duration::from_millis(100);
 /// How long a request for a missing block waits before it is sent again
 /// (to the next peer).
@@ -432,6 +432,35 @@ impl Proposing {
     }
 }
 
+/// What a leader with nothing to order does, after waiting up to the
+/// duration for a submission (a submission that arrives meanwhile is
+/// proposed at once).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Idle {
+    /// Proposes an empty block: an idle network finalizes empty blocks,
+    /// one a wait (plus a round trip). Tests that need many blocks use it.
+    ProposeEmpty(Duration),
+    /// Proposes nothing: the view is nullified at the leader timeout
+    /// (commonware's engine treats the dropped proposal as a timeout), so
+    /// an idle network finalizes no block, but one empty block after
+    /// [`MAX_IDLE_VIEWS`] views without one. Give it the leader timeout:
+    /// the leader then takes a submission the whole view long.
+    ProposeNothing(Duration),
+}
+
+/// Most views since the parent's before a leader with nothing to order
+/// proposes an empty block anyway ([`Idle::ProposeNothing`]): the engine
+/// keeps every view since the last finalized one in memory and in its
+/// vote journal (commonware prunes below the finalized view only), and a
+/// proposal after a gap needs a nullification for every view in it, so an
+/// empty block every ten minutes or so (at one view a leader timeout of
+/// 1 s) bounds both, at 144 blocks a day instead of one every idle wait.
+#[cfg(not(test))]
+pub(crate) const MAX_IDLE_VIEWS: u64 = 600;
+/// Small in the simulation, so a test sees it.
+#[cfg(test)]
+pub(crate) const MAX_IDLE_VIEWS: u64 = 25;
+
 /// What the actor needs.
 pub(crate) struct Setup<B> {
     pub validators: Arc<Vec<PublicKey>>,
@@ -450,9 +479,8 @@ pub(crate) struct Setup<B> {
     pub observed: Observed,
     /// The latest durable checkpoint, for readers.
     pub latest: Arc<std::sync::RwLock<Arc<hygeia_ledger::SignedCheckpoint>>>,
-    /// How long a leader with nothing to propose waits for a submission
-    /// before it proposes an empty block (zero: at once).
-    pub idle_wait: Duration,
+    /// What a leader with nothing to order does.
+    pub idle: Idle,
     /// The finalized chain on disk.
     pub chain: Chain,
     /// Where blocks fetched to catch up wait (empty at start).
@@ -807,6 +835,21 @@ impl<E: Spawner + Clock + CryptoRng, B: Blocker<PublicKey = PublicKey>> Actor<E,
                     ))));
                     return;
                 };
+                // Ordered already, in a block this node appended: a replay,
+                // answered now (it used to wait for the next block, and an
+                // idle network finalizes none).
+                let ordered = self
+                    .posts
+                    .get(&self.last_final)
+                    .is_some_and(|post| txs.iter().any(|t| post.replay.contains(&t.replay_key())));
+                if ordered {
+                    drop(permit);
+                    let _ = reply.send(Err(SubmitError::Rejected(TxError::new(
+                        ErrorCode::Replay,
+                        "this nonce was already used by the signer",
+                    ))));
+                    return;
+                }
                 let key = first.replay_key();
                 if self.pending_keys.contains(&key) {
                     // A peer passed it on already: this node answers it.
@@ -1570,14 +1613,37 @@ impl<E: Spawner + Clock + CryptoRng, B: Blocker<PublicKey = PublicKey>> Actor<E,
                     drop(response)
                 }
                 Some(parent) => {
-                    // With nothing to order, wait a little for a submission
-                    // rather than finalize empty blocks as fast as the
-                    // network allows.
-                    let waited = now.duration_since(since).unwrap_or_default();
+                    // With nothing to order, wait for a submission rather
+                    // than finalize empty blocks as fast as the network
+                    // allows; then, unless empty blocks are wanted, propose
+                    // nothing (the view is nullified) until the views
+                    // without a block would grow past MAX_IDLE_VIEWS.
                     let idle = !self.mempool.iter().any(|p| !parent.replay.contains(&p.key));
-                    if idle && waited < self.setup.idle_wait {
-                        self.proposing.push((context, response, since));
-                        continue;
+                    if idle {
+                        let waited = now.duration_since(since).unwrap_or_default();
+                        let gap = context
+                            .round
+                            .view()
+                            .get()
+                            .saturating_sub(context.parent.0.get());
+                        let (wait, propose_empty) = match self.setup.idle {
+                            Idle::ProposeEmpty(wait) => (wait, true),
+                            // At once: proposed at the end of a wait as
+                            // long as the leader timeout, it could miss the
+                            // view, and so could every next leader's.
+                            Idle::ProposeNothing(_) if gap > MAX_IDLE_VIEWS => {
+                                (Duration::ZERO, true)
+                            }
+                            Idle::ProposeNothing(wait) => (wait, false),
+                        };
+                        if waited < wait {
+                            self.proposing.push((context, response, since));
+                            continue;
+                        }
+                        if !propose_empty {
+                            drop(response);
+                            continue;
+                        }
                     }
                     let digest = self.build(&context, &parent);
                     let _ = response.send(digest);

@@ -159,8 +159,8 @@ impl Chain {
 }
 
 /// Most bytes of blocks staged for one catch-up (64 GiB): about 1.2
-/// billion empty blocks (2.5 years of an idle network at five a second),
-/// or 8,192 blocks at the largest. Past it the node stops appending and
+/// billion empty blocks (an idle network, which stores one every ten
+/// minutes or so, never gets near it), or 8,192 blocks at the largest. Past it the node stops appending and
 /// says why (it is then restored from a copy of another node's data
 /// directory).
 pub const MAX_STAGED_BYTES: u64 = 64 << 30;

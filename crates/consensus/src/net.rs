@@ -174,7 +174,7 @@ pub fn spawn(cfg: Config<()>, net: Network) -> Result<BftOrderer, NetworkError> 
                     max_block_txs: cfg.max_block_txs,
                     proposing: cfg.proposing,
                     chain: cfg.chain,
-                    idle_wait: cfg.idle_wait,
+                    idle: cfg.idle,
                     cosigner: cfg.cosigner,
                     max_pending_txs: cfg.max_pending_txs,
                     replayed: cfg.replayed,

@@ -30,7 +30,7 @@ use hygeia_ledger::{
 use hygeia_state::LedgerState;
 use rand_core::CryptoRng;
 
-pub use crate::application::{Cosigned, Observations, Observed, Proposing};
+pub use crate::application::{Cosigned, Idle, Observations, Observed, Proposing};
 
 use crate::application::{Actor, Mailbox, Setup};
 use crate::block;
@@ -90,9 +90,9 @@ pub struct Config<B> {
     pub proposing: Proposing,
     /// The file of this node's finalized blocks ([`crate::chain`]).
     pub chain: std::path::PathBuf,
-    /// How long a leader with nothing to propose waits for a submission
-    /// before it proposes an empty block (zero: at once).
-    pub idle_wait: Duration,
+    /// What a leader with nothing to order does (the node:
+    /// [`Idle::ProposeNothing`] for the leader timeout).
+    pub idle: Idle,
     /// Cosigns (C2SP `cosignature/v1`) each checkpoint this node reaches
     /// and sends it to the others; `None` sends none.
     pub cosigner: Option<hygeia_ledger::cosignature::Cosigner>,
@@ -413,7 +413,7 @@ where
             blocker: cfg.blocker.clone(),
             observed: observed.clone(),
             latest: latest.clone(),
-            idle_wait: cfg.idle_wait,
+            idle: cfg.idle,
             chain,
             staging,
             tip_height,

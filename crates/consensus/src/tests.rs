@@ -26,7 +26,16 @@ use hygeia_state::testing::{did, modules, NETWORK};
 use serde_json::json;
 
 use crate::application::MAX_REMOTE_PENDING;
-use crate::{start, BftOrderer, Channels, Config, Proposing, Timeouts};
+use crate::{start, BftOrderer, Channels, Config, Idle, Proposing, Timeouts};
+
+mod idle;
+
+thread_local! {
+    /// What the leaders of the nodes started on this thread do with
+    /// nothing to order: an empty block at once unless a test says
+    /// otherwise (many tests need blocks, and thousands of them).
+    static IDLE: std::cell::Cell<Idle> = const { std::cell::Cell::new(Idle::ProposeEmpty(Duration::ZERO)) };
+}
 
 const ORIGIN: &str = "test.example/network";
 const QUOTA: Quota = Quota::per_second(NZU32!(10_000));
@@ -269,7 +278,7 @@ async fn start_node_with(
             max_block_txs: 1024,
             proposing,
             chain: dir.join("chain"),
-            idle_wait: Duration::ZERO,
+            idle: IDLE.get(),
             cosigner: cosign.then(|| {
                 let key = Keypair::from_seed(&key.as_dalek().to_bytes());
                 hygeia_ledger::cosignature::Cosigner::new(key.did().as_str(), key)
@@ -877,7 +886,7 @@ fn a_key_outside_the_custodian_set_cannot_join() {
                 max_block_txs: 16,
                 proposing: Proposing::Honest,
                 chain: dir.path().join("chain"),
-                idle_wait: Duration::ZERO,
+                idle: Idle::ProposeEmpty(Duration::ZERO),
                 cosigner: None,
                 max_pending_txs: 1 << 20,
                 replayed: None,

@@ -419,6 +419,7 @@ fn start_bft(
     // One registry for the life of the process (the engine holds it).
     let modules: &'static ModuleRegistry = Box::leak(Box::new(txs::registry()));
     let consensus = dir.join(crate::config::CONSENSUS_DIR);
+    let timeouts = hygeia_consensus::Timeouts::default();
     let orderer = hygeia_consensus::net::spawn(
         hygeia_consensus::Config {
             key: Keypair::from_seed(&key.as_dalek().to_bytes()),
@@ -429,11 +430,15 @@ fn start_bft(
             commit,
             blocker: (),
             partition: "engine".into(),
-            timeouts: hygeia_consensus::Timeouts::default(),
+            timeouts,
             max_block_txs: hygeia_consensus::block::MAX_BLOCK_TXS,
             proposing: hygeia_consensus::Proposing::Honest,
             chain: consensus.join("finalized.blocks"),
-            idle_wait: std::time::Duration::from_millis(200),
+            // An idle network stores no empty blocks: a leader with
+            // nothing to order takes a submission for its whole view, then
+            // lets the view be nullified (docs/network.md, "An idle
+            // network").
+            idle: hygeia_consensus::Idle::ProposeNothing(timeouts.leader),
             // The same bound as the single-node sequencer's queue.
             max_pending_txs: config.batch.max_queued_txs,
             // Replayed once, by the node, a moment ago.
