@@ -2111,6 +2111,9 @@ fn a_restarted_node_has_its_peers_cosignatures_again_without_a_new_block() {
     });
 }
 
+/// A transaction's index in the log and its bytes.
+type Acknowledged = (u64, Vec<u8>);
+
 /// Four validators order a client's submissions; all four are stopped at
 /// once right after two of them (more than f = 1) certified a
 /// notarization, and so voted to finalize its block, that no node has
@@ -2129,7 +2132,8 @@ fn a_block_notarized_when_every_validator_restarts_is_finalized_after_it() {
         let keys = keys(4);
         let (mut nodes, oracle, dirs) =
             start_nodes(&context, &keys, link(), |_| Proposing::Honest).await;
-        let acknowledged: Arc<std::sync::Mutex<Vec<(u64, Vec<u8>)>>> = Arc::default();
+        // (index, bytes) of each submission acknowledged to the client.
+        let acknowledged: Arc<std::sync::Mutex<Vec<Acknowledged>>> = Arc::default();
         let orderer = nodes[0].bft().clone();
         let txs: Vec<SignedTx> = (1..=40).map(|i| register(&keys, i)).collect();
         let acked = acknowledged.clone();
