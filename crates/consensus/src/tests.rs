@@ -351,15 +351,30 @@ async fn start_nodes(
     Oracle<PublicKey, Context>,
     Vec<tempfile::TempDir>,
 ) {
-    let dirs: Vec<_> = (0..keys.nodes.len())
-        .map(|_| tempfile::tempdir().unwrap())
-        .collect();
+    let dirs: Vec<_> = (0..keys.nodes.len()).map(|_| data_dir()).collect();
     let oracle = network_with(context, keys, link).await;
     let mut nodes = Vec::new();
     for (i, dir) in dirs.iter().enumerate() {
         nodes.push(start_node(context, &oracle, keys, i, dir.path(), proposing(i)).await);
     }
     (nodes, oracle, dirs)
+}
+
+/// A node's data directory, in memory (`/dev/shm`) where there is one:
+/// the nodes sync their chain, unfinalized blocks and log to disk as they
+/// go, and on a busy disk those syncs, not the logic under test, would set
+/// how long the simulation takes (a catch-up of thousands of blocks, each
+/// voted on by three nodes, took half as long again). What a crash leaves
+/// on disk is tested by writing it (torn records, a block kept out of the
+/// log), not by the device.
+fn data_dir() -> tempfile::TempDir {
+    let shm = Path::new("/dev/shm");
+    if shm.is_dir() {
+        if let Ok(dir) = tempfile::tempdir_in(shm) {
+            return dir;
+        }
+    }
+    tempfile::tempdir().unwrap()
 }
 
 fn runner(seed: u64) -> deterministic::Runner {
@@ -642,7 +657,7 @@ fn a_block_whose_transaction_bytes_were_never_seen_is_verified_and_refused() {
 fn a_node_sending_garbage_does_not_stop_the_others() {
     runner(4).start(|context| async move {
         let keys = keys(4);
-        let dirs: Vec<_> = (0..4).map(|_| tempfile::tempdir().unwrap()).collect();
+        let dirs: Vec<_> = (0..4).map(|_| data_dir()).collect();
         let oracle = network(&context, &keys).await;
         // Node 0 runs no consensus: it sprays random bytes on every channel.
         let pk0 = public(&keys.nodes[0]);
@@ -710,7 +725,7 @@ fn a_node_sending_garbage_does_not_stop_the_others() {
 fn a_peer_filling_its_share_of_passed_on_submissions_does_not_starve_the_others() {
     runner(6).start(|context| async move {
         let keys = keys(4);
-        let dirs: Vec<_> = (0..4).map(|_| tempfile::tempdir().unwrap()).collect();
+        let dirs: Vec<_> = (0..4).map(|_| data_dir()).collect();
         let oracle = network(&context, &keys).await;
         // Node 0 runs no consensus: it keeps passing on more well-signed
         // submissions (the rules refuse them, so they stay pending until
@@ -784,7 +799,7 @@ fn a_peer_filling_its_share_of_passed_on_submissions_does_not_starve_the_others(
 fn an_equivocating_validator_is_reported_and_the_others_agree() {
     runner(5).start(|context| async move {
         let keys = keys(4);
-        let dirs: Vec<_> = (0..4).map(|_| tempfile::tempdir().unwrap()).collect();
+        let dirs: Vec<_> = (0..4).map(|_| data_dir()).collect();
         let oracle = network(&context, &keys).await;
         // Node 0 signs two different notarize (and finalize) votes for
         // every proposal it sees: commonware's conflicter.
@@ -856,7 +871,7 @@ fn an_equivocating_validator_is_reported_and_the_others_agree() {
 fn a_key_outside_the_custodian_set_cannot_join() {
     runner(6).start(|context| async move {
         let keys = keys(4);
-        let dir = tempfile::tempdir().unwrap();
+        let dir = data_dir();
         let oracle = network(&context, &keys).await;
         let outsider = Keypair::from_seed(&[0x55; 32]);
         let (store, writer) = open_log(dir.path(), &outsider, &keys);
@@ -906,7 +921,7 @@ fn the_sequencer_and_the_bft_orderer_give_the_same_log() {
     let txs: Vec<SignedTx> = (0..12).map(|i| register(&keys, i)).collect();
 
     // The embedded default: one node, its sequencer.
-    let single = tempfile::tempdir().unwrap();
+    let single = data_dir();
     let (store, writer) = open_log(single.path(), &keys.nodes[0], &keys);
     let sequencer = hygeia_ledger::Sequencer::start(writer, hygeia_ledger::BatchConfig::default());
     let indexes = futures::executor::block_on(order_one_by_one(&sequencer, &txs));
@@ -941,7 +956,7 @@ fn the_sequencer_and_the_bft_orderer_give_the_same_log() {
 fn a_finalized_block_a_crash_kept_out_of_the_log_is_appended_at_start() {
     runner(9).start(|context| async move {
         let keys = keys(1);
-        let dir = tempfile::tempdir().unwrap();
+        let dir = data_dir();
         // The chain file holds a finalized block whose entries never
         // reached the log (a crash between the two writes).
         let tx = register(&keys, 1);
@@ -978,7 +993,7 @@ fn a_finalized_block_a_crash_kept_out_of_the_log_is_appended_at_start() {
 fn local_submissions_past_the_pending_limit_are_refused_as_overloaded() {
     runner(9).start(|context| async move {
         let keys = keys(4);
-        let dirs: Vec<_> = (0..4).map(|_| tempfile::tempdir().unwrap()).collect();
+        let dirs: Vec<_> = (0..4).map(|_| data_dir()).collect();
         let oracle = network(&context, &keys).await;
         // Node 0 alone cannot finalize anything: its clients' submissions
         // wait. Its clients may have three transactions waiting.
@@ -1063,7 +1078,7 @@ fn local_submissions_past_the_pending_limit_are_refused_as_overloaded() {
 fn a_node_whose_log_was_altered_stops_voting_and_the_others_go_on() {
     runner(11).start(|context| async move {
         let keys = keys(4);
-        let dirs: Vec<_> = (0..4).map(|_| tempfile::tempdir().unwrap()).collect();
+        let dirs: Vec<_> = (0..4).map(|_| data_dir()).collect();
         let oracle = network(&context, &keys).await;
         let mut nodes = Vec::new();
         for i in 0..3 {
@@ -1672,7 +1687,7 @@ fn keys_founded_by(n: u8, founders: usize) -> Keys {
 fn an_organization_named_only_in_a_later_epoch_joins_from_genesis() {
     runner(24).start(|context| async move {
         let keys = keys_founded_by(5, 4);
-        let dirs: Vec<_> = (0..5).map(|_| tempfile::tempdir().unwrap()).collect();
+        let dirs: Vec<_> = (0..5).map(|_| data_dir()).collect();
         let oracle = network_with(&context, &keys, link()).await;
         let mut nodes = Vec::new();
         for i in 0..4 {
@@ -2016,7 +2031,7 @@ fn a_restarted_validator_needed_for_a_quorum_of_four_fetches_the_blocks_it_lost(
 fn a_restarted_node_has_its_peers_cosignatures_again_without_a_new_block() {
     runner(31).start(|context| async move {
         let keys = keys(4);
-        let dirs: Vec<_> = (0..4).map(|_| tempfile::tempdir().unwrap()).collect();
+        let dirs: Vec<_> = (0..4).map(|_| data_dir()).collect();
         let oracle = network(&context, &keys).await;
         let mut nodes = Vec::new();
         for (i, dir) in dirs.iter().enumerate() {
