@@ -12,8 +12,14 @@
 //! block's parent). A node far behind stages them on disk
 //! ([`crate::chain::Staging`]) until they reach its last appended block.
 //! A block that a proposal, a notarization or a block to build on needs
-//! and that is still missing after a moment (lost in a restart: unfinalized
-//! blocks are only in memory) is asked for the same way and kept in memory.
+//! and that is still missing after a moment (lost in a restart, or never
+//! received) is asked for the same way and kept in memory.
+//!
+//! Before this node hands the engine a proposal or votes for a block, the
+//! block is synced to [`crate::chain::Unfinalized`]: if every validator
+//! restarts while a block is notarized and not finalized, those that voted
+//! for it read it back at start (and execute it again before any vote, as
+//! any block).
 //!
 //! Every block is executed on the state after its parent (the state of a
 //! log is a deterministic replay of it, and cloning a
@@ -55,7 +61,7 @@ use commonware_parallel::Sequential;
 use rand_core::CryptoRng;
 
 use crate::block::{Block, MAX_BLOCK_BYTES, MAX_SUBMISSION_TXS};
-use crate::chain::{Chain, EpochEnds, Staging};
+use crate::chain::{Chain, EpochEnds, Staging, StoredBlock, Unfinalized};
 use crate::wire::{
     self, MAX_ANCESTORS, TAG_ANCESTORS_REQUEST, TAG_BLOCK, TAG_COSIGNATURE, TAG_SUBMISSION,
 };
@@ -100,7 +106,7 @@ const STALL: Duration = Duration::from_secs(3);
 /// certification needs may be missing before it is asked of a peer. The
 /// proposer sends each block to every validator, so a block missing for a
 /// moment is on its way; one missing longer was lost (this node restarted
-/// and held it only in memory, or was cut off as it was sent) and nobody
+/// and had not voted for it, or was cut off as it was sent) and nobody
 /// sends it again unasked.
 const FETCH_AFTER: Duration = Duration::from_millis(250);
 /// Most distinct missing blocks asked for at a time to check proposals and
@@ -181,6 +187,15 @@ pub struct Observations {
     /// block to build on needed them and this node lacked them (lost in a
     /// restart, or never received).
     pub fetched_to_check: u64,
+    /// The newest notarization this node certified (after which it votes
+    /// to finalize it): (view, digest).
+    pub certified: Option<(u64, Digest)>,
+    /// Blocks read back at start from the unfinalized-blocks file (above
+    /// the last appended block).
+    pub read_back: u64,
+    /// Blocks written to the unfinalized-blocks file (each synced before
+    /// this node proposed or voted for it).
+    pub persisted: u64,
 }
 
 /// Shared view of a node's [`Observations`].
@@ -375,6 +390,15 @@ impl commonware_consensus::Reporter for Reporter {
                 });
                 return if sent { Feedback::Ok } else { Feedback::Closed };
             }
+            Activity::Certification(notarization) => {
+                if let Ok(mut observed) = self.observed.lock() {
+                    let view = notarization.proposal.round.view().get();
+                    if observed.certified.is_none_or(|(v, _)| view >= v) {
+                        observed.certified = Some((view, notarization.proposal.payload));
+                    }
+                }
+                None
+            }
             Activity::ConflictingNotarize(f) => {
                 Some(("conflicting_notarize", f.view(), f.signer()))
             }
@@ -490,6 +514,11 @@ pub(crate) struct Setup<B> {
     /// Finalized blocks in the chain file whose entries are not in the
     /// log yet (a crash came between the two writes), oldest first.
     pub unapplied: Vec<(Digest, Block)>,
+    /// The blocks this node proposed or voted for that may not be
+    /// finalized yet, on disk.
+    pub unfinalized: Unfinalized,
+    /// What `unfinalized` held at start.
+    pub proposed_or_voted: Vec<StoredBlock>,
     /// Cosigns each checkpoint this node reaches, for the others (`None`:
     /// no cosignatures).
     pub cosigner: Option<Cosigner>,
@@ -671,6 +700,32 @@ impl<E: Spawner + Clock + CryptoRng, B: Blocker<PublicKey = PublicKey>> Actor<E,
             message.extend_from_slice(&block.encode());
             blocks.insert(digest, (Arc::new(block), Bytes::from(message)));
             to_finalize.push_back(digest);
+        }
+        // Blocks this node proposed or voted for before it stopped: held
+        // as if a peer had sent them (executed before any vote on them).
+        let mut read_back = 0u64;
+        for (digest, block, encoded) in std::mem::take(&mut setup.proposed_or_voted) {
+            let digest = Digest(digest);
+            if block.height <= setup.tip_height
+                || blocks.contains_key(&digest)
+                || blocks.len() >= MAX_UNFINALIZED_BLOCKS
+            {
+                continue;
+            }
+            let mut message = Vec::with_capacity(encoded.len() + 1);
+            message.push(TAG_BLOCK);
+            message.extend_from_slice(&encoded);
+            blocks.insert(digest, (Arc::new(block), Bytes::from(message)));
+            read_back += 1;
+        }
+        if read_back > 0 {
+            tracing::info!(
+                blocks = read_back,
+                "read back the unfinalized blocks this node proposed or voted for"
+            );
+            if let Ok(mut observed) = setup.observed.lock() {
+                observed.read_back += read_back;
+            }
         }
         let now = context.current();
         let verifiers = setup
@@ -1605,7 +1660,13 @@ impl<E: Spawner + Clock + CryptoRng, B: Blocker<PublicKey = PublicKey>> Actor<E,
             if response.is_closed() || self.diverged {
                 continue;
             }
-            match self.posts.get(&context.parent.1).cloned() {
+            let parent = context.parent.1;
+            if !self.posts.contains_key(&parent) && self.blocks.contains_key(&parent) {
+                // A parent here but never executed (read back at start, or
+                // fetched): checked as a vote on it would check it.
+                let _ = self.check(&parent, context.round.epoch().get(), None);
+            }
+            match self.posts.get(&parent).cloned() {
                 // A block belongs to the epoch of the state it extends: on
                 // the last block of an epoch, that epoch's engine proposes
                 // nothing more.
@@ -1646,7 +1707,11 @@ impl<E: Spawner + Clock + CryptoRng, B: Blocker<PublicKey = PublicKey>> Actor<E,
                         }
                     }
                     let digest = self.build(&context, &parent);
-                    let _ = response.send(digest);
+                    // Durable before the engine sends it: the proposer's
+                    // own notarize vote comes with its proposal.
+                    if self.persist(digest) {
+                        let _ = response.send(digest);
+                    }
                 }
                 None if self.invalid.contains(&context.parent.1) => drop(response),
                 None => self.proposing.push((context, response, since)),
@@ -1658,6 +1723,8 @@ impl<E: Spawner + Clock + CryptoRng, B: Blocker<PublicKey = PublicKey>> Actor<E,
             }
             let expected = (context.parent.1, context.round.view().get());
             match self.check(&payload, context.round.epoch().get(), Some(expected)) {
+                // No vote for a block this node could not make durable.
+                Some(true) if !self.persist(payload) => {}
                 Some(valid) => {
                     let _ = response.send(valid);
                 }
@@ -1671,12 +1738,48 @@ impl<E: Spawner + Clock + CryptoRng, B: Blocker<PublicKey = PublicKey>> Actor<E,
             match self.check(&payload, round.epoch().get(), None) {
                 Some(valid) => {
                     let view = self.blocks.get(&payload).map(|(b, _)| b.view);
-                    let _ = response.send(valid && view == Some(round.view().get()));
+                    let valid = valid && view == Some(round.view().get());
+                    // A certification leads to a finalize vote: durable
+                    // first (a no-op for a block this node voted for).
+                    if valid && !self.persist(payload) {
+                        continue;
+                    }
+                    let _ = response.send(valid);
                 }
                 None => self.certifying.push((round, payload, response)),
             }
         }
         self.fetch_missing(sender);
+    }
+
+    /// Makes the block `digest` durable in the unfinalized-blocks file
+    /// (synced; once per block) before this node proposes or votes for
+    /// it: whether it is (or is finalized already). On an I/O error the
+    /// node does not vote: a vote for a block it could lose in a restart
+    /// could leave the network without it.
+    fn persist(&mut self, digest: Digest) -> bool {
+        if self.setup.unfinalized.contains(&digest.0) || self.setup.chain.contains(&digest.0) {
+            return true;
+        }
+        let Some((block, message)) = self.blocks.get(&digest) else {
+            return false;
+        };
+        match self
+            .setup
+            .unfinalized
+            .append(digest.0, block.height, &message[1..])
+        {
+            Ok(_) => {
+                if let Ok(mut observed) = self.setup.observed.lock() {
+                    observed.persisted += 1;
+                }
+                true
+            }
+            Err(e) => {
+                tracing::error!(error = %e, ?digest, "a block could not be made durable: no vote for it");
+                false
+            }
+        }
     }
 
     /// Whether the block `payload` is valid on its parent, if that can be
@@ -2116,6 +2219,11 @@ impl<E: Spawner + Clock + CryptoRng, B: Blocker<PublicKey = PublicKey>> Actor<E,
         }
         self.blocks
             .retain(|d, (b, _)| b.height > height || *d == digest);
+        // Blocks at or below `height` are in the chain file now (or lost
+        // their branch): dropped from the unfinalized ones once they pile up.
+        if let Err(e) = self.setup.unfinalized.prune(height) {
+            tracing::warn!(error = %e, "the unfinalized blocks could not be pruned");
+        }
         self.posts.retain(|d, p| p.height > height || *d == digest);
         self.invalid.clear();
         self.requested.remove(&digest);

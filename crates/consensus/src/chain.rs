@@ -16,6 +16,10 @@
 //! while catching up, kept on disk until they reach the last appended
 //! block, then appended to the chain oldest first.
 //!
+//! [`Unfinalized`] is the third: the blocks this node proposed or voted
+//! for and that are not finalized yet, each synced before the vote, so a
+//! network whose every validator restarts still has them.
+//!
 //! [`EpochEnds`] keeps, one small file per epoch (`epoch-<e>.end`), the
 //! end of every epoch this node finished: the epoch's last block and its
 //! finalization certificate, for peers that were not there when it ended.
@@ -274,6 +278,295 @@ impl Staging {
     }
 }
 
+/// Most records of the unfinalized-blocks file before it is pruned
+/// (about three minutes of an idle network's empty blocks).
+pub const PRUNE_RECORDS: usize = 1024;
+/// Most bytes of the unfinalized-blocks file before it is pruned.
+pub const PRUNE_BYTES: u64 = 64 << 20;
+
+/// Where a block's record is in the unfinalized-blocks file.
+#[derive(Debug, Clone, Copy)]
+struct UnfinalizedRecord {
+    height: u64,
+    /// Offset of the record's length prefix.
+    offset: u64,
+    /// Bytes after the length prefix (digest and encoding).
+    len: u32,
+}
+
+/// The blocks this node proposed or voted for (notarize or finalize) that
+/// may not be finalized yet, on disk. A block is appended and synced
+/// before the node hands its digest to the engine or answers the engine's
+/// check with a vote: if every validator restarts while a block is
+/// notarized and not finalized, the next proposals must extend that
+/// block, and at least the validators that voted for it still have it.
+///
+/// Read back at start, its blocks are only candidates, as if a peer had
+/// sent them: they are executed on their parent's state before any vote,
+/// as any block is.
+///
+/// Record format: the finalized chain's framing (a 4-byte big-endian
+/// length, then that many bytes), the bytes being the block's digest (32
+/// bytes) then its encoding ([`Block::encode`]). A torn last record, or a
+/// length no record can have, is cut off at open with what follows it; a
+/// record whose encoding does not decode or does not hash to its digest
+/// is skipped with a warning (and dropped at the next prune).
+///
+/// Pruned when it holds more than [`PRUNE_RECORDS`] records or
+/// [`PRUNE_BYTES`] bytes (or twice what the last prune kept, if more):
+/// rewritten (a temporary file, synced, renamed) with only the blocks
+/// above the last finalized height (those at or below it are in the
+/// finalized chain, or on a branch that can no longer be finalized).
+pub struct Unfinalized {
+    path: PathBuf,
+    file: File,
+    records: HashMap<Digest, UnfinalizedRecord>,
+    end: u64,
+    prune_records: usize,
+    prune_bytes: u64,
+    /// The thresholds after a prune at least.
+    min_records: usize,
+    min_bytes: u64,
+}
+
+/// A block read back from the unfinalized-blocks file: its digest (checked
+/// against its encoding), the block, and its encoding.
+pub type StoredBlock = (Digest, Block, Vec<u8>);
+
+impl Unfinalized {
+    /// Opens (creating) the file at `path`, with the blocks in it that
+    /// decode and hash to their recorded digest, in the order written.
+    pub fn open(path: &Path) -> Result<(Unfinalized, Vec<StoredBlock>), ChainError> {
+        Self::open_with_limits(path, PRUNE_RECORDS, PRUNE_BYTES)
+    }
+
+    /// As [`Unfinalized::open`], pruned past `records` records or `bytes`
+    /// bytes.
+    pub fn open_with_limits(
+        path: &Path,
+        records: usize,
+        bytes: u64,
+    ) -> Result<(Unfinalized, Vec<StoredBlock>), ChainError> {
+        let io = |source| ChainError::Io {
+            path: path.display().to_string(),
+            source,
+        };
+        if let Some(parent) = path.parent() {
+            std::fs::create_dir_all(parent).map_err(io)?;
+        }
+        // A prune a crash interrupted: the file it was replacing is whole.
+        let _ = std::fs::remove_file(Self::temporary(path));
+        let mut file = OpenOptions::new()
+            .read(true)
+            .append(true)
+            .create(true)
+            .open(path)
+            .map_err(io)?;
+        let mut content = Vec::new();
+        file.read_to_end(&mut content).map_err(io)?;
+        let mut index = HashMap::new();
+        let mut blocks = Vec::new();
+        let mut offset = 0usize;
+        while offset < content.len() {
+            let Some(len) = content.get(offset..offset + 4) else {
+                break; // torn length
+            };
+            let len = u32::from_be_bytes([len[0], len[1], len[2], len[3]]) as usize;
+            if !(32..=MAX_BLOCK_BYTES + 32).contains(&len) {
+                // Nothing after it can be framed.
+                tracing::warn!(path = %path.display(), at = offset, len, "a record of the unfinalized blocks has a length no block has: cutting it off with what follows");
+                break;
+            }
+            let start = offset + 4;
+            let Some(record) = content.get(start..start + len) else {
+                break; // torn record
+            };
+            let (digest, encoded) = record.split_at(32);
+            let mut recorded = [0u8; 32];
+            recorded.copy_from_slice(digest);
+            let at = offset as u64;
+            offset = start + len;
+            if Block::digest(encoded) != recorded {
+                tracing::warn!(path = %path.display(), at, "an unfinalized block does not hash to its recorded digest: skipped");
+                continue;
+            }
+            let block = match Block::decode(encoded) {
+                Ok(block) => block,
+                Err(e) => {
+                    tracing::warn!(path = %path.display(), at, error = %e, "an unfinalized block does not decode: skipped");
+                    continue;
+                }
+            };
+            if index.contains_key(&recorded) {
+                continue;
+            }
+            index.insert(
+                recorded,
+                UnfinalizedRecord {
+                    height: block.height,
+                    offset: at,
+                    len: len as u32,
+                },
+            );
+            blocks.push((recorded, block, encoded.to_vec()));
+        }
+        if offset < content.len() {
+            tracing::warn!(path = %path.display(), at = offset, "cutting a torn tail off the unfinalized blocks");
+            file.set_len(offset as u64).map_err(io)?;
+            file.sync_all().map_err(io)?;
+        }
+        // The base limits: the first prune then sets them from what it keeps.
+        let unfinalized = Unfinalized {
+            path: path.to_path_buf(),
+            file,
+            records: index,
+            end: offset as u64,
+            prune_records: records,
+            prune_bytes: bytes,
+            min_records: records,
+            min_bytes: bytes,
+        };
+        Ok((unfinalized, blocks))
+    }
+
+    fn temporary(path: &Path) -> PathBuf {
+        let mut name = path.as_os_str().to_owned();
+        name.push(".tmp");
+        PathBuf::from(name)
+    }
+
+    fn io(&self, source: std::io::Error) -> ChainError {
+        ChainError::Io {
+            path: self.path.display().to_string(),
+            source,
+        }
+    }
+
+    /// Prune again only past twice what is kept, so a file that stays
+    /// large (a long stall with many unfinalized blocks) is not rewritten
+    /// at every finalized block.
+    fn set_thresholds(&mut self) {
+        self.prune_records = self.min_records.max(self.records.len().saturating_mul(2));
+        self.prune_bytes = self.min_bytes.max(self.end.saturating_mul(2));
+    }
+
+    /// Whether `digest` is in the file.
+    pub fn contains(&self, digest: &Digest) -> bool {
+        self.records.contains_key(digest)
+    }
+
+    /// Blocks in the file (finalized ones not pruned yet included).
+    pub fn len(&self) -> usize {
+        self.records.len()
+    }
+
+    /// Whether the file holds no block.
+    pub fn is_empty(&self) -> bool {
+        self.records.is_empty()
+    }
+
+    /// Bytes of the file.
+    pub fn bytes(&self) -> u64 {
+        self.end
+    }
+
+    /// Appends the block `digest` at `height` and syncs it, unless it is
+    /// in the file already: `Ok(true)` if it was written.
+    pub fn append(
+        &mut self,
+        digest: Digest,
+        height: u64,
+        encoded: &[u8],
+    ) -> Result<bool, ChainError> {
+        if self.contains(&digest) {
+            return Ok(false);
+        }
+        let len = 32 + encoded.len();
+        let mut record = Vec::with_capacity(len + 4);
+        record.extend_from_slice(&(len as u32).to_be_bytes());
+        record.extend_from_slice(&digest);
+        record.extend_from_slice(encoded);
+        if let Err(e) = self
+            .file
+            .write_all(&record)
+            .and_then(|()| self.file.sync_data())
+        {
+            // A part written: cut off so the next record is framed.
+            let _ = self.file.set_len(self.end);
+            return Err(self.io(e));
+        }
+        self.records.insert(
+            digest,
+            UnfinalizedRecord {
+                height,
+                offset: self.end,
+                len: len as u32,
+            },
+        );
+        self.end += record.len() as u64;
+        Ok(true)
+    }
+
+    /// Once the file holds more than its thresholds, rewrites it with only
+    /// the blocks above `finalized` (the last finalized height): written
+    /// to a temporary file, synced, renamed over the file. `Ok(true)` if
+    /// it was rewritten.
+    pub fn prune(&mut self, finalized: u64) -> Result<bool, ChainError> {
+        if self.records.len() <= self.prune_records && self.end <= self.prune_bytes {
+            return Ok(false);
+        }
+        let mut kept: Vec<(Digest, UnfinalizedRecord)> = self
+            .records
+            .iter()
+            .filter(|(_, r)| r.height > finalized)
+            .map(|(d, r)| (*d, *r))
+            .collect();
+        kept.sort_by_key(|(_, r)| r.offset);
+        let temporary = Self::temporary(&self.path);
+        let _ = std::fs::remove_file(&temporary);
+        // Opened to append: once renamed, it is the file appended to.
+        let mut out = OpenOptions::new()
+            .read(true)
+            .append(true)
+            .create_new(true)
+            .open(&temporary)
+            .map_err(|e| self.io(e))?;
+        let mut records = HashMap::with_capacity(kept.len());
+        let mut end = 0u64;
+        for (digest, record) in kept {
+            let mut bytes = vec![0u8; record.len as usize + 4];
+            self.file
+                .read_exact_at(&mut bytes, record.offset)
+                .map_err(|e| self.io(e))?;
+            out.write_all(&bytes).map_err(|e| self.io(e))?;
+            records.insert(
+                digest,
+                UnfinalizedRecord {
+                    offset: end,
+                    ..record
+                },
+            );
+            end += bytes.len() as u64;
+        }
+        out.sync_all().map_err(|e| self.io(e))?;
+        std::fs::rename(&temporary, &self.path).map_err(|e| self.io(e))?;
+        self.file = out;
+        self.records = records;
+        self.end = end;
+        self.set_thresholds();
+        // The rename itself made durable.
+        let dir = self
+            .path
+            .parent()
+            .filter(|dir| !dir.as_os_str().is_empty())
+            .unwrap_or(Path::new("."));
+        File::open(dir)
+            .and_then(|dir| dir.sync_all())
+            .map_err(|e| self.io(e))?;
+        Ok(true)
+    }
+}
+
 /// The ends of the epochs this node finished ([`crate::wire::EpochEnd`]),
 /// one file each, in the chain's directory. Each file holds the end's
 /// wire encoding (tag included), so it is read back with the same strict
@@ -472,5 +765,168 @@ mod tests {
             EpochEnds::open(dir.path(), 3),
             Err(ChainError::Corrupt(..))
         ));
+    }
+
+    fn stored_digests(stored: &[StoredBlock]) -> Vec<Digest> {
+        stored.iter().map(|(d, ..)| *d).collect()
+    }
+
+    #[test]
+    fn unfinalized_blocks_come_back_once_each_and_a_torn_tail_is_cut() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("unfinalized.blocks");
+        let (mut file, stored) = Unfinalized::open(&path).unwrap();
+        assert!(stored.is_empty() && file.is_empty());
+        let (a, ea) = block([7; 32], 1, 2);
+        let (b, eb) = block(a, 2, 0);
+        assert!(file.append(a, 1, &ea).unwrap());
+        assert!(file.append(b, 2, &eb).unwrap());
+        assert!(!file.append(a, 1, &ea).unwrap(), "a block is written once");
+        let whole = (ea.len() + eb.len() + 2 * 36) as u64;
+        assert_eq!(file.bytes(), whole);
+        assert_eq!(std::fs::metadata(&path).unwrap().len(), whole);
+        drop(file);
+        // A record torn by a crash in the middle of its write.
+        let mut raw = OpenOptions::new().append(true).open(&path).unwrap();
+        raw.write_all(&[0, 0, 0, 200, 1, 2, 3]).unwrap();
+        drop(raw);
+        let (mut file, stored) = Unfinalized::open(&path).unwrap();
+        assert_eq!(stored_digests(&stored), [a, b]);
+        assert_eq!(stored[0].2, ea);
+        assert_eq!(stored[1].1.height, 2);
+        assert_eq!(
+            std::fs::metadata(&path).unwrap().len(),
+            whole,
+            "torn tail cut"
+        );
+        assert!(file.contains(&a) && file.contains(&b));
+        // Written after the cut, read back after it.
+        let (c, ec) = block(b, 3, 1);
+        assert!(file.append(c, 3, &ec).unwrap());
+        drop(file);
+        let (_, stored) = Unfinalized::open(&path).unwrap();
+        assert_eq!(stored_digests(&stored), [a, b, c]);
+    }
+
+    #[test]
+    fn an_unfinalized_block_that_does_not_hash_to_its_digest_is_skipped() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("unfinalized.blocks");
+        let (mut file, _) = Unfinalized::open(&path).unwrap();
+        let (a, ea) = block([7; 32], 1, 2);
+        let (b, eb) = block(a, 2, 1);
+        let (c, ec) = block(b, 3, 0);
+        file.append(a, 1, &ea).unwrap();
+        file.append(b, 2, &eb).unwrap();
+        file.append(c, 3, &ec).unwrap();
+        drop(file);
+        // One byte of b's encoding changed on disk (its last byte).
+        let mut bytes = std::fs::read(&path).unwrap();
+        let at = 36 + ea.len() + 36 + eb.len() - 1;
+        bytes[at] ^= 0x01;
+        // And a record whose digest matches but whose bytes are no block.
+        let junk = b"no block at all".to_vec();
+        bytes.extend_from_slice(&((32 + junk.len()) as u32).to_be_bytes());
+        bytes.extend_from_slice(&Block::digest(&junk));
+        bytes.extend_from_slice(&junk);
+        std::fs::write(&path, &bytes).unwrap();
+        let (file, stored) = Unfinalized::open(&path).unwrap();
+        assert_eq!(
+            stored_digests(&stored),
+            [a, c],
+            "b and the junk are skipped"
+        );
+        assert!(!file.contains(&b));
+        assert_eq!(file.bytes(), bytes.len() as u64, "skipped, not cut");
+    }
+
+    #[test]
+    fn an_unfinalized_blocks_file_of_garbage_opens_without_a_block() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("unfinalized.blocks");
+        let mut seed = 0x2545_f491_4f6c_dd1du64;
+        for round in 0..64 {
+            let len = (round * 37) % 700;
+            let garbage: Vec<u8> = (0..len)
+                .map(|_| {
+                    seed ^= seed << 13;
+                    seed ^= seed >> 7;
+                    seed ^= seed << 17;
+                    seed as u8
+                })
+                .collect();
+            std::fs::write(&path, &garbage).unwrap();
+            let (mut file, stored) = Unfinalized::open(&path).unwrap();
+            assert!(stored.is_empty(), "round {round}");
+            // Still usable: what is written next comes back.
+            let (a, ea) = block([7; 32], 1, 1);
+            file.append(a, 1, &ea).unwrap();
+            drop(file);
+            let (_, stored) = Unfinalized::open(&path).unwrap();
+            assert_eq!(stored_digests(&stored), [a], "round {round}");
+        }
+        // A length no block has, then a whole record: cut from the length.
+        let (a, ea) = block([7; 32], 1, 1);
+        let mut bytes = u32::MAX.to_be_bytes().to_vec();
+        bytes.extend_from_slice(&((32 + ea.len()) as u32).to_be_bytes());
+        bytes.extend_from_slice(&a);
+        bytes.extend_from_slice(&ea);
+        std::fs::write(&path, &bytes).unwrap();
+        let (file, stored) = Unfinalized::open(&path).unwrap();
+        assert!(stored.is_empty());
+        assert_eq!(file.bytes(), 0);
+        assert_eq!(std::fs::metadata(&path).unwrap().len(), 0);
+    }
+
+    #[test]
+    fn unfinalized_blocks_are_pruned_past_the_limit_to_those_above_the_finalized_height() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("unfinalized.blocks");
+        let (mut file, _) = Unfinalized::open_with_limits(&path, 4, 1 << 20).unwrap();
+        let mut blocks = Vec::new();
+        let mut parent = [7; 32];
+        for height in 1..=6 {
+            let (digest, encoded) = block(parent, height, (height % 2) as usize);
+            parent = digest;
+            blocks.push((digest, encoded));
+        }
+        for (height, (digest, encoded)) in blocks.iter().enumerate().take(4) {
+            file.append(*digest, height as u64 + 1, encoded).unwrap();
+        }
+        assert!(!file.prune(2).unwrap(), "at the limit: not rewritten");
+        assert_eq!(file.len(), 4);
+        file.append(blocks[4].0, 5, &blocks[4].1).unwrap();
+        assert!(file.prune(2).unwrap(), "past the limit: rewritten");
+        assert_eq!(file.len(), 3, "heights 3 to 5 kept");
+        assert!(!file.contains(&blocks[0].0) && !file.contains(&blocks[1].0));
+        let kept: u64 = blocks[2..5].iter().map(|(_, e)| e.len() as u64 + 36).sum();
+        assert_eq!(std::fs::metadata(&path).unwrap().len(), kept);
+        assert!(!dir.path().join("unfinalized.blocks.tmp").exists());
+        // Appends after a prune land in the new file.
+        file.append(blocks[5].0, 6, &blocks[5].1).unwrap();
+        assert!(
+            !file.prune(5).unwrap(),
+            "four records: not past the limit again yet"
+        );
+        drop(file);
+        let (mut file, stored) = Unfinalized::open_with_limits(&path, 4, 1 << 20).unwrap();
+        let digests: Vec<Digest> = blocks[2..].iter().map(|(d, _)| *d).collect();
+        assert_eq!(stored_digests(&stored), digests);
+        // Everything at or below the finalized height goes; a block pruned
+        // away may be written again (it is then new to the file).
+        file.append(blocks[0].0, 1, &blocks[0].1).unwrap();
+        assert!(file.prune(6).unwrap());
+        assert!(file.is_empty());
+        assert_eq!(std::fs::metadata(&path).unwrap().len(), 0);
+        // A prune that keeps much raises the limit, so a file that stays
+        // large is not rewritten at every finalized block.
+        for (height, (digest, encoded)) in blocks.iter().enumerate() {
+            file.append(*digest, height as u64 + 1, encoded).unwrap();
+        }
+        assert!(file.prune(0).unwrap());
+        assert_eq!(file.len(), 6);
+        file.append(block([1; 32], 9, 0).0, 9, &block([1; 32], 9, 0).1)
+            .unwrap();
+        assert!(!file.prune(0).unwrap(), "7 records: under twice the 6 kept");
     }
 }

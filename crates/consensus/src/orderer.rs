@@ -43,6 +43,10 @@ const NAMESPACE_PREFIX: &[u8] = b"hygeia.consensus.v1\x00";
 /// wait until they reach the last appended block ([`crate::chain::Staging`]).
 pub const STAGING_FILE: &str = "catchup.blocks";
 
+/// The file, next to the finalized chain, of the blocks this node proposed
+/// or voted for that may not be finalized yet ([`crate::chain::Unfinalized`]).
+pub const UNFINALIZED_FILE: &str = "unfinalized.blocks";
+
 /// The consensus timers.
 #[derive(Debug, Clone, Copy)]
 pub struct Timeouts {
@@ -344,6 +348,10 @@ where
         &cfg.chain.with_file_name(STAGING_FILE),
         crate::chain::MAX_STAGED_BYTES,
     )?;
+    // Blocks this node proposed or voted for before it stopped: the next
+    // proposals may extend them, and every other node may have lost them.
+    let (unfinalized, proposed_or_voted) =
+        crate::chain::Unfinalized::open(&cfg.chain.with_file_name(UNFINALIZED_FILE))?;
     // The blocks whose entries are in the log, and those a crash kept out.
     let mut applied = 1u64;
     let mut tip = (genesis, 0u64);
@@ -418,6 +426,8 @@ where
             staging,
             tip_height,
             unapplied,
+            unfinalized,
+            proposed_or_voted,
             cosigner: cfg.cosigner,
             cosigned: cosigned.clone(),
             max_pending_txs: cfg.max_pending_txs,
