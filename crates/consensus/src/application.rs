@@ -907,10 +907,24 @@ impl<E: Spawner + Clock + CryptoRng, B: Blocker<PublicKey = PublicKey>> Actor<E,
                 }
                 let key = first.replay_key();
                 if self.pending_keys.contains(&key) {
-                    // A peer passed it on already: this node answers it.
                     let Some(pending) = self.mempool.iter_mut().find(|p| p.key == key) else {
                         return;
                     };
+                    // Only the same bytes take over a pending submission. The
+                    // signer's other transaction under this nonce, or a second
+                    // client of this node sending the same one, is a replay:
+                    // answering it with the pending one's receipt would
+                    // acknowledge bytes that are not its own, or leave the
+                    // first client without an answer.
+                    if pending.reply.is_some() || !same_transactions(&pending.txs, &txs) {
+                        drop(permit);
+                        let _ = reply.send(Err(SubmitError::Rejected(TxError::new(
+                            ErrorCode::Replay,
+                            "a transaction with this signer and nonce is already pending",
+                        ))));
+                        return;
+                    }
+                    // A peer passed it on already: this node answers it.
                     let from = pending.from.take();
                     pending.reply = Some(reply);
                     pending.permit = Some(permit);
@@ -2202,7 +2216,22 @@ impl<E: Spawner + Clock + CryptoRng, B: Blocker<PublicKey = PublicKey>> Actor<E,
         for pending in std::mem::take(&mut self.mempool) {
             if let Some(receipt) = answered.remove(&pending.key) {
                 self.forget(&pending);
-                pending.answer(Ok(receipt));
+                // The block holds the signer's other transaction under this
+                // nonce: this submission was not ordered, and never will be.
+                let own = pending.txs.len() == receipt.leaf_hashes.len()
+                    && pending
+                        .txs
+                        .iter()
+                        .zip(&receipt.leaf_hashes)
+                        .all(|(tx, hash)| tx.leaf_hash() == *hash);
+                pending.answer(if own {
+                    Ok(receipt)
+                } else {
+                    Err(SubmitError::Rejected(TxError::new(
+                        ErrorCode::Replay,
+                        "this nonce was already used by the signer",
+                    )))
+                });
             } else if pending
                 .txs
                 .iter()
@@ -2432,6 +2461,15 @@ fn forge_epoch_end(end: &mut wire::EpochEnd) {
 }
 
 /// Admits one submission (all or nothing) on `post`.
+/// Whether two submissions hold the same transactions, byte for byte.
+fn same_transactions(a: &[SignedTx], b: &[SignedTx]) -> bool {
+    a.len() == b.len()
+        && a
+            .iter()
+            .zip(b)
+            .all(|(x, y)| x.canonical_bytes() == y.canonical_bytes())
+}
+
 fn admit(post: &mut Post, txs: &[SignedTx]) -> Result<(), TxError> {
     let mut state = post.state.clone();
     let mut replay = post.replay.clone();

@@ -29,6 +29,7 @@ use crate::application::MAX_REMOTE_PENDING;
 use crate::{start, BftOrderer, Channels, Config, Idle, Proposing, Timeouts};
 
 mod idle;
+mod same_nonce;
 
 thread_local! {
     /// What the leaders of the nodes started on this thread do with
