@@ -2464,8 +2464,7 @@ fn forge_epoch_end(end: &mut wire::EpochEnd) {
 /// Whether two submissions hold the same transactions, byte for byte.
 fn same_transactions(a: &[SignedTx], b: &[SignedTx]) -> bool {
     a.len() == b.len()
-        && a
-            .iter()
+        && a.iter()
             .zip(b)
             .all(|(x, y)| x.canonical_bytes() == y.canonical_bytes())
 }

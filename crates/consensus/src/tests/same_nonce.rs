@@ -69,7 +69,11 @@ fn of_two_transactions_under_one_nonce_only_the_ordered_one_is_acknowledged() {
             );
             assert_identical(&nodes.iter().collect::<Vec<_>>());
             let entry = entries(&nodes[0]).pop().expect("an entry");
-            let acknowledged = if first.leaf_hash() == ordered[0] { &first } else { &second };
+            let acknowledged = if first.leaf_hash() == ordered[0] {
+                &first
+            } else {
+                &second
+            };
             assert_eq!(
                 entry,
                 acknowledged.canonical_bytes(),

@@ -579,6 +579,9 @@ pub async fn upload(State(node): State<Arc<Node>>, request: Request) -> Result<R
     let receipt = access::log(&node, &event, None, vec![record_tx])
         .await
         .map_err(log_error)?;
+    if media_type == hygeia_fhir::FHIR_JSON {
+        index_for_fhir(&node, &commitment).await;
+    }
     Ok((
         StatusCode::CREATED,
         Json(json!({
@@ -590,6 +593,34 @@ pub async fn upload(State(node): State<Arc<Node>>, request: Request) -> Result<R
         })),
     )
         .into_response())
+}
+
+/// Makes a record uploaded with the FHIR media type readable and
+/// searchable through the FHIR API at once, as the start-up repair would
+/// make it at the next start, under the same rule (it must be a valid
+/// resource of its type, and may not take the place of another patient's
+/// or another node's resource: `fhir_store::from_vault`). A record that is
+/// not indexed is still served by `GET /v1/records/{id}`.
+async fn index_for_fhir(node: &Arc<Node>, commitment: &str) {
+    let (custody, fhir, commitment) = (
+        node.custody.clone(),
+        node.fhir.clone(),
+        commitment.to_owned(),
+    );
+    let committed = node.state.read().state.clone();
+    let indexed = tokio::task::spawn_blocking(move || {
+        crate::fhir_store::index_received(&fhir.store, &custody, &committed.records, &commitment)
+    })
+    .await;
+    match indexed {
+        Ok(Ok(_)) => {}
+        Ok(Err(e)) => {
+            tracing::error!(error = %e, "an uploaded FHIR record could not be indexed; indexed at the next start")
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "an uploaded FHIR record could not be indexed; indexed at the next start")
+        }
+    }
 }
 
 /// Whom a new record's data key is wrapped for besides the node: the key

@@ -10,7 +10,7 @@ use hygeia_identity::Keypair;
 use hygeia_vault::WrappedKey;
 use serde_json::json;
 
-use super::{did, now, signature_headers, Net, CLINIC};
+use super::{did, now, observation, signature_headers, Net, CLINIC};
 use crate::custody::replica::{author_key, Replica, ReplicaAnswer, ReplicaError};
 use crate::custody::{Custody, RecordMeta};
 use crate::follower::{destroy_unentitled, Copies};
@@ -716,4 +716,74 @@ async fn the_bytes_of_one_replicated_4_kib_record() {
             &parsed,
         )
         .unwrap();
+}
+
+/// A FHIR resource uploaded through `/v1/records` with the FHIR media type
+/// is read and searched through the FHIR API at once (it used to be
+/// indexed only by the repair of the next start), under the repair's rule:
+/// another patient's upload under the same id does not take its place.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_fhir_resource_uploaded_as_a_record_is_indexed_at_once_and_only_for_its_patient() {
+    let (net, cast) = Net::network().await;
+    let store = &net.node.fhir.store;
+    let mut resource = observation("p", "4548-4", 6.1);
+    resource["id"] = json!("up-1");
+    resource["meta"] = json!({"versionId": "1"});
+    let first = net
+        .upload(
+            &cast.patient,
+            &did(&cast.patient),
+            "lab",
+            resource.to_string().as_bytes(),
+        )
+        .await;
+    assert_eq!(first.status, 201, "{}", first.text());
+    let first = first.json()["record"].as_str().unwrap().to_owned();
+    let current = store.current("Observation/up-1").expect("indexed at once");
+    assert_eq!(current.latest.commitment, first);
+    assert_eq!(current.latest.patient, did(&cast.patient).as_str());
+
+    // Someone else, as their own patient, under the same id and a higher
+    // version: kept as their record, not indexed in the resource's place.
+    let other = Keypair::generate();
+    resource["meta"] = json!({"versionId": "2"});
+    let theirs = net
+        .upload(&other, &did(&other), "lab", resource.to_string().as_bytes())
+        .await;
+    assert_eq!(theirs.status, 201, "{}", theirs.text());
+    let theirs = theirs.json()["record"].as_str().unwrap().to_owned();
+    assert_eq!(
+        store.current("Observation/up-1").unwrap().latest.commitment,
+        first
+    );
+    assert!(!store.knows(&theirs));
+
+    // The patient's own next version becomes the current one.
+    resource["meta"] = json!({"versionId": "3"});
+    let next = net
+        .upload(
+            &cast.patient,
+            &did(&cast.patient),
+            "lab",
+            resource.to_string().as_bytes(),
+        )
+        .await;
+    assert_eq!(next.status, 201, "{}", next.text());
+    let next = next.json()["record"].as_str().unwrap().to_owned();
+    let current = store.current("Observation/up-1").unwrap();
+    assert_eq!(
+        (current.latest.commitment, current.latest.version),
+        (next, 3)
+    );
+    // A body that is not a valid resource is a record, not a FHIR resource.
+    let invalid = net
+        .upload(
+            &cast.patient,
+            &did(&cast.patient),
+            "lab",
+            br#"{"resourceType":"Observation","id":"up-2"}"#,
+        )
+        .await;
+    assert_eq!(invalid.status, 201, "{}", invalid.text());
+    assert!(store.current("Observation/up-2").is_none());
 }
