@@ -101,7 +101,7 @@ pub fn spawn(node: Arc<Node>) -> Option<tokio::task::JoinHandle<()>> {
         })
         .collect();
     if holders.is_empty() {
-        tracing::warn!(target: "hygeia::replication", "the peers file names no other node's api URL: this node pulls no record");
+        tracing::warn!(target: "hygeia::replication", "the peers file names no other node's api URL: this node pulls only from nodes the validator set names one for");
     }
     let http = match reqwest::Client::builder()
         .connect_timeout(Duration::from_secs(5))
@@ -259,6 +259,25 @@ impl Wanted {
             running: false,
         }
     }
+}
+
+/// Where `holder`'s HTTP API answers: the peers file's URL (`holders`), or
+/// else the one the current validator set names for it (a node that
+/// joined after the genesis is in no founder's peers file).
+fn api_of(holders: &HashMap<String, String>, node: &Node, holder: &str) -> Option<String> {
+    if let Some(api) = holders.get(holder) {
+        return Some(api.clone());
+    }
+    let committed = node.state.read();
+    let named = committed
+        .state
+        .network
+        .validators()
+        .iter()
+        .find(|v| v.key == holder)?
+        .api
+        .as_deref()?;
+    Some(named.trim_end_matches('/').to_owned())
 }
 
 struct Follower {
@@ -595,8 +614,8 @@ impl Follower {
                 self.forget(&record);
                 continue;
             };
-            let Some(api) = self.holders.get(&wanted.holder).cloned() else {
-                tracing::warn!(target: "hygeia::replication", record = %record, holder = %wanted.holder, "the peers file gives no api URL for the record's holder");
+            let Some(api) = api_of(&self.holders, &self.node, &wanted.holder) else {
+                tracing::warn!(target: "hygeia::replication", record = %record, holder = %wanted.holder, "neither the peers file nor the validator set gives an api URL for the record's holder");
                 wanted.attempts += 1;
                 wanted.due = now + self.limits.max_wait;
                 continue;
@@ -1023,6 +1042,47 @@ mod tests {
             &mut touched,
         );
         assert!(touched.everything);
+    }
+
+    /// A holder in no peers file is pulled from at the URL the validator
+    /// set names for it; a peers file's URL comes first.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_holder_the_peers_file_does_not_name_is_found_in_the_validator_set() {
+        use crate::api::tests::did;
+        let (net, _cast) = crate::api::tests::Net::network().await;
+        let joiner = Keypair::generate();
+        let (me, joiner_did) = (net.node.node_did.clone(), did(&joiner).to_string());
+        assert_eq!(api_of(&HashMap::new(), &net.node, &joiner_did), None);
+        net.submit_ok(
+            &net.governance,
+            "network.custodian",
+            serde_json::json!({"op": "add", "key": joiner_did}),
+        )
+        .await;
+        net.submit_ok(
+            &net.governance,
+            "network.validators",
+            serde_json::json!({"epoch": 1, "validators": [
+                {"key": me, "address": "127.0.0.1:7201"},
+                {"key": joiner_did, "address": "127.0.0.1:7205", "api": "http://127.0.0.1:7215/"},
+            ]}),
+        )
+        .await;
+        assert_eq!(
+            api_of(&HashMap::new(), &net.node, &joiner_did).as_deref(),
+            Some("http://127.0.0.1:7215")
+        );
+        // Named without a URL, or not named at all: none.
+        assert_eq!(api_of(&HashMap::new(), &net.node, &me), None);
+        assert_eq!(
+            api_of(&HashMap::new(), &net.node, "did:key:z6Mkother"),
+            None
+        );
+        let peers_file = HashMap::from([(joiner_did.clone(), "http://10.0.0.5:7215".to_owned())]);
+        assert_eq!(
+            api_of(&peers_file, &net.node, &joiner_did).as_deref(),
+            Some("http://10.0.0.5:7215")
+        );
     }
 
     fn follower(net: &crate::api::tests::Net) -> Follower {

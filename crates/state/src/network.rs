@@ -179,7 +179,16 @@ pub struct Validator {
     pub key: String,
     /// Where its peers dial it: `ip:port`.
     pub address: String,
+    /// Where the other organizations' nodes pull the records it holds
+    /// (its HTTP API, `http://` or `https://`), so that a node which joined
+    /// after the genesis is found by the founders' replication followers
+    /// too (docs/network.md, "Which node is an organization's").
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub api: Option<String>,
 }
+
+/// The most a validator's `api` URL may hold.
+pub const MAX_API_URL: usize = 255;
 
 /// The stateless check of a `network.validators` body.
 pub fn check_validators(body: &serde_json::Value) -> Result<(), String> {
@@ -198,8 +207,33 @@ fn check_validators_body(b: &NetworkValidators) -> Result<(), String> {
                     validator.address
                 )
             })?;
+        if let Some(api) = &validator.api {
+            check_api_url(api)?;
+        }
     }
     Ok(())
+}
+
+/// An HTTP API's base URL: `http://` or `https://`, a host, at most
+/// [`MAX_API_URL`] visible ASCII characters, no query or fragment.
+fn check_api_url(api: &str) -> Result<(), String> {
+    let rest = api
+        .strip_prefix("http://")
+        .or_else(|| api.strip_prefix("https://"));
+    let ok = rest.is_some_and(|rest| {
+        !rest.is_empty()
+            && !rest.starts_with('/')
+            && !rest.contains(['?', '#', '@'])
+            && api.len() <= MAX_API_URL
+            && api.bytes().all(|b| b.is_ascii_graphic())
+    });
+    if ok {
+        Ok(())
+    } else {
+        Err(format!(
+            "validators[].api must be an http:// or https:// base URL of at most {MAX_API_URL} characters, not {api:?}"
+        ))
+    }
 }
 
 /// Which rules an entry is judged by.
@@ -531,10 +565,12 @@ impl TxBody for NetworkValidators {
                 Validator {
                     key: example_did(2),
                     address: "192.0.2.1:9101".into(),
+                    api: Some("https://node.org2.example".into()),
                 },
                 Validator {
                     key: example_did(3),
                     address: "192.0.2.2:9101".into(),
+                    api: None,
                 },
             ],
         }

@@ -88,7 +88,8 @@ pub struct JoinArgs {
     #[arg(long, value_name = "IP:PORT")]
     pub p2p: SocketAddr,
     /// The URL of this node's HTTP API as the other nodes reach it
-    /// (written into its peers.json).
+    /// (written into its peers.json; governance names it in the validator
+    /// set too, so the founders' nodes find it).
     #[arg(long, value_name = "URL")]
     pub api: Option<String>,
 }
@@ -126,10 +127,18 @@ pub struct ValidatorsArgs {
     /// The epoch the set is for. Default: the node's current epoch plus one.
     #[arg(long)]
     pub epoch: Option<u64>,
-    /// One validator of the next epoch: its node's did:key and the p2p
-    /// address its peers dial, DID@IP:PORT (a node's did:key is
-    /// `hygeia key did --key DATA_DIR/node.key`). Repeat for each.
-    #[arg(long = "validator", required = true, value_name = "DID@IP:PORT")]
+    /// One validator of the next epoch: its node's did:key, the p2p
+    /// address its peers dial and, optionally, its HTTP API's URL, which
+    /// the other organizations' nodes pull its records from:
+    /// DID@IP:PORT[@HTTP_URL] (a node's did:key is
+    /// `hygeia key did --key DATA_DIR/node.key`). Repeat for each. A node
+    /// that joined after the genesis should name its URL: the founders'
+    /// peers files do not know it.
+    #[arg(
+        long = "validator",
+        required = true,
+        value_name = "DID@IP:PORT[@HTTP_URL]"
+    )]
     pub validators: Vec<String>,
 }
 
@@ -201,8 +210,9 @@ fn join(args: JoinArgs) -> anyhow::Result<ExitCode> {
         genesis: &genesis,
         founders: &founders,
         p2p: args.p2p,
-        api: args.api,
+        api: args.api.clone(),
     })?;
+    let api = args.api.as_deref();
     let dir = args.data_dir.display();
     println!("network {} ({})", joined.network, args.network_id);
     println!("node key {}", joined.did);
@@ -213,9 +223,10 @@ fn join(args: JoinArgs) -> anyhow::Result<ExitCode> {
         args.p2p
     );
     println!(
-        "next: governance adds it (hygeia network custodian --add {did}) and names it          (hygeia network validators ... --validator {did}@{p2p}); then start it with          hygeia serve --data-dir {dir} --peers {dir}/{peers} --listen HTTP_ADDRESS",
+        "next: governance adds it (hygeia network custodian --add {did}) and names it          (hygeia network validators ... --validator {did}@{p2p}{api}); then start it with          hygeia serve --data-dir {dir} --peers {dir}/{peers} --listen HTTP_ADDRESS",
         did = joined.did,
         p2p = args.p2p,
+        api = api.map(|api| format!("@{api}")).unwrap_or_default(),
         peers = hygeia_node::config::PEERS_FILE,
     );
     Ok(ExitCode::SUCCESS)
@@ -338,17 +349,40 @@ fn validators(args: ValidatorsArgs) -> anyhow::Result<ExitCode> {
     super::tx::submit(&args.node, raw)
 }
 
-/// Parses `DID@IP:PORT` into a `network.validators` member.
+/// Parses `DID@IP:PORT[@HTTP_URL]` into a `network.validators` member.
 fn parse_validator(validator: &str) -> anyhow::Result<serde_json::Value> {
-    let (did, address) = validator
-        .rsplit_once('@')
-        .with_context(|| format!("--validator {validator}: expected DID@IP:PORT"))?;
+    let (did, rest) = validator
+        .split_once('@')
+        .with_context(|| format!("--validator {validator}: expected DID@IP:PORT[@HTTP_URL]"))?;
+    let (address, api) = match rest.split_once('@') {
+        Some((address, api)) => (address, Some(api)),
+        None => (rest, None),
+    };
     hygeia_identity::Did::parse_cached(did)
         .map_err(|e| anyhow::anyhow!("--validator {validator}: {did} is not a did:key: {e}"))?;
     let address: SocketAddr = address.parse().with_context(|| {
         format!("--validator {validator}: {address} is not an IP address and port")
     })?;
-    Ok(serde_json::json!({"key": did, "address": address.to_string()}))
+    let mut member = serde_json::json!({"key": did, "address": address.to_string()});
+    if let Some(api) = api {
+        member["api"] = parse_api_url(api, &format!("--validator {validator}"))?.into();
+    }
+    Ok(member)
+}
+
+/// A node's HTTP API base URL: a scheme, a host and a port, no path.
+fn parse_api_url(url: &str, what: &str) -> anyhow::Result<String> {
+    let parsed = reqwest::Url::parse(url).with_context(|| format!("{what}: {url} is not a URL"))?;
+    anyhow::ensure!(
+        matches!(parsed.scheme(), "http" | "https")
+            && parsed.host_str().is_some()
+            && parsed.query().is_none()
+            && parsed.fragment().is_none()
+            && parsed.username().is_empty()
+            && matches!(parsed.path(), "" | "/"),
+        "{what}: the HTTP URL is a scheme, a host and a port, like http://127.0.0.1:9011"
+    );
+    Ok(url.trim_end_matches('/').to_owned())
 }
 
 /// Parses `DATA_DIR@P2P_ADDRESS[@HTTP_URL]` arguments.
@@ -374,19 +408,7 @@ fn parse_node(node: &str) -> anyhow::Result<InitNode> {
         .parse()
         .with_context(|| format!("--node {node}: {address} is not an IP address and port"))?;
     let api = api
-        .map(|url| {
-            let parsed = reqwest::Url::parse(url)
-                .with_context(|| format!("--node {node}: {url} is not a URL"))?;
-            anyhow::ensure!(
-                parsed.host_str().is_some()
-                    && parsed.query().is_none()
-                    && parsed.fragment().is_none()
-                    && parsed.username().is_empty()
-                    && matches!(parsed.path(), "" | "/"),
-                "--node {node}: the HTTP URL is a scheme, a host and a port, like http://127.0.0.1:9011"
-            );
-            Ok(url.trim_end_matches('/').to_owned())
-        })
+        .map(|url| parse_api_url(url, &format!("--node {node}")))
         .transpose()?;
     anyhow::ensure!(
         !dir.is_empty(),
@@ -411,7 +433,16 @@ mod tests {
             member,
             serde_json::json!({"key": did, "address": "127.0.0.1:7201"})
         );
+        let member =
+            parse_validator(&format!("{did}@127.0.0.1:7201@http://127.0.0.1:7211/")).unwrap();
+        assert_eq!(
+            member,
+            serde_json::json!({"key": did, "address": "127.0.0.1:7201", "api": "http://127.0.0.1:7211"})
+        );
         for bad in [
+            format!("{did}@127.0.0.1:7201@ftp://127.0.0.1:7211"),
+            format!("{did}@127.0.0.1:7201@http://127.0.0.1:7211/path"),
+            format!("{did}@127.0.0.1:7201@"),
             did.clone(),
             format!("{did}@localhost:7201"),
             format!("{did}@127.0.0.1"),

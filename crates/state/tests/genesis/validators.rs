@@ -136,12 +136,42 @@ fn malformed_validator_bodies_are_refused_at_parse() {
         json!({"epoch": 1, "validators": [{"key": did(&key(1))}]}),
         json!({"epoch": -1, "validators": [member(&key(1), 1)]}),
         json!({"epoch": 1, "validators": [member(&key(1), 1)], "extra": true}),
+        with_api(&key(1), "ftp://node.example"),
+        with_api(&key(1), "http://"),
+        with_api(&key(1), "http:///path"),
+        with_api(&key(1), "https://node.example/?q=1"),
+        with_api(&key(1), "https://node.example/#f"),
+        with_api(&key(1), "https://user@node.example"),
+        with_api(&key(1), "https://node .example"),
+        with_api(&key(1), &format!("https://{}.example", "a".repeat(250))),
+        json!({"epoch": 1, "validators": [{"key": did(&key(1)), "address": "127.0.0.1:1", "api": 7}]}),
     ] {
         assert!(
             tx(&governance, NETWORK_VALIDATORS, "v", body.clone()).is_err(),
             "{body}"
         );
     }
+}
+
+fn with_api(k: &Keypair, api: &str) -> Value {
+    json!({"epoch": 1, "validators": [{"key": did(k), "address": "127.0.0.1:9101", "api": api}]})
+}
+
+/// A validator may name where its HTTP API answers: the set keeps it, so
+/// nodes that did not found the network with it find it from the log.
+#[test]
+fn a_validator_may_name_its_api_url() {
+    let mut state = four();
+    let mut first = member(&key(1), 9101);
+    first["api"] = json!("https://node1.example:8443");
+    let set = json!({"epoch": 1, "validators": [first, member(&key(3), 9102)]});
+    state.apply(1, &validators_tx(&key(2), "v1", set)).unwrap();
+    let validators = state.network.validators();
+    assert_eq!(
+        validators[0].api.as_deref(),
+        Some("https://node1.example:8443")
+    );
+    assert_eq!(validators[1].api, None);
 }
 
 /// A replay of the same log reaches the same epoch and set.
