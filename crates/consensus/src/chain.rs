@@ -47,6 +47,16 @@ pub enum ChainError {
     StagingFull(u64),
 }
 
+/// The record at `offset` of bytes framed as the chain file is (a 4-byte
+/// big-endian length, then that many bytes): `None` when the length is
+/// torn; its length and `None` when the record is.
+pub fn frame_at(bytes: &[u8], offset: usize) -> Option<(usize, Option<&[u8]>)> {
+    let len = bytes.get(offset..offset.checked_add(4)?)?;
+    let len = u32::from_be_bytes([len[0], len[1], len[2], len[3]]) as usize;
+    let start = offset + 4;
+    Some((len, bytes.get(start..start.checked_add(len)?)))
+}
+
 /// The finalized blocks of this node, on disk, indexed by digest.
 pub struct Chain {
     path: PathBuf,
@@ -81,10 +91,9 @@ impl Chain {
         let mut offset = 0usize;
         let mut parent = genesis;
         while offset < bytes.len() {
-            let Some(len) = bytes.get(offset..offset + 4) else {
+            let Some((len, encoded)) = frame_at(&bytes, offset) else {
                 break; // torn length
             };
-            let len = u32::from_be_bytes([len[0], len[1], len[2], len[3]]) as usize;
             let start = offset + 4;
             if len > MAX_BLOCK_BYTES {
                 return Err(ChainError::Corrupt(
@@ -92,7 +101,7 @@ impl Chain {
                     format!("record at {offset} is {len} bytes"),
                 ));
             }
-            let Some(encoded) = bytes.get(start..start + len) else {
+            let Some(encoded) = encoded else {
                 break; // torn record
             };
             let block = Block::decode(encoded).map_err(|e| {
@@ -368,17 +377,16 @@ impl Unfinalized {
         let mut blocks = Vec::new();
         let mut offset = 0usize;
         while offset < content.len() {
-            let Some(len) = content.get(offset..offset + 4) else {
+            let Some((len, record)) = frame_at(&content, offset) else {
                 break; // torn length
             };
-            let len = u32::from_be_bytes([len[0], len[1], len[2], len[3]]) as usize;
             if !(32..=MAX_BLOCK_BYTES + 32).contains(&len) {
                 // Nothing after it can be framed.
                 tracing::warn!(path = %path.display(), at = offset, len, "a record of the unfinalized blocks has a length no block has: cutting it off with what follows");
                 break;
             }
             let start = offset + 4;
-            let Some(record) = content.get(start..start + len) else {
+            let Some(record) = record else {
                 break; // torn record
             };
             let (digest, encoded) = record.split_at(32);

@@ -78,6 +78,8 @@ pub const NODE_KEY_FILE: &str = "node.key";
 /// consensus engine's journal.
 pub const PEERS_FILE: &str = "peers.json";
 pub const CONSENSUS_DIR: &str = "consensus";
+/// The finalized chain, in [`CONSENSUS_DIR`] (`hygeia_consensus::chain`).
+pub const CHAIN_FILE: &str = "finalized.blocks";
 /// The SMART clients the operator registered (docs/smart.md), read at
 /// start; absent means none.
 pub const SMART_CLIENTS_FILE: &str = "smart-clients.json";

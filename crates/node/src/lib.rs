@@ -3,6 +3,7 @@
 
 pub mod access;
 pub mod api;
+pub mod catch_up;
 pub mod config;
 pub mod custody;
 pub mod disk_report;

@@ -433,7 +433,7 @@ fn start_bft(
             timeouts,
             max_block_txs: hygeia_consensus::block::MAX_BLOCK_TXS,
             proposing: hygeia_consensus::Proposing::Honest,
-            chain: consensus.join("finalized.blocks"),
+            chain: consensus.join(crate::config::CHAIN_FILE),
             // An idle network stores no empty blocks: a leader with
             // nothing to order takes a submission for its whole view, then
             // lets the view be nullified (docs/network.md, "An idle

@@ -9,9 +9,9 @@
 //! [`hygeia_state::snapshot`]'s; what they protect against is in
 //! `docs/threat-model.md` ("State snapshots").
 //!
-//! Policy: after each durable batch the writer looks at how far the
-//! committed state is past the newest snapshot; at `snapshot_every`
-//! entries or more, it copies the committed state (a clone under the
+//! Policy: after each durable batch the writer looks at whether the
+//! committed state crossed a multiple of `snapshot_every` entries since
+//! the newest snapshot; if so, it copies the committed state (a clone under the
 //! readers' lock, on the writer thread) and hands the copy to a background
 //! thread that encodes, signs and writes it. If that thread is still busy
 //! with the previous one, the writer does not wait: it tries again after
@@ -271,10 +271,17 @@ impl SnapshottingWriter {
         self
     }
 
-    /// Hands a copy of the committed state to the worker if it is
-    /// `every` entries past the last one, and the worker is idle.
+    /// Hands a copy of the committed state to the worker if it crossed a
+    /// multiple of `every` entries since the last one, and the worker is
+    /// idle.
+    ///
+    /// Crossing a multiple, rather than being `every` past the last
+    /// snapshot: nodes ordering one log commit at the same block
+    /// boundaries, so they snapshot at the same sizes whatever their
+    /// history of restarts, and a node catching up can find enough of them
+    /// vouching for one state (`crate::catch_up`).
     fn maybe_snapshot(&mut self) {
-        if self.every == 0 || self.covered < self.requested.saturating_add(self.every) {
+        if self.every == 0 || self.covered / self.every <= self.requested / self.every {
             return;
         }
         let Some((send, _)) = &self.worker else {

@@ -1,7 +1,8 @@
 //! `hygeia network`: a multi-organization network's genesis (`init`), an
-//! organization's node joining it later (`join`), and governance's changes
+//! organization's node joining it later (`join`), governance's changes
 //! of its custodian set (`custodian`) and of its validator set at an epoch
-//! (`validators`).
+//! (`validators`), and a stopped node's catch-up from a state snapshot its
+//! peers vouch for (`catch-up`).
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -65,6 +66,35 @@ pub enum NetworkCommand {
     /// A key added here orders the log only once `hygeia network
     /// validators` names it for an epoch.
     Custodian(CustodianArgs),
+    /// Catch a stopped node that was down for long up to the newest state
+    /// snapshot its peers vouch for, instead of executing every block it
+    /// missed (docs/network.md, "Catch-up from a state snapshot"); then
+    /// start it with `hygeia serve` as before, which catches up the rest
+    /// block by block.
+    ///
+    /// It asks every peer (peers.json, and the API URLs the validator set
+    /// names) for the heads of the state snapshots it keeps, and takes the
+    /// newest size for which at least f + 1 of the n validators this
+    /// node's log names signed the same log root and state digest. It
+    /// fetches the finalized chain from this node's last block to that
+    /// size and the snapshot from one of them, and checks that the blocks
+    /// link, that their entries make that root and that the snapshot has
+    /// that digest, before writing anything. Each node writes a snapshot
+    /// when its log crosses a multiple of `serve --snapshot-every`, so the
+    /// network's nodes must use the same interval.
+    ///
+    /// Refused: catch_up.data_dir (not a stopped network node's
+    /// directory), catch_up.no_quorum (no size enough validators vouch for
+    /// past this log), catch_up.peer_answer (a peer's chain or snapshot
+    /// does not check), catch_up.write.
+    CatchUp(CatchUpArgs),
+}
+
+#[derive(Args)]
+pub struct CatchUpArgs {
+    /// The stopped node's data directory.
+    #[arg(long)]
+    pub data_dir: PathBuf,
 }
 
 #[derive(Args)]
@@ -188,6 +218,7 @@ pub fn run(command: NetworkCommand) -> anyhow::Result<ExitCode> {
         NetworkCommand::Validators(args) => validators(args),
         NetworkCommand::Join(args) => join(args),
         NetworkCommand::Custodian(args) => custodian(args),
+        NetworkCommand::CatchUp(args) => catch_up(args),
     }
 }
 
@@ -228,6 +259,112 @@ fn join(args: JoinArgs) -> anyhow::Result<ExitCode> {
         p2p = args.p2p,
         api = api.map(|api| format!("@{api}")).unwrap_or_default(),
         peers = hygeia_node::config::PEERS_FILE,
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Most bytes of a peer's list of snapshot heads.
+const MAX_HEADS_BYTES: u64 = 1 << 20;
+/// Most bytes of a state snapshot fetched whole.
+const MAX_SNAPSHOT_BYTES: u64 = 8 << 30;
+
+/// A peer's answers over HTTP, for `network catch-up`.
+struct HttpSource(reqwest::blocking::Client);
+
+impl HttpSource {
+    fn get(&self, url: &str, limit: u64) -> Result<Vec<u8>, String> {
+        use std::io::Read;
+        let response = self.0.get(url).send().map_err(|e| format!("{url}: {e}"))?;
+        if !response.status().is_success() {
+            return Err(format!("{url} answered {}", response.status()));
+        }
+        let mut body = Vec::new();
+        response
+            .take(limit + 1)
+            .read_to_end(&mut body)
+            .map_err(|e| format!("{url}: {e}"))?;
+        if body.len() as u64 > limit {
+            return Err(format!("{url} answered more than {limit} bytes"));
+        }
+        Ok(body)
+    }
+}
+
+impl hygeia_node::catch_up::Source for HttpSource {
+    fn snapshot_heads(&self, api: &str) -> Result<Vec<String>, String> {
+        let url = format!("{api}/v1/network/snapshots");
+        let body: serde_json::Value = serde_json::from_slice(&self.get(&url, MAX_HEADS_BYTES)?)
+            .map_err(|e| format!("{url}: not JSON: {e}"))?;
+        Ok(body["snapshots"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|s| s["head"].as_str().map(str::to_owned))
+            .collect())
+    }
+
+    fn snapshot(&self, api: &str, size: u64) -> Result<Vec<u8>, String> {
+        self.get(
+            &format!("{api}/v1/network/snapshots/{size}"),
+            MAX_SNAPSHOT_BYTES,
+        )
+    }
+
+    fn chain(&self, api: &str, offset: u64) -> Result<Vec<u8>, String> {
+        self.get(
+            &format!("{api}/v1/network/chain?offset={offset}"),
+            hygeia_node::api::CHAIN_PAGE,
+        )
+    }
+}
+
+fn catch_up(args: CatchUpArgs) -> anyhow::Result<ExitCode> {
+    use hygeia_node::catch_up::Progress;
+    let client = reqwest::blocking::Client::builder()
+        .connect_timeout(std::time::Duration::from_secs(10))
+        .timeout(std::time::Duration::from_secs(600))
+        .build()?;
+    let mut last_shown = std::time::Instant::now();
+    let installed = hygeia_node::catch_up::catch_up(
+        &args.data_dir,
+        &HttpSource(client),
+        &mut |progress| {
+            match progress {
+            Progress::Heads { peers } => {
+                eprintln!("asking {peers} peers for the state snapshots they keep")
+            }
+            Progress::Chosen {
+                size,
+                vouched_by,
+                needed,
+            } => eprintln!(
+                "the state at {size} entries is vouched for by {vouched_by} validators ({needed} needed)"
+            ),
+            Progress::Chain { entries, of } => {
+                if last_shown.elapsed() >= std::time::Duration::from_secs(1) || entries == of {
+                    eprintln!("finalized chain: {entries} of {of} entries");
+                    last_shown = std::time::Instant::now();
+                }
+            }
+            Progress::Snapshot { bytes } => eprintln!("state snapshot: {bytes} bytes, checked"),
+            Progress::Writing => eprintln!("writing the chain, the log and the snapshot"),
+            Progress::Note(note) => eprintln!("note: {note}"),
+        }
+        },
+    )?;
+    println!(
+        "caught up from {} to {} entries ({} blocks), the state vouched for by {} validators, fetched from {}",
+        installed.from_size,
+        installed.size,
+        installed.blocks,
+        installed.vouched_by.len(),
+        installed.fetched_from
+    );
+    println!(
+        "next: hygeia serve --data-dir {} --peers {}/{} ... catches up the rest block by block",
+        args.data_dir.display(),
+        args.data_dir.display(),
+        hygeia_node::config::PEERS_FILE
     );
     Ok(ExitCode::SUCCESS)
 }

@@ -191,6 +191,127 @@ fn four_nodes_order_one_log_and_a_killed_node_catches_up() {
     }
 }
 
+fn start_snapshotting(dir: &Path, every: u64) -> NodeProcess {
+    let peers = dir.join("peers.json");
+    let every = every.to_string();
+    NodeProcess::start_with(
+        dir,
+        &[
+            "--peers",
+            peers.to_str().expect("utf-8 path"),
+            "--snapshot-every",
+            &every,
+        ],
+    )
+}
+
+/// The sizes of the state snapshots `node` serves the heads of.
+fn snapshot_sizes(node: &NodeProcess) -> Vec<u64> {
+    let listed: serde_json::Value = node
+        .get("/v1/network/snapshots")
+        .json()
+        .expect("snapshot heads");
+    listed["snapshots"]
+        .as_array()
+        .expect("a list")
+        .iter()
+        .map(|s| s["size"].as_u64().expect("size"))
+        .collect()
+}
+
+/// A node down while the others ordered past two snapshot intervals
+/// catches up with `hygeia network catch-up` from the state its peers
+/// vouch for (the blocks and entries to it, not executed), then block by
+/// block after `serve`: the same log, and it votes again. A catch-up of a
+/// running node, or with nothing newer vouched for, is refused with its
+/// code.
+#[test]
+fn a_node_down_for_long_catches_up_from_a_state_snapshot_its_peers_vouch_for() {
+    let root = tempfile::tempdir().expect("tempdir");
+    let p2p = free_addresses(4);
+    let dirs = init(root.path(), &p2p);
+    let handles: Vec<_> = dirs
+        .iter()
+        .cloned()
+        .map(|dir| std::thread::spawn(move || start_snapshotting(&dir, 10)))
+        .collect();
+    let mut nodes: Vec<NodeProcess> = handles
+        .into_iter()
+        .map(|h| h.join().expect("node started"))
+        .collect();
+    nodes[3].kill();
+    let key = Keypair::generate();
+    for i in 0..6 {
+        let batch: Vec<Vec<u8>> = (0..5)
+            .map(|j| attest(&key, &format!("s-{i}-{j}")))
+            .collect();
+        submit(&nodes[i % 3], &batch);
+    }
+    let live: Vec<&NodeProcess> = nodes[..3].iter().collect();
+    let roots = roots_at(&live, 31);
+    // Blocks of one submission each end at 6, 11, ..., 31: every live node
+    // snapshots at 11, 21 and 31, where its log crosses 10, 20 and 30.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !live.iter().all(|n| snapshot_sizes(n).contains(&31)) {
+        assert!(Instant::now() < deadline, "no snapshot of 31 entries");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    // The peers file names where the others' APIs answer.
+    let peers_path = dirs[3].join("peers.json");
+    let mut peers: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&peers_path).unwrap()).unwrap();
+    for (peer, node) in peers["peers"]
+        .as_array_mut()
+        .unwrap()
+        .iter_mut()
+        .zip(&nodes)
+    {
+        peer["api"] = serde_json::json!(node.url);
+    }
+    std::fs::write(&peers_path, peers.to_string()).unwrap();
+
+    let data_dir = dirs[3].to_str().unwrap();
+    let out = hygeia(&["network", "catch-up", "--data-dir", data_dir]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "catch-up: {stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        stdout.contains("caught up from 1 to 31 entries"),
+        "{stdout}"
+    );
+    // Nothing newer than what it holds now.
+    let again = hygeia(&["network", "catch-up", "--data-dir", data_dir]);
+    assert!(!again.status.success());
+    assert!(
+        String::from_utf8_lossy(&again.stderr).contains("catch_up.no_quorum"),
+        "{}",
+        String::from_utf8_lossy(&again.stderr)
+    );
+
+    nodes[3] = start_snapshotting(&dirs[3], 10);
+    // A running node's directory is refused, and left alone.
+    let running = hygeia(&["network", "catch-up", "--data-dir", data_dir]);
+    assert!(!running.status.success());
+    assert!(
+        String::from_utf8_lossy(&running.stderr).contains("catch_up.data_dir"),
+        "{}",
+        String::from_utf8_lossy(&running.stderr)
+    );
+    let all: Vec<&NodeProcess> = nodes.iter().collect();
+    let caught_up = roots_at(&all, 31);
+    assert!(caught_up.iter().all(|r| *r == roots[0]), "{caught_up:?}");
+    let (index, _) = submit(&nodes[3], &[attest(&key, "after")]);
+    assert_eq!(index, 31);
+    let roots = roots_at(&all, 32);
+    assert!(roots.iter().all(|r| *r == roots[0]));
+    for node in &mut nodes {
+        assert!(node.is_running(), "no node crashed");
+    }
+}
+
 #[test]
 fn a_node_whose_key_is_not_a_validator_does_not_start() {
     let root = tempfile::tempdir().expect("tempdir");

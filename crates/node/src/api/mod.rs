@@ -5,6 +5,8 @@ mod app;
 mod app_data;
 mod audit;
 mod auth;
+mod catch_up;
+pub use catch_up::CHAIN_PAGE;
 mod credentials;
 mod datasets;
 mod devices;
@@ -123,6 +125,9 @@ pub fn router(node: Arc<Node>) -> Router {
         .route("/v1/studies/{id}/subjects/{did}", get(trials::subject))
         .route("/v1/datasets/{id}", get(datasets::dataset))
         .route("/v1/node", get(info::node_info))
+        .route("/v1/network/snapshots", get(catch_up::snapshots))
+        .route("/v1/network/snapshots/{size}", get(catch_up::snapshot))
+        .route("/v1/network/chain", get(catch_up::chain))
         .route("/v1/health", get(info::health))
         .route("/openapi.json", get(info::openapi))
         .route("/.well-known/jwks.json", get(info::jwks))

@@ -1108,6 +1108,32 @@ fn paths_that_are_not_utf8_get_json_errors() {
     p.alive("after paths that are not UTF-8");
 }
 
+/// What a node catching up from a state snapshot reads here: on a node
+/// ordering alone, no snapshot and no chain yet; a bad size or offset, or a
+/// size with no snapshot, is refused with its code.
+#[test]
+fn the_catch_up_reads_answer_and_refuse_with_codes() {
+    let mut p = Probe::start();
+    let heads = p.get("/v1/network/snapshots");
+    assert_eq!(heads.status, 200);
+    assert_eq!(heads.json(), serde_json::json!({"snapshots": []}));
+    let chain = p.get("/v1/network/chain?offset=0");
+    assert_eq!(chain.status, 200);
+    assert!(chain.body.is_empty());
+    assert_eq!(chain.headers["hygeia-chain-length"], "0");
+    for (path, status, code) in [
+        ("/v1/network/snapshots/7", 404, "snapshot_not_found"),
+        ("/v1/network/snapshots/seven", 400, "bad_request"),
+        ("/v1/network/snapshots/-1", 400, "bad_request"),
+        ("/v1/network/chain", 400, "bad_request"),
+        ("/v1/network/chain?offset=-3", 400, "bad_request"),
+        ("/v1/network/chain?offset=0&more=1", 400, "bad_request"),
+    ] {
+        p.refused_read(path, p.get(path), status, code);
+    }
+    p.alive("after the catch-up reads");
+}
+
 #[test]
 fn openapi_lists_every_route() {
     let p = Probe::start();
