@@ -62,9 +62,11 @@ pub struct ServeArgs {
     /// stay idle between requests.
     #[arg(long, default_value_t = 10)]
     pub header_timeout_secs: u64,
-    /// Write a state snapshot (<data-dir>/snapshots) when the state is this
-    /// many entries past the newest one, and at a clean shutdown, so a
-    /// restart replays only the log after it. 0: write none.
+    /// Write a state snapshot (<data-dir>/snapshots) when the log crosses a
+    /// multiple of this many entries, and at a clean shutdown, so a restart
+    /// replays only the log after it. The nodes of a network should use one
+    /// value: they then snapshot at the same sizes, which a node catching
+    /// up installs (`hygeia network catch-up`). 0: write none.
     #[arg(long, default_value_t = hygeia_node::config::DEFAULT_SNAPSHOT_EVERY)]
     pub snapshot_every: u64,
     /// Order the log with the other organizations' nodes named in this
@@ -233,6 +235,9 @@ fn run_node(args: ServeArgs, demo: Option<usize>) -> anyhow::Result<ExitCode> {
 
 /// `hygeia demo --nodes N`: N organizations' nodes on this machine, one
 /// process each, ordering one log together; stops them all at Ctrl-C.
+/// The demo network's snapshot interval (entries).
+const DEMO_NETWORK_SNAPSHOT_EVERY: u64 = 200;
+
 fn demo_network(
     base: &Path,
     listen: SocketAddr,
@@ -285,6 +290,11 @@ fn demo_network(
             .arg(dir.join(hygeia_node::config::PEERS_FILE))
             .arg("--listen")
             .arg(http(i).to_string())
+            // Every node snapshots its state where the log crosses a
+            // multiple of this, so the demo's log leaves snapshots that a
+            // node catching up could install (`hygeia network catch-up`).
+            .arg("--snapshot-every")
+            .arg(DEMO_NETWORK_SNAPSHOT_EVERY.to_string())
             .stdout(std::process::Stdio::null())
             .stderr(log)
             .spawn()
@@ -422,6 +432,10 @@ fn demo_network(
             http(n - 1)
         );
     }
+    println!(
+        "  curl -s http://{}/v1/network/snapshots   # the state snapshots a node signs every {DEMO_NETWORK_SNAPSHOT_EVERY} entries: a node that was down installs one f + 1 organizations vouch for (hygeia network catch-up --help)",
+        http(0)
+    );
     if let Some(record) = &replicated {
         println!(
             "  hygeia record get --node http://{} --key {} {record}   # the clinic's clinician, served by the clinic's node (org-2) from its copy",

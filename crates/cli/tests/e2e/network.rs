@@ -655,6 +655,48 @@ fn the_four_node_demo_seeds_data_every_node_orders() {
             assert!(Instant::now() < deadline, "the nodes disagree: {seen:?}");
             std::thread::sleep(Duration::from_millis(200));
         }
+        // The nodes snapshot their state at the same sizes, and their
+        // snapshots of one size vouch for one state: what a node that was
+        // down installs (`hygeia network catch-up`).
+        assert!(
+            banner.iter().any(|l| l.contains("/v1/network/snapshots")),
+            "{text}"
+        );
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let mut by_size: std::collections::BTreeMap<u64, Vec<String>> = Default::default();
+            for u in &urls {
+                let heads: serde_json::Value = client
+                    .get(format!("{u}/v1/network/snapshots"))
+                    .send()
+                    .unwrap()
+                    .json()
+                    .unwrap();
+                for head in heads["snapshots"].as_array().unwrap() {
+                    let header: serde_json::Value = serde_json::from_str(
+                        head["head"].as_str().unwrap().lines().nth(1).unwrap(),
+                    )
+                    .unwrap();
+                    by_size
+                        .entry(head["size"].as_u64().unwrap())
+                        .or_default()
+                        .push(header["state_digest"].as_str().unwrap().to_owned());
+                }
+            }
+            let shared = by_size.values().find(|digests| digests.len() >= 2);
+            if let Some(digests) = shared {
+                assert!(
+                    digests.iter().all(|d| *d == digests[0]),
+                    "one size, two states: {by_size:?}"
+                );
+                break;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "no snapshot size shared by two nodes: {by_size:?}"
+            );
+            std::thread::sleep(Duration::from_millis(200));
+        }
         // The demo changed the epoch: every node runs epoch 1, whose
         // validators governance named with their addresses.
         assert!(
