@@ -47,6 +47,7 @@ use hygeia_ledger::tx::TxContext;
 use hygeia_ledger::tx::UnverifiedTx;
 use hygeia_ledger::{CheckpointSigner, LogStore, SignedTx};
 use hygeia_state::snapshot::Unverified;
+use hygeia_state::writer::Committed;
 
 use crate::config::{
     NodeConfig, CHAIN_FILE, CONSENSUS_DIR, LEDGER_FILE, NODE_KEY_FILE, PEERS_FILE, SNAPSHOT_DIR,
@@ -295,127 +296,41 @@ pub fn catch_up(
     let staging_path = data_dir.join(CONSENSUS_DIR).join("catch-up.chain.tmp");
     std::fs::create_dir_all(data_dir.join(CONSENSUS_DIR)).map_err(data_dir_error)?;
     let _staged_file = RemovedOnDrop(&staging_path);
-    let mut staging = std::fs::OpenOptions::new()
-        .create(true)
-        .read(true)
-        .write(true)
-        .truncate(true)
-        .open(&staging_path)
-        .map_err(data_dir_error)?;
-    let (peer, api) = holders
-        .iter()
-        .next()
-        .map(|(p, a)| (p.clone(), a.clone()))
-        .expect("a quorum is not empty");
-    let mut fetched_offset = offset as u64;
-    let mut pending: Vec<u8> = Vec::new();
-    let mut blocks = 0u64;
-    'fetch: while root.size() < chosen.size {
-        let page = source
-            .chain(&api, fetched_offset + pending.len() as u64)
-            .map_err(CatchUpError::PeerAnswer)?;
-        if page.is_empty() {
-            return Err(CatchUpError::PeerAnswer(format!(
-                "{api}'s finalized chain ends at {} entries, before the {} its snapshot covers",
-                root.size(),
-                chosen.size
-            )));
-        }
-        pending.extend_from_slice(&page);
-        let mut at = 0usize;
-        while let Some((len, Some(encoded))) = frame_at(&pending, at) {
-            if len > block::MAX_BLOCK_BYTES {
-                return Err(CatchUpError::PeerAnswer(format!(
-                    "{api}'s chain has a record of {len} bytes"
-                )));
-            }
-            let block = Block::decode(encoded)
-                .map_err(|e| CatchUpError::PeerAnswer(format!("{api}'s chain: {e}")))?;
-            if block.parent != parent {
-                return Err(CatchUpError::PeerAnswer(format!(
-                    "{api}'s chain does not extend this node's at height {}",
-                    block.height
-                )));
-            }
-            for submission in &block.submissions {
-                for raw in submission {
-                    // Checked now, so nothing is written of a chain whose
-                    // entries the log would refuse (parsed again to write).
-                    UnverifiedTx::parse(raw, &ctx).map_err(|e| {
-                        CatchUpError::PeerAnswer(format!(
-                            "an entry of block {} from {api} is not a transaction: {e}",
-                            block.height
-                        ))
-                    })?;
-                    root.push(hygeia_ledger::merkle::leaf_hash(raw));
-                }
-            }
-            parent = Block::digest(encoded);
-            staging
-                .write_all(&pending[at..at + 4 + len])
-                .map_err(data_dir_error)?;
-            at += 4 + len;
-            blocks += 1;
-            progress(Progress::Chain {
-                entries: root.size(),
-                of: chosen.size,
-            });
-            if root.size() >= chosen.size {
+    // From each peer holding the vouched snapshot in turn, until one's
+    // chain and snapshot check: a faulty peer can relay good heads and
+    // send bad bytes.
+    let mut apis: Vec<(&String, &String)> = holders.iter().collect();
+    apis.sort_by(|a, b| a.1.cmp(b.1));
+    apis.dedup_by(|a, b| a.1 == b.1);
+    let mut fetched = None;
+    let mut refusals = Vec::new();
+    for (peer, api) in apis {
+        let from = Fetch {
+            source,
+            api,
+            ctx: &ctx,
+            chosen: &chosen,
+            vouchers: holders.len(),
+        };
+        match from.checked(&staging_path, offset as u64, parent, root.clone(), progress) {
+            Ok((blocks, committed)) => {
+                fetched = Some((format!("{peer} at {api}"), blocks, committed));
                 break;
             }
+            Err(CatchUpError::PeerAnswer(why)) => {
+                progress(Progress::Note(&why));
+                refusals.push(why);
+            }
+            Err(e) => return Err(e),
         }
-        fetched_offset += at as u64;
-        pending.drain(..at);
-        if root.size() >= chosen.size {
-            break 'fetch;
-        }
     }
-    if root.size() != chosen.size {
-        return Err(CatchUpError::PeerAnswer(format!(
-            "no block of {api}'s chain ends at {} entries (one ends at {})",
-            chosen.size,
-            root.size()
-        )));
-    }
-    if hex::encode(root.root().0) != chosen.root {
-        return Err(CatchUpError::PeerAnswer(format!(
-            "the entries {api} sent make another log than the one {} validators vouch for at {} entries",
-            holders.len(),
-            chosen.size
-        )));
-    }
-
-    // The state, checked against the vouched digest.
-    let bytes = source
-        .snapshot(&api, chosen.size)
-        .map_err(CatchUpError::PeerAnswer)?;
-    progress(Progress::Snapshot {
-        bytes: bytes.len() as u64,
-    });
-    let parsed = Unverified::parse(&bytes)
-        .map_err(|e| CatchUpError::PeerAnswer(format!("{api}'s snapshot: {e}")))?;
-    if parsed.header.size != chosen.size || parsed.header.state_digest != chosen.state_digest {
-        return Err(CatchUpError::PeerAnswer(format!(
-            "{api}'s snapshot is not the one vouched for"
-        )));
-    }
-    let committed = parsed
-        .decode()
-        .map_err(|e| CatchUpError::PeerAnswer(format!("{api}'s snapshot: {e}")))?;
-    drop(bytes);
+    let Some((fetched_from, blocks, committed)) = fetched else {
+        return Err(CatchUpError::PeerAnswer(refusals.join("; ")));
+    };
 
     // Everything checked: write the chain, the log, the snapshot.
     progress(Progress::Writing);
     let write_error = |e: &dyn std::fmt::Display| CatchUpError::Write(e.to_string());
-    staging.sync_all().map_err(|e| write_error(&e))?;
-    staging
-        .seek(std::io::SeekFrom::Start(0))
-        .map_err(|e| write_error(&e))?;
-    let mut staged = Vec::new();
-    staging
-        .read_to_end(&mut staged)
-        .map_err(|e| write_error(&e))?;
-    drop(staging);
     let mut chain = std::fs::OpenOptions::new()
         .create(true)
         .append(true)
@@ -423,16 +338,26 @@ pub fn catch_up(
         .map_err(|e| write_error(&e))?;
     // A torn tail of the chain file (cut at the next open anyway) first.
     chain.set_len(offset as u64).map_err(|e| write_error(&e))?;
-    chain.write_all(&staged).map_err(|e| write_error(&e))?;
+    let mut staged = std::fs::File::open(&staging_path).map_err(|e| write_error(&e))?;
+    std::io::copy(&mut staged, &mut chain).map_err(|e| write_error(&e))?;
     chain.sync_all().map_err(|e| write_error(&e))?;
     drop(chain);
     let signer = CheckpointSigner::new(&network, Keypair::from_seed(&key.as_dalek().to_bytes()))
         .map_err(|e| write_error(&e))?;
     let mut writer = LogWriter::open(store.clone(), signer).map_err(|e| write_error(&e))?;
-    let mut at = 0usize;
-    while let Some((_, Some(encoded))) = frame_at(&staged, at) {
-        let block = Block::decode(encoded).map_err(|e| write_error(&e))?;
-        at += 4 + encoded.len();
+    staged
+        .seek(std::io::SeekFrom::Start(0))
+        .map_err(|e| write_error(&e))?;
+    let mut staged = std::io::BufReader::new(staged);
+    let mut encoded = Vec::new();
+    for _ in 0..blocks {
+        let mut len = [0u8; 4];
+        staged.read_exact(&mut len).map_err(|e| write_error(&e))?;
+        encoded.resize(u32::from_be_bytes(len) as usize, 0);
+        staged
+            .read_exact(&mut encoded)
+            .map_err(|e| write_error(&e))?;
+        let block = Block::decode(&encoded).map_err(|e| write_error(&e))?;
         if block.submissions.is_empty() {
             continue;
         }
@@ -480,8 +405,139 @@ pub fn catch_up(
         size: chosen.size,
         blocks,
         vouched_by: holders.into_keys().collect(),
-        fetched_from: format!("{peer} at {api}"),
+        fetched_from,
     })
+}
+
+/// One peer's chain and snapshot, fetched and checked against what the
+/// validators vouch for.
+struct Fetch<'a> {
+    source: &'a dyn Source,
+    api: &'a str,
+    ctx: &'a TxContext<'a>,
+    chosen: &'a Vouched,
+    /// How many validators vouch for it (for messages).
+    vouchers: usize,
+}
+
+impl Fetch<'_> {
+    /// Stages in `staging_path` the blocks from `offset` of the peer's
+    /// chain (the first extending `parent`) up to the vouched size,
+    /// checks that their entries are transactions and make, after the
+    /// leaves in `root`, the vouched root; then fetches and checks the
+    /// snapshot. Returns how many blocks were staged, and the state.
+    fn checked(
+        &self,
+        staging_path: &Path,
+        offset: u64,
+        mut parent: block::Digest,
+        mut root: RootBuilder,
+        progress: &mut dyn FnMut(Progress<'_>),
+    ) -> Result<(u64, Committed), CatchUpError> {
+        let api = self.api;
+        let chosen = self.chosen;
+        let mut staging = std::fs::OpenOptions::new()
+            .create(true)
+            .write(true)
+            .truncate(true)
+            .open(staging_path)
+            .map_err(data_dir_error)?;
+        let mut fetched_offset = offset;
+        let mut pending: Vec<u8> = Vec::new();
+        let mut blocks = 0u64;
+        while root.size() < chosen.size {
+            let page = self
+                .source
+                .chain(api, fetched_offset + pending.len() as u64)
+                .map_err(CatchUpError::PeerAnswer)?;
+            if page.is_empty() {
+                return Err(CatchUpError::PeerAnswer(format!(
+                    "{api}'s finalized chain ends at {} entries, before the {} its snapshot covers",
+                    root.size(),
+                    chosen.size
+                )));
+            }
+            pending.extend_from_slice(&page);
+            let mut at = 0usize;
+            while let Some((len, Some(encoded))) = frame_at(&pending, at) {
+                if len > block::MAX_BLOCK_BYTES {
+                    return Err(CatchUpError::PeerAnswer(format!(
+                        "{api}'s chain has a record of {len} bytes"
+                    )));
+                }
+                let block = Block::decode(encoded)
+                    .map_err(|e| CatchUpError::PeerAnswer(format!("{api}'s chain: {e}")))?;
+                if block.parent != parent {
+                    return Err(CatchUpError::PeerAnswer(format!(
+                        "{api}'s chain does not extend this node's at height {}",
+                        block.height
+                    )));
+                }
+                for submission in &block.submissions {
+                    for raw in submission {
+                        // Checked now, so nothing is written of a chain whose
+                        // entries the log would refuse (parsed again to write).
+                        UnverifiedTx::parse(raw, self.ctx).map_err(|e| {
+                            CatchUpError::PeerAnswer(format!(
+                                "an entry of block {} from {api} is not a transaction: {e}",
+                                block.height
+                            ))
+                        })?;
+                        root.push(hygeia_ledger::merkle::leaf_hash(raw));
+                    }
+                }
+                parent = Block::digest(encoded);
+                staging
+                    .write_all(&pending[at..at + 4 + len])
+                    .map_err(data_dir_error)?;
+                at += 4 + len;
+                blocks += 1;
+                progress(Progress::Chain {
+                    entries: root.size(),
+                    of: chosen.size,
+                });
+                if root.size() >= chosen.size {
+                    break;
+                }
+            }
+            fetched_offset += at as u64;
+            pending.drain(..at);
+        }
+        if root.size() != chosen.size {
+            return Err(CatchUpError::PeerAnswer(format!(
+                "no block of {api}'s chain ends at {} entries (one ends at {})",
+                chosen.size,
+                root.size()
+            )));
+        }
+        if hex::encode(root.root().0) != chosen.root {
+            return Err(CatchUpError::PeerAnswer(format!(
+                "the entries {api} sent make another log than the one {} validators vouch for at {} entries",
+                self.vouchers, chosen.size
+            )));
+        }
+        staging.sync_all().map_err(data_dir_error)?;
+
+        // The state, checked against the vouched digest.
+        let bytes = self
+            .source
+            .snapshot(api, chosen.size)
+            .map_err(CatchUpError::PeerAnswer)?;
+        progress(Progress::Snapshot {
+            bytes: bytes.len() as u64,
+        });
+        let parsed = Unverified::parse(&bytes)
+            .map_err(|e| CatchUpError::PeerAnswer(format!("{api}'s snapshot: {e}")))?;
+        if parsed.header.size != chosen.size || parsed.header.state_digest != chosen.state_digest {
+            return Err(CatchUpError::PeerAnswer(format!(
+                "{api}'s snapshot is not the one vouched for"
+            )));
+        }
+        let committed = parsed
+            .decode()
+            .map_err(|e| CatchUpError::PeerAnswer(format!("{api}'s snapshot: {e}")))?;
+        Ok((blocks, committed))
+    }
 }
 
 #[cfg(test)]
@@ -502,6 +558,8 @@ mod tests {
         /// one whose head it listed.
         sent_instead: HashMap<String, Vec<u8>>,
         chain: Vec<u8>,
+        /// A peer whose chain is this instead.
+        chain_instead: HashMap<String, Vec<u8>>,
     }
 
     impl Source for Fake {
@@ -532,12 +590,9 @@ mod tests {
                 .ok_or_else(|| "404".to_owned())
         }
 
-        fn chain(&self, _api: &str, offset: u64) -> Result<Vec<u8>, String> {
-            Ok(self
-                .chain
-                .get(offset as usize..)
-                .unwrap_or_default()
-                .to_vec())
+        fn chain(&self, api: &str, offset: u64) -> Result<Vec<u8>, String> {
+            let chain = self.chain_instead.get(api).unwrap_or(&self.chain);
+            Ok(chain.get(offset as usize..).unwrap_or_default().to_vec())
         }
     }
 
@@ -780,9 +835,29 @@ mod tests {
                 vec![snapshot_by(&keys[i], 3, &log_root)],
             );
         }
+        // The first peer asked sends a chain that does not link: the
+        // next one holding the snapshot is asked.
+        fake.chain_instead
+            .insert("http://peer2.test".into(), vec![0, 0, 0, 1, 0]);
         let mut stages = 0;
-        let installed = catch_up(&dir, &fake, &mut |_| stages += 1).unwrap();
+        let mut notes = Vec::new();
+        let installed = catch_up(&dir, &fake, &mut |p| {
+            stages += 1;
+            if let Progress::Note(note) = p {
+                notes.push(note.to_owned());
+            }
+        })
+        .unwrap();
         assert!(stages >= 4, "progress is shown");
+        assert!(
+            installed.fetched_from.ends_with("http://peer3.test"),
+            "{installed:?}"
+        );
+        assert_eq!(notes.len(), 1, "{notes:?}");
+        assert!(
+            notes[0].starts_with("http://peer2.test's chain"),
+            "{notes:?}"
+        );
         assert_eq!(
             (installed.from_size, installed.size, installed.blocks),
             (1, 3, 1)
