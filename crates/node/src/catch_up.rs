@@ -183,7 +183,7 @@ pub fn catch_up(
         .into_iter()
         .map(str::to_owned)
         .collect();
-    let needed = (validators.len() - 1) / 3 + 1;
+    let needed = validators.len().saturating_sub(1) / 3 + 1;
     let mut apis: BTreeMap<String, String> = BTreeMap::new();
     for peer in &peers.peers {
         if let Some(api) = &peer.api {
