@@ -73,5 +73,7 @@ for run in $(seq "$RUNS"); do
   until [ "$(checkpoint "http://${http[3]}")" = "$target" ]; do sleep 0.05; done
   t2=$(now)
   python3 -c "import json,sys; t0,tc,t1,t2=map(float,sys.argv[1:5]); n=int(sys.argv[5]); print(json.dumps({'run':int(sys.argv[6]),'mode':sys.argv[8],'entries_behind':n,'installed_to':int(sys.argv[9] or 0),'seconds_catch_up_command':round(tc-t0,3),'seconds_to_answer':round(t1-t0,3),'seconds_to_same_root':round(t2-t0,3),'entries_per_sec':round(n/(t2-t0)),'load_before':sys.argv[7]}))" "$t0" "$tc" "$t1" "$t2" "$behind" "$run" "$load" "$MODE" "$installed"
+  # Where the restarted node's start went (its own log line).
+  grep -a "data directory opened" "$dir/org4.err" | tail -1 | sed 's/\x1b\[[0-9;]*m//g' >&2 || true
   stop_all
 done
