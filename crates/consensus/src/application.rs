@@ -2460,7 +2460,6 @@ fn forge_epoch_end(end: &mut wire::EpochEnd) {
     end.certificate = finalization.encode().to_vec();
 }
 
-/// Admits one submission (all or nothing) on `post`.
 /// Whether two submissions hold the same transactions, byte for byte.
 fn same_transactions(a: &[SignedTx], b: &[SignedTx]) -> bool {
     a.len() == b.len()
@@ -2469,6 +2468,7 @@ fn same_transactions(a: &[SignedTx], b: &[SignedTx]) -> bool {
             .all(|(x, y)| x.canonical_bytes() == y.canonical_bytes())
 }
 
+/// Admits one submission (all or nothing) on `post`.
 fn admit(post: &mut Post, txs: &[SignedTx]) -> Result<(), TxError> {
     let mut state = post.state.clone();
     let mut replay = post.replay.clone();

@@ -319,39 +319,15 @@ impl hygeia_node::catch_up::Source for HttpSource {
 }
 
 fn catch_up(args: CatchUpArgs) -> anyhow::Result<ExitCode> {
-    use hygeia_node::catch_up::Progress;
     let client = reqwest::blocking::Client::builder()
         .connect_timeout(std::time::Duration::from_secs(10))
         .timeout(std::time::Duration::from_secs(600))
         .build()?;
     let mut last_shown = std::time::Instant::now();
-    let installed = hygeia_node::catch_up::catch_up(
-        &args.data_dir,
-        &HttpSource(client),
-        &mut |progress| {
-            match progress {
-            Progress::Heads { peers } => {
-                eprintln!("asking {peers} peers for the state snapshots they keep")
-            }
-            Progress::Chosen {
-                size,
-                vouched_by,
-                needed,
-            } => eprintln!(
-                "the state at {size} entries is vouched for by {vouched_by} validators ({needed} needed)"
-            ),
-            Progress::Chain { entries, of } => {
-                if last_shown.elapsed() >= std::time::Duration::from_secs(1) || entries == of {
-                    eprintln!("finalized chain: {entries} of {of} entries");
-                    last_shown = std::time::Instant::now();
-                }
-            }
-            Progress::Snapshot { bytes } => eprintln!("state snapshot: {bytes} bytes, checked"),
-            Progress::Writing => eprintln!("writing the chain, the log and the snapshot"),
-            Progress::Note(note) => eprintln!("note: {note}"),
-        }
-        },
-    )?;
+    let installed =
+        hygeia_node::catch_up::catch_up(&args.data_dir, &HttpSource(client), &mut |progress| {
+            show(progress, &mut last_shown)
+        })?;
     println!(
         "caught up from {} to {} entries ({} blocks), the state vouched for by {} validators, fetched from {}",
         installed.from_size,
@@ -367,6 +343,33 @@ fn catch_up(args: CatchUpArgs) -> anyhow::Result<ExitCode> {
         hygeia_node::config::PEERS_FILE
     );
     Ok(ExitCode::SUCCESS)
+}
+
+/// Prints a stage of `network catch-up` (the chain's progress once a
+/// second at most).
+fn show(progress: hygeia_node::catch_up::Progress<'_>, last_shown: &mut std::time::Instant) {
+    use hygeia_node::catch_up::Progress;
+    match progress {
+        Progress::Heads { peers } => {
+            eprintln!("asking {peers} peers for the state snapshots they keep")
+        }
+        Progress::Chosen {
+            size,
+            vouched_by,
+            needed,
+        } => eprintln!(
+            "the state at {size} entries is vouched for by {vouched_by} validators ({needed} needed)"
+        ),
+        Progress::Chain { entries, of } => {
+            if last_shown.elapsed() >= std::time::Duration::from_secs(1) || entries == of {
+                eprintln!("finalized chain: {entries} of {of} entries");
+                *last_shown = std::time::Instant::now();
+            }
+        }
+        Progress::Snapshot { bytes } => eprintln!("state snapshot: {bytes} bytes, checked"),
+        Progress::Writing => eprintln!("writing the chain, the log and the snapshot"),
+        Progress::Note(note) => eprintln!("note: {note}"),
+    }
 }
 
 /// The peer's base URL: a scheme, a host and a port.
