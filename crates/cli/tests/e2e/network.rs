@@ -773,13 +773,22 @@ fn the_four_node_demo_seeds_data_every_node_orders() {
         }
         // The banner's verify command: the whole log and a quorum of
         // cosignatures, checked against the organizations' keys in the log.
-        let out = hygeia(&["verify", &urls[3], "--quorum", "3"]);
-        assert!(
-            out.status.success(),
-            "verify --quorum 3: {}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        );
+        // (The cosignatures of the newest checkpoint reach a node a moment
+        // after its block: asked again for a while, as in the test above.)
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            let out = hygeia(&["verify", &urls[3], "--quorum", "3"]);
+            if out.status.success() {
+                break;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "verify --quorum 3: {}{}",
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr)
+            );
+            std::thread::sleep(Duration::from_millis(200));
+        }
     });
     stop();
     let _ = child.wait();
