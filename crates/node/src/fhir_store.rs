@@ -223,11 +223,9 @@ impl FhirStore {
                 if !key.contains('/') {
                     return Err(StoreError(format!("bad resource key {key:?}")));
                 }
-                let key: Arc<str> = Arc::from(key);
-                memory
-                    .commitments
-                    .insert(latest.commitment.clone(), (key.clone(), latest.version));
-                memory.insert(key, latest, index, &strings);
+                let (commitment, version) = (latest.commitment.clone(), latest.version);
+                let key = memory.insert(Arc::from(key), latest, index, &strings);
+                memory.commitments.insert(commitment, (key, version));
             }
             for row in versions.iter().map_err(err)? {
                 let (key, value) = row.map_err(err)?;
@@ -459,9 +457,7 @@ impl FhirStore {
             let key = match current {
                 Some(current) => {
                     let latest = rows::Latest::of(&current.latest, &strings)?;
-                    let key: Arc<str> = Arc::from(key);
-                    memory.insert(key.clone(), latest, current.index, &strings);
-                    key
+                    memory.insert(Arc::from(key), latest, current.index, &strings)
                 }
                 None => memory.shared_key(&key),
             };
@@ -717,14 +713,14 @@ impl Memory {
     }
 
     /// Makes `latest` (with its search index `entry`) the current version
-    /// of `key`.
+    /// of `key`; returns the allocation of the key memory keeps.
     fn insert(
         &mut self,
         key: Arc<str>,
         latest: rows::Latest,
         entry: IndexEntry,
         strings: &rows::Strings,
-    ) {
+    ) -> Arc<str> {
         let held = Held {
             latest,
             resource_type: entry.resource_type,
@@ -756,7 +752,8 @@ impl Memory {
                 keys.insert(key.clone());
             }
         }
-        self.current.insert(key, held);
+        self.current.insert(key.clone(), held);
+        key
     }
 }
 
@@ -939,6 +936,67 @@ mod tests {
                 Some(new.version.clone())
             );
             assert!(store.knows(&new.version.commitment));
+        }
+    }
+
+    /// Memory keeps a commitment as 32 bytes only when it is a lowercase
+    /// hex digest: any other text reads back as written, and a digest is
+    /// not found under another spelling.
+    #[test]
+    fn commitments_read_back_as_written() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("fhir.redb");
+        let mut upper = new_version("o1", 1, "did:key:z6Mkpatient");
+        upper.version.commitment = "AB".repeat(32);
+        let mut other = new_version("o2", 1, "did:key:z6Mkpatient");
+        other.version.commitment = format!("sha256:{}", "cd".repeat(32));
+        let lower = new_version("o3", 1, "did:key:z6Mkpatient");
+        for reopen in [false, true] {
+            let store = FhirStore::open(&path).unwrap();
+            if !reopen {
+                store
+                    .record(&[upper.clone(), other.clone(), lower.clone()])
+                    .unwrap();
+            }
+            for new in [&upper, &other, &lower] {
+                let key = format!("Observation/{}", new.id);
+                assert_eq!(store.current(&key).unwrap().latest, new.version);
+                assert_eq!(
+                    store.locate(&new.version.commitment).unwrap(),
+                    Some((key, 1))
+                );
+            }
+            assert!(!store.knows(&"ab".repeat(32)));
+            assert!(!store.knows(&lower.version.commitment.to_uppercase()));
+            assert!(!store.knows(&"cd".repeat(32)));
+        }
+    }
+
+    /// A resource's key is allocated once: the map of current versions,
+    /// the commitment map, the patient lists and the search index share it.
+    #[test]
+    fn memory_holds_each_key_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("fhir.redb");
+        let first = new_version("o1", 1, "did:key:z6Mkpatient");
+        let second = new_version("o1", 2, "did:key:z6Mkpatient");
+        for reopen in [false, true] {
+            let store = FhirStore::open(&path).unwrap();
+            if !reopen {
+                store.record(std::slice::from_ref(&first)).unwrap();
+                store.record(std::slice::from_ref(&second)).unwrap();
+            }
+            let memory = store.read();
+            let (key, _) = memory.current.get_key_value("Observation/o1").unwrap();
+            for new in [&first, &second] {
+                let commitment = rows::Commitment::of(&new.version.commitment);
+                assert!(Arc::ptr_eq(key, &memory.commitments[&commitment].0));
+            }
+            let listed = &memory.by_patient["did:key:z6Mkpatient"]["Observation"];
+            assert!(Arc::ptr_eq(key, listed.get("Observation/o1").unwrap()));
+            // The map, the commitments (two), the patient list and the
+            // index's entries, order, key order and lists.
+            assert!(Arc::strong_count(key) > 5, "{}", Arc::strong_count(key));
         }
     }
 
