@@ -138,8 +138,8 @@ fn postings_of(e: &IndexEntry) -> Vec<Posting> {
     }
     for (param, keys) in &e.references {
         for k in keys {
-            out.push(Posting::Ref(param.clone(), k.clone()));
-            out.push(Posting::RefId(param.clone(), id_of(k).to_owned()));
+            out.push(Posting::Ref(param.to_owned(), k.clone()));
+            out.push(Posting::RefId(param.to_owned(), id_of(k).to_owned()));
         }
     }
     out

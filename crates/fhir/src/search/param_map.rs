@@ -4,10 +4,13 @@
 //! A node holds an entry per current resource in memory; a `BTreeMap`
 //! allocates a node of eleven slots (over 500 bytes) for the first name it
 //! holds, so a map per kind of value cost kilobytes per resource for two or
-//! three names each. Its JSON form is a `BTreeMap`'s (an object with the
+//! three names each. Names are shared by every entry (one allocation
+//! per distinct name, [`interned`]). Its JSON form is a `BTreeMap`'s (an object with the
 //! names in order), so stored entries read and write as before.
 
+use std::collections::HashSet;
 use std::fmt;
+use std::sync::{Arc, Mutex, OnceLock};
 
 use serde::de::{MapAccess, Visitor};
 use serde::ser::SerializeMap;
@@ -16,7 +19,28 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 /// Parameter name → values, in name order, each name once.
 #[derive(Clone, PartialEq, Eq, Hash)]
 pub struct ParamMap<V> {
-    pairs: Vec<(String, V)>,
+    pairs: Vec<(Arc<str>, V)>,
+}
+
+/// Beyond this many distinct names (more than every type's parameters
+/// together), a name is allocated per map rather than kept forever.
+const MAX_INTERNED: usize = 4096;
+
+/// The one allocation of a parameter name.
+fn interned(name: &str) -> Arc<str> {
+    static NAMES: OnceLock<Mutex<HashSet<Arc<str>>>> = OnceLock::new();
+    let mut names = NAMES
+        .get_or_init(Default::default)
+        .lock()
+        .unwrap_or_else(|p| p.into_inner());
+    if let Some(shared) = names.get(name) {
+        return shared.clone();
+    }
+    let shared: Arc<str> = Arc::from(name);
+    if names.len() < MAX_INTERNED {
+        names.insert(shared.clone());
+    }
+    shared
 }
 
 impl<V> Default for ParamMap<V> {
@@ -32,7 +56,7 @@ impl<V> ParamMap<V> {
     }
 
     fn position(&self, name: &str) -> Result<usize, usize> {
-        self.pairs.binary_search_by(|(n, _)| n.as_str().cmp(name))
+        self.pairs.binary_search_by(|(n, _)| n.as_ref().cmp(name))
     }
 
     pub fn get(&self, name: &str) -> Option<&V> {
@@ -48,7 +72,7 @@ impl<V> ParamMap<V> {
         match self.position(&name) {
             Ok(i) => Some(std::mem::replace(&mut self.pairs[i].1, values)),
             Err(i) => {
-                self.pairs.insert(i, (name, values));
+                self.pairs.insert(i, (interned(&name), values));
                 None
             }
         }
@@ -63,8 +87,8 @@ impl<V> ParamMap<V> {
     }
 
     /// The names and their values, in name order.
-    pub fn iter(&self) -> impl ExactSizeIterator<Item = (&String, &V)> + '_ {
-        self.pairs.iter().map(|(n, v)| (n, v))
+    pub fn iter(&self) -> impl ExactSizeIterator<Item = (&str, &V)> + '_ {
+        self.pairs.iter().map(|(n, v)| (n.as_ref(), v))
     }
 
     /// Frees the spare capacity left by building the map.
@@ -74,14 +98,14 @@ impl<V> ParamMap<V> {
 }
 
 impl<'a, V> IntoIterator for &'a ParamMap<V> {
-    type Item = (&'a String, &'a V);
+    type Item = (&'a str, &'a V);
     type IntoIter = std::iter::Map<
-        std::slice::Iter<'a, (String, V)>,
-        fn(&'a (String, V)) -> (&'a String, &'a V),
+        std::slice::Iter<'a, (Arc<str>, V)>,
+        fn(&'a (Arc<str>, V)) -> (&'a str, &'a V),
     >;
 
     fn into_iter(self) -> Self::IntoIter {
-        self.pairs.iter().map(|(n, v)| (n, v))
+        self.pairs.iter().map(|(n, v)| (n.as_ref(), v))
     }
 }
 
@@ -170,7 +194,9 @@ mod tests {
             );
         }
         assert_eq!(map.len(), reference.len());
-        assert!(map.iter().eq(reference.iter()));
+        assert!(map
+            .iter()
+            .eq(reference.iter().map(|(n, v)| (n.as_str(), v))));
         assert_eq!(map["code"], 4);
         assert_eq!(map.get("date"), None);
         assert!(map.contains_key("subject") && !map.contains_key("subjec"));
@@ -178,11 +204,13 @@ mod tests {
         assert_eq!(json, serde_json::to_string(&reference).unwrap());
         let back: ParamMap<i32> = serde_json::from_str(r#"{"z":1,"a":2,"m":3}"#).unwrap();
         assert_eq!(
-            back.iter().map(|(n, _)| n.as_str()).collect::<Vec<_>>(),
+            back.iter().map(|(n, _)| n).collect::<Vec<_>>(),
             ["a", "m", "z"]
         );
         assert!(serde_json::from_str::<ParamMap<i32>>("[1]").is_err());
         let collected: ParamMap<i32> = reference.clone().into_iter().collect();
         assert_eq!(collected, map);
+        // Every map holds a name in one shared allocation.
+        assert!(Arc::ptr_eq(&collected.pairs[0].0, &map.pairs[0].0));
     }
 }
