@@ -12,6 +12,7 @@
 mod eval;
 mod extract;
 mod index;
+mod param_map;
 mod params;
 mod parse;
 mod query;
@@ -24,6 +25,7 @@ mod tests;
 pub use eval::matches;
 pub use extract::{extract, IndexEntry, Token};
 pub use index::SearchIndex;
+pub use param_map::ParamMap;
 pub use params::{param, params, ParamDef, ParamKind};
 pub use parse::parse_query;
 pub use query::{

@@ -18,11 +18,11 @@
 
 use std::collections::{BTreeSet, HashMap, HashSet};
 use std::path::Path;
-use std::sync::{Mutex, RwLock};
+use std::sync::{Arc, Mutex, RwLock};
 
 use hygeia_fhir::search::{IndexEntry, SearchIndex, SearchQuery};
 use hygeia_fhir::types::ResourceType;
-use redb::{ReadableDatabase, ReadableTable, TableDefinition, TableHandle};
+use redb::{ReadableDatabase, ReadableTable, ReadableTableMetadata, TableDefinition, TableHandle};
 use serde::{Deserialize, Serialize};
 
 mod from_vault;
@@ -121,15 +121,40 @@ pub struct FhirStore {
 /// 64 the file was about half garbage after ingest (docs/fhir.md).
 const DURABLE_EVERY: u64 = 8;
 
+/// What memory holds for a million resources is mostly this, so it is
+/// kept compact: each key is allocated once (`Arc<str>`, shared by the
+/// maps and the search index), a version's texts are numbers into the
+/// store's string table and its commitment 32 bytes; [`Current`]s are
+/// made from it when asked for.
 #[derive(Default)]
 struct Memory {
-    current: HashMap<String, Current>,
+    current: HashMap<Arc<str>, Held>,
     index: SearchIndex,
     /// Every version's record commitment → its resource key and version.
-    commitments: HashMap<String, (String, u64)>,
+    commitments: HashMap<rows::Commitment, (Arc<str>, u64)>,
     /// Patient DID → resource type → keys of its current, undeleted
     /// resources: the candidates of a search restricted to some patients.
-    by_patient: HashMap<String, HashMap<String, BTreeSet<String>>>,
+    by_patient: HashMap<String, HashMap<String, BTreeSet<Arc<str>>>>,
+}
+
+/// The current version of a resource as memory keeps it.
+#[derive(Clone, Debug)]
+struct Held {
+    latest: rows::Latest,
+    /// The type of its search index (its key's).
+    resource_type: ResourceType,
+}
+
+impl Held {
+    fn current(&self, key: &str, strings: &rows::Strings) -> Current {
+        let (resource_type, id) = key.split_once('/').unwrap_or((key, ""));
+        Current {
+            resource_type: resource_type.to_owned(),
+            id: id.to_owned(),
+            latest: self.latest.version(strings),
+            index: IndexEntry::new(self.resource_type),
+        }
+    }
 }
 
 /// Holds the keys of a write in flight until dropped.
@@ -184,34 +209,34 @@ impl FhirStore {
         {
             let txn = db.begin_read().map_err(err)?;
             let table = txn.open_table(CURRENT).map_err(err)?;
+            let versions = txn.open_table(VERSIONS).map_err(err)?;
+            let resources = usize::try_from(table.len().map_err(err)?).unwrap_or(0);
+            let history = usize::try_from(versions.len().map_err(err)?).unwrap_or(0);
+            memory.current.reserve(resources);
+            memory
+                .commitments
+                .reserve(resources.saturating_add(history));
             for row in table.iter().map_err(err)? {
                 let (key, value) = row.map_err(err)?;
                 let key = key.value();
-                let (latest, index) = rows::decode_current(value.value(), &strings)?;
-                let Some((resource_type, id)) = key.split_once('/') else {
+                let (latest, index) = rows::decode_current_compact(value.value(), &strings)?;
+                if !key.contains('/') {
                     return Err(StoreError(format!("bad resource key {key:?}")));
-                };
-                memory
-                    .commitments
-                    .insert(latest.commitment.clone(), (key.to_owned(), latest.version));
-                let current = Current {
-                    resource_type: resource_type.to_owned(),
-                    id: id.to_owned(),
-                    latest,
-                    index,
-                };
-                memory.insert(key.to_owned(), current);
+                }
+                let (commitment, version) = (latest.commitment.clone(), latest.version);
+                let key = memory.insert(Arc::from(key), latest, index, &strings);
+                memory.commitments.insert(commitment, (key, version));
             }
-            let table = txn.open_table(VERSIONS).map_err(err)?;
-            for row in table.iter().map_err(err)? {
+            for row in versions.iter().map_err(err)? {
                 let (key, value) = row.map_err(err)?;
-                let version = rows::decode_version(value.value(), &strings)?;
+                let version = rows::decode_version_compact(value.value(), &strings)?;
                 let Some((resource, _)) = key.value().rsplit_once('#') else {
                     return Err(StoreError(format!("bad version key {:?}", key.value())));
                 };
+                let resource = memory.shared_key(resource);
                 memory
                     .commitments
-                    .insert(version.commitment, (resource.to_owned(), version.version));
+                    .insert(version.commitment, (resource, version.version));
             }
         }
         Ok(FhirStore {
@@ -226,6 +251,12 @@ impl FhirStore {
 
     fn read(&self) -> std::sync::RwLockReadGuard<'_, Memory> {
         self.memory.read().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// The string table; taken after `memory` when both are held (never
+    /// the other way round).
+    fn strings(&self) -> std::sync::RwLockReadGuard<'_, rows::Strings> {
+        self.strings.read().unwrap_or_else(|p| p.into_inner())
     }
 
     /// Reserves `keys` for one write; `None` when one is being written.
@@ -246,7 +277,9 @@ impl FhirStore {
     }
 
     pub fn current(&self, key: &str) -> Option<Current> {
-        self.read().current.get(key).cloned()
+        let memory = self.read();
+        let held = memory.current.get(key)?;
+        Some(held.current(key, &self.strings()))
     }
 
     pub fn len(&self) -> usize {
@@ -259,18 +292,21 @@ impl FhirStore {
 
     /// Whether a vault record is a FHIR version known here.
     pub fn knows(&self, commitment: &str) -> bool {
-        self.read().commitments.contains_key(commitment)
+        self.read()
+            .commitments
+            .contains_key(&rows::Commitment::of(commitment))
     }
 
     /// The keys matching a search, in its sort order, with their current
     /// versions.
     pub fn search(&self, query: &SearchQuery) -> Vec<Current> {
         let memory = self.read();
+        let strings = self.strings();
         memory
             .index
             .search(query)
             .into_iter()
-            .filter_map(|key| memory.current.get(&key).cloned())
+            .filter_map(|key| Some(memory.current.get(key.as_str())?.current(&key, &strings)))
             .collect()
     }
 
@@ -281,11 +317,12 @@ impl FhirStore {
         includes: &[hygeia_fhir::search::Include],
     ) -> Vec<Current> {
         let memory = self.read();
+        let strings = self.strings();
         memory
             .index
             .included(keys, includes)
             .into_iter()
-            .filter_map(|key| memory.current.get(&key).cloned())
+            .filter_map(|key| Some(memory.current.get(key.as_str())?.current(&key, &strings)))
             .collect()
     }
 
@@ -296,12 +333,13 @@ impl FhirStore {
         let Some(by_type) = memory.by_patient.get(patient) else {
             return Vec::new();
         };
+        let strings = self.strings();
         let mut types: Vec<&String> = by_type.keys().collect();
         types.sort();
         types
             .into_iter()
             .flat_map(|t| by_type[t].iter())
-            .filter_map(|key| memory.current.get(key).cloned())
+            .filter_map(|key| Some(memory.current.get(key)?.current(key, &strings)))
             .collect()
     }
 
@@ -332,12 +370,13 @@ impl FhirStore {
             .filter_map(|p| memory.by_patient.get(p))
             .filter_map(|by_type| by_type.get(query.resource_type.as_str()))
             .flatten()
-            .filter_map(|key| memory.index.get(key).map(|e| (key.as_str(), e)))
+            .filter_map(|key| memory.index.get(key).map(|e| (key.as_ref(), e)))
             .filter(|(key, entry)| hygeia_fhir::search::matches(query, key, entry))
             .collect();
         hits.sort_by(|a, b| query.compare(*a, *b));
+        let strings = self.strings();
         hits.into_iter()
-            .filter_map(|(key, _)| memory.current.get(key).cloned())
+            .filter_map(|(key, _)| Some(memory.current.get(key)?.current(key, &strings)))
             .collect()
     }
 
@@ -346,13 +385,17 @@ impl FhirStore {
         // The current version before the file: a write commits the
         // replaced version into `versions` before it changes memory, so
         // whatever this reads, no version is missed.
-        let latest = self.read().current.get(key).map(|c| c.latest.clone());
+        let latest = {
+            let memory = self.read();
+            let held = memory.current.get(key);
+            held.map(|h| h.latest.version(&self.strings()))
+        };
         let txn = self.db.begin_read().map_err(err)?;
         let table = txn.open_table(VERSIONS).map_err(err)?;
         let start = format!("{key}#");
         let end = format!("{key}$");
         let mut versions = Vec::new();
-        let strings = self.strings.read().unwrap_or_else(|p| p.into_inner());
+        let strings = self.strings();
         for row in table.range(start.as_str()..end.as_str()).map_err(err)? {
             let (_, value) = row.map_err(err)?;
             versions.push(rows::decode_version(value.value(), &strings)?);
@@ -367,9 +410,12 @@ impl FhirStore {
     }
 
     pub fn version(&self, key: &str, version: u64) -> Result<Option<Version>, StoreError> {
-        if let Some(current) = self.read().current.get(key) {
-            if current.latest.version == version {
-                return Ok(Some(current.latest.clone()));
+        {
+            let memory = self.read();
+            if let Some(held) = memory.current.get(key) {
+                if held.latest.version == version {
+                    return Ok(Some(held.latest.version(&self.strings())));
+                }
             }
         }
         let txn = self.db.begin_read().map_err(err)?;
@@ -377,13 +423,14 @@ impl FhirStore {
         let Some(value) = table.get(version_key(key, version).as_str()).map_err(err)? else {
             return Ok(None);
         };
-        let strings = self.strings.read().unwrap_or_else(|p| p.into_inner());
-        rows::decode_version(value.value(), &strings).map(Some)
+        rows::decode_version(value.value(), &self.strings()).map(Some)
     }
 
     /// Which resource version a vault record holds.
     pub fn locate(&self, commitment: &str) -> Result<Option<(String, u64)>, StoreError> {
-        Ok(self.read().commitments.get(commitment).cloned())
+        let memory = self.read();
+        let found = memory.commitments.get(&rows::Commitment::of(commitment));
+        Ok(found.map(|(key, version)| (key.to_string(), *version)))
     }
 
     /// Records versions whose `record` transactions are durable, in one
@@ -404,14 +451,19 @@ impl FhirStore {
         }
         let changed = result?;
         let mut memory = self.memory.write().unwrap_or_else(|p| p.into_inner());
+        let strings = self.strings();
         for (new, (key, current)) in versions.iter().zip(changed) {
-            memory.commitments.insert(
-                new.version.commitment.clone(),
-                (key.clone(), new.version.version),
-            );
-            if let Some(current) = current {
-                memory.insert(key, current);
-            }
+            let commitment = rows::Commitment::of(&new.version.commitment);
+            let key = match current {
+                Some(current) => {
+                    let latest = rows::Latest::of(&current.latest, &strings)?;
+                    memory.insert(Arc::from(key), latest, current.index, &strings)
+                }
+                None => memory.shared_key(&key),
+            };
+            memory
+                .commitments
+                .insert(commitment, (key, new.version.version));
         }
         Ok(())
     }
@@ -444,11 +496,14 @@ impl FhirStore {
         }
         txn.commit().map_err(err)?;
         let mut memory = self.memory.write().unwrap_or_else(|p| p.into_inner());
+        let strings = self.strings();
         for key in keys {
-            memory.remove(key);
+            memory.remove(key, &strings);
         }
         for (_, version) in &removed {
-            memory.commitments.remove(&version.commitment);
+            memory
+                .commitments
+                .remove(&rows::Commitment::of(&version.commitment));
         }
         Ok(removed.into_iter().map(|(_, v)| v.commitment).collect())
     }
@@ -614,16 +669,19 @@ fn write_rows(
 
 /// Drops `key` from the list of `previous`'s patient.
 fn unlist(
-    by_patient: &mut HashMap<String, HashMap<String, BTreeSet<String>>>,
+    by_patient: &mut HashMap<String, HashMap<String, BTreeSet<Arc<str>>>>,
     key: &str,
-    previous: &Current,
+    previous: &Held,
+    strings: &rows::Strings,
 ) {
-    let emptied = match by_patient.get_mut(&previous.latest.patient) {
+    let patient = strings.resolve(previous.latest.patient);
+    let resource_type = key.split_once('/').map_or(key, |(t, _)| t);
+    let emptied = match by_patient.get_mut(patient) {
         Some(by_type) => {
-            if let Some(keys) = by_type.get_mut(&previous.resource_type) {
+            if let Some(keys) = by_type.get_mut(resource_type) {
                 keys.remove(key);
                 if keys.is_empty() {
-                    by_type.remove(&previous.resource_type);
+                    by_type.remove(resource_type);
                 }
             }
             by_type.is_empty()
@@ -631,42 +689,71 @@ fn unlist(
         None => false,
     };
     if emptied {
-        by_patient.remove(&previous.latest.patient);
+        by_patient.remove(patient);
     }
 }
 
 impl Memory {
+    /// The allocation of `key` memory holds already, or a new one.
+    fn shared_key(&self, key: &str) -> Arc<str> {
+        match self.current.get_key_value(key) {
+            Some((shared, _)) => shared.clone(),
+            None => Arc::from(key),
+        }
+    }
+
     /// Drops `key`'s current version from the search index and the
     /// patient lists.
-    fn remove(&mut self, key: &str) {
+    fn remove(&mut self, key: &str, strings: &rows::Strings) {
         let Some(previous) = self.current.remove(key) else {
             return;
         };
         self.index.remove(key);
-        unlist(&mut self.by_patient, key, &previous);
+        unlist(&mut self.by_patient, key, &previous, strings);
     }
 
-    fn insert(&mut self, key: String, current: Current) {
-        let mut current = current;
-        // The search index keeps the entry; the copy here stays empty so
-        // that handing out current versions does not clone index values.
-        let resource_type = current.index.resource_type;
-        let entry = std::mem::replace(&mut current.index, IndexEntry::new(resource_type));
-        if let Some(previous) = self.current.get(&key) {
-            unlist(&mut self.by_patient, &key, previous);
-        }
-        if current.latest.deleted {
+    /// Makes `latest` (with its search index `entry`) the current version
+    /// of `key`; returns the allocation of the key memory keeps.
+    fn insert(
+        &mut self,
+        key: Arc<str>,
+        latest: rows::Latest,
+        entry: IndexEntry,
+        strings: &rows::Strings,
+    ) -> Arc<str> {
+        let held = Held {
+            latest,
+            resource_type: entry.resource_type,
+        };
+        // The key allocation memory holds already, kept.
+        let key = match self.current.get_key_value(&*key) {
+            Some((shared, previous)) => {
+                let shared = shared.clone();
+                unlist(&mut self.by_patient, &shared, previous, strings);
+                shared
+            }
+            None => key,
+        };
+        if held.latest.deleted {
             self.index.remove(&key);
         } else {
-            self.index.upsert(&key, entry);
-            self.by_patient
-                .entry(current.latest.patient.clone())
-                .or_default()
-                .entry(current.resource_type.clone())
-                .or_default()
-                .insert(key.clone());
+            self.index.upsert_shared(key.clone(), entry);
+            // Looked up before allocating: most inserts find both lists.
+            let patient = strings.resolve(held.latest.patient);
+            if !self.by_patient.contains_key(patient) {
+                self.by_patient.insert(patient.to_owned(), HashMap::new());
+            }
+            let by_type = self.by_patient.get_mut(patient).expect("inserted above");
+            let resource_type = key.split_once('/').map_or(&*key, |(t, _)| t);
+            if !by_type.contains_key(resource_type) {
+                by_type.insert(resource_type.to_owned(), BTreeSet::new());
+            }
+            if let Some(keys) = by_type.get_mut(resource_type) {
+                keys.insert(key.clone());
+            }
         }
-        self.current.insert(key, current);
+        self.current.insert(key.clone(), held);
+        key
     }
 }
 
@@ -849,6 +936,67 @@ mod tests {
                 Some(new.version.clone())
             );
             assert!(store.knows(&new.version.commitment));
+        }
+    }
+
+    /// Memory keeps a commitment as 32 bytes only when it is a lowercase
+    /// hex digest: any other text reads back as written, and a digest is
+    /// not found under another spelling.
+    #[test]
+    fn commitments_read_back_as_written() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("fhir.redb");
+        let mut upper = new_version("o1", 1, "did:key:z6Mkpatient");
+        upper.version.commitment = "AB".repeat(32);
+        let mut other = new_version("o2", 1, "did:key:z6Mkpatient");
+        other.version.commitment = format!("sha256:{}", "cd".repeat(32));
+        let lower = new_version("o3", 1, "did:key:z6Mkpatient");
+        for reopen in [false, true] {
+            let store = FhirStore::open(&path).unwrap();
+            if !reopen {
+                store
+                    .record(&[upper.clone(), other.clone(), lower.clone()])
+                    .unwrap();
+            }
+            for new in [&upper, &other, &lower] {
+                let key = format!("Observation/{}", new.id);
+                assert_eq!(store.current(&key).unwrap().latest, new.version);
+                assert_eq!(
+                    store.locate(&new.version.commitment).unwrap(),
+                    Some((key, 1))
+                );
+            }
+            assert!(!store.knows(&"ab".repeat(32)));
+            assert!(!store.knows(&lower.version.commitment.to_uppercase()));
+            assert!(!store.knows(&"cd".repeat(32)));
+        }
+    }
+
+    /// A resource's key is allocated once: the map of current versions,
+    /// the commitment map, the patient lists and the search index share it.
+    #[test]
+    fn memory_holds_each_key_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("fhir.redb");
+        let first = new_version("o1", 1, "did:key:z6Mkpatient");
+        let second = new_version("o1", 2, "did:key:z6Mkpatient");
+        for reopen in [false, true] {
+            let store = FhirStore::open(&path).unwrap();
+            if !reopen {
+                store.record(std::slice::from_ref(&first)).unwrap();
+                store.record(std::slice::from_ref(&second)).unwrap();
+            }
+            let memory = store.read();
+            let (key, _) = memory.current.get_key_value("Observation/o1").unwrap();
+            for new in [&first, &second] {
+                let commitment = rows::Commitment::of(&new.version.commitment);
+                assert!(Arc::ptr_eq(key, &memory.commitments[&commitment].0));
+            }
+            let listed = &memory.by_patient["did:key:z6Mkpatient"]["Observation"];
+            assert!(Arc::ptr_eq(key, listed.get("Observation/o1").unwrap()));
+            // The map, the commitments (two), the patient list and the
+            // index's entries, order, key order and lists.
+            assert!(Arc::strong_count(key) > 5, "{}", Arc::strong_count(key));
         }
     }
 

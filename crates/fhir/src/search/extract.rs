@@ -1,10 +1,9 @@
 //! The values a resource holds for its search parameters.
 
-use std::collections::BTreeMap;
-
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+use super::param_map::ParamMap;
 use super::params::{params, ParamDef, ParamKind};
 use crate::date::{parse_date, parse_instant, DateRange};
 use crate::reference::is_valid_id;
@@ -43,22 +42,22 @@ pub struct IndexEntry {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_updated: Option<i64>,
     /// Token parameters.
-    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
-    pub tokens: BTreeMap<String, Vec<Token>>,
+    #[serde(default, skip_serializing_if = "ParamMap::is_empty")]
+    pub tokens: ParamMap<Vec<Token>>,
     /// Date parameters, as ranges (Periods may be open-ended).
-    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
-    pub dates: BTreeMap<String, Vec<DateRange>>,
+    #[serde(default, skip_serializing_if = "ParamMap::is_empty")]
+    pub dates: ParamMap<Vec<DateRange>>,
     /// Reference parameters: keys (`"Patient/123"`) of resources of a type
     /// this server serves, whether written relative, absolute or versioned.
-    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
-    pub references: BTreeMap<String, Vec<String>>,
+    #[serde(default, skip_serializing_if = "ParamMap::is_empty")]
+    pub references: ParamMap<Vec<String>>,
     /// Reference parameters: identifiers of logical references
     /// (`{"identifier": {...}}`), searched with `:identifier`.
-    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
-    pub reference_identifiers: BTreeMap<String, Vec<Token>>,
+    #[serde(default, skip_serializing_if = "ParamMap::is_empty")]
+    pub reference_identifiers: ParamMap<Vec<Token>>,
     /// String parameters, as written (normalized when compared).
-    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
-    pub strings: BTreeMap<String, Vec<String>>,
+    #[serde(default, skip_serializing_if = "ParamMap::is_empty")]
+    pub strings: ParamMap<Vec<String>>,
 }
 
 impl IndexEntry {
@@ -67,12 +66,22 @@ impl IndexEntry {
         IndexEntry {
             resource_type,
             last_updated: None,
-            tokens: BTreeMap::new(),
-            dates: BTreeMap::new(),
-            references: BTreeMap::new(),
-            reference_identifiers: BTreeMap::new(),
-            strings: BTreeMap::new(),
+            tokens: ParamMap::new(),
+            dates: ParamMap::new(),
+            references: ParamMap::new(),
+            reference_identifiers: ParamMap::new(),
+            strings: ParamMap::new(),
         }
+    }
+
+    /// Frees the spare capacity left by building the entry (a node keeps
+    /// one per current resource).
+    pub fn shrink_to_fit(&mut self) {
+        self.tokens.shrink_to_fit();
+        self.dates.shrink_to_fit();
+        self.references.shrink_to_fit();
+        self.reference_identifiers.shrink_to_fit();
+        self.strings.shrink_to_fit();
     }
 
     /// Whether the entry holds any value for the parameter `name`.
@@ -154,15 +163,17 @@ pub fn extract(rt: ResourceType, resource: &Value) -> IndexEntry {
             }
         }
     }
+    entry.shrink_to_fit();
     entry
 }
 
-fn insert<T: Ord>(map: &mut BTreeMap<String, Vec<T>>, name: String, mut values: Vec<T>) {
+fn insert<T: Ord>(map: &mut ParamMap<Vec<T>>, name: String, mut values: Vec<T>) {
     if values.is_empty() {
         return;
     }
     values.sort();
     values.dedup();
+    values.shrink_to_fit();
     map.insert(name, values);
 }
 

@@ -138,8 +138,8 @@ fn postings_of(e: &IndexEntry) -> Vec<Posting> {
     }
     for (param, keys) in &e.references {
         for k in keys {
-            out.push(Posting::Ref(param.clone(), k.clone()));
-            out.push(Posting::RefId(param.clone(), id_of(k).to_owned()));
+            out.push(Posting::Ref(param.to_owned(), k.clone()));
+            out.push(Posting::RefId(param.to_owned(), id_of(k).to_owned()));
         }
     }
     out
@@ -174,8 +174,13 @@ impl SearchIndex {
     /// Indexes (or re-indexes) the current version of the resource `key`
     /// (`"Type/id"`, of type `entry.resource_type`).
     pub fn upsert(&mut self, key: &str, entry: IndexEntry) {
-        self.remove(key);
-        let key: Arc<str> = Arc::from(key);
+        self.upsert_shared(Arc::from(key), entry);
+    }
+
+    /// [`SearchIndex::upsert`] keeping the caller's allocation of the key
+    /// (a node holding a million keys keeps each once).
+    pub fn upsert_shared(&mut self, key: Arc<str>, entry: IndexEntry) {
+        self.remove(&key);
         let entry = Arc::new(entry);
         let place = Place::of(&key, &entry);
         let t = self.types.entry(entry.resource_type).or_default();

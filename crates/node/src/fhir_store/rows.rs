@@ -9,16 +9,87 @@
 //! a binary row with [`FORMAT`], so both are read (see
 //! [`super::FhirStore::open`], which rewrites the old rows once).
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 
 use hygeia_fhir::date::DateRange;
-use hygeia_fhir::search::{IndexEntry, Token};
+use hygeia_fhir::search::{IndexEntry, ParamMap, Token};
 use hygeia_fhir::types::ResourceType;
 
 use super::{err, StoreError, Version};
 
 /// The first byte of a binary row.
 pub(super) const FORMAT: u8 = 1;
+
+/// A record commitment as memory keeps it: the 32 bytes of a lowercase
+/// hex SHA-256 (every commitment the node makes), or any other text as
+/// written.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub(super) enum Commitment {
+    Digest([u8; 32]),
+    Text(Box<str>),
+}
+
+impl Commitment {
+    pub(super) fn of(text: &str) -> Commitment {
+        match hex_32(text) {
+            Some(bytes) => Commitment::Digest(bytes),
+            None => Commitment::Text(text.into()),
+        }
+    }
+
+    pub(super) fn text(&self) -> String {
+        match self {
+            Commitment::Digest(bytes) => hex::encode(bytes),
+            Commitment::Text(text) => text.to_string(),
+        }
+    }
+}
+
+/// A [`Version`] as memory keeps it, its texts numbers into [`Strings`]
+/// (the same numbers its row holds).
+#[derive(Clone, Debug)]
+pub(super) struct Latest {
+    pub(super) version: u64,
+    pub(super) last_updated: i64,
+    pub(super) commitment: Commitment,
+    pub(super) patient: u32,
+    pub(super) category: u32,
+    pub(super) author: u32,
+    pub(super) deleted: bool,
+}
+
+impl Latest {
+    /// The compact form of `version`; an error when a text is not in the
+    /// table (a write interns its texts before memory sees them).
+    pub(super) fn of(version: &Version, strings: &Strings) -> Result<Latest, StoreError> {
+        let id = |text: &str| {
+            strings
+                .id(text)
+                .ok_or_else(|| StoreError(format!("text {text:?} is not in the string table")))
+        };
+        Ok(Latest {
+            version: version.version,
+            last_updated: version.last_updated,
+            commitment: Commitment::of(&version.commitment),
+            patient: id(&version.patient)?,
+            category: id(&version.category)?,
+            author: id(&version.author)?,
+            deleted: version.deleted,
+        })
+    }
+
+    pub(super) fn version(&self, strings: &Strings) -> Version {
+        Version {
+            version: self.version,
+            commitment: self.commitment.text(),
+            last_updated: self.last_updated,
+            deleted: self.deleted,
+            patient: strings.resolve(self.patient).to_owned(),
+            category: strings.resolve(self.category).to_owned(),
+            author: strings.resolve(self.author).to_owned(),
+        }
+    }
+}
 
 /// The string table as loaded from the file: a text's number is its
 /// position.
@@ -45,6 +116,19 @@ impl Strings {
         for text in self.texts.drain(len..) {
             self.ids.remove(&text);
         }
+    }
+
+    /// The number of a text the table holds.
+    pub(super) fn id(&self, text: &str) -> Option<u32> {
+        self.ids.get(text).copied()
+    }
+
+    /// The text of a number memory holds: memory takes its numbers from
+    /// rows read through [`Strings::text`] or from texts interned by a
+    /// committed write, so the table always holds them.
+    pub(super) fn resolve(&self, id: u32) -> &str {
+        debug_assert!((id as usize) < self.texts.len(), "string {id} not held");
+        self.texts.get(id as usize).map_or("", String::as_str)
     }
 
     fn text(&self, id: u64) -> Result<&str, StoreError> {
@@ -135,7 +219,7 @@ impl Encoder<'_> {
         out
     }
 
-    fn tokens(&mut self, out: &mut Vec<u8>, map: &BTreeMap<String, Vec<Token>>) {
+    fn tokens(&mut self, out: &mut Vec<u8>, map: &ParamMap<Vec<Token>>) {
         put_varint(out, map.len() as u64);
         for (name, tokens) in map {
             self.text(out, name);
@@ -153,7 +237,7 @@ impl Encoder<'_> {
         }
     }
 
-    fn texts(&mut self, out: &mut Vec<u8>, map: &BTreeMap<String, Vec<String>>) {
+    fn texts(&mut self, out: &mut Vec<u8>, map: &ParamMap<Vec<String>>) {
         put_varint(out, map.len() as u64);
         for (name, values) in map {
             self.text(out, name);
@@ -182,9 +266,21 @@ pub(super) fn decode_version(row: &[u8], strings: &Strings) -> Result<Version, S
         return serde_json::from_slice(row).map_err(err);
     }
     let mut reader = Reader { rest: &row[1..] };
-    let version = reader.version(strings)?;
+    let latest = reader.latest(strings)?;
     reader.end()?;
-    Ok(version)
+    Ok(latest.version(strings))
+}
+
+/// A `versions` row as memory keeps it.
+pub(super) fn decode_version_compact(row: &[u8], strings: &Strings) -> Result<Latest, StoreError> {
+    if row.first() != Some(&FORMAT) {
+        let version: Version = serde_json::from_slice(row).map_err(err)?;
+        return Latest::of(&version, strings);
+    }
+    let mut reader = Reader { rest: &row[1..] };
+    let latest = reader.latest(strings)?;
+    reader.end()?;
+    Ok(latest)
 }
 
 /// A `current` row, binary or JSON: its latest version and index.
@@ -196,8 +292,23 @@ pub(super) fn decode_current(
         let current: super::Current = serde_json::from_slice(row).map_err(err)?;
         return Ok((current.latest, current.index));
     }
+    let (latest, index) = decode_current_compact(row, strings)?;
+    Ok((latest.version(strings), index))
+}
+
+/// A `current` row as memory keeps it: its latest version with its texts
+/// as numbers (no text copied), and its index.
+pub(super) fn decode_current_compact(
+    row: &[u8],
+    strings: &Strings,
+) -> Result<(Latest, IndexEntry), StoreError> {
+    if row.first() != Some(&FORMAT) {
+        let current: super::Current = serde_json::from_slice(row).map_err(err)?;
+        let latest = Latest::of(&current.latest, strings)?;
+        return Ok((latest, current.index));
+    }
     let mut reader = Reader { rest: &row[1..] };
-    let latest = reader.version(strings)?;
+    let latest = reader.latest(strings)?;
     let resource_type: ResourceType = reader
         .text(strings)?
         .parse()
@@ -210,8 +321,9 @@ pub(super) fn decode_current(
     index.tokens = reader.tokens(strings)?;
     for _ in 0..reader.count()? {
         let name = reader.text(strings)?.to_owned();
-        let mut ranges = Vec::new();
-        for _ in 0..reader.count()? {
+        let count = reader.count()?;
+        let mut ranges = Vec::with_capacity(count);
+        for _ in 0..count {
             ranges.push(DateRange {
                 start: reader.signed()?,
                 end: reader.signed()?,
@@ -223,6 +335,7 @@ pub(super) fn decode_current(
     index.reference_identifiers = reader.tokens(strings)?;
     index.strings = reader.texts(strings)?;
     reader.end()?;
+    index.shrink_to_fit();
     Ok((latest, index))
 }
 
@@ -281,34 +394,49 @@ impl<'a> Reader<'a> {
         strings.text(id)
     }
 
-    fn version(&mut self, strings: &Strings) -> Result<Version, StoreError> {
+    /// The number of a text, checked to be in the table.
+    fn text_id(&mut self, strings: &Strings) -> Result<u32, StoreError> {
+        let id = self.varint()?;
+        strings.text(id)?;
+        // The table holds fewer than 2^32 texts.
+        u32::try_from(id).map_err(err)
+    }
+
+    fn latest(&mut self, strings: &Strings) -> Result<Latest, StoreError> {
         let version = self.varint()?;
         let last_updated = self.signed()?;
         let deleted = self.byte()? != 0;
         let commitment = match self.byte()? {
-            0 => hex::encode(self.bytes(32)?),
+            0 => {
+                let mut digest = [0u8; 32];
+                digest.copy_from_slice(self.bytes(32)?);
+                Commitment::Digest(digest)
+            }
             _ => {
                 let len = self.count()?;
-                String::from_utf8(self.bytes(len)?.to_vec()).map_err(err)?
+                let text = std::str::from_utf8(self.bytes(len)?).map_err(err)?;
+                // A digest written as text still compares as one.
+                Commitment::of(text)
             }
         };
-        Ok(Version {
+        Ok(Latest {
             version,
-            commitment,
             last_updated,
+            commitment,
+            patient: self.text_id(strings)?,
+            category: self.text_id(strings)?,
+            author: self.text_id(strings)?,
             deleted,
-            patient: self.text(strings)?.to_owned(),
-            category: self.text(strings)?.to_owned(),
-            author: self.text(strings)?.to_owned(),
         })
     }
 
-    fn tokens(&mut self, strings: &Strings) -> Result<BTreeMap<String, Vec<Token>>, StoreError> {
-        let mut map = BTreeMap::new();
+    fn tokens(&mut self, strings: &Strings) -> Result<ParamMap<Vec<Token>>, StoreError> {
+        let mut map = ParamMap::new();
         for _ in 0..self.count()? {
             let name = self.text(strings)?.to_owned();
-            let mut tokens = Vec::new();
-            for _ in 0..self.count()? {
+            let count = self.count()?;
+            let mut tokens = Vec::with_capacity(count);
+            for _ in 0..count {
                 let system = match self.varint()? {
                     0 => None,
                     id => Some(strings.text(id - 1)?.to_owned()),
@@ -323,12 +451,13 @@ impl<'a> Reader<'a> {
         Ok(map)
     }
 
-    fn texts(&mut self, strings: &Strings) -> Result<BTreeMap<String, Vec<String>>, StoreError> {
-        let mut map = BTreeMap::new();
+    fn texts(&mut self, strings: &Strings) -> Result<ParamMap<Vec<String>>, StoreError> {
+        let mut map = ParamMap::new();
         for _ in 0..self.count()? {
             let name = self.text(strings)?.to_owned();
-            let mut values = Vec::new();
-            for _ in 0..self.count()? {
+            let count = self.count()?;
+            let mut values = Vec::with_capacity(count);
+            for _ in 0..count {
                 values.push(self.text(strings)?.to_owned());
             }
             map.insert(name, values);
