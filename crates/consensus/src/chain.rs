@@ -57,6 +57,27 @@ pub fn frame_at(bytes: &[u8], offset: usize) -> Option<(usize, Option<&[u8]>)> {
     Some((len, bytes.get(start..start.checked_add(len)?)))
 }
 
+/// Opens (creating it and its directory) a file of framed records for
+/// appending, with what it holds.
+fn open_for_append(path: &Path) -> Result<(File, Vec<u8>), ChainError> {
+    let io = |source| ChainError::Io {
+        path: path.display().to_string(),
+        source,
+    };
+    if let Some(parent) = path.parent() {
+        std::fs::create_dir_all(parent).map_err(io)?;
+    }
+    let mut file = OpenOptions::new()
+        .read(true)
+        .append(true)
+        .create(true)
+        .open(path)
+        .map_err(io)?;
+    let mut bytes = Vec::new();
+    file.read_to_end(&mut bytes).map_err(io)?;
+    Ok((file, bytes))
+}
+
 /// The finalized blocks of this node, on disk, indexed by digest.
 pub struct Chain {
     path: PathBuf,
@@ -75,17 +96,7 @@ impl Chain {
             path: path.display().to_string(),
             source,
         };
-        if let Some(parent) = path.parent() {
-            std::fs::create_dir_all(parent).map_err(io)?;
-        }
-        let mut file = OpenOptions::new()
-            .read(true)
-            .append(true)
-            .create(true)
-            .open(path)
-            .map_err(io)?;
-        let mut bytes = Vec::new();
-        file.read_to_end(&mut bytes).map_err(io)?;
+        let (file, bytes) = open_for_append(path)?;
         let mut index = HashMap::new();
         let mut blocks = Vec::new();
         let mut offset = 0usize;
@@ -360,19 +371,9 @@ impl Unfinalized {
             path: path.display().to_string(),
             source,
         };
-        if let Some(parent) = path.parent() {
-            std::fs::create_dir_all(parent).map_err(io)?;
-        }
         // A prune a crash interrupted: the file it was replacing is whole.
         let _ = std::fs::remove_file(Self::temporary(path));
-        let mut file = OpenOptions::new()
-            .read(true)
-            .append(true)
-            .create(true)
-            .open(path)
-            .map_err(io)?;
-        let mut content = Vec::new();
-        file.read_to_end(&mut content).map_err(io)?;
+        let (file, content) = open_for_append(path)?;
         let mut index = HashMap::new();
         let mut blocks = Vec::new();
         let mut offset = 0usize;

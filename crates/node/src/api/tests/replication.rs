@@ -28,6 +28,24 @@ fn replica_of(answer: &serde_json::Value) -> Replica {
     }
 }
 
+/// The patient grants the clinic's clinician reading their lab records
+/// for treatment, for a day; the grant's leaf hash.
+async fn grant_labs_to_clinician(net: &Net, cast: &super::Cast) -> String {
+    let now = now();
+    net.submit_ok(
+        &cast.patient,
+        "consent.grant",
+        json!({"patient": did(&cast.patient), "grantee": did(&cast.clinician),
+               "scope": {"categories": ["lab"]}, "actions": ["read"], "purpose": "TREAT",
+               "not_before": now - 60, "not_after": now + 86_400}),
+    )
+    .await
+    .json()["leaf_hash"]
+        .as_str()
+        .expect("the grant's leaf hash")
+        .to_owned()
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_record_goes_to_the_node_of_an_entitled_organization_only() {
     let (net, cast) = Net::network().await;
@@ -82,19 +100,7 @@ async fn a_record_goes_to_the_node_of_an_entitled_organization_only() {
         (before.status, before.code()),
         (404, "record_not_found".into())
     );
-    let now = now();
-    let grant = net
-        .submit_ok(
-            &cast.patient,
-            "consent.grant",
-            json!({"patient": did(&cast.patient), "grantee": did(&cast.clinician),
-                   "scope": {"categories": ["lab"]}, "actions": ["read"], "purpose": "TREAT",
-                   "not_before": now - 60, "not_after": now + 86_400}),
-        )
-        .await
-        .json()["leaf_hash"]
-        .as_str()
-        .map(str::to_owned);
+    let grant = grant_labs_to_clinician(&net, &cast).await;
     let size = size + 1;
     for stranger in [
         Keypair::generate(),
@@ -307,7 +313,6 @@ async fn a_record_goes_to_the_node_of_an_entitled_organization_only() {
     assert!(custody_b.meta(&record).unwrap().is_some());
 
     // Revoked: no further transfer.
-    let grant = grant.expect("the grant's leaf hash");
     net.submit_ok(&cast.patient, "consent.revoke", json!({"grant": grant}))
         .await;
     let size = net.size();
@@ -393,20 +398,7 @@ async fn a_received_fhir_copy_is_indexed_without_taking_another_resource_s_place
         )
         .await;
     }
-    let now = now();
-    let grant = net
-        .submit_ok(
-            &cast.patient,
-            "consent.grant",
-            json!({"patient": did(&cast.patient), "grantee": did(&cast.clinician),
-                   "scope": {"categories": ["lab"]}, "actions": ["read"], "purpose": "TREAT",
-                   "not_before": now - 60, "not_after": now + 86_400}),
-        )
-        .await
-        .json()["leaf_hash"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let grant = grant_labs_to_clinician(&net, &cast).await;
     // B already indexes an Observation "s" of another patient.
     let theirs = "ee".repeat(32);
     fhir_b
@@ -635,15 +627,7 @@ async fn the_bytes_of_one_replicated_4_kib_record() {
         json!({"org": CLINIC, "node": did(&node_b)}),
     )
     .await;
-    let now = now();
-    net.submit_ok(
-        &cast.patient,
-        "consent.grant",
-        json!({"patient": did(&cast.patient), "grantee": did(&cast.clinician),
-               "scope": {"categories": ["lab"]}, "actions": ["read"], "purpose": "TREAT",
-               "not_before": now - 60, "not_after": now + 86_400}),
-    )
-    .await;
+    grant_labs_to_clinician(&net, &cast).await;
     let mut content = br#"{"resourceType":"Observation","id":"r","note":""#.to_vec();
     content.resize(4096 - 3, b'x');
     content.extend_from_slice(br#""}"#);
