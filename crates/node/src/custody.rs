@@ -150,6 +150,22 @@ pub struct RecordMeta {
     pub size: u64,
 }
 
+/// Where a record's ciphertext is, and its plaintext's length: what
+/// opening it needs of its [`RecordMeta`].
+pub struct RecordLocation {
+    pub blob: BlobId,
+    pub size: u64,
+}
+
+impl RecordLocation {
+    pub fn of(meta: &RecordMeta) -> Result<RecordLocation, CustodyError> {
+        Ok(RecordLocation {
+            blob: BlobId::from_hex(&meta.blob)?,
+            size: meta.size,
+        })
+    }
+}
+
 /// A record just encrypted into the vault, not yet on the ledger.
 pub struct Stored {
     pub blob: BlobId,
@@ -717,15 +733,20 @@ impl Custody {
     }
 
     pub fn meta(&self, commitment: &str) -> Result<Option<RecordMeta>, CustodyError> {
-        Ok(self.metas([commitment])?.pop().flatten())
+        let txn = self.meta.begin_read().map_err(meta_err)?;
+        let table = txn.open_table(RECORDS).map_err(meta_err)?;
+        let row = table
+            .get(record_key(commitment).as_slice())
+            .map_err(meta_err)?;
+        row.map(|value| meta_row::decode(value.value())).transpose()
     }
 
-    /// [`Custody::meta`] of several records, in one read transaction (a
-    /// search page opens up to its `_count` records).
-    pub fn metas<'a>(
+    /// Where several records are, in one read transaction (a search page
+    /// opens up to its `_count` records); `None` for one not kept here.
+    pub fn locations<'a>(
         &self,
         commitments: impl IntoIterator<Item = &'a str>,
-    ) -> Result<Vec<Option<RecordMeta>>, CustodyError> {
+    ) -> Result<Vec<Option<RecordLocation>>, CustodyError> {
         let txn = self.meta.begin_read().map_err(meta_err)?;
         let table = txn.open_table(RECORDS).map_err(meta_err)?;
         commitments
@@ -735,7 +756,7 @@ impl Custody {
                     .get(record_key(commitment).as_slice())
                     .map_err(meta_err)?
                 {
-                    Some(value) => meta_row::decode(value.value()).map(Some),
+                    Some(value) => meta_row::decode_location(value.value()).map(Some),
                     None => Ok(None),
                 }
             })
@@ -748,11 +769,19 @@ impl Custody {
         meta: &RecordMeta,
         output: impl Write,
     ) -> Result<RecordInfo, CustodyError> {
-        let blob = BlobId::from_hex(&meta.blob)?;
-        let key = self.data_key(&blob)?;
+        self.open_at(&RecordLocation::of(meta)?, output)
+    }
+
+    /// [`Custody::open_record`] from its location alone.
+    pub fn open_at(
+        &self,
+        location: &RecordLocation,
+        output: impl Write,
+    ) -> Result<RecordInfo, CustodyError> {
+        let key = self.data_key(&location.blob)?;
         Ok(hygeia_vault::decrypt(
             &key,
-            self.vault.blobs().get(&blob)?,
+            self.vault.blobs().get(&location.blob)?,
             output,
         )?)
     }

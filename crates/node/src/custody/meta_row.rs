@@ -9,7 +9,9 @@
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 
-use super::{meta_err, CustodyError, RecordMeta};
+use hygeia_vault::blob::BlobId;
+
+use super::{meta_err, CustodyError, RecordLocation, RecordMeta};
 
 /// The first byte of a binary row written now.
 const FORMAT: u8 = 2;
@@ -71,6 +73,35 @@ pub(super) fn decode(row: &[u8]) -> Result<RecordMeta, CustodyError> {
         return Err(damaged("trailing bytes"));
     }
     Ok(meta)
+}
+
+/// The ciphertext's address and the plaintext's length of a row: what
+/// opening the record needs, read without spelling the other fields (the
+/// author's `did:key` alone is a base58 encoding).
+pub(super) fn decode_location(row: &[u8]) -> Result<RecordLocation, CustodyError> {
+    let (format, rest) = match row.split_first() {
+        Some((format @ (&FORMAT | &FORMAT_1), rest)) => (*format, rest),
+        _ => return decode(row).and_then(|meta| RecordLocation::of(&meta)),
+    };
+    let mut reader = Reader { rest, format };
+    let blob = match reader.raw_text()? {
+        (AS_HEX, bytes) => <[u8; 32]>::try_from(bytes)
+            .map(BlobId::from_bytes)
+            .map_err(|_| damaged("blob address"))?,
+        (form, bytes) => BlobId::from_hex(&spell(form, format, bytes)?)?,
+    };
+    for _ in 0..4 {
+        reader.raw_text()?;
+    }
+    let size = if format == FORMAT_1 {
+        u64::from_le_bytes(reader.bytes(8)?.try_into().map_err(|_| damaged("size"))?)
+    } else {
+        reader.varint()?
+    };
+    if !reader.rest.is_empty() {
+        return Err(damaged("trailing bytes"));
+    }
+    Ok(RecordLocation { blob, size })
 }
 
 fn put_varint(out: &mut Vec<u8>, mut value: u64) {
@@ -146,14 +177,23 @@ impl<'a> Reader<'a> {
         Err(damaged("varint"))
     }
 
-    fn text(&mut self) -> Result<String, CustodyError> {
+    /// A text field as stored: its form and its bytes (a media type's
+    /// code is its one byte).
+    fn raw_text(&mut self) -> Result<(u8, &'a [u8]), CustodyError> {
         let form = self.bytes(1)?[0];
+        let known = match self.format {
+            FORMAT => form <= AS_MEDIA_TYPE,
+            _ => form <= AS_BASE64URL,
+        };
+        if !known {
+            return Err(damaged("unknown text form"));
+        }
         if self.format == FORMAT && form == AS_MEDIA_TYPE {
-            let code = self.bytes(1)?[0];
-            return MEDIA_TYPES
-                .get(code as usize)
-                .map(|m| (*m).to_owned())
-                .ok_or_else(|| damaged("unknown media type code"));
+            let code = self.bytes(1)?;
+            if usize::from(code[0]) >= MEDIA_TYPES.len() {
+                return Err(damaged("unknown media type code"));
+            }
+            return Ok((form, code));
         }
         let len = if self.format == FORMAT_1 {
             u64::from(u32::from_le_bytes(
@@ -163,17 +203,31 @@ impl<'a> Reader<'a> {
             self.varint()?
         };
         let len = usize::try_from(len).map_err(|_| damaged("length"))?;
-        let bytes = self.bytes(len)?;
-        match form {
-            AS_TEXT => String::from_utf8(bytes.to_vec()).map_err(|_| damaged("text")),
-            AS_HEX => Ok(hex::encode(bytes)),
-            AS_BASE64URL => Ok(URL_SAFE_NO_PAD.encode(bytes)),
-            AS_DID_KEY if self.format == FORMAT => Ok(format!(
-                "{DID_KEY_PREFIX}{}",
-                bs58::encode(bytes).into_string()
-            )),
-            _ => Err(damaged("unknown text form")),
-        }
+        Ok((form, self.bytes(len)?))
+    }
+
+    fn text(&mut self) -> Result<String, CustodyError> {
+        let (form, bytes) = self.raw_text()?;
+        spell(form, self.format, bytes)
+    }
+}
+
+/// The text a stored field spells.
+fn spell(form: u8, format: u8, bytes: &[u8]) -> Result<String, CustodyError> {
+    match form {
+        AS_MEDIA_TYPE if format == FORMAT => bytes
+            .first()
+            .and_then(|code| MEDIA_TYPES.get(*code as usize))
+            .map(|m| (*m).to_owned())
+            .ok_or_else(|| damaged("unknown media type code")),
+        AS_TEXT => String::from_utf8(bytes.to_vec()).map_err(|_| damaged("text")),
+        AS_HEX => Ok(hex::encode(bytes)),
+        AS_BASE64URL => Ok(URL_SAFE_NO_PAD.encode(bytes)),
+        AS_DID_KEY if format == FORMAT => Ok(format!(
+            "{DID_KEY_PREFIX}{}",
+            bs58::encode(bytes).into_string()
+        )),
+        _ => Err(damaged("unknown text form")),
     }
 }
 
@@ -218,6 +272,46 @@ mod tests {
             ..meta
         };
         assert!(same(&decode(&encode(&odd)).unwrap(), &odd));
+    }
+
+    /// What opening a record reads is what the whole row says, in every
+    /// form a row can take.
+    #[test]
+    fn a_location_is_the_rows_blob_and_size() {
+        let odd = RecordMeta {
+            author: "did:key:z0OIl".into(),
+            media_type: "text/plain".into(),
+            size: u64::MAX,
+            ..meta()
+        };
+        for meta in [meta(), odd] {
+            for row in [
+                encode(&meta),
+                format_1(&meta),
+                serde_json::to_vec(&meta).unwrap(),
+            ]
+            .iter()
+            .filter(|row| decode(row).is_ok())
+            {
+                let location = decode_location(row).unwrap();
+                assert_eq!(location.blob.to_hex(), meta.blob);
+                assert_eq!(location.size, meta.size);
+            }
+        }
+        // A blob address kept as text (not lowercase hex) reads as the
+        // whole row's would; one that is no address is refused.
+        let upper = RecordMeta {
+            blob: "0F".repeat(32),
+            ..meta()
+        };
+        let location = decode_location(&encode(&upper)).unwrap();
+        assert_eq!(location.blob, RecordLocation::of(&upper).unwrap().blob);
+        let not_an_address = RecordMeta {
+            blob: "not hex".into(),
+            ..meta()
+        };
+        assert!(decode(&encode(&not_an_address)).is_ok());
+        assert!(decode_location(&encode(&not_an_address)).is_err());
     }
 
     /// The row as format 1 wrote it (four-byte lengths, the size in eight
@@ -278,18 +372,22 @@ mod tests {
         let row = encode(&meta());
         for cut in 1..row.len() {
             assert!(decode(&row[..cut]).is_err(), "cut at {cut}");
+            assert!(decode_location(&row[..cut]).is_err(), "cut at {cut}");
         }
         let mut longer = row.clone();
         longer.push(0);
         assert!(decode(&longer).is_err());
+        assert!(decode_location(&longer).is_err());
         let mut unknown = row.clone();
         unknown[1] = 9;
         assert!(decode(&unknown).is_err());
+        assert!(decode_location(&unknown).is_err());
         // A media type code past the list.
         let media = 1 + 2 * (2 + 32);
         assert_eq!(row[media], AS_MEDIA_TYPE);
         let mut unknown = row;
         unknown[media + 1] = MEDIA_TYPES.len() as u8;
         assert!(decode(&unknown).is_err());
+        assert!(decode_location(&unknown).is_err());
     }
 }

@@ -43,23 +43,23 @@ fn parse_type(name: &str) -> Result<ResourceType, FhirError> {
 
 /// The plaintext of a stored version.
 pub fn open_version(node: &Node, commitment: &str) -> Result<Vec<u8>, FhirError> {
-    open_with_meta(node, node.custody.meta(commitment)?)
+    open_located(node, node.custody.locations([commitment])?.pop().flatten())
 }
 
-/// The plaintext of a stored version whose custody metadata was read
-/// (`None`: the version was erased).
-fn open_with_meta(
+/// The plaintext of a stored version whose location was read (`None`:
+/// the version was erased).
+fn open_located(
     node: &Node,
-    meta: Option<crate::custody::RecordMeta>,
+    location: Option<crate::custody::RecordLocation>,
 ) -> Result<Vec<u8>, FhirError> {
-    let meta = meta.ok_or_else(|| {
+    let location = location.ok_or_else(|| {
         FhirError::new(
             StatusCode::GONE,
             Issue::error("deleted", "this version was erased: its keys are destroyed"),
         )
     })?;
-    let mut out = Vec::with_capacity(meta.size as usize);
-    node.custody.open_record(&meta, &mut out)?;
+    let mut out = Vec::with_capacity(location.size as usize);
+    node.custody.open_at(&location, &mut out)?;
     Ok(out)
 }
 
@@ -742,18 +742,18 @@ async fn run_search(
     let receipt = decide::log(&node, &session, events, Vec::new()).await?;
     let base = super::base_url(&headers);
     let mut entries = Vec::with_capacity(page.len() + included.len());
-    let metas = node.custody.metas(
+    let locations = node.custody.locations(
         page.iter()
             .chain(included.iter())
             .map(|c| c.latest.commitment.as_str()),
     )?;
-    for ((current, mode), meta) in page
+    for ((current, mode), location) in page
         .iter()
         .map(|c| (c, "match"))
         .chain(included.iter().map(|c| (c, "include")))
-        .zip(metas)
+        .zip(locations)
     {
-        let body = open_with_meta(&node, meta)?;
+        let body = open_located(&node, location)?;
         entries.push(Entry::stored(
             format!("{base}/{}", current.key()),
             body,
