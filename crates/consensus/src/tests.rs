@@ -348,6 +348,31 @@ async fn wait_for(context: &Context, limit: Duration, mut done: impl FnMut() -> 
     }
 }
 
+/// Whether every one of `nodes` holds `entries` log entries within `secs`
+/// seconds of simulated time.
+async fn all_reach(context: &Context, nodes: &[Node], entries: u64, secs: u64) -> bool {
+    wait_for(context, Duration::from_secs(secs), || {
+        nodes.iter().all(|n| size(n) == entries)
+    })
+    .await
+}
+
+/// Starts the honest validators `which` on their data directories, one
+/// after another.
+async fn start_honest(
+    context: &Context,
+    oracle: &Oracle<PublicKey, Context>,
+    keys: &Keys,
+    dirs: &[tempfile::TempDir],
+    which: std::ops::Range<usize>,
+) -> Vec<Node> {
+    let mut nodes = Vec::new();
+    for i in which {
+        nodes.push(start_node(context, oracle, keys, i, dirs[i].path(), Proposing::Honest).await);
+    }
+    nodes
+}
+
 /// One validator per key of `keys` on the simulated network (every pair joined by
 /// `link`), each started with the proposing behaviour `proposing` gives
 /// it; the data directories must outlive the nodes.
@@ -427,12 +452,7 @@ fn four_nodes_order_submissions_into_identical_logs() {
         assert_eq!(indexes.len(), 40, "every submission has its own place");
         // Acknowledged means durable on the answering node; the others
         // append the same blocks.
-        assert!(
-            wait_for(&context, Duration::from_secs(30), || nodes
-                .iter()
-                .all(|n| size(n) == 42))
-            .await
-        );
+        assert!(all_reach(&context, &nodes, 42, 30).await);
         assert_identical(&nodes.iter().collect::<Vec<_>>());
         for node in &nodes {
             let seen = node.bft().observed();
@@ -471,12 +491,7 @@ fn a_partition_stops_progress_without_forking_and_healing_resumes_it() {
             .await
             .unwrap();
         assert_eq!(first.first_index, 1);
-        assert!(
-            wait_for(&context, Duration::from_secs(10), || nodes
-                .iter()
-                .all(|n| size(n) == 2))
-            .await
-        );
+        assert!(all_reach(&context, &nodes, 2, 10).await);
 
         // Two and two: no side has a quorum (3 of 4).
         let pks: Vec<PublicKey> = keys.nodes.iter().map(public).collect();
@@ -522,12 +537,7 @@ fn a_partition_stops_progress_without_forking_and_healing_resumes_it() {
         for answer in waiting {
             answer.await.unwrap().expect("acknowledged after healing");
         }
-        assert!(
-            wait_for(&context, Duration::from_secs(30), || nodes
-                .iter()
-                .all(|n| size(n) == 10))
-            .await
-        );
+        assert!(all_reach(&context, &nodes, 10, 30).await);
         assert_identical(&nodes.iter().collect::<Vec<_>>());
     });
 }
@@ -689,20 +699,7 @@ fn a_node_sending_garbage_does_not_stop_the_others() {
                 context.sleep(Duration::from_millis(25)).await;
             }
         });
-        let mut nodes = Vec::new();
-        for i in 1..4 {
-            nodes.push(
-                start_node(
-                    &context,
-                    &oracle,
-                    &keys,
-                    i,
-                    dirs[i].path(),
-                    Proposing::Honest,
-                )
-                .await,
-            );
-        }
+        let nodes = start_honest(&context, &oracle, &keys, &dirs, 1..4).await;
         for i in 0..9 {
             nodes[i % 3]
                 .bft()
@@ -710,12 +707,7 @@ fn a_node_sending_garbage_does_not_stop_the_others() {
                 .await
                 .expect("ordered despite the garbage");
         }
-        assert!(
-            wait_for(&context, Duration::from_secs(10), || nodes
-                .iter()
-                .all(|n| size(n) == 10))
-            .await
-        );
+        assert!(all_reach(&context, &nodes, 10, 10).await);
         assert_identical(&nodes.iter().collect::<Vec<_>>());
         // The garbage was seen and its sender blocked.
         let garbage: u64 = nodes
@@ -760,18 +752,7 @@ fn a_peer_filling_its_share_of_passed_on_submissions_does_not_starve_the_others(
                 context.sleep(Duration::from_millis(50)).await;
             }
         });
-        let mut nodes = Vec::new();
-        for i in 1..4 {
-            let node = start_node(
-                &context,
-                &oracle,
-                &keys,
-                i,
-                dirs[i].path(),
-                Proposing::Honest,
-            );
-            nodes.push(node.await);
-        }
+        let nodes = start_honest(&context, &oracle, &keys, &dirs, 1..4).await;
         context.sleep(Duration::from_millis(200)).await;
         // Node 1's clients keep submitting; node 1 passes each submission
         // on, and the others take it into their pools: node 0's share is
@@ -783,12 +764,7 @@ fn a_peer_filling_its_share_of_passed_on_submissions_does_not_starve_the_others(
                 .await
                 .expect("ordered despite the flood");
         }
-        assert!(
-            wait_for(&context, Duration::from_secs(10), || nodes
-                .iter()
-                .all(|n| size(n) == 10))
-            .await
-        );
+        assert!(all_reach(&context, &nodes, 10, 10).await);
         assert_identical(&nodes.iter().collect::<Vec<_>>());
         for node in &nodes[1..] {
             let dropped = node.bft().observed().dropped;
@@ -833,20 +809,7 @@ fn an_equivocating_validator_is_reported_and_the_others_agree() {
         );
         muxer.start();
         conflicter.start(votes.register(0).await.expect("subchannel 0"));
-        let mut nodes = Vec::new();
-        for i in 1..4 {
-            nodes.push(
-                start_node(
-                    &context,
-                    &oracle,
-                    &keys,
-                    i,
-                    dirs[i].path(),
-                    Proposing::Honest,
-                )
-                .await,
-            );
-        }
+        let nodes = start_honest(&context, &oracle, &keys, &dirs, 1..4).await;
         for i in 0..6 {
             nodes[i % 3]
                 .bft()
@@ -854,12 +817,7 @@ fn an_equivocating_validator_is_reported_and_the_others_agree() {
                 .await
                 .expect("ordered despite the equivocation");
         }
-        assert!(
-            wait_for(&context, Duration::from_secs(10), || nodes
-                .iter()
-                .all(|n| size(n) == 7))
-            .await
-        );
+        assert!(all_reach(&context, &nodes, 7, 10).await);
         assert_identical(&nodes.iter().collect::<Vec<_>>());
         for node in &nodes {
             let faults = node.bft().observed().faults;
@@ -950,12 +908,7 @@ fn the_sequencer_and_the_bft_orderer_give_the_same_log() {
         let orderer: &dyn Orderer = nodes[2].bft();
         let indexes = order_one_by_one(orderer, &txs).await;
         assert_eq!(indexes, (1..=12).collect::<Vec<u64>>());
-        assert!(
-            wait_for(&context, Duration::from_secs(10), || nodes
-                .iter()
-                .all(|n| size(n) == 13))
-            .await
-        );
+        assert!(all_reach(&context, &nodes, 13, 10).await);
         let mut all: Vec<&Node> = nodes.iter().collect();
         all.push(&reference);
         assert_identical(&all);
@@ -1055,19 +1008,7 @@ fn local_submissions_past_the_pending_limit_are_refused_as_overloaded() {
         // Once the others join, the waiting submissions are ordered, the
         // limit frees up, and a retry is taken.
         let mut nodes = vec![first];
-        for i in 1..4 {
-            nodes.push(
-                start_node(
-                    &context,
-                    &oracle,
-                    &keys,
-                    i,
-                    dirs[i].path(),
-                    Proposing::Honest,
-                )
-                .await,
-            );
-        }
+        nodes.extend(start_honest(&context, &oracle, &keys, &dirs, 1..4).await);
         for answer in answers {
             answer.await.unwrap().expect("acknowledged");
         }
@@ -1111,12 +1052,7 @@ fn a_node_whose_log_was_altered_stops_voting_and_the_others_go_on() {
             .submit(vec![register(&keys, 1)])
             .await
             .expect("three of four finalize");
-        assert!(
-            wait_for(&context, Duration::from_secs(10), || nodes
-                .iter()
-                .all(|n| size(n) == 2))
-            .await
-        );
+        assert!(all_reach(&context, &nodes, 2, 10).await);
         // The fourth organization's data directory: the finalized chain
         // (the same for every node), and a log of the same size whose
         // entry 1 is another transaction than the one the network ordered.
@@ -1188,12 +1124,7 @@ fn a_node_whose_log_was_altered_stops_voting_and_the_others_go_on() {
             "it refuses to vote on top of its log"
         );
         assert_eq!(size(&altered), stuck, "it appends nothing more");
-        assert!(
-            wait_for(&context, Duration::from_secs(10), || nodes
-                .iter()
-                .all(|n| size(n) == 8))
-            .await
-        );
+        assert!(all_reach(&context, &nodes, 8, 10).await);
         assert_identical(&nodes.iter().collect::<Vec<_>>());
         let altered_key = public(&keys.nodes[3]);
         for node in &nodes {
@@ -1285,12 +1216,7 @@ fn catch_up_from_far_behind(seed: u64, liar: bool) {
             .submit(vec![register(&keys, 1)])
             .await
             .expect("four nodes finalize");
-        assert!(
-            wait_for(&context, Duration::from_secs(10), || nodes
-                .iter()
-                .all(|n| size(n) == 2))
-            .await
-        );
+        assert!(all_reach(&context, &nodes, 2, 10).await);
         connect(&oracle, &keys, 3, false).await;
         let left_at = height(&nodes[3]);
         // Transactions early in the outage, then empty blocks, then more
@@ -1330,12 +1256,7 @@ fn catch_up_from_far_behind(seed: u64, liar: bool) {
             height(&nodes[3]),
             nodes[3].bft().observed().halted
         );
-        assert!(
-            wait_for(&context, Duration::from_secs(10), || nodes
-                .iter()
-                .all(|n| size(n) == 8))
-            .await
-        );
+        assert!(all_reach(&context, &nodes, 8, 10).await);
         assert_identical(&nodes.iter().collect::<Vec<_>>());
         // The same finalized chain: node 3's and node 0's files agree on
         // every block both hold, which covers everything node 3 missed.
@@ -1453,12 +1374,7 @@ fn governance_removes_a_validator_at_an_epoch_and_the_three_others_go_on() {
                 .await
                 .expect("the three validators of epoch 1 finalize");
         }
-        assert!(
-            wait_for(&context, Duration::from_secs(10), || nodes[..3]
-                .iter()
-                .all(|n| size(n) == boundary + 6))
-            .await
-        );
+        assert!(all_reach(&context, &nodes[..3], boundary + 6, 10).await);
         assert_identical(&nodes[..3].iter().collect::<Vec<_>>());
         assert_eq!(
             size(&nodes[3]),
@@ -1492,12 +1408,7 @@ fn governance_removes_a_validator_at_an_epoch_and_the_three_others_go_on() {
             .await
             .unwrap()
             .expect("finalized once node 2 is back");
-        assert!(
-            wait_for(&context, Duration::from_secs(10), || nodes[..3]
-                .iter()
-                .all(|n| size(n) == boundary + 7))
-            .await
-        );
+        assert!(all_reach(&context, &nodes[..3], boundary + 7, 10).await);
         assert_identical(&nodes[..3].iter().collect::<Vec<_>>());
     });
 }
@@ -1552,12 +1463,7 @@ fn a_node_restarted_after_an_epoch_change_resumes_in_the_new_epoch() {
                 .await
                 .expect("the restarted node orders in epoch 1");
         }
-        assert!(
-            wait_for(&context, Duration::from_secs(10), || nodes[..4]
-                .iter()
-                .all(|n| size(n) == boundary + 3))
-            .await
-        );
+        assert!(all_reach(&context, &nodes[..4], boundary + 3, 10).await);
         assert_identical(&nodes[..4].iter().collect::<Vec<_>>());
         assert_eq!(
             size(&nodes[4]),
@@ -1655,12 +1561,7 @@ fn a_node_down_while_its_epoch_ends_catches_up_into_the_next() {
             .submit(vec![register(&keys, 10)])
             .await
             .expect("node 3 orders in epoch 1 with the others");
-        assert!(
-            wait_for(&context, Duration::from_secs(10), || nodes
-                .iter()
-                .all(|n| size(n) == boundary + 4))
-            .await
-        );
+        assert!(all_reach(&context, &nodes, boundary + 4, 10).await);
         assert_identical(&nodes.iter().collect::<Vec<_>>());
         for (i, node) in nodes.iter().enumerate() {
             let seen = node.bft().observed();
@@ -1699,20 +1600,7 @@ fn an_organization_named_only_in_a_later_epoch_joins_from_genesis() {
         let keys = keys_founded_by(5, 4);
         let dirs: Vec<_> = (0..5).map(|_| data_dir()).collect();
         let oracle = network_with(&context, &keys, link()).await;
-        let mut nodes = Vec::new();
-        for i in 0..4 {
-            nodes.push(
-                start_node(
-                    &context,
-                    &oracle,
-                    &keys,
-                    i,
-                    dirs[i].path(),
-                    Proposing::Honest,
-                )
-                .await,
-            );
-        }
+        let mut nodes = start_honest(&context, &oracle, &keys, &dirs, 0..4).await;
         let custodian = sign(
             &keys.governance,
             "network.custodian",
@@ -2064,12 +1952,7 @@ fn a_restarted_node_has_its_peers_cosignatures_again_without_a_new_block() {
             .submit(vec![register(&keys, 1)])
             .await
             .expect("ordered");
-        assert!(
-            wait_for(&context, Duration::from_secs(10), || nodes
-                .iter()
-                .all(|n| size(n) == 2))
-            .await
-        );
+        assert!(all_reach(&context, &nodes, 2, 10).await);
         let text = |node: &Node| {
             let checkpoint = node.store.snapshot().unwrap().checkpoint().unwrap().clone();
             hygeia_ledger::cosignature::CosignedNote::parse(&checkpoint.note)

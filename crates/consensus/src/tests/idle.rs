@@ -62,12 +62,7 @@ fn an_idle_network_finalizes_no_block_until_a_submission_comes() {
             slowest < Duration::from_millis(500),
             "a submission after idle took {slowest:?}"
         );
-        assert!(
-            wait_for(&context, Duration::from_secs(5), || nodes
-                .iter()
-                .all(|n| size(n) == 9))
-            .await
-        );
+        assert!(all_reach(&context, &nodes, 9, 5).await);
         // Only blocks with a transaction: eight, one each.
         for node in &nodes {
             assert_eq!(height(node), 8, "no empty block in between");
@@ -150,12 +145,7 @@ fn an_epoch_change_takes_effect_on_a_network_that_proposes_nothing_when_idle() {
         );
         let took = acknowledged_after(&context, &nodes[2], register(&keys, 2)).await;
         assert!(took < Duration::from_millis(500), "took {took:?}");
-        assert!(
-            wait_for(&context, Duration::from_secs(10), || nodes[..3]
-                .iter()
-                .all(|n| size(n) == boundary + 1))
-            .await
-        );
+        assert!(all_reach(&context, &nodes[..3], boundary + 1, 10).await);
         assert_identical(&nodes[..3].iter().collect::<Vec<_>>());
         assert_eq!(
             size(&nodes[3]),
