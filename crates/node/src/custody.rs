@@ -733,12 +733,7 @@ impl Custody {
     }
 
     pub fn meta(&self, commitment: &str) -> Result<Option<RecordMeta>, CustodyError> {
-        let txn = self.meta.begin_read().map_err(meta_err)?;
-        let table = txn.open_table(RECORDS).map_err(meta_err)?;
-        let row = table
-            .get(record_key(commitment).as_slice())
-            .map_err(meta_err)?;
-        row.map(|value| meta_row::decode(value.value())).transpose()
+        Ok(self.rows([commitment], meta_row::decode)?.pop().flatten())
     }
 
     /// Where several records are, in one read transaction (a search page
@@ -747,6 +742,15 @@ impl Custody {
         &self,
         commitments: impl IntoIterator<Item = &'a str>,
     ) -> Result<Vec<Option<RecordLocation>>, CustodyError> {
+        self.rows(commitments, meta_row::decode_location)
+    }
+
+    /// Several records' custody rows, decoded, in one read transaction.
+    fn rows<'a, T>(
+        &self,
+        commitments: impl IntoIterator<Item = &'a str>,
+        decode: fn(&[u8]) -> Result<T, CustodyError>,
+    ) -> Result<Vec<Option<T>>, CustodyError> {
         let txn = self.meta.begin_read().map_err(meta_err)?;
         let table = txn.open_table(RECORDS).map_err(meta_err)?;
         commitments
@@ -756,7 +760,7 @@ impl Custody {
                     .get(record_key(commitment).as_slice())
                     .map_err(meta_err)?
                 {
-                    Some(value) => meta_row::decode_location(value.value()).map(Some),
+                    Some(value) => decode(value.value()).map(Some),
                     None => Ok(None),
                 }
             })

@@ -52,26 +52,18 @@ pub(super) fn encode(meta: &RecordMeta) -> Vec<u8> {
 }
 
 pub(super) fn decode(row: &[u8]) -> Result<RecordMeta, CustodyError> {
-    let (format, rest) = match row.split_first() {
-        Some((format @ (&FORMAT | &FORMAT_1), rest)) => (*format, rest),
-        _ => return serde_json::from_slice(row).map_err(meta_err),
+    let Some(mut reader) = Reader::binary(row) else {
+        return serde_json::from_slice(row).map_err(meta_err);
     };
-    let mut reader = Reader { rest, format };
     let meta = RecordMeta {
         blob: reader.text()?,
         salt: reader.text()?,
         media_type: reader.text()?,
         author: reader.text()?,
         provenance: reader.text()?,
-        size: if format == FORMAT_1 {
-            u64::from_le_bytes(reader.bytes(8)?.try_into().map_err(|_| damaged("size"))?)
-        } else {
-            reader.varint()?
-        },
+        size: reader.size()?,
     };
-    if !reader.rest.is_empty() {
-        return Err(damaged("trailing bytes"));
-    }
+    reader.end()?;
     Ok(meta)
 }
 
@@ -79,28 +71,21 @@ pub(super) fn decode(row: &[u8]) -> Result<RecordMeta, CustodyError> {
 /// opening the record needs, read without spelling the other fields (the
 /// author's `did:key` alone is a base58 encoding).
 pub(super) fn decode_location(row: &[u8]) -> Result<RecordLocation, CustodyError> {
-    let (format, rest) = match row.split_first() {
-        Some((format @ (&FORMAT | &FORMAT_1), rest)) => (*format, rest),
-        _ => return decode(row).and_then(|meta| RecordLocation::of(&meta)),
+    let Some(mut reader) = Reader::binary(row) else {
+        return decode(row).and_then(|meta| RecordLocation::of(&meta));
     };
-    let mut reader = Reader { rest, format };
     let blob = match reader.raw_text()? {
         (AS_HEX, bytes) => <[u8; 32]>::try_from(bytes)
             .map(BlobId::from_bytes)
             .map_err(|_| damaged("blob address"))?,
-        (form, bytes) => BlobId::from_hex(&spell(form, format, bytes)?)?,
+        (form, bytes) => BlobId::from_hex(&spell(form, reader.format, bytes)?)?,
     };
+    // The salt, the media type, the author and the provenance.
     for _ in 0..4 {
         reader.raw_text()?;
     }
-    let size = if format == FORMAT_1 {
-        u64::from_le_bytes(reader.bytes(8)?.try_into().map_err(|_| damaged("size"))?)
-    } else {
-        reader.varint()?
-    };
-    if !reader.rest.is_empty() {
-        return Err(damaged("trailing bytes"));
-    }
+    let size = reader.size()?;
+    reader.end()?;
     Ok(RecordLocation { blob, size })
 }
 
@@ -153,6 +138,37 @@ struct Reader<'a> {
 }
 
 impl<'a> Reader<'a> {
+    /// A reader of a binary row; `None` for a row kept as JSON.
+    fn binary(row: &'a [u8]) -> Option<Reader<'a>> {
+        match row.split_first() {
+            Some((format @ (&FORMAT | &FORMAT_1), rest)) => Some(Reader {
+                rest,
+                format: *format,
+            }),
+            _ => None,
+        }
+    }
+
+    /// The plaintext's length, the row's last field.
+    fn size(&mut self) -> Result<u64, CustodyError> {
+        if self.format == FORMAT_1 {
+            Ok(u64::from_le_bytes(
+                self.bytes(8)?.try_into().map_err(|_| damaged("size"))?,
+            ))
+        } else {
+            self.varint()
+        }
+    }
+
+    /// Checks that nothing follows the last field.
+    fn end(self) -> Result<(), CustodyError> {
+        if self.rest.is_empty() {
+            Ok(())
+        } else {
+            Err(damaged("trailing bytes"))
+        }
+    }
+
     fn bytes(&mut self, len: usize) -> Result<&'a [u8], CustodyError> {
         if self.rest.len() < len {
             return Err(damaged("truncated"));
